@@ -1,0 +1,109 @@
+"""Where cronplus keeps things (SPEC §1): user vs system mode, XDG and systemd directories,
+command-line and environment overrides. Creating directories is the only I/O here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SYSTEM_CRONTAB = Path("/etc/cronplus/crontab")
+SYSTEM_STATE = Path("/var/lib/cronplus")
+SYSTEM_LOGS = Path("/var/log/cronplus")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Paths:
+    crontab: Path
+    state_dir: Path
+    log_dir: Path
+    system: bool  # the crontab has a user field
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "history.db"
+
+    @property
+    def control_socket(self) -> Path:
+        return self.state_dir / "control.sock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "supervisor.pid"
+
+    def ensure(self) -> None:
+        """Create state and log directories owner-only (0700)."""
+        for d in (self.state_dir, self.log_dir):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(d, 0o700)
+
+
+def is_system_format(path: Path, system_flag: bool = False) -> bool:
+    """A system-format crontab (with a user field) is one under /etc, or any file with --system."""
+    if system_flag:
+        return True
+    try:
+        resolved = path.resolve()
+    except OSError:
+        resolved = path
+    return resolved == Path("/etc/crontab") or resolved.parent in (Path("/etc/cron.d"), Path("/etc/cronplus"))
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path.home() / fallback
+
+
+def resolve(
+    *,
+    crontab: str | os.PathLike[str] | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+    system: bool = False,
+) -> Paths:
+    """Resolve paths: explicit arguments, then CRONPLUS_* variables, then mode defaults."""
+    system_mode = system or os.geteuid() == 0
+    crontab = crontab or os.environ.get("CRONPLUS_CRONTAB")
+    state_dir = state_dir or os.environ.get("CRONPLUS_STATE_DIR")
+    log_dir = log_dir or os.environ.get("CRONPLUS_LOG_DIR")
+
+    if crontab:
+        crontab_path = Path(crontab).expanduser()
+    elif system_mode:
+        crontab_path = SYSTEM_CRONTAB
+    else:
+        crontab_path = _xdg("XDG_CONFIG_HOME", ".config") / "cronplus" / "crontab"
+
+    if state_dir:
+        state = Path(state_dir).expanduser()
+    elif system_mode:
+        state = Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or SYSTEM_STATE)
+    else:
+        state = _xdg("XDG_STATE_HOME", ".local/state") / "cronplus"
+
+    if log_dir:
+        logs = Path(log_dir).expanduser()
+    elif state_dir or not system_mode:
+        logs = state / "logs"
+    else:
+        logs = Path(os.environ.get("LOGS_DIRECTORY", "").split(":")[0] or SYSTEM_LOGS)
+
+    return Paths(
+        crontab=crontab_path,
+        state_dir=state,
+        log_dir=logs,
+        system=is_system_format(crontab_path, system),
+    )
+
+
+def from_args(args: Any) -> Paths:
+    """Paths from the global CLI options (`--crontab`, `--state-dir`, `--log-dir`, `--system`)."""
+    return resolve(
+        crontab=getattr(args, "crontab", None),
+        state_dir=getattr(args, "state_dir", None),
+        log_dir=getattr(args, "log_dir", None),
+        system=bool(getattr(args, "system", False)),
+    )
