@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone, tzinfo
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+from cronplus.errors import CronplusError
+from cronplus.model import RunRecord
+from cronplus.status import RunStatus, Trigger
 
 # Each entry moves the schema from version i to i+1. Never edit a released entry: append.
 MIGRATIONS: tuple[str, ...] = (
@@ -30,11 +39,14 @@ MIGRATIONS: tuple[str, ...] = (
         pid          INTEGER,
         reason       TEXT,             -- "exit 3", "timeout after 30s", "upstream train failed"
         final        INTEGER NOT NULL DEFAULT 0, -- 1 when no further attempt follows for this tick
-        owner        TEXT              -- id of the supervisor process that runs it
+        owner        TEXT,             -- id of the supervisor running it; cleared when the run ends
+        log_bytes    INTEGER           -- size of the log file at the end; NULL: none, or evicted
     );
     CREATE INDEX runs_by_job ON runs (job, run_id);
     CREATE INDEX runs_by_status ON runs (status) WHERE status = 'running';
-    CREATE INDEX runs_by_start ON runs (started_at);
+    -- "When" a run happened: its start, or for runs that never started (skipped, missed,
+    -- upstream_failed) the moment that was decided. --since/--until and age retention use it.
+    CREATE INDEX runs_by_time ON runs (coalesce(started_at, ended_at));
     CREATE TABLE kv (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -93,8 +105,6 @@ def connect(db_path: str | os.PathLike[str], *, readonly: bool = False) -> sqlit
 def migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        from cronplus.errors import CronplusError
-
         raise CronplusError(f"history database schema {version} is newer than this cronplus ({SCHEMA_VERSION})")
     for index in range(version, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
@@ -119,3 +129,379 @@ def _statements(script: str) -> list[str]:
     if current.strip():
         statements.append(current)
     return statements
+
+
+# --- Retention defaults (the `cronplus run` flags use these) --------------------------------
+# A busy host runs ~1,500 runs/day (a job every minute): 90 days is ~135k rows, ~25 MB of db.
+# 10,000 runs/job bounds a per-minute job to ~1 week, so one chatty job cannot crowd out the
+# history of weekly ones. 1 GiB of captured output is safe on any server disk and still keeps
+# ~10,000 typical (100 KB) logs; the oldest logs go first, the rows (status, times) stay.
+DEFAULT_MAX_AGE_S: float = 90 * 24 * 3600.0
+DEFAULT_MAX_RUNS_PER_JOB: int = 10_000
+DEFAULT_MAX_LOG_BYTES: int = 1024**3
+
+_COLUMNS = "run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid, reason"
+_TIME = "coalesce(started_at, ended_at)"  # must match the runs_by_time index expression
+
+
+class NoHistoryError(CronplusError):
+    """The database does not exist yet (the supervisor never ran with this state dir)."""
+
+
+@lru_cache(maxsize=64)
+def _zone(tz: str | None) -> tzinfo | None:
+    if tz is None:
+        return None
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(tz)
+    except (ValueError, KeyError, OSError):
+        return None  # an unknown zone name: render in local time rather than fail
+
+
+def _dt(ts: float | None, tz: str | None = None) -> datetime | None:
+    """Unix seconds -> aware datetime: in `tz` when given, else in the local zone."""
+    if ts is None:
+        return None
+    utc = datetime.fromtimestamp(ts, tz=timezone.utc)
+    zone = _zone(tz)
+    return utc.astimezone(zone) if zone is not None else utc.astimezone()
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"],
+        job=row["job"],
+        attempt=row["attempt"],
+        status=RunStatus(row["status"]),
+        trigger=Trigger(row["trigger"]),
+        scheduled_at=_dt(row["scheduled_at"], row["tz"]),  # as the schedule's zone saw it
+        started_at=_dt(row["started_at"]),
+        ended_at=_dt(row["ended_at"]),
+        exit_code=row["exit_code"],
+        log_path=row["log_path"],
+        pid=row["pid"],
+        reason=row["reason"],
+    )
+
+
+def record_to_json(record: RunRecord) -> dict[str, Any]:
+    """The SPEC §4 `--json` object: exactly these keys, ISO 8601 times with offset, null if absent."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    duration = record.duration_s
+    return {
+        "run_id": record.run_id,
+        "job": record.job,
+        "attempt": record.attempt,
+        "status": str(record.status),
+        "exit_code": record.exit_code,
+        "trigger": str(record.trigger),
+        "scheduled_at": iso(record.scheduled_at),
+        "started_at": iso(record.started_at),
+        "ended_at": iso(record.ended_at),
+        "duration_s": round(duration, 3) if duration is not None else None,
+        "log_path": record.log_path,
+    }
+
+
+class ReadHistory:
+    """Queries over the runs table. The CLI gets one through `open_readonly`; History extends it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> ReadHistory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _records(self, sql: str, params: Sequence[Any] = ()) -> list[RunRecord]:
+        return [_record(row) for row in self.conn.execute(sql, params)]
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        rows = self._records(f"SELECT {_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    def latest_runs(self, job: str, n: int = 20) -> list[RunRecord]:
+        """The job's last n rows (attempts included), newest last."""
+        rows = self._records(
+            f"SELECT {_COLUMNS} FROM runs WHERE job = ? ORDER BY run_id DESC LIMIT ?", (job, n)
+        )
+        rows.reverse()
+        return rows
+
+    def last_final_run(self, job: str, *, at_or_before: float | None = None) -> RunRecord | None:
+        """The newest final row of `job`; with `at_or_before`, the newest whose tick is <= it."""
+        if at_or_before is None:
+            sql = f"SELECT {_COLUMNS} FROM runs WHERE job = ? AND final = 1 ORDER BY run_id DESC LIMIT 1"
+            rows = self._records(sql, (job,))
+        else:
+            sql = (
+                f"SELECT {_COLUMNS} FROM runs WHERE job = ? AND final = 1 AND scheduled_at <= ?"
+                " ORDER BY scheduled_at DESC, run_id DESC LIMIT 1"
+            )
+            rows = self._records(sql, (job, at_or_before))
+        return rows[0] if rows else None
+
+    def running(self) -> list[RunRecord]:
+        return self._records(f"SELECT {_COLUMNS} FROM runs WHERE status = 'running' ORDER BY run_id")
+
+    def kv_get(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def job_names(self) -> list[str]:
+        """Distinct job names in history, sorted: a skip-scan of runs_by_job (O(jobs x log n))."""
+        sql = """
+            WITH RECURSIVE names(job) AS (
+                SELECT min(job) FROM runs
+                UNION ALL
+                SELECT (SELECT min(job) FROM runs WHERE job > names.job) FROM names WHERE job IS NOT NULL
+            )
+            SELECT job FROM names WHERE job IS NOT NULL"""
+        return [row[0] for row in self.conn.execute(sql)]
+
+    def query(
+        self,
+        *,
+        jobs: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+        after_run_id: int | None = None,
+    ) -> list[RunRecord]:
+        """Rows matching every given filter, newest last; `limit` keeps the newest ones.
+
+        `jobs` are fnmatch globs on job names (case-sensitive, like job names); a run's time is
+        its start (or, for runs that never started, when that was decided), since <= t <= until.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        if jobs:
+            names = self._matching_jobs(jobs)
+            if not names:
+                return []
+            where.append(f"job IN ({','.join('?' * len(names))})")
+            params += names
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            params += list(statuses)
+        if since is not None:
+            where.append(f"{_TIME} >= ?")
+            params.append(since)
+        if until is not None:
+            where.append(f"{_TIME} <= ?")
+            params.append(until)
+        if after_run_id is not None:
+            where.append("run_id > ?")
+            params.append(after_run_id)
+        sql = f"SELECT {_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY run_id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._records(sql, params)
+        rows.reverse()
+        return rows
+
+    def runs_by_id(self, run_ids: Sequence[int]) -> list[RunRecord]:
+        if not run_ids:
+            return []
+        marks = ",".join("?" * len(run_ids))
+        return self._records(f"SELECT {_COLUMNS} FROM runs WHERE run_id IN ({marks}) ORDER BY run_id", run_ids)
+
+    def _matching_jobs(self, patterns: Sequence[str]) -> list[str]:
+        from fnmatch import fnmatchcase
+
+        if not any(_is_glob(p) for p in patterns):
+            return list(dict.fromkeys(patterns))  # plain names: no need to list the jobs
+        names = self.job_names()
+        return [name for name in names if any(fnmatchcase(name, p) for p in patterns)]
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def open_readonly(db_path: str | os.PathLike[str]) -> ReadHistory:
+    """A read-only view for the CLI; works while the supervisor writes (WAL readers never block).
+
+    Raises NoHistoryError when there is no database yet, CronplusError when it is unreadable.
+    """
+    path = Path(db_path)
+    if not path.exists():
+        raise NoHistoryError(f"no history yet ({path} does not exist)")
+    try:
+        conn = connect(path, readonly=True)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise CronplusError(f"cannot read {path}: {exc}") from exc
+    if version == 0:
+        conn.close()
+        raise NoHistoryError(f"no history yet ({path} is not initialised)")
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise CronplusError(f"history database schema {version} is newer than this cronplus ({SCHEMA_VERSION})")
+    return ReadHistory(conn)
+
+
+class History(ReadHistory):
+    """The supervisor's writer. One thread; each method is one short explicit transaction."""
+
+    def __init__(self, db_path: str | os.PathLike[str]) -> None:
+        super().__init__(connect(db_path))
+        self.db_path = Path(db_path)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def start_run(
+        self,
+        *,
+        job: str,
+        attempt: int,
+        trigger: Trigger,
+        scheduled_at: float | None,
+        tz: str | None,
+        started_at: float,
+        log_path: str | None,
+        owner: str,
+    ) -> int:
+        """Insert the `running` row before the process is spawned; returns its run_id."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO runs (job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                (job, attempt, str(trigger), scheduled_at, tz, started_at, log_path, owner),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def set_log_path(self, run_id: int, log_path: str) -> None:
+        """For callers that only know the log path once the run_id exists (<log_dir>/<job>/<id>.log)."""
+        with self._tx() as conn:
+            conn.execute("UPDATE runs SET log_path = ? WHERE run_id = ?", (log_path, run_id))
+
+    def set_pid(self, run_id: int, pid: int) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE runs SET pid = ? WHERE run_id = ?", (pid, run_id))
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: RunStatus,
+        ended_at: float,
+        exit_code: int | None,
+        reason: str | None,
+        final: bool,
+    ) -> RunRecord:
+        """Complete a row: status, end, exit code, reason; `final` when no attempt follows."""
+        row = self.conn.execute("SELECT log_path FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise CronplusError(f"no run {run_id} in history")
+        log_bytes = _file_size(row["log_path"])
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, reason = ?, final = ?,"
+                " log_bytes = ?, owner = NULL WHERE run_id = ?",
+                (str(status), ended_at, exit_code, reason, int(final), log_bytes, run_id),
+            )
+        record = self.get_run(run_id)
+        assert record is not None
+        return record
+
+    def record_not_run(
+        self,
+        *,
+        job: str,
+        status: RunStatus,
+        trigger: Trigger,
+        scheduled_at: float | None,
+        tz: str | None,
+        at: float,
+        reason: str | None,
+    ) -> RunRecord:
+        """A final row for a run that never started (skipped, missed, upstream_failed): no process,
+        no log; started_at stays NULL and ended_at is when it was decided."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO runs (job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final)"
+                " VALUES (?, 1, ?, ?, ?, ?, ?, ?, 1)",
+                (job, str(status), str(trigger), scheduled_at, tz, at, reason),
+            )
+            run_id = cur.lastrowid
+        assert run_id is not None
+        record = self.get_run(run_id)
+        assert record is not None
+        return record
+
+    def mark_interrupted(self, *, live_owner: str, now: float) -> list[RunRecord]:
+        """Rows left `running` by a supervisor that is gone become final `interrupted` runs.
+        Their output is kept: log_path is untouched and the log's size recorded."""
+        stale = self.conn.execute(
+            "SELECT run_id, log_path, owner FROM runs WHERE status = 'running' AND (owner IS NULL OR owner != ?)",
+            (live_owner,),
+        ).fetchall()
+        if not stale:
+            return []
+        with self._tx() as conn:
+            for row in stale:
+                reason = f"supervisor {row['owner']} stopped while it ran" if row["owner"] else "supervisor stopped while it ran"
+                conn.execute(
+                    "UPDATE runs SET status = 'interrupted', ended_at = ?, reason = ?, final = 1,"
+                    " log_bytes = ?, owner = NULL WHERE run_id = ? AND status = 'running'",
+                    (now, reason, _file_size(row["log_path"]), row["run_id"]),
+                )
+        return self.runs_by_id([row["run_id"] for row in stale])
+
+    def kv_set(self, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def prune(
+        self,
+        *,
+        now: float,
+        log_dir: Path,
+        max_age_s: float | None = DEFAULT_MAX_AGE_S,
+        max_runs_per_job: int | None = DEFAULT_MAX_RUNS_PER_JOB,
+        max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES,
+    ) -> dict[str, int]:
+        """Apply retention; None disables a limit. See cronplus.retention for the rules."""
+        from cronplus.retention import prune
+
+        return prune(
+            self, now=now, log_dir=Path(log_dir), max_age_s=max_age_s,
+            max_runs_per_job=max_runs_per_job, max_log_bytes=max_log_bytes,
+        )
+
+
+def _file_size(path: str | None) -> int | None:
+    if not path:
+        return None
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
