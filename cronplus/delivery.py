@@ -1,0 +1,388 @@
+"""Deliver the outbox over HTTP, in the background, never losing an alert.
+
+`DeliveryWorker(db_path)` is a daemon thread with its own SQLite connection. It claims due
+outbox rows (a lease, see outbox.py), hands them to a small thread pool that POSTs them with
+`requests` (explicit connect/read timeouts), and records each outcome:
+
+- 2xx: delivered.
+- 408, 425, 429, 5xx, connection errors, timeouts, an unset `env:VAR`: retried with exponential
+  backoff plus jitter (`Retry-After` honoured on 429/503), until the row is `max_age_s` old;
+  then failed with the last reason.
+- any other 4xx (400 bad token, 404, 410, ...) or an unrenderable payload: failed at once.
+
+At most one request per destination is in flight, and a transient failure pushes that
+destination's other pending rows back too, so a dead or hanging receiver occupies one pool
+thread at most and never starves the others (and a destination's alerts stay in order).
+Targets (`env:VAR`) and secrets are resolved at send time; errors are redacted before they are
+stored or logged, since requests' exception texts contain the URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from cronplus import outbox, payloads, signing
+from cronplus.clock import Clock, SystemClock
+from cronplus.redact import redact_text, redact_url
+from cronplus.status import AlertFormat
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from cronplus.outbox import OutboxRow
+
+log = logging.getLogger("cronplus.delivery")
+
+DEFAULT_SECRET_ENV = "CRONPLUS_WEBHOOK_SECRET"
+_TRANSIENT_4XX = {408, 425, 429}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt came to. `error` is already redacted."""
+
+    kind: str  # 'delivered' | 'retry' | 'failed'
+    http_status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Retry policy and HTTP timeouts; tests shrink the delays."""
+
+    backoff_base: float = 5.0
+    backoff_max: float = 1800.0
+    max_age_s: float = 24 * 3600.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+
+    def delay(self, attempts: int) -> float:
+        """Exponential backoff with up to +25% jitter, so retries of many rows spread out."""
+        base = min(self.backoff_max, self.backoff_base * (2 ** max(0, attempts - 1)))
+        return min(self.backoff_max, base * (1.0 + random.uniform(0.0, 0.25)))
+
+
+def resolve_target(target: str, env: Mapping[str, str]) -> str:
+    """`env:VAR` -> $VAR, a URL stays; ValueError (naming only the variable) when unset."""
+    if target.startswith("env:"):
+        name = target[4:]
+        value = env.get(name, "").strip()
+        if not value:
+            raise ValueError(f"alert target {target} is not set in the supervisor's environment")
+        return value
+    return target
+
+
+def resolve_secret(secret_ref: str | None, env: Mapping[str, str]) -> str | None:
+    """The signing secret: `env:VAR` as configured, else $CRONPLUS_WEBHOOK_SECRET, else None."""
+    if secret_ref:
+        name = secret_ref[4:] if secret_ref.startswith("env:") else secret_ref
+        value = env.get(name)
+        if not value:
+            raise ValueError(f"alert-secret env:{name} is not set in the supervisor's environment")
+        return value
+    return env.get(DEFAULT_SECRET_ENV) or None
+
+
+def webhook_id(row: OutboxRow) -> str:
+    """Stable across attempts and restarts (stored in the payload at enqueue time)."""
+    return str(row.payload.get("id") or f"msg_cronplus_{row.id}")
+
+
+def _secrets_of(url: str, secret: str | None) -> list[str]:
+    parts = urlsplit(url)
+    found = [url, parts.path + ("?" + parts.query if parts.query else ""), parts.path, parts.query]
+    if parts.password:
+        found.append(parts.password)
+    if secret:
+        found.append(secret)
+    return [s for s in found if s and s != "/"]
+
+
+def redact_error(text: str, url: str | None, secret: str | None = None) -> str:
+    """An exception text with the URL, its path/query and the secret removed, capped."""
+    if url:
+        text = redact_text(text, _secrets_of(url, secret))
+        if urlsplit(url).path not in ("", "/"):
+            text = text.replace(urlsplit(url).path, "/…")
+    return text[:300]
+
+
+def _describe_exception(exc: BaseException, url: str, secret: str | None) -> str:
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "read timed out (receiver did not answer)"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc)
+        if "refused" in text.lower():
+            return "connection refused"
+        if "name or service not known" in text.lower() or "nodename nor servname" in text.lower():
+            return "host name not found"
+        return "connection error: " + redact_error(text, url, secret)
+    return f"{type(exc).__name__}: {redact_error(str(exc), url, secret)}"
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def build_request(row: OutboxRow, env: Mapping[str, str], now: float) -> tuple[str, payloads.HttpRequest, str | None]:
+    """URL, rendered request (signed for JSON alerts) and the secret used; ValueError if unsendable."""
+    url = resolve_target(row.target, env)
+    if row.kind == "ping":
+        request = payloads.render_ping(row.event, row.payload)
+        return url.rstrip("/") + request.url_suffix, request, None
+    request = payloads.render(row.format, row.payload)
+    secret = None
+    if row.format == AlertFormat.JSON:
+        secret = resolve_secret(row.secret_ref, env)
+        if secret:
+            request.headers.update(signing.headers(secret, webhook_id(row), int(now), request.body))
+    return url, request, secret
+
+
+def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy, now: float) -> Outcome:
+    """One attempt: resolve, render, sign, POST, classify. Never raises."""
+    try:
+        url, request, secret = build_request(row, env, now)
+    except ValueError as exc:  # unset env:VAR: the operator may still set it, so retry
+        return Outcome("retry", error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a payload we cannot render will never render
+        return Outcome("failed", error=f"cannot render {row.format} payload: {type(exc).__name__}")
+    import requests
+
+    headers = {"User-Agent": "cronplus", **request.headers}
+    try:
+        response = session.post(
+            url, data=request.body, headers=headers, timeout=(policy.connect_timeout, policy.read_timeout)
+        )
+    except requests.exceptions.RequestException as exc:
+        return Outcome("retry", error=_describe_exception(exc, url, secret))
+    status = response.status_code
+    response.close()
+    if 200 <= status < 300:
+        return Outcome("delivered", http_status=status)
+    reason = f"HTTP {status} {redact_error(response.reason or '', url, secret)}".strip()
+    if status in _TRANSIENT_4XX or status >= 500:
+        after = _retry_after(response.headers.get("Retry-After"), now) if status in (429, 503) else None
+        return Outcome("retry", http_status=status, error=reason, retry_after=after)
+    return Outcome("failed", http_status=status, error=reason + " (permanent, not retried)")
+
+
+def record(conn: sqlite3.Connection, row: OutboxRow, outcome: Outcome, *, now: float, policy: Policy) -> str:
+    """Store an outcome; returns the row's new status. Also backs off the whole destination."""
+    if outcome.kind == "delivered":
+        outbox.mark_delivered(conn, row.id, now=now, http_status=outcome.http_status)
+        return "delivered"
+    error = outcome.error or "unknown error"
+    if outcome.kind == "retry":
+        deadline = row.created_at + policy.max_age_s
+        if now >= deadline:
+            error = f"gave up after {row.attempts + 1} attempts over {now - row.created_at:.0f}s: {error}"
+        else:
+            delay = outcome.retry_after if outcome.retry_after is not None else policy.delay(row.attempts + 1)
+            next_at = min(now + delay, deadline)
+            outbox.mark_retry(conn, row.id, next_attempt_at=next_at, error=error, http_status=outcome.http_status)
+            # Per-destination backoff: the same receiver's other rows wait too, keeping order.
+            conn.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE status = 'pending' AND target = ? AND id != ?"
+                " AND next_attempt_at < ?",
+                (next_at, row.target, row.id, next_at),
+            )
+            return "pending"
+    outbox.mark_failed(conn, row.id, error=error, http_status=outcome.http_status)
+    return "failed"
+
+
+def deliver_now(
+    conn: sqlite3.Connection,
+    row_id: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    policy: Policy | None = None,
+    clock: Clock | None = None,
+) -> OutboxRow | None:
+    """Send one row synchronously, once (for `cronplus alerts --test`); returns the row after."""
+    import requests
+
+    clock = clock or SystemClock()
+    policy = policy or Policy()
+    now = clock.time()
+    won = outbox.claim(conn, [row_id], now=now, lease_s=policy.connect_timeout + policy.read_timeout + 10)
+    if won:
+        with requests.Session() as session:
+            outcome = send(won[0], session=session, env=os.environ if env is None else env, policy=policy, now=now)
+        record(conn, won[0], outcome, now=clock.time(), policy=policy)
+    return outbox.get(conn, row_id)
+
+
+class DeliveryWorker:
+    """The background sender. `start()`, `wake()` after enqueueing, `stop(timeout)`."""
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        policy: Policy | None = None,
+        max_workers: int = 4,
+        lease_s: float | None = None,
+        idle_poll_s: float = 5.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.clock = clock or SystemClock()
+        self.policy = policy or Policy()
+        self.max_workers = max(1, max_workers)
+        self.lease_s = lease_s if lease_s is not None else self.policy.connect_timeout + self.policy.read_timeout + 10
+        self.idle_poll_s = idle_poll_s
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._results: queue.Queue[tuple[OutboxRow, Outcome]] = queue.Queue()
+        self._busy: dict[str, int] = {}  # target -> row id in flight
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self.worker_id = uuid.uuid4().hex[:8]
+
+    # -- public -------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="cronplus-send")
+        self._thread = threading.Thread(target=self._run, name="cronplus-delivery", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look at the outbox now (called after an enqueue); safe from any thread."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop; in-flight requests get `timeout` to finish. Unfinished rows stay pending and are
+        sent again by the next worker once their lease expires (at-least-once)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        from cronplus import history
+
+        conn = history.connect(self.db_path)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._record_results(conn)
+                    self._dispatch(conn)
+                    timeout = self._sleep_for(conn)
+                except Exception:  # noqa: BLE001 - a DB hiccup must not kill delivery for good
+                    log.exception("alert delivery loop error; retrying shortly")
+                    timeout = 1.0
+                self._wake.wait(timeout)
+                self._wake.clear()
+            self._drain_on_stop(conn)
+        finally:
+            conn.close()
+
+    def _drain_on_stop(self, conn: sqlite3.Connection) -> None:
+        deadline = time.monotonic() + 0.5
+        while self._busy and time.monotonic() < deadline:
+            try:
+                item = self._results.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self._record_one(conn, *item)
+
+    def _record_results(self, conn: sqlite3.Connection) -> None:
+        while True:
+            try:
+                row, outcome = self._results.get_nowait()
+            except queue.Empty:
+                return
+            self._record_one(conn, row, outcome)
+
+    def _record_one(self, conn: sqlite3.Connection, row: OutboxRow, outcome: Outcome) -> None:
+        self._busy.pop(row.target, None)
+        status = record(conn, row, outcome, now=self.clock.time(), policy=self.policy)
+        where = redact_url(row.target)
+        if status == "delivered":
+            log.debug("alert %d (%s %s) delivered to %s", row.id, row.job, row.event, where)
+        elif status == "failed":
+            log.warning("alert %d (%s %s) to %s failed: %s", row.id, row.job, row.event, where, outcome.error)
+        else:
+            log.info("alert %d (%s %s) to %s will be retried: %s", row.id, row.job, row.event, where, outcome.error)
+
+    def _dispatch(self, conn: sqlite3.Connection) -> None:
+        free = self.max_workers - len(self._busy)
+        if free <= 0:
+            return
+        chosen: list[int] = []
+        targets: set[str] = set(self._busy)
+        for row in outbox.due(conn, now=self.clock.time(), limit=500):
+            if row.target in targets:
+                continue  # one request per destination at a time
+            targets.add(row.target)
+            chosen.append(row.id)
+            if len(chosen) >= free:
+                break
+        assert self._pool is not None
+        for row in outbox.claim(conn, chosen, now=self.clock.time(), lease_s=self.lease_s):
+            self._busy[row.target] = row.id
+            self._pool.submit(self._send_in_pool, row)
+
+    def _sleep_for(self, conn: sqlite3.Connection) -> float:
+        busy = list(self._busy)
+        sql = "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
+        if busy:
+            sql += f" AND target NOT IN ({','.join('?' * len(busy))})"
+        if len(busy) >= self.max_workers:
+            return self.idle_poll_s  # a finishing request wakes us
+        value = conn.execute(sql, busy).fetchone()[0]
+        if value is None:
+            return self.idle_poll_s
+        return max(0.0, min(self.idle_poll_s, float(value) - self.clock.time()))
+
+    def _session(self) -> Any:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            import requests
+
+            session = self._local.session = requests.Session()
+        return session
+
+    def _send_in_pool(self, row: OutboxRow) -> None:
+        try:
+            outcome = send(row, session=self._session(), env=self.env, policy=self.policy, now=self.clock.time())
+        except Exception as exc:  # noqa: BLE001 - send() should not raise; never lose the row
+            outcome = Outcome("retry", error=f"internal error: {type(exc).__name__}")
+        self._results.put((row, outcome))
+        self._wake.set()

@@ -1,0 +1,174 @@
+"""The alert outbox: functions over the `outbox` table of history.db (schema in history.py).
+
+An alert or ping is first a row here (`pending`), written on the scheduler's thread in the same
+database as the run it is about; the delivery worker sends it later. Rows are never deleted by
+delivery, only moved to `delivered` or `failed`, so `cronplus alerts` can show what happened.
+
+At-least-once with a lease: `claim` moves a due row's `next_attempt_at` forward by `lease_s`
+in one `BEGIN IMMEDIATE` transaction, so two workers (the supervisor's and `cronplus alerts
+--test`) never send the same row at once, and a row whose sender died mid-request becomes due
+again when the lease runs out. Every connection here is one from `history.connect`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cronplus.status import DeliveryStatus
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    created_at: float
+    kind: str  # 'alert' | 'ping'
+    event: str
+    job: str | None
+    run_id: int | None
+    target: str  # URL or env:VAR, a secret: print only via redact.redact_url
+    format: str
+    secret_ref: str | None
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    http_status: int | None
+    delivered_at: float | None
+
+
+def _row(r: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(
+        id=r["id"],
+        created_at=r["created_at"],
+        kind=r["kind"],
+        event=r["event"],
+        job=r["job"],
+        run_id=r["run_id"],
+        target=r["target"],
+        format=r["format"],
+        secret_ref=r["secret_ref"],
+        payload=json.loads(r["payload"]),
+        status=r["status"],
+        attempts=r["attempts"],
+        next_attempt_at=r["next_attempt_at"],
+        last_error=r["last_error"],
+        http_status=r["http_status"],
+        delivered_at=r["delivered_at"],
+    )
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    *,
+    kind: str,
+    event: str,
+    job: str | None,
+    run_id: int | None,
+    target: str,
+    format: str,
+    secret_ref: str | None,
+    payload: dict[str, Any],
+    now: float,
+) -> int:
+    """Insert one pending row, due now; returns its id. One INSERT: cheap on the loop thread."""
+    cur = conn.execute(
+        "INSERT INTO outbox (created_at, kind, event, job, run_id, target, format, secret_ref, payload,"
+        " status, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+        (now, kind, event, job, run_id, target, format, secret_ref, json.dumps(payload, ensure_ascii=False), now),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def due(conn: sqlite3.Connection, *, now: float, limit: int = 200) -> list[OutboxRow]:
+    """Pending rows whose time has come, oldest first (not yet claimed)."""
+    rows = conn.execute(
+        "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
+def claim(conn: sqlite3.Connection, ids: Sequence[int], *, now: float, lease_s: float) -> list[OutboxRow]:
+    """Lease the given rows if they are still pending and due; returns the rows won."""
+    if not ids:
+        return []
+    won: list[OutboxRow] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for row_id in ids:
+            cur = conn.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?",
+                (now + lease_s, row_id, now),
+            )
+            if cur.rowcount:
+                r = conn.execute("SELECT * FROM outbox WHERE id = ?", (row_id,)).fetchone()
+                won.append(_row(r))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return won
+
+
+def mark_delivered(conn: sqlite3.Connection, row_id: int, *, now: float, http_status: int | None) -> None:
+    conn.execute(
+        "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, http_status = ?,"
+        " last_error = NULL WHERE id = ?",
+        (now, http_status, row_id),
+    )
+
+
+def mark_retry(
+    conn: sqlite3.Connection, row_id: int, *, next_attempt_at: float, error: str, http_status: int | None
+) -> None:
+    """A transient failure: stays pending, due again at `next_attempt_at`. `error` is redacted."""
+    conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, http_status = ?"
+        " WHERE id = ? AND status = 'pending'",
+        (next_attempt_at, error, http_status, row_id),
+    )
+
+
+def mark_failed(conn: sqlite3.Connection, row_id: int, *, error: str, http_status: int | None) -> None:
+    """Given up (permanent error or too old). `error` is redacted."""
+    conn.execute(
+        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, http_status = ?"
+        " WHERE id = ? AND status = 'pending'",
+        (error, http_status, row_id),
+    )
+
+
+def get(conn: sqlite3.Connection, row_id: int) -> OutboxRow | None:
+    r = conn.execute("SELECT * FROM outbox WHERE id = ?", (row_id,)).fetchone()
+    return _row(r) if r else None
+
+
+def list_rows(
+    conn: sqlite3.Connection, *, status: DeliveryStatus | str | None = None, limit: int | None = 50
+) -> list[OutboxRow]:
+    """The newest `limit` rows (all when None), optionally of one status; oldest first."""
+    sql = "SELECT * FROM outbox"
+    params: list[Any] = []
+    if status:
+        sql += " WHERE status = ?"
+        params.append(str(status))
+    sql += " ORDER BY id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return [_row(r) for r in reversed(conn.execute(sql, params).fetchall())]
+
+
+def next_due_at(conn: sqlite3.Connection) -> float | None:
+    """When the earliest pending row becomes due (None when nothing is pending)."""
+    r = conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()
+    return None if r is None or r[0] is None else float(r[0])
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {s: n for s, n in conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()}

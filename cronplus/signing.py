@@ -1,0 +1,52 @@
+"""Standard Webhooks signatures (https://www.standardwebhooks.com/), pure functions.
+
+The sender signs `f"{webhook_id}.{webhook_timestamp}.{body}"` with HMAC-SHA256 and sends
+`webhook-signature: v1,<base64 digest>`. Per the spec a secret of the form `whsec_<base64>`
+is base64-decoded to get the key bytes; any other secret is used as its raw UTF-8 bytes (what
+most senders that accept free-form secrets do). A `whsec_` secret whose tail is not valid
+base64 falls back to the raw bytes too, so a typo never turns into an empty key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+
+WHSEC_PREFIX = "whsec_"
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key bytes behind a configured secret."""
+    if secret.startswith(WHSEC_PREFIX):
+        try:
+            key = base64.b64decode(secret[len(WHSEC_PREFIX) :], validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if key:
+            return key
+    return secret.encode("utf-8")
+
+
+def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header value: `v1,<base64 HMAC-SHA256>`."""
+    signed = webhook_id.encode("utf-8") + b"." + str(int(timestamp)).encode("ascii") + b"." + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def headers(secret: str, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers for one delivery attempt."""
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(timestamp)),
+        "webhook-signature": sign(secret, webhook_id, timestamp, body),
+    }
+
+
+def verify(secret: str, header_values: dict[str, str], body: bytes) -> bool:
+    """True when any `v1,` signature in the header matches (receivers may hold several)."""
+    expected = sign(secret, header_values["webhook-id"], int(header_values["webhook-timestamp"]), body)
+    candidates = header_values.get("webhook-signature", "").split()
+    return any(hmac.compare_digest(expected, candidate) for candidate in candidates)
