@@ -1,0 +1,192 @@
+"""The output pump: copy a job's stdout+stderr pipe into its run log, inside the asyncio loop.
+
+Contract:
+- `OutputPump(read_fd, log_fd, max_bytes)` owns `read_fd` (set non-blocking here, closed by
+  `close()`); it never closes `log_fd`. `start(loop)` registers a reader; `eof` is a future that
+  completes when every writer of the pipe has closed it.
+- The pipe is always drained, however much the job writes, so a chatty job never blocks on a
+  full pipe and memory stays bounded.
+- Capture cap (`max_log_size`): the log keeps the first `max_bytes - tail` bytes (the head) and
+  the last `tail` bytes, with one marker line between them:
+  `[cronplus: N bytes dropped]`. `tail = min(max_bytes // 4, TAIL_MAX)` (1 MiB): the end of
+  the output is what explains a failure (alerts quote it), the head shows how the run began.
+  Memory per pump: nothing while under the cap; one ring buffer of `RING_SIZE` (1 MiB) once
+  the head is full. The marker line is not counted against the cap.
+- `total` counts every byte the job wrote; `dropped` the bytes not kept.
+
+Speed: the head goes pipe -> file with `os.splice` (no copy through user space) in chunks of up
+to 1 MiB per call; when a read finds the pipe full, the pipe is enlarged to 1 MiB
+(F_SETPIPE_SZ) so a heavy writer costs few wake-ups. Pipes start at the kernel default because
+the per-user pipe budget (fs.pipe-user-pages-soft, 64 MiB) would otherwise be used up by a
+thousand idle jobs and shrink every later pipe to one page. Past the head, bytes are read
+straight into the ring with `os.readv` (no allocation per read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import os
+
+MiB = 1024 * 1024
+TAIL_MAX = MiB  # most of the tail kept in memory per over-cap job
+RING_SIZE = MiB  # read size once dropping; >= TAIL_MAX
+CHUNK = MiB  # bytes moved per splice/read call
+BIG_PIPE = MiB
+_BUDGET = 16  # calls per wake-up before yielding to other jobs in the loop
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+
+
+def marker_line(dropped: int) -> bytes:
+    """The line written where output was cut out."""
+    return f"\n[cronplus: {dropped} bytes dropped]\n".encode()
+
+
+class OutputPump:
+    """Drain one pipe into one log file with a head/tail cap. Single-threaded (the loop's)."""
+
+    def __init__(self, read_fd: int, log_fd: int, max_bytes: int) -> None:
+        self.read_fd = read_fd
+        self.log_fd = log_fd
+        max_bytes = max(0, max_bytes)
+        self.tail_size = min(max_bytes // 4, TAIL_MAX)
+        self.head_size = max_bytes - self.tail_size
+        self.total = 0
+        self.written = 0  # head bytes in the file
+        self._ring: bytearray | None = None
+        self._ring_pos = 0  # next write position in the ring
+        self._ring_fill = 0  # valid bytes in the ring (<= RING_SIZE)
+        self._splice = hasattr(os, "splice")
+        self._enlarged = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self.error: OSError | None = None
+        self.eof: asyncio.Future[None] | None = None
+        os.set_blocking(read_fd, False)
+
+    @property
+    def dropped(self) -> int:
+        return self.total - self.written - min(self._ring_fill, self.tail_size)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.eof = loop.create_future()
+        loop.add_reader(self.read_fd, self._on_readable)
+
+    def drain_now(self) -> None:
+        """Read whatever the pipe holds right now (used before giving up on a straggler)."""
+        if not self._closed:
+            self._on_readable()
+
+    def close(self) -> None:
+        """Stop reading, close the pipe, write the marker and the tail. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._loop is not None:
+            self._loop.remove_reader(self.read_fd)
+        os.close(self.read_fd)
+        self._finish_file()
+        if self.eof is not None and not self.eof.done():
+            self.eof.set_result(None)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        try:
+            for _ in range(_BUDGET):
+                n = self._move_once()
+                if n is None:  # pipe empty for now
+                    return
+                if n == 0:  # every writer closed the pipe
+                    self._at_eof()
+                    return
+        except OSError as exc:  # a full disk must not stall the job: keep draining, note it
+            self.error = self.error or exc
+            self._splice = False
+            self.head_size = self.written  # stop writing the head; drop from here on
+
+    def _move_once(self) -> int | None:
+        """Move one chunk. Returns bytes moved, 0 at EOF, None when the pipe is empty."""
+        room = self.head_size - self.written
+        try:
+            if room > 0:
+                n = self._to_file(min(room, CHUNK))
+                self.written += n
+            else:
+                n = self._to_ring()
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.EAGAIN:
+                return None
+            raise
+        self.total += n
+        if n >= 65536 and not self._enlarged:
+            self._enlarge_pipe()
+        return n
+
+    def _to_file(self, count: int) -> int:
+        if self._splice:
+            try:
+                return os.splice(self.read_fd, self.log_fd, count, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                self._splice = False  # e.g. a file system without splice support
+        data = os.read(self.read_fd, count)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.log_fd, view) :]
+        return len(data)
+
+    def _to_ring(self) -> int:
+        if self._ring is None:
+            self._ring = bytearray(RING_SIZE)
+        mv = memoryview(self._ring)
+        pos = self._ring_pos
+        n = os.readv(self.read_fd, [mv[pos:], mv[:pos]] if pos else [mv])
+        self._ring_pos = (pos + n) % RING_SIZE
+        self._ring_fill = min(RING_SIZE, self._ring_fill + n)
+        return n
+
+    def _enlarge_pipe(self) -> None:
+        self._enlarged = True
+        try:
+            fcntl.fcntl(self.read_fd, _F_SETPIPE_SZ, BIG_PIPE)
+        except OSError:
+            pass  # over the per-user pipe budget or not Linux: the default pipe still works
+
+    def _at_eof(self) -> None:
+        if self.eof is not None and not self.eof.done():
+            self.eof.set_result(None)
+        if self._loop is not None:
+            self._loop.remove_reader(self.read_fd)
+
+    # -- the end of the file ---------------------------------------------------------------
+
+    def _tail_bytes(self) -> bytes:
+        if self._ring is None:
+            return b""
+        keep = min(self._ring_fill, self.tail_size)
+        end = self._ring_pos
+        start = end - keep
+        if start >= 0:
+            return bytes(self._ring[start:end])
+        return bytes(self._ring[start:]) + bytes(self._ring[:end])
+
+    def _finish_file(self) -> None:
+        tail = self._tail_bytes()
+        dropped = self.dropped
+        self._ring = None
+        if dropped <= 0 and not tail:
+            return
+        try:
+            out = (marker_line(dropped) if dropped > 0 else b"") + tail
+            view = memoryview(out)
+            while view:
+                view = view[os.write(self.log_fd, view) :]
+        except OSError as exc:
+            self.error = self.error or exc

@@ -1,0 +1,446 @@
+"""One attempt of one job, run exactly as cron would, from an asyncio event loop.
+
+Contract (docs/ARCHITECTURE.md, runner.py):
+- `build_env` gives cron's environment and nothing of the supervisor's: the crontab's env lines
+  in effect (in order, later wins), then SHELL=/bin/sh, HOME=<passwd dir>, PATH=/usr/bin:/bin
+  only where the crontab did not set them, then LOGNAME and USER *always* from the passwd entry
+  (cronie's entry.c load_entry: the first three are defaults, the last two overrides), then
+  CRONPLUS_JOB / CRONPLUS_RUN_ID / CRONPLUS_ATTEMPT / CRONPLUS_SCHEDULED_TIME.
+- `run_attempt` runs `$SHELL -c COMMAND` in its own session and process group, cwd $HOME, stdin
+  /dev/null or the `%` text, stdout+stderr into the run log (0600, parent dirs 0700). It never
+  raises for a job's failure: a spawn failure (shell missing, unknown user, chdir(HOME) failed,
+  as cronie's do_command.c fails the job) comes back as `AttemptResult.error` with one
+  `[cronplus: ...]` line in the log.
+- Exit status: `exit_code` is the shell's status. When the shell was killed by a signal,
+  `signal` is its number and `exit_code` is 128+signal, what `$?` shows in a shell and what
+  `cronplus log` users read as "killed" (a job exiting 143 by itself has `signal` None).
+- `timeout` or `cancel` set: SIGTERM (and SIGCONT) to the whole process group, SIGKILL to the
+  group `kill_grace` seconds later if anything in it is still alive. Cancelling the coroutine
+  itself SIGKILLs the group at once and reaps the shell before re-raising.
+- Stragglers: when the shell exits normally, processes it left in the background keep running,
+  as under cron. If one still holds the output pipe, the run is finished after OUTPUT_GRACE
+  seconds (whatever it wrote until then is in the log); the pipe is then closed, so its later
+  writes get EPIPE/SIGPIPE. They are not killed: cron does not kill them either.
+- No thread per process: exit is seen through a pidfd in the loop (Linux >= 5.3), with a
+  polling fallback; the shell is always reaped, also when killed or cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pwd
+import resource
+import signal as signal_mod
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cronplus.model import JobSpec
+from cronplus.output import OutputPump
+
+DEFAULT_PATH = "/usr/bin:/bin"  # cronie's _PATH_DEFPATH
+DEFAULT_SHELL = "/bin/sh"  # cronie's _PATH_BSHELL
+OUTPUT_GRACE = 0.5  # seconds to keep reading after the shell exited (background child holding the pipe)
+_STDIN_CHUNK = 65536
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptResult:
+    exit_code: int | None  # the shell's status; 128+n when killed by signal n; None on spawn error
+    signal: int | None  # the signal that killed the shell, if any
+    timed_out: bool
+    cancelled: bool
+    started_at: float
+    ended_at: float
+    pid: int | None
+    output_bytes: int  # everything the job wrote, kept or not
+    truncated: bool  # some output was dropped by max_log_size
+    error: str | None = None  # spawn failure text; exit_code is None then
+
+
+def log_path_for(log_dir: Path, job: str, run_id: int) -> Path:
+    """<log_dir>/<job>/<run_id>.log"""
+    return Path(log_dir) / job / f"{run_id}.log"
+
+
+def build_env(
+    job: JobSpec,
+    *,
+    run_id: int,
+    attempt: int,
+    scheduled_at: datetime,
+    user: pwd.struct_passwd | None = None,
+) -> dict[str, str]:
+    """Cron's environment for one attempt (see the module docstring for the order)."""
+    pw = user if user is not None else pwd.getpwuid(os.getuid())
+    env: dict[str, str] = {}
+    for key, value in job.env:  # later lines win, as env_set() replaces in place
+        env[key] = value
+    env.setdefault("SHELL", DEFAULT_SHELL)
+    env.setdefault("HOME", pw.pw_dir)
+    env.setdefault("PATH", DEFAULT_PATH)
+    env["LOGNAME"] = pw.pw_name
+    env["USER"] = pw.pw_name
+    if scheduled_at.tzinfo is None:
+        scheduled_at = scheduled_at.astimezone()
+    env["CRONPLUS_JOB"] = job.name
+    env["CRONPLUS_RUN_ID"] = str(run_id)
+    env["CRONPLUS_ATTEMPT"] = str(attempt)
+    env["CRONPLUS_SCHEDULED_TIME"] = scheduled_at.isoformat(timespec="seconds")
+    return env
+
+
+# -- files and limits ---------------------------------------------------------------------
+
+
+def _make_dirs(path: Path) -> None:
+    """Create missing directories owner-only (pathlib's mkdir gives only the last one `mode`)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+
+
+def _open_log(log_path: Path) -> int:
+    _make_dirs(log_path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+    fd = os.open(log_path, flags, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+    return fd
+
+
+_nofile_raised = False
+_child_nofile: tuple[int, int] | None = None
+
+
+def _ensure_fd_capacity() -> None:
+    """Raise our soft RLIMIT_NOFILE to the hard limit once: each running attempt holds 3-4 fds,
+    and systemd's default soft limit of 1024 would stop us near 300 concurrent jobs. Jobs get the
+    original limit back (`_restore_child_limit`), as cron's children would have it."""
+    global _nofile_raised, _child_nofile
+    if _nofile_raised:
+        return
+    _nofile_raised = True
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if want > soft:
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            _child_nofile = (soft, hard)
+
+
+def _restore_child_limit(pid: int) -> None:
+    if _child_nofile is not None:
+        with contextlib.suppress(OSError):
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, _child_nofile)
+
+
+# -- identity ---------------------------------------------------------------------------
+
+
+def _identity(pw: pwd.struct_passwd) -> dict[str, Any]:
+    """Popen arguments to become `pw` (initgroups semantics). Empty when we already are exactly
+    that identity, which keeps the fast vfork spawn path (Popen cannot vfork with user=)."""
+    groups = os.getgrouplist(pw.pw_name, pw.pw_gid)
+    if (
+        os.geteuid() == pw.pw_uid
+        and os.getuid() == pw.pw_uid
+        and os.getegid() == pw.pw_gid
+        and sorted(set(os.getgroups())) == sorted(set(groups))
+    ):
+        return {}
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": groups}
+
+
+# -- process exit without a thread ------------------------------------------------------
+
+
+async def _wait_exit(pid: int) -> int:
+    """Wait for our child `pid` to exit and reap it; returns the raw wait status."""
+    loop = asyncio.get_running_loop()
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return await _poll_exit(pid)
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def on_ready() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(pidfd, on_ready)
+    try:
+        while True:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+            if reaped == pid:
+                return status
+            await fut
+            fut = loop.create_future()
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+
+
+async def _poll_exit(pid: int) -> int:
+    delay = 0.005
+    while True:
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return status
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: float) -> None:
+    """SIGTERM the group; SIGKILL it after `grace` if anything in it is still alive."""
+    _signal_group(pgid, signal_mod.SIGTERM)
+    _signal_group(pgid, signal_mod.SIGCONT)  # a stopped process only sees SIGTERM once continued
+    deadline = time.monotonic() + grace
+    delay = 0.01
+    while time.monotonic() < deadline:
+        if exit_task.done() and not _group_alive(pgid):
+            return
+        await asyncio.wait({exit_task}, timeout=min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.1)
+    _signal_group(pgid, signal_mod.SIGKILL)
+
+
+# -- stdin ------------------------------------------------------------------------------
+
+
+class _StdinFeeder:
+    """Feed the `%` text into the job's stdin without blocking the loop (it may exceed a pipe)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.read_fd, self.write_fd = os.pipe2(os.O_CLOEXEC)
+        self.view = memoryview(data)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        os.set_blocking(self.write_fd, False)
+        self._write()  # most texts fit the pipe buffer now
+
+    def _write(self) -> None:
+        try:
+            while self.view:
+                n = os.write(self.write_fd, self.view[:_STDIN_CHUNK])
+                self.view = self.view[n:]
+        except BlockingIOError:
+            return
+        except OSError:  # EPIPE: the job closed its stdin or is gone
+            self.view = self.view[:0]
+        self.close_write()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        os.close(self.read_fd)  # the child has its own copy
+        self.read_fd = -1
+        if self.write_fd >= 0:
+            self.loop = loop
+            loop.add_writer(self.write_fd, self._write)
+
+    def close_write(self) -> None:
+        if self.write_fd >= 0:
+            if self.loop is not None:
+                self.loop.remove_writer(self.write_fd)
+            os.close(self.write_fd)
+            self.write_fd = -1
+
+    def close(self) -> None:
+        self.close_write()
+        if self.read_fd >= 0:
+            os.close(self.read_fd)
+            self.read_fd = -1
+
+
+# -- the attempt ------------------------------------------------------------------------
+
+
+class _SpawnError(Exception):
+    """Why the job could not be started; becomes AttemptResult.error and a log line."""
+
+
+def _resolve_user(job: JobSpec, system: bool) -> tuple[pwd.struct_passwd, dict[str, Any]]:
+    if system and job.user:
+        try:
+            pw = pwd.getpwnam(job.user)
+        except KeyError:
+            raise _SpawnError(f"unknown user {job.user!r}") from None
+        return pw, _identity(pw)
+    return pwd.getpwuid(os.getuid()), {}
+
+
+def _spawn_error_text(exc: BaseException, shell: str, home: str) -> str:
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        if exc.filename == home:  # cronie: "chdir(HOME) failed", the job does not run
+            return f"chdir(HOME) failed: {home}: {reason}"
+        if exc.filename == shell:
+            return f"cannot execute {shell}: {reason}"
+        return f"cannot start {shell}: {reason}"
+    return f"cannot start {shell}: {exc}"
+
+
+def _decode_status(status: int) -> tuple[int, int | None]:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return 128 + sig, sig
+    return os.waitstatus_to_exitcode(status), None
+
+
+def _write_note(log_fd: int, text: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(log_fd, f"[cronplus: {text}]\n".encode())
+
+
+async def run_attempt(
+    job: JobSpec,
+    *,
+    run_id: int,
+    attempt: int,
+    scheduled_at: datetime,
+    log_path: Path,
+    system: bool = False,
+    on_spawn: Callable[[int], None] | None = None,
+    cancel: asyncio.Event | None = None,
+) -> AttemptResult:
+    """Run one attempt to completion (see the module docstring). Never raises for the job's sake."""
+    started = time.time()
+    _ensure_fd_capacity()
+    try:
+        log_fd = _open_log(Path(log_path))
+    except OSError as exc:
+        return _failure(started, f"cannot open log {log_path}: {exc.strerror or exc}")
+    try:
+        try:
+            pw, identity = _resolve_user(job, system)
+            env = build_env(job, run_id=run_id, attempt=attempt, scheduled_at=scheduled_at, user=pw)
+        except _SpawnError as exc:
+            _write_note(log_fd, f"cannot start job: {exc}")
+            return _failure(started, str(exc))
+        return await _run(job, env, identity, log_fd, started, on_spawn, cancel)
+    finally:
+        os.close(log_fd)
+
+
+def _failure(started: float, error: str) -> AttemptResult:
+    return AttemptResult(
+        exit_code=None,
+        signal=None,
+        timed_out=False,
+        cancelled=False,
+        started_at=started,
+        ended_at=time.time(),
+        pid=None,
+        output_bytes=0,
+        truncated=False,
+        error=error,
+    )
+
+
+async def _run(
+    job: JobSpec,
+    env: dict[str, str],
+    identity: dict[str, Any],
+    log_fd: int,
+    started: float,
+    on_spawn: Callable[[int], None] | None,
+    cancel: asyncio.Event | None,
+) -> AttemptResult:
+    loop = asyncio.get_running_loop()
+    shell, home = env["SHELL"], env["HOME"]
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    feeder = _StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
+    try:
+        proc = subprocess.Popen(
+            [shell, "-c", job.command],
+            stdin=feeder.read_fd if feeder else subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=write_fd,
+            cwd=home,
+            env=env,
+            start_new_session=True,  # own session and process group: pgid == pid
+            **identity,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        os.close(read_fd)
+        if feeder:
+            feeder.close()
+        error = _spawn_error_text(exc, shell, home)
+        _write_note(log_fd, f"cannot start job: {error}")
+        return _failure(started, error)
+    finally:
+        os.close(write_fd)  # only the job holds the write end now: EOF when it and its children close it
+
+    pid = proc.pid
+    _restore_child_limit(pid)
+    pump = OutputPump(read_fd, log_fd, job.options.max_log_size)
+    pump.start(loop)
+    if feeder:
+        feeder.start(loop)
+    exit_task: asyncio.Future[int] = asyncio.ensure_future(_wait_exit(pid))
+    cancel_task = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    timed_out = cancelled = False
+    try:
+        if on_spawn is not None:
+            on_spawn(pid)
+        waiters: set[asyncio.Future[Any]] = {exit_task} | ({cancel_task} if cancel_task else set())
+        await asyncio.wait(waiters, timeout=job.options.timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not exit_task.done():
+            cancelled = cancel_task is not None and cancel_task.done()
+            timed_out = not cancelled
+            await _terminate_group(pid, exit_task, job.options.kill_grace)
+        status = await exit_task
+        assert pump.eof is not None
+        await asyncio.wait({pump.eof}, timeout=OUTPUT_GRACE)
+        pump.drain_now()
+    except BaseException:
+        # Our caller gave up on us (task cancelled) or a callback failed: never leave the job
+        # running unsupervised, never leave a zombie.
+        _signal_group(pid, signal_mod.SIGKILL)
+        exit_task.cancel()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        proc.returncode = -9
+        raise
+    finally:
+        if cancel_task is not None:
+            cancel_task.cancel()
+        pump.close()
+        if feeder:
+            feeder.close()
+    exit_code, sig = _decode_status(status)
+    proc.returncode = exit_code  # reaped by us: keeps Popen.__del__ from waiting on a reused pid
+    return AttemptResult(
+        exit_code=exit_code,
+        signal=sig,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        started_at=started,
+        ended_at=time.time(),
+        pid=pid,
+        output_bytes=pump.total,
+        truncated=pump.dropped > 0,
+        error=None,
+    )
