@@ -1,0 +1,59 @@
+"""`cronplus run`: the supervisor in the foreground (what systemd starts)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "run the supervisor in the foreground (what systemd starts)"
+
+
+def _duration(text: str) -> float:
+    from cronplus.annotations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except Exception as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _size(text: str) -> int:
+    from cronplus.annotations import parse_size
+
+    try:
+        return parse_size(text)
+    except Exception as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shutdown-grace", type=_duration, default=30.0, metavar="DURATION",
+                   help="on SIGTERM, let running jobs finish this long before stopping them (default 30s; "
+                        "keep it below systemd's TimeoutStopSec)")
+    p.add_argument("--max-age", type=_duration, default=None, metavar="DURATION",
+                   help="retention: drop runs older than this (default 90d; 0 keeps all)")
+    p.add_argument("--max-runs-per-job", type=int, default=None, metavar="N",
+                   help="retention: keep at most N runs per job (default 10000; 0 keeps all)")
+    p.add_argument("--max-log-size-total", type=_size, default=None, metavar="SIZE",
+                   help="retention: total size of run logs (default 1G; 0 keeps all)")
+
+
+def _limit(value: float | None, default: float) -> float | None:
+    if value is None:
+        return default
+    return None if value == 0 else value
+
+
+def run(args: argparse.Namespace) -> int:
+    from cronplus import history, paths
+    from cronplus.daemon import Settings, run_supervisor
+
+    max_runs = _limit(args.max_runs_per_job, history.DEFAULT_MAX_RUNS_PER_JOB)
+    max_log = _limit(args.max_log_size_total, history.DEFAULT_MAX_LOG_BYTES)
+    settings = Settings(
+        paths=paths.from_args(args),
+        shutdown_grace=args.shutdown_grace,
+        max_age_s=_limit(args.max_age, history.DEFAULT_MAX_AGE_S),
+        max_runs_per_job=int(max_runs) if max_runs is not None else None,
+        max_log_bytes=int(max_log) if max_log is not None else None,
+    )
+    return run_supervisor(settings)

@@ -1,0 +1,69 @@
+"""`cronplus trigger JOB [--wait]`: run a job now, through the running supervisor's control
+socket when there is one (trigger=manual, same history and alerts as scheduled runs); with no
+supervisor running, run it in this process through the same code path and wait for it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "run a job now, through the running supervisor when there is one"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job", metavar="JOB", help="the job's name")
+    p.add_argument("--wait", action="store_true",
+                   help="wait for the run (retries included); exit 0 on success, 1 otherwise")
+
+
+def _report(msg: dict[str, object]) -> int:
+    status = msg.get("status")
+    code = msg.get("exit_code")
+    extra = f", exit {code}" if code is not None else ""
+    reason = f" ({msg['reason']})" if msg.get("reason") else ""
+    print(f"run {msg.get('run_id')}: {status}{extra}{reason}")
+    return 0 if status == "success" else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    from cronplus import control, paths
+    from cronplus.errors import CronplusError
+
+    p = paths.from_args(args)
+    try:
+        answers = control.request(p.control_socket, {"cmd": "trigger", "job": args.job, "wait": args.wait},
+                                  timeout=None if args.wait else 10.0)
+        first = next(answers)
+    except control.NoSupervisor:
+        return _in_process(p, args.job)
+    except StopIteration:
+        raise CronplusError("the supervisor closed the connection without an answer") from None
+    if not first.get("ok"):
+        hint = f" (did you mean '{first['suggestion']}'?)" if first.get("suggestion") else ""
+        raise CronplusError(f"{first.get('error')}{hint}")
+    print(f"run {first.get('run_id')} started by the supervisor")
+    if not args.wait:
+        return 0
+    for msg in answers:
+        if msg.get("done"):
+            return _report(msg)
+    raise CronplusError("the supervisor went away before the run ended")
+
+
+def _in_process(p: object, job: str) -> int:
+    """No supervisor: run it here (always waiting: nobody else would finish the run)."""
+    from cronplus.control import SupervisorLock
+    from cronplus.daemon import trigger_in_process
+
+    p.ensure()  # type: ignore[attr-defined]
+    lock = SupervisorLock(p.state_dir)  # type: ignore[attr-defined]
+    lock.acquire(what="in-process trigger")  # a supervisor starting now would mark our run interrupted
+    try:
+        record = trigger_in_process(p, job, on_started=lambda rid: print(f"run {rid} started (no supervisor running)",
+                                                                         flush=True))  # type: ignore[arg-type]
+    finally:
+        lock.release()
+    from cronplus.daemon import done_message
+
+    sys.stdout.flush()
+    return _report(done_message(record))

@@ -1,0 +1,143 @@
+"""The control channel of a running supervisor: a unix socket `<state>/control.sock`, mode 0600
+(created under umask 077), speaking JSON lines. Also the single-supervisor lock.
+
+Requests (one JSON object a line) and answers:
+
+    {"cmd": "trigger", "job": NAME, "wait": bool} -> {"ok": true, "run_id": N}
+        and, with wait, later {"done": true, "run_id": N, "status": ..., "exit_code": ...}
+        unknown job -> {"ok": false, "error": ..., "suggestion": NAME | null}
+    {"cmd": "status"} -> {"ok": true, "jobs": [...], "runs": [...], "pid": ...}
+    {"cmd": "reload"} -> {"ok": true} once the reload was attempted ({"ok": false, "error"} if refused)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import json
+import os
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from cronplus.errors import CronplusError
+
+LOCK_NAME = "supervisor.lock"
+
+
+class SupervisorLock:
+    """fcntl.flock on <state>/supervisor.lock: one supervisor per state dir. The lock dies with
+    the process (kill -9 included), so no stale-pid guessing is needed."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / LOCK_NAME
+        self._file: IO[str] | None = None
+
+    def acquire(self, *, what: str = "supervisor") -> None:
+        import fcntl
+
+        old = os.umask(0o077)
+        try:
+            f = open(self.path, "a+")
+        finally:
+            os.umask(old)
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            f.close()
+            raise CronplusError(
+                f"another cronplus supervisor is running on state dir {self.path.parent} (pid {holder}); "
+                f"refusing to start a second {what}") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+Handler = Callable[[dict[str, Any], Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
+
+
+class ControlServer:
+    """Serves the socket on the running asyncio loop; each request goes to the supervisor's
+    handler, which answers through `send` (possibly more than once, for trigger --wait)."""
+
+    def __init__(self, path: Path, handler: Handler) -> None:
+        self.path = Path(path)
+        self.handler = handler
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        if self.path.exists() or self.path.is_symlink():
+            self.path.unlink()  # a stale socket: we hold the lock, so nobody serves it
+        old = os.umask(0o077)
+        try:
+            self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def send(obj: dict[str, Any]) -> None:
+            writer.write((json.dumps(obj) + "\n").encode())
+            await writer.drain()
+
+        try:
+            while line := await reader.readline():
+                try:
+                    request = json.loads(line)
+                    if not isinstance(request, dict):
+                        raise ValueError("not an object")
+                except ValueError as exc:
+                    await send({"ok": False, "error": f"bad request: {exc}"})
+                    continue
+                await self.handler(request, send)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+def suggest(name: str, names: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, names, n=1)
+    return close[0] if close else None
+
+
+class NoSupervisor(Exception):
+    """Nothing listens on the control socket."""
+
+
+def request(path: Path, message: dict[str, Any], *, timeout: float | None = 10.0) -> Iterator[dict[str, Any]]:
+    """Send one request; yield the answers (one, or more for trigger --wait) until the server
+    closes or the caller stops iterating. Raises NoSupervisor when nobody listens."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(2.0)
+        try:
+            sock.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise NoSupervisor(str(exc)) from None
+        sock.settimeout(timeout)
+        sock.sendall((json.dumps(message) + "\n").encode())
+        with sock.makefile("r", encoding="utf-8") as f:
+            for line in f:
+                yield json.loads(line)
+    finally:
+        sock.close()

@@ -1,0 +1,324 @@
+"""`cronplus run`: wiring of the supervisor. Lock, load, READY=1, serve; signals, file watch
+(watchdog on the crontab's directory: editors replace files by rename), parse-then-swap reload,
+control socket, retention timer, delivery worker, systemd notify; orderly shutdown.
+
+Also `trigger_in_process`: `cronplus trigger` with no supervisor running uses the same
+Scheduler, History, runner and Alerting, without scheduling ticks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cronplus.control import ControlServer, SupervisorLock, suggest
+from cronplus.errors import CronplusError, CrontabError
+from cronplus.model import Crontab, JobOptions, RunRecord
+from cronplus.paths import Paths
+from cronplus.scheduler import Scheduler
+
+log = logging.getLogger("cronplus")
+
+RELOAD_DEBOUNCE_S = 0.15  # an editor's save is several file events; reload once after them
+PRUNE_INTERVAL_S = 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    paths: Paths
+    shutdown_grace: float = 30.0
+    max_age_s: float | None = None
+    max_runs_per_job: int | None = None
+    max_log_bytes: int | None = None
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+
+
+def load(paths: Paths) -> Crontab:
+    """Parse the crontab; a missing file is an empty crontab (the supervisor waits for one)."""
+    from cronplus.crontab import load_crontab
+
+    if not paths.crontab.exists():
+        return Crontab(path=str(paths.crontab), system=paths.system, jobs=(), defaults=JobOptions())
+    return load_crontab(paths.crontab, system=paths.system)
+
+
+class Daemon:
+    def __init__(self, settings: Settings, crontab: Crontab) -> None:
+        from cronplus.systemd import Notifier
+
+        self.settings = settings
+        self.paths = settings.paths
+        self.crontab = crontab
+        self.notifier = Notifier.from_env()
+        self.stop_event = asyncio.Event()
+        self._reload_handle: asyncio.TimerHandle | None = None
+        self._file_sig: tuple[float, int] | None = self._signature()
+
+    def _signature(self) -> tuple[float, int] | None:
+        try:
+            st = self.paths.crontab.stat()
+            return (st.st_mtime, st.st_ino)
+        except OSError:
+            return None
+
+    async def main(self) -> int:
+        from cronplus.alerting import Alerting
+        from cronplus.delivery import DeliveryWorker
+        from cronplus.history import History
+
+        self.history = History(self.paths.db_path)
+        self.owner = owner_id()
+        for rec in self.history.mark_interrupted(live_owner=self.owner, now=time.time()):
+            log.warning("job %s: run %d interrupted (%s)", rec.job, rec.run_id, rec.reason)
+        self._prune()
+        self.worker = DeliveryWorker(self.paths.db_path)
+        self.worker.start()
+        self.alerting = Alerting(self.history, wake=self.worker.wake)
+        self.scheduler = Scheduler(self.crontab, history=self.history, alerting=self.alerting,
+                                   log_dir=self.paths.log_dir, owner=self.owner)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
+        loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        self.control = ControlServer(self.paths.control_socket, self.handle)
+        await self.control.start()
+        observer = self._watch(loop)
+        serve = loop.create_task(self.scheduler.serve(), name="scheduler")
+        timers = [loop.create_task(self._prune_timer()), loop.create_task(self._watchdog_timer())]
+        log.info("cronplus supervisor started: %d job(s) from %s, state %s",
+                 len(self.crontab.jobs), self.paths.crontab, self.paths.state_dir)
+        self.notifier.ready()
+        self._status()
+        await self.stop_event.wait()
+        log.info("stopping: no new runs")
+        self.notifier.stopping()
+        await self.scheduler.shutdown(self.settings.shutdown_grace)
+        for task in (serve, *timers):
+            task.cancel()
+        await self.control.stop()
+        if observer is not None:
+            observer.stop()
+        self.worker.stop(timeout=2.0)
+        self.history.close()
+        log.info("cronplus supervisor stopped")
+        return 0
+
+    # ---- reload --------------------------------------------------------------------------
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """Watch the crontab's directory (an editor's rename replaces the file's inode)."""
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:  # SIGHUP still works
+            log.warning("watchdog not installed: reload with SIGHUP")
+            return None
+        target = self.paths.crontab.name
+        daemon = self
+
+        class Handler(FileSystemEventHandler):  # type: ignore[misc]
+            def on_any_event(self, event: Any) -> None:
+                names = {Path(str(event.src_path)).name, Path(str(getattr(event, "dest_path", "") or "")).name}
+                if target in names:
+                    loop.call_soon_threadsafe(daemon.request_reload, False)
+
+        directory = self.paths.crontab.parent
+        if not directory.is_dir():
+            log.warning("crontab directory %s does not exist: reload with SIGHUP", directory)
+            return None
+        observer = Observer()
+        observer.daemon = True
+        observer.schedule(Handler(), str(directory), recursive=False)
+        observer.start()
+        return observer
+
+    def request_reload(self, forced: bool = True) -> None:
+        """SIGHUP (forced) or a file event: reload after a short debounce."""
+        if self._reload_handle is not None:
+            self._reload_handle.cancel()
+        loop = asyncio.get_running_loop()
+        self._reload_handle = loop.call_later(RELOAD_DEBOUNCE_S, self._reload_now, forced)
+
+    def _reload_now(self, forced: bool) -> None:
+        self._reload_handle = None
+        if not forced and self._signature() == self._file_sig:
+            return
+        self.reload()
+
+    def reload(self) -> str | None:
+        """Parse-then-swap; returns None when applied, else the error text (old crontab kept)."""
+        self.notifier.reloading()
+        self._file_sig = self._signature()
+        try:
+            crontab = load(self.paths)
+        except CrontabError as exc:
+            for diag in exc.diagnostics:
+                log.error("reload refused: %s", diag)
+            log.error("reload refused: keeping the previous crontab (%d job(s))", len(self.crontab.jobs))
+            try:
+                self.alerting.on_config_error(self.crontab.defaults, exc)
+            except Exception:
+                log.exception("config_error alert failed")
+            self.notifier.ready()
+            return str(exc)
+        except (CronplusError, OSError) as exc:
+            log.error("reload refused: %s", exc)
+            self.notifier.ready()
+            return str(exc)
+        old = {j.name for j in self.crontab.jobs}
+        new = {j.name for j in crontab.jobs}
+        self.crontab = crontab
+        self.scheduler.reload(crontab)
+        log.info("reload ok: %d job(s) (+%d -%d)", len(new), len(new - old), len(old - new))
+        self.notifier.ready()
+        self._status()
+        return None
+
+    # ---- control socket -------------------------------------------------------------------
+
+    async def handle(self, req: dict[str, Any], send: Any) -> None:
+        cmd = req.get("cmd")
+        if cmd == "status":
+            await send({"ok": True, "pid": os.getpid(), "crontab": str(self.paths.crontab), **self.scheduler.status()})
+        elif cmd == "reload":
+            error = self.reload()
+            await send({"ok": error is None, **({"error": error} if error else {})})
+        elif cmd == "trigger":
+            await self._trigger(req, send)
+        else:
+            await send({"ok": False, "error": f"unknown command {cmd!r}"})
+
+    async def _trigger(self, req: dict[str, Any], send: Any) -> None:
+        name = str(req.get("job"))
+        if name not in self.scheduler.jobs or self.scheduler.stopping:
+            error = "supervisor is stopping" if self.scheduler.stopping else f"no job named '{name}'"
+            await send({"ok": False, "error": error, "suggestion": suggest(name, list(self.scheduler.jobs))})
+            return
+        run = self.scheduler.trigger(name)
+        await send({"ok": True, "run_id": run.run_id})
+        self._status()
+        if req.get("wait"):
+            await run.done.wait()
+            await send(done_message(run.record))
+
+    # ---- timers ----------------------------------------------------------------------------
+
+    def _prune(self) -> None:
+        s = self.settings
+        try:
+            counts = self.history.prune(now=time.time(), log_dir=self.paths.log_dir, max_age_s=s.max_age_s,
+                                        max_runs_per_job=s.max_runs_per_job, max_log_bytes=s.max_log_bytes)
+            if any(counts.values()):
+                log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
+        except Exception:
+            log.exception("retention failed")
+
+    async def _prune_timer(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_INTERVAL_S)
+            self._prune()
+
+    async def _watchdog_timer(self) -> None:
+        interval = self.notifier.watchdog_interval()
+        if not interval:
+            return
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    def _status(self) -> None:
+        from cronplus.systemd import format_status
+
+        now = time.time()
+        pending = [(t.timestamp(), n) for n, t in self.scheduler.next_tick.items() if t is not None]
+        first = min(pending) if pending else None
+        running = sum(1 for r in self.scheduler.runs if r.state == "active")
+        self.notifier.status(format_status(len(self.crontab.jobs), running, first[1] if first else None,
+                                           first[0] - now if first else None))
+
+
+def done_message(record: RunRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"done": True, "run_id": None, "status": "interrupted", "exit_code": None}
+    return {"done": True, "run_id": record.run_id, "status": str(record.status), "exit_code": record.exit_code,
+            "reason": record.reason}
+
+
+def run_supervisor(settings: Settings) -> int:
+    """The body of `cronplus run`."""
+    from cronplus.systemd import setup_logging
+
+    setup_logging()
+    paths = settings.paths
+    paths.ensure()
+    lock = SupervisorLock(paths.state_dir)
+    lock.acquire()
+    try:
+        try:
+            crontab = load(paths)
+        except CrontabError as exc:
+            for diag in exc.diagnostics:
+                log.error("%s", diag)
+            log.error("cronplus supervisor not started: %s has %d error(s)", paths.crontab, len(exc.diagnostics))
+            return 1
+        for warning in crontab.warnings:
+            log.warning("%s", warning)
+
+        async def main() -> int:
+            return await Daemon(settings, crontab).main()
+
+        return asyncio.run(main())
+    finally:
+        lock.release()
+
+
+def trigger_in_process(paths: Paths, name: str, *, on_started: Callable[[int], None] | None = None) -> RunRecord | None:
+    """`cronplus trigger` with no supervisor: the same Scheduler code path (history, runner,
+    alerts, downstream chain), no ticks; returns the triggered job's final record."""
+    from cronplus.alerting import Alerting
+    from cronplus.delivery import DeliveryWorker
+    from cronplus.history import History
+
+    crontab = load(paths)
+    if crontab.job(name) is None:
+        raise UnknownJob(name, [j.name for j in crontab.jobs])
+
+    async def main() -> RunRecord | None:
+        history = History(paths.db_path)
+        worker = DeliveryWorker(paths.db_path)
+        worker.start()
+        try:
+            alerting = Alerting(history, wake=worker.wake)
+            scheduler = Scheduler(crontab, history=history, alerting=alerting, log_dir=paths.log_dir,
+                                  owner=owner_id(), scheduling=False)
+            serve = asyncio.get_running_loop().create_task(scheduler.serve())
+            run = scheduler.trigger(name)
+            if on_started is not None and run.run_id is not None:
+                on_started(run.run_id)
+            await scheduler.wait_idle()
+            scheduler.stopping = True
+            scheduler.wake()
+            await serve
+            return run.record
+        finally:
+            worker.stop(timeout=5.0)
+            history.close()
+
+    return asyncio.run(main())
+
+
+class UnknownJob(CronplusError):
+    def __init__(self, name: str, names: list[str]) -> None:
+        hint = suggest(name, names)
+        super().__init__(f"no job named '{name}'" + (f" (did you mean '{hint}'?)" if hint else ""))

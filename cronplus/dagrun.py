@@ -1,0 +1,90 @@
+"""Dependency waiting for `after=`: which upstream run belongs to a downstream tick, and the
+verdict of the job's trigger rule (deps.evaluate). Reads history, never writes it.
+
+Rules (SPEC §2 `after`):
+
+* A downstream run for tick T waits for each upstream's run belonging to T: the upstream's
+  newest *final* run with `scheduled_at <= T` (History.last_final_run). While an upstream has a
+  run in flight (starting, running, retrying, waiting for its own upstreams) for a tick <= T, the
+  downstream waits (status None for deps.evaluate).
+* An upstream with no run at all at or before T, and none in flight, will not get one for T: the
+  downstream is `upstream_failed` ("upstream X has no run for this tick").
+* A waiting downstream gives up at its own next tick (or after `MAX_WAIT_S` when it has none):
+  it is recorded `upstream_failed` with the names of the upstreams still unfinished.
+* A manual trigger drives the chain: when a triggered run of X is final, every job with X in
+  `after=` gets a run for the same tick (the trigger instant), which then waits and evaluates
+  like any other downstream run (scheduler.py does the fan-out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cronplus.model import JobSpec
+from cronplus.status import RunStatus
+
+MAX_WAIT_S = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    name: str
+    status: RunStatus | None  # None: not final yet for this tick
+    missing: bool = False  # no run at or before the tick, and none in flight
+
+
+@dataclass(frozen=True, slots=True)
+class DepDecision:
+    verdict: str  # deps.DepVerdict value: wait / run / skip / upstream_failed
+    reason: str | None
+
+
+def upstream_states(job: JobSpec, tick: datetime, history: Any, in_flight: Callable[[str, datetime], bool]) -> list[Upstream]:
+    """The state of each upstream of `job` for tick `tick`."""
+    states = []
+    for name in job.options.after:
+        if in_flight(name, tick):
+            states.append(Upstream(name, None))
+            continue
+        record = history.last_final_run(name, at_or_before=tick.timestamp())
+        if record is None:
+            states.append(Upstream(name, None, missing=True))
+        else:
+            states.append(Upstream(name, record.status))
+    return states
+
+
+def decide(job: JobSpec, upstreams: Sequence[Upstream], *, now: datetime, deadline: datetime) -> DepDecision:
+    """The verdict for a waiting downstream run, with a reason naming the upstreams."""
+    from cronplus.deps import DepVerdict, evaluate
+
+    missing = [u.name for u in upstreams if u.missing]
+    if missing:
+        return DepDecision(DepVerdict.UPSTREAM_FAILED.value, f"upstream {', '.join(missing)} has no run for this tick")
+    verdict = evaluate(job.options.trigger, [u.status for u in upstreams])
+    if verdict == DepVerdict.WAIT:
+        if now >= deadline:
+            waiting = ", ".join(u.name for u in upstreams if u.status is None)
+            return DepDecision(DepVerdict.UPSTREAM_FAILED.value, f"gave up waiting for upstream {waiting}")
+        return DepDecision(DepVerdict.WAIT.value, None)
+    if verdict == DepVerdict.RUN:
+        return DepDecision(DepVerdict.RUN.value, None)
+    summary = ", ".join(f"{u.name} {u.status}" for u in upstreams if u.status is not None)
+    rule = job.options.trigger.value
+    return DepDecision(verdict.value, f"upstream {summary} (trigger={rule})")
+
+
+def wait_deadline(job: JobSpec, tick: datetime) -> datetime:
+    """When a downstream run for `tick` stops waiting: the job's next tick, else MAX_WAIT_S."""
+    from cronplus.schedule import next_fire
+
+    nxt = None if job.schedule.reboot else next_fire(job.schedule, tick, job.tz)
+    limit = tick + timedelta(seconds=MAX_WAIT_S)
+    return min(nxt, limit) if nxt is not None else limit
+
+
+def downstream_of(jobs: Sequence[JobSpec], name: str) -> list[JobSpec]:
+    return [job for job in jobs if name in job.options.after]

@@ -1,0 +1,423 @@
+"""The supervisor's core: which runs start when, and each run's lifecycle (attempts, retries,
+history rows, alerts). asyncio, one thread; time from an injected clock.Clock.
+
+* `Scheduler.step(now)` is the decision core: it takes the ticks due at wall time `now`
+  (policy.due_ticks: coalesced after a small clock jump, `missed` after downtime or a big jump),
+  applies the overlap policy, evaluates waiting downstream runs (dagrun) and starts what is due.
+  Tests call it directly with FakeClock times. `next_wake(now)` is when it must run again.
+* `Scheduler.serve()` is the driver: step, then sleep exactly until the next due instant (capped
+  at MAX_SLEEP_S so clock changes and suspends are noticed) or until `wake()` (reload, trigger,
+  run end, signal). No polling: idle costs one wake-up per minute at most.
+* A run: history row inserted (`running`) before the spawn, log path set from the run_id,
+  runner.run_attempt, policy.outcome -> finish_run -> Alerting. Retries are new attempt rows
+  (trigger `retry`, same scheduled_at) after policy.retry_delay.
+* The last tick handled per job is persisted in kv (`tick:<job>`) so a restart records the ticks
+  missed while down and never re-runs a tick already done (also after the clock went back).
+* Manual triggers run now (no overlap check, no dependency wait, no jitter): tick = the trigger
+  instant. When a manually triggered run is final, its downstream jobs get a run for that same
+  tick (trigger `manual`), which waits for its upstreams and follows its trigger rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cronplus import dagrun, policy
+from cronplus.clock import Clock, SystemClock
+from cronplus.model import Crontab, JobSpec, RunRecord
+from cronplus.status import CatchUp, RunStatus, Trigger
+
+log = logging.getLogger("cronplus")
+
+MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+
+
+@dataclass(eq=False)
+class Run:
+    """One job at one tick, across its attempts."""
+
+    job: JobSpec
+    tick: datetime
+    trigger: Trigger
+    chain: bool = False  # a manual trigger: fan out to downstream jobs when final
+    state: str = "new"  # waiting (deps) / queued (overlap=queue) / active (task) / done
+    attempt: int = 1
+    run_id: int | None = None
+    deadline: datetime | None = None
+    jitter: float = 0.0
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel_reason: str | None = None
+    cancel_status: RunStatus = RunStatus.FAILED
+    replaces: list[Run] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    sleeping: bool = False  # in a jitter or retry wait
+    record: RunRecord | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+class Scheduler:
+    def __init__(self, crontab: Crontab, *, history: Any, alerting: Any, log_dir: Path, owner: str,
+                 clock: Clock | None = None, scheduling: bool = True) -> None:
+        self.clock = clock or SystemClock()
+        self.history = history
+        self.alerting = alerting
+        self.log_dir = Path(log_dir)
+        self.owner = owner
+        self.scheduling = scheduling  # False: `cronplus trigger` without a supervisor
+        self.crontab = crontab
+        self.jobs: dict[str, JobSpec] = {}
+        self.next_tick: dict[str, datetime | None] = {}
+        self.runs: list[Run] = []  # not yet done
+        self.stopping = False
+        self._event = asyncio.Event()
+        self._last_eval: float | None = None
+        self._first_step = True
+        self._order: list[str] = []
+        self._install(crontab, self.clock.time(), initial=True)
+
+    # ---- configuration -------------------------------------------------------------------
+
+    def _install(self, crontab: Crontab, now: float, *, initial: bool) -> None:
+        from cronplus.deps import topological_order
+
+        old = self.jobs
+        self.crontab = crontab
+        self.jobs = {job.name: job for job in crontab.jobs}
+        self._order = topological_order(crontab.jobs)
+        next_tick: dict[str, datetime | None] = {}
+        for name, job in self.jobs.items():
+            prev = old.get(name)
+            if prev is not None and prev.schedule == job.schedule and prev.tz == job.tz:
+                next_tick[name] = self.next_tick.get(name)
+            else:
+                next_tick[name] = self._first_tick(job, now, initial=initial)
+        self.next_tick = next_tick
+
+    def _first_tick(self, job: JobSpec, now: float, *, initial: bool) -> datetime | None:
+        """The first tick not yet done: after the persisted last tick at start (so downtime is
+        seen as missed), else after now; never at or before the last tick done."""
+        from cronplus.schedule import next_fire
+
+        if not self.scheduling or job.schedule.reboot:
+            return None
+        last = self._last_tick(job.name)
+        if initial and last is not None:
+            return next_fire(job.schedule, utc(last), job.tz)
+        start = max(now, last) if last is not None else now
+        return next_fire(job.schedule, utc(start), job.tz)
+
+    def _last_tick(self, name: str) -> float | None:
+        value = self.history.kv_get(f"tick:{name}")
+        return float(value) if value else None
+
+    def reload(self, crontab: Crontab) -> None:
+        """Swap in a new, already valid crontab. Running runs are untouched (they keep their
+        JobSpec); runs of removed jobs that have not started are dropped."""
+        self._install(crontab, self.clock.time(), initial=False)
+        for run in list(self.runs):
+            if run.job.name not in self.jobs and run.state in ("waiting", "queued"):
+                self._drop(run)
+        self.wake()
+
+    # ---- the decision core -----------------------------------------------------------------
+
+    def step(self, now: float) -> None:
+        """Decide and start everything due at wall time `now`."""
+        if self.scheduling and not self.stopping:
+            downtime = self._first_step or (self._last_eval is not None and now - self._last_eval >= policy.BIG_JUMP_S)
+            if self._first_step:
+                self._reboot_jobs(now)
+            for name in self._order:
+                self._tick_job(self.jobs[name], now, downtime)
+        self._first_step = False
+        self._last_eval = now
+        self._evaluate_waiting(now)
+
+    def next_wake(self, now: float) -> float:
+        """Seconds until step() has something to do (capped at MAX_SLEEP_S)."""
+        due = [t.timestamp() for t in self.next_tick.values() if t is not None] if not self.stopping else []
+        due += [r.deadline.timestamp() for r in self.runs if r.state == "waiting" and r.deadline]
+        return max(0.0, min([MAX_SLEEP_S + now, *due]) - now)
+
+    def _tick_job(self, job: JobSpec, now: float, downtime: bool) -> None:
+        from cronplus.schedule import next_fire
+
+        due = policy.due_ticks(lambda t: next_fire(job.schedule, t, job.tz),
+                               next_tick=self.next_tick.get(job.name), now=now, downtime=downtime)
+        self.next_tick[job.name] = due.next_tick
+        if due.missed:
+            self._record_missed(job, due, now)
+            if job.options.catch_up is CatchUp.LAST:
+                self._new_tick(job, due.missed[-1], Trigger.CATCH_UP, now)
+        if due.run is not None:
+            self._new_tick(job, due.run, Trigger.SCHEDULE, now)
+        latest = due.run or (due.missed[-1] if due.missed else None)
+        if latest is not None:
+            self.history.kv_set(f"tick:{job.name}", repr(latest.timestamp()))
+
+    def _record_missed(self, job: JobSpec, due: policy.DueTicks, now: float) -> None:
+        reason = policy.missed_reason(due.missed_total, len(due.missed))
+        record = None
+        for tick in due.missed:
+            record = self.history.record_not_run(job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
+                                                 scheduled_at=tick.timestamp(), tz=job.tz, at=now, reason=reason)
+        log.warning("job %s: %d tick(s) missed (%s)", job.name, due.missed_total, reason)
+        if record is not None:  # one alert for the whole gap, not one per tick
+            self._alert("on_not_run", job, record)
+
+    def _reboot_jobs(self, now: float) -> None:
+        """@reboot runs once per boot per state dir (the boot id is kept in kv)."""
+        try:
+            boot_id = BOOT_ID_FILE.read_text().strip()
+        except OSError:
+            boot_id = "unknown"
+        if self.history.kv_get("boot_id") == boot_id:
+            return
+        self.history.kv_set("boot_id", boot_id)
+        for job in self.jobs.values():
+            if job.schedule.reboot:
+                self._new_tick(job, utc(now), Trigger.REBOOT, now)
+
+    def _new_tick(self, job: JobSpec, tick: datetime, trigger: Trigger, now: float) -> None:
+        """A tick of a job is due: overlap policy, then wait for upstreams or start."""
+        active = [r for r in self.runs if r.job.name == job.name and r.state in ("waiting", "active")]
+        queued = any(r.job.name == job.name and r.state == "queued" for r in self.runs)
+        action = policy.overlap_action(job.options.overlap, active=bool(active), queued=queued)
+        if action is policy.OverlapAction.SKIP:
+            ids = ", ".join(str(r.run_id) for r in active if r.run_id) or "?"
+            self._not_run(Run(job, tick, trigger), RunStatus.SKIPPED, f"previous run {ids} still running", now)
+            return
+        run = Run(job, tick, trigger, jitter=job.options.jitter)
+        self.runs.append(run)
+        if action is policy.OverlapAction.QUEUE:
+            run.state = "queued"
+            log.info("job %s: tick %s queued behind run %s", job.name, tick.isoformat(), active[0].run_id)
+            return
+        if action is policy.OverlapAction.REPLACE:
+            run.replaces = active
+        self._admit(run, now)
+
+    def _admit(self, run: Run, now: float) -> None:
+        if run.job.options.after:
+            run.state = "waiting"
+            run.deadline = dagrun.wait_deadline(run.job, run.tick)
+            self.wake()
+        else:
+            self._launch(run)
+
+    def _evaluate_waiting(self, now: float) -> None:
+        now_dt = utc(now)
+        for run in [r for r in self.runs if r.state == "waiting"]:
+            ups = dagrun.upstream_states(run.job, run.tick, self.history, self._in_flight)
+            decision = dagrun.decide(run.job, ups, now=now_dt, deadline=run.deadline or now_dt)
+            if decision.verdict == "run":
+                self._launch(run)
+            elif decision.verdict == "skip":
+                self._not_run(run, RunStatus.SKIPPED, decision.reason, now)
+            elif decision.verdict == "upstream_failed":
+                self._not_run(run, RunStatus.UPSTREAM_FAILED, decision.reason, now)
+
+    def _in_flight(self, name: str, tick: datetime) -> bool:
+        return any(r.job.name == name and r.tick <= tick and r.state != "done" for r in self.runs)
+
+    def _not_run(self, run: Run, status: RunStatus, reason: str | None, now: float) -> None:
+        record = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
+                                             scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now, reason=reason)
+        log.info("job %s: %s (%s) run %d", run.job.name, status, reason, record.run_id)
+        if status is not RunStatus.SKIPPED:
+            self._alert("on_not_run", run.job, record)
+        run.run_id = record.run_id
+        self._finish(run, record)
+
+    def _drop(self, run: Run) -> None:
+        run.state = "done"
+        if run in self.runs:
+            self.runs.remove(run)
+        run.done.set()
+
+    # ---- manual triggers -----------------------------------------------------------------
+
+    def trigger(self, name: str) -> Run:
+        """Run a job now (trigger=manual). The first history row exists when this returns."""
+        job = self.jobs[name]
+        now = self.clock.time()
+        run = Run(job, utc(now), Trigger.MANUAL, chain=True)
+        self.runs.append(run)
+        self._launch(run)
+        return run
+
+    # ---- run lifecycle ---------------------------------------------------------------------
+
+    def _launch(self, run: Run) -> None:
+        run.state = "active"
+        if run.jitter <= 0:
+            self._insert(run)  # synchronously: the row exists before we yield to the loop
+        run.task = asyncio.get_running_loop().create_task(self._execute(run), name=f"run-{run.job.name}")
+
+    def _insert(self, run: Run) -> None:
+        from cronplus.runner import log_path_for
+
+        job = run.job
+        trigger = Trigger.RETRY if run.attempt > 1 else run.trigger
+        run.run_id = self.history.start_run(job=job.name, attempt=run.attempt, trigger=trigger,
+                                            scheduled_at=run.tick.timestamp(), tz=job.tz,
+                                            started_at=self.clock.time(), log_path=None, owner=self.owner)
+        self.history.set_log_path(run.run_id, str(log_path_for(self.log_dir, job.name, run.run_id)))
+        for old in run.replaces:
+            if old.state == "active" and not old.cancel.is_set():
+                old.cancel_reason = f"replaced by run {run.run_id}"
+                old.cancel.set()
+        run.replaces = []
+
+    async def _execute(self, run: Run) -> None:
+        try:
+            if run.jitter > 0 and await self._sleep(run, random.uniform(0, run.jitter)):
+                return self._drop(run)
+            while True:
+                if run.run_id is None:
+                    self._insert(run)
+                retry_in = await self._attempt(run)
+                if retry_in is None:
+                    return
+                if await self._sleep(run, retry_in):
+                    return self._drop(run)
+                run.attempt += 1
+                run.run_id = None
+        except Exception:  # a bug must not take the supervisor down; the row stays `running`
+            log.exception("job %s: run %s crashed in the supervisor", run.job.name, run.run_id)
+            self._drop(run)
+        finally:
+            self.wake()
+
+    async def _sleep(self, run: Run, seconds: float) -> bool:
+        """Jitter or retry wait; True when cancelled (replace, shutdown) meanwhile."""
+        run.sleeping = True
+        try:
+            await asyncio.wait_for(run.cancel.wait(), timeout=seconds)
+            return True
+        except TimeoutError:
+            return self.stopping
+        finally:
+            run.sleeping = False
+
+    async def _attempt(self, run: Run) -> float | None:
+        """One attempt; returns the delay before a retry, or None when the run is final."""
+        from cronplus.runner import run_attempt
+
+        job, run_id = run.job, run.run_id
+        assert run_id is not None
+        record = self.history.get_run(run_id)
+        log.info("job %s: run %d started (attempt %d, %s)", job.name, run_id, run.attempt, run.trigger)
+        if record is not None:
+            self._alert("on_start", job, record)
+        result = await run_attempt(job, run_id=run_id, attempt=run.attempt, scheduled_at=run.tick,
+                                   log_path=Path(record.log_path) if record and record.log_path else
+                                   self.log_dir / job.name / f"{run_id}.log",
+                                   system=self.crontab.system, cancel=run.cancel,
+                                   on_spawn=lambda pid: self.history.set_pid(run_id, pid))
+        out = policy.outcome(result, job.options, cancel_reason=run.cancel_reason, cancel_status=run.cancel_status)
+        retry = policy.will_retry(out, run.attempt, job.options) and not self.stopping
+        ended = result.ended_at or self.clock.time()
+        record = self.history.finish_run(run_id, status=out.status, ended_at=ended, exit_code=result.exit_code,
+                                         reason=out.reason, final=not retry)
+        duration = ended - result.started_at if result.started_at else 0.0
+        log.info("job %s: run %d %s%s in %.3fs", job.name, run_id, out.status,
+                 f" ({out.reason})" if out.reason else "", duration)
+        self._alert("on_end", job, record, will_retry=retry)
+        if retry:
+            delay = policy.retry_delay(run.attempt, job.options)
+            log.info("job %s: retry %d of %d in %gs", job.name, run.attempt, job.options.retries, delay)
+            return delay
+        self._finish(run, record)
+        return None
+
+    def _finish(self, run: Run, record: RunRecord) -> None:
+        """A run is final: release a queued tick, fan a manual chain out downstream."""
+        run.record = record
+        self._drop(run)
+        now = self.clock.time()
+        name = run.job.name
+        queued = [r for r in self.runs if r.job.name == name and r.state == "queued"]
+        busy = any(r.job.name == name and r.state in ("waiting", "active") for r in self.runs)
+        if queued and not busy and not self.stopping:
+            self._admit(queued[0], now)
+        if run.chain and not self.stopping:
+            for down in dagrun.downstream_of(self.crontab.jobs, run.job.name):
+                if not any(r.job.name == down.name and r.tick == run.tick for r in self.runs):
+                    child = Run(down, run.tick, Trigger.MANUAL, chain=True)
+                    self.runs.append(child)
+                    self._admit(child, now)
+        self.wake()
+
+    def _alert(self, method: str, job: JobSpec, record: RunRecord, **kwargs: Any) -> None:
+        if self.alerting is None:
+            return
+        try:
+            getattr(self.alerting, method)(job, record, **kwargs)
+        except Exception:  # alerts never fail a job
+            log.exception("alerting %s failed for job %s", method, job.name)
+
+    # ---- the driver ----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def serve(self) -> None:
+        """Step, sleep until the next due instant or a wake(); until shutdown() is called."""
+        while not self.stopping:
+            self._event.clear()
+            now = self.clock.time()
+            self.step(now)
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout=self.next_wake(self.clock.time()))
+            except TimeoutError:
+                pass
+
+    def idle(self) -> bool:
+        return not self.runs
+
+    async def wait_idle(self) -> None:
+        while self.runs:
+            await asyncio.gather(*(r.done.wait() for r in list(self.runs)))
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop starting runs; give active ones `grace` seconds, then cancel them (interrupted)."""
+        self.stopping = True
+        self.wake()
+        for run in list(self.runs):
+            if run.state in ("waiting", "queued"):
+                self._drop(run)
+            elif run.sleeping:  # a jitter or retry wait: nothing is running, do not start it
+                run.cancel.set()
+        active = [r.task for r in self.runs if r.task is not None]
+        if active:
+            log.info("shutdown: waiting up to %gs for %d run(s)", grace, len(active))
+            await asyncio.wait(active, timeout=grace)
+        for run in list(self.runs):
+            run.cancel_reason, run.cancel_status = "supervisor shutdown", RunStatus.INTERRUPTED
+            run.cancel.set()
+        rest = [r.task for r in self.runs if r.task is not None]
+        if rest:
+            await asyncio.wait(rest)
+
+    def status(self) -> dict[str, Any]:
+        """For the control socket: jobs with their next tick, runs in flight."""
+        def iso(t: datetime | None) -> str | None:
+            return t.isoformat() if t else None
+
+        return {
+            "jobs": [{"name": n, "schedule": j.schedule.text, "next": iso(self.next_tick.get(n))} for n, j in self.jobs.items()],
+            "runs": [{"job": r.job.name, "run_id": r.run_id, "attempt": r.attempt, "state": r.state,
+                      "trigger": str(r.trigger), "scheduled_at": iso(r.tick)} for r in self.runs],
+        }
