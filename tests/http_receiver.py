@@ -51,10 +51,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, headers, hang = rx._decide()
-        if hang:
-            rx._released.wait(hang)
+        # Recorded on arrival (before any hang), so a test can see a request that is being held.
         rx._record(Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
                             body, time.monotonic(), status))
+        if hang:
+            rx._released.wait(hang)
         payload = b"ok" if status < 300 else b"nope"
         try:
             self.send_response(status)

@@ -1,0 +1,306 @@
+"""DeliveryWorker against a real HTTP receiver on 127.0.0.1: retries, backoff, Retry-After,
+permanent errors, a down or hanging receiver, restarts, env: targets, signatures."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cronplus import history, outbox
+from cronplus.alerting import new_payload
+from cronplus.delivery import DeliveryWorker, Policy, deliver_now
+from tests.http_receiver import Receiver
+
+FAST = Policy(backoff_base=0.05, backoff_max=0.2, max_age_s=3600, connect_timeout=0.5, read_timeout=1.0)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "history.db"
+
+
+@pytest.fixture
+def conn(db: Path) -> Iterator[object]:
+    c = history.connect(db)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def rx() -> Iterator[Receiver]:
+    with Receiver() as receiver:
+        yield receiver
+
+
+def enqueue(conn, target: str, *, event: str = "failure", job: str = "backup", fmt: str = "json",
+            secret_ref: str | None = None) -> int:
+    data = {"event": event, "job": job, "run_id": 1, "attempt": 1, "status": "failed", "exit_code": 1,
+            "host": "h", "output_tail": "boom", "cronplus_version": "0.1.0"}
+    return outbox.enqueue(conn, kind="alert", event=event, job=job, run_id=1, target=target, format=fmt,
+                          secret_ref=secret_ref, payload=new_payload(data, now=time.time()), now=time.time())
+
+
+def status_of(conn, row_id: int) -> str:
+    row = outbox.get(conn, row_id)
+    assert row is not None
+    return row.status
+
+
+def start_worker(db: Path, **kw) -> DeliveryWorker:
+    kw.setdefault("policy", FAST)
+    kw.setdefault("idle_poll_s", 0.1)
+    kw.setdefault("env", {})
+    worker = DeliveryWorker(db, **kw)
+    worker.start()
+    return worker
+
+
+def test_a_pending_alert_is_delivered_and_marked_delivered(conn, db, rx) -> None:
+    row_id = enqueue(conn, rx.url())
+    worker = start_worker(db)
+    try:
+        [request] = rx.wait_for(1)
+        wait_until(lambda: status_of(conn, row_id) == "delivered")
+    finally:
+        worker.stop()
+    assert request.json()["data"]["job"] == "backup"
+    assert request.headers["content-type"] == "application/json"
+    assert outbox.get(conn, row_id).attempts == 1
+
+
+def test_server_errors_are_retried_with_backoff_until_delivered(conn, db, rx) -> None:
+    rx.fail_first(2, 503)
+    row_id = enqueue(conn, rx.url())
+    worker = start_worker(db)
+    try:
+        wait_until(lambda: status_of(conn, row_id) == "delivered")
+    finally:
+        worker.stop()
+    assert [r.answered for r in rx.requests] == [503, 503, 200]
+    assert outbox.get(conn, row_id).attempts == 3
+    assert len({r.headers["user-agent"] for r in rx.requests}) == 1
+
+
+def test_404_fails_at_once_and_is_not_retried(conn, db, rx) -> None:
+    rx.always(404)
+    row_id = enqueue(conn, rx.url())
+    worker = start_worker(db)
+    try:
+        wait_until(lambda: status_of(conn, row_id) == "failed")
+        time.sleep(0.4)  # several backoff periods: a retry would have happened by now
+    finally:
+        worker.stop()
+    assert len(rx.requests) == 1
+    row = outbox.get(conn, row_id)
+    assert row.http_status == 404 and "404" in row.last_error and "not retried" in row.last_error
+
+
+def test_a_400_invalid_token_is_permanent_but_408_is_retried(conn, db, rx) -> None:
+    rx.fail_first(1, 408)
+    ok = enqueue(conn, rx.url("/a"))
+    worker = start_worker(db)
+    try:
+        wait_until(lambda: status_of(conn, ok) == "delivered")
+        rx.always(400)
+        bad = enqueue(conn, rx.url("/b"))
+        worker.wake()
+        wait_until(lambda: status_of(conn, bad) == "failed")
+    finally:
+        worker.stop()
+
+
+def test_429_retry_after_is_honoured_even_when_backoff_is_tiny(conn, db, rx) -> None:
+    rx.rate_limit_first(1, "1")
+    row_id = enqueue(conn, rx.url())
+    worker = start_worker(db)
+    try:
+        first, second = rx.wait_for(2, timeout=5)
+        wait_until(lambda: status_of(conn, row_id) == "delivered")
+    finally:
+        worker.stop()
+    assert first.answered == 429 and second.answered == 200
+    assert second.at - first.at >= 0.9
+
+
+def test_a_down_receiver_gets_every_alert_after_it_comes_back_even_across_a_restart(conn, db, rx) -> None:
+    rx.stop()  # nothing listens on the port now: connection refused
+    ids = [enqueue(conn, rx.url(), event="failure", job=f"job{i}") for i in range(5)]
+    first = start_worker(db)
+    try:
+        wait_until(lambda: all(outbox.get(conn, i).attempts >= 2 for i in ids[:1]))
+    finally:
+        first.stop()
+    rows = [outbox.get(conn, i) for i in ids]
+    assert all(r.status == "pending" for r in rows)
+    assert "connection refused" in rows[0].last_error
+    rx.start()  # back, same port; a new worker (a restarted supervisor) on the same db
+    second = start_worker(db, env={"CRONPLUS_WEBHOOK_SECRET": "s" * 32})
+    try:
+        wait_until(lambda: all(status_of(conn, i) == "delivered" for i in ids))
+    finally:
+        second.stop()
+    delivered = rx.delivered()
+    assert sorted(r.json()["data"]["job"] for r in delivered) == [f"job{i}" for i in range(5)]
+    assert sorted(r.headers["webhook-id"] for r in delivered) == sorted(r.payload["id"] for r in rows)
+
+
+def test_a_hanging_receiver_does_not_delay_alerts_to_other_receivers(conn, db, rx) -> None:
+    with Receiver() as slow:
+        slow.hang(3.0)
+        for i in range(3):
+            enqueue(conn, slow.url(), job=f"slow{i}")
+        worker = start_worker(db, policy=Policy(backoff_base=0.05, backoff_max=0.2, connect_timeout=0.5,
+                                                read_timeout=2.5))
+        try:
+            time.sleep(0.2)  # the slow receiver now holds a request
+            started = time.monotonic()
+            fast_ids = [enqueue(conn, rx.url(), job=f"fast{i}") for i in range(5)]
+            worker.wake()
+            wait_until(lambda: all(status_of(conn, i) == "delivered" for i in fast_ids), timeout=2.0)
+            elapsed = time.monotonic() - started
+        finally:
+            slow.release()
+            worker.stop()
+    assert elapsed < 1.0
+    assert len(slow.requests) <= 1  # one request per destination at a time
+
+
+def test_wake_makes_the_worker_look_at_the_outbox_at_once(conn, db, rx) -> None:
+    worker = start_worker(db, idle_poll_s=30.0)
+    try:
+        time.sleep(0.1)
+        started = time.monotonic()
+        row_id = enqueue(conn, rx.url())
+        worker.wake()
+        wait_until(lambda: status_of(conn, row_id) == "delivered", timeout=2.0)
+    finally:
+        worker.stop()
+    assert time.monotonic() - started < 1.0
+
+
+def test_an_alert_older_than_max_age_fails_with_the_reason(conn, db, rx) -> None:
+    rx.stop()
+    row_id = enqueue(conn, rx.url())
+    worker = start_worker(db, policy=Policy(backoff_base=0.05, backoff_max=0.1, max_age_s=0.5, connect_timeout=0.5))
+    try:
+        wait_until(lambda: status_of(conn, row_id) == "failed", timeout=4)
+    finally:
+        worker.stop()
+    error = outbox.get(conn, row_id).last_error
+    assert error.startswith("gave up after") and "connection refused" in error
+
+
+def test_json_alerts_are_signed_and_the_signature_verifies_with_an_independent_hmac(conn, db, rx) -> None:
+    key = b"0123456789abcdef0123456789abcdef"
+    env = {"CRONPLUS_WEBHOOK_SECRET": "whsec_" + base64.b64encode(key).decode(), "MY_SECRET": "plain-secret"}
+    default_id = enqueue(conn, rx.url("/default"))
+    custom_id = enqueue(conn, rx.url("/custom"), secret_ref="env:MY_SECRET")
+    worker = start_worker(db, env=env)
+    try:
+        wait_until(lambda: status_of(conn, default_id) == status_of(conn, custom_id) == "delivered")
+    finally:
+        worker.stop()
+    by_path = {r.path: r for r in rx.requests}
+    for path, secret_bytes, row_id in (("/default", key, default_id), ("/custom", b"plain-secret", custom_id)):
+        r = by_path[path]
+        signed = f"{r.headers['webhook-id']}.{r.headers['webhook-timestamp']}.".encode() + r.body
+        expected = base64.b64encode(hmac.new(secret_bytes, signed, hashlib.sha256).digest()).decode()
+        assert r.headers["webhook-signature"] == f"v1,{expected}"
+        assert r.headers["webhook-id"] == outbox.get(conn, row_id).payload["id"]
+        assert abs(int(r.headers["webhook-timestamp"]) - time.time()) < 60
+
+
+def test_an_unset_env_target_is_retried_with_a_clear_error_then_delivered_once_set(conn, db, rx) -> None:
+    env: dict[str, str] = {}
+    row_id = enqueue(conn, "env:OPS_WEBHOOK")
+    worker = start_worker(db, env=env)
+    try:
+        wait_until(lambda: outbox.get(conn, row_id).attempts >= 1)
+        row = outbox.get(conn, row_id)
+        assert row.status == "pending"
+        assert row.last_error == "alert target env:OPS_WEBHOOK is not set in the supervisor's environment"
+        env["OPS_WEBHOOK"] = rx.url("/ops")
+        wait_until(lambda: status_of(conn, row_id) == "delivered")
+    finally:
+        worker.stop()
+    assert rx.requests[-1].path == "/ops"
+
+
+def test_no_secret_url_or_token_reaches_logs_or_the_stored_error(conn, db, rx, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = "T0SECRET/B0SECRET/XYZSECRETTOKEN"
+    rx.stop()
+    down = enqueue(conn, f"{rx.url('/services/' + token)}?key=QUERYSECRET")
+    with Receiver() as slow:
+        slow.hang(2.0)
+        hanging = enqueue(conn, slow.url("/services/" + token))
+        worker = start_worker(db, policy=Policy(backoff_base=0.05, backoff_max=0.2, connect_timeout=0.3,
+                                                read_timeout=0.3), env={"CRONPLUS_WEBHOOK_SECRET": "SIGNSECRET99"})
+        try:
+            wait_until(lambda: outbox.get(conn, down).attempts >= 2 and outbox.get(conn, hanging).attempts >= 1)
+        finally:
+            slow.release()
+            worker.stop()
+        stored = [outbox.get(conn, down).last_error, outbox.get(conn, hanging).last_error]
+    assert "connection refused" in stored[0] and "timed out" in stored[1]
+    everything = caplog.text + "\n".join(stored)
+    assert "retried" in caplog.text
+    for secret in ("SECRET", "QUERYSECRET", "services/"):
+        assert secret not in everything
+
+
+def test_deliver_now_sends_one_row_synchronously(conn, db, rx) -> None:
+    row_id = enqueue(conn, rx.url())
+    row = deliver_now(conn, row_id, env={}, policy=FAST)
+    assert row.status == "delivered" and len(rx.requests) == 1
+
+
+CRASHING_WORKER = """
+import sys, time
+from cronplus.delivery import DeliveryWorker, Policy
+w = DeliveryWorker(sys.argv[1], policy=Policy(read_timeout=30), lease_s=0.5, idle_poll_s=0.05,
+                   env={"CRONPLUS_WEBHOOK_SECRET": "s" * 32})
+w.start()
+time.sleep(60)
+"""
+
+
+def test_an_alert_being_sent_when_the_process_died_is_sent_again_with_the_same_webhook_id(conn, db, rx) -> None:
+    import subprocess
+    import sys
+
+    rx.hang(30)
+    row_id = enqueue(conn, rx.url())
+    proc = subprocess.Popen([sys.executable, "-c", CRASHING_WORKER, str(db)])
+    try:
+        [held] = rx.wait_for(1, timeout=10)  # the request is in flight, the receiver holds it
+        proc.kill()  # the supervisor dies mid-request (SIGKILL: no clean-up at all)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rx.release()
+    assert status_of(conn, row_id) == "pending"
+    worker = start_worker(db, env={"CRONPLUS_WEBHOOK_SECRET": "s" * 32})
+    try:
+        wait_until(lambda: status_of(conn, row_id) == "delivered")
+    finally:
+        worker.stop()
+    again = rx.requests[-1]
+    assert again.headers["webhook-id"] == held.headers["webhook-id"] == outbox.get(conn, row_id).payload["id"]
+    assert again.body == held.body
