@@ -1,0 +1,61 @@
+"""`cronplus install FILE|-`: like `crontab FILE`, but validated first (errors as FILE:LINE:COL,
+exit 1, nothing installed) and installed atomically with a backup, then a summary of what changed.
+
+`print_install` is shared by `edit` and `import`: the change summary, lint warnings, and a nudge
+to a running supervisor (it reloads on the rename by itself; SIGHUP makes it immediate)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cronplus.installer import InstallResult
+    from cronplus.paths import Paths
+
+HELP = "validate and install FILE (or - for stdin) as the crontab"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="crontab to install; - reads standard input")
+
+
+def print_install(result: InstallResult, paths: Paths) -> None:
+    from cronplus import installer
+
+    for warning in result.warnings:
+        print(str(warning), file=sys.stderr)
+    for line in installer.summary_lines(result):
+        print(line)
+    if not result.unchanged_text:
+        pid = installer.signal_supervisor(paths.pid_file)
+        if pid is not None:
+            print(f"running supervisor (pid {pid}) reloads it now")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cronplus import installer
+    from cronplus.errors import CronplusError, CrontabError
+    from cronplus.paths import from_args
+
+    paths = from_args(args)
+    if args.file == "-":
+        text, shown = sys.stdin.read(), "<stdin>"
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise CronplusError(f"cannot read {args.file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise CronplusError(f"{args.file} is not UTF-8 text") from None
+        shown = args.file
+    try:
+        result = installer.install_text(text, paths.crontab, system=paths.system, display_path=shown)
+    except CrontabError as exc:
+        print(str(exc), file=sys.stderr)
+        print(f"{shown}: {len(exc.diagnostics)} error(s); nothing installed", file=sys.stderr)
+        return 1
+    print_install(result, paths)
+    return 0

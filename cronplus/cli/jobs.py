@@ -1,0 +1,176 @@
+"""`cronplus jobs [--json]`: every job of the crontab with its schedule, next run, and what history
+says about it (last status, last start, duration), plus what is happening now: runs in progress
+(history's `running` rows) and runs waiting on an upstream (only the supervisor knows those: asked
+over its control socket when one answers, otherwise left out). Works before any history exists.
+
+--json prints one object a line (like `log --json`): job schedule tz next_run last_run_id
+last_status last_start last_end duration_s running waiting; times ISO 8601 with offset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cronplus.model import Crontab, JobSpec, RunRecord
+    from cronplus.paths import Paths
+
+HELP = "table of jobs: schedule, next run, last status"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="one JSON object per job, one a line")
+
+
+def _history_rows(paths: Paths, jobs: list[str]) -> tuple[dict[str, RunRecord], dict[str, list[RunRecord]]]:
+    """Last run and running runs per job; empty when there is no history database yet."""
+    from cronplus.history import NoHistoryError, open_readonly
+
+    try:
+        hist = open_readonly(paths.db_path)
+    except NoHistoryError:
+        return {}, {}
+    with hist:
+        last: dict[str, RunRecord] = {}
+        for name in jobs:
+            runs = hist.latest_runs(name, 5)
+            finals = [r for r in runs if r.status.is_final]
+            pick = finals[-1] if finals else (runs[-1] if runs else None)
+            if pick is not None:
+                last[name] = pick
+        running: dict[str, list[RunRecord]] = {}
+        for record in hist.running():
+            running.setdefault(record.job, []).append(record)
+        return last, running
+
+
+def _supervisor_waiting(sock_path: Path) -> set[str] | None:
+    """Jobs the supervisor holds back for an upstream; None when no supervisor answers."""
+    if not sock_path.exists():
+        return None
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(1.0)
+            s.connect(str(sock_path))
+            s.sendall(b'{"cmd": "status"}\n')
+            data = b""
+            while not data.endswith(b"\n") and len(data) < 1_000_000:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        reply = json.loads(data.decode("utf-8") or "{}")
+    except (OSError, ValueError):
+        return None
+    waiting = reply.get("waiting", []) if isinstance(reply, dict) else []
+    names = set()
+    for item in waiting if isinstance(waiting, list) else []:
+        name = item.get("job") if isinstance(item, dict) else item
+        if isinstance(name, str):
+            names.add(name)
+    return names
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    m, s = divmod(int(seconds), 60)
+    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
+
+
+def collect(paths: Paths, crontab: Crontab, now: datetime) -> list[dict[str, Any]]:
+    from cronplus import installer
+
+    last, running = _history_rows(paths, [j.name for j in crontab.jobs])
+    waiting = _supervisor_waiting(paths.control_socket) or set()
+    rows = []
+    for job in crontab.jobs:
+        rec = last.get(job.name)
+        rows.append(
+            {
+                "job": job.name,
+                "schedule": job.schedule.text,
+                "tz": job.tz,
+                "next_run": installer.next_run(job, now),
+                "last": rec,
+                "running": running.get(job.name, []),
+                "waiting": job.name in waiting,
+            }
+        )
+    return rows
+
+
+def _json_line(row: dict[str, Any]) -> str:
+    rec: RunRecord | None = row["last"]
+    return json.dumps(
+        {
+            "job": row["job"],
+            "schedule": row["schedule"],
+            "tz": row["tz"],
+            "next_run": _iso(row["next_run"]),
+            "last_run_id": rec.run_id if rec else None,
+            "last_status": str(rec.status) if rec else None,
+            "last_start": _iso(rec.started_at) if rec else None,
+            "last_end": _iso(rec.ended_at) if rec else None,
+            "duration_s": rec.duration_s if rec else None,
+            "running": [r.run_id for r in row["running"]],
+            "waiting": row["waiting"],
+        }
+    )
+
+
+def _table_row(row: dict[str, Any], now: datetime) -> list[str]:
+    from cronplus import installer
+
+    rec: RunRecord | None = row["last"]
+    nxt = row["next_run"]
+    status = str(rec.status) if rec else "never run"
+    if row["running"]:
+        ids = ",".join(str(r.run_id) for r in row["running"])
+        status = f"running (run {ids})"
+    elif row["waiting"]:
+        status = "waiting on upstream"
+    return [
+        row["job"],
+        row["schedule"] + (f" ({row['tz']})" if row["tz"] else ""),
+        f"{installer.format_local(nxt)} ({installer.format_relative(nxt, now)})" if nxt else "-",
+        status,
+        installer.format_local(rec.started_at) if rec and rec.started_at else "",
+        _duration(rec.duration_s) if rec else "",
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from cronplus.crontab import load_crontab
+    from cronplus.paths import from_args
+
+    paths = from_args(args)
+    crontab = load_crontab(paths.crontab, system=paths.system)
+    now = datetime.now(timezone.utc)
+    rows = collect(paths, crontab, now)
+    for warning in crontab.warnings:
+        print(str(warning), file=sys.stderr)
+    if args.json:
+        for row in rows:
+            print(_json_line(row))
+        return 0
+    if not rows:
+        print(f"no jobs in {paths.crontab}")
+        return 0
+    headers = ["JOB", "SCHEDULE", "NEXT RUN", "LAST STATUS", "LAST START", "DURATION"]
+    print(tabulate([_table_row(r, now) for r in rows], headers=headers, tablefmt="simple"))
+    return 0
