@@ -13,11 +13,22 @@ lives in fields.py, env lines in envlines.py, `# cronplus:` annotations in annot
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from cronplus.errors import CrontabError, Diagnostic, SourceLoc
+from cronplus import deps, lint
+from cronplus.annotations import NOT_DEFAULTS, AnnotationError, build_options, convert, parse_pairs
+from cronplus.envlines import parse_env_line
+from cronplus.errors import CronplusError, CrontabError, Diagnostic, Severity, SourceLoc
 from cronplus.fields import FIELDS, parse_fields, parse_nickname
-from cronplus.model import Schedule
+from cronplus.jobnames import assign_names
+from cronplus.model import Crontab, JobSpec, Schedule
+from cronplus.paths import is_system_format
+from cronplus.tzcheck import check_zone
 
 _TOKEN = re.compile(r"\S+")
 
@@ -63,3 +74,304 @@ def parse_schedule(expr: str, *, loc: SourceLoc | None = None) -> Schedule:
             ]
         )
     return parse_fields(texts, cols, path=loc.path, line=loc.line, text=" ".join(texts))
+
+
+# ---------------------------------------------------------------- whole files
+
+_ANNOTATION = re.compile(r"#\s*cronplus(-defaults)?\s*:")
+_LOOKS_LIKE_ANNOTATION = re.compile(r"#\s*cronplus\b")
+_EMPTY_ENV = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*$")
+
+
+@dataclass
+class _Pending:
+    """Annotation values waiting for their job line: field -> (value, loc of the value)."""
+
+    values: dict[str, tuple[Any, SourceLoc]] = field(default_factory=dict)
+    first: SourceLoc | None = None
+
+
+@dataclass
+class _RawJob:
+    loc: SourceLoc
+    schedule: Schedule
+    command: str
+    stdin: str | None
+    env: tuple[tuple[str, str], ...]
+    options: dict[str, tuple[Any, SourceLoc]]
+    cron_tz: str | None
+    user: str | None
+    field_cols: tuple[int, ...]
+
+
+class _Parser:
+    def __init__(self, path: str, system: bool) -> None:
+        self.path = path
+        self.system = system
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        self.env: list[tuple[str, str]] = []
+        self.env_snapshot: tuple[tuple[str, str], ...] = ()
+        self.cron_tz: str | None = None
+        self.defaults: dict[str, tuple[Any, SourceLoc]] = {}
+        self.pending = _Pending()
+        self.jobs: list[_RawJob] = []
+        self.broken_names: set[str] = set()  # name= of job lines with errors: no cascade errors
+
+    def loc(self, line: int, col: int) -> SourceLoc:
+        return SourceLoc(path=self.path, line=line, col=col)
+
+    def error(self, line: int, col: int, message: str, hint: str | None = None) -> None:
+        self.errors.append(Diagnostic(loc=self.loc(line, col), message=message, hint=hint))
+
+    def warn(self, line: int, col: int, message: str, hint: str | None = None) -> None:
+        self.warnings.append(
+            Diagnostic(loc=self.loc(line, col), message=message, hint=hint, severity=Severity.WARNING)
+        )
+
+    # -- lines
+    def feed(self, lineno: int, raw: str) -> None:
+        body = raw.lstrip(" \t")
+        indent = len(raw) - len(body)
+        if not body.strip():
+            self._end_pending(lineno, "a blank line separates it from the next job line")
+            return
+        if body[0] == "#":
+            self._comment(lineno, raw, indent)
+            return
+        env = parse_env_line(raw)
+        if env is not None:
+            self._env(lineno, raw, *env)
+            return
+        self._job(lineno, raw, indent)
+
+    def _end_pending(self, lineno: int, why: str) -> None:
+        if self.pending.first is not None:
+            first = self.pending.first
+            self.errors.append(
+                Diagnostic(loc=first, message=f"annotation has no job line after it ({why})")
+            )
+            self.pending = _Pending()
+
+    def _comment(self, lineno: int, raw: str, indent: int) -> None:
+        m = _ANNOTATION.match(raw, indent)
+        if m is None:
+            if _LOOKS_LIKE_ANNOTATION.match(raw, indent):
+                self.error(lineno, indent + 1, "malformed annotation",
+                           "write '# cronplus: key=value ...' or '# cronplus-defaults: key=value ...'")
+            return
+        defaults = m.group(1) is not None
+        target = self.defaults if defaults else self.pending.values
+        if not defaults and self.pending.first is None:
+            self.pending.first = self.loc(lineno, indent + 1)
+        seen: set[str] = set()
+        for item in parse_pairs(raw[m.end():]):
+            if isinstance(item, int):
+                self.error(lineno, m.end() + item + 1, "bad annotation: expected key=value",
+                           'quote values with spaces: key="a b"')
+                return
+            key_col = m.end() + item.key_offset + 1
+            value_col = m.end() + item.value_offset + 1
+            if key_col and item.key in seen:
+                self.error(lineno, key_col, f"annotation key '{item.key}' given twice on one line")
+                continue
+            seen.add(item.key)
+            if defaults and item.key in NOT_DEFAULTS:
+                self.error(lineno, key_col, f"'{item.key}' cannot be a default; it belongs to one job",
+                           "put it in a '# cronplus:' line above the job")
+                continue
+            try:
+                fld, value = convert(item.key, item.value)
+            except AnnotationError as exc:
+                col = key_col if exc.on_key else value_col
+                prefix = "" if exc.on_key else f"bad {item.key}: "
+                self.error(lineno, col, prefix + exc.message, exc.hint)
+                continue
+            target[fld] = (value, self.loc(lineno, value_col))
+
+    def _env(self, lineno: int, raw: str, name: str, value: str) -> None:
+        if name == "CRON_TZ":
+            problem = check_zone(value)
+            if problem:
+                after_eq = raw.index("=") + 1
+                col = after_eq + len(raw[after_eq:]) - len(raw[after_eq:].lstrip()) + 1
+                self.error(lineno, col, f"bad CRON_TZ: {problem}")
+                return
+            self.cron_tz = value
+        if name == "MAILTO" and value:
+            self.warn(lineno, 1, "MAILTO is ignored: cronplus sends no mail",
+                      "use alert=URL (or alert=env:VAR) in '# cronplus-defaults:' for failure alerts")
+        self.env.append((name, value))
+        self.env_snapshot = tuple(self.env)
+
+    def _job(self, lineno: int, raw: str, indent: int) -> None:
+        tokens = [(m.group(), m.start(), m.end()) for m in _FIELD_TOKEN.finditer(raw)]
+        first = tokens[0][0]
+        n_sched = 1 if first.startswith("@") else 5
+        bad_errors = len(self.errors)
+        schedule: Schedule | None = None
+        cols = tuple(t[1] + 1 for t in tokens[:n_sched])
+        if n_sched == 1:
+            try:
+                schedule = parse_nickname(first, path=self.path, line=lineno, col=indent + 1)
+            except CrontabError as exc:
+                self.errors.extend(exc.diagnostics)
+        elif len(tokens) < 5:
+            m = _EMPTY_ENV.match(raw)
+            if m:
+                self.error(lineno, indent + 1, f"bad minute: '{m.group(1)}=' with no value is not an environment line for cron",
+                           f'write {m.group(1)}=""')
+            else:
+                missing = FIELDS[len(tokens)].name
+                self.error(lineno, len(raw.rstrip()) + 1, f"bad {missing}: missing (a job line has 5 time fields and a command)")
+            self.pending = _Pending()
+            return
+        else:
+            texts = [t[0] for t in tokens[:5]]
+            try:
+                schedule = parse_fields(texts, cols, path=self.path, line=lineno, text=" ".join(texts))
+            except CrontabError as exc:
+                self.errors.extend(exc.diagnostics)
+        rest_at = tokens[n_sched - 1][2]
+        user: str | None = None
+        rest = raw[rest_at:].lstrip(" \t")
+        rest_col = len(raw) - len(rest) + 1
+        if self.system:
+            user, rest, rest_col = self._user(lineno, raw, rest, rest_col)
+        command = None
+        if user is not None or not self.system:
+            command = self._command(lineno, rest, rest_col, raw)
+        options = {**self.defaults, **self.pending.values}
+        self.pending = _Pending()
+        if schedule is None or command is None or len(self.errors) > bad_errors:
+            if "name" in options:
+                self.broken_names.add(options["name"][0])
+            return
+        cmd, stdin = split_percent(command)
+        self.jobs.append(
+            _RawJob(loc=self.loc(lineno, indent + 1), schedule=schedule, command=cmd, stdin=stdin,
+                    env=self.env_snapshot, options=options, cron_tz=self.cron_tz, user=user,
+                    field_cols=cols)
+        )
+
+    def _user(self, lineno: int, raw: str, rest: str, col: int) -> tuple[str | None, str, int]:
+        m = re.match(r"\S+", rest)
+        if m is None or m.group().startswith("*"):
+            self.error(lineno, col, "bad command: missing user field and command (system crontab)"
+                       if m is None else "bad command: starts with '*' where the user field goes",
+                       "a system crontab line is: 5 fields, user, command")
+            return None, "", col
+        name = m.group()
+        if not _user_exists(name):
+            self.error(lineno, col, f"bad username: no such user '{name}'",
+                       "system crontabs have a user field after the schedule")
+            return None, "", col
+        after = rest[m.end():].lstrip(" \t")
+        return name, after, col + len(rest) - len(after)
+
+    def _command(self, lineno: int, rest: str, col: int, raw: str) -> str | None:
+        if not rest.strip():
+            self.error(lineno, len(raw.rstrip()) + 1, "bad command: missing after the schedule")
+            return None
+        if rest.startswith("*"):
+            # cronie entry.c: "check for premature EOL and catch a common typo"
+            self.error(lineno, col, "bad command: starts with '*' (cron has no seconds field: a "
+                       "6th time field is read as the command, and cron rejects a leading '*')")
+            return None
+        return rest
+
+
+_FIELD_TOKEN = re.compile(r"[^ \t]+")
+
+
+@lru_cache(maxsize=256)
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def split_percent(command: str) -> tuple[str, str | None]:
+    """cronie do_command.c: an unescaped `%` ends the command and starts stdin, where every
+    unescaped `%` is a newline; `\\%` is a literal `%`; any other backslash pair is kept."""
+    out: list[str] = []
+    i, n = 0, len(command)
+    stdin: list[str] | None = None
+    target = out
+    while i < n:
+        ch = command[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = command[i + 1]
+            target.append("%" if nxt == "%" else ch + nxt)
+            i += 2
+            continue
+        if ch == "%":
+            if stdin is None:
+                stdin = []
+                target = stdin
+            else:
+                target.append("\n")
+        else:
+            target.append(ch)
+        i += 1
+    return "".join(out), None if stdin is None else "".join(stdin)
+
+
+def parse_crontab(text: str, *, path: str, system: bool) -> Crontab:
+    """A whole crontab -> Crontab; CrontabError (every error, then the warnings) when invalid."""
+    parser = _Parser(path, system)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif text:
+        parser.warn(len(lines), len(lines[-1]) + 1, "no newline at the end of the file",
+                    "cronie ignores such a last line and Debian's crontab refuses the file; add one")
+    for lineno, raw in enumerate(lines, 1):
+        parser.feed(lineno, raw)
+    parser._end_pending(len(lines), "it is at the end of the file")
+    return _finish(parser)
+
+
+def _finish(parser: _Parser) -> Crontab:
+    names = assign_names(
+        [(r.options["name"][0] if "name" in r.options else None, r.schedule.text, r.command) for r in parser.jobs]
+    )
+    jobs: list[JobSpec] = []
+    after_locs: dict[str, SourceLoc] = {}
+    for raw, name in zip(parser.jobs, names):
+        values = {k: v for k, (v, _) in raw.options.items()}
+        options = build_options(values)
+        if "after" in raw.options:
+            after_locs[name] = raw.options["after"][1]
+        jobs.append(
+            JobSpec(loc=raw.loc, name=name, schedule=raw.schedule, command=raw.command, stdin=raw.stdin,
+                    env=raw.env, options=options, tz=options.tz or raw.cron_tz, user=raw.user,
+                    explicit_name=("name" in raw.options))
+        )
+    errors = parser.errors + deps.check(jobs, after_locs, known=parser.broken_names)
+    if errors:
+        errors.sort(key=lambda d: (d.loc.line, d.loc.col))
+        raise CrontabError(errors + parser.warnings)
+    warnings = parser.warnings + lint.lint_jobs(jobs, {j.name: r.field_cols for j, r in zip(jobs, parser.jobs)})
+    warnings.sort(key=lambda d: (d.loc.line, d.loc.col))
+    defaults = build_options({k: v for k, (v, _) in parser.defaults.items()})
+    return Crontab(path=parser.path, system=parser.system, jobs=tuple(jobs), defaults=defaults,
+                   warnings=tuple(warnings))
+
+
+def load_crontab(path: str | os.PathLike[str], *, system: bool | None = None) -> Crontab:
+    """Read and parse a crontab file. `system=None`: system format when under /etc (paths)."""
+    p = Path(path)
+    if system is None:
+        system = is_system_format(p)
+    try:
+        text = p.read_text(encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        raise CronplusError(f"{p}: no such crontab file") from None
+    except OSError as exc:
+        raise CronplusError(f"{p}: cannot read: {exc.strerror}") from None
+    return parse_crontab(text, path=str(path), system=system)

@@ -1,0 +1,254 @@
+"""`# cronplus:` and `# cronplus-defaults:` annotations (SPEC §2): one key table, value converters.
+
+Contract:
+- `parse_duration("1h30m") -> float` seconds: `45`, `30s`, `5m`, `1h30m`, `2d` (units d h m s,
+  each at most once, in that order). Raises ValueError.
+- `parse_size("100M") -> int` bytes: plain bytes or K/M/G/T (binary, 1024), optional trailing B.
+- `parse_pairs(text, col)` splits `k=v k2="v w"` into (key, value, key_col, value_col).
+- `convert(key, value, loc) -> (field, converted)`; raises AnnotationError (a Diagnostic-ready
+  message) for an unknown key (with "did you mean") or a bad value. Alert and ping values are
+  secrets: messages show them only through redact.redact_url.
+- `build_options(values) -> JobOptions` from {field: converted}.
+
+Which lines an annotation attaches to is decided in crontab.py (see its docstring). Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from cronplus.model import JobOptions
+from cronplus.redact import redact_url
+from cronplus.status import AlertEvent, AlertFormat, CatchUp, Overlap, TriggerRule
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?\Z")
+_SIZE_RE = re.compile(r"(\d+)([KMGT]?)B?\Z", re.IGNORECASE)
+_ENV_RE = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*\Z")
+_PAIR_RE = re.compile(r'\s*([^\s=]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?=\s|\Z)')
+
+
+class AnnotationError(ValueError):
+    """A bad annotation; `offset` is added to the value's column (0 = the value's start)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, on_key: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.on_key = on_key
+
+
+def parse_duration(text: str) -> float:
+    """`45` -> 45.0, `30s`, `5m`, `1h30m`, `2d`. ValueError for anything else."""
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        m = _DURATION_RE.match(text)
+        if not text or not m:
+            raise ValueError(f"'{text}' is not a duration (like 45, 30s, 5m, 1h30m, 2d)") from None
+        d, h, mi, s = m.groups()
+        return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
+    if value < 0 or value != value or value == float("inf"):
+        raise ValueError(f"'{text}' is not a duration (like 45, 30s, 5m, 1h30m, 2d)")
+    return value
+
+
+def parse_size(text: str) -> int:
+    """`100M` -> 104857600; `1G`, `512K`, `4096`. ValueError for anything else."""
+    m = _SIZE_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"'{text}' is not a size (like 4096, 512K, 100M, 1G)")
+    power = " KMGT".index(m.group(2).upper() or " ")
+    return int(m.group(1)) * 1024**power
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    key: str
+    value: str
+    key_offset: int  # 0-based offsets into the text given to parse_pairs
+    value_offset: int
+
+
+def parse_pairs(text: str) -> Iterator[Pair | int]:
+    """Split `k=v k2="a b"`: yields Pairs, or the int offset of a part that is not `key=value`."""
+    pos = 0
+    n = len(text)
+    while pos < n:
+        while pos < n and text[pos].isspace():
+            pos += 1
+        if pos >= n:
+            return
+        m = _PAIR_RE.match(text, pos)
+        if not m:
+            yield pos
+            return
+        raw = m.group(2)
+        value = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\") if raw.startswith('"') else raw
+        value_offset = m.start(2) + (1 if raw.startswith('"') else 0)
+        yield Pair(m.group(1), value, m.start(1), value_offset)
+        pos = m.end()
+
+
+def _int(lo: int, hi: int | None) -> Callable[[str], int]:
+    def conv(v: str) -> int:
+        if not re.fullmatch(r"\d+", v) or int(v) < lo or (hi is not None and int(v) > hi):
+            rng = f"{lo}-{hi}" if hi is not None else f">= {lo}"
+            raise AnnotationError(f"'{v}' is not a whole number {rng}")
+        return int(v)
+
+    return conv
+
+
+def _float_min(lo: float) -> Callable[[str], float]:
+    def conv(v: str) -> float:
+        try:
+            value = float(v)
+        except ValueError:
+            value = float("nan")
+        if not value >= lo or value == float("inf"):
+            raise AnnotationError(f"'{v}' is not a number >= {lo:g}")
+        return value
+
+    return conv
+
+
+def _duration(v: str) -> float:
+    try:
+        return parse_duration(v)
+    except ValueError as exc:
+        raise AnnotationError(str(exc)) from None
+
+
+def _timeout(v: str) -> float | None:
+    if v == "none":
+        return None
+    value = _duration(v)
+    if value <= 0:
+        raise AnnotationError("a timeout must be more than 0 (or none)")
+    return value
+
+
+def _size(v: str) -> int:
+    try:
+        return parse_size(v)
+    except ValueError as exc:
+        raise AnnotationError(str(exc)) from None
+
+
+def _enum(kind: type[Any]) -> Callable[[str], Any]:
+    def conv(v: str) -> Any:
+        try:
+            return kind(v)
+        except ValueError:
+            choices = " / ".join(m.value for m in kind)
+            raise AnnotationError(f"'{v}' is not one of {choices}") from None
+
+    return conv
+
+
+def _names(v: str) -> tuple[str, ...]:
+    names = tuple(v.split(","))
+    for name in names:
+        if not NAME_RE.match(name):
+            raise AnnotationError(f"'{name}' is not a job name ([A-Za-z0-9_.-]+), in a comma list")
+    if len(set(names)) != len(names):
+        raise AnnotationError(f"'{v}' names a job twice")
+    return names
+
+
+def _name(v: str) -> str:
+    if not NAME_RE.match(v):
+        raise AnnotationError(f"'{v}' is not a job name: use letters, digits, _ . -")
+    return v
+
+
+def _tz(v: str) -> str:
+    from cronplus.tzcheck import check_zone
+
+    problem = check_zone(v)
+    if problem:
+        raise AnnotationError(problem)
+    return v
+
+
+def _url(v: str, *, env_ok: bool) -> str | None:
+    if v == "none":
+        return None
+    if env_ok and _ENV_RE.match(v):
+        return v
+    if re.match(r"https?://[^/\s]+", v):
+        return v
+    # Never echo the value: it may be a token pasted in the wrong place.
+    forms = "an http(s):// URL, env:VAR or none" if env_ok else "an http(s):// URL or none"
+    raise AnnotationError(f"{redact_url(v)} is not {forms}")
+
+
+def _secret(v: str) -> str | None:
+    if v == "none":
+        return None
+    if not _ENV_RE.match(v):
+        raise AnnotationError("the HMAC key must be given as env:VAR, not inline", "put it in the environment")
+    return v
+
+
+def _events(v: str) -> frozenset[AlertEvent]:
+    out: set[AlertEvent] = set()
+    for word in v.split(","):
+        try:
+            event = AlertEvent(word)
+        except ValueError:
+            event = AlertEvent.TEST
+        if event is AlertEvent.TEST:
+            choices = ",".join(e.value for e in AlertEvent if e is not AlertEvent.TEST)
+            raise AnnotationError(f"'{word}' is not an alert event", f"events: {choices}")
+        out.add(event)
+    return frozenset(out)
+
+
+# key -> (JobOptions field or "name", converter). The one table: "did you mean" searches it.
+KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "name": ("name", _name),
+    "retries": ("retries", _int(0, None)),
+    "retry-delay": ("retry_delay", _duration),
+    "backoff": ("backoff", _float_min(1.0)),
+    "max-retry-delay": ("max_retry_delay", _duration),
+    "timeout": ("timeout", _timeout),
+    "kill-grace": ("kill_grace", _duration),
+    "overlap": ("overlap", _enum(Overlap)),
+    "after": ("after", _names),
+    "trigger": ("trigger", _enum(TriggerRule)),
+    "skip-exit": ("skip_exit", _int(0, 255)),
+    "catch-up": ("catch_up", _enum(CatchUp)),
+    "jitter": ("jitter", _duration),
+    "tz": ("tz", _tz),
+    "alert": ("alert", lambda v: _url(v, env_ok=True)),
+    "alert-format": ("alert_format", _enum(AlertFormat)),
+    "alert-on": ("alert_on", _events),
+    "alert-secret": ("alert_secret", _secret),
+    "alert-remind": ("alert_remind", _duration),
+    "ping": ("ping", lambda v: _url(v, env_ok=False)),
+    "max-log-size": ("max_log_size", _size),
+}
+NOT_DEFAULTS = ("name", "after")  # per-job by nature; a default would be a duplicate or a cycle
+
+
+def convert(key: str, value: str) -> tuple[str, Any]:
+    """(field, converted value) or AnnotationError."""
+    entry = KEYS.get(key)
+    if entry is None:
+        import difflib
+
+        close = difflib.get_close_matches(key.lower(), list(KEYS), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "keys: " + " ".join(KEYS)
+        raise AnnotationError(f"unknown annotation key '{key}'", hint, on_key=True)
+    field, conv = entry
+    return field, conv(value)
+
+
+def build_options(values: dict[str, Any]) -> JobOptions:
+    return JobOptions(**{k: v for k, v in values.items() if k != "name"})

@@ -1,0 +1,46 @@
+"""`cronplus check [FILE]`: validate a crontab (SPEC §4).
+
+Errors and warnings go to stderr, one `FILE:LINE:COL: message` line each (warnings say
+`warning:`). Exit 0 when valid (warnings allowed), 1 when invalid. On success one line
+`ok: N jobs, W warnings` goes to stdout. No FILE: the managed crontab (paths.from_args,
+`--system` for the system one). FILE `-` reads stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "validate a crontab: FILE:LINE:COL: message, exit 1 when invalid"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", metavar="FILE", help="crontab to check (default: the managed one; - for stdin)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cronplus.crontab import load_crontab, parse_crontab
+    from cronplus.errors import CrontabError
+
+    system_flag = bool(getattr(args, "system", False))
+    try:
+        if args.file == "-":
+            crontab = parse_crontab(sys.stdin.read(), path="<stdin>", system=system_flag)
+        elif args.file:
+            crontab = load_crontab(args.file, system=True if system_flag else None)
+        else:
+            from cronplus import paths
+
+            where = paths.from_args(args)
+            crontab = load_crontab(where.crontab, system=where.system)
+    except CrontabError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
+        errors = sum(1 for d in exc.diagnostics if d.severity == "error")
+        print(f"invalid: {errors} error{'s' if errors != 1 else ''}", file=sys.stderr)
+        return 1
+    for diag in crontab.warnings:
+        print(diag, file=sys.stderr)
+    n, w = len(crontab.jobs), len(crontab.warnings)
+    print(f"ok: {n} job{'s' if n != 1 else ''}, {w} warning{'s' if w != 1 else ''}")
+    return 0

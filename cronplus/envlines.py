@@ -1,0 +1,57 @@
+"""Crontab environment lines: cronie's load_env (src/env.c) state machine, one line at a time.
+
+`parse_env_line(line) -> (name, value) | None`: None means "not an env line" (cron then parses
+it as a job line). Rules, as cronie: `NAME=value`, blanks allowed around `=`; the name or the
+value may be in single or double quotes (quotes removed, nothing may follow the closing quote
+but blanks); an unquoted value runs to the end of the line with trailing blanks trimmed; no
+variable expansion. `NAME=` with nothing after it is NOT an env line in cronie (its state
+machine ends in EQ2), so it is reported as a bad job line; write `NAME=""`. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Fast path: "0 * * * * cmd" has a first word without '=' followed by a non-'=' word.
+_JOB_LIKE = re.compile(r"\s*[^\s=\"']+\s+[^\s=]")
+
+
+def parse_env_line(line: str) -> tuple[str, str] | None:
+    if _JOB_LIKE.match(line):
+        return None
+    s = line.strip()
+    if not s:
+        return None
+    name, rest = _take(s, is_name=True)
+    if name is None or rest is None:
+        return None
+    rest = rest.lstrip()
+    if not rest.startswith("="):
+        return None
+    rest = rest[1:].lstrip()
+    if not rest:
+        return None  # cronie: state EQ2 at end of line -> not an env setting
+    value, tail = _take(rest, is_name=False)
+    if value is None or (tail is not None and tail.strip()):
+        return None
+    if not name:
+        return None  # "=x": cronie would set a nameless variable; treat it as a bad line
+    return name, value
+
+
+def _take(s: str, *, is_name: bool) -> tuple[str | None, str | None]:
+    """A quoted or bare token at the start of `s`: (token, rest after it)."""
+    if s[0] in "'\"":
+        q = s[0]
+        end = s.find(q, 1)
+        if end < 0:
+            return None, None  # cronie: unterminated quote -> not an env line
+        token = s[1:end]
+        if is_name and "=" in token:
+            return None, None
+        return token, s[end + 1 :]
+    if is_name:
+        m = re.match(r"[^\s=]*", s)
+        assert m is not None
+        return m.group(), s[m.end() :]
+    return s.rstrip(), None

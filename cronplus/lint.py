@@ -1,0 +1,156 @@
+"""Lint: valid crontabs that probably do not do what their author meant (warnings). Pure,
+except reading zone data through zoneinfo.
+
+Contract: `lint_jobs(jobs, field_cols) -> list[Diagnostic]` (severity WARNING), where
+`field_cols[name]` are the 1-based columns of a job's 5 fields (one column for `@nickname`).
+Warnings:
+- a schedule that never fires (`0 0 30 2 *`, `0 0 31 4 *`: valid in cron, never runs);
+- both day fields restricted: cron runs when EITHER matches (`0 0 13 * 5` = every 13th and
+  every Friday), which people often read as AND;
+- `*/N` in the minute or hour field where N does not divide 60 / 24 (`*/7`: ...,49,56,0 — a
+  4-minute gap at the top of each hour);
+- a fixed-time job whose time falls in a DST gap (runs once right after the jump) or overlap
+  (runs in the first pass only) of its zone, within the next two years.
+(MAILTO and a missing final newline are reported by the parser, which sees the lines.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+
+from cronplus.errors import Diagnostic, Severity, SourceLoc
+from cronplus.model import JobSpec, Schedule
+from cronplus.tzcheck import get_zone
+
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # Feb 29 exists in leap years
+
+
+def never_fires(s: Schedule) -> bool:
+    """True when no date can match. Only possible when day-of-week is `*` (cron then ANDs the
+    day fields with an all-days set) and no chosen day exists in any chosen month."""
+    if s.reboot:
+        return False
+    if not (s.minutes and s.hours and s.months and s.days and s.weekdays):
+        return True
+    if s.dom_star or not s.dow_star:
+        return False  # every day allowed, or day-of-week ORs in (any weekday occurs every month)
+    return not any(d <= _MONTH_DAYS[m - 1] for m in s.months for d in s.days)
+
+
+def _warn(loc: SourceLoc, message: str, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(loc=loc, message=message, hint=hint, severity=Severity.WARNING)
+
+
+def _at(job: JobSpec, cols: Sequence[int], index: int) -> SourceLoc:
+    col = cols[index] if index < len(cols) else job.loc.col
+    return SourceLoc(path=job.loc.path, line=job.loc.line, col=col)
+
+
+def lint_job(job: JobSpec, cols: Sequence[int]) -> list[Diagnostic]:
+    s = job.schedule
+    out: list[Diagnostic] = []
+    if s.reboot:
+        return out
+    if never_fires(s):
+        out.append(_warn(_at(job, cols, 2), f"schedule '{s.text}' never fires: no chosen day exists in the chosen months"))
+        return out
+    fields = s.text.split()
+    if len(fields) == 5:
+        if not s.dom_star and not s.dow_star:
+            out.append(
+                _warn(_at(job, cols, 2),
+                      f"day-of-month '{fields[2]}' and day-of-week '{fields[4]}' are both restricted: "
+                      "cron runs when EITHER matches, not both",
+                      "for both, keep one in the schedule and test the other in the command, "
+                      "e.g. [ \"$(date +\\%d)\" -le 07 ] && ...")
+            )
+        for index, period in ((0, 60), (1, 24)):
+            for term in fields[index].split(","):
+                if term.startswith("*/") and term[2:].isdigit() and period % int(term[2:]):
+                    step = int(term[2:])
+                    gap = period - (period - 1) // step * step
+                    unit = "minute" if index == 0 else "hour"
+                    out.append(
+                        _warn(_at(job, cols, index),
+                              f"'{term}' does not divide {period} evenly: the last gap of each "
+                              f"{'hour' if index == 0 else 'day'} is {gap} {unit}s, not {step}",
+                              f"use a step that divides {period}, or list the values")
+                    )
+    if not s.is_wildcard:
+        out.extend(_dst_warnings(job, cols))
+    return out
+
+
+def _dst_warnings(job: JobSpec, cols: Sequence[int]) -> list[Diagnostic]:
+    zone = get_zone(job.tz)
+    if zone is None:
+        return []
+    gaps, overlaps = _transitions(zone, job.tz or "local")
+    s = job.schedule
+    times = [h * 60 + m for h in s.hours for m in s.minutes]
+    out: list[Diagnostic] = []
+    zone_name = job.tz or "the local zone"
+    for label, spans, effect in (
+        ("is skipped by a DST change", gaps, "it runs once right after the jump"),
+        ("repeats at a DST change", overlaps, "it runs in the first pass only"),
+    ):
+        for day, lo, hi in spans:
+            hit = next((t for t in sorted(times) if lo <= t < hi), None)
+            if hit is not None:
+                out.append(_warn(_at(job, cols, 1),
+                                 f"{hit // 60:02d}:{hit % 60:02d} {label} in {zone_name} (e.g. {day}): {effect}",
+                                 "pick a time outside the change, or tz=UTC"))
+                break
+    return out
+
+
+@lru_cache(maxsize=64)
+def _transitions(zone: tzinfo, key: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    """Local minute-of-day spans [lo, hi) that are skipped (gaps) or repeated (overlaps) at the
+    zone's offset changes over the next two years, found by hourly sampling (exact enough for
+    zones that shift at whole or half hours: the span is computed from the offsets)."""
+    del key  # cache key only: zone objects from the same name compare equal anyway
+    gaps: list[tuple[str, int, int]] = []
+    overlaps: list[tuple[str, int, int]] = []
+    start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    prev = start.astimezone(zone).utcoffset()
+    t = start
+    for _ in range(2 * 366 * 24):
+        t += timedelta(hours=1)
+        off = t.astimezone(zone).utcoffset()
+        if off != prev and off is not None and prev is not None:
+            change = _find_change(zone, t - timedelta(hours=1), t)
+            local_after = change.astimezone(zone)
+            delta = int((off - prev).total_seconds() // 60)
+            day = local_after.date().isoformat()
+            after_min = local_after.hour * 60 + local_after.minute
+            if delta > 0:  # spring forward: local [after - delta, after) does not exist
+                gaps.append((day, max(0, after_min - delta), after_min or 24 * 60))
+            else:  # fall back: local [after, after - delta) happens twice
+                overlaps.append((day, after_min, min(24 * 60, after_min - delta)))
+        prev = off
+    return gaps, overlaps
+
+
+def _find_change(zone: tzinfo, lo: datetime, hi: datetime) -> datetime:
+    """The first UTC minute in (lo, hi] whose offset differs from lo's."""
+    base = lo.astimezone(zone).utcoffset()
+    while hi - lo > timedelta(minutes=1):
+        mid = lo + (hi - lo) / 2
+        mid = mid.replace(second=0, microsecond=0)
+        if mid <= lo:
+            break
+        if mid.astimezone(zone).utcoffset() == base:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def lint_jobs(jobs: Sequence[JobSpec], field_cols: Mapping[str, Sequence[int]]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for job in jobs:
+        out.extend(lint_job(job, field_cols.get(job.name, ())))
+    return out
