@@ -29,9 +29,31 @@ def print_install(result: InstallResult, paths: Paths) -> None:
     for line in installer.summary_lines(result):
         print(line)
     if not result.unchanged_text:
-        pid = installer.signal_supervisor(paths.pid_file)
-        if pid is not None:
-            print(f"running supervisor (pid {pid}) reloads it now")
+        _nudge_supervisor(paths)
+
+
+def _nudge_supervisor(paths: Paths) -> None:
+    """A supervisor on this state dir reloads by itself (it watches the crontab's directory);
+    asking it over the control socket makes that immediate and reports a refusal. Without a
+    socket, SIGHUP the pid in <state>/supervisor.pid, if that is really cronplus."""
+    from cronplus import installer
+
+    if paths.control_socket.exists():
+        from cronplus.control import NoSupervisor, request
+
+        try:
+            reply = next(request(paths.control_socket, {"cmd": "reload"}, timeout=10.0), {})
+        except (NoSupervisor, OSError, ValueError):
+            reply = None
+        if reply is not None:
+            if reply.get("ok"):
+                print("the running supervisor reloaded it")
+            else:
+                print(f"the running supervisor did not reload: {reply.get('error', 'no reason given')}", file=sys.stderr)
+            return
+    pid = installer.signal_supervisor(paths.pid_file)
+    if pid is not None:
+        print(f"running supervisor (pid {pid}) reloads it now")
 
 
 def run(args: argparse.Namespace) -> int:

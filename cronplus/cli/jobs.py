@@ -1,7 +1,7 @@
 """`cronplus jobs [--json]`: every job of the crontab with its schedule, next run, and what history
 says about it (last status, last start, duration), plus what is happening now: runs in progress
 (history's `running` rows) and runs waiting on an upstream (only the supervisor knows those: asked
-over its control socket when one answers, otherwise left out). Works before any history exists.
+over its control socket {"cmd": "status"} when one answers, otherwise left out). Works before any history exists.
 
 --json prints one object a line (like `log --json`): job schedule tz next_run last_run_id
 last_status last_start last_end duration_s running waiting; times ISO 8601 with offset."""
@@ -48,33 +48,25 @@ def _history_rows(paths: Paths, jobs: list[str]) -> tuple[dict[str, RunRecord], 
         return last, running
 
 
-def _supervisor_waiting(sock_path: Path) -> set[str] | None:
-    """Jobs the supervisor holds back for an upstream; None when no supervisor answers."""
+def _supervisor_states(sock_path: Path) -> dict[str, str]:
+    """Job -> "waiting on upstream" / "queued" for runs the supervisor holds back (only it knows
+    them: they have no history row yet). Empty when no supervisor answers: history is enough."""
     if not sock_path.exists():
-        return None
-    import socket
+        return {}
+    from cronplus.control import NoSupervisor, request
 
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(1.0)
-            s.connect(str(sock_path))
-            s.sendall(b'{"cmd": "status"}\n')
-            data = b""
-            while not data.endswith(b"\n") and len(data) < 1_000_000:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        reply = json.loads(data.decode("utf-8") or "{}")
-    except (OSError, ValueError):
-        return None
-    waiting = reply.get("waiting", []) if isinstance(reply, dict) else []
-    names = set()
-    for item in waiting if isinstance(waiting, list) else []:
-        name = item.get("job") if isinstance(item, dict) else item
-        if isinstance(name, str):
-            names.add(name)
-    return names
+        reply = next(request(sock_path, {"cmd": "status"}, timeout=2.0), {})
+    except (NoSupervisor, OSError, ValueError):
+        return {}
+    states: dict[str, str] = {}
+    for run in reply.get("runs", []) if isinstance(reply, dict) else []:
+        state = run.get("state") if isinstance(run, dict) else None
+        if state == "waiting":
+            states[run["job"]] = "waiting on upstream"
+        elif state == "queued":
+            states.setdefault(run["job"], "queued (overlap)")
+    return states
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -94,7 +86,7 @@ def collect(paths: Paths, crontab: Crontab, now: datetime) -> list[dict[str, Any
     from cronplus import installer
 
     last, running = _history_rows(paths, [j.name for j in crontab.jobs])
-    waiting = _supervisor_waiting(paths.control_socket) or set()
+    held = _supervisor_states(paths.control_socket)
     rows = []
     for job in crontab.jobs:
         rec = last.get(job.name)
@@ -106,7 +98,7 @@ def collect(paths: Paths, crontab: Crontab, now: datetime) -> list[dict[str, Any
                 "next_run": installer.next_run(job, now),
                 "last": rec,
                 "running": running.get(job.name, []),
-                "waiting": job.name in waiting,
+                "waiting": held.get(job.name),
             }
         )
     return rows
@@ -126,7 +118,7 @@ def _json_line(row: dict[str, Any]) -> str:
             "last_end": _iso(rec.ended_at) if rec else None,
             "duration_s": rec.duration_s if rec else None,
             "running": [r.run_id for r in row["running"]],
-            "waiting": row["waiting"],
+            "waiting": row["waiting"] is not None,
         }
     )
 
@@ -141,7 +133,7 @@ def _table_row(row: dict[str, Any], now: datetime) -> list[str]:
         ids = ",".join(str(r.run_id) for r in row["running"])
         status = f"running (run {ids})"
     elif row["waiting"]:
-        status = "waiting on upstream"
+        status = row["waiting"]
     return [
         row["job"],
         row["schedule"] + (f" ({row['tz']})" if row["tz"] else ""),

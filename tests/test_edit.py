@@ -1,0 +1,168 @@
+"""`cronplus edit` with real editors (small scripts run through `sh -c`), real files, a real pty."""
+
+from __future__ import annotations
+
+import os
+import pty
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+GOOD = "# cronplus: name=hello\n*/5 * * * * echo hello\n"
+BAD = "# my jobs\n*/5 * * * * echo ok\n0 25 * * * echo bad hour\n"
+
+# An editor that replaces the file with the next text from a list, one per invocation.
+SEQUENCE_EDITOR = """\
+import json, pathlib, sys
+state = pathlib.Path(sys.argv[1])
+texts = json.loads(state.read_text())
+pathlib.Path(sys.argv[-1]).write_text(texts.pop(0))
+state.write_text(json.dumps(texts))
+with open(str(state) + ".calls", "a") as log:
+    log.write(sys.argv[-1] + "\\n")
+"""
+
+
+def env_for(tmp_path: Path, editor: str, **extra: str) -> dict[str, str]:
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        # explicit: under root the default would be the system crontab in /etc
+        "CRONPLUS_CRONTAB": str(tmp_path / "config" / "cronplus" / "crontab"),
+        "CRONPLUS_STATE_DIR": str(tmp_path / "state"),
+        "EDITOR": editor,
+        "LANG": "C.UTF-8",
+    }
+    env.update(extra)
+    return env
+
+
+def sequence_editor(tmp_path: Path, *texts: str) -> tuple[str, Path]:
+    import json
+
+    script = tmp_path / "ed.py"
+    script.write_text(SEQUENCE_EDITOR)
+    state = tmp_path / "ed.json"
+    state.write_text(json.dumps(list(texts)))
+    return f"{sys.executable} {script} {state}", state
+
+
+def edit(tmp_path: Path, env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cronplus", "edit"], capture_output=True, text=True, env=env, timeout=30,
+        stdin=kw.pop("stdin", subprocess.DEVNULL), **kw,  # type: ignore[call-overload]
+    )
+
+
+def crontab(tmp_path: Path) -> Path:
+    return tmp_path / "config" / "cronplus" / "crontab"
+
+
+def test_a_valid_edit_is_installed_0600_with_a_summary(tmp_path: Path) -> None:
+    editor, _ = sequence_editor(tmp_path, GOOD)
+    proc = edit(tmp_path, env_for(tmp_path, editor))
+    assert proc.returncode == 0, proc.stderr
+    assert crontab(tmp_path).read_text() == GOOD
+    assert stat.S_IMODE(crontab(tmp_path).stat().st_mode) == 0o600
+    assert "+ added   hello" in proc.stdout
+
+
+def test_the_editor_works_on_a_private_copy_and_gets_a_template_when_there_is_no_crontab(tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    editor = f"sh -c 'cp \"$1\" {seen}; ls -ld \"$(dirname \"$1\")\" > {seen}.dir' sh"
+    proc = edit(tmp_path, env_for(tmp_path, editor))
+    assert proc.returncode == 0, proc.stderr
+    assert "no changes made to crontab" in proc.stdout
+    assert seen.read_text().startswith("# cronplus crontab")
+    assert (tmp_path / "seen.dir").read_text().startswith("drwx------")
+    assert not crontab(tmp_path).exists()  # an untouched template installs nothing
+
+
+def test_saving_without_changing_the_content_is_no_change_even_if_mtime_moves(tmp_path: Path) -> None:
+    crontab(tmp_path).parent.mkdir(parents=True)
+    crontab(tmp_path).write_text(GOOD)
+    before = crontab(tmp_path).stat()
+    proc = edit(tmp_path, env_for(tmp_path, "touch"))
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == "no changes made to crontab"
+    after = crontab(tmp_path).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_visual_wins_over_editor_and_editor_arguments_survive_the_shell(tmp_path: Path) -> None:
+    editor, state = sequence_editor(tmp_path, GOOD)
+    proc = edit(tmp_path, env_for(tmp_path, "false", VISUAL=editor + " --wait"))
+    assert proc.returncode == 0, proc.stderr
+    assert crontab(tmp_path).read_text() == GOOD
+    assert Path(str(state) + ".calls").read_text().strip().endswith("/crontab")
+
+
+def test_without_a_terminal_an_invalid_edit_exits_1_and_names_the_saved_file(tmp_path: Path) -> None:
+    crontab(tmp_path).parent.mkdir(parents=True)
+    crontab(tmp_path).write_text(GOOD)
+    editor, _ = sequence_editor(tmp_path, BAD)
+    proc = edit(tmp_path, env_for(tmp_path, editor))
+    assert proc.returncode == 1
+    assert f"{crontab(tmp_path)}:3:" in proc.stderr
+    assert "retry" not in proc.stderr  # never prompts without a terminal
+    saved = proc.stderr.split("your edits are saved in ")[1].split()[0]
+    assert Path(saved).read_text() == BAD
+    assert crontab(tmp_path).read_text() == GOOD  # nothing installed
+
+
+def test_a_failing_editor_installs_nothing(tmp_path: Path) -> None:
+    proc = edit(tmp_path, env_for(tmp_path, "false"))
+    assert proc.returncode == 1
+    assert "exited with status 1" in proc.stderr
+    assert not crontab(tmp_path).exists()
+
+
+def run_on_pty(tmp_path: Path, env: dict[str, str], answers: bytes) -> tuple[subprocess.CompletedProcess[str], bytes]:
+    """Run `cronplus edit` with a real terminal as stdin; the answers are typed ahead."""
+    master, slave = pty.openpty()
+    try:
+        os.write(master, answers)
+        proc = edit(tmp_path, env, stdin=slave)
+        os.set_blocking(master, False)
+        try:
+            echoed = os.read(master, 65536)
+        except (BlockingIOError, OSError):
+            echoed = b""
+        return proc, echoed
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_on_a_terminal_an_invalid_edit_can_be_retried_on_the_same_text(tmp_path: Path) -> None:
+    editor, state = sequence_editor(tmp_path, BAD, GOOD)
+    proc, _ = run_on_pty(tmp_path, env_for(tmp_path, editor), b"y\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "Do you want to retry the same edit? (y/n)" in proc.stderr
+    assert crontab(tmp_path).read_text() == GOOD
+    calls = Path(str(state) + ".calls").read_text().split()
+    assert len(calls) == 2 and calls[0] == calls[1]  # the same file, re-opened
+
+
+def test_answering_no_keeps_the_edits_and_exits_1(tmp_path: Path) -> None:
+    editor, _ = sequence_editor(tmp_path, BAD)
+    proc, _ = run_on_pty(tmp_path, env_for(tmp_path, editor), b"maybe\nn\n")
+    assert proc.returncode == 1
+    assert "Please answer y or n." in proc.stderr
+    saved = proc.stderr.split("your edits are saved in ")[1].split()[0]
+    assert Path(saved).read_text() == BAD
+    assert not crontab(tmp_path).exists()
+
+
+def test_find_editor_falls_back_to_the_first_known_editor_on_path(tmp_path: Path) -> None:
+    from cronplus.editor import find_editor
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name in ("editor", "vi"):
+        (bindir / name).write_text("#!/bin/sh\n")
+        (bindir / name).chmod(0o755)
+    assert find_editor({"PATH": str(bindir)}) == "editor"
+    assert find_editor({"PATH": str(bindir), "EDITOR": "nano", "VISUAL": " "}) == "nano"

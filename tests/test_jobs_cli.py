@@ -1,0 +1,92 @@
+"""`cronplus jobs`: the crontab's jobs joined with what the history says, as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cronplus.history import History
+from cronplus.status import RunStatus, Trigger
+
+CRONTAB = (
+    "# cronplus: name=train\n0 3 * * 0 echo train\n"
+    "# cronplus: name=predict after=train tz=Europe/Paris\n*/10 * * * * echo predict\n"
+    "# cronplus: name=idle\n@reboot echo boot\n"
+)
+
+
+def jobs(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "crontab").write_text(CRONTAB)
+    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": "UTC"}
+    return subprocess.run(
+        [sys.executable, "-m", "cronplus", "--crontab", str(tmp_path / "crontab"), "--state-dir", str(tmp_path / "state"), "jobs", *args],
+        capture_output=True, text=True, env=env, timeout=30,
+    )
+
+
+def populate(tmp_path: Path) -> tuple[int, int]:
+    hist = History(tmp_path / "state" / "history.db")
+    try:
+        now = time.time()
+        rid = hist.start_run(job="train", attempt=1, trigger=Trigger.MANUAL, scheduled_at=now - 100, tz=None,
+                             started_at=now - 100, log_path=None, owner="old")
+        hist.finish_run(rid, status=RunStatus.SUCCESS, ended_at=now - 100 + 75.5, exit_code=0, reason=None, final=True)
+        hist.record_not_run(job="predict", status=RunStatus.SKIPPED, trigger=Trigger.SCHEDULE, scheduled_at=now - 60,
+                            tz="Europe/Paris", at=now - 60, reason="exit 99")
+        live = hist.start_run(job="predict", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=now - 5, tz="Europe/Paris",
+                              started_at=now - 5, log_path=None, owner="live")
+        return rid, live
+    finally:
+        hist.close()
+
+
+def test_without_history_every_job_is_listed_as_never_run(tmp_path: Path) -> None:
+    proc = jobs(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["JOB", "SCHEDULE", "NEXT"]
+    body = {line.split()[0]: line for line in lines[2:]}
+    assert set(body) == {"train", "predict", "idle"}
+    assert "never run" in body["train"] and "(in " in body["train"]
+    assert "*/10 * * * * (Europe/Paris)" in body["predict"]
+
+
+def test_the_table_shows_last_status_duration_and_runs_in_progress(tmp_path: Path) -> None:
+    populate(tmp_path)
+    proc = jobs(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    body = {line.split()[0]: line for line in proc.stdout.splitlines()[2:]}
+    assert "success" in body["train"] and "1m15s" in body["train"]
+    assert "running (run 3)" in body["predict"]
+    assert "never run" in body["idle"]
+
+
+def test_json_gives_one_object_per_job_with_iso_times(tmp_path: Path) -> None:
+    train_id, live_id = populate(tmp_path)
+    proc = jobs(tmp_path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["job"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    assert rows["train"]["last_status"] == "success"
+    assert rows["train"]["last_run_id"] == train_id
+    assert abs(rows["train"]["duration_s"] - 75.5) < 0.01
+    assert rows["train"]["next_run"].endswith("+00:00")
+    assert rows["predict"]["tz"] == "Europe/Paris"
+    assert rows["predict"]["last_status"] == "skipped"
+    assert rows["predict"]["running"] == [live_id]
+    assert rows["predict"]["next_run"][-6:] in ("+01:00", "+02:00")
+    assert rows["idle"]["next_run"] is None and rows["idle"]["last_status"] is None
+
+
+def test_an_invalid_crontab_is_reported_with_its_position(tmp_path: Path) -> None:
+    (tmp_path / "crontab").write_text("0 3 * * 9 echo\n")
+    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cronplus", "--crontab", str(tmp_path / "crontab"), "--state-dir", str(tmp_path / "s"), "jobs"],
+        capture_output=True, text=True, env=env, timeout=30,
+    )
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'crontab'}:1:" in proc.stderr
