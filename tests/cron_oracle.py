@@ -35,44 +35,10 @@ EPOCH = datetime(1970, 1, 1)
 
 
 def schedule(expr: str) -> Schedule:
-    """The parser's Schedule for `expr` (a stand-in until cronplus.crontab lands)."""
-    try:
-        from cronplus.crontab import parse_schedule
-    except ImportError:
-        return _stand_in_parse(expr)
+    """The parser's value sets and star flags for `expr` (cronplus.crontab.parse_schedule)."""
+    from cronplus.crontab import parse_schedule
+
     return parse_schedule(expr)
-
-
-_NICK = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-         "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
-_NAMES = {n: i for i, n in enumerate("sun mon tue wed thu fri sat".split())} | {
-    n: i + 1 for i, n in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}
-
-
-def _stand_in_parse(expr: str) -> Schedule:
-    if expr == "@reboot":
-        e = frozenset[int]()
-        return Schedule(text=expr, minutes=e, hours=e, days=e, months=e, weekdays=e,
-                        dom_star=False, dow_star=False, minute_star=False, hour_star=False, reboot=True)
-    fields = _NICK.get(expr, expr).split()
-    bounds = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
-    sets = []
-    for text, (lo, hi) in zip(fields, bounds):
-        values: set[int] = set()
-        for term in text.split(","):
-            rng, _, step = term.partition("/")
-            if rng == "*":
-                a, b = lo, hi
-            else:
-                x, _, y = rng.partition("-")
-                a = _NAMES.get(x.lower()) if x.lower() in _NAMES else int(x)
-                b = a if not y else (_NAMES[y.lower()] if y.lower() in _NAMES else int(y))
-            values.update(range(a, b + 1, int(step or 1)))
-        sets.append(frozenset(v % 7 if hi == 7 else v for v in values))
-    return Schedule(text=expr, minutes=sets[0], hours=sets[1], days=sets[2], months=sets[3],
-                    weekdays=sets[4], minute_star=fields[0].startswith("*"),
-                    hour_star=fields[1].startswith("*"), dom_star=fields[2].startswith("*"),
-                    dow_star=fields[4].startswith("*"))
 
 
 def wall_fields(wall_minute: int) -> tuple[int, int, int, int, int, int]:
