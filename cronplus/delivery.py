@@ -267,6 +267,7 @@ class DeliveryWorker:
         self._results: queue.Queue[tuple[OutboxRow, Outcome]] = queue.Queue()
         self._busy: dict[str, int] = {}  # target -> row id in flight
         self._thread: threading.Thread | None = None
+        self._stop_deadline = 0.0
         self._pool: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self.worker_id = uuid.uuid4().hex[:8]
@@ -284,8 +285,9 @@ class DeliveryWorker:
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop; in-flight requests get `timeout` to finish. Unfinished rows stay pending and are
-        sent again by the next worker once their lease expires (at-least-once)."""
+        """Stop after sending what is due now (within `timeout`). Rows still unsent stay pending
+        and the next worker sends them (an in-flight one once its lease expires: at-least-once)."""
+        self._stop_deadline = time.monotonic() + max(0.0, timeout * 0.9)
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
@@ -299,28 +301,28 @@ class DeliveryWorker:
 
         conn = history.connect(self.db_path)
         try:
-            while not self._stopping.is_set():
+            while True:
                 try:
                     self._record_results(conn)
+                    if self._stopping.is_set() and self._finished(conn):
+                        break
                     self._dispatch(conn)
                     timeout = self._sleep_for(conn)
                 except Exception:  # noqa: BLE001 - a DB hiccup must not kill delivery for good
                     log.exception("alert delivery loop error; retrying shortly")
                     timeout = 1.0
+                if self._stopping.is_set():
+                    timeout = min(timeout, 0.05)
                 self._wake.wait(timeout)
                 self._wake.clear()
-            self._drain_on_stop(conn)
         finally:
             conn.close()
 
-    def _drain_on_stop(self, conn: sqlite3.Connection) -> None:
-        deadline = time.monotonic() + 0.5
-        while self._busy and time.monotonic() < deadline:
-            try:
-                item = self._results.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            self._record_one(conn, *item)
+    def _finished(self, conn: sqlite3.Connection) -> bool:
+        """While stopping: done when nothing is in flight or due, or the grace is over."""
+        if time.monotonic() >= self._stop_deadline:
+            return True
+        return not self._busy and not outbox.due(conn, now=self.clock.time(), limit=1)
 
     def _record_results(self, conn: sqlite3.Connection) -> None:
         while True:
