@@ -134,12 +134,14 @@ def mark_retry(
     )
 
 
-def mark_failed(conn: sqlite3.Connection, row_id: int, *, error: str, http_status: int | None) -> None:
+def mark_failed(
+    conn: sqlite3.Connection, row_id: int, *, error: str, http_status: int | None, count_attempt: bool = True
+) -> None:
     """Given up (permanent error or too old). `error` is redacted."""
     conn.execute(
-        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, http_status = ?"
+        "UPDATE outbox SET status = 'failed', attempts = attempts + ?, last_error = ?, http_status = ?"
         " WHERE id = ? AND status = 'pending'",
-        (error, http_status, row_id),
+        (int(count_attempt), error, http_status, row_id),
     )
 
 

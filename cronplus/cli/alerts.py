@@ -1,0 +1,156 @@
+"""`cronplus alerts [--json] [--status S] [-n N]` and `cronplus alerts --test JOB`.
+
+The table lists outbox rows (alerts and pings), oldest first: id, created, job, event, target
+(redacted: scheme and host only, or the `env:VAR` name), format, status, attempts, the next
+attempt (pending) or delivery time, and the last error (stored redacted). `--json` prints one
+object per line with the same fields (times ISO 8601).
+
+`--test JOB` loads the crontab, enqueues a `test` alert to that job's `alert=` target and sends
+it right away, synchronously: prints `delivered` (exit 0) or `failed: <redacted reason>` (exit
+1). A test alert that failed is marked failed, so the supervisor does not retry it later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from typing import TYPE_CHECKING, Any
+
+from cronplus.errors import CronplusError, UsageError
+
+if TYPE_CHECKING:
+    from cronplus.outbox import OutboxRow
+
+HELP = "alert deliveries: pending, delivered, failed; send a test alert"
+HEADERS = ("ID", "CREATED", "JOB", "EVENT", "TARGET", "FORMAT", "STATUS", "ATTEMPTS", "NEXT/DELIVERED", "LAST ERROR")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="one JSON object per delivery, one a line")
+    p.add_argument("--status", choices=("pending", "delivered", "failed"), help="only deliveries in this state")
+    p.add_argument("-n", "--lines", type=int, default=20, metavar="N", help="the newest N deliveries (default 20; 0 = all)")
+    p.add_argument("--test", metavar="JOB", help="send a test alert to JOB's alert target now")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cronplus import paths as paths_mod
+
+    paths = paths_mod.from_args(args)
+    if args.test:
+        return _send_test(paths, args.test)
+    if args.lines < 0:
+        raise UsageError("-n/--lines takes a number >= 0")
+    return _list(paths, status=args.status, limit=args.lines or None, as_json=args.json)
+
+
+def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool) -> int:
+    import sqlite3
+
+    from cronplus import history, outbox
+
+    if not paths.db_path.exists():
+        print("no alert deliveries yet", file=sys.stderr)
+        return 0
+    try:
+        conn = history.connect(paths.db_path, readonly=True)
+        rows = outbox.list_rows(conn, status=status, limit=limit)
+        conn.close()
+    except sqlite3.Error as exc:
+        raise CronplusError(f"cannot read {paths.db_path}: {exc}") from exc
+    if as_json:
+        for row in rows:
+            print(json.dumps(row_to_json(row), ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no alert deliveries" + (f" with status {status}" if status else ""), file=sys.stderr)
+        return 0
+    from tabulate import tabulate
+
+    print(tabulate([_table_row(r) for r in rows], headers=HEADERS, tablefmt="simple", disable_numparse=True))
+    return 0
+
+
+def _event(row: OutboxRow) -> str:
+    return f"ping {row.event}" if row.kind == "ping" else row.event
+
+
+def row_to_json(row: OutboxRow) -> dict[str, Any]:
+    from cronplus.payloads import iso
+    from cronplus.redact import redact_url
+
+    return {
+        "id": row.id,
+        "created_at": iso(row.created_at),
+        "kind": row.kind,
+        "job": row.job,
+        "event": row.event,
+        "run_id": row.run_id,
+        "target": redact_url(row.target),
+        "format": "ping" if row.kind == "ping" else row.format,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": iso(row.next_attempt_at) if row.status == "pending" else None,
+        "delivered_at": iso(row.delivered_at),
+        "http_status": row.http_status,
+        "last_error": row.last_error,
+    }
+
+
+def _table_row(row: OutboxRow) -> list[str]:
+    from cronplus.humanize import local_time
+    from cronplus.redact import redact_url
+
+    when = local_time(row.next_attempt_at) if row.status == "pending" else local_time(row.delivered_at)
+    error = row.last_error or ""
+    return [
+        str(row.id),
+        local_time(row.created_at),
+        row.job or "-",
+        _event(row),
+        redact_url(row.target),
+        "ping" if row.kind == "ping" else row.format,
+        row.status,
+        str(row.attempts),
+        when,
+        error if len(error) <= 60 else error[:59] + "…",
+    ]
+
+
+def _send_test(paths: Any, name: str) -> int:
+    from cronplus import history, outbox
+    from cronplus.alerting import enqueue_alert, test_alert_data
+    from cronplus.clock import SystemClock
+    from cronplus.crontab import load_crontab
+    from cronplus.delivery import deliver_now
+    from cronplus.redact import redact_url
+
+    crontab = load_crontab(paths.crontab)
+    job = crontab.job(name)
+    if job is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, [j.name for j in crontab.jobs], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise CronplusError(f"no job named '{name}' in {paths.crontab}{hint}")
+    if not job.options.alert:
+        raise CronplusError(f"job '{name}' has no alert= target (set alert=URL or alert=env:VAR)")
+    now = SystemClock().time()
+    conn = history.connect(paths.db_path)
+    try:
+        row_id = enqueue_alert(conn, job.options, test_alert_data(job, host=socket.gethostname()), now=now)
+        assert row_id is not None
+        row = deliver_now(conn, row_id)
+        assert row is not None
+        target = redact_url(job.options.alert)
+        if row.status == "delivered":
+            print(f"test alert {row_id} to {target} ({row.format}): delivered (HTTP {row.http_status})")
+            return 0
+        if row.status == "pending":  # a transient failure: a test should not linger in the queue
+            outbox.mark_failed(conn, row_id, error=f"{row.last_error}", http_status=row.http_status,
+                               count_attempt=False)
+        print(f"test alert {row_id} to {target} ({row.format}): failed: {row.last_error}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
