@@ -33,7 +33,7 @@ MiB = 1024 * 1024
 TAIL_MAX = MiB  # most of the tail kept in memory per over-cap job
 RING_SIZE = MiB  # read size once dropping; >= TAIL_MAX
 CHUNK = MiB  # bytes moved per splice/read call
-BIG_PIPE = MiB
+BIG_PIPE = MiB  # fs.pipe-max-size's default: the most an unprivileged process may ask
 _BUDGET = 16  # calls per wake-up before yielding to other jobs in the loop
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)

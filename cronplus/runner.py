@@ -224,7 +224,11 @@ async def _terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: flo
     while time.monotonic() < deadline:
         if exit_task.done() and not _group_alive(pgid):
             return
-        await asyncio.wait({exit_task}, timeout=min(delay, max(0.0, deadline - time.monotonic())))
+        step = min(delay, max(0.0, deadline - time.monotonic()))
+        if exit_task.done():  # only the rest of the group is left: poll it
+            await asyncio.sleep(step)
+        else:
+            await asyncio.wait({exit_task}, timeout=step)
         delay = min(delay * 2, 0.1)
     _signal_group(pgid, signal_mod.SIGKILL)
 

@@ -226,7 +226,7 @@ def test_a_timeout_kills_a_term_ignoring_child_and_its_grandchild(tmp_path: Path
 
 def test_a_timeout_that_sigterm_ends_does_not_wait_for_sigkill(tmp_path: Path) -> None:
     started = time.monotonic()
-    result = run(make_job("sleep 30", timeout=0.2, kill_grace=5), tmp_path / "run.log")
+    result = run(make_job("exec sleep 30", timeout=0.2, kill_grace=5), tmp_path / "run.log")
     assert result.timed_out and result.signal == 15
     assert time.monotonic() - started < 2.0
 
@@ -235,7 +235,7 @@ def test_setting_cancel_terminates_the_group(tmp_path: Path) -> None:
     async def main() -> AttemptResult:
         cancel = asyncio.Event()
         asyncio.get_running_loop().call_later(0.2, cancel.set)
-        return await run_attempt(make_job("sleep 30"), run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log", cancel=cancel)
+        return await run_attempt(make_job("exec sleep 30"), run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log", cancel=cancel)
 
     result = asyncio.run(main())
     assert result.cancelled and not result.timed_out
