@@ -98,3 +98,28 @@ def test_the_example_crontab_is_valid_and_wires_the_pipeline() -> None:
         assert env["HOME"] == "." and "/usr/bin" in env["PATH"].split(":")
         script = job.command.split()[1]
         assert (ROOT / script).is_file(), script
+
+
+def test_the_quickstart_runs_the_pipeline_through_cronplus_itself(tmp_path: Path) -> None:
+    """As in the README: from a directory holding examples/, trigger train; evaluate and deploy
+    follow, the jobs find their scripts through HOME=. and write under ./state/example."""
+    import shutil
+
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"}
+    base = [sys.executable, "-m", "cronplus", "--crontab", "examples/crontab", "--state-dir", "./state"]
+
+    def cronplus(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
+    first = cronplus("trigger", "train", "--wait")
+    assert first.returncode == 0, first.stdout + first.stderr
+    runs = [json.loads(line) for line in cronplus("log", "--json").stdout.splitlines()]
+    assert [(r["job"], r["status"]) for r in runs] == [("train", "success"), ("evaluate", "success"), ("deploy", "success")]
+    assert (tmp_path / "state" / "example" / "model.json").exists()
+    again = cronplus("trigger", "train", "--wait")  # the same week's model again: not better
+    assert again.returncode == 0, again.stdout + again.stderr
+    runs = [json.loads(line) for line in cronplus("log", "--json").stdout.splitlines()]
+    assert [(r["job"], r["status"]) for r in runs[3:]] == [("train", "success"), ("evaluate", "skipped"), ("deploy", "skipped")]
+    table = cronplus("jobs")
+    assert table.returncode == 0 and "skipped" in table.stdout
