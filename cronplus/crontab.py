@@ -222,8 +222,7 @@ class _Parser:
                 self.error(lineno, indent + 1, f"bad minute: '{m.group(1)}=' with no value is not an environment line for cron",
                            f'write {m.group(1)}=""')
             else:
-                missing = FIELDS[len(tokens)].name
-                self.error(lineno, len(raw.rstrip()) + 1, f"bad {missing}: missing (a job line has 5 time fields and a command)")
+                self._short_line(lineno, raw, tokens)
             self.pending = _Pending()
             return
         else:
@@ -254,10 +253,22 @@ class _Parser:
                     field_cols=cols)
         )
 
+    def _short_line(self, lineno: int, raw: str, tokens: list[tuple[str, int, int]]) -> None:
+        """Fewer than 5 fields: report a bad field first (`hello world`), else the missing one."""
+        texts = [t[0] for t in tokens] + ["*"] * (5 - len(tokens))
+        cols = [t[1] + 1 for t in tokens] + [1] * (5 - len(tokens))
+        try:
+            parse_fields(texts, cols, path=self.path, line=lineno)
+        except CrontabError as exc:
+            self.errors.extend(exc.diagnostics)
+            return
+        missing = FIELDS[len(tokens)].name
+        self.error(lineno, len(raw.rstrip()) + 1, f"bad {missing}: missing (a job line has 5 time fields and a command)")
+
     def _user(self, lineno: int, raw: str, rest: str, col: int) -> tuple[str | None, str, int]:
         m = re.match(r"\S+", rest)
         if m is None or m.group().startswith("*"):
-            self.error(lineno, col, "bad command: missing user field and command (system crontab)"
+            self.error(lineno, col, "bad command: missing the user field and the command"
                        if m is None else "bad command: starts with '*' where the user field goes",
                        "a system crontab line is: 5 fields, user, command")
             return None, "", col
