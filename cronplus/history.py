@@ -315,6 +315,11 @@ class ReadHistory:
         rows.reverse()
         return rows
 
+    def last_run_id(self) -> int:
+        """The highest run_id so far (0 for none); ids are never reused (AUTOINCREMENT)."""
+        row = self.conn.execute("SELECT max(run_id) FROM runs").fetchone()
+        return int(row[0] or 0)
+
     def runs_by_id(self, run_ids: Sequence[int]) -> list[RunRecord]:
         if not run_ids:
             return []

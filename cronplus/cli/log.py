@@ -1,0 +1,294 @@
+"""`cronplus log [JOB...] [-n N|all] [--status S] [-S T] [-U T] [-f] [-r] [--json]`: run history,
+newest last, like journalctl.
+
+- JOB arguments are fnmatch globs on job names (`'db-*'`); several are OR-ed.
+- `-n` defaults to 20, or to all when `--since`/`--until` bound the range (as journalctl shows a
+  whole range); `-n all` shows everything. The same default holds for `--json`.
+- `--status` takes comma lists and may repeat; statuses are validated (usage error, exit 2).
+- Times as journalctl takes them (cronplus.timeparse): `-2h`, `yesterday`, `2025-06-01 14:00`...
+- The table shows local times and compact durations; status is coloured only on a terminal with
+  NO_COLOR unset; a terminal gets a pager (`$PAGER`, else `less` with LESS=FRX) unless --no-pager.
+- `--json`: one SPEC §4 object per line (history.record_to_json).
+- `-f`: after the last N runs, print each matching run when it *ends* (polling the read-only
+  database every 0.5 s); a running run is printed once, when final. Ctrl-C/SIGTERM exit 0.
+- No database yet: "no history yet" on stderr, exit 0 (an empty history, not an error); with -f it
+  waits for the database to appear. No matching runs: empty output, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from cronplus.errors import UsageError
+
+if TYPE_CHECKING:
+    from cronplus.history import ReadHistory
+    from cronplus.model import RunRecord
+
+HELP = "run history, newest last"
+DEFAULT_LINES = 20
+POLL_S = 0.5
+HEADERS = ("RUN", "JOB", "ATTEMPT", "STATUS", "TRIGGER", "SCHEDULED", "STARTED", "DURATION", "EXIT", "REASON")
+# Follow mode prints line by line, so it cannot let tabulate size the columns: fixed minimums.
+FOLLOW_WIDTHS = (7, 16, 7, 15, 8, 19, 19, 8, 4, 0)
+COLOURS = {
+    "success": "32",
+    "failed": "31",
+    "timeout": "31",
+    "upstream_failed": "31",
+    "interrupted": "35",
+    "running": "36",
+    "skipped": "33",
+    "missed": "33",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    import re
+
+    # `-S -2h` must read -2h as the value, as journalctl's getopt does. argparse takes any
+    # "-x..." that is not a negative number for an option; widen its negative-number pattern
+    # (this parser has no option that starts with a digit, so nothing is shadowed).
+    p._negative_number_matcher = re.compile(r"^-\d[\w. ]*$")  # type: ignore[attr-defined]
+    p.add_argument("jobs", nargs="*", metavar="JOB", help="job names or fnmatch globs ('db-*'); default all")
+    p.add_argument("-n", "--lines", metavar="N|all",
+                   help=f"show the newest N runs (default {DEFAULT_LINES}; all when --since/--until is given)")
+    p.add_argument("--status", action="append", default=[], metavar="S[,S...]",
+                   help="only runs with these statuses (comma list, repeatable)")
+    p.add_argument("-S", "--since", metavar="TIME", help="runs started at or after TIME ('-2h', 'yesterday', '2025-06-01 14:00')")
+    p.add_argument("-U", "--until", metavar="TIME", help="runs started at or before TIME")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing runs as they end")
+    p.add_argument("-r", "--reverse", action="store_true", help="newest first")
+    p.add_argument("--json", action="store_true", help="one JSON object per run, one a line")
+    p.add_argument("--no-pager", action="store_true", help="never pipe the table into a pager")
+
+
+def parse_lines(value: str | None, *, bounded: bool) -> int | None:
+    if value is None:
+        return None if bounded else DEFAULT_LINES
+    if value.lower() == "all":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise UsageError(f"-n/--lines takes a number >= 0 or 'all', not '{value}'")
+    return n
+
+
+def parse_statuses(values: Iterable[str]) -> list[str]:
+    from cronplus.status import RunStatus
+
+    valid = [s.value for s in RunStatus]
+    chosen: list[str] = []
+    for value in values:
+        for item in value.split(","):
+            item = item.strip().lower()
+            if not item:
+                continue
+            if item not in valid:
+                raise UsageError(f"unknown status '{item}' (valid: {', '.join(valid)})")
+            if item not in chosen:
+                chosen.append(item)
+    return chosen
+
+
+def run(args: argparse.Namespace) -> int:
+    from cronplus import paths
+    from cronplus.timeparse import parse_time
+
+    if args.follow and args.reverse:
+        raise UsageError("--follow and --reverse cannot be combined")
+    if args.follow and args.until:
+        raise UsageError("--follow and --until cannot be combined")
+    now = time.time()
+    since = parse_time(args.since, now=now) if args.since else None
+    until = parse_time(args.until, now=now) if args.until else None
+    limit = parse_lines(args.lines, bounded=since is not None or until is not None)
+    statuses = parse_statuses(args.status)
+    filters = {"jobs": args.jobs, "statuses": statuses, "since": since, "until": until}
+    db_path = paths.from_args(args).db_path
+
+    hist = _open(db_path, wait=args.follow)
+    if hist is None:
+        return 0
+    with hist:
+        records = hist.query(**filters, limit=limit)
+        if args.follow:
+            return _follow(hist, records, filters, json_out=args.json)
+        if args.reverse:
+            records.reverse()
+        if not records:
+            if not args.json:
+                print("no runs match", file=sys.stderr)
+            return 0
+        text = "".join(_json_line(r) for r in records) if args.json else render_table(records, colour=_use_colour()) + "\n"
+        _emit(text, pager=not args.json and not args.no_pager)
+    return 0
+
+
+def _open(db_path: Any, *, wait: bool) -> ReadHistory | None:
+    from cronplus.history import NoHistoryError, open_readonly
+
+    announced = False
+    while True:
+        try:
+            return open_readonly(db_path)
+        except NoHistoryError as exc:
+            if not wait:
+                print(f"cronplus log: {exc}", file=sys.stderr)
+                return None
+            if not announced:
+                print(f"cronplus log: {exc}; waiting for it", file=sys.stderr)
+                announced = True
+            try:
+                time.sleep(POLL_S)
+            except KeyboardInterrupt:
+                return None
+
+
+def _json_line(record: RunRecord) -> str:
+    import json
+
+    from cronplus.history import record_to_json
+
+    return json.dumps(record_to_json(record)) + "\n"
+
+
+def _cells(record: RunRecord, now: float) -> list[str]:
+    from cronplus.humanize import duration, local_time
+
+    if record.duration_s is not None:
+        took = duration(record.duration_s)
+    elif record.started_at is not None and not record.status.is_final:
+        took = duration(now - record.started_at.timestamp()) + "+"  # still running: elapsed so far
+    else:
+        took = "-"
+    return [
+        str(record.run_id),
+        record.job,
+        str(record.attempt),
+        str(record.status),
+        str(record.trigger),
+        local_time(record.scheduled_at),
+        local_time(record.started_at),
+        took,
+        "-" if record.exit_code is None else str(record.exit_code),
+        record.reason or "",
+    ]
+
+
+def _paint(status: str, text: str, colour: bool) -> str:
+    code = COLOURS.get(status)
+    return f"\x1b[{code}m{text}\x1b[0m" if colour and code else text
+
+
+def render_table(records: list[RunRecord], *, colour: bool) -> str:
+    from tabulate import tabulate
+
+    now = time.time()
+    rows = []
+    for record in records:
+        cells = _cells(record, now)
+        cells[3] = _paint(cells[3], cells[3], colour)
+        rows.append(cells)
+    return tabulate(rows, headers=HEADERS, tablefmt="plain", disable_numparse=True)
+
+
+def follow_line(record: RunRecord | None, *, colour: bool) -> str:
+    """One fixed-width line of the follow-mode table (None: the header)."""
+    cells = list(HEADERS) if record is None else _cells(record, time.time())
+    padded = [cell.ljust(width) for cell, width in zip(cells, FOLLOW_WIDTHS)]
+    if record is not None:
+        padded[3] = _paint(cells[3], padded[3], colour)
+    return "  ".join(padded).rstrip() + "\n"
+
+
+def _follow(hist: ReadHistory, backlog: list[RunRecord], filters: dict[str, Any], *, json_out: bool) -> int:
+    """Print the backlog, then every matching run as it becomes final, until Ctrl-C/SIGTERM."""
+    import signal
+
+    colour = _use_colour()
+
+    def line(record: RunRecord) -> str:
+        return _json_line(record) if json_out else follow_line(record, colour=colour)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        out = sys.stdout
+        if not json_out:
+            out.write(follow_line(None, colour=False))
+        out.writelines(line(r) for r in backlog)
+        out.flush()
+        statuses = set(filters["statuses"])
+        watch = {**filters, "statuses": ()}  # a running row must be seen to be printed once final
+        pending = {r.run_id for r in hist.query(**{**watch, "statuses": ["running"]})}
+        last_id = hist.last_run_id()
+        while True:
+            time.sleep(POLL_S)
+            current = hist.runs_by_id(sorted(pending))
+            ended = [r for r in current if r.status.is_final]
+            # rows gone from the db (pruned) or ended stop being watched
+            pending = {r.run_id for r in current} - {r.run_id for r in ended}
+            fresh = hist.query(**watch, after_run_id=last_id)
+            for record in fresh:
+                last_id = max(last_id, record.run_id)
+                if not record.status.is_final:
+                    pending.add(record.run_id)
+            done = ended + [r for r in fresh if r.status.is_final]
+            for record in sorted(done, key=lambda r: r.run_id):
+                if not statuses or str(record.status) in statuses:
+                    out.write(line(record))
+            out.flush()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _use_colour() -> bool:
+    import os
+
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def _emit(text: str, *, pager: bool) -> None:
+    """Write to stdout, through a pager when stdout is a terminal (like git/journalctl)."""
+    import os
+    import shlex
+    import subprocess
+
+    if not (pager and sys.stdout.isatty()):
+        sys.stdout.write(text)
+        return
+    command = os.environ.get("CRONPLUS_PAGER", os.environ.get("PAGER", "less"))
+    if not command.strip() or command.strip() == "cat":
+        sys.stdout.write(text)
+        return
+    env = dict(os.environ)
+    env.setdefault("LESS", "FRX")  # quit if one screen, raw colours, keep the screen
+    try:
+        proc = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE, env=env)
+    except OSError:
+        sys.stdout.write(text)
+        return
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(text.encode())
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # the user quit the pager early
+    while True:
+        try:
+            proc.wait()
+            return
+        except KeyboardInterrupt:
+            continue  # Ctrl-C belongs to the pager (less handles it); wait for it to exit

@@ -1,0 +1,93 @@
+"""`cronplus output RUN_ID [--tail N]`: the captured output of one run, bytes as they were
+written (no decoding), streamed in chunks so a 1 GB log costs no memory. `--tail N` prints the
+last N lines, read backwards from the end of the file.
+
+Exit 1 with a message for: no history yet, an unknown run, a run that never started (skipped,
+missed, upstream_failed: no process, no output), a log file that is gone (deleted by log
+retention or by hand). A run still running prints what it has written so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import BinaryIO
+
+from cronplus.errors import CronplusError, UsageError
+
+HELP = "print the captured output of a run"
+CHUNK = 1 << 16
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", metavar="RUN_ID", help="the run's id (the RUN column of `cronplus log`)")
+    p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cronplus import paths
+    from cronplus.history import NoHistoryError, open_readonly
+
+    try:
+        run_id = int(str(args.run_id).lstrip("#"))
+    except ValueError:
+        raise UsageError(f"RUN_ID must be a number, not '{args.run_id}'") from None
+    if args.tail is not None and args.tail < 0:
+        raise UsageError("--tail takes a number >= 0")
+    try:
+        hist = open_readonly(paths.from_args(args).db_path)
+    except NoHistoryError as exc:
+        raise CronplusError(f"no run {run_id}: {exc}") from None
+    with hist:
+        record = hist.get_run(run_id)
+    if record is None:
+        raise CronplusError(f"no run {run_id} in history (see `cronplus log`)")
+    if not record.log_path:
+        raise CronplusError(f"run {run_id} ({record.job}, {record.status}) has no output: it never started")
+    try:
+        log = open(record.log_path, "rb")
+    except FileNotFoundError:
+        raise CronplusError(
+            f"the output of run {run_id} ({record.job}) is no longer available: {record.log_path} was"
+            " deleted (log retention keeps the newest logs within the disk budget)"
+        ) from None
+    except OSError as exc:
+        raise CronplusError(f"cannot read the output of run {run_id}: {exc.strerror}: {record.log_path}") from None
+    out = sys.stdout.buffer
+    with log:
+        if args.tail is not None:
+            log.seek(tail_offset(log, args.tail))
+        copy(log, out)
+    out.flush()
+    return 0
+
+
+def copy(src: BinaryIO, dst: BinaryIO) -> None:
+    while chunk := src.read(CHUNK):
+        dst.write(chunk)
+
+
+def tail_offset(f: BinaryIO, lines: int) -> int:
+    """Offset where the last `lines` lines of f begin (a final line without newline counts)."""
+    end = f.seek(0, os.SEEK_END)
+    if lines == 0 or end == 0:
+        return end
+    pos = end
+    f.seek(end - 1)
+    # A trailing newline ends the last line rather than starting an empty one.
+    needed = lines + 1 if f.read(1) == b"\n" else lines
+    while pos > 0:
+        step = min(CHUNK, pos)
+        pos -= step
+        f.seek(pos)
+        block = f.read(step)
+        index = len(block)
+        while True:
+            index = block.rfind(b"\n", 0, index)
+            if index < 0:
+                break
+            needed -= 1
+            if needed == 0:
+                return pos + index + 1
+    return 0
