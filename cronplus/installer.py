@@ -83,8 +83,11 @@ def atomic_write(target: Path, data: bytes, *, mode: int = 0o600) -> Path | None
     """Write `data` to `target` atomically, keeping the old version as `<target>.bak`.
 
     Returns the backup path, or None when there was no previous file. Readers (the supervisor,
-    `cronplus list`) see either the old or the new file, never a half-written one.
+    `cronplus list`) see either the old or the new file, never a half-written one. A symlinked
+    crontab (dotfiles) stays a symlink: the file it points to is the one replaced.
     """
+    if target.is_symlink():
+        target = target.resolve()
     parent = target.parent
     if not parent.exists():
         parent.mkdir(parents=True, mode=0o700)

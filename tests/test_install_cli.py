@@ -171,3 +171,17 @@ def test_relative_times_read_short(delta: int, text: str) -> None:
 
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     assert installer.format_relative(now + timedelta(seconds=delta), now) == text
+
+
+def test_a_symlinked_crontab_stays_a_symlink_and_its_target_is_replaced(tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "crontab"
+    real.write_text(GOOD)
+    target(tmp_path).parent.mkdir(parents=True)
+    target(tmp_path).symlink_to(real)
+    proc = cli(tmp_path, "install", "-", stdin=CHANGED)
+    assert proc.returncode == 0, proc.stderr
+    assert target(tmp_path).is_symlink()
+    assert real.read_text() == CHANGED
+    assert (dotfiles / "crontab.bak").read_text() == GOOD

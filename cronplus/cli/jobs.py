@@ -37,11 +37,9 @@ def _history_rows(paths: Paths, jobs: list[str]) -> tuple[dict[str, RunRecord], 
     with hist:
         last: dict[str, RunRecord] = {}
         for name in jobs:
-            runs = hist.latest_runs(name, 5)
-            finals = [r for r in runs if r.status.is_final]
-            pick = finals[-1] if finals else (runs[-1] if runs else None)
-            if pick is not None:
-                last[name] = pick
+            record = hist.last_final_run(name)  # "last status" is an outcome; runs in progress are shown apart
+            if record is not None:
+                last[name] = record
         running: dict[str, list[RunRecord]] = {}
         for record in hist.running():
             running.setdefault(record.job, []).append(record)
