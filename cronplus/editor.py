@@ -129,6 +129,10 @@ def edit_session(
             if text == start_text:
                 out.write("no changes made to crontab\n")
                 return EditOutcome(0)
+            if installer.read_installed(target) != original:
+                # crontab(1) silently overwrites a concurrent change; at least say so (it is in .bak).
+                err.write(f"cronplus edit: warning: {target} changed while you were editing; "
+                          f"your version replaces it and the other is kept as {target.name}{installer.BACKUP_SUFFIX}\n")
             try:
                 result = installer.install_text(text, target, system=paths.system)
             except CrontabError as exc:

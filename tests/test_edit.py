@@ -166,3 +166,17 @@ def test_find_editor_falls_back_to_the_first_known_editor_on_path(tmp_path: Path
         (bindir / name).chmod(0o755)
     assert find_editor({"PATH": str(bindir)}) == "editor"
     assert find_editor({"PATH": str(bindir), "EDITOR": "nano", "VISUAL": " "}) == "nano"
+
+
+def test_a_change_made_on_disk_during_the_edit_is_reported_and_kept_as_bak(tmp_path: Path) -> None:
+    crontab(tmp_path).parent.mkdir(parents=True)
+    crontab(tmp_path).write_text(GOOD)
+    other = "# cronplus: name=other\n0 1 * * * echo other\n"
+    script = tmp_path / "racing-editor.sh"
+    script.write_text(f"#!/bin/sh\nprintf '%s' '{other}' > '{crontab(tmp_path)}'\necho '0 2 * * * echo mine' > \"$1\"\n")
+    script.chmod(0o755)
+    proc = edit(tmp_path, env_for(tmp_path, str(script)))
+    assert proc.returncode == 0, proc.stderr
+    assert "changed while you were editing" in proc.stderr
+    assert crontab(tmp_path).read_text() == "0 2 * * * echo mine\n"
+    assert crontab(tmp_path).with_name("crontab.bak").read_text() == other

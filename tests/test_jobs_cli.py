@@ -90,3 +90,37 @@ def test_an_invalid_crontab_is_reported_with_its_position(tmp_path: Path) -> Non
     )
     assert proc.returncode == 1
     assert f"{tmp_path / 'crontab'}:1:" in proc.stderr
+
+
+def test_runs_the_supervisor_holds_back_are_shown_as_waiting(tmp_path: Path) -> None:
+    """A stand-in supervisor: a real unix socket answering {"cmd": "status"} as control.py does."""
+    import socket
+    import threading
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(state / "control.sock"))
+    server.listen(1)
+    reply = {"ok": True, "jobs": [], "runs": [
+        {"job": "train", "run_id": 7, "attempt": 1, "state": "active"},
+        {"job": "predict", "run_id": None, "attempt": 1, "state": "waiting"},
+    ]}
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            requests.append(conn.makefile("rb").readline())
+            conn.sendall((json.dumps(reply) + "\n").encode())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        proc = jobs(tmp_path)
+    finally:
+        server.close()
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(requests[0]) == {"cmd": "status"}
+    body = {line.split()[0]: line for line in proc.stdout.splitlines()[2:]}
+    assert "waiting on upstream" in body["predict"]
