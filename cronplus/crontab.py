@@ -8,7 +8,21 @@ Contract:
 - `load_crontab(path, system=None) -> Crontab`: reads the file (the only I/O here).
 
 Line handling follows cronie (src/entry.c load_entry, src/env.c load_env); the field grammar
-lives in fields.py, env lines in envlines.py, `# cronplus:` annotations in annotations.py.
+lives in fields.py, env lines in envlines.py, `# cronplus:` annotations in annotations.py,
+default job names in jobnames.py, dependency checks in deps.py, warnings in lint.py.
+
+Decisions where cron has nothing to say:
+- A `# cronplus:` line annotates the next job line. Several in a row merge (a later value of
+  the same key wins). Ordinary comments and env lines may sit between an annotation and its
+  job; a blank line may not (it usually means the job line was deleted, and silently moving
+  the options to the next job would be worse), nor the end of the file: both are errors.
+- `# cronplus-defaults:` applies to every job line after it; later defaults lines update
+  earlier ones key by key; `name` and `after` cannot be defaults.
+- A missing final newline: cronie drops that line, Debian's crontab refuses the file; we
+  accept it with a warning.
+- System crontabs: the user field must name an existing user ("bad username", as cronie).
+- A job line whose command starts with `*` is "bad command" (cronie's "common typo" check),
+  which is how a 6-field (seconds) expression is caught; `0 0 * * * 5 cmd` runs `5 cmd`.
 """
 
 from __future__ import annotations
@@ -205,7 +219,11 @@ class _Parser:
         self.env_snapshot = tuple(self.env)
 
     def _job(self, lineno: int, raw: str, indent: int) -> None:
-        tokens = [(m.group(), m.start(), m.end()) for m in _FIELD_TOKEN.finditer(raw)]
+        tokens: list[tuple[str, int, int]] = []
+        for m in _FIELD_TOKEN.finditer(raw):  # only the schedule words: the command is the rest
+            tokens.append((m.group(), m.start(), m.end()))
+            if len(tokens) == 5 or tokens[0][0].startswith("@"):
+                break
         first = tokens[0][0]
         n_sched = 1 if first.startswith("@") else 5
         bad_errors = len(self.errors)
@@ -309,6 +327,8 @@ def _user_exists(name: str) -> bool:
 def split_percent(command: str) -> tuple[str, str | None]:
     """cronie do_command.c: an unescaped `%` ends the command and starts stdin, where every
     unescaped `%` is a newline; `\\%` is a literal `%`; any other backslash pair is kept."""
+    if "%" not in command:
+        return command, None
     out: list[str] = []
     i, n = 0, len(command)
     stdin: list[str] | None = None

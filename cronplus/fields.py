@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cronplus.errors import CrontabError, Diagnostic, SourceLoc
 from cronplus.model import Schedule
@@ -212,6 +213,7 @@ def _parse_term(text: str, spec: FieldSpec, out: set[int]) -> None:
     out.update(range(first, second + 1, step))
 
 
+@lru_cache(maxsize=4096)  # real crontabs repeat the same few field texts; errors are not cached
 def parse_field(text: str, spec: FieldSpec) -> frozenset[int]:
     """A whole field (comma list) -> its values. Raises FieldError with an offset into `text`."""
     out: set[int] = set()
