@@ -32,26 +32,28 @@ from cronplus.paths import Paths
 
 FALLBACK_EDITORS = ("sensible-editor", "editor", "vi")
 
+# Annotation examples are commented out with "## ": a "# cronplus:" line, even above a commented
+# job, is parsed as an annotation (and would be an error with no job after it).
 USER_TEMPLATE = """\
-# cronplus crontab: standard cron lines, plus `# cronplus:` annotations that plain cron ignores.
-# Save and quit to install; leave it unchanged to cancel. `cronplus check FILE` validates a file.
+# Your crontab for cronplus: standard cron lines, plus annotations in comments plain cron ignores.
+# Save and quit to install it; quit without changing anything to cancel.
 #
 # minute hour day-of-month month day-of-week  command
-# (jobs run with cwd $HOME, /bin/sh and PATH=/usr/bin:/bin, as under cron)
+# Jobs run as under cron: /bin/sh, cwd $HOME, PATH=/usr/bin:/bin, not your shell's environment.
 #
-# cronplus-defaults: retries=1 retry-delay=30s
-#
-# cronplus: name=backup timeout=1h alert=env:OPS_WEBHOOK
-# 30 2 * * *   /usr/local/bin/backup.sh
-#
-# cronplus: name=report after=backup overlap=skip
-# 0 7 * * 1-5  $HOME/bin/report.sh
+# Examples (remove the leading "## " to use them):
+## # cronplus-defaults: retries=1 retry-delay=30s
+## # cronplus: name=backup timeout=1h alert=env:OPS_WEBHOOK
+## 30 2 * * *   /usr/local/bin/backup.sh
+## # cronplus: name=report after=backup overlap=skip
+## 30 2 * * *   $HOME/bin/report.sh
 """
 
-SYSTEM_TEMPLATE = USER_TEMPLATE.replace(
-    "# minute hour day-of-month month day-of-week  command",
-    "# minute hour day-of-month month day-of-week  user  command",
-).replace("# 30 2 * * *   /usr/local", "# 30 2 * * *   root  /usr/local").replace("# 0 7 * * 1-5  $HOME", "# 0 7 * * 1-5  alice $HOME")
+SYSTEM_TEMPLATE = (
+    USER_TEMPLATE.replace("day-of-week  command", "day-of-week  user  command")
+    .replace("## 30 2 * * *   /usr", "## 30 2 * * *   root  /usr")
+    .replace("## 30 2 * * *   $HOME", "## 30 2 * * *   root  $HOME")
+)
 
 
 @dataclass(frozen=True, slots=True)

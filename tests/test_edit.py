@@ -75,7 +75,7 @@ def test_the_editor_works_on_a_private_copy_and_gets_a_template_when_there_is_no
     proc = edit(tmp_path, env_for(tmp_path, editor))
     assert proc.returncode == 0, proc.stderr
     assert "no changes made to crontab" in proc.stdout
-    assert seen.read_text().startswith("# cronplus crontab")
+    assert seen.read_text().startswith("# Your crontab for cronplus")
     assert (tmp_path / "seen.dir").read_text().startswith("drwx------")
     assert not crontab(tmp_path).exists()  # an untouched template installs nothing
 
@@ -180,3 +180,15 @@ def test_a_change_made_on_disk_during_the_edit_is_reported_and_kept_as_bak(tmp_p
     assert "changed while you were editing" in proc.stderr
     assert crontab(tmp_path).read_text() == "0 2 * * * echo mine\n"
     assert crontab(tmp_path).with_name("crontab.bak").read_text() == other
+
+
+def test_the_templates_are_valid_and_so_are_their_examples_once_uncommented() -> None:
+    from cronplus.crontab import parse_crontab
+    from cronplus.editor import SYSTEM_TEMPLATE, USER_TEMPLATE
+
+    for template, system in ((USER_TEMPLATE, False), (SYSTEM_TEMPLATE, True)):
+        assert parse_crontab(template, path="t", system=system).jobs == ()
+        uncommented = "".join(line[3:] if line.startswith("## ") else line for line in template.splitlines(True))
+        crontab = parse_crontab(uncommented, path="u", system=system)
+        assert [(j.name, j.options.retries, j.options.after) for j in crontab.jobs] == [
+            ("backup", 1, ()), ("report", 1, ("backup",))]
