@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cronplus.errors import SourceLoc
@@ -77,10 +77,16 @@ def with_runner(command: str, log: Path, cap: int, home: Path) -> dict[str, floa
         reset_peak_rss()
         base, cpu = rss_kb("VmRSS"), cpu_self()
         t = time.perf_counter()
-        result = await run_attempt(job(command, cap, home), run_id=1, attempt=1, scheduled_at=datetime.now(timezone.utc), log_path=log)
+        result = await run_attempt(job(command, cap, home), run_id=1, attempt=1, scheduled_at=datetime.now(UTC), log_path=log)
         wall = time.perf_counter() - t
         assert result.exit_code == 0, result
-        return {"wall": wall, "cpu": cpu_self() - cpu, "rss_mb": (rss_kb("VmHWM") - base) / 1024, "bytes": result.output_bytes, "kept": log.stat().st_size}
+        return {
+            "wall": wall,
+            "cpu": cpu_self() - cpu,
+            "rss_mb": (rss_kb("VmHWM") - base) / 1024,
+            "bytes": result.output_bytes,
+            "kept": log.stat().st_size,
+        }
 
     return asyncio.run(main())
 
@@ -102,9 +108,9 @@ def main() -> None:
         if args.writer == "dd":
             command = f"dd if=/dev/zero bs=1M count={size // MiB} status=none"
         modes = {
-            "bare (file as stdout)": lambda log: bare(command, log),
-            "runner, whole capture": lambda log: with_runner(command, log, size + 1, base),
-            "runner, 100MiB cap": lambda log: with_runner(command, log, 100 * MiB, base),
+            "bare (file as stdout)": lambda log, c=command: bare(c, log),
+            "runner, whole capture": lambda log, c=command, s=size: with_runner(c, log, s + 1, base),
+            "runner, 100MiB cap": lambda log, c=command: with_runner(c, log, 100 * MiB, base),
         }
         bare_wall = None
         for name, fn in modes.items():
@@ -118,7 +124,9 @@ def main() -> None:
             bare_wall = bare_wall or wall
             cpu = statistics.median(r["cpu"] for r in runs)
             rss = max(r["rss_mb"] for r in runs)
-            print(f"{text:>6} {name:<22} {wall:7.3f} {wall / bare_wall:7.2f} {cpu:6.2f} {rss:8.1f} {size / MB / wall:7.0f} {kept / MB:8.1f}")
+            print(
+                f"{text:>6} {name:<22} {wall:7.3f} {wall / bare_wall:7.2f} {cpu:6.2f} {rss:8.1f} {size / MB / wall:7.0f} {kept / MB:8.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ EVERY_MINUTE = Schedule(
 )
 
 
-def make_job(command: str, *, stdin: str | None = None, env: tuple[tuple[str, str], ...] = (), user: str | None = None, **options: object) -> JobSpec:
+def make_job(
+    command: str, *, stdin: str | None = None, env: tuple[tuple[str, str], ...] = (), user: str | None = None, **options: object
+) -> JobSpec:
     return JobSpec(
         loc=SourceLoc(path="crontab", line=1),
         name="job",
@@ -209,7 +211,14 @@ def test_the_job_inherits_no_descriptor_of_the_supervisor(tmp_path: Path) -> Non
     async def main() -> list[str]:
         pids: list[int] = []
         task = asyncio.ensure_future(
-            run_attempt(make_job("exec sleep 0.5"), run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log", on_spawn=pids.append)
+            run_attempt(
+                make_job("exec sleep 0.5"),
+                run_id=1,
+                attempt=1,
+                scheduled_at=TICK,
+                log_path=tmp_path / "run.log",
+                on_spawn=pids.append,
+            )
         )
         await asyncio.sleep(0.2)
         fds = sorted(os.listdir(f"/proc/{pids[0]}/fd"), key=int)
@@ -234,11 +243,7 @@ def test_on_spawn_gets_the_pid(tmp_path: Path) -> None:
     assert seen == [result.pid]
 
 
-TERM_PROOF_TREE = (
-    "trap '' TERM; "
-    "sh -c 'trap \"\" TERM; sleep 100 & echo $!; wait' & echo $!; "
-    "wait"
-)
+TERM_PROOF_TREE = "trap '' TERM; sh -c 'trap \"\" TERM; sleep 100 & echo $!; wait' & echo $!; wait"
 
 
 def test_a_timeout_kills_a_term_ignoring_child_and_its_grandchild(tmp_path: Path) -> None:
@@ -264,7 +269,9 @@ def test_setting_cancel_terminates_the_group(tmp_path: Path) -> None:
     async def main() -> AttemptResult:
         cancel = asyncio.Event()
         asyncio.get_running_loop().call_later(0.2, cancel.set)
-        return await run_attempt(make_job("exec sleep 30"), run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log", cancel=cancel)
+        return await run_attempt(
+            make_job("exec sleep 30"), run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log", cancel=cancel
+        )
 
     result = asyncio.run(main())
     assert result.cancelled and not result.timed_out
@@ -276,7 +283,9 @@ def test_cancelling_the_task_kills_and_reaps_the_job(tmp_path: Path) -> None:
 
     async def main() -> None:
         task = asyncio.ensure_future(
-            run_attempt(make_job("sleep 30"), run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log", on_spawn=pids.append)
+            run_attempt(
+                make_job("sleep 30"), run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log", on_spawn=pids.append
+            )
         )
         await asyncio.sleep(0.2)
         task.cancel()
@@ -343,7 +352,9 @@ def test_two_hundred_concurrent_attempts_complete(tmp_path: Path) -> None:
     async def main() -> list[AttemptResult]:
         return await asyncio.gather(
             *(
-                run_attempt(make_job("echo $CRONPLUS_RUN_ID"), run_id=i, attempt=1, scheduled_at=TICK, log_path=tmp_path / f"{i}.log")
+                run_attempt(
+                    make_job("echo $CRONPLUS_RUN_ID"), run_id=i, attempt=1, scheduled_at=TICK, log_path=tmp_path / f"{i}.log"
+                )
                 for i in range(200)
             )
         )
