@@ -60,7 +60,7 @@ def test_the_table_shows_last_status_duration_and_runs_in_progress(tmp_path: Pat
     proc = jobs(tmp_path)
     assert proc.returncode == 0, proc.stderr
     body = {line.split()[0]: line for line in proc.stdout.splitlines()[2:]}
-    assert "success" in body["train"] and "1m15s" in body["train"]
+    assert "success" in body["train"] and "1min 16s" in body["train"]
     assert "running (run 3)" in body["predict"]
     assert "never run" in body["idle"]
 

@@ -71,15 +71,6 @@ def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt is not None else None
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(int(seconds), 60)
-    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
-
-
 def collect(paths: Paths, crontab: Crontab, now: datetime) -> list[dict[str, Any]]:
     from cronplus import installer
 
@@ -122,7 +113,7 @@ def _json_line(row: dict[str, Any]) -> str:
 
 
 def _table_row(row: dict[str, Any], now: datetime) -> list[str]:
-    from cronplus import installer
+    from cronplus import humanize, installer
 
     rec: RunRecord | None = row["last"]
     nxt = row["next_run"]
@@ -137,8 +128,8 @@ def _table_row(row: dict[str, Any], now: datetime) -> list[str]:
         row["schedule"] + (f" ({row['tz']})" if row["tz"] else ""),
         f"{installer.format_local(nxt)} ({installer.format_relative(nxt, now)})" if nxt else "-",
         status,
-        installer.format_local(rec.started_at) if rec and rec.started_at else "",
-        _duration(rec.duration_s) if rec else "",
+        humanize.local_time(rec.started_at) if rec and rec.started_at else "",
+        humanize.duration(rec.duration_s) if rec and rec.duration_s is not None else "",
     ]
 
 
