@@ -25,6 +25,7 @@ from cronplus.errors import CronplusError, Diagnostic
 from cronplus.model import Crontab, JobSpec
 
 BACKUP_SUFFIX = ".bak"
+MAX_SUMMARY_LINES = 40  # a 500-job import should not scroll the result off the screen
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -206,7 +207,8 @@ def summary_lines(result: InstallResult, *, now: datetime | None = None) -> list
     lines = [f"installed {result.path}" + (f" (previous version kept as {result.backup})" if result.backup else "")]
     if not result.changes:
         lines.append("no job changes")
-    for change in result.changes:
+    shown = result.changes if len(result.changes) <= MAX_SUMMARY_LINES else result.changes[: MAX_SUMMARY_LINES - 1]
+    for change in shown:
         job = change.job
         mark = {"added": "+", "removed": "-", "changed": "~"}[change.kind]
         line = f"  {mark} {change.kind:<7} {job.name}  {schedule_text(job)}"
@@ -214,6 +216,10 @@ def summary_lines(result: InstallResult, *, now: datetime | None = None) -> list
             when = next_run(job, now)
             line += f"  next: {format_local(when)} ({format_relative(when, now)})" if when else "  next: -"
         lines.append(line)
+    if len(shown) < len(result.changes):
+        counts = {k: sum(c.kind == k for c in result.changes) for k in ("added", "changed", "removed")}
+        lines.append(f"  ... and {len(result.changes) - len(shown)} more ({counts['added']} added, "
+                     f"{counts['changed']} changed, {counts['removed']} removed in all)")
     jobs = len(result.crontab.jobs)
     lines.append(f"{jobs} job{'s' if jobs != 1 else ''} in total")
     return lines

@@ -185,3 +185,13 @@ def test_a_symlinked_crontab_stays_a_symlink_and_its_target_is_replaced(tmp_path
     assert target(tmp_path).is_symlink()
     assert real.read_text() == CHANGED
     assert (dotfiles / "crontab.bak").read_text() == GOOD
+
+
+def test_a_huge_change_summary_is_cut_with_the_totals(tmp_path: Path) -> None:
+    many = "".join(f"# cronplus: name=j{i}\n*/5 * * * * echo {i}\n" for i in range(100))
+    proc = cli(tmp_path, "install", "-", stdin=many)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) < 50
+    assert "... and 61 more (100 added, 0 changed, 0 removed in all)" in proc.stdout
+    assert lines[-1] == "100 jobs in total"
