@@ -186,7 +186,7 @@ class _Parser:
                 return
             key_col = m.end() + item.key_offset + 1
             value_col = m.end() + item.value_offset + 1
-            if key_col and item.key in seen:
+            if item.key in seen:
                 self.error(lineno, key_col, f"annotation key '{item.key}' given twice on one line")
                 continue
             seen.add(item.key)
@@ -225,6 +225,11 @@ class _Parser:
             if len(tokens) == 5 or tokens[0][0].startswith("@"):
                 break
         first = tokens[0][0]
+        if first.startswith("-") and len(first) > 1:
+            self.error(lineno, indent + 1, "bad minute: a leading '-' (cronie's do-not-log flag) is "
+                       "cronie-only; other crons reject the line", "remove the '-'")
+            self.pending = _Pending()
+            return
         n_sched = 1 if first.startswith("@") else 5
         bad_errors = len(self.errors)
         schedule: Schedule | None = None
@@ -361,6 +366,10 @@ def parse_crontab(text: str, *, path: str, system: bool) -> Crontab:
     elif text:
         parser.warn(len(lines), len(lines[-1]) + 1, "no newline at the end of the file",
                     "cronie ignores such a last line and Debian's crontab refuses the file; add one")
+    crlf = next((i for i, raw in enumerate(lines, 1) if raw.endswith("\r")), None)
+    if crlf is not None:
+        parser.warn(crlf, len(lines[crlf - 1]), "line ends with a carriage return (CRLF file)",
+                    "cron keeps the \\r as part of commands and values; convert the file to LF")
     for lineno, raw in enumerate(lines, 1):
         parser.feed(lineno, raw)
     parser._end_pending(len(lines), "it is at the end of the file")

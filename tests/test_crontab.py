@@ -214,3 +214,16 @@ def test_a_typical_user_crontab() -> None:
     assert ct.jobs[2].schedule.months == {1, 7}
     assert ct.jobs[4].command == "tar czf /tmp/home-$(date +%F).tgz /home/me/docs"
     assert (ct.jobs[5].command, ct.jobs[5].stdin) == ("cat ", " Monday\nreport")
+
+
+def test_cronies_do_not_log_dash_is_rejected_as_cronie_only() -> None:
+    assert errors("-0 0 * * * cmd\n") == [
+        "ct:1:1: bad minute: a leading '-' (cronie's do-not-log flag) is cronie-only; other crons reject the line (remove the '-')"
+    ]
+
+
+def test_a_crlf_file_is_a_warning_once() -> None:
+    ct = parse("0 0 * * * a\r\n0 1 * * * b\r\n")
+    assert [str(w) for w in ct.warnings] == [
+        "ct:1:12: warning: line ends with a carriage return (CRLF file) (cron keeps the \\r as part of commands and values; convert the file to LF)"
+    ]
