@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -163,24 +164,33 @@ def test_it_reads_while_the_supervisor_holds_a_write_transaction(state: Path, hi
         history.conn.execute("ROLLBACK")
 
 
-def _read_line(proc: subprocess.Popen[str], timeout: float = 5.0) -> str:
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    assert ready, "no line from cronplus log -f"
-    return proc.stdout.readline()
+class Lines:
+    """The lines a child prints, read by a thread (select() cannot see Python's read buffer)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [self.queue.put(line) for line in proc.stdout], daemon=True).start()
+
+    def next(self, timeout: float = 8.0) -> str:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no line from cronplus log -f") from None
 
 
 def test_follow_prints_runs_as_they_end_and_exits_cleanly_on_sigterm(state: Path, history: History) -> None:
     backlog = add(history, "a", NOW - 10)
     proc = subprocess.Popen([sys.executable, "-m", "cronplus", "log", "--state-dir", str(state), "-f", "--json", "a*"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = Lines(proc)
     try:
-        assert json.loads(_read_line(proc))["run_id"] == backlog
+        assert json.loads(lines.next())["run_id"] == backlog
         running = history.start_run(job="a", attempt=1, trigger=Trigger.MANUAL, scheduled_at=None, tz=None,
                                     started_at=time.time(), log_path=None, owner="sup")
         add(history, "other", time.time())  # not matching the glob: never printed
         time.sleep(0.7)  # a poll sees the running row: it must not be printed yet
         history.finish_run(running, status=RunStatus.FAILED, ended_at=time.time(), exit_code=2, reason="exit 2", final=True)
-        line = json.loads(_read_line(proc))
+        line = json.loads(lines.next())
         assert (line["run_id"], line["status"]) == (running, "failed")
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -192,12 +202,13 @@ def test_follow_prints_runs_as_they_end_and_exits_cleanly_on_sigterm(state: Path
 def test_follow_waits_for_the_database_to_appear(state: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "cronplus", "log", "--state-dir", str(state), "-f"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = Lines(proc)
     try:
         time.sleep(0.6)
         h = History(state / "history.db")
-        assert _read_line(proc).split()[:2] == ["RUN", "JOB"]
+        assert lines.next().split()[:2] == ["RUN", "JOB"]
         run_id = add(h, "late", time.time())
-        assert _read_line(proc).split()[:2] == [str(run_id), "late"]
+        assert lines.next().split()[:2] == [str(run_id), "late"]
         h.close()
     finally:
         proc.send_signal(signal.SIGINT)

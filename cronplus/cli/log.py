@@ -118,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
     if hist is None:
         return 0
     with hist:
-        records = hist.query(**filters, limit=limit)
         if args.follow:
-            return _follow(hist, records, filters, json_out=args.json)
+            return _follow(hist, filters, limit, json_out=args.json)
+        records = hist.query(**filters, limit=limit)
         if args.reverse:
             records.reverse()
         if not records:
@@ -209,8 +209,9 @@ def follow_line(record: RunRecord | None, *, colour: bool) -> str:
     return "  ".join(padded).rstrip() + "\n"
 
 
-def _follow(hist: ReadHistory, backlog: list[RunRecord], filters: dict[str, Any], *, json_out: bool) -> int:
-    """Print the backlog, then every matching run as it becomes final, until Ctrl-C/SIGTERM."""
+def _follow(hist: ReadHistory, filters: dict[str, Any], limit: int | None, *, json_out: bool) -> int:
+    """Print the newest `limit` runs, then every matching run as it becomes final, until
+    Ctrl-C/SIGTERM. A run still running is watched by run_id and printed once it is final."""
     import signal
 
     colour = _use_colour()
@@ -224,27 +225,34 @@ def _follow(hist: ReadHistory, backlog: list[RunRecord], filters: dict[str, Any]
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         out = sys.stdout
+        statuses = set(filters["statuses"])
+        watch = {**filters, "statuses": ()}  # a running row must be seen to be printed once final
+        # Read the high-water mark *before* the backlog: a run committed in between is then
+        # either in the backlog (and skipped below) or picked up by the first poll, never lost.
+        last_id = hist.last_run_id()
+        backlog = hist.query(**filters, limit=limit)
+        shown = {r.run_id for r in backlog if r.status.is_final}
+        pending = {r.run_id for r in backlog if not r.status.is_final}
+        pending |= {r.run_id for r in hist.query(**{**watch, "statuses": ["running"]})}
         if not json_out:
             out.write(follow_line(None, colour=False))
         out.writelines(line(r) for r in backlog)
         out.flush()
-        statuses = set(filters["statuses"])
-        watch = {**filters, "statuses": ()}  # a running row must be seen to be printed once final
-        pending = {r.run_id for r in hist.query(**{**watch, "statuses": ["running"]})}
-        last_id = hist.last_run_id()
         while True:
             time.sleep(POLL_S)
             current = hist.runs_by_id(sorted(pending))
             ended = [r for r in current if r.status.is_final]
-            # rows gone from the db (pruned) or ended stop being watched
+            # rows that ended, or vanished (pruned), stop being watched
             pending = {r.run_id for r in current} - {r.run_id for r in ended}
             fresh = hist.query(**watch, after_run_id=last_id)
             for record in fresh:
                 last_id = max(last_id, record.run_id)
                 if not record.status.is_final:
                     pending.add(record.run_id)
-            done = ended + [r for r in fresh if r.status.is_final]
-            for record in sorted(done, key=lambda r: r.run_id):
+            done = {r.run_id: r for r in ended}
+            done |= {r.run_id: r for r in fresh if r.status.is_final and r.run_id not in shown}
+            shown.clear()  # only the first poll can overlap the backlog
+            for _, record in sorted(done.items()):
                 if not statuses or str(record.status) in statuses:
                     out.write(line(record))
             out.flush()
