@@ -145,6 +145,10 @@ def edit_session(
                 keep = True
                 err.write(f"cronplus edit: your edits are saved in {work}\n")
                 return EditOutcome(1, saved_edits=work)
+            except CronplusError as exc:  # valid, but it could not be written (permissions, disk full)
+                keep = True
+                err.write(f"cronplus edit: {exc}\ncronplus edit: your edits are saved in {work}\n")
+                return EditOutcome(1, saved_edits=work)
             return EditOutcome(0, installed=result)
     finally:
         if not keep:

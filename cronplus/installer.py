@@ -56,6 +56,10 @@ def read_installed(target: Path) -> str | None:
         return target.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise CronplusError(f"cannot read {target}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CronplusError(f"{target} is not UTF-8 text") from None
 
 
 def _parse_quietly(text: str | None, *, path: str, system: bool) -> Crontab | None:
@@ -76,7 +80,10 @@ def install_text(text: str, target: Path, *, system: bool, display_path: str | N
     changes = tuple(diff_jobs(old, new))
     if old_text == text:
         return InstallResult(path=target, backup=None, crontab=new, changes=changes, warnings=new.warnings, unchanged_text=True)
-    backup = atomic_write(target, text.encode("utf-8"))
+    try:
+        backup = atomic_write(target, text.encode("utf-8"))
+    except OSError as exc:
+        raise CronplusError(f"cannot install {target}: {exc.strerror or exc}") from None
     return InstallResult(path=target, backup=backup, crontab=new, changes=changes, warnings=new.warnings)
 
 

@@ -192,3 +192,21 @@ def test_the_templates_are_valid_and_so_are_their_examples_once_uncommented() ->
         crontab = parse_crontab(uncommented, path="u", system=system)
         assert [(j.name, j.options.retries, j.options.after) for j in crontab.jobs] == [
             ("backup", 1, ()), ("report", 1, ("backup",))]
+
+
+def test_a_crontab_that_cannot_be_written_keeps_the_edits(tmp_path: Path) -> None:
+    editor, _ = sequence_editor(tmp_path, GOOD)
+    # Nobody, root included, can create a directory under /proc/self: reading finds no crontab,
+    # installing fails.
+    proc = edit(tmp_path, env_for(tmp_path, editor, CRONPLUS_CRONTAB="/proc/self/cronplus-test/crontab"))
+    assert proc.returncode == 1
+    assert "cannot install /proc/self/cronplus-test/crontab" in proc.stderr
+    saved = proc.stderr.split("your edits are saved in ")[1].split()[0]
+    assert Path(saved).read_text() == GOOD
+
+
+def test_an_unreadable_crontab_path_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "config").write_text("a file where a directory should be")
+    proc = edit(tmp_path, env_for(tmp_path, "true"))
+    assert proc.returncode == 1
+    assert "cannot read" in proc.stderr and "Traceback" not in proc.stderr
