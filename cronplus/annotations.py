@@ -52,7 +52,7 @@ def parse_duration(text: str) -> float:
             raise ValueError(f"'{text}' is not a duration (like 45, 30s, 5m, 1h30m, 2d)") from None
         d, h, mi, s = m.groups()
         return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
-    if value < 0 or value != value or value == float("inf"):
+    if not 0 <= value < float("inf"):  # also rejects nan
         raise ValueError(f"'{text}' is not a duration (like 45, 30s, 5m, 1h30m, 2d)")
     return value
 
@@ -63,7 +63,7 @@ def parse_size(text: str) -> int:
     if not m:
         raise ValueError(f"'{text}' is not a size (like 4096, 512K, 100M, 1G)")
     power = " KMGT".index(m.group(2).upper() or " ")
-    return int(m.group(1)) * 1024**power
+    return int(m.group(1)) * int(1024**power)
 
 
 @dataclass(frozen=True, slots=True)

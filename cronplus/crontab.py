@@ -35,7 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from cronplus import deps, lint
-from cronplus.annotations import NOT_DEFAULTS, AnnotationError, build_options, convert, parse_pairs
+from cronplus.annotations import (
+    NOT_DEFAULTS,
+    AnnotationError,
+    build_options,
+    convert,
+    parse_pairs,
+)
 from cronplus.envlines import parse_env_line
 from cronplus.errors import CronplusError, CrontabError, Diagnostic, Severity, SourceLoc
 from cronplus.fields import FIELDS, parse_fields, parse_nickname
@@ -240,10 +246,11 @@ class _Parser:
             except CrontabError as exc:
                 self.errors.extend(exc.diagnostics)
         elif len(tokens) < 5:
-            m = _EMPTY_ENV.match(raw)
-            if m:
-                self.error(lineno, indent + 1, f"bad minute: '{m.group(1)}=' with no value is not an environment line for cron",
-                           f'write {m.group(1)}=""')
+            empty = _EMPTY_ENV.match(raw)
+            if empty:
+                var = empty.group(1)
+                self.error(lineno, indent + 1, f"bad minute: '{var}=' with no value is not an environment line for cron",
+                           f'write {var}=""')
             else:
                 self._short_line(lineno, raw, tokens)
             self.pending = _Pending()

@@ -21,7 +21,8 @@ Contract:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from enum import StrEnum
 
 from cronplus.errors import Diagnostic, SourceLoc
@@ -86,7 +87,7 @@ def evaluate(rule: TriggerRule, upstream: Sequence[RunStatus | None]) -> DepVerd
 
 
 def check(
-    jobs: Sequence[JobSpec], after_locs: Mapping[str, SourceLoc], *, known: Set[str] = frozenset()
+    jobs: Sequence[JobSpec], after_locs: Mapping[str, SourceLoc], *, known: AbstractSet[str] = frozenset()
 ) -> list[Diagnostic]:
     """Every dependency error of a file. `after_locs`: job name -> where its after= value starts;
     `known`: names of job lines that had errors themselves (not reported again as missing)."""

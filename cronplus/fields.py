@@ -27,7 +27,7 @@ from cronplus.model import Schedule
 MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _FULL_MONTHS = (
-    "january february march april may june july august september october november december".split()
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
 )
 _FULL_DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 # Quartz / croniter extensions that no Unix cron implements.

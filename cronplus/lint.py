@@ -17,7 +17,7 @@ Warnings:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
 from cronplus.errors import Diagnostic, Severity, SourceLoc
@@ -114,7 +114,7 @@ def _transitions(zone: tzinfo, key: str) -> tuple[list[tuple[str, int, int]], li
     del key  # cache key only: zone objects from the same name compare equal anyway
     gaps: list[tuple[str, int, int]] = []
     overlaps: list[tuple[str, int, int]] = []
-    start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     prev = start.astimezone(zone).utcoffset()
     t = start
     for _ in range(2 * 366 * 24):

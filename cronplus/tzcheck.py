@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from datetime import tzinfo
-from functools import lru_cache
+from functools import cache
 
 
-@lru_cache(maxsize=None)
+@cache
 def check_zone(name: str) -> str | None:
     """None when `name` is a known IANA zone, else a one-line reason."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,7 +19,7 @@ def check_zone(name: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_zone(name: str | None) -> tzinfo | None:
     """The zone object for `name`; None = the local zone ($TZ, else /etc/localtime)."""
     from zoneinfo import ZoneInfo

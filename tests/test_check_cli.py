@@ -16,7 +16,7 @@ def check(*args: str, env: dict[str, str] | None = None, stdin: str | None = Non
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "cronplus", "check", *args],
-        capture_output=True, text=True, env=full_env, input=stdin, timeout=30,
+        capture_output=True, text=True, env=full_env, input=stdin, timeout=30, check=False,
     )
 
 

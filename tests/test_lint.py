@@ -28,9 +28,11 @@ def test_schedules_that_do_fire_are_not_flagged_as_never(sched: str) -> None:
 
 def test_both_day_fields_restricted_warns_about_crons_or_rule() -> None:
     assert warnings("CRON_TZ=UTC\n0 0 13 * 5 cmd\n") == [
-        "ct:2:5: warning: day-of-month '13' and day-of-week '5' are both restricted: cron runs when EITHER "
-        "matches, not both (for both, keep one in the schedule and test the other in the command, "
-        'e.g. [ "$(date +\\%d)" -le 07 ] && ...)'
+        (
+            "ct:2:5: warning: day-of-month '13' and day-of-week '5' are both restricted: cron runs when EITHER "
+            "matches, not both (for both, keep one in the schedule and test the other in the command, "
+            'e.g. [ "$(date +\\%d)" -le 07 ] && ...)'
+        )
     ]
 
 
@@ -86,8 +88,10 @@ def test_no_dst_warning_where_nothing_changes(text: str) -> None:
 
 def test_mailto_points_to_alerts() -> None:
     assert warnings("MAILTO=ops@example.com\n") == [
-        "ct:1:1: warning: MAILTO is ignored: cronplus sends no mail (use alert=URL (or alert=env:VAR) in "
-        "'# cronplus-defaults:' for failure alerts)"
+        (
+            "ct:1:1: warning: MAILTO is ignored: cronplus sends no mail (use alert=URL (or alert=env:VAR) in "
+            "'# cronplus-defaults:' for failure alerts)"
+        )
     ]
 
 
