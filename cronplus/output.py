@@ -1,4 +1,5 @@
-"""The output pump: copy a job's stdout+stderr pipe into its run log, inside the asyncio loop.
+"""Pipe plumbing for one attempt, inside the asyncio loop: the output pump (stdout+stderr pipe ->
+run log, with the head/tail cap) and the stdin feeder (the `%` text -> the job's stdin).
 
 Contract:
 - `OutputPump(read_fd, log_fd, max_bytes)` owns `read_fd` (set non-blocking here, closed by
@@ -35,6 +36,7 @@ RING_SIZE = MiB  # read size once dropping; >= TAIL_MAX
 CHUNK = MiB  # bytes moved per splice/read call
 BIG_PIPE = MiB  # fs.pipe-max-size's default: the most an unprivileged process may ask
 _BUDGET = 16  # calls per wake-up before yielding to other jobs in the loop
+STDIN_CHUNK = 65536
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
@@ -103,18 +105,16 @@ class OutputPump:
                 if n == 0:  # every writer closed the pipe
                     self._at_eof()
                     return
-        except OSError as exc:  # a full disk must not stall the job: keep draining, note it
-            self.error = self.error or exc
-            self._splice = False
-            self.head_size = self.written  # stop writing the head; drop from here on
+        except OSError as exc:  # splice to the log failed: nothing taken, drain from here on
+            self._write_failed(exc, self.written)
 
     def _move_once(self) -> int | None:
-        """Move one chunk. Returns bytes moved, 0 at EOF, None when the pipe is empty."""
+        """Move one chunk. Returns bytes taken from the pipe, 0 at EOF, None when it is empty."""
         room = self.head_size - self.written
         try:
             if room > 0:
-                n = self._to_file(min(room, CHUNK))
-                self.written += n
+                n, kept = self._to_file(min(room, CHUNK))
+                self.written += kept
             else:
                 n = self._to_ring()
         except BlockingIOError:
@@ -128,19 +128,30 @@ class OutputPump:
             self._enlarge_pipe()
         return n
 
-    def _to_file(self, count: int) -> int:
+    def _to_file(self, count: int) -> tuple[int, int]:
+        """Move up to `count` bytes pipe -> log. Returns (taken from the pipe, written)."""
         if self._splice:
             try:
-                return os.splice(self.read_fd, self.log_fd, count, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+                n = os.splice(self.read_fd, self.log_fd, count, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+                return n, n
             except OSError as exc:
                 if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                    raise
+                    raise  # nothing was taken from the pipe
                 self._splice = False  # e.g. a file system without splice support
         data = os.read(self.read_fd, count)
         view = memoryview(data)
-        while view:
-            view = view[os.write(self.log_fd, view) :]
-        return len(data)
+        try:
+            while view:
+                view = view[os.write(self.log_fd, view) :]
+        except OSError as exc:  # the bytes left in `view` were taken but not kept
+            self._write_failed(exc, self.written + len(data) - len(view))
+        return len(data), len(data) - len(view)
+
+    def _write_failed(self, exc: OSError, in_file: int) -> None:
+        """A full disk must not stall the job: keep draining (into the tail ring), note it."""
+        self.error = self.error or exc
+        self._splice = False
+        self.head_size = in_file
 
     def _to_ring(self) -> int:
         if self._ring is None:
@@ -190,3 +201,51 @@ class OutputPump:
                 view = view[os.write(self.log_fd, view) :]
         except OSError as exc:
             self.error = self.error or exc
+
+
+# -- stdin ---------------------------------------------------------------------------------
+
+
+class StdinFeeder:
+    """Feed the `%` text into the job's stdin without blocking the loop (it may exceed a pipe).
+
+    Give `read_fd` to the child, then `start(loop)`; `close()` when the attempt ends (a job
+    that never reads its stdin, or a background child holding it, must not keep us writing)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.read_fd, self.write_fd = os.pipe2(os.O_CLOEXEC)
+        self.view = memoryview(data)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        os.set_blocking(self.write_fd, False)
+        self._write()  # most texts fit the pipe buffer now
+
+    def _write(self) -> None:
+        try:
+            while self.view:
+                n = os.write(self.write_fd, self.view[:STDIN_CHUNK])
+                self.view = self.view[n:]
+        except BlockingIOError:
+            return
+        except OSError:  # EPIPE: the job closed its stdin or is gone
+            self.view = self.view[:0]
+        self.close_write()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        os.close(self.read_fd)  # the child has its own copy
+        self.read_fd = -1
+        if self.write_fd >= 0:
+            self.loop = loop
+            loop.add_writer(self.write_fd, self._write)
+
+    def close_write(self) -> None:
+        if self.write_fd >= 0:
+            if self.loop is not None:
+                self.loop.remove_writer(self.write_fd)
+            os.close(self.write_fd)
+            self.write_fd = -1
+
+    def close(self) -> None:
+        self.close_write()
+        if self.read_fd >= 0:
+            os.close(self.read_fd)
+            self.read_fd = -1

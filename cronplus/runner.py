@@ -42,12 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from cronplus.model import JobSpec
-from cronplus.output import OutputPump
+from cronplus.output import OutputPump, StdinFeeder
 
 DEFAULT_PATH = "/usr/bin:/bin"  # cronie's _PATH_DEFPATH
 DEFAULT_SHELL = "/bin/sh"  # cronie's _PATH_BSHELL
 OUTPUT_GRACE = 0.5  # seconds to keep reading after the shell exited (background child holding the pipe)
-_STDIN_CHUNK = 65536
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -233,51 +232,6 @@ async def _terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: flo
     _signal_group(pgid, signal_mod.SIGKILL)
 
 
-# -- stdin ------------------------------------------------------------------------------
-
-
-class _StdinFeeder:
-    """Feed the `%` text into the job's stdin without blocking the loop (it may exceed a pipe)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.read_fd, self.write_fd = os.pipe2(os.O_CLOEXEC)
-        self.view = memoryview(data)
-        self.loop: asyncio.AbstractEventLoop | None = None
-        os.set_blocking(self.write_fd, False)
-        self._write()  # most texts fit the pipe buffer now
-
-    def _write(self) -> None:
-        try:
-            while self.view:
-                n = os.write(self.write_fd, self.view[:_STDIN_CHUNK])
-                self.view = self.view[n:]
-        except BlockingIOError:
-            return
-        except OSError:  # EPIPE: the job closed its stdin or is gone
-            self.view = self.view[:0]
-        self.close_write()
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        os.close(self.read_fd)  # the child has its own copy
-        self.read_fd = -1
-        if self.write_fd >= 0:
-            self.loop = loop
-            loop.add_writer(self.write_fd, self._write)
-
-    def close_write(self) -> None:
-        if self.write_fd >= 0:
-            if self.loop is not None:
-                self.loop.remove_writer(self.write_fd)
-            os.close(self.write_fd)
-            self.write_fd = -1
-
-    def close(self) -> None:
-        self.close_write()
-        if self.read_fd >= 0:
-            os.close(self.read_fd)
-            self.read_fd = -1
-
-
 # -- the attempt ------------------------------------------------------------------------
 
 
@@ -375,7 +329,7 @@ async def _run(
     loop = asyncio.get_running_loop()
     shell, home = env["SHELL"], env["HOME"]
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    feeder = _StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
+    feeder = StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
     try:
         # Popen returns once the shell is exec'd (vfork path, ~1 ms); asyncio's own subprocess
         # API would add a transport and a child watcher per job for nothing we need.
