@@ -1,7 +1,8 @@
 """The control channel of a running supervisor: a unix socket `<state>/control.sock`, mode 0600
 (created under umask 077), speaking JSON lines. Also the single-supervisor lock.
 
-Requests (one JSON object a line) and answers:
+One request per connection (one JSON object on one line); the answers are JSON lines, then the
+server closes the connection:
 
     {"cmd": "trigger", "job": NAME, "wait": bool} -> {"ok": true, "run_id": N}
         and, with wait, later {"done": true, "run_id": N, "status": ..., "exit_code": ...}
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import json
+import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterator
@@ -99,18 +101,21 @@ class ControlServer:
             writer.write((json.dumps(obj) + "\n").encode())
             await writer.drain()
 
+        # One request per connection; the server closes it when the answer is complete.
         try:
-            while line := await reader.readline():
-                try:
-                    request = json.loads(line)
-                    if not isinstance(request, dict):
-                        raise ValueError("not an object")
-                except ValueError as exc:
-                    await send({"ok": False, "error": f"bad request: {exc}"})
-                    continue
-                await self.handler(request, send)
+            line = await reader.readline()
+            try:
+                request = json.loads(line)
+                if not isinstance(request, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                await send({"ok": False, "error": f"bad request: {exc}"})
+                return
+            await self.handler(request, send)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception:
+            logging.getLogger("cronplus").exception("control request failed")
         finally:
             writer.close()
 

@@ -64,9 +64,10 @@ def outcome(result: AttemptLike, options: JobOptions, *, cancel_reason: str | No
         return Outcome(RunStatus.FAILED, result.error, True)
     if result.timed_out:
         return Outcome(RunStatus.TIMEOUT, f"timeout after {_secs(options.timeout)}", True)
+    if result.signal:  # runner reports exit_code 128+n for a shell killed by signal n
+        return Outcome(RunStatus.FAILED, f"killed by signal {result.signal}", True)
     if result.exit_code is None:
-        sig = result.signal
-        return Outcome(RunStatus.FAILED, f"killed by signal {sig}" if sig else "no exit status", True)
+        return Outcome(RunStatus.FAILED, "no exit status", True)
     if result.exit_code == 0:
         return Outcome(RunStatus.SUCCESS, None, False)
     if result.exit_code == options.skip_exit:

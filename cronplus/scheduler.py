@@ -72,7 +72,7 @@ class Scheduler:
         self.clock = clock or SystemClock()
         self.history = history
         self.alerting = alerting
-        self.log_dir = Path(log_dir)
+        self.log_dir = Path(log_dir).absolute()
         self.owner = owner
         self.scheduling = scheduling  # False: `cronplus trigger` without a supervisor
         self.crontab = crontab
@@ -83,6 +83,7 @@ class Scheduler:
         self._event = asyncio.Event()
         self._last_eval: float | None = None
         self._first_step = True
+        self._started = self.clock.time()
         self._order: list[str] = []
         self._install(crontab, self.clock.time(), initial=True)
 
@@ -134,10 +135,14 @@ class Scheduler:
 
     def step(self, now: float) -> None:
         """Decide and start everything due at wall time `now`."""
+        self._evaluate_waiting(now)  # first, so a run giving up at this tick frees its job
         if self.scheduling and not self.stopping:
-            downtime = self._first_step or (self._last_eval is not None and now - self._last_eval >= policy.BIG_JUMP_S)
-            if self._first_step:
+            if self._first_step:  # ticks up to our start fell while no supervisor ran: missed
                 self._reboot_jobs(now)
+                for name in self._order:
+                    self._tick_job(self.jobs[name], min(now, self._started), True)
+                self._last_eval = min(now, self._started)
+            downtime = self._last_eval is not None and now - self._last_eval >= policy.BIG_JUMP_S
             for name in self._order:
                 self._tick_job(self.jobs[name], now, downtime)
         self._first_step = False
@@ -234,7 +239,7 @@ class Scheduler:
     def _not_run(self, run: Run, status: RunStatus, reason: str | None, now: float) -> None:
         record = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
                                              scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now, reason=reason)
-        log.info("job %s: %s (%s) run %d", run.job.name, status, reason, record.run_id)
+        log.info("job %s: run %d %s: %s", run.job.name, record.run_id, status, reason)
         if status is not RunStatus.SKIPPED:
             self._alert("on_not_run", run.job, record)
         run.run_id = record.run_id
@@ -332,8 +337,8 @@ class Scheduler:
         record = self.history.finish_run(run_id, status=out.status, ended_at=ended, exit_code=result.exit_code,
                                          reason=out.reason, final=not retry)
         duration = ended - result.started_at if result.started_at else 0.0
-        log.info("job %s: run %d %s%s in %.3fs", job.name, run_id, out.status,
-                 f" ({out.reason})" if out.reason else "", duration)
+        log.info("job %s: run %d %s in %.3fs%s", job.name, run_id, out.status, duration,
+                 f": {out.reason}" if out.reason else "")
         self._alert("on_end", job, record, will_retry=retry)
         if retry:
             delay = policy.retry_delay(run.attempt, job.options)
