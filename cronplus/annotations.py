@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cronplus.model import JobOptions
@@ -251,4 +252,10 @@ def convert(key: str, value: str) -> tuple[str, Any]:
 
 
 def build_options(values: dict[str, Any]) -> JobOptions:
-    return JobOptions(**{k: v for k, v in values.items() if k != "name"})
+    """{JobOptions field: value} (a "name" entry is ignored) -> JobOptions."""
+    return _options(tuple(sorted((k, v) for k, v in values.items() if k != "name")))
+
+
+@lru_cache(maxsize=1024)  # most jobs of a big file share their options; JobOptions is frozen
+def _options(items: tuple[tuple[str, Any], ...]) -> JobOptions:
+    return JobOptions(**dict(items))

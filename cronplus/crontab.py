@@ -225,11 +225,16 @@ class _Parser:
         self.env_snapshot = tuple(self.env)
 
     def _job(self, lineno: int, raw: str, indent: int) -> None:
-        tokens: list[tuple[str, int, int]] = []
-        for m in _FIELD_TOKEN.finditer(raw):  # only the schedule words: the command is the rest
-            tokens.append((m.group(), m.start(), m.end()))
-            if len(tokens) == 5 or tokens[0][0].startswith("@"):
-                break
+        five = _FIVE_FIELDS.match(raw, indent)
+        tokens: list[tuple[str, int, int]]
+        if five is not None and raw[indent] != "@":
+            tokens = [(five.group(i), five.start(i), five.end(i)) for i in range(1, 6)]
+        else:
+            tokens = []
+            for m in _FIELD_TOKEN.finditer(raw):  # only the schedule words: the command is the rest
+                tokens.append((m.group(), m.start(), m.end()))
+                if len(tokens) == 5 or tokens[0][0].startswith("@"):
+                    break
         first = tokens[0][0]
         if first.startswith("-") and len(first) > 1:
             self.error(lineno, indent + 1, "bad minute: a leading '-' (cronie's do-not-log flag) is "
@@ -323,6 +328,7 @@ class _Parser:
 
 
 _FIELD_TOKEN = re.compile(r"[^ \t]+")
+_FIVE_FIELDS = re.compile(r"([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)")
 
 
 @lru_cache(maxsize=256)
@@ -366,6 +372,20 @@ def split_percent(command: str) -> tuple[str, str | None]:
 
 def parse_crontab(text: str, *, path: str, system: bool) -> Crontab:
     """A whole crontab -> Crontab; CrontabError (every error, then the warnings) when invalid."""
+    import gc
+
+    # Parsing allocates many small objects and no cycles; the cyclic GC's passes over the
+    # growing heap cost ~15% of a 10,000-job check. Paused only for the parse, then restored.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(text, path, system)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _parse(text: str, path: str, system: bool) -> Crontab:
     parser = _Parser(path, system)
     lines = text.split("\n")
     if lines and lines[-1] == "":

@@ -235,6 +235,10 @@ def parse_fields(
     texts: Sequence[str], cols: Sequence[int], *, path: str, line: int, text: str | None = None
 ) -> Schedule:
     """The five fields of one job line -> Schedule; CrontabError lists every bad field."""
+    key = (*texts, text)
+    cached = _SCHEDULES.get(key)
+    if cached is not None:  # a Schedule has no columns, so equal texts give equal Schedules
+        return cached
     values: list[frozenset[int]] = []
     problems: list[Diagnostic] = []
     for field_text, col, spec in zip(texts, cols, FIELDS):
@@ -246,7 +250,7 @@ def parse_fields(
             values.append(frozenset())
     if problems:
         raise CrontabError(problems)
-    return Schedule(
+    schedule = Schedule(
         text=text if text is not None else " ".join(texts),
         minutes=values[0],
         hours=values[1],
@@ -258,6 +262,12 @@ def parse_fields(
         dom_star=texts[2].startswith("*"),
         dow_star=texts[4].startswith("*"),
     )
+    if len(_SCHEDULES) < 65536:
+        _SCHEDULES[key] = schedule
+    return schedule
+
+
+_SCHEDULES: dict[tuple[str | None, ...], Schedule] = {}
 
 
 _EMPTY: frozenset[int] = frozenset()

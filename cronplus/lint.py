@@ -39,69 +39,71 @@ def never_fires(s: Schedule) -> bool:
     return not any(d <= _MONTH_DAYS[m - 1] for m in s.months for d in s.days)
 
 
-def _warn(loc: SourceLoc, message: str, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(loc=loc, message=message, hint=hint, severity=Severity.WARNING)
-
-
-def _at(job: JobSpec, cols: Sequence[int], index: int) -> SourceLoc:
-    col = cols[index] if index < len(cols) else job.loc.col
-    return SourceLoc(path=job.loc.path, line=job.loc.line, col=col)
+OR_HINT = (
+    "for both, keep one in the schedule and test the other in the command, "
+    'e.g. [ "$(date +\\%d)" -le 07 ] && ...'
+)
+# A finding before it has a location: (field index for the column, message, hint).
+Finding = tuple[int, str, str | None]
 
 
 def lint_job(job: JobSpec, cols: Sequence[int]) -> list[Diagnostic]:
-    s = job.schedule
     out: list[Diagnostic] = []
+    for index, message, hint in findings(job.schedule, job.tz):
+        col = cols[index] if index < len(cols) else job.loc.col
+        loc = SourceLoc(path=job.loc.path, line=job.loc.line, col=col)
+        out.append(Diagnostic(loc=loc, message=message, hint=hint, severity=Severity.WARNING))
+    return out
+
+
+@lru_cache(maxsize=4096)  # big crontabs repeat schedules; findings do not depend on the line
+def findings(s: Schedule, tz: str | None) -> tuple[Finding, ...]:
     if s.reboot:
-        return out
+        return ()
     if never_fires(s):
-        out.append(_warn(_at(job, cols, 2), f"schedule '{s.text}' never fires: no chosen day exists in the chosen months"))
-        return out
+        return ((2, f"schedule '{s.text}' never fires: no chosen day exists in the chosen months", None),)
+    out: list[Finding] = []
     fields = s.text.split()
     if len(fields) == 5:
         if not s.dom_star and not s.dow_star:
-            out.append(
-                _warn(_at(job, cols, 2),
-                      f"day-of-month '{fields[2]}' and day-of-week '{fields[4]}' are both restricted: "
-                      "cron runs when EITHER matches, not both",
-                      "for both, keep one in the schedule and test the other in the command, "
-                      "e.g. [ \"$(date +\\%d)\" -le 07 ] && ...")
+            message = (
+                f"day-of-month '{fields[2]}' and day-of-week '{fields[4]}' are both restricted: "
+                "cron runs when EITHER matches, not both"
             )
+            out.append((2, message, OR_HINT))
         for index, period in ((0, 60), (1, 24)):
             for term in fields[index].split(","):
                 if term.startswith("*/") and term[2:].isdigit() and period % int(term[2:]):
                     step = int(term[2:])
                     gap = period - (period - 1) // step * step
                     unit = "minute" if index == 0 else "hour"
-                    out.append(
-                        _warn(_at(job, cols, index),
-                              f"'{term}' does not divide {period} evenly: the last gap of each "
-                              f"{'hour' if index == 0 else 'day'} is {gap} {unit}s, not {step}",
-                              f"use a step that divides {period}, or list the values")
+                    message = (
+                        f"'{term}' does not divide {period} evenly: the last gap of each "
+                        f"{'hour' if index == 0 else 'day'} is {gap} {unit}s, not {step}"
                     )
+                    out.append((index, message, f"use a step that divides {period}, or list the values"))
     if not s.is_wildcard:
-        out.extend(_dst_warnings(job, cols))
-    return out
+        out.extend(_dst_findings(s, tz))
+    return tuple(out)
 
 
-def _dst_warnings(job: JobSpec, cols: Sequence[int]) -> list[Diagnostic]:
-    zone = get_zone(job.tz)
+def _dst_findings(s: Schedule, tz: str | None) -> list[Finding]:
+    zone = get_zone(tz)
     if zone is None:
         return []
-    gaps, overlaps = _transitions(zone, job.tz or "local")
-    s = job.schedule
-    times = [h * 60 + m for h in s.hours for m in s.minutes]
-    out: list[Diagnostic] = []
-    zone_name = job.tz or "the local zone"
+    gaps, overlaps = _transitions(zone, tz or "local")
+    times = sorted(h * 60 + m for h in s.hours for m in s.minutes)
+    out: list[Finding] = []
+    zone_name = tz or "the local zone"
     for label, spans, effect in (
         ("is skipped by a DST change", gaps, "it runs once right after the jump"),
         ("repeats at a DST change", overlaps, "it runs in the first pass only"),
     ):
         for day, lo, hi in spans:
-            hit = next((t for t in sorted(times) if lo <= t < hi), None)
+            hit = next((t for t in times if lo <= t < hi), None)
             if hit is not None:
-                out.append(_warn(_at(job, cols, 1),
-                                 f"{hit // 60:02d}:{hit % 60:02d} {label} in {zone_name} (e.g. {day}): {effect}",
-                                 "pick a time outside the change, or tz=UTC"))
+                out.append((1, f"{hit // 60:02d}:{hit % 60:02d} {label} in {zone_name} (e.g. {day}): {effect}",
+                            "pick a time outside the change, or tz=UTC"))
                 break
     return out
 
