@@ -49,7 +49,7 @@ Finding = tuple[int, str, str | None]
 
 def lint_job(job: JobSpec, cols: Sequence[int]) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    for index, message, hint in findings(job.schedule, job.tz):
+    for index, message, hint in findings(job.schedule, job.tz, _today()):
         col = cols[index] if index < len(cols) else job.loc.col
         loc = SourceLoc(path=job.loc.path, line=job.loc.line, col=col)
         out.append(Diagnostic(loc=loc, message=message, hint=hint, severity=Severity.WARNING))
@@ -57,7 +57,9 @@ def lint_job(job: JobSpec, cols: Sequence[int]) -> list[Diagnostic]:
 
 
 @lru_cache(maxsize=4096)  # big crontabs repeat schedules; findings do not depend on the line
-def findings(s: Schedule, tz: str | None) -> tuple[Finding, ...]:
+def findings(s: Schedule, tz: str | None, today: str) -> tuple[Finding, ...]:
+    """Warnings of one schedule in one zone; `today` (UTC date) keys the cache so a long-lived
+    supervisor does not keep quoting DST dates that have passed."""
     if s.reboot:
         return ()
     if never_fires(s):
@@ -83,15 +85,19 @@ def findings(s: Schedule, tz: str | None) -> tuple[Finding, ...]:
                     )
                     out.append((index, message, f"use a step that divides {period}, or list the values"))
     if not s.is_wildcard:
-        out.extend(_dst_findings(s, tz))
+        out.extend(_dst_findings(s, tz, today))
     return tuple(out)
 
 
-def _dst_findings(s: Schedule, tz: str | None) -> list[Finding]:
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+def _dst_findings(s: Schedule, tz: str | None, today: str) -> list[Finding]:
     zone = get_zone(tz)
     if zone is None:
         return []
-    gaps, overlaps = _transitions(zone, tz or "local")
+    gaps, overlaps = _transitions(zone, tz or "local", today)
     times = sorted(h * 60 + m for h in s.hours for m in s.minutes)
     out: list[Finding] = []
     zone_name = tz or "the local zone"
@@ -109,11 +115,11 @@ def _dst_findings(s: Schedule, tz: str | None) -> list[Finding]:
 
 
 @lru_cache(maxsize=64)
-def _transitions(zone: tzinfo, key: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+def _transitions(zone: tzinfo, key: str, today: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
     """Local minute-of-day spans [lo, hi) that are skipped (gaps) or repeated (overlaps) at the
     zone's offset changes over the next two years, found by hourly sampling (exact enough for
     zones that shift at whole or half hours: the span is computed from the offsets)."""
-    del key  # cache key only: zone objects from the same name compare equal anyway
+    del key, today  # cache keys only
     gaps: list[tuple[str, int, int]] = []
     overlaps: list[tuple[str, int, int]] = []
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
