@@ -44,9 +44,31 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX runs_by_job ON runs (job, run_id);
     CREATE INDEX runs_by_status ON runs (status) WHERE status = 'running';
+    -- last_final_run(job, at_or_before=tick): the dependency check the scheduler makes per tick.
+    CREATE INDEX runs_by_tick ON runs (job, scheduled_at) WHERE final = 1;
     -- "When" a run happened: its start, or for runs that never started (skipped, missed,
     -- upstream_failed) the moment that was decided. --since/--until and age retention use it.
     CREATE INDEX runs_by_time ON runs (coalesce(started_at, ended_at));
+    -- Per-job row count and finished-log bytes, kept by triggers, so that retention can check
+    -- its limits in O(jobs) instead of scanning a million rows every few minutes.
+    CREATE TABLE run_stats (
+        job       TEXT PRIMARY KEY,
+        runs      INTEGER NOT NULL,
+        log_bytes INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TRIGGER run_stats_insert AFTER INSERT ON runs BEGIN
+        INSERT INTO run_stats (job, runs, log_bytes) VALUES (NEW.job, 1, coalesce(NEW.log_bytes, 0))
+        ON CONFLICT (job) DO UPDATE SET runs = runs + 1, log_bytes = log_bytes + excluded.log_bytes;
+    END;
+    CREATE TRIGGER run_stats_delete AFTER DELETE ON runs BEGIN
+        UPDATE run_stats SET runs = runs - 1, log_bytes = log_bytes - coalesce(OLD.log_bytes, 0)
+        WHERE job = OLD.job;
+        DELETE FROM run_stats WHERE job = OLD.job AND runs <= 0;
+    END;
+    CREATE TRIGGER run_stats_log_bytes AFTER UPDATE OF log_bytes ON runs BEGIN
+        UPDATE run_stats SET log_bytes = log_bytes - coalesce(OLD.log_bytes, 0) + coalesce(NEW.log_bytes, 0)
+        WHERE job = NEW.job;
+    END;
     CREATE TABLE kv (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -142,6 +164,7 @@ DEFAULT_MAX_LOG_BYTES: int = 1024**3
 
 _COLUMNS = "run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid, reason"
 _TIME = "coalesce(started_at, ended_at)"  # must match the runs_by_time index expression
+TIME_INDEX_ROWS = 50_000  # see ReadHistory._narrow_time_range
 
 
 class NoHistoryError(CronplusError):
@@ -305,6 +328,8 @@ class ReadHistory:
             where.append("run_id > ?")
             params.append(after_run_id)
         sql = f"SELECT {_COLUMNS} FROM runs"
+        if (since is not None or until is not None) and self._narrow_time_range(since, until):
+            sql += " INDEXED BY runs_by_time"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY run_id DESC"
@@ -319,6 +344,21 @@ class ReadHistory:
         """The highest run_id so far (0 for none); ids are never reused (AUTOINCREMENT)."""
         row = self.conn.execute("SELECT max(run_id) FROM runs").fetchone()
         return int(row[0] or 0)
+
+    def _narrow_time_range(self, since: float | None, until: float | None) -> bool:
+        """Whether at most TIME_INDEX_ROWS rows lie in [since, until] (a bounded index probe).
+
+        Without range statistics SQLite prefers walking run_ids backwards (no sort), which reads
+        the whole table when few rows match (`failed runs of the last day`); for a narrow time
+        range the time index is the better path, for a wide one the backwards walk stops early.
+        """
+        probe = (
+            f"SELECT count(*) FROM (SELECT 1 FROM runs INDEXED BY runs_by_time"
+            f" WHERE {_TIME} >= ? AND {_TIME} <= ? LIMIT {TIME_INDEX_ROWS + 1})"
+        )
+        low = float("-inf") if since is None else since
+        high = float("inf") if until is None else until
+        return int(self.conn.execute(probe, (low, high)).fetchone()[0]) <= TIME_INDEX_ROWS
 
     def runs_by_id(self, run_ids: Sequence[int]) -> list[RunRecord]:
         if not run_ids:

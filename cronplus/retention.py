@@ -48,12 +48,9 @@ def prune(
 
 
 def _prune_counts(history: History, keep: int, root: str, counts: dict[str, int]) -> int:
-    conn = history.conn
-    total = conn.execute("SELECT max(run_id) - min(run_id) + 1 FROM runs").fetchone()[0]
-    if total is None or total <= keep:
-        return 0  # cheap exit: no job can have more rows than the whole table's id span
+    over = history.conn.execute("SELECT job FROM run_stats WHERE runs > ? ORDER BY job", (keep,)).fetchall()
     deleted = 0
-    for job in history.job_names():
+    for (job,) in over:
         # The keep-th newest row of the job: everything older goes (O(keep) on runs_by_job).
         oldest_kept = _oldest_kept(history, job, keep)
         if oldest_kept is None:
@@ -92,7 +89,8 @@ def _delete_rows(history: History, select_sql: str, params: tuple[Any, ...], roo
 
 def _enforce_log_budget(history: History, budget: int, root: str, counts: dict[str, int]) -> None:
     conn = history.conn
-    total = conn.execute("SELECT total(log_bytes) FROM runs WHERE status != 'running'").fetchone()[0]
+    # run_stats sums log_bytes, which is only set once a run has ended (running logs excluded).
+    total = conn.execute("SELECT total(log_bytes) FROM run_stats").fetchone()[0]
     last_id = 0
     while total > budget:
         rows = conn.execute(

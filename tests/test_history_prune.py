@@ -112,3 +112,22 @@ def test_prune_deletes_in_batches_beyond_one_transaction(history: History, tmp_p
     counts = prune(history, tmp_path / "logs", max_runs_per_job=10)
     assert counts["rows_by_count"] == len(rows) - 10
     assert len(history.latest_runs("a", 100)) == 10
+
+
+def test_the_log_budget_counts_only_logs_of_rows_still_in_history(history: History, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    ids = [run(history, logs, "a", T0 + i, size=1000) for i in range(4)]
+    assert prune(history, logs, max_runs_per_job=2)["rows_by_count"] == 2
+    assert prune(history, logs, max_log_bytes=2500)["logs_evicted"] == 0
+    assert all(Path(history.get_run(i).log_path).exists() for i in ids[-2:])
+    assert prune(history, logs, max_log_bytes=1500)["logs_evicted"] == 1
+
+
+def test_the_log_budget_ignores_logs_still_being_written(history: History, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    done = run(history, logs, "a", T0, size=1000)
+    running = run(history, logs, "a", T0 + 1, size=5000, finish=False)
+    assert prune(history, logs, max_log_bytes=1000)["logs_evicted"] == 0
+    assert prune(history, logs, max_log_bytes=999)["logs_evicted"] == 1
+    assert not Path(history.get_run(done).log_path).exists()
+    assert Path(history.get_run(running).log_path).exists()
