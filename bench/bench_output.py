@@ -3,7 +3,7 @@
 For each size, in the same run: a bare subprocess given the log file directly as stdout, and
 `runner.run_attempt` (pipe -> event-loop pump -> log file) with the cap above the size (whole
 capture) and with the default 100 MiB cap (head + tail kept, the rest drained and dropped).
-Reports the median wall time until the run is finished, the ratio to bare, the supervisor's CPU
+Modes run round-robin with a sync before each run. Reports the median wall time until the run is finished, the ratio to bare, the supervisor's CPU
 seconds, and its peak RSS growth (VmHWM, reset through /proc/self/clear_refs before each run).
 
     .venv/bin/python bench/bench_output.py [--repeat 3] [--sizes 200M,1G] [--dir DIR]
@@ -112,18 +112,21 @@ def main() -> None:
             "runner, whole capture": lambda log, c=command, s=size: with_runner(c, log, s + 1, base),
             "runner, 100MiB cap": lambda log, c=command: with_runner(c, log, 100 * MiB, base),
         }
-        bare_wall = None
-        for name, fn in modes.items():
-            runs = []
-            for i in range(args.repeat):
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in modes}
+        for i in range(args.repeat):  # round-robin, so page-cache writeback hits every mode alike
+            for name, fn in modes.items():
                 log = base / f"{text}-{i}.log"
-                runs.append(fn(log))
-                kept = log.stat().st_size
+                os.sync()  # start each run with no dirty pages from the previous one
+                run = fn(log)
+                run["kept"] = log.stat().st_size
                 log.unlink()
+                results[name].append(run)
+        bare_wall = statistics.median(r["wall"] for r in results["bare (file as stdout)"])
+        for name, runs in results.items():
             wall = statistics.median(r["wall"] for r in runs)
-            bare_wall = bare_wall or wall
             cpu = statistics.median(r["cpu"] for r in runs)
             rss = max(r["rss_mb"] for r in runs)
+            kept = runs[0]["kept"]
             print(
                 f"{text:>6} {name:<22} {wall:7.3f} {wall / bare_wall:7.2f} {cpu:6.2f} {rss:8.1f} {size / MB / wall:7.0f} {kept / MB:8.1f}"
             )
