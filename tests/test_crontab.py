@@ -227,3 +227,23 @@ def test_a_crlf_file_is_a_warning_once() -> None:
     assert [str(w) for w in ct.warnings] == [
         "ct:1:12: warning: line ends with a carriage return (CRLF file) (cron keeps the \\r as part of commands and values; convert the file to LF)"
     ]
+
+
+def test_random_garbage_raises_only_crontab_errors() -> None:
+    import random
+
+    from cronplus.crontab import parse_schedule
+
+    alphabet = [*"0123456789*/-,@#%\\\"' \t=\nabcLW?HR~MONjanFRI", "# cronplus: ", "name=", "after=", "@daily", "\r"]
+    rnd = random.Random(7)
+    for _ in range(1500):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 60)))
+        for system in (False, True):
+            try:
+                parse(text, system=system)
+            except CrontabError as exc:
+                assert exc.diagnostics and all(d.loc.line >= 1 and d.loc.col >= 1 for d in exc.diagnostics)
+        try:
+            parse_schedule(text)
+        except CrontabError:
+            pass
