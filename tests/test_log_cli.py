@@ -214,3 +214,43 @@ def test_follow_waits_for_the_database_to_appear(state: Path) -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=5)
     assert proc.returncode == 0 and "no history yet" in err and "Traceback" not in err
+
+
+def _on_a_terminal(state: Path, env_extra: dict[str, str], *args: str) -> bytes:
+    """Run `cronplus log` with stdout on a pseudo-terminal; returns what reached the terminal."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    env.update({"TZ": "UTC", "TERM": "xterm", **env_extra})
+    proc = subprocess.Popen([sys.executable, "-m", "cronplus", "log", "--state-dir", str(state), *args],
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=20)
+    os.close(master)
+    return b"".join(chunks)
+
+
+def test_on_a_terminal_status_is_coloured_and_a_pager_is_used(state: Path, history: History, tmp_path: Path) -> None:
+    add(history, "a", NOW - 10, RunStatus.FAILED, exit_code=1)
+    paged = tmp_path / "paged"
+    screen = _on_a_terminal(state, {"PAGER": f"tee {paged}"})
+    assert b"\x1b[31mfailed\x1b[0m" in screen
+    assert b"failed" in paged.read_bytes()  # the table went through $PAGER
+
+
+def test_no_color_and_no_pager_are_respected_on_a_terminal(state: Path, history: History, tmp_path: Path) -> None:
+    add(history, "a", NOW - 10, RunStatus.FAILED, exit_code=1)
+    paged = tmp_path / "paged"
+    screen = _on_a_terminal(state, {"PAGER": f"tee {paged}", "NO_COLOR": "1"}, "--no-pager")
+    assert b"failed" in screen and b"\x1b[" not in screen
+    assert not paged.exists()
