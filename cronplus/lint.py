@@ -10,14 +10,14 @@ Warnings:
 - `*/N` in the minute or hour field where N does not divide 60 / 24 (`*/7`: ...,49,56,0 — a
   4-minute gap at the top of each hour);
 - a fixed-time job whose time falls in a DST gap (runs once right after the jump) or overlap
-  (runs in the first pass only) of its zone, within the next two years.
+  (runs in the first pass only) of its zone, on a change day it runs on, within two years.
 (MAILTO and a missing final newline are reported by the parser, which sees the lines.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 
 from cronplus.errors import Diagnostic, Severity, SourceLoc
@@ -89,6 +89,15 @@ def findings(s: Schedule, tz: str | None, today: str) -> tuple[Finding, ...]:
     return tuple(out)
 
 
+def _runs_on(s: Schedule, day: date) -> bool:
+    """cron's day rule (crontab(5)): both day fields must match when either starts with `*`."""
+    if day.month not in s.months:
+        return False
+    dom = day.day in s.days
+    dow = day.isoweekday() % 7 in s.weekdays
+    return (dom and dow) if (s.dom_star or s.dow_star) else (dom or dow)
+
+
 def _today() -> str:
     return datetime.now(UTC).date().isoformat()
 
@@ -106,6 +115,8 @@ def _dst_findings(s: Schedule, tz: str | None, today: str) -> list[Finding]:
         ("repeats at a DST change", overlaps, "it runs in the first pass only"),
     ):
         for day, lo, hi in spans:
+            if not _runs_on(s, date.fromisoformat(day)):
+                continue  # e.g. `30 2 1 * *` never meets Europe's last-Sunday changes
             hit = next((t for t in times if lo <= t < hi), None)
             if hit is not None:
                 out.append((1, f"{hit // 60:02d}:{hit % 60:02d} {label} in {zone_name} (e.g. {day}): {effect}",

@@ -102,3 +102,18 @@ def test_an_empty_mailto_is_not_a_warning() -> None:
 def test_warnings_come_in_line_order() -> None:
     got = warnings("CRON_TZ=UTC\n*/7 * * * * a\nMAILTO=x\n0 0 30 2 * b\n")
     assert [g.split(": ")[0] for g in got] == ["ct:2:1", "ct:3:1", "ct:4:5"]
+
+
+@pytest.mark.parametrize(
+    ("sched", "warned"),
+    [
+        ("30 2 * * 0", True),  # Europe changes on Sundays
+        ("30 2 * 3,10 *", True),
+        ("30 2 1 * *", False),  # never on the 1st: the last Sunday of a month is day 25-31
+        ("30 2 * 1-2,4-9,11-12 *", False),  # not in March or October
+        ("30 2 * * 1-6", False),  # not on Sundays
+    ],
+)
+def test_dst_warnings_only_when_the_job_runs_on_a_change_day(sched: str, warned: bool) -> None:
+    got = warnings(f"CRON_TZ=Europe/Berlin\n{sched} cmd\n")
+    assert any("DST change" in g for g in got) is warned
