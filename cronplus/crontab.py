@@ -2,9 +2,9 @@
 
 Contract:
 - `parse_schedule(expr, loc=None) -> Schedule`: one 5-field expression or `@nickname`.
-- `parse_crontab(text, path=, system=) -> Crontab`: the whole file; raises CrontabError listing
-  ALL errors (fields, annotations, dependencies), one `FILE:LINE:COL: message` each; lint
-  findings go to `Crontab.warnings`.
+- `parse_crontab(text, path=, system=) -> Crontab`: the whole file; raises CrontabError (the
+  subclass InvalidCrontab) listing ALL errors (fields, annotations, dependencies), one
+  `FILE:LINE:COL: message` each; lint findings go to `Crontab.warnings`.
 - `load_crontab(path, system=None) -> Crontab`: reads the file (the only I/O here).
 
 Line handling follows cronie (src/entry.c load_entry, src/env.c load_env); the field grammar
@@ -370,6 +370,15 @@ def split_percent(command: str) -> tuple[str, str | None]:
     return "".join(out), None if stdin is None else "".join(stdin)
 
 
+class InvalidCrontab(CrontabError):
+    """CrontabError whose `diagnostics` are the errors only; the warnings found on the way
+    (MAILTO, missing newline, CRLF) ride along in `warnings` for `cronplus check`."""
+
+    def __init__(self, errors: list[Diagnostic], warnings: list[Diagnostic]) -> None:
+        super().__init__(errors)
+        self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
+
+
 def parse_crontab(text: str, *, path: str, system: bool) -> Crontab:
     """A whole crontab -> Crontab; CrontabError (every error, then the warnings) when invalid."""
     import gc
@@ -422,7 +431,7 @@ def _finish(parser: _Parser) -> Crontab:
     errors = parser.errors + deps.check(jobs, after_locs, known=parser.broken_names)
     if errors:
         errors.sort(key=lambda d: (d.loc.line, d.loc.col))
-        raise CrontabError(errors + parser.warnings)
+        raise InvalidCrontab(errors, parser.warnings)
     warnings = parser.warnings + lint.lint_jobs(jobs, {j.name: r.field_cols for j, r in zip(jobs, parser.jobs)})
     warnings.sort(key=lambda d: (d.loc.line, d.loc.col))
     defaults = build_options({k: v for k, (v, _) in parser.defaults.items()})

@@ -90,3 +90,13 @@ def test_real_world_system_crontabs_pass(name: str) -> None:
 @pytest.mark.parametrize("name", ["typical-user.crontab", "annotated-pipeline.crontab"])
 def test_real_world_user_crontabs_pass(name: str) -> None:
     assert check(str(FIXTURES / name)).returncode == 0
+
+
+def test_an_invalid_file_also_shows_its_warnings_in_line_order(tmp_path: Path) -> None:
+    f = tmp_path / "crontab"
+    f.write_text("MAILTO=me\n0 0 * * * * cmd\n")
+    result = check(str(f))
+    assert result.returncode == 1
+    assert [line.split(": ")[0:2] for line in result.stderr.splitlines()] == [
+        [f"{f}:1:1", "warning"], [f"{f}:2:11", "bad command"], ["invalid", "1 error"],
+    ]

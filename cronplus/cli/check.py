@@ -34,9 +34,10 @@ def run(args: argparse.Namespace) -> int:
             where = paths.from_args(args)
             crontab = load_crontab(where.crontab, system=where.system)
     except CrontabError as exc:
-        for diag in exc.diagnostics:
+        found = sorted([*exc.diagnostics, *getattr(exc, "warnings", ())], key=lambda d: (d.loc.line, d.loc.col))
+        for diag in found:
             print(diag, file=sys.stderr)
-        errors = sum(1 for d in exc.diagnostics if d.severity == "error")
+        errors = len(exc.diagnostics)
         print(f"invalid: {errors} error{'s' if errors != 1 else ''}", file=sys.stderr)
         return 1
     for diag in crontab.warnings:
