@@ -42,7 +42,7 @@ from cronplus.annotations import (
     convert,
     parse_pairs,
 )
-from cronplus.envlines import parse_env_line
+from cronplus.envlines import parse_env_line, split_percent
 from cronplus.errors import CronplusError, CrontabError, Diagnostic, Severity, SourceLoc
 from cronplus.fields import FIELDS, parse_fields, parse_nickname
 from cronplus.jobnames import assign_names
@@ -340,34 +340,6 @@ def _user_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
-
-
-def split_percent(command: str) -> tuple[str, str | None]:
-    """cronie do_command.c: an unescaped `%` ends the command and starts stdin, where every
-    unescaped `%` is a newline; `\\%` is a literal `%`; any other backslash pair is kept."""
-    if "%" not in command:
-        return command, None
-    out: list[str] = []
-    i, n = 0, len(command)
-    stdin: list[str] | None = None
-    target = out
-    while i < n:
-        ch = command[i]
-        if ch == "\\" and i + 1 < n:
-            nxt = command[i + 1]
-            target.append("%" if nxt == "%" else ch + nxt)
-            i += 2
-            continue
-        if ch == "%":
-            if stdin is None:
-                stdin = []
-                target = stdin
-            else:
-                target.append("\n")
-        else:
-            target.append(ch)
-        i += 1
-    return "".join(out), None if stdin is None else "".join(stdin)
 
 
 class InvalidCrontab(CrontabError):

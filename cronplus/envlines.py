@@ -1,4 +1,5 @@
-"""Crontab environment lines: cronie's load_env (src/env.c) state machine, one line at a time.
+"""Crontab environment lines: cronie's load_env (src/env.c) state machine, one line at a time;
+and the `%` rule of job commands (cronie src/do_command.c), `split_percent`.
 
 `parse_env_line(line) -> (name, value) | None`: None means "not an env line" (cron then parses
 it as a job line). Rules, as cronie: `NAME=value`, blanks allowed around `=`; the name or the
@@ -55,3 +56,31 @@ def _take(s: str, *, is_name: bool) -> tuple[str | None, str | None]:
         assert m is not None
         return m.group(), s[m.end() :]
     return s.rstrip(), None
+
+
+def split_percent(command: str) -> tuple[str, str | None]:
+    """cronie do_command.c: an unescaped `%` ends the command and starts stdin, where every
+    unescaped `%` is a newline; `\\%` is a literal `%`; any other backslash pair is kept."""
+    if "%" not in command:
+        return command, None
+    out: list[str] = []
+    i, n = 0, len(command)
+    stdin: list[str] | None = None
+    target = out
+    while i < n:
+        ch = command[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = command[i + 1]
+            target.append("%" if nxt == "%" else ch + nxt)
+            i += 2
+            continue
+        if ch == "%":
+            if stdin is None:
+                stdin = []
+                target = stdin
+            else:
+                target.append("\n")
+        else:
+            target.append(ch)
+        i += 1
+    return "".join(out), None if stdin is None else "".join(stdin)
