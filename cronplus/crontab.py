@@ -404,6 +404,15 @@ def _finish(parser: _Parser) -> Crontab:
     if errors:
         errors.sort(key=lambda d: (d.loc.line, d.loc.col))
         raise InvalidCrontab(errors, parser.warnings)
+    # trigger= (own or from defaults) that no job using it combines with after=: a no-op.
+    trigger_used: dict[SourceLoc, bool] = {}
+    for raw in parser.jobs:
+        if "trigger" in raw.options:
+            at = raw.options["trigger"][1]
+            trigger_used[at] = trigger_used.get(at, False) or "after" in raw.options
+    for at in (at for at, used in trigger_used.items() if not used):
+        parser.warnings.append(Diagnostic(loc=at, severity=Severity.WARNING, message="trigger= has no "
+                                          "effect without after=", hint="add after=JOB or remove trigger="))
     warnings = parser.warnings + lint.lint_jobs(jobs, {j.name: r.field_cols for j, r in zip(jobs, parser.jobs)})
     warnings.sort(key=lambda d: (d.loc.line, d.loc.col))
     defaults = build_options({k: v for k, (v, _) in parser.defaults.items()})

@@ -117,3 +117,19 @@ def test_warnings_come_in_line_order() -> None:
 def test_dst_warnings_only_when_the_job_runs_on_a_change_day(sched: str, warned: bool) -> None:
     got = warnings(f"CRON_TZ=Europe/Berlin\n{sched} cmd\n")
     assert any("DST change" in g for g in got) is warned
+
+
+def test_trigger_without_after_is_a_warning_at_its_value() -> None:
+    assert warnings("CRON_TZ=UTC\n# cronplus: trigger=all_done\n0 0 * * * cmd\n") == [
+        "ct:2:21: warning: trigger= has no effect without after= (add after=JOB or remove trigger=)"
+    ]
+
+
+def test_a_default_trigger_without_after_is_a_warning_too() -> None:
+    got = warnings("CRON_TZ=UTC\n# cronplus-defaults: trigger=one_success\n0 0 * * * a\n0 0 * * * b\n")
+    assert got == ["ct:2:30: warning: trigger= has no effect without after= (add after=JOB or remove trigger=)"]
+
+
+def test_a_default_trigger_used_by_a_job_with_after_is_fine() -> None:
+    text = "CRON_TZ=UTC\n# cronplus-defaults: trigger=all_done\n# cronplus: name=a\n0 0 * * * a\n# cronplus: after=a\n0 1 * * * b\n"
+    assert warnings(text) == []
