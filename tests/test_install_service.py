@@ -48,7 +48,7 @@ def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
 def install_service(tmp_path: Path, *args: str, env: dict[str, str], module: bool = False) -> subprocess.CompletedProcess[str]:
     program = [sys.executable, "-m", "cronplus"] if module else [str(VENV_CRONPLUS)]
     return subprocess.run(
-        [*program, "install-service", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+        [*program, "install-service", *args], check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
     )
 
 
@@ -184,6 +184,6 @@ def test_the_installed_unit_passes_systemd_analyze_verify(tmp_path: Path, user: 
     runtime.mkdir(mode=0o700)
     verify = subprocess.run(
         ["systemd-analyze", *(["--user"] if user else []), "verify", str(units / "cronplus.service")],
-        capture_output=True, text=True, timeout=60, env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)),
+        check=False, capture_output=True, text=True, timeout=60, env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)),
     )
     assert (verify.returncode, verify.stderr) == (0, "")

@@ -77,7 +77,7 @@ def test_a_traceback_stays_on_one_line_with_one_priority(tmp_path: Path, monkeyp
         monkeypatch.setenv("JOURNAL_STREAM", journal_id(out))
         logger = setup_logging(stream)
         try:
-            1 / 0
+            raise ZeroDivisionError("division by zero")
         except ZeroDivisionError:
             logger.exception("reload failed\nsecond line")
     (line,) = out.read_text().splitlines()

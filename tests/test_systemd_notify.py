@@ -116,7 +116,7 @@ def test_a_full_receive_queue_does_not_block_the_caller(tmp_path: Path) -> None:
 
 
 def test_the_socket_is_not_inherited_by_child_processes(listener: tuple[socket.socket, str]) -> None:
-    sock, path = listener
+    _, path = listener
     notifier = Notifier.from_env({"NOTIFY_SOCKET": path})
     notifier.ready()
     assert notifier._sock is not None and not notifier._sock.get_inheritable()

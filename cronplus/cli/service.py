@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_systemctl(argv: list[str]) -> None:
     shown = shlex.join(["systemctl", *argv[1:]])
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise CronplusError(f"`{shown}` failed: {exc}") from None
     if done.returncode != 0:
