@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cronplus.history import (  # noqa: E402
+from cronplus.history import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_LOG_BYTES,
     DEFAULT_MAX_RUNS_PER_JOB,
@@ -77,6 +77,19 @@ def build(db: Path, *, rows: int, jobs: int, days: float, now: float) -> float:
     return time.perf_counter() - started
 
 
+def space_by_object(db: Path) -> list[tuple[str, int]]:
+    """Bytes per table and index (SQLite's dbstat virtual table), largest first."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
+    except sqlite3.OperationalError:
+        rows = []  # SQLite built without dbstat
+    conn.close()
+    return [(name, int(size)) for name, size in rows if size > 4096 * 4]
+
+
 def median_ms(fn: Callable[[], object], repeat: int = 7) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeat):
@@ -103,6 +116,7 @@ def main() -> int:
     print(f"built {args.rows:,} runs of {args.jobs} jobs over {args.days:g} days in {took:.1f} s "
           f"({args.rows / took:,.0f} rows/s)")
     print(f"database: {size / 1e6:.1f} MB, {size / args.rows:.0f} bytes/run (rows + indexes)")
+    print("  " + ", ".join(f"{name} {nbytes / args.rows:.0f}" for name, nbytes in space_by_object(db)) + " (bytes/run)")
 
     reader = open_readonly(db)
     job = f"job-{args.jobs // 2:03d}"
@@ -138,7 +152,7 @@ def main() -> int:
     cli = [sys.executable, "-m", "cronplus", "--state-dir", str(db.parent), "log"]
     for label, extra in (("cronplus log JOB (20 rows, table)", [job, "--no-pager"]),
                          ("cronplus log --status failed -S -1d --json", ["--status", "failed", "-S", "-1d", "--json"])):
-        ms, out = median_ms(lambda: subprocess.run(cli + extra, capture_output=True, check=True).stdout, repeat=5)
+        ms, out = median_ms(lambda extra=extra: subprocess.run(cli + extra, capture_output=True, check=True).stdout, repeat=5)
         print(f"  {label:<46} {ms:8.2f} ms  ({len(out.splitlines())} lines, whole process)")
     ms, _ = median_ms(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat=5)
     print(f"  {'(bare python start-up, for comparison)':<46} {ms:8.2f} ms")

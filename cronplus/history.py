@@ -16,14 +16,19 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
-from cronplus.schema import MIGRATIONS, SCHEMA_VERSION, connect, migrate  # the shared API, re-exported
+from cronplus.schema import (  # the shared API, re-exported
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    connect,
+    migrate,
+)
 from cronplus.status import RunStatus, Trigger
 
 __all__ = [
@@ -65,7 +70,7 @@ def _dt(ts: float | None, tz: str | None = None) -> datetime | None:
     """Unix seconds -> aware datetime: in `tz` when given, else in the local zone."""
     if ts is None:
         return None
-    utc = datetime.fromtimestamp(ts, tz=timezone.utc)
+    utc = datetime.fromtimestamp(ts, tz=UTC)
     zone = _zone(tz)
     return utc.astimezone(zone) if zone is not None else utc.astimezone()
 
@@ -118,7 +123,7 @@ class ReadHistory:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> ReadHistory:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -185,17 +190,35 @@ class ReadHistory:
         `jobs` are fnmatch globs on job names (case-sensitive, like job names); a run's time is
         its start (or, for runs that never started, when that was decided), since <= t <= until.
         """
+        rows = list(self.iter_query(jobs=jobs, statuses=statuses, since=since, until=until,
+                                    limit=limit, after_run_id=after_run_id, newest_first=True))
+        rows.reverse()
+        return rows
+
+    def iter_query(
+        self,
+        *,
+        jobs: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+        after_run_id: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[RunRecord]:
+        """Like `query`, but streamed from the cursor (a million rows never sit in memory);
+        oldest first unless `newest_first`; `limit` takes from the start of that order."""
         where: list[str] = []
         params: list[Any] = []
         if jobs:
             names = self._matching_jobs(jobs)
             if not names:
-                return []
+                return
             where.append(f"job IN ({','.join('?' * len(names))})")
             params += names
         if statuses:
             where.append(f"status IN ({','.join('?' * len(statuses))})")
-            params += list(statuses)
+            params += [str(status) for status in statuses]
         if since is not None:
             where.append(f"{_TIME} >= ?")
             params.append(since)
@@ -210,13 +233,12 @@ class ReadHistory:
             sql += " INDEXED BY runs_by_time"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY run_id DESC"
+        sql += " ORDER BY run_id DESC" if newest_first else " ORDER BY run_id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        rows = self._records(sql, params)
-        rows.reverse()
-        return rows
+        for row in self.conn.execute(sql, params):
+            yield _record(row)
 
     def last_run_id(self) -> int:
         """The highest run_id so far (0 for none); ids are never reused (AUTOINCREMENT)."""

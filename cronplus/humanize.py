@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 
 _STEPS = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
 
@@ -18,12 +19,12 @@ def duration(seconds: float | None) -> str:
         return f"{round(seconds * 1000)}ms"
     if seconds < 9.95:
         text = f"{seconds:.1f}"
-        return (text[:-2] if text.endswith(".0") else text) + "s"
+        return (text.removesuffix(".0")) + "s"
     if round(seconds) < 60:
         return f"{round(seconds)}s"
     # Largest unit first whose rounded value (at the next smaller unit) is at least 1:
     # 3599.6 s is `1h 0min` -> `1h`, never `60min`.
-    for (size, unit), (sub_size, sub_unit) in zip(_STEPS, _STEPS[1:]):
+    for (size, unit), (sub_size, sub_unit) in pairwise(_STEPS):
         total = round(seconds / sub_size)
         major, minor = divmod(total, size // sub_size)
         if major >= 1:

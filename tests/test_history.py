@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,7 @@ def test_mark_interrupted_ends_rows_of_dead_supervisors_and_keeps_their_output(h
     assert [r.run_id for r in marked] == [dead]
     record = history.get_run(dead)
     assert record.status is RunStatus.INTERRUPTED
-    assert record.ended_at == datetime.fromtimestamp(T0 + 50, timezone.utc)
+    assert record.ended_at == datetime.fromtimestamp(T0 + 50, UTC)
     assert "stopped while it ran" in record.reason
     assert record.log_path == str(log) and log.read_bytes() == b"half done\n"
     assert history.last_final_run("backup").run_id == dead
@@ -150,7 +151,7 @@ def test_a_reader_sees_committed_runs_while_the_writer_holds_a_transaction(histo
         assert reader.kv_get("x") is None
     finally:
         history.conn.execute("ROLLBACK")
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
         reader.conn.execute("INSERT INTO kv (key, value) VALUES ('y', 'z')")
     reader.close()
 
@@ -162,7 +163,7 @@ def test_query_filters_by_glob_status_and_time_newest_last(history: History) -> 
     history.finish_run(b, status=RunStatus.SUCCESS, ended_at=T0 + 101, exit_code=0, reason=None, final=True)
     c = history.record_not_run(job="report", status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
                                scheduled_at=T0 + 200, tz=None, at=T0 + 200, reason="supervisor down").run_id
-    ids = lambda rows: [r.run_id for r in rows]  # noqa: E731
+    ids = lambda rows: [r.run_id for r in rows]
     assert ids(history.query()) == [a, b, c]
     assert ids(history.query(jobs=["*-backup"])) == [a, b]
     assert ids(history.query(jobs=["db-backup", "rep*"])) == [a, c]

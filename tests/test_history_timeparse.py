@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -31,8 +31,8 @@ MIDNIGHT = datetime(2025, 6, 15).timestamp()
         ("2025-06-01", datetime(2025, 6, 1).timestamp()),
         ("2025-06-01 14:00", datetime(2025, 6, 1, 14).timestamp()),
         ("2025-06-01 14:00:05", datetime(2025, 6, 1, 14, 0, 5).timestamp()),
-        ("2025-06-01T14:00:00+02:00", datetime(2025, 6, 1, 12, tzinfo=timezone.utc).timestamp()),
-        ("2025-06-01T12:00:00Z", datetime(2025, 6, 1, 12, tzinfo=timezone.utc).timestamp()),
+        ("2025-06-01T14:00:00+02:00", datetime(2025, 6, 1, 12, tzinfo=UTC).timestamp()),
+        ("2025-06-01T12:00:00Z", datetime(2025, 6, 1, 12, tzinfo=UTC).timestamp()),
         ("14:00", datetime(2025, 6, 15, 14).timestamp()),
         ("9:05", datetime(2025, 6, 15, 9, 5).timestamp()),
         ("@1750000000", 1_750_000_000.0),
@@ -65,7 +65,7 @@ def test_durations_are_compact_with_two_units_at_most(seconds: float | None, tex
 
 
 def test_local_time_renders_an_instant_in_the_local_zone() -> None:
-    aware = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
+    aware = datetime(2025, 6, 1, 12, tzinfo=UTC)
     local = aware.astimezone()
     assert local_time(aware) == local.strftime("%Y-%m-%d %H:%M:%S")
     assert local_time(aware.timestamp()) == local_time(aware)

@@ -25,7 +25,7 @@ def cronplus(state: Path, *args: str, tz: str = "UTC") -> subprocess.CompletedPr
     env = {**os.environ, "TZ": tz}
     env.pop("NO_COLOR", None)
     return subprocess.run([sys.executable, "-m", "cronplus", "log", "--state-dir", str(state), *args],
-                          capture_output=True, text=True, timeout=20, env=env)
+                          capture_output=True, text=True, timeout=20, env=env, check=False)
 
 
 def runs_json(state: Path, *args: str) -> list[dict]:
@@ -70,6 +70,7 @@ def test_it_shows_the_newest_20_by_default_and_all_or_n_on_request(state: Path, 
     assert [r["run_id"] for r in runs_json(state)] == ids[-20:]
     assert [r["run_id"] for r in runs_json(state, "-n", "all")] == ids
     assert [r["run_id"] for r in runs_json(state, "-n", "3", "-r")] == ids[-1:-4:-1]
+    assert [r["run_id"] for r in runs_json(state, "-n", "all", "-r")] == ids[::-1]
     assert len(runs_json(state, "--since", "-1h")) == 25  # a bounded range shows all of it
 
 

@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # `-S -2h` must read -2h as the value, as journalctl's getopt does. argparse takes any
     # "-x..." that is not a negative number for an option; widen its negative-number pattern
     # (this parser has no option that starts with a digit, so nothing is shadowed).
-    p._negative_number_matcher = re.compile(r"^-\d[\w. ]*$")  # type: ignore[attr-defined]
+    p._negative_number_matcher = re.compile(r"^-\d[\w. ]*$")
     p.add_argument("jobs", nargs="*", metavar="JOB", help="job names or fnmatch globs ('db-*'); default all")
     p.add_argument("-n", "--lines", metavar="N|all",
                    help=f"show the newest N runs (default {DEFAULT_LINES}; all when --since/--until is given)")
@@ -120,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
     with hist:
         if args.follow:
             return _follow(hist, filters, limit, json_out=args.json)
+        if args.json and limit is None:  # all of a range: stream it, whatever its size
+            sys.stdout.writelines(_json_line(r) for r in hist.iter_query(**filters, newest_first=args.reverse))
+            return 0
         records = hist.query(**filters, limit=limit)
         if args.reverse:
             records.reverse()
@@ -197,7 +200,7 @@ def render_table(records: list[RunRecord], *, colour: bool) -> str:
         cells = _cells(record, now)
         cells[3] = _paint(cells[3], cells[3], colour)
         rows.append(cells)
-    return tabulate(rows, headers=HEADERS, tablefmt="plain", disable_numparse=True)
+    return str(tabulate(rows, headers=HEADERS, tablefmt="plain", disable_numparse=True))
 
 
 def follow_line(record: RunRecord | None, *, colour: bool) -> str:

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if not record.log_path:
         raise CronplusError(f"run {run_id} ({record.job}, {record.status}) has no output: it never started")
     try:
-        log = open(record.log_path, "rb")
+        log = open(record.log_path, "rb")  # noqa: SIM115 (closed below; open errors handled apart from write errors)
     except FileNotFoundError:
         raise CronplusError(
             f"the output of run {run_id} ({record.job}) is no longer available: {record.log_path} was"
