@@ -255,3 +255,19 @@ def test_no_color_and_no_pager_are_respected_on_a_terminal(state: Path, history:
     screen = _on_a_terminal(state, {"PAGER": f"tee {paged}", "NO_COLOR": "1"}, "--no-pager")
     assert b"failed" in screen and b"\x1b[" not in screen
     assert not paged.exists()
+
+
+def test_a_reader_that_goes_away_early_is_not_an_error(state: Path, history: History) -> None:
+    history.conn.execute("BEGIN")
+    for i in range(3000):
+        history.conn.execute(
+            "INSERT INTO runs (job, attempt, status, trigger, scheduled_at, started_at, ended_at, final)"
+            " VALUES ('bulk', 1, 'success', 'schedule', ?, ?, ?, 1)", (NOW - 5000 + i, NOW - 5000 + i, NOW - 4999 + i))
+    history.conn.execute("COMMIT")
+    proc = subprocess.Popen([sys.executable, "-m", "cronplus", "log", "--state-dir", str(state), "--json", "-n", "all"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(proc.stdout.readline())["job"] == "bulk"
+    proc.stdout.close()  # like `cronplus log | head -1`
+    err = proc.stderr.read()
+    assert proc.wait(timeout=10) == 0
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
