@@ -106,6 +106,11 @@ TimeoutStopSec={timeout_stop_sec}s
 # Jobs get the default SIGPIPE disposition, as under Debian's cron.service, so that in
 # `producer | head` the producer ends quietly instead of seeing EPIPE errors.
 IgnoreSIGPIPE=false
+# The supervisor's own log lines (job output goes to run logs): `journalctl -t cronplus` whether
+# it runs as the cronplus script or as `python -m cronplus`; facility cron as in Debian's
+# cron.service, so a syslog rule for cron.* gets them too.
+SyslogIdentifier=cronplus
+SyslogFacility=cron
 """
 
 _SYSTEM_DIRECTORIES = """\

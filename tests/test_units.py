@@ -83,6 +83,7 @@ def test_both_units_are_notify_services_with_reload_watchdog_and_restart(user: b
     assert service["Restart"] == ["on-failure"]
     assert service["RestartSec"] == ["10s"]
     assert service["IgnoreSIGPIPE"] == ["false"]
+    assert service["SyslogIdentifier"] == ["cronplus"]
 
 
 @pytest.mark.parametrize("user", [False, True])
