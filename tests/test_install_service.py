@@ -182,8 +182,17 @@ def test_the_installed_unit_passes_systemd_analyze_verify(tmp_path: Path, user: 
     assert install_service(tmp_path, *(["--user"] if user else []), "--crontab", "c t", env=env).returncode == 0
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
-    verify = subprocess.run(
-        ["systemd-analyze", *(["--user"] if user else []), "verify", str(units / "cronplus.service")],
-        check=False, capture_output=True, text=True, timeout=60, env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)),
-    )
-    assert (verify.returncode, verify.stderr) == (0, "")
+
+    def verify(unit: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["systemd-analyze", *(["--user"] if user else []), "verify", str(unit)],
+            check=False, capture_output=True, text=True, timeout=60, env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)),
+        )
+
+    probe = tmp_path / "probe" / "cronplus.service"
+    probe.parent.mkdir()
+    probe.write_text("[Service]\nExecStart=/bin/sh -c true\n")
+    if (probe_result := verify(probe)).stderr or probe_result.returncode:
+        pytest.skip(f"systemd-analyze verify does not work here: {probe_result.stderr.strip()}")
+    result = verify(units / "cronplus.service")
+    assert (result.returncode, result.stderr) == (0, "")
