@@ -18,11 +18,15 @@ from cronplus.systemd import NOTICE, is_journal_stream, setup_logging, syslog_pr
 
 
 @pytest.fixture(autouse=True)
-def clean_logger() -> Iterator[None]:
-    yield
+def restore_logger() -> Iterator[None]:
+    """setup_logging changes the process-wide "cronplus" logger; put it back for other tests
+    (caplog needs propagation to the root logger)."""
     logger = logging.getLogger("cronplus")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 def journal_id(path: Path) -> str:
