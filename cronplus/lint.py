@@ -47,9 +47,9 @@ OR_HINT = (
 Finding = tuple[int, str, str | None]
 
 
-def lint_job(job: JobSpec, cols: Sequence[int]) -> list[Diagnostic]:
+def lint_job(job: JobSpec, cols: Sequence[int], today: str | None = None) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    for index, message, hint in findings(job.schedule, job.tz, _today()):
+    for index, message, hint in findings(job.schedule, job.tz, today or _today()):
         col = cols[index] if index < len(cols) else job.loc.col
         loc = SourceLoc(path=job.loc.path, line=job.loc.line, col=col)
         out.append(Diagnostic(loc=loc, message=message, hint=hint, severity=Severity.WARNING))
@@ -170,6 +170,7 @@ def _find_change(zone: tzinfo, lo: datetime, hi: datetime) -> datetime:
 
 def lint_jobs(jobs: Sequence[JobSpec], field_cols: Mapping[str, Sequence[int]]) -> list[Diagnostic]:
     out: list[Diagnostic] = []
+    today = _today()
     for job in jobs:
-        out.extend(lint_job(job, field_cols.get(job.name, ())))
+        out.extend(lint_job(job, field_cols.get(job.name, ()), today))
     return out
