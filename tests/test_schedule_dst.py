@@ -10,7 +10,7 @@ Expected values follow Debian cron(8) / cronie cron.c, worked out by hand (see s
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -107,3 +107,25 @@ def test_the_answer_does_not_depend_on_the_offset_the_start_is_written_in() -> N
     got = next_fire(s, as_utc, "Europe/Berlin")
     assert got is not None and got.isoformat() == "2025-10-26T03:00:00+01:00"
     assert got.tzinfo == ZoneInfo("Europe/Berlin")
+
+
+def test_a_skipped_day_is_a_large_clock_jump_with_nothing_caught_up() -> None:
+    # Samoa skipped 2011-12-30 (-10:00 -> +14:00). cron.c treats a jump of more than 180
+    # minutes as "clock jumped": the missing day's fixed-time runs are not made up.
+    assert fires("0 12 * * *", "Pacific/Apia", "2011-12-29T23:30:00-10:00") == ["2011-12-31T12:00:00+14:00"]
+    assert fires("0 0 * * *", "Pacific/Apia", "2011-12-29T23:30:00-10:00") == ["2011-12-31T00:00:00+14:00"]
+
+
+def test_the_skipped_day_agrees_with_the_cron_simulation() -> None:
+    from datetime import timezone
+
+    from tests.cron_oracle import CronSim, Oracle
+
+    sim = CronSim("Pacific/Apia", datetime(2011, 12, 20, tzinfo=timezone.utc), datetime(2012, 1, 10, tzinfo=timezone.utc))
+    for expr in ["0 12 * * *", "30 * * * *", "@daily", "0 0-23 * * *", "*/20 9 * * *"]:
+        s = schedule(expr)
+        oracle = Oracle(sim, s)
+        start = datetime.fromisoformat("2011-12-29T00:00:00-10:00")
+        for k in range(0, 72 * 60, 37):
+            after = start + timedelta(minutes=k)
+            assert next_fire(s, after, "Pacific/Apia") == oracle.next_after(after), (expr, after)
