@@ -160,13 +160,13 @@ def naive_matches(schedule: Schedule, start: datetime) -> Iterator[datetime]:
     """Naive local minutes >= `start` (naive, seconds ignored) that match, in order.
 
     Only cron's field rules, no DST: this is what croniter would be asked for. Ends after
-    400 years (never, for a schedule that can fire at all).
+    400 years (never, for a schedule that can fire at all) or at the end of year 9999.
     """
     c = _compile(schedule)
     if not c.can_fire:
         return
     y, mo, d, h, mi = start.year, start.month, start.day, start.hour, start.minute
-    last_year = y + _SEARCH_YEARS
+    last_year = min(y + _SEARCH_YEARS, 9999)  # datetime's last year
     while y <= last_year:
         m2 = c.next_month[mo]
         if m2 < 0:
@@ -233,7 +233,11 @@ def _transition(lo: float, hi: float, tz: tzinfo, after_offset: timedelta) -> fl
 
 
 def next_fire(schedule: Schedule, after: datetime, tz: str | None) -> datetime | None:
-    """The first fire time strictly after the aware instant `after`, aware in the zone `tz`."""
+    """The first fire time strictly after the aware instant `after`, aware in the zone `tz`.
+
+    None for `@reboot` and never-firing schedules; ValueError for a naive `after`;
+    UnknownZoneError (a CronplusError) for a zone the tz database does not know.
+    """
     if after.tzinfo is None or after.utcoffset() is None:
         raise ValueError("next_fire needs an aware datetime")
     c = _compile(schedule)

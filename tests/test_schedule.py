@@ -76,6 +76,11 @@ def test_a_rare_but_possible_and_rule_schedule_is_still_found() -> None:
     assert nxt("0 0 29 2 */7", "2025-01-01T00:00:00") == "2032-02-29T00:00:00+00:00"
 
 
+def test_the_search_ends_quietly_at_the_end_of_the_calendar() -> None:
+    assert nxt("0 12 29 2 *", "9997-03-01T00:00:00") is None  # 10000 is out of datetime's range
+    assert nxt("0 12 31 12 *", "9999-12-30T00:00:00") == "9999-12-31T12:00:00+00:00"
+
+
 def test_the_result_is_aware_in_the_schedules_zone() -> None:
     # 00:00 UTC is already 05:30 in Kolkata, so today's 02:30 has passed
     got = next_fire(schedule("30 2 * * *"), at("2025-06-01T00:00:00"), "Asia/Kolkata")
