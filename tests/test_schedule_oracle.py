@@ -94,3 +94,15 @@ def test_the_oracle_itself_sees_each_zones_transitions() -> None:
                 "Australia/Lord_Howe": 2, "America/Havana": 2}
     for tz, n in expected.items():
         assert len(sim(tz).stretches) - 1 == n, tz
+
+
+@pytest.mark.parametrize(("tz", "expr", "after", "want"), [
+    ("Europe/Berlin", "30 2 * * *", "2025-03-30T01:00:00+01:00", "2025-03-30T03:00:00+02:00"),
+    ("America/New_York", "0 */2 * * *", "2025-03-09T00:30:00-05:00", "2025-03-09T04:00:00-04:00"),
+    ("Europe/Berlin", "30 2 * * *", "2025-10-26T02:15:00+01:00", "2025-10-27T02:30:00+01:00"),
+    ("Europe/Berlin", "0 * * * *", "2025-10-26T02:00:00+02:00", "2025-10-26T02:00:00+01:00"),
+])
+def test_the_simulation_reproduces_the_documented_dst_behaviour(tz: str, expr: str, after: str, want: str) -> None:
+    # The oracle is only worth comparing against if it gets CRON-NOTES' own examples right.
+    got = Oracle(sim(tz), schedule(expr)).next_after(datetime.fromisoformat(after))
+    assert got is not None and got.isoformat() == want
