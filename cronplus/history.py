@@ -433,13 +433,19 @@ class History(ReadHistory):
         max_age_s: float | None = DEFAULT_MAX_AGE_S,
         max_runs_per_job: int | None = DEFAULT_MAX_RUNS_PER_JOB,
         max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES,
+        max_rows: int | None = -1,
     ) -> dict[str, int]:
-        """Apply retention; None disables a limit. See cronplus.retention for the rules."""
-        from cronplus.retention import prune
+        """Apply retention; None disables a limit. See cronplus.retention for the rules.
+
+        `max_rows` bounds the deletions/evictions of one call (default retention.PRUNE_MAX_ROWS,
+        None: no bound) so a backlog is worked off over several calls, never in one long stall.
+        """
+        from cronplus.retention import PRUNE_MAX_ROWS, prune
 
         return prune(
             self, now=now, log_dir=Path(log_dir), max_age_s=max_age_s,
             max_runs_per_job=max_runs_per_job, max_log_bytes=max_log_bytes,
+            max_rows=PRUNE_MAX_ROWS if max_rows == -1 else max_rows,
         )
 
 

@@ -131,3 +131,27 @@ def test_the_log_budget_ignores_logs_still_being_written(history: History, tmp_p
     assert prune(history, logs, max_log_bytes=999)["logs_evicted"] == 1
     assert not Path(history.get_run(done).log_path).exists()
     assert Path(history.get_run(running).log_path).exists()
+
+
+def test_one_call_does_a_bounded_amount_of_work_and_later_calls_finish_it(history: History, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    ids = [run(history, logs, "a", T0 + i, size=100) for i in range(10)]
+    first = history.prune(now=T0 + 100 * DAY, log_dir=logs, max_age_s=None, max_runs_per_job=2,
+                          max_log_bytes=None, max_rows=3)
+    assert first["rows_by_count"] == 3
+    second = history.prune(now=T0 + 100 * DAY, log_dir=logs, max_age_s=None, max_runs_per_job=2,
+                           max_log_bytes=None, max_rows=None)
+    assert second["rows_by_count"] == 5
+    assert [r.run_id for r in history.latest_runs("a", 100)] == ids[-2:]
+
+
+def test_log_eviction_resumes_where_it_stopped_and_still_finds_older_logs(history: History, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    long_runner = run(history, logs, "slow", T0, size=1000, finish=False)
+    ids = [run(history, logs, "a", T0 + i, size=1000) for i in range(1, 5)]
+    assert prune(history, logs, max_log_bytes=2000)["logs_evicted"] == 2  # ids[0], ids[1]
+    history.finish_run(long_runner, status=RunStatus.SUCCESS, ended_at=T0 + 9, exit_code=0, reason=None, final=True)
+    # the oldest log now counts (below the cursor): it goes first, then nothing else is needed
+    assert prune(history, logs, max_log_bytes=2000)["logs_evicted"] == 1
+    assert not Path(history.get_run(long_runner).log_path).exists()
+    assert all(Path(history.get_run(i).log_path).exists() for i in ids[2:])
