@@ -57,8 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("jobs", nargs="*", metavar="JOB", help="job names or fnmatch globs ('db-*'); default all")
     p.add_argument("-n", "--lines", metavar="N|all",
                    help=f"show the newest N runs (default {DEFAULT_LINES}; all when --since/--until is given)")
+    from cronplus.status import RunStatus
+
     p.add_argument("--status", action="append", default=[], metavar="S[,S...]",
-                   help="only runs with these statuses (comma list, repeatable)")
+                   help=f"only runs with these statuses (comma list, repeatable): {', '.join(RunStatus)}")
     p.add_argument("-S", "--since", metavar="TIME", help="runs started at or after TIME ('-2h', 'yesterday', '2025-06-01 14:00')")
     p.add_argument("-U", "--until", metavar="TIME", help="runs started at or before TIME")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing runs as they end")
