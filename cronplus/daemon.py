@@ -87,6 +87,7 @@ class Daemon:
         self.alerting = Alerting(self.history, wake=self.worker.wake)
         self.scheduler = Scheduler(self.crontab, history=self.history, alerting=self.alerting,
                                    log_dir=self.paths.log_dir, owner=self.owner)
+        self.scheduler.on_step = self._status
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
@@ -240,6 +241,8 @@ class Daemon:
     def _status(self) -> None:
         from cronplus.systemd import format_status
 
+        if not self.notifier.enabled:
+            return
         now = time.time()
         pending = [(t.timestamp(), n) for n, t in self.scheduler.next_tick.items() if t is not None]
         first = min(pending) if pending else None

@@ -11,7 +11,7 @@ history rows, alerts). asyncio, one thread; time from an injected clock.Clock.
 * A run: history row inserted (`running`) before the spawn, log path set from the run_id,
   runner.run_attempt, policy.outcome -> finish_run -> Alerting. Retries are new attempt rows
   (trigger `retry`, same scheduled_at) after policy.retry_delay.
-* The last tick handled per job is persisted in kv (`tick:<job>`) so a restart records the ticks
+* The last tick handled per job is persisted in kv (`scheduler.last_ticks`) so a restart records the ticks
   missed while down and never re-runs a tick already done (also after the clock went back).
 * Manual triggers run now (no overlap check, no dependency wait, no jitter): tick = the trigger
   instant. When a manually triggered run is final, its downstream jobs get a run for that same
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,7 @@ log = logging.getLogger("cronplus")
 
 MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+TICKS_KEY = "scheduler.last_ticks"  # kv: {"job": last tick handled, Unix s}
 
 
 @dataclass(eq=False)
@@ -58,6 +60,8 @@ class Run:
     replaces: list[Run] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
     sleeping: bool = False  # in a jitter or retry wait
+    started_at: float = 0.0  # of the current attempt's row
+    log_path: Path | None = None
     record: RunRecord | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -78,13 +82,17 @@ class Scheduler:
         self.crontab = crontab
         self.jobs: dict[str, JobSpec] = {}
         self.next_tick: dict[str, datetime | None] = {}
-        self.runs: list[Run] = []  # not yet done
+        self.runs: dict[Run, None] = {}  # not yet done, in order (a dict: O(1) removal at W3 scale)
+        self._by_job: dict[str, list[Run]] = {}
+        self._ticks: dict[str, float] = self._load_ticks()
+        self._ticks_dirty = False
         self.stopping = False
         self._event = asyncio.Event()
         self._last_eval: float | None = None
         self._first_step = True
         self._started = self.clock.time()
         self._order: list[str] = []
+        self.on_step: Callable[[], None] | None = None  # the daemon's STATUS= update
         self._install(crontab, self.clock.time(), initial=True)
 
     # ---- configuration -------------------------------------------------------------------
@@ -119,8 +127,30 @@ class Scheduler:
         return next_fire(job.schedule, utc(start), job.tz)
 
     def _last_tick(self, name: str) -> float | None:
-        value = self.history.kv_get(f"tick:{name}")
-        return float(value) if value else None
+        return self._ticks.get(name)
+
+    def _load_ticks(self) -> dict[str, float]:
+        """The last tick handled per job, one kv row (one write per step, not one per job)."""
+        import json
+
+        try:
+            return {str(k): float(v) for k, v in json.loads(self.history.kv_get(TICKS_KEY) or "{}").items()}
+        except (ValueError, AttributeError):
+            return {}
+
+    def _save_ticks(self) -> None:
+        import json
+
+        if self._ticks_dirty:
+            self.history.kv_set(TICKS_KEY, json.dumps(self._ticks, sort_keys=True))
+            self._ticks_dirty = False
+
+    def _add(self, run: Run) -> None:
+        self.runs[run] = None
+        self._by_job.setdefault(run.job.name, []).append(run)
+
+    def _job_runs(self, name: str) -> list[Run]:
+        return self._by_job.get(name, [])
 
     def reload(self, crontab: Crontab) -> None:
         """Swap in a new, already valid crontab. Running runs are untouched (they keep their
@@ -148,6 +178,7 @@ class Scheduler:
         self._first_step = False
         self._last_eval = now
         self._evaluate_waiting(now)
+        self._save_ticks()
 
     def next_wake(self, now: float) -> float:
         """Seconds until step() has something to do (capped at MAX_SLEEP_S)."""
@@ -169,7 +200,8 @@ class Scheduler:
             self._new_tick(job, due.run, Trigger.SCHEDULE, now)
         latest = due.run or (due.missed[-1] if due.missed else None)
         if latest is not None:
-            self.history.kv_set(f"tick:{job.name}", repr(latest.timestamp()))
+            self._ticks[job.name] = latest.timestamp()
+            self._ticks_dirty = True
 
     def _record_missed(self, job: JobSpec, due: policy.DueTicks, now: float) -> None:
         reason = policy.missed_reason(due.missed_total, len(due.missed))
@@ -196,15 +228,16 @@ class Scheduler:
 
     def _new_tick(self, job: JobSpec, tick: datetime, trigger: Trigger, now: float) -> None:
         """A tick of a job is due: overlap policy, then wait for upstreams or start."""
-        active = [r for r in self.runs if r.job.name == job.name and r.state in ("waiting", "active")]
-        queued = any(r.job.name == job.name and r.state == "queued" for r in self.runs)
+        mine = self._job_runs(job.name)
+        active = [r for r in mine if r.state in ("waiting", "active")]
+        queued = any(r.state == "queued" for r in mine)
         action = policy.overlap_action(job.options.overlap, active=bool(active), queued=queued)
         if action is policy.OverlapAction.SKIP:
             ids = ", ".join(str(r.run_id) for r in active if r.run_id) or "?"
             self._not_run(Run(job, tick, trigger), RunStatus.SKIPPED, f"previous run {ids} still running", now)
             return
         run = Run(job, tick, trigger, jitter=job.options.jitter)
-        self.runs.append(run)
+        self._add(run)
         if action is policy.OverlapAction.QUEUE:
             run.state = "queued"
             log.info("job %s: tick %s queued behind run %s", job.name, tick.isoformat(), active[0].run_id)
@@ -234,7 +267,7 @@ class Scheduler:
                 self._not_run(run, RunStatus.UPSTREAM_FAILED, decision.reason, now)
 
     def _in_flight(self, name: str, tick: datetime) -> bool:
-        return any(r.job.name == name and r.tick <= tick and r.state != "done" for r in self.runs)
+        return any(r.tick <= tick and r.state != "done" for r in self._job_runs(name))
 
     def _not_run(self, run: Run, status: RunStatus, reason: str | None, now: float) -> None:
         record = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
@@ -247,8 +280,8 @@ class Scheduler:
 
     def _drop(self, run: Run) -> None:
         run.state = "done"
-        if run in self.runs:
-            self.runs.remove(run)
+        if self.runs.pop(run, False) is None:
+            self._by_job[run.job.name].remove(run)
         run.done.set()
 
     # ---- manual triggers -----------------------------------------------------------------
@@ -258,7 +291,7 @@ class Scheduler:
         job = self.jobs[name]
         now = self.clock.time()
         run = Run(job, utc(now), Trigger.MANUAL, chain=True)
-        self.runs.append(run)
+        self._add(run)
         self._launch(run)
         return run
 
@@ -275,10 +308,12 @@ class Scheduler:
 
         job = run.job
         trigger = Trigger.RETRY if run.attempt > 1 else run.trigger
+        run.started_at = self.clock.time()
         run.run_id = self.history.start_run(job=job.name, attempt=run.attempt, trigger=trigger,
                                             scheduled_at=run.tick.timestamp(), tz=job.tz,
-                                            started_at=self.clock.time(), log_path=None, owner=self.owner)
-        self.history.set_log_path(run.run_id, str(log_path_for(self.log_dir, job.name, run.run_id)))
+                                            started_at=run.started_at, log_path=None, owner=self.owner)
+        run.log_path = log_path_for(self.log_dir, job.name, run.run_id)
+        self.history.set_log_path(run.run_id, str(run.log_path))
         for old in run.replaces:
             if old.state == "active" and not old.cancel.is_set():
                 old.cancel_reason = f"replaced by run {run.run_id}"
@@ -322,13 +357,14 @@ class Scheduler:
 
         job, run_id = run.job, run.run_id
         assert run_id is not None
-        record = self.history.get_run(run_id)
+        assert run.log_path is not None
         log.info("job %s: run %d started (attempt %d, %s)", job.name, run_id, run.attempt, run.trigger)
-        if record is not None:
-            self._alert("on_start", job, record)
+        self._alert("on_start", job, RunRecord(  # what the row holds; no query on the start path
+            run_id=run_id, job=job.name, attempt=run.attempt, status=RunStatus.RUNNING,
+            trigger=Trigger.RETRY if run.attempt > 1 else run.trigger, scheduled_at=run.tick,
+            started_at=utc(run.started_at), ended_at=None, exit_code=None, log_path=str(run.log_path)))
         result = await run_attempt(job, run_id=run_id, attempt=run.attempt, scheduled_at=run.tick,
-                                   log_path=Path(record.log_path) if record and record.log_path else
-                                   self.log_dir / job.name / f"{run_id}.log",
+                                   log_path=run.log_path,
                                    system=self.crontab.system, cancel=run.cancel,
                                    on_spawn=lambda pid: self.history.set_pid(run_id, pid))
         out = policy.outcome(result, job.options, cancel_reason=run.cancel_reason, cancel_status=run.cancel_status)
@@ -353,15 +389,15 @@ class Scheduler:
         self._drop(run)
         now = self.clock.time()
         name = run.job.name
-        queued = [r for r in self.runs if r.job.name == name and r.state == "queued"]
-        busy = any(r.job.name == name and r.state in ("waiting", "active") for r in self.runs)
+        queued = [r for r in self._job_runs(name) if r.state == "queued"]
+        busy = any(r.state in ("waiting", "active") for r in self._job_runs(name))
         if queued and not busy and not self.stopping:
             self._admit(queued[0], now)
         if run.chain and not self.stopping:
             for down in dagrun.downstream_of(self.crontab.jobs, run.job.name):
-                if not any(r.job.name == down.name and r.tick == run.tick for r in self.runs):
+                if not any(r.tick == run.tick for r in self._job_runs(down.name)):
                     child = Run(down, run.tick, Trigger.MANUAL, chain=True)
-                    self.runs.append(child)
+                    self._add(child)
                     self._admit(child, now)
         self.wake()
 
@@ -384,6 +420,8 @@ class Scheduler:
             self._event.clear()
             now = self.clock.time()
             self.step(now)
+            if self.on_step is not None:
+                self.on_step()
             try:
                 await asyncio.wait_for(self._event.wait(), timeout=self.next_wake(self.clock.time()))
             except TimeoutError:

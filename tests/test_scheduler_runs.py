@@ -204,7 +204,7 @@ def test_shutdown_interrupts_runs_still_going_after_the_grace(tmp_path: Path) ->
         w.sched.step(T1)
         started = time.monotonic()
         await w.sched.shutdown(0.5)
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 4  # not the 5 s the job wanted
         assert {r[0]: (r[2], r[5]) for r in w.rows()} == {"a": ("interrupted", "supervisor shutdown"), "b": ("success", None)}
 
     run(main())
