@@ -322,7 +322,7 @@ class DeliveryWorker:
         """While stopping: done when nothing is in flight or due, or the grace is over."""
         if time.monotonic() >= self._stop_deadline:
             return True
-        return not self._busy and not outbox.due(conn, now=self.clock.time(), limit=1)
+        return not self._busy and not outbox.due_targets(conn, now=self.clock.time(), limit=1)
 
     def _record_results(self, conn: sqlite3.Connection) -> None:
         while True:
@@ -349,11 +349,11 @@ class DeliveryWorker:
             return
         chosen: list[int] = []
         targets: set[str] = set(self._busy)
-        for row in outbox.due(conn, now=self.clock.time(), limit=500):
-            if row.target in targets:
+        for row_id, target in outbox.due_targets(conn, now=self.clock.time(), limit=500):
+            if target in targets:
                 continue  # one request per destination at a time
-            targets.add(row.target)
-            chosen.append(row.id)
+            targets.add(target)
+            chosen.append(row_id)
             if len(chosen) >= free:
                 break
         assert self._pool is not None

@@ -93,6 +93,18 @@ def due(conn: sqlite3.Connection, *, now: float, limit: int = 200) -> list[Outbo
     return [_row(r) for r in rows]
 
 
+def due_targets(conn: sqlite3.Connection, *, now: float, limit: int = 500) -> list[tuple[int, str]]:
+    """(id, target) of due pending rows, oldest first: cheap (no payload decoding)."""
+    return [
+        (int(r[0]), str(r[1]))
+        for r in conn.execute(
+            "SELECT id, target FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
+            " ORDER BY next_attempt_at, id LIMIT ?",
+            (now, limit),
+        )
+    ]
+
+
 def claim(conn: sqlite3.Connection, ids: Sequence[int], *, now: float, lease_s: float) -> list[OutboxRow]:
     """Lease the given rows if they are still pending and due; returns the rows won."""
     if not ids:
