@@ -178,8 +178,14 @@ def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy
 
     headers = {"User-Agent": "cronplus", **request.headers}
     try:
+        # No redirects: requests would turn a redirected POST (301/302) into a GET without the
+        # body, and a Location may carry a token; the configured URL must be the final one.
         response = session.post(
-            url, data=request.body, headers=headers, timeout=(policy.connect_timeout, policy.read_timeout)
+            url,
+            data=request.body,
+            headers=headers,
+            timeout=(policy.connect_timeout, policy.read_timeout),
+            allow_redirects=False,
         )
     except requests.exceptions.RequestException as exc:
         return Outcome("retry", error=_describe_exception(exc, url, secret))
@@ -188,6 +194,8 @@ def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy
     if 200 <= status < 300:
         return Outcome("delivered", http_status=status)
     reason = f"HTTP {status} {redact_error(response.reason or '', url, secret)}".strip()
+    if 300 <= status < 400:
+        return Outcome("failed", http_status=status, error=reason + " (a redirect: configure the final URL)")
     if status in _TRANSIENT_4XX or status >= 500:
         after = _retry_after(response.headers.get("Retry-After"), now) if status in (429, 503) else None
         return Outcome("retry", http_status=status, error=reason, retry_after=after)
@@ -254,8 +262,11 @@ class DeliveryWorker:
         lease_s: float | None = None,
         idle_poll_s: float = 5.0,
         env: Mapping[str, str] | None = None,
+        keep_s: float = 30 * 86400.0,
+        keep_pings_s: float = 86400.0,
     ) -> None:
         self.db_path = Path(db_path)
+        self.keep_s, self.keep_pings_s = keep_s, keep_pings_s
         self.clock = clock or SystemClock()
         self.policy = policy or Policy()
         self.max_workers = max(1, max_workers)
@@ -299,9 +310,17 @@ class DeliveryWorker:
     def _run(self) -> None:
         from cronplus import history
 
-        conn = history.connect(self.db_path)
+        try:
+            conn = history.connect(self.db_path)
+        except Exception:  # noqa: BLE001 - logged; alerts stay in the outbox for the next start
+            log.exception("alert delivery cannot open %s; alerts stay queued", self.db_path)
+            return
+        next_prune = 0.0
         try:
             while True:
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + 3600.0
+                    self._prune(conn)
                 try:
                     self._record_results(conn)
                     if self._stopping.is_set() and self._finished(conn):
@@ -317,6 +336,15 @@ class DeliveryWorker:
                 self._wake.clear()
         finally:
             conn.close()
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        try:
+            removed = outbox.prune(conn, now=self.clock.time(), keep_s=self.keep_s, keep_pings_s=self.keep_pings_s)
+        except Exception:  # noqa: BLE001 - pruning is housekeeping, never fatal
+            log.exception("pruning the alert outbox failed")
+            return
+        if removed:
+            log.debug("pruned %d old outbox rows", removed)
 
     def _finished(self, conn: sqlite3.Connection) -> bool:
         """While stopping: done when nothing is in flight or due, or the grace is over."""

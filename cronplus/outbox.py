@@ -184,5 +184,16 @@ def next_due_at(conn: sqlite3.Connection) -> float | None:
     return None if r is None or r[0] is None else float(r[0])
 
 
+def prune(conn: sqlite3.Connection, *, now: float, keep_s: float, keep_pings_s: float) -> int:
+    """Delete finished rows: delivered pings older than `keep_pings_s`, any other delivered or
+    failed row older than `keep_s`. Pending rows are never deleted. Returns rows removed."""
+    cur = conn.execute(
+        "DELETE FROM outbox WHERE status != 'pending' AND"
+        " (created_at < ? OR (kind = 'ping' AND status = 'delivered' AND created_at < ?))",
+        (now - keep_s, now - keep_pings_s),
+    )
+    return int(cur.rowcount or 0)
+
+
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {s: n for s, n in conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()}

@@ -305,3 +305,36 @@ def test_an_alert_being_sent_when_the_process_died_is_sent_again_with_the_same_w
     again = rx.requests[-1]
     assert again.headers["webhook-id"] == held.headers["webhook-id"] == outbox.get(conn, row_id).payload["id"]
     assert again.body == held.body
+
+
+def test_stop_first_sends_what_is_due(conn, db, rx) -> None:
+    worker = start_worker(db, idle_poll_s=30.0)
+    ids = [enqueue(conn, rx.url(f"/{i}")) for i in range(3)]
+    worker.stop(timeout=3.0)  # no wake(): the stop itself flushes
+    assert [status_of(conn, i) for i in ids] == ["delivered"] * 3
+
+
+def test_a_redirect_is_not_followed_and_fails_with_a_hint(conn, db, rx) -> None:
+    rx.fail_first(1, 301, {"Location": "http://127.0.0.1:9/elsewhere/TOKEN"})
+    row_id = enqueue(conn, rx.url())
+    worker = start_worker(db)
+    try:
+        wait_until(lambda: status_of(conn, row_id) == "failed")
+    finally:
+        worker.stop()
+    assert "redirect" in outbox.get(conn, row_id).last_error and len(rx.requests) == 1
+
+
+def test_old_finished_rows_are_pruned_and_pending_ones_never(conn, db, rx) -> None:
+    old = time.time() - 40 * 86400
+    done = outbox.enqueue(conn, kind="alert", event="failure", job="j", run_id=1, target=rx.url(), format="json",
+                          secret_ref=None, payload={"id": "msg_1"}, now=old)
+    outbox.mark_failed(conn, done, error="x", http_status=404)
+    pending = outbox.enqueue(conn, kind="alert", event="failure", job="j", run_id=1, target="env:UNSET_VAR",
+                             format="json", secret_ref=None, payload={"id": "msg_2"}, now=old)
+    ping = outbox.enqueue(conn, kind="ping", event="start", job="j", run_id=1, target=rx.url("/p"), format="json",
+                          secret_ref=None, payload={}, now=time.time() - 2 * 86400)
+    conn.execute("UPDATE outbox SET status = 'delivered' WHERE id = ?", (ping,))
+    assert outbox.prune(conn, now=time.time(), keep_s=30 * 86400, keep_pings_s=86400) == 2
+    assert outbox.get(conn, done) is None and outbox.get(conn, ping) is None
+    assert outbox.get(conn, pending) is not None
