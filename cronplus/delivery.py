@@ -264,9 +264,11 @@ class DeliveryWorker:
         env: Mapping[str, str] | None = None,
         keep_s: float = 30 * 86400.0,
         keep_pings_s: float = 86400.0,
+        batch: int = 16,
     ) -> None:
         self.db_path = Path(db_path)
         self.keep_s, self.keep_pings_s = keep_s, keep_pings_s
+        self.batch = max(1, batch)
         self.clock = clock or SystemClock()
         self.policy = policy or Policy()
         self.max_workers = max(1, max_workers)
@@ -275,7 +277,7 @@ class DeliveryWorker:
         self.env: Mapping[str, str] = os.environ if env is None else env
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._results: queue.Queue[tuple[OutboxRow, Outcome]] = queue.Queue()
+        self._results: queue.Queue[tuple[str, list[tuple[OutboxRow, Outcome]], list[OutboxRow]]] = queue.Queue()
         self._busy: dict[str, int] = {}  # target -> row id in flight
         self._thread: threading.Thread | None = None
         self._stop_deadline = 0.0
@@ -355,39 +357,60 @@ class DeliveryWorker:
     def _record_results(self, conn: sqlite3.Connection) -> None:
         while True:
             try:
-                row, outcome = self._results.get_nowait()
+                target, results, unsent = self._results.get_nowait()
             except queue.Empty:
                 return
-            self._record_one(conn, row, outcome)
+            self._record_batch(conn, target, results, unsent)
 
-    def _record_one(self, conn: sqlite3.Connection, row: OutboxRow, outcome: Outcome) -> None:
-        self._busy.pop(row.target, None)
-        status = record(conn, row, outcome, now=self.clock.time(), policy=self.policy)
-        where = redact_url(row.target)
-        if status == "delivered":
-            log.debug("alert %d (%s %s) delivered to %s", row.id, row.job, row.event, where)
-        elif status == "failed":
-            log.warning("alert %d (%s %s) to %s failed: %s", row.id, row.job, row.event, where, outcome.error)
-        else:
-            log.info("alert %d (%s %s) to %s will be retried: %s", row.id, row.job, row.event, where, outcome.error)
+    def _record_batch(self, conn: sqlite3.Connection, target: str, results: list[tuple[OutboxRow, Outcome]],
+                      unsent: list[OutboxRow]) -> None:
+        """One transaction per batch: give back the leases of rows not tried (they are due again
+        now, or after the destination's backoff that `record` applies), then the outcomes."""
+        self._busy.pop(target, None)
+        now = self.clock.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for row in unsent:
+                conn.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'", (now, row.id))
+            statuses = [record(conn, row, outcome, now=now, policy=self.policy) for row, outcome in results]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        where = redact_url(target)
+        for (row, outcome), status in zip(results, statuses):
+            if status == "delivered":
+                log.debug("alert %d (%s %s) delivered to %s", row.id, row.job, row.event, where)
+            elif status == "failed":
+                log.warning("alert %d (%s %s) to %s failed: %s", row.id, row.job, row.event, where, outcome.error)
+            else:
+                log.info("alert %d (%s %s) to %s will be retried: %s", row.id, row.job, row.event, where,
+                         outcome.error)
 
     def _dispatch(self, conn: sqlite3.Connection) -> None:
+        """Claim up to `batch` due rows for each idle destination (one batch in flight per
+        destination, sent in order by one pool thread), for as many destinations as threads."""
         free = self.max_workers - len(self._busy)
         if free <= 0:
             return
-        chosen: list[int] = []
-        targets: set[str] = set(self._busy)
+        batches: dict[str, list[int]] = {}
         for row_id, target in outbox.due_targets(conn, now=self.clock.time(), limit=500):
-            if target in targets:
-                continue  # one request per destination at a time
-            targets.add(target)
-            chosen.append(row_id)
-            if len(chosen) >= free:
-                break
-        assert self._pool is not None
+            if target in self._busy:
+                continue
+            if target not in batches:
+                if len(batches) >= free:
+                    continue
+                batches[target] = []
+            if len(batches[target]) < self.batch:
+                batches[target].append(row_id)
+        chosen = [row_id for ids in batches.values() for row_id in ids]
+        claimed: dict[str, list[OutboxRow]] = {}
         for row in outbox.claim(conn, chosen, now=self.clock.time(), lease_s=self.lease_s):
-            self._busy[row.target] = row.id
-            self._pool.submit(self._send_in_pool, row)
+            claimed.setdefault(row.target, []).append(row)
+        assert self._pool is not None
+        for target, rows in claimed.items():
+            self._busy[target] = rows[0].id
+            self._pool.submit(self._send_in_pool, target, rows)
 
     def _sleep_for(self, conn: sqlite3.Connection) -> float:
         busy = list(self._busy)
@@ -409,10 +432,19 @@ class DeliveryWorker:
             session = self._local.session = requests.Session()
         return session
 
-    def _send_in_pool(self, row: OutboxRow) -> None:
-        try:
-            outcome = send(row, session=self._session(), env=self.env, policy=self.policy, now=self.clock.time())
-        except Exception as exc:  # noqa: BLE001 - send() should not raise; never lose the row
-            outcome = Outcome("retry", error=f"internal error: {type(exc).__name__}")
-        self._results.put((row, outcome))
+    def _send_in_pool(self, target: str, rows: list[OutboxRow]) -> None:
+        """Send a destination's rows in order; stop at the first transient failure (the rest
+        waits for the destination's backoff)."""
+        results: list[tuple[OutboxRow, Outcome]] = []
+        for row in rows:
+            if self._stopping.is_set() and time.monotonic() >= self._stop_deadline:
+                break
+            try:
+                outcome = send(row, session=self._session(), env=self.env, policy=self.policy, now=self.clock.time())
+            except Exception as exc:  # noqa: BLE001 - send() should not raise; never lose the row
+                outcome = Outcome("retry", error=f"internal error: {type(exc).__name__}")
+            results.append((row, outcome))
+            if outcome.kind == "retry":
+                break
+        self._results.put((target, results, rows[len(results):]))
         self._wake.set()

@@ -338,3 +338,15 @@ def test_old_finished_rows_are_pruned_and_pending_ones_never(conn, db, rx) -> No
     assert outbox.prune(conn, now=time.time(), keep_s=30 * 86400, keep_pings_s=86400) == 2
     assert outbox.get(conn, done) is None and outbox.get(conn, ping) is None
     assert outbox.get(conn, pending) is not None
+
+
+def test_a_destinations_alerts_arrive_in_order_even_after_a_transient_failure(conn, db, rx) -> None:
+    rx.fail_first(1, 503)
+    ids = [enqueue(conn, rx.url(), job=f"job{i}") for i in range(6)]
+    worker = start_worker(db, batch=4)
+    try:
+        wait_until(lambda: all(status_of(conn, i) == "delivered" for i in ids))
+    finally:
+        worker.stop()
+    assert [r.json()["data"]["job"] for r in rx.delivered()] == [f"job{i}" for i in range(6)]
+    assert rx.requests[0].answered == 503 and len(rx.requests) == 7
