@@ -8,6 +8,10 @@ Figures (medians of --repeat runs, one process, shared noisy machine):
   per destination, by design: order and a dead receiver's isolation);
 - worker, 4 destinations: alerts/s spread over 4 receivers (4 pool threads);
 - bare loop: a plain `requests.Session().post` loop to the same receiver, no database: the floor.
+
+Measured here (2 shared cores, 2,000 alerts, medians of 3): enqueue 21,000 rows/s (47 us/row);
+worker 916 alerts/s to 1 destination, 939/s to 4; bare loop 1,246/s (ratio 0.73). The receiver
+runs in the same process (GIL), which caps both figures.
 """
 
 from __future__ import annotations
