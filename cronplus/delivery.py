@@ -25,7 +25,6 @@ import queue
 import random
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -76,13 +75,17 @@ class Policy:
         return min(self.backoff_max, base * (1.0 + random.uniform(0.0, 0.25)))
 
 
+class Unresolved(ValueError):
+    """An `env:VAR` the supervisor's environment lacks: retried, as the operator may set it."""
+
+
 def resolve_target(target: str, env: Mapping[str, str]) -> str:
     """`env:VAR` -> $VAR, a URL stays; ValueError (naming only the variable) when unset."""
     if target.startswith("env:"):
         name = target[4:]
         value = env.get(name, "").strip()
         if not value:
-            raise ValueError(f"alert target {target} is not set in the supervisor's environment")
+            raise Unresolved(f"alert target {target} is not set in the supervisor's environment")
         return value
     return target
 
@@ -93,7 +96,7 @@ def resolve_secret(secret_ref: str | None, env: Mapping[str, str]) -> str | None
         name = secret_ref[4:] if secret_ref.startswith("env:") else secret_ref
         value = env.get(name)
         if not value:
-            raise ValueError(f"alert-secret env:{name} is not set in the supervisor's environment")
+            raise Unresolved(f"alert-secret env:{name} is not set in the supervisor's environment")
         return value
     return env.get(DEFAULT_SECRET_ENV) or None
 
@@ -152,7 +155,8 @@ def _retry_after(value: str | None, now: float) -> float | None:
 
 
 def build_request(row: OutboxRow, env: Mapping[str, str], now: float) -> tuple[str, payloads.HttpRequest, str | None]:
-    """URL, rendered request (signed for JSON alerts) and the secret used; ValueError if unsendable."""
+    """URL, rendered request (signed for JSON alerts) and the secret used; Unresolved for an
+    unset env:VAR, another exception for a payload that cannot be rendered."""
     url = resolve_target(row.target, env)
     if row.kind == "ping":
         request = payloads.render_ping(row.event, row.payload)
@@ -170,7 +174,7 @@ def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy
     """One attempt: resolve, render, sign, POST, classify. Never raises."""
     try:
         url, request, secret = build_request(row, env, now)
-    except ValueError as exc:  # unset env:VAR: the operator may still set it, so retry
+    except Unresolved as exc:  # unset env:VAR: the operator may still set it, so retry
         return Outcome("retry", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a payload we cannot render will never render
         return Outcome("failed", error=f"cannot render {row.format} payload: {type(exc).__name__}")
@@ -283,7 +287,6 @@ class DeliveryWorker:
         self._stop_deadline = 0.0
         self._pool: ThreadPoolExecutor | None = None
         self._local = threading.local()
-        self.worker_id = uuid.uuid4().hex[:8]
 
     # -- public -------------------------------------------------------------------------------
     def start(self) -> None:

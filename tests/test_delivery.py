@@ -350,3 +350,10 @@ def test_a_destinations_alerts_arrive_in_order_even_after_a_transient_failure(co
         worker.stop()
     assert [r.json()["data"]["job"] for r in rx.delivered()] == [f"job{i}" for i in range(6)]
     assert rx.requests[0].answered == 503 and len(rx.requests) == 7
+
+
+def test_a_row_with_an_unknown_format_fails_instead_of_retrying_for_a_day(conn, db, rx) -> None:
+    row_id = enqueue(conn, rx.url(), fmt="carrier-pigeon")
+    row = deliver_now(conn, row_id, env={}, policy=FAST)
+    assert row.status == "failed" and "cannot render carrier-pigeon payload" in row.last_error
+    assert rx.requests == []
