@@ -357,3 +357,35 @@ def test_a_row_with_an_unknown_format_fails_instead_of_retrying_for_a_day(conn, 
     row = deliver_now(conn, row_id, env={}, policy=FAST)
     assert row.status == "failed" and "cannot render carrier-pigeon payload" in row.last_error
     assert rx.requests == []
+
+
+def test_an_hour_long_outage_loses_nothing_with_the_default_backoff(conn, db, rx) -> None:
+    from cronplus.clock import FakeClock
+
+    clock = FakeClock(time.time())
+    rx.stop()
+    row_id = outbox.enqueue(conn, kind="alert", event="failure", job="backup", run_id=1, target=rx.url(),
+                            format="json", secret_ref=None, payload=new_payload({"event": "failure"}, now=clock.time()),
+                            now=clock.time())
+    worker = start_worker(db, clock=clock, policy=Policy(connect_timeout=0.5), idle_poll_s=0.05)
+    try:
+        outage_end = clock.time() + 3600
+        while True:  # jump to each retry time until the hour is over
+            row = outbox.get(conn, row_id)
+            if row.next_attempt_at > outage_end:
+                break
+            clock.advance(max(0.0, row.next_attempt_at - clock.time()) + 0.01)
+            worker.wake()
+            wait_until(lambda: outbox.get(conn, row_id).attempts > row.attempts)
+        row = outbox.get(conn, row_id)
+        # 5 s doubling, +<=25% jitter: 8-9 tries in the hour, none given up, the next within 30 min
+        assert row.status == "pending" and 7 <= row.attempts <= 10, row.attempts
+        assert row.next_attempt_at - clock.time() <= 1800 * 1.25
+        assert "connection refused" in row.last_error
+        rx.start()
+        clock.advance(1800 * 1.25)
+        worker.wake()
+        wait_until(lambda: status_of(conn, row_id) == "delivered")
+    finally:
+        worker.stop()
+    assert len(rx.requests) == 1
