@@ -105,8 +105,12 @@ class OutputPump:
                 if n == 0:  # every writer closed the pipe
                     self._at_eof()
                     return
-        except OSError as exc:  # splice to the log failed: nothing taken, drain from here on
-            self._write_failed(exc, self.written)
+        except OSError as exc:
+            if self.written < self.head_size:  # splice to the log failed: nothing taken, drain on
+                self._write_failed(exc, self.written)
+            else:  # the pipe itself failed (should not happen): stop, never spin on a dead fd
+                self.error = self.error or exc
+                self._at_eof()
 
     def _move_once(self) -> int | None:
         """Move one chunk. Returns bytes taken from the pipe, 0 at EOF, None when it is empty."""

@@ -45,7 +45,7 @@ import signal as signal_mod
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,17 @@ def _identity(pw: pwd.struct_passwd) -> dict[str, Any]:
 # -- process exit without a thread ------------------------------------------------------
 
 
+STATUS_LOST = -1  # someone else reaped our child (a waitpid(-1) or SIGCHLD=SIG_IGN elsewhere)
+
+
+def _reap(pid: int) -> tuple[bool, int]:
+    try:
+        reaped, status = os.waitpid(pid, os.WNOHANG)  # WNOHANG: never blocks the loop
+    except ChildProcessError:
+        return True, STATUS_LOST
+    return reaped == pid, status
+
+
 async def _wait_exit(pid: int) -> int:
     """Wait for our child `pid` to exit and reap it; returns the raw wait status."""
     loop = asyncio.get_running_loop()
@@ -188,8 +199,8 @@ async def _wait_exit(pid: int) -> int:
     loop.add_reader(pidfd, on_ready)
     try:
         while True:
-            reaped, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
-            if reaped == pid:
+            reaped, status = _reap(pid)
+            if reaped:
                 return status
             await fut
             fut = loop.create_future()
@@ -201,8 +212,8 @@ async def _wait_exit(pid: int) -> int:
 async def _poll_exit(pid: int) -> int:
     delay = 0.005
     while True:
-        reaped, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
-        if reaped == pid:
+        reaped, status = _reap(pid)
+        if reaped:
             return status
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.25)
@@ -399,6 +410,15 @@ async def _run(
         pump.close()
         if feeder:
             feeder.close()
+    if status == STATUS_LOST:
+        proc.returncode = -1
+        return replace(
+            _failure(started, "exit status lost: the job was reaped outside cronplus"),
+            pid=pid,
+            output_bytes=pump.total,
+            timed_out=timed_out,
+            cancelled=cancelled,
+        )
     exit_code, sig = _decode_status(status)
     proc.returncode = exit_code  # reaped by us: keeps Popen.__del__ from waiting on a reused pid
     return AttemptResult(

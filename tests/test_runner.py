@@ -391,3 +391,16 @@ def test_system_mode_with_an_unknown_user_is_an_error_result(tmp_path: Path) -> 
     result = run(make_job("true", user="no-such-user-xyz"), tmp_path / "run.log", system=True)
     assert result.exit_code is None and result.error == "unknown user 'no-such-user-xyz'"
     assert "unknown user" in (tmp_path / "run.log").read_text()
+
+
+def test_a_child_reaped_behind_our_back_is_an_error_result_not_a_hang(tmp_path: Path) -> None:
+    import signal
+
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel then reaps every child itself
+    try:
+        result = run(make_job("echo hi"), tmp_path / "run.log")
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+    assert result.exit_code is None and result.pid is not None
+    assert result.error == "exit status lost: the job was reaped outside cronplus"
+    assert (tmp_path / "run.log").read_text() == "hi\n"
