@@ -26,7 +26,6 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -106,22 +105,14 @@ def webhook_id(row: OutboxRow) -> str:
     return str(row.payload.get("id") or f"msg_cronplus_{row.id}")
 
 
-def _secrets_of(url: str, secret: str | None) -> list[str]:
-    parts = urlsplit(url)
-    found = [url, parts.path + ("?" + parts.query if parts.query else ""), parts.path, parts.query]
-    if parts.password:
-        found.append(parts.password)
-    if secret:
-        found.append(secret)
-    return [s for s in found if s and s != "/"]
-
-
 def redact_error(text: str, url: str | None, secret: str | None = None) -> str:
-    """An exception text with the URL, its path/query and the secret removed, capped."""
+    """An exception text with the URL, its path/query, password and the secret removed, capped."""
     if url:
-        text = redact_text(text, _secrets_of(url, secret))
-        if urlsplit(url).path not in ("", "/"):
-            text = text.replace(urlsplit(url).path, "/…")
+        p = urlsplit(url)
+        found = [url, p.path + ("?" + p.query if p.query else ""), p.path, p.query, p.password or "", secret or ""]
+        text = redact_text(text, [s for s in found if s and s != "/"])
+        if p.path not in ("", "/"):
+            text = text.replace(p.path, "/…")
     return text[:300]
 
 
@@ -285,14 +276,17 @@ class DeliveryWorker:
         self._busy: dict[str, int] = {}  # target -> row id in flight
         self._thread: threading.Thread | None = None
         self._stop_deadline = 0.0
-        self._pool: ThreadPoolExecutor | None = None
+        self._tasks: queue.Queue[tuple[str, list[OutboxRow]] | None] = queue.Queue()
         self._local = threading.local()
 
     # -- public -------------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="cronplus-send")
+        # Daemon sender threads (not a ThreadPoolExecutor, whose threads the interpreter joins
+        # at exit): a receiver that hangs must not hold up the supervisor's exit.
+        for i in range(self.max_workers):
+            threading.Thread(target=self._sender, name=f"cronplus-send-{i}", daemon=True).start()
         self._thread = threading.Thread(target=self._run, name="cronplus-delivery", daemon=True)
         self._thread.start()
 
@@ -308,8 +302,8 @@ class DeliveryWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        for _ in range(self.max_workers):
+            self._tasks.put(None)
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -410,10 +404,9 @@ class DeliveryWorker:
         claimed: dict[str, list[OutboxRow]] = {}
         for row in outbox.claim(conn, chosen, now=self.clock.time(), lease_s=self.lease_s):
             claimed.setdefault(row.target, []).append(row)
-        assert self._pool is not None
         for target, rows in claimed.items():
             self._busy[target] = rows[0].id
-            self._pool.submit(self._send_in_pool, target, rows)
+            self._tasks.put((target, rows))
 
     def _sleep_for(self, conn: sqlite3.Connection) -> float:
         busy = list(self._busy)
@@ -434,6 +427,10 @@ class DeliveryWorker:
 
             session = self._local.session = requests.Session()
         return session
+
+    def _sender(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            self._send_in_pool(*task)
 
     def _send_in_pool(self, target: str, rows: list[OutboxRow]) -> None:
         """Send a destination's rows in order; stop at the first transient failure (the rest
