@@ -389,3 +389,18 @@ def test_an_hour_long_outage_loses_nothing_with_the_default_backoff(conn, db, rx
     finally:
         worker.stop()
     assert len(rx.requests) == 1
+
+
+@pytest.mark.parametrize("fmt", ["slack", "discord", "teams", "ntfy"])
+def test_each_chat_format_arrives_unsigned_with_its_own_content_type(conn, db, rx, fmt) -> None:
+    row_id = enqueue(conn, rx.url(f"/{fmt}"), fmt=fmt)
+    row = deliver_now(conn, row_id, env={"CRONPLUS_WEBHOOK_SECRET": "s" * 32}, policy=FAST)
+    assert row.status == "delivered"
+    [request] = rx.requests
+    assert "webhook-signature" not in request.headers  # only JSON alerts are signed
+    if fmt == "ntfy":
+        assert request.headers["content-type"].startswith("text/plain")
+        assert request.headers["priority"] == "high" and request.headers["title"] == "backup failed on h"
+        assert b"boom" in request.body
+    else:
+        assert request.headers["content-type"] == "application/json" and request.json()
