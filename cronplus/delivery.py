@@ -8,7 +8,7 @@ outbox rows (a lease, see outbox.py), hands them to a small thread pool that POS
 - 408, 425, 429, 5xx, connection errors, timeouts, an unset `env:VAR`: retried with exponential
   backoff plus jitter (`Retry-After` honoured on 429/503), until the row is `max_age_s` old;
   then failed with the last reason.
-- any other 4xx (400 bad token, 404, 410, ...) or an unrenderable payload: failed at once.
+- other 4xx (400 bad token, 404, 410), a 3xx (not followed), an unrenderable payload: failed.
 
 At most one request per destination is in flight, and a transient failure pushes that
 destination's other pending rows back too, so a dead or hanging receiver occupies one pool
