@@ -198,7 +198,7 @@ def w3(work: Path, stamp: str, n: int) -> None:
         while time.time() < deadline:
             try:
                 peak = max(peak, proc_stats(proc.pid)[1])
-            except (FileNotFoundError, ProcessLookupError):
+            except (FileNotFoundError, ProcessLookupError, KeyError):  # exited (a zombie has no VmRSS)
                 break
             if len(read_stamps(out)) >= n and time.time() > boundary:
                 if tag == "bare":

@@ -28,7 +28,7 @@ from cronplus.scheduler import Scheduler
 log = logging.getLogger("cronplus")
 
 RELOAD_DEBOUNCE_S = 0.15  # an editor's save is several file events; reload once after them
-PRUNE_INTERVAL_S = 3600.0
+PRUNE_INTERVAL_S = 300.0  # each prune does bounded work (retention.py): a backlog goes in steps
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Protocol
 
@@ -30,7 +30,7 @@ from cronplus.status import Overlap, RunStatus
 
 BIG_JUMP_S = 3 * 3600.0  # cron.c: jumps of 3 hours or more are not "caught up"
 MISSED_RECORD_CAP = 100  # at most this many `missed` rows per job per downtime
-MISSED_COUNT_CAP = 100_000  # stop counting missed ticks beyond this (a year of `* * * * *` is 525,600)
+MISSED_COUNT_CAP = 1_000  # count missed ticks one by one up to this; beyond, say "1000+" (cheap restarts)
 
 
 class AttemptLike(Protocol):
@@ -142,13 +142,32 @@ def due_ticks(next_fire: NextFire, *, next_tick: datetime | None, now: float, do
     while tick is not None and tick <= now_dt:
         latest.append(tick)
         total += 1
-        if total >= MISSED_COUNT_CAP:
+        if total >= MISSED_COUNT_CAP:  # a long gap: only the latest ticks matter, find them from now back
+            latest = _latest_ticks(next_fire, since=tick, now=now_dt)
             tick = next_fire(now_dt)
             break
         tick = next_fire(tick)
     if downtime:
         return DueTicks(None, tuple(latest), total, tick)
     return DueTicks(latest[-1], (), 0, tick)
+
+
+def _latest_ticks(next_fire: NextFire, *, since: datetime, now: datetime) -> deque[datetime]:
+    """The latest MISSED_RECORD_CAP ticks in (since, now], widening a window back from now so
+    the work stays proportional to the ticks kept, not to the length of the gap."""
+    window = timedelta(hours=1)
+    while True:
+        start = max(since, now - window)
+        found: deque[datetime] = deque(maxlen=MISSED_RECORD_CAP)
+        count = 0
+        tick = next_fire(start)
+        while tick is not None and tick <= now:
+            found.append(tick)
+            count += 1
+            tick = next_fire(tick)
+        if count >= MISSED_RECORD_CAP or start == since:
+            return found
+        window *= 2
 
 
 def missed_reason(total: int, recorded: int) -> str:

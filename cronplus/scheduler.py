@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cronplus import dagrun, policy
+from cronplus import dagrun, policy, runner, schedule  # imported up front: not on a run's start path
 from cronplus.clock import Clock, SystemClock
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
@@ -92,6 +92,9 @@ class Scheduler:
         self._first_step = True
         self._started = self.clock.time()
         self._order: list[str] = []
+        self._launch_queue: list[Run] = []
+        self._driven = False  # serve() is running: it starts queued launches itself
+        self._stepping = False
         self.on_step: Callable[[], None] | None = None  # the daemon's STATUS= update
         self._install(crontab, self.clock.time(), initial=True)
 
@@ -165,6 +168,15 @@ class Scheduler:
 
     def step(self, now: float) -> None:
         """Decide and start everything due at wall time `now`."""
+        self._stepping = True
+        try:
+            self._step(now)
+        finally:
+            self._stepping = False
+        if not self._driven:
+            self._flush_launches()
+
+    def _step(self, now: float) -> None:
         self._evaluate_waiting(now)  # first, so a run giving up at this tick frees its job
         if self.scheduling and not self.stopping:
             if self._first_step:  # ticks up to our start fell while no supervisor ran: missed
@@ -292,27 +304,41 @@ class Scheduler:
         now = self.clock.time()
         run = Run(job, utc(now), Trigger.MANUAL, chain=True)
         self._add(run)
-        self._launch(run)
+        run.state = "active"
+        self._start_now(run)
         return run
 
     # ---- run lifecycle ---------------------------------------------------------------------
 
     def _launch(self, run: Run) -> None:
+        """Start a run soon: serve() starts queued launches one by one, yielding after each so
+        its process is spawned before the next row is written (the first job of a fan-out does
+        not wait for the last one's insert); step() without serve() starts them at its end."""
         run.state = "active"
+        self._launch_queue.append(run)
+        if self._driven:
+            self.wake()
+        elif not self._stepping:
+            self._flush_launches()
+
+    def _start_now(self, run: Run) -> None:
         if run.jitter <= 0:
             self._insert(run)  # synchronously: the row exists before we yield to the loop
         run.task = asyncio.get_running_loop().create_task(self._execute(run), name=f"run-{run.job.name}")
 
-    def _insert(self, run: Run) -> None:
-        from cronplus.runner import log_path_for
+    def _flush_launches(self) -> None:
+        queue, self._launch_queue = self._launch_queue, []
+        for run in queue:
+            self._start_now(run)
 
+    def _insert(self, run: Run) -> None:
         job = run.job
         trigger = Trigger.RETRY if run.attempt > 1 else run.trigger
         run.started_at = self.clock.time()
         run.run_id = self.history.start_run(job=job.name, attempt=run.attempt, trigger=trigger,
                                             scheduled_at=run.tick.timestamp(), tz=job.tz,
                                             started_at=run.started_at, log_path=None, owner=self.owner)
-        run.log_path = log_path_for(self.log_dir, job.name, run.run_id)
+        run.log_path = runner.log_path_for(self.log_dir, job.name, run.run_id)
         self.history.set_log_path(run.run_id, str(run.log_path))
         for old in run.replaces:
             if old.state == "active" and not old.cancel.is_set():
@@ -353,8 +379,6 @@ class Scheduler:
 
     async def _attempt(self, run: Run) -> float | None:
         """One attempt; returns the delay before a retry, or None when the run is final."""
-        from cronplus.runner import run_attempt
-
         job, run_id = run.job, run.run_id
         assert run_id is not None
         assert run.log_path is not None
@@ -363,7 +387,7 @@ class Scheduler:
             run_id=run_id, job=job.name, attempt=run.attempt, status=RunStatus.RUNNING,
             trigger=Trigger.RETRY if run.attempt > 1 else run.trigger, scheduled_at=run.tick,
             started_at=utc(run.started_at), ended_at=None, exit_code=None, log_path=str(run.log_path)))
-        result = await run_attempt(job, run_id=run_id, attempt=run.attempt, scheduled_at=run.tick,
+        result = await runner.run_attempt(job, run_id=run_id, attempt=run.attempt, scheduled_at=run.tick,
                                    log_path=run.log_path,
                                    system=self.crontab.system, cancel=run.cancel,
                                    on_spawn=lambda pid: self.history.set_pid(run_id, pid))
@@ -416,10 +440,21 @@ class Scheduler:
 
     async def serve(self) -> None:
         """Step, sleep until the next due instant or a wake(); until shutdown() is called."""
+        self._driven = True
+        try:
+            await self._serve()
+        finally:
+            self._driven = False
+            self._flush_launches()
+
+    async def _serve(self) -> None:
         while not self.stopping:
             self._event.clear()
             now = self.clock.time()
             self.step(now)
+            while self._launch_queue:
+                self._start_now(self._launch_queue.pop(0))
+                await asyncio.sleep(0)  # let it reach its spawn before the next insert
             if self.on_step is not None:
                 self.on_step()
             try:
@@ -438,6 +473,9 @@ class Scheduler:
         """Stop starting runs; give active ones `grace` seconds, then cancel them (interrupted)."""
         self.stopping = True
         self.wake()
+        for run in self._launch_queue:  # decided but not started: nothing ran
+            self._drop(run)
+        self._launch_queue.clear()
         for run in list(self.runs):
             if run.state in ("waiting", "queued"):
                 self._drop(run)

@@ -193,19 +193,43 @@ def test_a_removed_job_finishes_its_current_run(supervisors, tmp_path: Path) -> 
     assert Path(sup.rows()[-1][5]).read_text() == "done\n"
 
 
-def test_without_a_supervisor_trigger_runs_the_job_itself_and_the_chain_follows(tmp_path: Path) -> None:
-    crontab = tmp_path / "crontab"
-    crontab.write_text("# cronplus: name=train\n0 3 * * 0 true\n# cronplus: name=evaluate after=train\n"
-                       "0 3 * * 0 exit 99\n# cronplus: name=deploy after=evaluate\n0 3 * * 0 true\n")
-    out = cli(tmp_path / "state", crontab, "trigger", "train")
-    assert out.returncode == 0 and "no supervisor running" in out.stdout
-    conn = sqlite3.connect(tmp_path / "state" / "history.db")
-    rows = [tuple(r) for r in conn.execute("SELECT job, status, trigger FROM runs ORDER BY run_id")]
-    assert rows == [("train", "success", "manual"), ("evaluate", "skipped", "manual"), ("deploy", "skipped", "manual")]
+def test_a_failed_run_sends_its_alert_through_the_delivery_worker(supervisors, tmp_path: Path) -> None:
+    import http.server
+    import json
+    import threading
+
+    received: list[dict] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        sup = start(supervisors, tmp_path, f"# cronplus: name=bad alert={url}\n0 0 1 1 * echo oops; exit 3\n")
+        out = cli(sup.state, sup.crontab, "trigger", "bad", "--wait")
+        assert out.returncode == 1 and "failed, exit 3" in out.stdout
+        deadline = time.monotonic() + 3
+        while not received:
+            assert time.monotonic() < deadline, sup.stderr
+            time.sleep(0.05)
+        assert "bad" in json.dumps(received[0]) and "failure" in json.dumps(received[0])
+    finally:
+        server.shutdown()
 
 
-def test_without_a_supervisor_a_failing_job_makes_trigger_wait_exit_1(tmp_path: Path) -> None:
+def test_retention_flags_prune_history_at_start(supervisors, tmp_path: Path) -> None:
     crontab = tmp_path / "crontab"
-    crontab.write_text("# cronplus: name=bad\n0 3 * * 0 exit 4\n")
-    out = cli(tmp_path / "state", crontab, "trigger", "bad", "--wait")
-    assert out.returncode == 1 and "failed, exit 4" in out.stdout
+    crontab.write_text(JOBS)
+    for _ in range(3):
+        assert cli(tmp_path / "state", crontab, "trigger", "hello").returncode == 0
+    sup = start(supervisors, tmp_path, JOBS, "--max-runs-per-job", "1")
+    assert [r[1] for r in sup.rows()] == ["hello"]
+    assert sup.stop() == 0

@@ -119,4 +119,6 @@ def test_counting_missed_ticks_stops_at_a_cap_and_says_so() -> None:
     due = policy.due_ticks(every_minute, next_tick=T0, now=now, downtime=True)
     assert due.missed_total == policy.MISSED_COUNT_CAP
     assert due.next_tick is not None and due.next_tick.timestamp() > now
+    assert len(due.missed) == 100 and due.missed[-1] == T0 + timedelta(days=400)  # the latest, not the first
+    assert due.missed[0] == T0 + timedelta(days=400, minutes=-99)
     assert "+" in policy.missed_reason(due.missed_total, len(due.missed))

@@ -1,0 +1,42 @@
+"""`cronplus trigger` with no supervisor running: the job runs in the trigger process through the
+same Scheduler code path (history, runner, alerts, downstream chain)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tests.test_daemon import Supervisor, cli, start, supervisors  # noqa: F401 - fixture
+
+
+def test_without_a_supervisor_trigger_runs_the_job_itself_and_the_chain_follows(tmp_path: Path) -> None:
+    crontab = tmp_path / "crontab"
+    crontab.write_text("# cronplus: name=train\n0 3 * * 0 true\n# cronplus: name=evaluate after=train\n"
+                       "0 3 * * 0 exit 99\n# cronplus: name=deploy after=evaluate\n0 3 * * 0 true\n")
+    out = cli(tmp_path / "state", crontab, "trigger", "train")
+    assert out.returncode == 0 and "no supervisor running" in out.stdout
+    conn = sqlite3.connect(tmp_path / "state" / "history.db")
+    rows = [tuple(r) for r in conn.execute("SELECT job, status, trigger FROM runs ORDER BY run_id")]
+    assert rows == [("train", "success", "manual"), ("evaluate", "skipped", "manual"), ("deploy", "skipped", "manual")]
+
+
+def test_without_a_supervisor_a_failing_job_makes_trigger_wait_exit_1(tmp_path: Path) -> None:
+    crontab = tmp_path / "crontab"
+    crontab.write_text("# cronplus: name=bad\n0 3 * * 0 exit 4\n")
+    out = cli(tmp_path / "state", crontab, "trigger", "bad", "--wait")
+    assert out.returncode == 1 and "failed, exit 4" in out.stdout
+
+
+def test_without_a_supervisor_an_unknown_job_gets_a_did_you_mean(tmp_path: Path) -> None:
+    crontab = tmp_path / "crontab"
+    crontab.write_text("# cronplus: name=train\n0 3 * * 0 true\n")
+    out = cli(tmp_path / "state", crontab, "trigger", "trian")
+    assert out.returncode == 1 and "did you mean 'train'" in out.stderr
+
+
+def test_trigger_wait_through_the_supervisor_reports_the_final_attempt_after_retries(supervisors, tmp_path: Path) -> None:
+    sup = start(supervisors, tmp_path, "# cronplus: name=flaky retries=1 retry-delay=0.1\n0 0 1 1 * exit 5\n")
+    out = cli(sup.state, sup.crontab, "trigger", "flaky", "--wait")
+    assert out.returncode == 1
+    assert "run 2: failed, exit 5" in out.stdout
+    assert [r[2:4] for r in sup.rows()] == [("failed", "manual"), ("failed", "retry")]
