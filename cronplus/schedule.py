@@ -26,21 +26,29 @@ The rules, from cronie's `cron.c`/`entry.c` (Debian cron(8) and Vixie cron 4.1 a
   inside the second pass, a fixed-time job of that hour "has already run" and its next fire is
   the next day.
 
-Design. The parser already gives value sets and star flags, so the next matching *naive local*
-minute is a direct search over those sets (month -> day -> hour -> minute with "next value >= x"
-tables; microseconds per call), and every candidate minute is then mapped to its fire instants by
-the DST rules above (none, one, or -- wildcard jobs in a repeated hour -- two). croniter (our
-declared schedule library) would only supply that naive search, and it is exactly the part where
-croniter 7.0.0 is unsound for us: `N-N` ranges become `*` (CRON-NOTES B), the star rule differs
-(A), never-firing schedules raise after a long search (F), its DST handling is not cron's (C, D,
-E), and it parses its own, more permissive syntax (G). We therefore do not call croniter at run
-time; tests/test_schedule_croniter.py checks that croniter, given normalized explicit lists where
-it *is* sound, agrees with our naive search, and pins each difference A-G as a regression test.
+Design. Two layers, each doing what it is sound at:
+
+1. The next matching *naive local* minute comes from croniter (the project's schedule library),
+   but never from the crontab text. Our parser (cronplus/crontab.py) validates cron's syntax
+   and yields value sets and star flags; `_croniter_form` turns them into an expression croniter
+   7 reads exactly as cron would: explicit comma lists of integers (no `N-N` ranges, which
+   croniter turns into `*`, CRON-NOTES B; no names, steps or croniter extensions, G), `*` only
+   for a full field (or `* *` when cron's OR rule makes every day match), and cron's day-field
+   star rule (A) passed as croniter's `day_or` flag (False = both day fields must match). It is asked with *naive* datetimes only, so its own
+   DST handling (C, D, E) never runs. Schedules that never fire are recognized from the value
+   sets first and croniter is never asked about them (F: it would search and raise). The parsed
+   croniter is cached per Schedule and copied per call; croniter is imported lazily, on the
+   first next_fire, so `cronplus --help` does not load it (nor dateutil, which it imports).
+2. Every candidate minute is then mapped to its fire instants by the DST rules above, in our
+   code (none, one, or -- wildcard jobs in a repeated hour -- two).
+
+tests/test_schedule_croniter.py pins each difference A-G as a regression test (we give cron's
+answer) and checks the naive layer against a brute-force reading of crontab(5).
 """
 
 from __future__ import annotations
 
-import calendar
+import copy
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -101,45 +109,59 @@ def _local_zone() -> tzinfo:
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    """A schedule's sets as lookup tables: `next_x[v]` = smallest value >= v in the set, or -1."""
+    """What next_fire needs per schedule, computed once (no croniter import)."""
 
-    next_minute: tuple[int, ...]  # indices 0..60
-    next_hour: tuple[int, ...]  # indices 0..24
-    next_month: tuple[int, ...]  # indices 0..13
-    days: frozenset[int]
-    weekdays: frozenset[int]
-    day_and: bool  # either day field is star: both must match (Vixie cron's DOM_STAR/DOW_STAR)
+    expr: str  # croniter-ready: explicit comma lists, `*` only for a full field (see _croniter_form)
+    day_or: bool  # croniter's day_or: True only for cron's OR rule with two restricted day fields
     wildcard: bool
     can_fire: bool
 
 
-def _next_table(values: frozenset[int], size: int) -> tuple[int, ...]:
-    table = [-1] * (size + 1)
-    nxt = -1
-    for v in range(size, -1, -1):
-        if v in values:
-            nxt = v
-        table[v] = nxt
-    return tuple(table)
+
+def _field(values: frozenset[int], full: int) -> str:
+    # Explicit lists only: croniter 7 turns an `N-N` range into `*` (CRON-NOTES B) and reads
+    # its own extensions into other syntax; a plain list of integers means the same to both.
+    return "*" if len(values) == full else ",".join(map(str, sorted(values)))
+
+
+def _croniter_form(s: Schedule) -> tuple[str, bool]:
+    """A 5-field expression and day_or with which croniter matches exactly cron's minutes.
+
+    croniter 7 ORs the day fields only when day_or=True *and* neither expanded field is `*`
+    (croniter.py `_calc_next`); otherwise it ANDs them. Its `implement_cron_bug` looks at the
+    field *text* for a leading `*`, which our normalized text no longer has, so we do not use
+    it: cron's star rule (CRON-NOTES A) is decided here, from Schedule.dom_star/dow_star.
+    """
+    head = " ".join((_field(s.minutes, 60), _field(s.hours, 24)))
+    month = _field(s.months, 12)
+    if s.dom_star or s.dow_star:  # AND rule; day_or=False makes croniter intersect always
+        return f"{head} {_field(s.days, 31)} {month} {_field(s.weekdays, 7)}", False
+    # OR rule with two restricted fields (crontab(5): "at least one ... match").
+    if len(s.days) == 31 or len(s.weekdays) == 7:
+        # One side matches every day, so every day matches. Written as `* *` because croniter
+        # would read a lone full field as `*` and AND it with the other (`0 0 1-31 * 1`).
+        return f"{head} * {month} *", False
+    if not _days_exist(s):
+        # The day-of-month side never exists in these months (`31 2 mon`): only weekdays
+        # match. croniter would otherwise search that side for max_years before giving up.
+        return f"{head} * {month} {_field(s.weekdays, 7)}", False
+    return f"{head} {_field(s.days, 31)} {month} {_field(s.weekdays, 7)}", True
 
 
 @lru_cache(maxsize=4096)
 def _compile(s: Schedule) -> _Compiled:
-    return _Compiled(
-        next_minute=_next_table(s.minutes, 60),
-        next_hour=_next_table(s.hours, 24),
-        next_month=_next_table(s.months, 13),
-        days=s.days,
-        weekdays=s.weekdays,
-        day_and=s.dom_star or s.dow_star,
-        wildcard=s.is_wildcard,
-        can_fire=_can_fire(s),
-    )
+    expr, day_or = ("", False) if s.reboot else _croniter_form(s)
+    return _Compiled(expr=expr, day_or=day_or, wildcard=s.is_wildcard, can_fire=_can_fire(s))
+
+
+def _days_exist(s: Schedule) -> bool:
+    return any(d <= _MAX_MDAYS[m] for m in s.months for d in s.days)
 
 
 def _can_fire(s: Schedule) -> bool:
     """False for schedules cron accepts but never runs (`0 0 30 2 *`, `0 0 31 4,6 *`).
 
+    Decided here so croniter is never asked (it searches 50 years and raises, CRON-NOTES F).
     With the OR rule the weekday set alone (never empty) matches days of every month. With the
     AND rule some (month, day) must exist; over 400 years each such date meets every weekday.
     """
@@ -147,51 +169,39 @@ def _can_fire(s: Schedule) -> bool:
         return False
     if not (s.dom_star or s.dow_star):
         return True
-    return any(d <= _MAX_MDAYS[m] for m in s.months for d in s.days)
+    return _days_exist(s)
 
 
-def _day_matches(c: _Compiled, day: int, cron_dow: int) -> bool:
-    if c.day_and:
-        return day in c.days and cron_dow in c.weekdays
-    return day in c.days or cron_dow in c.weekdays
+@lru_cache(maxsize=4096)
+def _template(c: _Compiled) -> object:
+    """A croniter with the expression parsed once; callers iterate on shallow copies of it."""
+    from croniter import croniter  # lazy: `cronplus --help` must not pay for it
+
+    # 400 years: one Gregorian cycle, in which every possible (month, day) meets every weekday,
+    # so a schedule that passed _can_fire always matches within the search (default is 50).
+    return croniter(c.expr, datetime(2000, 1, 1), day_or=c.day_or, max_years_between_matches=_SEARCH_YEARS)
 
 
 def naive_matches(schedule: Schedule, start: datetime) -> Iterator[datetime]:
     """Naive local minutes >= `start` (naive, seconds ignored) that match, in order.
 
-    Only cron's field rules, no DST: this is what croniter would be asked for. Ends after
-    400 years (never, for a schedule that can fire at all) or at the end of year 9999.
+    Only cron's field rules, no DST: croniter's answer on naive datetimes (it has no zone to
+    apply its own DST handling to). Ends at once for a schedule that never fires, and quietly
+    where the next match would be after year 9999 (datetime's last year).
     """
     c = _compile(schedule)
     if not c.can_fire:
         return
-    y, mo, d, h, mi = start.year, start.month, start.day, start.hour, start.minute
-    last_year = min(y + _SEARCH_YEARS, 9999)  # datetime's last year
-    while y <= last_year:
-        m2 = c.next_month[mo]
-        if m2 < 0:
-            y, mo, d, h, mi = y + 1, 1, 1, 0, 0
-            continue
-        if m2 != mo:
-            mo, d, h, mi = m2, 1, 0, 0
-        first_wd, ndays = calendar.monthrange(y, mo)  # Monday 0; cron's Sunday 0 is +1 mod 7
-        while d <= ndays and not _day_matches(c, d, (first_wd + d) % 7):
-            d, h, mi = d + 1, 0, 0
-        if d > ndays:
-            y, mo, d, h, mi = (y + 1, 1, 1, 0, 0) if mo == 12 else (y, mo + 1, 1, 0, 0)
-            continue
-        h2 = c.next_hour[h]
-        if h2 < 0:
-            d, h, mi = d + 1, 0, 0
-            continue
-        if h2 != h:
-            h, mi = h2, 0
-        m2 = c.next_minute[mi]
-        if m2 < 0:
-            h, mi = h + 1, 0
-            continue
-        yield datetime(y, mo, d, h, m2)
-        mi = m2 + 1
+    it = copy.copy(_template(c))  # shares the parsed fields; get_next only rebinds `cur`
+    current = start.replace(second=0, microsecond=0) - timedelta(minutes=1)  # get_next is "> cur"
+    while True:
+        try:
+            current = it.get_next(datetime, start_time=current)  # type: ignore[attr-defined]
+        except (OverflowError, ValueError):
+            if current.year >= 9999 - _SEARCH_YEARS:  # croniter stepped past datetime.max
+                return
+            raise
+        yield current
 
 
 def _fire_instants(w: datetime, tz: tzinfo, wildcard: bool) -> tuple[bool, list[float]]:
