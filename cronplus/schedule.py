@@ -55,9 +55,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cronplus.errors import CronplusError
 from cronplus.model import Schedule
+
+if TYPE_CHECKING:
+    from croniter import croniter as Croniter
 
 # cron.c classifies `timeDiff = wall minute - virtual minute` (1 is the normal tick).
 _SMALL_JUMP_MAX = 5  # 1 < timeDiff <= 5: "wokeup late", run everything for every minute missed
@@ -117,7 +121,6 @@ class _Compiled:
     can_fire: bool
 
 
-
 def _field(values: frozenset[int], full: int) -> str:
     # Explicit lists only: croniter 7 turns an `N-N` range into `*` (CRON-NOTES B) and reads
     # its own extensions into other syntax; a plain list of integers means the same to both.
@@ -173,7 +176,7 @@ def _can_fire(s: Schedule) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _template(c: _Compiled) -> object:
+def _template(c: _Compiled) -> Croniter:
     """A croniter with the expression parsed once; callers iterate on shallow copies of it."""
     from croniter import croniter  # lazy: `cronplus --help` must not pay for it
 
@@ -192,11 +195,13 @@ def naive_matches(schedule: Schedule, start: datetime) -> Iterator[datetime]:
     c = _compile(schedule)
     if not c.can_fire:
         return
-    it = copy.copy(_template(c))  # shares the parsed fields; get_next only rebinds `cur`
+    # A shallow copy shares the parsed fields, which croniter only reads (its _calc_next works
+    # on copies); get_next rebinds the copy's own position, so the cached template never moves.
+    it = copy.copy(_template(c))
     current = start.replace(second=0, microsecond=0) - timedelta(minutes=1)  # get_next is "> cur"
     while True:
         try:
-            current = it.get_next(datetime, start_time=current)  # type: ignore[attr-defined]
+            current = it.get_next(datetime, start_time=current)
         except (OverflowError, ValueError):
             if current.year >= 9999 - _SEARCH_YEARS:  # croniter stepped past datetime.max
                 return
