@@ -93,7 +93,11 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         self.control = ControlServer(self.paths.control_socket, self.handle)
-        await self.control.start()
+        try:
+            await self.control.start()
+        except OSError as exc:  # e.g. a state path longer than a unix socket address allows
+            log.error("control socket %s unavailable (%s): `cronplus trigger` cannot reach this supervisor",
+                      self.paths.control_socket, exc)
         observer = self._watch(loop)
         serve = loop.create_task(self.scheduler.serve(), name="scheduler")
         timers = [loop.create_task(self._prune_timer()), loop.create_task(self._watchdog_timer())]

@@ -1,4 +1,5 @@
-"""Dependency waiting for `after=`: which upstream run belongs to a downstream tick, and the
+"""Run state and dependency waiting for `after=`: the `Run` record the scheduler tracks (one job
+at one tick, across its attempts), which upstream run belongs to a downstream tick, and the
 verdict of the job's trigger rule (deps.evaluate). Reads history, never writes it.
 
 Rules (SPEC §2 `after`):
@@ -18,15 +19,46 @@ Rules (SPEC §2 `after`):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
-from cronplus.model import JobSpec
-from cronplus.status import RunStatus
+from cronplus.model import JobSpec, RunRecord
+from cronplus.status import RunStatus, Trigger
 
 MAX_WAIT_S = 24 * 3600.0
+
+
+@dataclass(eq=False)
+class Run:
+    """One job at one tick, across its attempts."""
+
+    job: JobSpec
+    tick: datetime
+    trigger: Trigger
+    chain: bool = False  # a manual trigger: fan out to downstream jobs when final
+    state: str = "new"  # waiting (deps) / queued (overlap=queue) / active (task) / done
+    attempt: int = 1
+    run_id: int | None = None
+    deadline: datetime | None = None
+    jitter: float = 0.0
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel_reason: str | None = None
+    cancel_status: RunStatus = RunStatus.FAILED
+    replaces: list[Run] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    sleeping: bool = False  # in a jitter or retry wait
+    started_at: float = 0.0  # of the current attempt's row
+    log_path: Path | None = None
+    record: RunRecord | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,12 +24,12 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cronplus import dagrun, policy, runner, schedule  # imported up front: not on a run's start path
+from cronplus.dagrun import Run, utc
 from cronplus.clock import Clock, SystemClock
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
@@ -41,33 +41,16 @@ BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 TICKS_KEY = "scheduler.last_ticks"  # kv: {"job": last tick handled, Unix s}
 
 
-@dataclass(eq=False)
-class Run:
-    """One job at one tick, across its attempts."""
-
-    job: JobSpec
-    tick: datetime
-    trigger: Trigger
-    chain: bool = False  # a manual trigger: fan out to downstream jobs when final
-    state: str = "new"  # waiting (deps) / queued (overlap=queue) / active (task) / done
-    attempt: int = 1
-    run_id: int | None = None
-    deadline: datetime | None = None
-    jitter: float = 0.0
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    cancel_reason: str | None = None
-    cancel_status: RunStatus = RunStatus.FAILED
-    replaces: list[Run] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-    sleeping: bool = False  # in a jitter or retry wait
-    started_at: float = 0.0  # of the current attempt's row
-    log_path: Path | None = None
-    record: RunRecord | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+def approach(delay: float) -> float:
+    """How long to sleep towards a due instant `delay` s away. Linux lets epoll_wait (asyncio's
+    sleep) overshoot by 0.1% of its timeout, up to 100 ms (select_estimate_accuracy): a 60 s
+    sleep may end 60 ms late. So stop short and close in: 0.5 s before, then 50 ms before, then
+    the rest (overshoot <= 50 us). Two extra wake-ups per tick; none while idle far ahead."""
+    if delay > 0.6:
+        return delay - 0.5
+    if delay > 0.06:
+        return delay - 0.05
+    return delay
 
 
 class Scheduler:
@@ -119,8 +102,7 @@ class Scheduler:
     def _first_tick(self, job: JobSpec, now: float, *, initial: bool) -> datetime | None:
         """The first tick not yet done: after the persisted last tick at start (so downtime is
         seen as missed), else after now; never at or before the last tick done."""
-        from cronplus.schedule import next_fire
-
+        next_fire = schedule.next_fire
         if not self.scheduling or job.schedule.reboot:
             return None
         last = self._last_tick(job.name)
@@ -199,9 +181,7 @@ class Scheduler:
         return max(0.0, min([MAX_SLEEP_S + now, *due]) - now)
 
     def _tick_job(self, job: JobSpec, now: float, downtime: bool) -> None:
-        from cronplus.schedule import next_fire
-
-        due = policy.due_ticks(lambda t: next_fire(job.schedule, t, job.tz),
+        due = policy.due_ticks(lambda t: schedule.next_fire(job.schedule, t, job.tz),
                                next_tick=self.next_tick.get(job.name), now=now, downtime=downtime)
         self.next_tick[job.name] = due.next_tick
         if due.missed:
@@ -458,7 +438,7 @@ class Scheduler:
             if self.on_step is not None:
                 self.on_step()
             try:
-                await asyncio.wait_for(self._event.wait(), timeout=self.next_wake(self.clock.time()))
+                await asyncio.wait_for(self._event.wait(), timeout=approach(self.next_wake(self.clock.time())))
             except TimeoutError:
                 pass
 
