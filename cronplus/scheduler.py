@@ -41,18 +41,6 @@ BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 TICKS_KEY = "scheduler.last_ticks"  # kv: {"job": last tick handled, Unix s}
 
 
-def approach(delay: float) -> float:
-    """How long to sleep towards a due instant `delay` s away. Linux lets epoll_wait (asyncio's
-    sleep) overshoot by 0.1% of its timeout, up to 100 ms (select_estimate_accuracy): a 60 s
-    sleep may end 60 ms late. So stop short and close in: 0.5 s before, then 50 ms before, then
-    the rest (overshoot <= 50 us). Two extra wake-ups per tick; none while idle far ahead."""
-    if delay > 0.6:
-        return delay - 0.5
-    if delay > 0.06:
-        return delay - 0.05
-    return delay
-
-
 class Scheduler:
     def __init__(self, crontab: Crontab, *, history: Any, alerting: Any, log_dir: Path, owner: str,
                  clock: Clock | None = None, scheduling: bool = True) -> None:
@@ -438,7 +426,7 @@ class Scheduler:
             if self.on_step is not None:
                 self.on_step()
             try:
-                await asyncio.wait_for(self._event.wait(), timeout=approach(self.next_wake(self.clock.time())))
+                await asyncio.wait_for(self._event.wait(), timeout=policy.approach(self.next_wake(self.clock.time())))
             except TimeoutError:
                 pass
 

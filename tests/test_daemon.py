@@ -23,7 +23,7 @@ def cli(state: Path, crontab: Path, *args: str, timeout: float = 20) -> subproce
 
 
 class Supervisor:
-    def __init__(self, tmp_path: Path, text: str, *extra: str) -> None:
+    def __init__(self, tmp_path: Path, text: str, *extra: str, env: dict[str, str] | None = None) -> None:
         self.state = tmp_path / "state"
         self.crontab = tmp_path / "crontab"
         if not self.crontab.exists():
@@ -31,7 +31,8 @@ class Supervisor:
         self.stderr_path = tmp_path / f"supervisor-{time.monotonic_ns()}.err"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cronplus", "--crontab", str(self.crontab), "--state-dir", str(self.state),
-             "run", *extra], stderr=open(self.stderr_path, "w"), stdout=subprocess.DEVNULL)
+             "run", *extra], stderr=open(self.stderr_path, "w"), stdout=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})})
 
     def wait_ready(self) -> Supervisor:
         deadline = time.monotonic() + 10

@@ -122,3 +122,9 @@ def test_counting_missed_ticks_stops_at_a_cap_and_says_so() -> None:
     assert len(due.missed) == 100 and due.missed[-1] == T0 + timedelta(days=400)  # the latest, not the first
     assert due.missed[0] == T0 + timedelta(days=400, minutes=-99)
     assert "+" in policy.missed_reason(due.missed_total, len(due.missed))
+
+
+def test_long_sleeps_stop_short_of_the_tick_and_close_in() -> None:
+    assert policy.approach(59.0) == 58.5  # epoll may overshoot a 58.5 s sleep by ~58 ms: still early
+    assert abs(policy.approach(0.5) - 0.45) < 1e-9
+    assert policy.approach(0.04) == 0.04
