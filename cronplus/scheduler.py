@@ -36,6 +36,7 @@ from cronplus.status import CatchUp, RunStatus, Trigger
 
 log = logging.getLogger("cronplus")
 
+LAUNCH_BATCH = 32
 MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 TICKS_KEY = "scheduler.last_ticks"  # kv: {"job": last tick handled, Unix s}
@@ -420,9 +421,15 @@ class Scheduler:
             self._event.clear()
             now = self.clock.time()
             self.step(now)
+            launched = 0
             while self._launch_queue:
                 self._start_now(self._launch_queue.pop(0))
-                await asyncio.sleep(0)  # let it reach its spawn before the next insert
+                launched += 1
+                # Let it reach its spawn before the next insert: the first jobs of a tick start at
+                # once. In a big fan-out, yield per batch so ended runs' bookkeeping (which the
+                # loop would run at each yield) does not hold back the spawns still to come.
+                if launched <= LAUNCH_BATCH or launched % LAUNCH_BATCH == 0:
+                    await asyncio.sleep(0)
             if self.on_step is not None:
                 self.on_step()
             try:
