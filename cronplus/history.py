@@ -418,6 +418,31 @@ class History(ReadHistory):
                 )
         return self.runs_by_id([row["run_id"] for row in stale])
 
+    def mark_final(self, run_id: int, reason: str) -> RunRecord:
+        """An ended attempt whose retry will not happen (shutdown, replaced) becomes the run's final
+        row; `reason` is appended to the attempt's own (e.g. "exit 3; retry abandoned: ...")."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE runs SET final = 1, reason = CASE WHEN reason IS NULL THEN ? ELSE reason || '; ' || ? END"
+                " WHERE run_id = ? AND final = 0 AND status != 'running'",
+                (reason, reason, run_id),
+            )
+        record = self.get_run(run_id)
+        if record is None:
+            raise CronplusError(f"no run {run_id} in history")
+        return record
+
+    def mark_abandoned_retries(self, *, reason: str) -> list[RunRecord]:
+        """Ended, non-final attempts with no later attempt of the same run: a supervisor died while
+        their retry was pending (kill -9). Each becomes final with `reason` appended. At start-up,
+        before any run starts (one scan of the table: no index covers final = 0)."""
+        stale = [row[0] for row in self.conn.execute(
+            "SELECT run_id FROM runs AS r WHERE final = 0 AND status != 'running' AND NOT EXISTS"
+            " (SELECT 1 FROM runs AS n WHERE n.job = r.job AND n.scheduled_at IS r.scheduled_at"
+            " AND n.run_id > r.run_id AND n.attempt > r.attempt)"
+        )]
+        return [self.mark_final(run_id, reason) for run_id in stale]
+
     def kv_set(self, key: str, value: str) -> None:
         with self._tx() as conn:
             conn.execute(
