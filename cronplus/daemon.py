@@ -40,6 +40,11 @@ class Settings:
     max_log_bytes: int | None = None
 
 
+# A supervisor killed (kill -9, crash, power loss) while a retry was pending left the ended
+# attempt non-final; the next start makes it final rather than re-running a stale tick.
+ABANDONED_AT_START = "retry abandoned: supervisor stopped while the retry was pending"
+
+
 def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
 
@@ -81,6 +86,8 @@ class Daemon:
         self.owner = owner_id()
         for rec in self.history.mark_interrupted(live_owner=self.owner, now=time.time()):
             log.warning("job %s: run %d interrupted (%s)", rec.job, rec.run_id, rec.reason)
+        for rec in self.history.mark_abandoned_retries(reason=ABANDONED_AT_START):
+            log.warning("job %s: run %d final (%s)", rec.job, rec.run_id, rec.reason)
         self._prune()
         self.worker = DeliveryWorker(self.paths.db_path)
         self.worker.start()
@@ -309,20 +316,43 @@ def trigger_in_process(paths: Paths, name: str, *, on_started: Callable[[int], N
             alerting = Alerting(history, wake=worker.wake)
             scheduler = Scheduler(crontab, history=history, alerting=alerting, log_dir=paths.log_dir,
                                   owner=owner_id(), scheduling=False)
-            serve = asyncio.get_running_loop().create_task(scheduler.serve())
+            loop = asyncio.get_running_loop()
+            got: list[int] = []
+            stop = asyncio.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):  # before the row exists: no run is left `running`
+                loop.add_signal_handler(sig, lambda s=sig: (got.append(s), stop.set()))
+            serve = loop.create_task(scheduler.serve())
             run = scheduler.trigger(name)
             if on_started is not None and run.run_id is not None:
                 on_started(run.run_id)
-            await scheduler.wait_idle()
+            idle = loop.create_task(scheduler.wait_idle())
+            stopped = loop.create_task(stop.wait())
+            await asyncio.wait({idle, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if got:  # Ctrl-C / SIGTERM: the same cancel path as a supervisor's shutdown, no grace
+                await scheduler.shutdown(0.0, f"trigger stopped by {signal.Signals(got[0]).name}")
+            idle.cancel()
+            stopped.cancel()
             scheduler.stopping = True
             scheduler.wake()
             await serve
+            if got:
+                raise TriggerInterrupted(got[0], run.record)
             return run.record
         finally:
             worker.stop(timeout=5.0)
             history.close()
 
     return asyncio.run(main())
+
+
+class TriggerInterrupted(CronplusError):
+    """An in-process trigger got SIGINT/SIGTERM; its run was cancelled and recorded `interrupted`.
+    The exit code is the shell's convention for death by that signal: 128 + signum (130, 143)."""
+
+    def __init__(self, signum: int, record: RunRecord | None) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.exit_code = 128 + signum
+        self.record = record
 
 
 class UnknownJob(CronplusError):

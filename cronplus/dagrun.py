@@ -40,17 +40,18 @@ class Run:
     tick: datetime
     trigger: Trigger
     chain: bool = False  # a manual trigger: fan out to downstream jobs when final
-    state: str = "new"  # waiting (deps) / queued (overlap=queue) / active (task) / done
+    state: str = "new"  # waiting (deps) / queued (overlap=queue) / delayed (jitter) / active (task) / done
     attempt: int = 1
     run_id: int | None = None
     deadline: datetime | None = None
     jitter: float = 0.0
+    start_at: float | None = None  # wall time a jittered run starts (state delayed)
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_reason: str | None = None
     cancel_status: RunStatus = RunStatus.FAILED
     replaces: list[Run] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
-    sleeping: bool = False  # in a jitter or retry wait
+    sleeping: bool = False  # in a retry wait
     started_at: float = 0.0  # of the current attempt's row
     log_path: Path | None = None
     record: RunRecord | None = None

@@ -44,8 +44,9 @@ TICKS_KEY = "scheduler.last_ticks"  # kv: {"job": last tick handled, Unix s}
 
 class Scheduler:
     def __init__(self, crontab: Crontab, *, history: Any, alerting: Any, log_dir: Path, owner: str,
-                 clock: Clock | None = None, scheduling: bool = True) -> None:
+                 clock: Clock | None = None, scheduling: bool = True, rng: random.Random | None = None) -> None:
         self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()  # jitter; tests pass a seeded one
         self.history = history
         self.alerting = alerting
         self.log_dir = Path(log_dir).absolute()
@@ -59,6 +60,7 @@ class Scheduler:
         self._ticks: dict[str, float] = self._load_ticks()
         self._ticks_dirty = False
         self.stopping = False
+        self.stop_reason = "supervisor shutdown"
         self._event = asyncio.Event()
         self._last_eval: float | None = None
         self._first_step = True
@@ -131,7 +133,7 @@ class Scheduler:
         JobSpec); runs of removed jobs that have not started are dropped."""
         self._install(crontab, self.clock.time(), initial=False)
         for run in list(self.runs):
-            if run.job.name not in self.jobs and run.state in ("waiting", "queued"):
+            if run.job.name not in self.jobs and run.state in ("waiting", "queued", "delayed"):
                 self._drop(run)
         self.wake()
 
@@ -161,12 +163,15 @@ class Scheduler:
         self._first_step = False
         self._last_eval = now
         self._evaluate_waiting(now)
+        for run in [r for r in self.runs if r.state == "delayed" and r.start_at is not None and r.start_at <= now]:
+            self._launch(run)
         self._save_ticks()
 
     def next_wake(self, now: float) -> float:
         """Seconds until step() has something to do (capped at MAX_SLEEP_S)."""
         due = [t.timestamp() for t in self.next_tick.values() if t is not None] if not self.stopping else []
         due += [r.deadline.timestamp() for r in self.runs if r.state == "waiting" and r.deadline]
+        due += [r.start_at for r in self.runs if r.state == "delayed" and r.start_at is not None]
         return max(0.0, min([MAX_SLEEP_S + now, *due]) - now)
 
     def _tick_job(self, job: JobSpec, now: float, downtime: bool) -> None:
@@ -210,7 +215,7 @@ class Scheduler:
     def _new_tick(self, job: JobSpec, tick: datetime, trigger: Trigger, now: float) -> None:
         """A tick of a job is due: overlap policy, then wait for upstreams or start."""
         mine = self._job_runs(job.name)
-        active = [r for r in mine if r.state in ("waiting", "active")]
+        active = [r for r in mine if r.state in ("waiting", "delayed", "active")]
         queued = any(r.state == "queued" for r in mine)
         action = policy.overlap_action(job.options.overlap, active=bool(active), queued=queued)
         if action is policy.OverlapAction.SKIP:
@@ -282,7 +287,14 @@ class Scheduler:
     def _launch(self, run: Run) -> None:
         """Start a run soon: serve() starts queued launches one by one, yielding after each so
         its process is spawned before the next row is written (the first job of a fan-out does
-        not wait for the last one's insert); step() without serve() starts them at its end."""
+        not wait for the last one's insert); step() without serve() starts them at its end.
+        A jittered run is first `delayed` to a random instant in [now, now + jitter] on the
+        wall clock (step() starts it then): no row until it starts, like cron's own delay."""
+        if run.jitter > 0 and run.start_at is None:
+            run.start_at = self.clock.time() + self.rng.uniform(0, run.jitter)
+            run.state = "delayed"
+            self.wake()
+            return
         run.state = "active"
         self._launch_queue.append(run)
         if self._driven:
@@ -291,8 +303,7 @@ class Scheduler:
             self._flush_launches()
 
     def _start_now(self, run: Run) -> None:
-        if run.jitter <= 0:
-            self._insert(run)  # synchronously: the row exists before we yield to the loop
+        self._insert(run)  # synchronously: the row exists before we yield to the loop
         run.task = asyncio.get_running_loop().create_task(self._execute(run), name=f"run-{run.job.name}")
 
     def _flush_launches(self) -> None:
@@ -310,15 +321,15 @@ class Scheduler:
         run.log_path = runner.log_path_for(self.log_dir, job.name, run.run_id)
         self.history.set_log_path(run.run_id, str(run.log_path))
         for old in run.replaces:
-            if old.state == "active" and not old.cancel.is_set():
+            if old.state == "delayed":  # jittered, not started: it never runs
+                self._not_run(old, RunStatus.SKIPPED, f"replaced by run {run.run_id}", run.started_at)
+            elif old.state == "active" and not old.cancel.is_set():
                 old.cancel_reason = f"replaced by run {run.run_id}"
                 old.cancel.set()
         run.replaces = []
 
     async def _execute(self, run: Run) -> None:
         try:
-            if run.jitter > 0 and await self._sleep(run, random.uniform(0, run.jitter)):
-                return self._drop(run)
             while True:
                 if run.run_id is None:
                     self._insert(run)
@@ -326,7 +337,7 @@ class Scheduler:
                 if retry_in is None:
                     return
                 if await self._sleep(run, retry_in):
-                    return self._drop(run)
+                    return self._abandon_retry(run)
                 run.attempt += 1
                 run.run_id = None
         except Exception:  # a bug must not take the supervisor down; the row stays `running`
@@ -335,8 +346,17 @@ class Scheduler:
         finally:
             self.wake()
 
+    def _abandon_retry(self, run: Run) -> None:
+        """The retry will not happen (shutdown, replaced): the ended attempt is the run's final row."""
+        assert run.run_id is not None
+        why = self.stop_reason if self.stopping or not run.cancel_reason else run.cancel_reason
+        record = self.history.mark_final(run.run_id, f"retry abandoned: {why}")
+        log.info("job %s: run %d final, retry abandoned: %s", run.job.name, run.run_id, why)
+        self._alert("on_end", run.job, record, will_retry=False)  # its failure alert was held for the retry
+        self._finish(run, record)
+
     async def _sleep(self, run: Run, seconds: float) -> bool:
-        """Jitter or retry wait; True when cancelled (replace, shutdown) meanwhile."""
+        """Retry wait; True when cancelled (replace, shutdown) meanwhile."""
         run.sleeping = True
         try:
             await asyncio.wait_for(run.cancel.wait(), timeout=seconds)
@@ -444,28 +464,12 @@ class Scheduler:
         while self.runs:
             await asyncio.gather(*(r.done.wait() for r in list(self.runs)))
 
-    async def shutdown(self, grace: float) -> None:
-        """Stop starting runs; give active ones `grace` seconds, then cancel them (interrupted)."""
-        self.stopping = True
-        self.wake()
-        for run in self._launch_queue:  # decided but not started: nothing ran
-            self._drop(run)
-        self._launch_queue.clear()
-        for run in list(self.runs):
-            if run.state in ("waiting", "queued"):
-                self._drop(run)
-            elif run.sleeping:  # a jitter or retry wait: nothing is running, do not start it
-                run.cancel.set()
-        active = [r.task for r in self.runs if r.task is not None]
-        if active:
-            log.info("shutdown: waiting up to %gs for %d run(s)", grace, len(active))
-            await asyncio.wait(active, timeout=grace)
-        for run in list(self.runs):
-            run.cancel_reason, run.cancel_status = "supervisor shutdown", RunStatus.INTERRUPTED
-            run.cancel.set()
-        rest = [r.task for r in self.runs if r.task is not None]
-        if rest:
-            await asyncio.wait(rest)
+    async def shutdown(self, grace: float, reason: str = "supervisor shutdown") -> None:
+        """Stop starting runs; record the ones that will not start; give active ones `grace`
+        seconds, then cancel them (interrupted, `reason`). See cronplus.shutdown."""
+        from cronplus.shutdown import shutdown
+
+        await shutdown(self, grace, reason)
 
     def status(self) -> dict[str, Any]:
         """For the control socket: jobs with their next tick, runs in flight."""

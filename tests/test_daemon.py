@@ -234,3 +234,44 @@ def test_retention_flags_prune_history_at_start(supervisors, tmp_path: Path) -> 
     sup = start(supervisors, tmp_path, JOBS, "--max-runs-per-job", "1")
     assert [r[1] for r in sup.rows()] == ["hello"]
     assert sup.stop() == 0
+
+
+RETRYING = "# cronplus: name=flaky retries=2 retry-delay=60\n0 0 1 1 * exit 5\n"
+
+
+def wait_for_rows(sup: Supervisor, predicate: object, timeout: float = 5) -> list[tuple]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = sup.rows() if (sup.state / "history.db").exists() else []
+        if predicate(rows):  # type: ignore[operator]
+            return rows
+        time.sleep(0.05)
+    raise AssertionError(f"rows never matched: {sup.rows()}")
+
+
+def finals(sup: Supervisor) -> list[tuple]:
+    conn = sqlite3.connect(sup.state / "history.db")
+    try:
+        return [tuple(r) for r in conn.execute("SELECT job, status, final, reason FROM runs ORDER BY run_id")]
+    finally:
+        conn.close()
+
+
+def test_sigterm_while_a_retry_is_pending_leaves_the_failed_attempt_final(supervisors, tmp_path: Path) -> None:
+    sup = start(supervisors, tmp_path, RETRYING)
+    assert cli(sup.state, sup.crontab, "trigger", "flaky").returncode == 0
+    wait_for_rows(sup, lambda rows: rows and rows[-1][2] == "failed")
+    assert sup.stop() == 0
+    assert finals(sup) == [("flaky", "failed", 1, "exit 5; retry abandoned: supervisor shutdown")]
+
+
+def test_after_kill_9_during_a_retry_wait_a_restart_makes_the_failed_attempt_final(supervisors, tmp_path: Path) -> None:
+    sup = start(supervisors, tmp_path, RETRYING)
+    assert cli(sup.state, sup.crontab, "trigger", "flaky").returncode == 0
+    wait_for_rows(sup, lambda rows: rows and rows[-1][2] == "failed")
+    sup.stop(signal.SIGKILL)
+    assert finals(sup)[0][2] == 0  # the dead supervisor meant to retry
+    again = start(supervisors, tmp_path, RETRYING)
+    assert finals(again) == [("flaky", "failed", 1,
+                              "exit 5; retry abandoned: supervisor stopped while the retry was pending")]
+    assert again.stop() == 0

@@ -3,8 +3,15 @@ same Scheduler code path (history, runner, alerts, downstream chain)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.test_daemon import Supervisor, cli, start, supervisors  # noqa: F401 - fixture
 
@@ -40,3 +47,39 @@ def test_trigger_wait_through_the_supervisor_reports_the_final_attempt_after_ret
     assert out.returncode == 1
     assert "run 2: failed, exit 5" in out.stdout
     assert [r[2:4] for r in sup.rows()] == [("failed", "manual"), ("failed", "retry")]
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_without_a_supervisor_ctrl_c_or_sigterm_kills_the_job_and_records_it_interrupted(
+        tmp_path: Path, sig: int, code: int) -> None:
+    crontab = tmp_path / "crontab"
+    crontab.write_text("# cronplus: name=nap kill-grace=1\n0 3 * * 0 sleep 30\n"
+                       "# cronplus: name=after-nap after=nap\n0 3 * * 0 true\n")
+    state = tmp_path / "state"
+    proc = subprocess.Popen([sys.executable, "-m", "cronplus", "--crontab", str(crontab), "--state-dir", str(state),
+                             "trigger", "nap"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert "started (no supervisor running)" in proc.stdout.readline()
+        conn = sqlite3.connect(state / "history.db")
+        pid = None
+        deadline = time.monotonic() + 5
+        while pid is None and time.monotonic() < deadline:  # the job's pid is set just after its spawn
+            pid = conn.execute("SELECT pid FROM runs WHERE job = 'nap'").fetchone()[0]
+            time.sleep(0.02)
+        assert pid is not None
+        began = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=10)
+        assert time.monotonic() - began < 3
+        assert proc.returncode == code, err
+        assert "interrupted" in out
+        rows = [tuple(r) for r in conn.execute("SELECT job, status, reason, final FROM runs ORDER BY run_id")]
+        name = signal.Signals(sig).name
+        assert rows == [("nap", "interrupted", f"trigger stopped by {name}", 1)]
+        with pytest.raises(ProcessLookupError):  # the job's process is gone, not orphaned
+            os.kill(pid, 0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,6 +1,11 @@
 """`cronplus trigger JOB [--wait]`: run a job now, through the running supervisor's control
 socket when there is one (trigger=manual, same history and alerts as scheduled runs); with no
-supervisor running, run it in this process through the same code path and wait for it."""
+supervisor running, run it in this process through the same code path and wait for it.
+
+In-process, SIGINT (Ctrl-C) or SIGTERM cancels the run like a supervisor's shutdown (the job's
+process group gets SIGTERM, then SIGKILL after its kill-grace), records it `interrupted` ("trigger
+stopped by SIGINT"), records downstream runs not yet started as `skipped`, and exits 128 + the
+signal number: 130 for SIGINT, 143 for SIGTERM."""
 
 from __future__ import annotations
 
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 def _in_process(p: object, job: str) -> int:
     """No supervisor: run it here (always waiting: nobody else would finish the run)."""
     from cronplus.control import SupervisorLock
-    from cronplus.daemon import trigger_in_process
+    from cronplus.daemon import TriggerInterrupted, done_message, trigger_in_process
 
     p.ensure()  # type: ignore[attr-defined]
     lock = SupervisorLock(p.state_dir)  # type: ignore[attr-defined]
@@ -61,9 +66,12 @@ def _in_process(p: object, job: str) -> int:
     try:
         record = trigger_in_process(p, job, on_started=lambda rid: print(f"run {rid} started (no supervisor running)",
                                                                          flush=True))  # type: ignore[arg-type]
+    except TriggerInterrupted as exc:  # Ctrl-C / SIGTERM: the run was cancelled and recorded interrupted
+        _report(done_message(exc.record))
+        sys.stdout.flush()
+        return exc.exit_code
     finally:
         lock.release()
-    from cronplus.daemon import done_message
 
     sys.stdout.flush()
     return _report(done_message(record))

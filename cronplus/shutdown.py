@@ -1,0 +1,51 @@
+"""Stopping a Scheduler so that every run ends recorded (SPEC: SIGTERM, "a crash never loses a
+run's record"). Split out of scheduler.py; `Scheduler.shutdown` delegates here.
+
+* Runs decided but not started (waiting for an upstream, queued behind overlap=queue, delayed by
+  jitter, or about to launch) get a final `skipped` not-run row: "<reason> before it could start".
+* A run in a retry wait is cancelled: its ended attempt becomes final ("retry abandoned: <reason>",
+  Scheduler._abandon_retry).
+* Runs still going after `grace` seconds are cancelled (process group SIGTERM, then SIGKILL after
+  the job's kill-grace; runner.py) and recorded `interrupted` with `reason`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from cronplus.status import RunStatus
+
+if TYPE_CHECKING:
+    from cronplus.scheduler import Scheduler
+
+log = logging.getLogger("cronplus")
+
+NOT_STARTED = ("waiting", "queued", "delayed")
+
+
+async def shutdown(sched: Scheduler, grace: float, reason: str = "supervisor shutdown") -> None:
+    sched.stopping = True
+    sched.stop_reason = reason
+    sched.wake()
+    now = sched.clock.time()
+    not_started = f"{reason} before it could start"
+    queue, sched._launch_queue = sched._launch_queue, []
+    for run in queue:  # decided but not started: nothing ran
+        sched._not_run(run, RunStatus.SKIPPED, not_started, now)
+    for run in list(sched.runs):
+        if run.state in NOT_STARTED:
+            sched._not_run(run, RunStatus.SKIPPED, not_started, now)
+        elif run.sleeping:  # a retry wait: nothing is running, do not start it
+            run.cancel.set()
+    active = [r.task for r in sched.runs if r.task is not None]
+    if active:
+        log.info("shutdown: waiting up to %gs for %d run(s)", grace, len(active))
+        await asyncio.wait(active, timeout=grace)
+    for run in list(sched.runs):
+        run.cancel_reason, run.cancel_status = reason, RunStatus.INTERRUPTED
+        run.cancel.set()
+    rest = [r.task for r in sched.runs if r.task is not None]
+    if rest:
+        await asyncio.wait(rest)
