@@ -11,8 +11,12 @@ history rows, alerts). asyncio, one thread; time from an injected clock.Clock.
 * A run: history row inserted (`running`) before the spawn, log path set from the run_id,
   runner.run_attempt, policy.outcome -> finish_run -> Alerting. Retries are new attempt rows
   (trigger `retry`, same scheduled_at) after policy.retry_delay.
-* The last tick handled per job is persisted in kv (`scheduler.last_ticks`) so a restart records the ticks
+* The last tick handled per job is persisted (ticks.LastTicks) so a restart records the ticks
   missed while down and never re-runs a tick already done (also after the clock went back).
+* Shutdown (shutdown.py) leaves every run recorded: not-started ticks `skipped`, a pending
+  retry's attempt final, runs past the grace `interrupted`.
+* jitter=: a run is `delayed` to a random wall-clock instant in [start, start + jitter] (no row
+  until it starts; step() starts it, next_wake() includes it), so a FakeClock drives it too.
 * Manual triggers run now (no overlap check, no dependency wait, no jitter): tick = the trigger
   instant. When a manually triggered run is final, its downstream jobs get a run for that same
   tick (trigger `manual`), which waits for its upstreams and follows its trigger rule.
@@ -33,13 +37,12 @@ from cronplus.dagrun import Run, utc
 from cronplus.clock import Clock, SystemClock
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
+from cronplus.ticks import LastTicks, new_boot
 
 log = logging.getLogger("cronplus")
 
 LAUNCH_BATCH = 32
 MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
-BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
-TICKS_KEY = "scheduler.last_ticks"  # kv: {"job": last tick handled, Unix s}
 
 
 class Scheduler:
@@ -57,8 +60,7 @@ class Scheduler:
         self.next_tick: dict[str, datetime | None] = {}
         self.runs: dict[Run, None] = {}  # not yet done, in order (a dict: O(1) removal at W3 scale)
         self._by_job: dict[str, list[Run]] = {}
-        self._ticks: dict[str, float] = self._load_ticks()
-        self._ticks_dirty = False
+        self._ticks = LastTicks(history)
         self.stopping = False
         self.stop_reason = "supervisor shutdown"
         self._event = asyncio.Event()
@@ -96,30 +98,11 @@ class Scheduler:
         next_fire = schedule.next_fire
         if not self.scheduling or job.schedule.reboot:
             return None
-        last = self._last_tick(job.name)
+        last = self._ticks.get(job.name)
         if initial and last is not None:
             return next_fire(job.schedule, utc(last), job.tz)
         start = max(now, last) if last is not None else now
         return next_fire(job.schedule, utc(start), job.tz)
-
-    def _last_tick(self, name: str) -> float | None:
-        return self._ticks.get(name)
-
-    def _load_ticks(self) -> dict[str, float]:
-        """The last tick handled per job, one kv row (one write per step, not one per job)."""
-        import json
-
-        try:
-            return {str(k): float(v) for k, v in json.loads(self.history.kv_get(TICKS_KEY) or "{}").items()}
-        except (ValueError, AttributeError):
-            return {}
-
-    def _save_ticks(self) -> None:
-        import json
-
-        if self._ticks_dirty:
-            self.history.kv_set(TICKS_KEY, json.dumps(self._ticks, sort_keys=True))
-            self._ticks_dirty = False
 
     def _add(self, run: Run) -> None:
         self.runs[run] = None
@@ -130,11 +113,12 @@ class Scheduler:
 
     def reload(self, crontab: Crontab) -> None:
         """Swap in a new, already valid crontab. Running runs are untouched (they keep their
-        JobSpec); runs of removed jobs that have not started are dropped."""
-        self._install(crontab, self.clock.time(), initial=False)
+        JobSpec); runs of removed jobs that have not started are recorded skipped."""
+        now = self.clock.time()
+        self._install(crontab, now, initial=False)
         for run in list(self.runs):
             if run.job.name not in self.jobs and run.state in ("waiting", "queued", "delayed"):
-                self._drop(run)
+                self._not_run(run, RunStatus.SKIPPED, "job removed from the crontab before it could start", now)
         self.wake()
 
     # ---- the decision core -----------------------------------------------------------------
@@ -165,7 +149,7 @@ class Scheduler:
         self._evaluate_waiting(now)
         for run in [r for r in self.runs if r.state == "delayed" and r.start_at is not None and r.start_at <= now]:
             self._launch(run)
-        self._save_ticks()
+        self._ticks.save()
 
     def next_wake(self, now: float) -> float:
         """Seconds until step() has something to do (capped at MAX_SLEEP_S)."""
@@ -186,8 +170,7 @@ class Scheduler:
             self._new_tick(job, due.run, Trigger.SCHEDULE, now)
         latest = due.run or (due.missed[-1] if due.missed else None)
         if latest is not None:
-            self._ticks[job.name] = latest.timestamp()
-            self._ticks_dirty = True
+            self._ticks.set(job.name, latest.timestamp())
 
     def _record_missed(self, job: JobSpec, due: policy.DueTicks, now: float) -> None:
         reason = policy.missed_reason(due.missed_total, len(due.missed))
@@ -200,14 +183,9 @@ class Scheduler:
             self._alert("on_not_run", job, record)
 
     def _reboot_jobs(self, now: float) -> None:
-        """@reboot runs once per boot per state dir (the boot id is kept in kv)."""
-        try:
-            boot_id = BOOT_ID_FILE.read_text().strip()
-        except OSError:
-            boot_id = "unknown"
-        if self.history.kv_get("boot_id") == boot_id:
+        """@reboot runs once per boot per state dir (ticks.new_boot)."""
+        if not new_boot(self.history):
             return
-        self.history.kv_set("boot_id", boot_id)
         for job in self.jobs.values():
             if job.schedule.reboot:
                 self._new_tick(job, utc(now), Trigger.REBOOT, now)
@@ -404,7 +382,7 @@ class Scheduler:
         name = run.job.name
         queued = [r for r in self._job_runs(name) if r.state == "queued"]
         busy = any(r.state in ("waiting", "active") for r in self._job_runs(name))
-        if queued and not busy and not self.stopping:
+        if queued and not busy and not self.stopping and name in self.jobs:  # not a job just removed
             self._admit(queued[0], now)
         if run.chain and not self.stopping:
             for down in dagrun.downstream_of(self.crontab.jobs, run.job.name):

@@ -140,3 +140,19 @@ def test_at_start_an_attempt_left_waiting_for_its_retry_by_a_dead_supervisor_is_
     assert rows == [(first, "failed", 0, "exit 3"), (second, "failed", 1, "exit 3; retry abandoned: gone"),
                     (other, "running", 0, None)]  # a running row is mark_interrupted's, not ours
     assert history.mark_abandoned_retries(reason="again") == []
+
+
+def test_a_reload_removing_a_job_records_its_waiting_tick_as_skipped(tmp_path: Path) -> None:
+    async def main() -> None:
+        from cronplus.crontab import parse_crontab
+
+        w = world(tmp_path, "# cronplus: name=up kill-grace=1\n* * * * * sleep 5\n"
+                            "# cronplus: name=down after=up\n* * * * * true\n")
+        w.clock.jump(T1 - w.clock.time())
+        w.sched.step(T1)
+        await asyncio.sleep(0.05)
+        w.sched.reload(parse_crontab("# cronplus: name=up kill-grace=1\n* * * * * sleep 5\n", path="c", system=False))
+        assert ("down", "skipped", 1, "job removed from the crontab before it could start") in finals(w)
+        await w.sched.shutdown(0.0)
+
+    run(main())
