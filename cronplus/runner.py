@@ -29,7 +29,10 @@ Contract (docs/ARCHITECTURE.md, runner.py):
   os.getgrouplist (initgroups semantics), HOME/LOGNAME/USER from that passwd entry; an unknown
   user is an error result. Popen changes directory before it drops privileges, so a HOME only
   root may enter still passes the chdir. When the job's identity is already ours, no switch is
-  asked for, which keeps Popen's fast vfork path (W3: 1,000 spawns).
+  asked for, which keeps Popen's fast vfork path (W3: 1,000 spawns). passwd and group lookups
+  are reused for PASSWD_TTL seconds (a failed lookup is never cached).
+- Per attempt only what must be: the log is opened first and its directories are created only
+  when that fails with ENOENT; one /dev/null fd serves every job's stdin.
 - The supervisor's RLIMIT_NOFILE soft limit is raised once (each running attempt holds 3-4
   fds); each job gets the original limit back through prlimit right after the spawn.
 """
@@ -86,7 +89,7 @@ def build_env(
     user: pwd.struct_passwd | None = None,
 ) -> dict[str, str]:
     """Cron's environment for one attempt (see the module docstring for the order)."""
-    pw = user if user is not None else pwd.getpwuid(os.getuid())
+    pw = user if user is not None else _own_passwd()
     env: dict[str, str] = {}
     for key, value in job.env:  # later lines win, as env_set() replaces in place
         env[key] = value
@@ -107,21 +110,28 @@ def build_env(
 # -- files and limits ---------------------------------------------------------------------
 
 
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
 def _make_dirs(path: Path) -> None:
     """Create missing directories owner-only (pathlib's mkdir gives only the last one `mode`)."""
     missing = []
-    while not path.exists():
+    while not os.path.isdir(path):
         missing.append(path)
         path = path.parent
     for d in reversed(missing):
         with contextlib.suppress(FileExistsError):
-            d.mkdir(mode=0o700)
+            os.mkdir(d, 0o700)
 
 
-def _open_log(log_path: Path) -> int:
-    _make_dirs(log_path.parent)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
-    fd = os.open(log_path, flags, 0o600)
+def _open_log(log_path: str | os.PathLike[str]) -> int:
+    """Open first, create the directories only on ENOENT: a job's directory exists from its
+    second run on, so the usual cost is the one open (no stat walk up the tree per attempt)."""
+    try:
+        fd = os.open(log_path, _LOG_FLAGS, 0o600)
+    except FileNotFoundError:
+        _make_dirs(Path(log_path).parent)
+        fd = os.open(log_path, _LOG_FLAGS, 0o600)
     os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
     return fd
 
@@ -152,13 +162,41 @@ def _restore_child_limit(pid: int) -> None:
             resource.prlimit(pid, resource.RLIMIT_NOFILE, _child_nofile)
 
 
+_devnull_fd: int | None = None
+
+
+def _devnull() -> int:
+    """One /dev/null fd for every job's stdin, opened once (subprocess.DEVNULL opens it again on
+    each Popen); close-on-exec here, the child's dup2 onto fd 0 clears that flag."""
+    global _devnull_fd
+    if _devnull_fd is None:
+        _devnull_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    return _devnull_fd
+
+
 # -- identity ---------------------------------------------------------------------------
+
+
+PASSWD_TTL = 10.0  # seconds a passwd/group lookup is reused: a 1,000-job minute asks once, not 1,000 times
+_lookups: dict[tuple[str, int | str], tuple[float, Any]] = {}
+
+
+def _cached(kind: str, key: int | str, lookup: Callable[[], Any]) -> Any:
+    """`lookup()` reused for PASSWD_TTL seconds (NSS can be a file parse or an LDAP round trip
+    per call); a failure (KeyError: unknown user) is not cached, so a new user is seen at once."""
+    now = time.monotonic()
+    hit = _lookups.get((kind, key))
+    if hit is not None and now - hit[0] < PASSWD_TTL:
+        return hit[1]
+    value = lookup()
+    _lookups[(kind, key)] = (now, value)
+    return value
 
 
 def _identity(pw: pwd.struct_passwd) -> dict[str, Any]:
     """Popen arguments to become `pw` (initgroups semantics). Empty when we already are exactly
     that identity, which keeps the fast vfork spawn path (Popen cannot vfork with user=)."""
-    groups = os.getgrouplist(pw.pw_name, pw.pw_gid)
+    groups = _cached("groups", f"{pw.pw_name}:{pw.pw_gid}", lambda: os.getgrouplist(pw.pw_name, pw.pw_gid))
     if (
         os.geteuid() == pw.pw_uid
         and os.getuid() == pw.pw_uid
@@ -261,12 +299,18 @@ class _SpawnError(Exception):
 
 def _resolve_user(job: JobSpec, system: bool) -> tuple[pwd.struct_passwd, dict[str, Any]]:
     if system and job.user:
+        name = job.user
         try:
-            pw = pwd.getpwnam(job.user)
+            pw = _cached("name", name, lambda: pwd.getpwnam(name))
         except KeyError:
             raise _SpawnError(f"unknown user {job.user!r}") from None
         return pw, _identity(pw)
-    return pwd.getpwuid(os.getuid()), {}
+    return _own_passwd(), {}
+
+
+def _own_passwd() -> pwd.struct_passwd:
+    uid = os.getuid()
+    return _cached("uid", uid, lambda: pwd.getpwuid(uid))
 
 
 def _spawn_error_text(exc: BaseException, shell: str, home: str) -> str:
@@ -307,7 +351,7 @@ async def run_attempt(
     started = time.time()
     _ensure_fd_capacity()
     try:
-        log_fd = _open_log(Path(log_path))
+        log_fd = _open_log(log_path)
     except OSError as exc:
         return _failure(started, f"cannot open log {log_path}: {exc.strerror or exc}")
     try:
@@ -355,7 +399,7 @@ async def _run(
         # API would add a transport and a child watcher per job for nothing we need.
         proc = subprocess.Popen(  # noqa: ASYNC220
             [shell, "-c", job.command],
-            stdin=feeder.read_fd if feeder else subprocess.DEVNULL,
+            stdin=feeder.read_fd if feeder else _devnull(),
             stdout=write_fd,
             stderr=write_fd,
             cwd=home,

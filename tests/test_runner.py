@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import shutil
 import stat
 import time
 from collections.abc import Callable
@@ -235,6 +236,26 @@ def test_the_log_is_owner_only_and_its_new_directories_too(tmp_path: Path) -> No
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "logs").stat().st_mode) == 0o700
+
+
+def test_a_log_directory_removed_between_runs_is_created_again(tmp_path: Path) -> None:
+    first, second = log_path_for(tmp_path / "logs", "job", 1), log_path_for(tmp_path / "logs", "job", 2)
+    assert run(make_job("echo one"), first).exit_code == 0
+    shutil.rmtree(tmp_path / "logs")  # e.g. an operator cleaning up while the supervisor runs
+    result = run(make_job("echo two"), second)
+    assert result.exit_code == 0 and result.error is None
+    assert second.read_text() == "two\n"
+    assert stat.S_IMODE(second.parent.stat().st_mode) == 0o700
+
+
+def test_an_existing_log_file_is_truncated_and_made_owner_only(tmp_path: Path) -> None:
+    log = log_path_for(tmp_path / "logs", "job", 7)
+    log.parent.mkdir(parents=True)
+    log.write_text("stale output from an earlier database\n")
+    log.chmod(0o644)
+    run(make_job("echo fresh"), log)
+    assert log.read_text() == "fresh\n"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
 
 
 def test_on_spawn_gets_the_pid(tmp_path: Path) -> None:
