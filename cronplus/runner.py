@@ -129,8 +129,14 @@ def _open_log(log_path: str | os.PathLike[str]) -> int:
     second run on, so the usual cost is the one open (no stat walk up the tree per attempt)."""
     try:
         fd = os.open(log_path, _LOG_FLAGS, 0o600)
-    except FileNotFoundError:
-        _make_dirs(Path(log_path).parent)
+    except FileNotFoundError:  # a new job: usually only its own directory is missing
+        parent = Path(log_path).parent
+        try:
+            os.mkdir(parent, 0o700)
+        except FileExistsError:  # there after all (a dangling symlink?): the open below says why
+            pass
+        except FileNotFoundError:  # the log root is missing too
+            _make_dirs(parent)
         fd = os.open(log_path, _LOG_FLAGS, 0o600)
     os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
     return fd
