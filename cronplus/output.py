@@ -2,6 +2,9 @@
 run log, with the head/tail cap) and the stdin feeder (the `%` text -> the job's stdin).
 
 Contract:
+- `open_log(path)` opens the run log 0600 (truncated, no symlink followed), creating missing
+  directories 0700 only when the open fails with ENOENT. `devnull_fd()` is one shared /dev/null
+  fd (close-on-exec) for the stdin of jobs without `%` text; never close it.
 - `OutputPump(read_fd, log_fd, max_bytes)` owns `read_fd` (set non-blocking here, closed by
   `close()`); it never closes `log_fd`. `start(loop)` registers a reader; `eof` is a future that
   completes when every writer of the pipe has closed it.
@@ -26,9 +29,11 @@ straight into the ring with `os.readv` (no allocation per read).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import os
+from pathlib import Path
 
 MiB = 1024 * 1024
 TAIL_MAX = MiB  # most of the tail kept in memory per over-cap job
@@ -39,6 +44,56 @@ _BUDGET = 16  # calls per wake-up before yielding to other jobs in the loop
 STDIN_CHUNK = 65536
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+
+
+# -- the run log and stdin --------------------------------------------------------------
+
+
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+def _make_dirs(path: Path) -> None:
+    """Create missing directories owner-only (pathlib's mkdir gives only the last one `mode`)."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = path.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(d, 0o700)
+
+
+def open_log(log_path: str | os.PathLike[str]) -> int:
+    """Open first, create the directories only on ENOENT: a job's directory exists from its
+    second run on, so the usual cost is the one open (no stat walk up the tree per attempt)."""
+    try:
+        fd = os.open(log_path, _LOG_FLAGS, 0o600)
+    except FileNotFoundError:  # a new job: usually only its own directory is missing
+        parent = Path(log_path).parent
+        try:
+            os.mkdir(parent, 0o700)
+        except FileExistsError:  # there after all (a dangling symlink?): the open below says why
+            pass
+        except FileNotFoundError:  # the log root is missing too
+            _make_dirs(parent)
+        fd = os.open(log_path, _LOG_FLAGS, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+    return fd
+
+
+_devnull_fd: int | None = None
+
+
+def devnull_fd() -> int:
+    """One /dev/null fd for every job's stdin, opened once (subprocess.DEVNULL opens it again on
+    each Popen); close-on-exec here, the child's dup2 onto fd 0 clears that flag."""
+    global _devnull_fd
+    if _devnull_fd is None:
+        _devnull_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    return _devnull_fd
+
+
+# -- the pump ---------------------------------------------------------------------------
 
 
 def marker_line(dropped: int) -> bytes:

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from cronplus.model import JobSpec
-from cronplus.output import OutputPump, StdinFeeder
+from cronplus.output import OutputPump, StdinFeeder, devnull_fd, open_log
 
 DEFAULT_PATH = "/usr/bin:/bin"  # cronie's _PATH_DEFPATH
 DEFAULT_SHELL = "/bin/sh"  # cronie's _PATH_BSHELL
@@ -107,39 +107,7 @@ def build_env(
     return env
 
 
-# -- files and limits ---------------------------------------------------------------------
-
-
-_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
-
-
-def _make_dirs(path: Path) -> None:
-    """Create missing directories owner-only (pathlib's mkdir gives only the last one `mode`)."""
-    missing = []
-    while not os.path.isdir(path):
-        missing.append(path)
-        path = path.parent
-    for d in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(d, 0o700)
-
-
-def _open_log(log_path: str | os.PathLike[str]) -> int:
-    """Open first, create the directories only on ENOENT: a job's directory exists from its
-    second run on, so the usual cost is the one open (no stat walk up the tree per attempt)."""
-    try:
-        fd = os.open(log_path, _LOG_FLAGS, 0o600)
-    except FileNotFoundError:  # a new job: usually only its own directory is missing
-        parent = Path(log_path).parent
-        try:
-            os.mkdir(parent, 0o700)
-        except FileExistsError:  # there after all (a dangling symlink?): the open below says why
-            pass
-        except FileNotFoundError:  # the log root is missing too
-            _make_dirs(parent)
-        fd = os.open(log_path, _LOG_FLAGS, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
-    return fd
+# -- fd limits ---------------------------------------------------------------------------
 
 
 _nofile_raised = False
@@ -166,18 +134,6 @@ def _restore_child_limit(pid: int) -> None:
     if _child_nofile is not None:
         with contextlib.suppress(OSError):
             resource.prlimit(pid, resource.RLIMIT_NOFILE, _child_nofile)
-
-
-_devnull_fd: int | None = None
-
-
-def _devnull() -> int:
-    """One /dev/null fd for every job's stdin, opened once (subprocess.DEVNULL opens it again on
-    each Popen); close-on-exec here, the child's dup2 onto fd 0 clears that flag."""
-    global _devnull_fd
-    if _devnull_fd is None:
-        _devnull_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    return _devnull_fd
 
 
 # -- identity ---------------------------------------------------------------------------
@@ -357,7 +313,7 @@ async def run_attempt(
     started = time.time()
     _ensure_fd_capacity()
     try:
-        log_fd = _open_log(log_path)
+        log_fd = open_log(log_path)
     except OSError as exc:
         return _failure(started, f"cannot open log {log_path}: {exc.strerror or exc}")
     try:
@@ -405,7 +361,7 @@ async def _run(
         # API would add a transport and a child watcher per job for nothing we need.
         proc = subprocess.Popen(  # noqa: ASYNC220
             [shell, "-c", job.command],
-            stdin=feeder.read_fd if feeder else _devnull(),
+            stdin=feeder.read_fd if feeder else devnull_fd(),
             stdout=write_fd,
             stderr=write_fd,
             cwd=home,
