@@ -13,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
@@ -40,18 +39,6 @@ def add(h: History, job: str, at: float, status: RunStatus = RunStatus.SUCCESS, 
                          started_at=at, log_path=None, owner="sup")
     h.finish_run(run_id, status=status, ended_at=at + took, exit_code=exit_code, reason=reason, final=True)
     return run_id
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def history(state: Path) -> History:
-    h = History(state / "history.db")
-    yield h
-    h.close()
 
 
 def test_json_lines_carry_exactly_the_spec_fields_newest_last(state: Path, history: History) -> None:

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
@@ -18,18 +17,6 @@ T0 = 1_750_000_000.0
 def output(state: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "cronplus", "output", "--state-dir", str(state), *args],
                           capture_output=True, timeout=20, check=False)
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def history(state: Path) -> History:
-    h = History(state / "history.db")
-    yield h
-    h.close()
 
 
 def logged_run(h: History, state: Path, data: bytes, *, finish: bool = True) -> int:
