@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
@@ -327,18 +327,26 @@ class History(ReadHistory):
         scheduled_at: float | None,
         tz: str | None,
         started_at: float,
-        log_path: str | None,
+        log_path: str | Callable[[int], str] | None,
         owner: str,
     ) -> int:
-        """Insert the `running` row before the process is spawned; returns its run_id."""
+        """Insert the `running` row before the process is spawned; returns its run_id.
+
+        `log_path` may be a function of the new run_id (logs are named after it); it is then
+        filled in within the same transaction, so a start costs one commit, not two.
+        """
         with self._tx() as conn:
             cur = conn.execute(
                 "INSERT INTO runs (job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner)"
                 " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (job, attempt, str(trigger), scheduled_at, tz, started_at, log_path, owner),
+                (job, attempt, str(trigger), scheduled_at, tz, started_at,
+                 None if callable(log_path) else log_path, owner),
             )
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            run_id = cur.lastrowid
+            assert run_id is not None
+            if callable(log_path):
+                conn.execute("UPDATE runs SET log_path = ? WHERE run_id = ?", (log_path(run_id), run_id))
+            return run_id
 
     def set_log_path(self, run_id: int, log_path: str) -> None:
         """For callers that only know the log path once the run_id exists (<log_dir>/<job>/<id>.log)."""

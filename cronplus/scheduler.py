@@ -295,9 +295,9 @@ class Scheduler:
         run.started_at = self.clock.time()
         run.run_id = self.history.start_run(job=job.name, attempt=run.attempt, trigger=trigger,
                                             scheduled_at=run.tick.timestamp(), tz=job.tz,
-                                            started_at=run.started_at, log_path=None, owner=self.owner)
-        run.log_path = runner.log_path_for(self.log_dir, job.name, run.run_id)
-        self.history.set_log_path(run.run_id, str(run.log_path))
+                                            started_at=run.started_at, owner=self.owner,
+                                            log_path=lambda run_id: str(self._log_path(job, run_id)))
+        run.log_path = self._log_path(job, run.run_id)
         for old in run.replaces:
             if old.state == "delayed":  # jittered, not started: it never runs
                 self._not_run(old, RunStatus.SKIPPED, f"replaced by run {run.run_id}", run.started_at)
@@ -305,6 +305,9 @@ class Scheduler:
                 old.cancel_reason = f"replaced by run {run.run_id}"
                 old.cancel.set()
         run.replaces = []
+
+    def _log_path(self, job: JobSpec, run_id: int) -> Path:
+        return runner.log_path_for(self.log_dir, job.name, run_id)
 
     async def _execute(self, run: Run) -> None:
         try:

@@ -173,3 +173,15 @@ def test_query_filters_by_glob_status_and_time_newest_last(history: History) -> 
     assert ids(history.query(until=T0 + 100)) == [a, b]
     assert ids(history.query(limit=2)) == [b, c]
     assert history.job_names() == ["db-backup", "report", "web-backup"]
+
+
+def test_start_run_names_the_log_after_the_new_run_id_in_the_same_insert(tmp_path: Path) -> None:
+    h = History(tmp_path / "history.db")
+    try:
+        run_id = h.start_run(job="etl", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=1.0, tz=None,
+                             started_at=1.0, owner="sup", log_path=lambda rid: f"/logs/etl/{rid}.log")
+        record = h.get_run(run_id)
+        assert record is not None
+        assert record.log_path == f"/logs/etl/{run_id}.log"
+    finally:
+        h.close()
