@@ -120,7 +120,7 @@ class Daemon:
             task.cancel()
         await self.control.stop()
         if observer is not None:
-            observer.stop()
+            _stop_watching(observer)
         self.worker.stop(timeout=2.0)
         self.history.close()
         log.info("cronplus supervisor stopped")
@@ -260,6 +260,15 @@ class Daemon:
         running = sum(1 for r in self.scheduler.runs if r.state == "active")
         self.notifier.status(format_status(len(self.crontab.jobs), running, first[1] if first else None,
                                            first[0] - now if first else None))
+
+
+def _stop_watching(observer: Any) -> None:
+    """Stop the crontab watcher. watchdog's inotify emitter races its own stop and may log
+    "queue_events() called when the thread is inactive" (watchdog 7.1): once we have asked it
+    to stop, nothing it reports concerns the supervisor, so its logger is quieted first."""
+    logging.getLogger("watchdog").setLevel(logging.CRITICAL)
+    observer.stop()
+    observer.join(timeout=2.0)
 
 
 def done_message(record: RunRecord | None) -> dict[str, Any]:

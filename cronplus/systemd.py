@@ -235,4 +235,14 @@ def setup_logging(stream: TextIO | None = None, *, level: int | None = None) -> 
     logger.addHandler(handler)
     logger.setLevel(_level_from_env() if level is None else level)
     logger.propagate = False  # the root logger's handlers would print every line twice
+    # A library's warning (watchdog, urllib3) must not reach stderr raw through logging's
+    # last-resort handler: it gets the same one-line format and priority prefix as ours.
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_cronplus_handler", False)]:
+        root.removeHandler(old)
+    library_handler = logging.StreamHandler(target)
+    library_handler.setFormatter(_OneLineFormatter(journal=is_journal_stream(target)))
+    library_handler.setLevel(logging.WARNING)
+    library_handler._cronplus_handler = True  # type: ignore[attr-defined]
+    root.addHandler(library_handler)
     return logger

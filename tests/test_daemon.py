@@ -275,3 +275,33 @@ def test_after_kill_9_during_a_retry_wait_a_restart_makes_the_failed_attempt_fin
     assert finals(again) == [("flaky", "failed", 1,
                               "exit 5; retry abandoned: supervisor stopped while the retry was pending")]
     assert again.stop() == 0
+
+
+def test_stopping_the_crontab_watcher_leaves_no_watchdog_error_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression (CI): watchdog's emitter thread, racing its own stop, logged "queue_events()
+    called when the thread is inactive" into the supervisor's log. The race is replayed
+    deterministically by calling the emitter after the stop, as its thread does."""
+    import logging
+
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    from cronplus.daemon import _stop_watching
+
+    watchdog_logger = logging.getLogger("watchdog")
+    saved_level = watchdog_logger.level
+    observer = Observer()
+    observer.schedule(FileSystemEventHandler(), str(tmp_path), recursive=False)
+    observer.start()
+    emitters = list(observer.emitters)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            _stop_watching(observer)
+            for emitter in emitters:
+                emitter.queue_events(0)
+    finally:
+        watchdog_logger.setLevel(saved_level)
+    assert emitters and not observer.is_alive()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("watchdog")] == []

@@ -145,3 +145,23 @@ def test_stderr_of_a_real_process_is_detected_through_its_inherited_descriptor(t
 
 def test_priorities_follow_sd_daemon_h() -> None:
     assert [syslog_priority(lv) for lv in (5, 10, 20, 25, 30, 40, 50)] == [7, 7, 6, 5, 4, 3, 2]
+
+
+def test_a_library_warning_gets_the_same_prefix_instead_of_reaching_stderr_raw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: watchdog logged "InotifyEmitter.queue_events() called when the thread is
+    inactive" through logging's last-resort handler, a raw line in the journal."""
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    out = tmp_path / "stderr"
+    try:
+        with open(out, "w") as stream:
+            monkeypatch.setenv("JOURNAL_STREAM", journal_id(out))
+            setup_logging(stream)
+            setup_logging(stream)  # idempotent: still one line per record
+            logging.getLogger("some.library").error("emitter went away")
+            logging.getLogger("some.library").info("chatty detail")
+    finally:
+        root.handlers[:] = saved
+    assert out.read_text().splitlines() == ["<3>emitter went away"]
