@@ -298,6 +298,99 @@ def _write_note(log_fd: int, text: str) -> None:
         os.write(log_fd, f"[cronplus: {text}]\n".encode())
 
 
+@dataclass(slots=True, eq=False)
+class Spawned:
+    """An attempt whose process was started (or failed to start), not yet supervised.
+
+    `spawn_attempt` does everything up to the exec synchronously, so a scheduler can start a
+    whole tick's jobs back to back, as a bare loop would, and supervise them afterwards."""
+
+    job: JobSpec
+    started: float
+    failure: AttemptResult | None = None  # set when nothing runs; `supervise` returns it
+    proc: subprocess.Popen[bytes] | None = None
+    log_fd: int = -1
+    read_fd: int = -1
+    feeder: StdinFeeder | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def abandon(self) -> None:
+        """Never supervised (the supervisor failed in between): kill the group, reap the shell,
+        close our fds. Idempotent."""
+        if self.proc is not None and self.proc.returncode is None:
+            _signal_group(self.proc.pid, signal_mod.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.proc.pid, 0)
+            self.proc.returncode = -9
+        self._close_fds()
+
+    def _close_fds(self) -> None:
+        for fd in (self.read_fd, self.log_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.read_fd = self.log_fd = -1
+        if self.feeder is not None:
+            self.feeder.close()
+
+
+def spawn_attempt(
+    job: JobSpec,
+    *,
+    run_id: int,
+    attempt: int,
+    scheduled_at: datetime,
+    log_path: Path,
+    system: bool = False,
+) -> Spawned:
+    """Start one attempt's process now (synchronously; never raises for the job's sake). A spawn
+    failure comes back as `Spawned.failure`, with its `[cronplus: ...]` line in the log."""
+    started = time.time()
+    _ensure_fd_capacity()
+    try:
+        log_fd = open_log(log_path)
+    except OSError as exc:
+        return Spawned(job, started, _failure(started, f"cannot open log {log_path}: {exc.strerror or exc}"))
+    try:
+        pw, identity = _resolve_user(job, system)
+        env = build_env(job, run_id=run_id, attempt=attempt, scheduled_at=scheduled_at, user=pw)
+    except _SpawnError as exc:
+        _write_note(log_fd, f"cannot start job: {exc}")
+        os.close(log_fd)
+        return Spawned(job, started, _failure(started, str(exc)))
+    shell, home = env["SHELL"], env["HOME"]
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    feeder = StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
+    try:
+        # Popen returns once the shell is exec'd (vfork path, ~1 ms); asyncio's own subprocess
+        # API would add a transport and a child watcher per job for nothing we need.
+        proc = subprocess.Popen(
+            [shell, "-c", job.command],
+            stdin=feeder.read_fd if feeder else devnull_fd(),
+            stdout=write_fd,
+            stderr=write_fd,
+            cwd=home,
+            env=env,
+            start_new_session=True,  # own session and process group: pgid == pid
+            **identity,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        os.close(read_fd)
+        if feeder:
+            feeder.close()
+        error = _spawn_error_text(exc, shell, home)
+        _write_note(log_fd, f"cannot start job: {error}")
+        os.close(log_fd)
+        return Spawned(job, started, _failure(started, error))
+    finally:
+        os.close(write_fd)  # only the job holds the write end now: EOF when it and its children close it
+    _restore_child_limit(proc.pid)
+    return Spawned(job, started, proc=proc, log_fd=log_fd, read_fd=read_fd, feeder=feeder)
+
+
 async def run_attempt(
     job: JobSpec,
     *,
@@ -310,22 +403,15 @@ async def run_attempt(
     cancel: asyncio.Event | None = None,
 ) -> AttemptResult:
     """Run one attempt to completion (see the module docstring). Never raises for the job's sake."""
-    started = time.time()
-    _ensure_fd_capacity()
-    try:
-        log_fd = open_log(log_path)
-    except OSError as exc:
-        return _failure(started, f"cannot open log {log_path}: {exc.strerror or exc}")
-    try:
+    spawned = spawn_attempt(job, run_id=run_id, attempt=attempt, scheduled_at=scheduled_at,
+                            log_path=log_path, system=system)
+    if on_spawn is not None and spawned.pid is not None:
         try:
-            pw, identity = _resolve_user(job, system)
-            env = build_env(job, run_id=run_id, attempt=attempt, scheduled_at=scheduled_at, user=pw)
-        except _SpawnError as exc:
-            _write_note(log_fd, f"cannot start job: {exc}")
-            return _failure(started, str(exc))
-        return await _run(job, env, identity, log_fd, started, on_spawn, cancel)
-    finally:
-        os.close(log_fd)
+            on_spawn(spawned.pid)
+        except BaseException:
+            spawned.abandon()
+            raise
+    return await supervise(spawned, cancel=cancel)
 
 
 def _failure(started: float, error: str) -> AttemptResult:
@@ -343,45 +429,24 @@ def _failure(started: float, error: str) -> AttemptResult:
     )
 
 
-async def _run(
-    job: JobSpec,
-    env: dict[str, str],
-    identity: dict[str, Any],
-    log_fd: int,
-    started: float,
-    on_spawn: Callable[[int], None] | None,
-    cancel: asyncio.Event | None,
-) -> AttemptResult:
-    loop = asyncio.get_running_loop()
-    shell, home = env["SHELL"], env["HOME"]
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    feeder = StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
+async def supervise(spawned: Spawned, *, cancel: asyncio.Event | None = None) -> AttemptResult:
+    """Wait for a spawned attempt: output into its log, timeout and cancel (terminate the group),
+    reap; returns its result. Closes the attempt's fds."""
+    if spawned.failure is not None:
+        return spawned.failure
     try:
-        # Popen returns once the shell is exec'd (vfork path, ~1 ms); asyncio's own subprocess
-        # API would add a transport and a child watcher per job for nothing we need.
-        proc = subprocess.Popen(  # noqa: ASYNC220
-            [shell, "-c", job.command],
-            stdin=feeder.read_fd if feeder else devnull_fd(),
-            stdout=write_fd,
-            stderr=write_fd,
-            cwd=home,
-            env=env,
-            start_new_session=True,  # own session and process group: pgid == pid
-            **identity,
-        )
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        os.close(read_fd)
-        if feeder:
-            feeder.close()
-        error = _spawn_error_text(exc, shell, home)
-        _write_note(log_fd, f"cannot start job: {error}")
-        return _failure(started, error)
+        return await _supervise(spawned, cancel)
     finally:
-        os.close(write_fd)  # only the job holds the write end now: EOF when it and its children close it
+        spawned._close_fds()
 
+
+async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptResult:
+    loop = asyncio.get_running_loop()
+    job, proc, feeder, started = spawned.job, spawned.proc, spawned.feeder, spawned.started
+    assert proc is not None
     pid = proc.pid
-    _restore_child_limit(pid)
-    pump = OutputPump(read_fd, log_fd, job.options.max_log_size)
+    pump = OutputPump(spawned.read_fd, spawned.log_fd, job.options.max_log_size)
+    spawned.read_fd = -1  # the pump owns (and closes) it now
     pump.start(loop)
     if feeder:
         feeder.start(loop)
@@ -389,8 +454,6 @@ async def _run(
     cancel_task = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
     timed_out = cancelled = False
     try:
-        if on_spawn is not None:
-            on_spawn(pid)
         waiters: set[asyncio.Future[Any]] = {exit_task} | ({cancel_task} if cancel_task else set())
         await asyncio.wait(waiters, timeout=job.options.timeout, return_when=asyncio.FIRST_COMPLETED)
         if not exit_task.done():

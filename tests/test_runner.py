@@ -425,3 +425,54 @@ def test_a_child_reaped_behind_our_back_is_an_error_result_not_a_hang(tmp_path: 
     assert result.exit_code is None and result.pid is not None
     assert result.error == "exit status lost: the job was reaped outside cronplus"
     assert (tmp_path / "run.log").read_text() == "hi\n"
+
+
+def test_spawn_attempt_starts_the_process_before_anything_awaits_it(tmp_path: Path) -> None:
+    """The scheduler spawns a tick's jobs back to back and supervises them afterwards: the job
+    runs from spawn_attempt on, and supervise collects its output and status later."""
+    from cronplus.runner import spawn_attempt, supervise
+
+    marker = tmp_path / "ran"
+    spawned = spawn_attempt(make_job(f"echo out; touch {marker}"), run_id=1, attempt=1, scheduled_at=TICK,
+                            log_path=tmp_path / "run.log")
+    assert spawned.pid is not None and spawned.failure is None
+    assert wait_until(lambda: marker.exists(), timeout=5.0)  # no event loop has run yet
+    result = asyncio.run(supervise(spawned))
+    assert (result.exit_code, result.pid, result.output_bytes) == (0, spawned.pid, 4)
+    assert (tmp_path / "run.log").read_text() == "out\n"
+    assert our_zombies() == []
+
+
+def test_a_spawn_failure_is_returned_by_supervise_with_its_note_in_the_log(tmp_path: Path) -> None:
+    from cronplus.runner import spawn_attempt, supervise
+
+    job = make_job("true", env=(("SHELL", str(tmp_path / "no-such-shell")),))
+    spawned = spawn_attempt(job, run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log")
+    assert spawned.pid is None
+    result = asyncio.run(supervise(spawned))
+    assert result.exit_code is None and result.error and "no-such-shell" in result.error
+    assert "[cronplus: cannot start job:" in (tmp_path / "run.log").read_text()
+
+
+def test_an_abandoned_spawn_is_killed_with_its_group_reaped_and_its_fds_closed(tmp_path: Path) -> None:
+    """If the supervisor fails between spawn and supervision, nothing is left behind."""
+    from cronplus.runner import spawn_attempt
+
+    fds_before = set(os.listdir("/proc/self/fd"))
+    child = tmp_path / "child.pid"
+    spawned = spawn_attempt(make_job(f"sleep 100 & echo $! > {child}.tmp; mv {child}.tmp {child}; wait"),
+                            run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log")
+    assert spawned.pid is not None
+    assert wait_until(child.exists, timeout=5.0)
+    spawned.abandon()
+    spawned.abandon()  # idempotent
+    assert is_dead(spawned.pid)
+    assert wait_until(lambda: is_dead(int(child.read_text())), timeout=5.0)
+    assert our_zombies() == []
+    assert set(os.listdir("/proc/self/fd")) <= fds_before | {str(fd) for fd in _devnull_fds()}
+
+
+def _devnull_fds() -> list[int]:
+    from cronplus.output import devnull_fd
+
+    return [devnull_fd()]
