@@ -16,6 +16,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,7 @@ from cronplus.status import RunStatus, Trigger
 
 __all__ = [
     "DEFAULT_MAX_AGE_S", "DEFAULT_MAX_LOG_BYTES", "DEFAULT_MAX_RUNS_PER_JOB", "MIGRATIONS", "SCHEMA_VERSION",
-    "History", "NoHistoryError", "ReadHistory", "connect", "migrate", "open_readonly", "record_to_json",
+    "History", "NoHistoryError", "ReadHistory", "RunStart", "connect", "migrate", "open_readonly", "record_to_json",
 ]
 
 # --- Retention defaults (the `cronplus run` flags use these) --------------------------------
@@ -48,6 +49,20 @@ DEFAULT_MAX_LOG_BYTES: int = 1024**3
 _COLUMNS = "run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid, reason"
 _TIME = "coalesce(started_at, ended_at)"  # must match the runs_by_time index expression
 TIME_INDEX_ROWS = 50_000  # see ReadHistory._narrow_time_range
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunStart:
+    """A `running` row to insert (History.start_runs); see History.start_run for the fields."""
+
+    job: str
+    attempt: int
+    trigger: Trigger
+    scheduled_at: float | None
+    tz: str | None
+    started_at: float
+    log_path: str | Callable[[int], str] | None
+    owner: str
 
 
 class NoHistoryError(CronplusError):
@@ -335,18 +350,28 @@ class History(ReadHistory):
         `log_path` may be a function of the new run_id (logs are named after it); it is then
         filled in within the same transaction, so a start costs one commit, not two.
         """
+        return self.start_runs([RunStart(job=job, attempt=attempt, trigger=trigger, scheduled_at=scheduled_at,
+                                         tz=tz, started_at=started_at, log_path=log_path, owner=owner)])[0]
+
+    def start_runs(self, starts: Sequence[RunStart]) -> list[int]:
+        """`start_run` for many runs in one transaction (a tick's fan-out: one commit, not one
+        per run); run_ids in the order given."""
+        run_ids = []
         with self._tx() as conn:
-            cur = conn.execute(
-                "INSERT INTO runs (job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner)"
-                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (job, attempt, str(trigger), scheduled_at, tz, started_at,
-                 None if callable(log_path) else log_path, owner),
-            )
-            run_id = cur.lastrowid
-            assert run_id is not None
-            if callable(log_path):
-                conn.execute("UPDATE runs SET log_path = ? WHERE run_id = ?", (log_path(run_id), run_id))
-            return run_id
+            for start in starts:
+                log_path = start.log_path
+                cur = conn.execute(
+                    "INSERT INTO runs (job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner)"
+                    " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                    (start.job, start.attempt, str(start.trigger), start.scheduled_at, start.tz, start.started_at,
+                     None if callable(log_path) else log_path, start.owner),
+                )
+                run_id = cur.lastrowid
+                assert run_id is not None
+                if callable(log_path):
+                    conn.execute("UPDATE runs SET log_path = ? WHERE run_id = ?", (log_path(run_id), run_id))
+                run_ids.append(run_id)
+        return run_ids
 
     def set_log_path(self, run_id: int, log_path: str) -> None:
         """For callers that only know the log path once the run_id exists (<log_dir>/<job>/<id>.log)."""

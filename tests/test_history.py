@@ -185,3 +185,22 @@ def test_start_run_names_the_log_after_the_new_run_id_in_the_same_insert(tmp_pat
         assert record.log_path == f"/logs/etl/{run_id}.log"
     finally:
         h.close()
+
+
+def test_start_runs_inserts_a_ticks_runs_in_one_transaction_in_order(tmp_path: Path) -> None:
+    from cronplus.history import RunStart
+
+    h = History(tmp_path / "history.db")
+    try:
+        starts = [RunStart(job=f"job{i}", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=60.0, tz=None,
+                           started_at=60.5, owner="sup", log_path=lambda rid, i=i: f"/logs/job{i}/{rid}.log")
+                  for i in range(3)]
+        run_ids = h.start_runs(starts)
+        assert run_ids == sorted(run_ids) and len(set(run_ids)) == 3
+        records = [h.get_run(run_id) for run_id in run_ids]
+        assert [(r.job, r.status, r.log_path) for r in records if r] == [
+            (f"job{i}", RunStatus.RUNNING, f"/logs/job{i}/{run_id}.log") for i, run_id in enumerate(run_ids)
+        ]
+        assert h.start_runs([]) == []
+    finally:
+        h.close()
