@@ -51,6 +51,7 @@ class Run:
     cancel_status: RunStatus = RunStatus.FAILED
     replaces: list[Run] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    spawned: Any = None  # runner.Spawned: the attempt's process, started, until its task takes it
     sleeping: bool = False  # in a retry wait
     started_at: float = 0.0  # of the current attempt's row
     log_path: Path | None = None

@@ -188,3 +188,17 @@ def test_a_manual_trigger_runs_now_with_trigger_manual(tmp_path: Path) -> None:
         assert Path(rec.log_path).read_text() == "hi\n"
 
     run(main())
+
+
+def test_a_tick_seen_late_in_its_minute_runs_once_and_the_next_tick_is_the_following_minute(tmp_path: Path) -> None:
+    """The start path runs a single due tick first and finds the job's next tick afterwards."""
+    async def main() -> None:
+        w = World(tmp_path, "# cronplus: name=a\n* * * * * true\n# cronplus: name=b\n*/5 * * * * true\n",
+                  ts("2026-01-01T12:04:30"))
+        await w.step_at(ts("2026-01-01T12:05:59"))  # late (a suspended VM), but still that minute
+        await w.step_at(ts("2026-01-01T12:05:59.5"))
+        assert [(r[0], r[4]) for r in w.rows()] == [("a", ts("2026-01-01T12:05:00")), ("b", ts("2026-01-01T12:05:00"))]
+        assert w.sched.next_tick == {"a": datetime.fromtimestamp(ts("2026-01-01T12:06:00"), UTC),
+                                     "b": datetime.fromtimestamp(ts("2026-01-01T12:10:00"), UTC)}
+
+    run(main())
