@@ -91,24 +91,6 @@ async def cronplus_ticks(crontab_path: Path, state: Path, stamps: Path, jobs: in
     return delays
 
 
-def bare_ticks(commands: list[str], ticks: int) -> list[float]:
-    """The bare loop's delays, measured against real ~2 s-apart instants."""
-    delays = []
-    for _ in range(ticks):
-        target = time.time() + 1.0
-        time.sleep(max(0.0, target - time.time()))
-        started = time.time() - target  # sleep overshoot, part of the bare loop's delay too
-        procs = []
-        t0 = time.perf_counter()
-        for cmd in commands:
-            procs.append(subprocess.Popen(cmd, shell=True, stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for p in procs:
-            p.wait()
-        delays.append(started + (time.perf_counter() - t0))
-    return delays
-
-
 def summarize(name: str, values: list[float]) -> str:
     ms = [v * 1000 for v in values]
     return f"{name}: n={len(ms)} median {statistics.median(ms):.1f} ms, p95 {pct(ms, 95):.1f} ms, max {max(ms):.1f} ms"

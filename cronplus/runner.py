@@ -55,6 +55,7 @@ from typing import Any
 
 from cronplus.model import JobSpec
 from cronplus.output import OutputPump, StdinFeeder, devnull_fd, open_log
+from cronplus.procgroup import STATUS_LOST, signal_group, terminate_group, wait_exit
 
 DEFAULT_PATH = "/usr/bin:/bin"  # cronie's _PATH_DEFPATH
 DEFAULT_SHELL = "/bin/sh"  # cronie's _PATH_BSHELL
@@ -169,89 +170,6 @@ def _identity(pw: pwd.struct_passwd) -> dict[str, Any]:
     return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": groups}
 
 
-# -- process exit without a thread ------------------------------------------------------
-
-
-STATUS_LOST = -1  # someone else reaped our child (a waitpid(-1) or SIGCHLD=SIG_IGN elsewhere)
-
-
-def _reap(pid: int) -> tuple[bool, int]:
-    try:
-        reaped, status = os.waitpid(pid, os.WNOHANG)  # WNOHANG: never blocks the loop
-    except ChildProcessError:
-        return True, STATUS_LOST
-    return reaped == pid, status
-
-
-async def _wait_exit(pid: int) -> int:
-    """Wait for our child `pid` to exit and reap it; returns the raw wait status."""
-    loop = asyncio.get_running_loop()
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return await _poll_exit(pid)
-    fut: asyncio.Future[None] = loop.create_future()
-
-    def on_ready() -> None:
-        if not fut.done():
-            fut.set_result(None)
-
-    loop.add_reader(pidfd, on_ready)
-    try:
-        while True:
-            reaped, status = _reap(pid)
-            if reaped:
-                return status
-            await fut
-            fut = loop.create_future()
-    finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-
-
-async def _poll_exit(pid: int) -> int:
-    delay = 0.005
-    while True:
-        reaped, status = _reap(pid)
-        if reaped:
-            return status
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.25)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-async def _terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: float) -> None:
-    """SIGTERM the group; SIGKILL it after `grace` if anything in it is still alive."""
-    _signal_group(pgid, signal_mod.SIGTERM)
-    _signal_group(pgid, signal_mod.SIGCONT)  # a stopped process only sees SIGTERM once continued
-    deadline = time.monotonic() + grace
-    delay = 0.01
-    while time.monotonic() < deadline:
-        if exit_task.done() and not _group_alive(pgid):
-            return
-        step = min(delay, max(0.0, deadline - time.monotonic()))
-        if exit_task.done():  # only the rest of the group is left: poll it
-            await asyncio.sleep(step)
-        else:
-            await asyncio.wait({exit_task}, timeout=step)
-        delay = min(delay * 2, 0.1)
-    _signal_group(pgid, signal_mod.SIGKILL)
-
-
 # -- the attempt ------------------------------------------------------------------------
 
 
@@ -321,7 +239,7 @@ class Spawned:
         """Never supervised (the supervisor failed in between): kill the group, reap the shell,
         close our fds. Idempotent."""
         if self.proc is not None and self.proc.returncode is None:
-            _signal_group(self.proc.pid, signal_mod.SIGKILL)
+            signal_group(self.proc.pid, signal_mod.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.proc.pid, 0)
             self.proc.returncode = -9
@@ -450,7 +368,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
     pump.start(loop)
     if feeder:
         feeder.start(loop)
-    exit_task: asyncio.Future[int] = asyncio.ensure_future(_wait_exit(pid))
+    exit_task: asyncio.Future[int] = asyncio.ensure_future(wait_exit(pid))
     cancel_task = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
     timed_out = cancelled = False
     try:
@@ -459,7 +377,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         if not exit_task.done():
             cancelled = cancel_task is not None and cancel_task.done()
             timed_out = not cancelled
-            await _terminate_group(pid, exit_task, job.options.kill_grace)
+            await terminate_group(pid, exit_task, job.options.kill_grace)
         status = await exit_task
         assert pump.eof is not None
         await asyncio.wait({pump.eof}, timeout=OUTPUT_GRACE)
@@ -467,7 +385,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
     except BaseException:
         # Our caller gave up on us (task cancelled) or a callback failed: never leave the job
         # running unsupervised, never leave a zombie.
-        _signal_group(pid, signal_mod.SIGKILL)
+        signal_group(pid, signal_mod.SIGKILL)
         exit_task.cancel()
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)  # noqa: ASYNC222 - SIGKILLed: returns at once; a zombie must not stay
