@@ -22,6 +22,7 @@ from typing import Any
 from cronplus.control import ControlServer, SupervisorLock, suggest
 from cronplus.errors import CronplusError, CrontabError
 from cronplus.model import Crontab, JobOptions, RunRecord
+from cronplus.orphans import OrphanReaper
 from cronplus.paths import Paths
 from cronplus.scheduler import Scheduler
 
@@ -106,6 +107,9 @@ class Daemon:
             log.error("control socket %s unavailable (%s): `cronplus trigger` cannot reach this supervisor",
                       self.paths.control_socket, exc)
         observer = self._watch(loop)
+        reaper = OrphanReaper(loop)
+        if not reaper.start():
+            log.warning("cannot become a child subreaper: orphans of jobs are left to PID 1")
         serve = loop.create_task(self.scheduler.serve(), name="scheduler")
         timers = [loop.create_task(self._prune_timer()), loop.create_task(self._watchdog_timer())]
         log.info("cronplus supervisor started: %d job(s) from %s, state %s",
@@ -119,6 +123,7 @@ class Daemon:
         for task in (serve, *timers):
             task.cancel()
         await self.control.stop()
+        reaper.stop()
         if observer is not None:
             _stop_watching(observer)
         self.worker.stop(timeout=2.0)

@@ -12,13 +12,35 @@ import time
 
 STATUS_LOST = -1  # someone else reaped our child (a waitpid(-1) or SIGCHLD=SIG_IGN elsewhere)
 
+_shells: set[int] = set()  # job shells spawned and not yet reaped: their status is wait_exit's
+
+
+def track(pid: int) -> None:
+    """A job shell was spawned: the orphan reaper (orphans.py) must leave it alone."""
+    _shells.add(pid)
+
+
+def tracked() -> frozenset[int]:
+    return frozenset(_shells)
+
 
 def reap(pid: int) -> tuple[bool, int]:
     try:
         reaped, status = os.waitpid(pid, os.WNOHANG)  # WNOHANG: never blocks the loop
     except ChildProcessError:
+        _shells.discard(pid)
         return True, STATUS_LOST
+    if reaped == pid:
+        _shells.discard(pid)
     return reaped == pid, status
+
+
+def kill_and_reap(pid: int) -> None:
+    """SIGKILL the group led by our child `pid` and reap it (returns at once: it is killed)."""
+    signal_group(pid, signal_mod.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    _shells.discard(pid)
 
 
 async def wait_exit(pid: int) -> int:

@@ -44,7 +44,6 @@ import contextlib
 import os
 import pwd
 import resource
-import signal as signal_mod
 import subprocess
 import time
 from collections.abc import Callable
@@ -55,7 +54,7 @@ from typing import Any
 
 from cronplus.model import JobSpec
 from cronplus.output import OutputPump, StdinFeeder, devnull_fd, open_log
-from cronplus.procgroup import STATUS_LOST, signal_group, terminate_group, wait_exit
+from cronplus.procgroup import STATUS_LOST, kill_and_reap, terminate_group, track, wait_exit
 
 DEFAULT_PATH = "/usr/bin:/bin"  # cronie's _PATH_DEFPATH
 DEFAULT_SHELL = "/bin/sh"  # cronie's _PATH_BSHELL
@@ -239,9 +238,7 @@ class Spawned:
         """Never supervised (the supervisor failed in between): kill the group, reap the shell,
         close our fds. Idempotent."""
         if self.proc is not None and self.proc.returncode is None:
-            signal_group(self.proc.pid, signal_mod.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.proc.pid, 0)
+            kill_and_reap(self.proc.pid)
             self.proc.returncode = -9
         self._close_fds()
 
@@ -305,6 +302,7 @@ def spawn_attempt(
         return Spawned(job, started, _failure(started, error))
     finally:
         os.close(write_fd)  # only the job holds the write end now: EOF when it and its children close it
+    track(proc.pid)
     _restore_child_limit(proc.pid)
     return Spawned(job, started, proc=proc, log_fd=log_fd, read_fd=read_fd, feeder=feeder)
 
@@ -385,10 +383,8 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
     except BaseException:
         # Our caller gave up on us (task cancelled) or a callback failed: never leave the job
         # running unsupervised, never leave a zombie.
-        signal_group(pid, signal_mod.SIGKILL)
         exit_task.cancel()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)  # noqa: ASYNC222 - SIGKILLed: returns at once; a zombie must not stay
+        kill_and_reap(pid)  # a zombie must not stay
         proc.returncode = -9
         raise
     finally:
