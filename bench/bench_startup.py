@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
@@ -42,7 +42,7 @@ def next_fire_cost(n: int = 20000) -> float:
     from cronplus.schedule import next_fire
 
     schedules = [parse_schedule(e) for e in ("*/5 * * * *", "30 2 * * *", "0 0 13 * 5", "0 9 * * 1-5", "@monthly")]
-    after = datetime(2025, 3, 30, 0, 30, tzinfo=timezone.utc)
+    after = datetime(2025, 3, 30, 0, 30, tzinfo=UTC)
     t0 = time.perf_counter()
     for i in range(n):
         next_fire(schedules[i % len(schedules)], after, "Europe/Berlin")
@@ -66,7 +66,7 @@ def next_fire_varied_cost(n: int = 10000) -> float:
     rng = random.Random(1)
     schedules = [parse_schedule(e) for e in VARIED]
     zones = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]
-    base = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2025, 1, 1, tzinfo=UTC)
     calls = [(rng.choice(schedules), base + timedelta(minutes=rng.randrange(2 * 365 * 1440)), rng.choice(zones))
              for _ in range(n)]
     passes = []

@@ -88,7 +88,7 @@ def write_crontab(path: Path, n: int, command: str, schedule: str = "* * * * *")
 def start_cronplus(work: Path, crontab: Path, tag: str) -> subprocess.Popen[bytes]:
     state = work / f"state-{tag}"
     proc = subprocess.Popen([str(ROOT / ".venv/bin/cronplus"), "--crontab", str(crontab), "--state-dir", str(state),
-                             "run"], stdout=subprocess.DEVNULL, stderr=open(work / f"cronplus-{tag}.err", "w"))
+                             "run"], stdout=subprocess.DEVNULL, stderr=open(work / f"cronplus-{tag}.err", "w"))  # noqa: SIM115
     deadline = time.time() + 15
     while not (state / "control.sock").exists():
         if proc.poll() is not None or time.time() > deadline:
@@ -136,7 +136,7 @@ def read_stamps(path: Path) -> list[tuple[str, float]]:
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def w1(work: Path, n: int, seconds: float) -> None:

@@ -41,7 +41,7 @@ class SupervisorLock:
 
         old = os.umask(0o077)
         try:
-            f = open(self.path, "a+")
+            f = open(self.path, "a+")  # noqa: SIM115 - held open: the flock lives as long as the file
         finally:
             os.umask(old)
         try:
@@ -91,10 +91,7 @@ class ControlServer:
         if self._server is not None:
             self._server.close()
             self._server = None
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+        self.path.unlink(missing_ok=True)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async def send(obj: dict[str, Any]) -> None:

@@ -390,7 +390,7 @@ def _finish(parser: _Parser) -> Crontab:
     )
     jobs: list[JobSpec] = []
     after_locs: dict[str, SourceLoc] = {}
-    for raw, name in zip(parser.jobs, names):
+    for raw, name in zip(parser.jobs, names, strict=True):
         values = {k: v for k, (v, _) in raw.options.items()}
         options = build_options(values)
         if "after" in raw.options:
@@ -413,7 +413,7 @@ def _finish(parser: _Parser) -> Crontab:
     for at in (at for at, used in trigger_used.items() if not used):
         parser.warnings.append(Diagnostic(loc=at, severity=Severity.WARNING, message="trigger= has no "
                                           "effect without after=", hint="add after=JOB or remove trigger="))
-    warnings = parser.warnings + lint.lint_jobs(jobs, {j.name: r.field_cols for j, r in zip(jobs, parser.jobs)})
+    warnings = parser.warnings + lint.lint_jobs(jobs, {j.name: r.field_cols for j, r in zip(jobs, parser.jobs, strict=True)})
     warnings.sort(key=lambda d: (d.loc.line, d.loc.col))
     defaults = build_options({k: v for k, (v, _) in parser.defaults.items()})
     return Crontab(path=parser.path, system=parser.system, jobs=tuple(jobs), defaults=defaults,

@@ -144,7 +144,7 @@ class Daemon:
         target = self.paths.crontab.name
         daemon = self
 
-        class Handler(FileSystemEventHandler):  # type: ignore[misc]
+        class Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
                 names = {Path(str(event.src_path)).name, Path(str(getattr(event, "dest_path", "") or "")).name}
                 if target in names:
@@ -333,8 +333,13 @@ def trigger_in_process(paths: Paths, name: str, *, on_started: Callable[[int], N
             loop = asyncio.get_running_loop()
             got: list[int] = []
             stop = asyncio.Event()
+
+            def on_signal(sig: int) -> None:
+                got.append(sig)
+                stop.set()
+
             for sig in (signal.SIGINT, signal.SIGTERM):  # before the row exists: no run is left `running`
-                loop.add_signal_handler(sig, lambda s=sig: (got.append(s), stop.set()))
+                loop.add_signal_handler(sig, on_signal, sig)
             serve = loop.create_task(scheduler.serve())
             run = scheduler.trigger(name)
             if on_started is not None and run.run_id is not None:

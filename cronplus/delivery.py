@@ -70,7 +70,7 @@ class Policy:
 
     def delay(self, attempts: int) -> float:
         """Exponential backoff with up to +25% jitter, so retries of many rows spread out."""
-        base = min(self.backoff_max, self.backoff_base * (2 ** max(0, attempts - 1)))
+        base = min(self.backoff_max, self.backoff_base * (2.0 ** max(0, attempts - 1)))
         return min(self.backoff_max, base * (1.0 + random.uniform(0.0, 0.25)))
 
 
@@ -375,7 +375,7 @@ class DeliveryWorker:
             conn.execute("ROLLBACK")
             raise
         where = redact_url(target)
-        for (row, outcome), status in zip(results, statuses):
+        for (row, outcome), status in zip(results, statuses, strict=True):
             if status == "delivered":
                 log.debug("alert %d (%s %s) delivered to %s", row.id, row.job, row.event, where)
             elif status == "failed":

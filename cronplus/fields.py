@@ -241,7 +241,7 @@ def parse_fields(
         return cached
     values: list[frozenset[int]] = []
     problems: list[Diagnostic] = []
-    for field_text, col, spec in zip(texts, cols, FIELDS):
+    for field_text, col, spec in zip(texts, cols, FIELDS, strict=True):
         try:
             values.append(parse_field(field_text, spec))
         except FieldError as exc:

@@ -18,7 +18,7 @@ import os
 import signal
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cronplus.errors import CronplusError, Diagnostic
@@ -208,7 +208,7 @@ def schedule_text(job: JobSpec) -> str:
 
 def summary_lines(result: InstallResult, *, now: datetime | None = None) -> list[str]:
     """Human lines describing an install: where, the backup, each changed job with its next run."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if result.unchanged_text:
         return [f"{result.path} already has this content: nothing to install"]
     lines = [f"installed {result.path}" + (f" (previous version kept as {result.backup})" if result.backup else "")]

@@ -112,7 +112,7 @@ def title(data: dict[str, Any]) -> str:
 def _human_duration(seconds: float | None) -> str:
     if seconds is None:
         return "?"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:

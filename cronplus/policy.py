@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -133,7 +133,7 @@ def due_ticks(next_fire: NextFire, *, next_tick: datetime | None, now: float, do
     supervisor was not running) every due tick is missed; otherwise they coalesce into one run at
     the latest tick, as cron runs a job once after a small forward jump.
     """
-    now_dt = datetime.fromtimestamp(now, timezone.utc)
+    now_dt = datetime.fromtimestamp(now, UTC)
     if next_tick is None or next_tick > now_dt:
         return DueTicks(None, (), 0, next_tick)
     latest: deque[datetime] = deque(maxlen=MISSED_RECORD_CAP)

@@ -50,7 +50,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from cronplus.model import JobSpec
 from cronplus.output import OutputPump, StdinFeeder, devnull_fd, open_log
@@ -143,13 +143,16 @@ PASSWD_TTL = 10.0  # seconds a passwd/group lookup is reused: a 1,000-job minute
 _lookups: dict[tuple[str, int | str], tuple[float, Any]] = {}
 
 
-def _cached(kind: str, key: int | str, lookup: Callable[[], Any]) -> Any:
+_T = TypeVar("_T")
+
+
+def _cached(kind: str, key: int | str, lookup: Callable[[], _T]) -> _T:
     """`lookup()` reused for PASSWD_TTL seconds (NSS can be a file parse or an LDAP round trip
     per call); a failure (KeyError: unknown user) is not cached, so a new user is seen at once."""
     now = time.monotonic()
     hit = _lookups.get((kind, key))
     if hit is not None and now - hit[0] < PASSWD_TTL:
-        return hit[1]
+        return cast(_T, hit[1])  # stored under this (kind, key) by the same lookup
     value = lookup()
     _lookups[(kind, key)] = (now, value)
     return value

@@ -52,7 +52,7 @@ import copy
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -99,7 +99,7 @@ def _local_zone() -> tzinfo:
         try:
             return ZoneInfo(name)
         except Exception:  # noqa: BLE001 - a bad $TZ means UTC to libc too
-            return timezone.utc
+            return UTC
     localtime = Path("/etc/localtime")
     try:
         target = str(localtime.resolve())
@@ -108,7 +108,7 @@ def _local_zone() -> tzinfo:
         with localtime.open("rb") as f:
             return ZoneInfo.from_file(f, key="localtime")
     except (OSError, ValueError):
-        return timezone.utc
+        return UTC
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ history rows, alerts). asyncio, one thread; time from an injected clock.Clock.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -36,10 +37,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cronplus import dagrun, policy, runner, schedule  # imported up front: not on a run's start path
+from cronplus import (  # imported up front: not on a run's start path
+    dagrun,
+    policy,
+    runner,
+    schedule,
+)
+from cronplus.clock import Clock, SystemClock
 from cronplus.dagrun import Run, utc
 from cronplus.history import RunStart
-from cronplus.clock import Clock, SystemClock
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
 from cronplus.ticks import LastTicks, new_boot
@@ -354,7 +360,7 @@ class Scheduler:
             starts.append(RunStart(job=job.name, attempt=run.attempt,
                                    trigger=Trigger.RETRY if run.attempt > 1 else run.trigger,
                                    scheduled_at=run.tick.timestamp(), tz=job.tz, started_at=now, owner=self.owner,
-                                   log_path=lambda run_id, job=job: str(self._log_path(job, run_id))))
+                                   log_path=functools.partial(self._log_path_text, job)))
         for run, run_id in zip(runs, self.history.start_runs(starts), strict=True):
             run.run_id = run_id
             run.log_path = self._log_path(run.job, run_id)
@@ -371,6 +377,9 @@ class Scheduler:
 
     def _log_path(self, job: JobSpec, run_id: int) -> Path:
         return runner.log_path_for(self.log_dir, job.name, run_id)
+
+    def _log_path_text(self, job: JobSpec, run_id: int) -> str:
+        return str(self._log_path(job, run_id))
 
     async def _execute(self, run: Run) -> None:
         try:

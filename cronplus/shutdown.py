@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import TYPE_CHECKING
 
 from cronplus.status import RunStatus
@@ -31,7 +32,7 @@ async def shutdown(sched: Scheduler, grace: float, reason: str = "supervisor shu
     sched.wake()
     now = sched.clock.time()
     not_started = f"{reason} before it could start"
-    queue, sched._launch_queue = sched._launch_queue, []
+    queue, sched._launch_queue = sched._launch_queue, deque()
     for run in queue:  # decided but not started: nothing ran
         sched._not_run(run, RunStatus.SKIPPED, not_started, now)
     for run in list(sched.runs):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cronplus.model import Schedule
@@ -183,4 +183,4 @@ class Oracle:
             i += 1
         if i == len(self.fire_minutes):
             return None
-        return datetime.fromtimestamp(self.fire_minutes[i] * 60, timezone.utc).astimezone(self.sim.tz)
+        return datetime.fromtimestamp(self.fire_minutes[i] * 60, UTC).astimezone(self.sim.tz)

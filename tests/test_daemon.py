@@ -31,7 +31,7 @@ class Supervisor:
         self.stderr_path = tmp_path / f"supervisor-{time.monotonic_ns()}.err"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cronplus", "--crontab", str(self.crontab), "--state-dir", str(self.state),
-             "run", *extra], stderr=open(self.stderr_path, "w"), stdout=subprocess.DEVNULL,
+             "run", *extra], stderr=open(self.stderr_path, "w"),  # noqa: SIM115 - the child owns it stdout=subprocess.DEVNULL,
             env={**os.environ, **(env or {})})
 
     def wait_ready(self) -> Supervisor:
@@ -66,16 +66,6 @@ class Supervisor:
             conn.close()
 
 
-@pytest.fixture
-def supervisors():
-    started: list[Supervisor] = []
-    yield started
-    for sup in started:
-        if sup.proc.poll() is None:
-            sup.proc.kill()
-            sup.proc.wait()
-
-
 JOBS = """\
 # cronplus: name=hello
 0 0 1 1 * echo hello from $CRONPLUS_JOB
@@ -95,7 +85,7 @@ def test_trigger_wait_runs_the_job_through_the_supervisor_and_exits_with_its_out
     out = cli(sup.state, sup.crontab, "trigger", "hello", "--wait")
     assert out.returncode == 0, out.stderr
     assert "started by the supervisor" in out.stdout and "success" in out.stdout
-    run_id, job, status, trigger, _, log_path = sup.rows()[-1]
+    _, job, status, trigger, _, log_path = sup.rows()[-1]
     assert (job, status, trigger) == ("hello", "success", "manual")
     assert Path(log_path).read_text() == "hello from hello\n"
     assert "job hello: run 1 success" in sup.stderr
@@ -143,7 +133,7 @@ def test_after_kill_9_a_restart_marks_the_run_interrupted_and_keeps_its_output(s
     time.sleep(0.3)
     sup.stop(signal.SIGKILL)
     again = start(supervisors, tmp_path, text)
-    run_id, job, status, _, reason, log_path = again.rows()[-1]
+    _, job, status, _, reason, log_path = again.rows()[-1]
     assert (job, status) == ("talk", "interrupted") and "stopped while it ran" in reason
     assert Path(log_path).read_text() == "partial output\n"
     assert again.stop() == 0

@@ -7,7 +7,7 @@ import socket
 import time
 from pathlib import Path
 
-from tests.test_daemon import JOBS, Supervisor, cli, supervisors  # noqa: F401 - fixture
+from tests.test_daemon import JOBS, Supervisor, cli
 
 
 def read_until(sock: socket.socket, wanted: str, timeout: float = 5.0) -> list[str]:

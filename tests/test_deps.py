@@ -9,7 +9,7 @@ from cronplus.deps import DepVerdict, evaluate, topological_order
 from cronplus.errors import CrontabError
 from cronplus.status import RunStatus, TriggerRule
 
-S, F, T, I, U, K, M, R = (
+S, F, T, INT, U, K, M, R = (
     RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.INTERRUPTED,
     RunStatus.UPSTREAM_FAILED, RunStatus.SKIPPED, RunStatus.MISSED, RunStatus.RUNNING,
 )
@@ -71,7 +71,7 @@ def test_a_broken_upstream_line_is_not_reported_again_as_missing() -> None:
         (TriggerRule.ALL_SUCCESS, [S, R], WAIT),
         (TriggerRule.ALL_SUCCESS, [F, None], UPF),  # decided early, as Airflow
         (TriggerRule.ALL_SUCCESS, [S, T], UPF),
-        (TriggerRule.ALL_SUCCESS, [S, I], UPF),
+        (TriggerRule.ALL_SUCCESS, [S, INT], UPF),
         (TriggerRule.ALL_SUCCESS, [S, U], UPF),
         (TriggerRule.ALL_SUCCESS, [S, K], SKIP),
         (TriggerRule.ALL_SUCCESS, [S, M], SKIP),  # missed counts as skipped

@@ -4,7 +4,6 @@ python3 processes in a scratch data dir, and examples/crontab is a valid cronplu
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cronplus.history import History, NoHistoryError, open_readonly, record_to_json
+from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
 
 T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z
@@ -163,7 +164,9 @@ def test_query_filters_by_glob_status_and_time_newest_last(history: History) -> 
     history.finish_run(b, status=RunStatus.SUCCESS, ended_at=T0 + 101, exit_code=0, reason=None, final=True)
     c = history.record_not_run(job="report", status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
                                scheduled_at=T0 + 200, tz=None, at=T0 + 200, reason="supervisor down").run_id
-    ids = lambda rows: [r.run_id for r in rows]
+    def ids(rows: list[RunRecord]) -> list[int]:
+        return [r.run_id for r in rows]
+
     assert ids(history.query()) == [a, b, c]
     assert ids(history.query(jobs=["*-backup"])) == [a, b]
     assert ids(history.query(jobs=["db-backup", "rep*"])) == [a, c]

@@ -45,7 +45,7 @@ def test_it_parses_journalctl_style_times(text: str, expected: float) -> None:
 
 @pytest.mark.parametrize("text", ["", "bogus", "-2x", "2025-13-01", "2h from now", "@soon"])
 def test_it_rejects_what_it_cannot_read_with_a_usage_error_naming_the_forms(text: str) -> None:
-    with pytest.raises(UsageError, match="cannot understand time .*yesterday"):
+    with pytest.raises(UsageError, match=r"cannot understand time .*yesterday"):
         parse_time(text, now=NOW)
 
 

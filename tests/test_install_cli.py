@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -167,9 +168,9 @@ def test_diff_ignores_moved_lines_but_sees_changed_options() -> None:
     [(30, "in 30s"), (240, "in 4min"), (3 * 3600 + 300, "in 3h05m"), (-2 * 86400, "2d00h ago")],
 )
 def test_relative_times_read_short(delta: int, text: str) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     assert installer.format_relative(now + timedelta(seconds=delta), now) == text
 
 

@@ -13,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
 

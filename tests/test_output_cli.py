@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
 

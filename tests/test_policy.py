@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cronplus import policy
 from cronplus.model import JobOptions
@@ -82,7 +82,7 @@ def test_overlap_policies_decide_what_a_new_tick_does_while_a_run_is_active() ->
     assert policy.overlap_action(Overlap.ALLOW, active=True, queued=True) is act.START
 
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def every_minute(t: datetime) -> datetime:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,8 +11,6 @@ import pytest
 from cronplus.errors import CronplusError
 from cronplus.schedule import naive_matches, next_fire, next_fires, zone
 from tests.cron_oracle import schedule
-
-UTC = timezone.utc
 
 
 def at(iso: str) -> datetime:

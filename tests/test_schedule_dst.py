@@ -10,7 +10,7 @@ Expected values follow Debian cron(8) / cronie cron.c, worked out by hand (see s
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -117,11 +117,10 @@ def test_a_skipped_day_is_a_large_clock_jump_with_nothing_caught_up() -> None:
 
 
 def test_the_skipped_day_agrees_with_the_cron_simulation() -> None:
-    from datetime import timezone
 
     from tests.cron_oracle import CronSim, Oracle
 
-    sim = CronSim("Pacific/Apia", datetime(2011, 12, 20, tzinfo=timezone.utc), datetime(2012, 1, 10, tzinfo=timezone.utc))
+    sim = CronSim("Pacific/Apia", datetime(2011, 12, 20, tzinfo=UTC), datetime(2012, 1, 10, tzinfo=UTC))
     for expr in ["0 12 * * *", "30 * * * *", "@daily", "0 0-23 * * *", "*/20 9 * * *"]:
         s = schedule(expr)
         oracle = Oracle(sim, s)

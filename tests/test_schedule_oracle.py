@@ -5,8 +5,8 @@ packed around every DST transition of the year."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import pytest
 
@@ -31,12 +31,12 @@ EXPRESSIONS = [
     "0 0 1 1-1 *", "0 0 1,15 * 0", "0 9 * 3,11 0", "0 0 8-14 * 0", "0 0 */7 * 0", "30 2 * 3,10 *",
 ]
 
-SIM_START = datetime(2024, 12, 20, tzinfo=timezone.utc)
-SIM_END = datetime(2026, 1, 15, tzinfo=timezone.utc)
-YEAR_START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+SIM_START = datetime(2024, 12, 20, tzinfo=UTC)
+SIM_END = datetime(2026, 1, 15, tzinfo=UTC)
+YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-@lru_cache(maxsize=None)
+@cache
 def sim(tz: str) -> CronSim:
     return CronSim(tz, SIM_START, SIM_END)
 
@@ -49,7 +49,7 @@ def start_times(tz: str, seed: int) -> list[datetime]:
     times += [YEAR_START + timedelta(minutes=rng.randrange(year_s // 60)) for _ in range(20)]
     s = sim(tz)
     for first, _, _ in s.stretches[1:]:
-        change = datetime.fromtimestamp(first * 60, timezone.utc)
+        change = datetime.fromtimestamp(first * 60, UTC)
         step = timedelta(minutes=rng.choice([7, 11, 13]), seconds=rng.choice([0, 0, 30]))
         t = change - timedelta(hours=3)
         while t < change + timedelta(hours=3):
@@ -61,7 +61,7 @@ def start_times(tz: str, seed: int) -> list[datetime]:
 @pytest.mark.parametrize("tz", ZONES)
 def test_next_fire_matches_the_cron_simulation_over_a_year(tz: str) -> None:
     s = sim(tz)
-    horizon = datetime.fromtimestamp(s.end * 60, timezone.utc)
+    horizon = datetime.fromtimestamp(s.end * 60, UTC)
     failures: list[str] = []
     for n, expr in enumerate(EXPRESSIONS):
         sched = schedule(expr)

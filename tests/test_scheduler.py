@@ -4,7 +4,7 @@ jumps, downtime, @reboot, persisted last ticks. Jobs are real short shell comman
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,8 +13,6 @@ from cronplus.crontab import parse_crontab
 from cronplus.history import History
 from cronplus.scheduler import Scheduler
 from cronplus.status import RunStatus, Trigger
-
-UTC = timezone.utc
 
 
 def ts(text: str, tz: str = "UTC") -> float:

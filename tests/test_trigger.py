@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_daemon import Supervisor, cli, start, supervisors  # noqa: F401 - fixture
+from tests.test_daemon import cli, start
 
 
 def test_without_a_supervisor_trigger_runs_the_job_itself_and_the_chain_follows(tmp_path: Path) -> None:

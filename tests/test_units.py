@@ -56,7 +56,7 @@ def verify(unit: Path, *, user: bool, tmp_path: Path) -> subprocess.CompletedPro
         runtime.mkdir(mode=0o700, exist_ok=True)
         env["XDG_RUNTIME_DIR"] = str(runtime)
         args.append("--user")
-    return subprocess.run(args + ["verify", str(unit)], check=False, capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run([*args, "verify", str(unit)], check=False, capture_output=True, text=True, env=env, timeout=60)
 
 
 @pytest.fixture(autouse=True)

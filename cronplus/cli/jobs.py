@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cronplus.model import Crontab, JobSpec, RunRecord
+    from cronplus.model import Crontab, RunRecord
     from cronplus.paths import Paths
 
 HELP = "table of jobs: schedule, next run, last status"
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = from_args(args)
     crontab = load_crontab(paths.crontab, system=paths.system)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = collect(paths, crontab, now)
     for warning in crontab.warnings:
         print(str(warning), file=sys.stderr)

@@ -208,7 +208,7 @@ def render_table(records: list[RunRecord], *, colour: bool) -> str:
 def follow_line(record: RunRecord | None, *, colour: bool) -> str:
     """One fixed-width line of the follow-mode table (None: the header)."""
     cells = list(HEADERS) if record is None else _cells(record, time.time())
-    padded = [cell.ljust(width) for cell, width in zip(cells, FOLLOW_WIDTHS)]
+    padded = [cell.ljust(width) for cell, width in zip(cells, FOLLOW_WIDTHS, strict=True)]
     if record is not None:
         padded[3] = _paint(cells[3], padded[3], colour)
     return "  ".join(padded).rstrip() + "\n"

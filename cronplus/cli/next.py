@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -113,12 +114,12 @@ def _zone(tz: str | None) -> tzinfo:
 
 
 def _start(text: str | None, tzi: tzinfo) -> datetime:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from cronplus.errors import UsageError
 
     if text is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:

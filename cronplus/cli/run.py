@@ -12,7 +12,7 @@ def _duration(text: str) -> float:
 
     try:
         return parse_duration(text)
-    except Exception as exc:
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -21,7 +21,7 @@ def _size(text: str) -> int:
 
     try:
         return parse_size(text)
-    except Exception as exc:
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cronplus.paths import Paths
 
 HELP = "run a job now, through the running supervisor when there is one"
 
@@ -55,17 +59,17 @@ def run(args: argparse.Namespace) -> int:
     raise CronplusError("the supervisor went away before the run ended")
 
 
-def _in_process(p: object, job: str) -> int:
+def _in_process(p: Paths, job: str) -> int:
     """No supervisor: run it here (always waiting: nobody else would finish the run)."""
     from cronplus.control import SupervisorLock
     from cronplus.daemon import TriggerInterrupted, done_message, trigger_in_process
 
-    p.ensure()  # type: ignore[attr-defined]
-    lock = SupervisorLock(p.state_dir)  # type: ignore[attr-defined]
+    p.ensure()
+    lock = SupervisorLock(p.state_dir)
     lock.acquire(what="in-process trigger")  # a supervisor starting now would mark our run interrupted
     try:
         record = trigger_in_process(p, job, on_started=lambda rid: print(f"run {rid} started (no supervisor running)",
-                                                                         flush=True))  # type: ignore[arg-type]
+                                                                         flush=True))
     except TriggerInterrupted as exc:  # Ctrl-C / SIGTERM: the run was cancelled and recorded interrupted
         _report(done_message(exc.record))
         sys.stdout.flush()
