@@ -207,7 +207,7 @@ class Daemon:
     async def handle(self, req: dict[str, Any], send: Any) -> None:
         cmd = req.get("cmd")
         if cmd == "status":
-            await send({"ok": True, "pid": os.getpid(), "crontab": str(self.paths.crontab), **self.scheduler.status()})
+            await send({"ok": True, "pid": os.getpid(), "crontab": str(self.paths.crontab.absolute()), **self.scheduler.status()})
         elif cmd == "reload":
             error = self.reload()
             await send({"ok": error is None, **({"error": error} if error else {})})

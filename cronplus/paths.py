@@ -99,10 +99,11 @@ def resolve(
     )
 
 
-def from_args(args: Any) -> Paths:
-    """Paths from the global CLI options (`--crontab`, `--state-dir`, `--log-dir`, `--system`)."""
+def from_args(args: Any, *, crontab: str | None = None) -> Paths:
+    """Paths from the global CLI options (`--crontab`, `--state-dir`, `--log-dir`, `--system`);
+    `crontab` stands in for a missing `--crontab`."""
     return resolve(
-        crontab=getattr(args, "crontab", None),
+        crontab=getattr(args, "crontab", None) or crontab,
         state_dir=getattr(args, "state_dir", None),
         log_dir=getattr(args, "log_dir", None),
         system=bool(getattr(args, "system", False)),

@@ -31,7 +31,8 @@ class Supervisor:
         self.stderr_path = tmp_path / f"supervisor-{time.monotonic_ns()}.err"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cronplus", "--crontab", str(self.crontab), "--state-dir", str(self.state),
-             "run", *extra], stderr=open(self.stderr_path, "w"),  # noqa: SIM115 - the child owns it stdout=subprocess.DEVNULL,
+             "run", *extra], stdout=subprocess.DEVNULL,
+            stderr=open(self.stderr_path, "w"),  # noqa: SIM115 - the child owns it
             env={**os.environ, **(env or {})})
 
     def wait_ready(self) -> Supervisor:

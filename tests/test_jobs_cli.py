@@ -124,3 +124,25 @@ def test_runs_the_supervisor_holds_back_are_shown_as_waiting(tmp_path: Path) -> 
     assert json.loads(requests[0]) == {"cmd": "status"}
     body = {line.split()[0]: line for line in proc.stdout.splitlines()[2:]}
     assert "waiting on upstream" in body["predict"]
+
+
+def test_without_crontab_option_it_shows_the_crontab_the_state_dirs_supervisor_runs(tmp_path: Path, supervisors) -> None:
+    """The supervisor runs a crontab outside the default place; `--state-dir` alone is enough."""
+    from tests.test_daemon import Supervisor
+
+    home = tmp_path / "home"
+    home.mkdir()
+    sup = Supervisor(tmp_path, CRONTAB)
+    supervisors.append(sup)
+    sup.wait_ready()
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": "UTC"}
+    proc = subprocess.run([sys.executable, "-m", "cronplus", "--state-dir", str(sup.state), "jobs", "--json"],
+                          capture_output=True, text=True, env=env, timeout=30, cwd=home)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["job"] for line in proc.stdout.splitlines()] == ["train", "predict", "idle"]
+    # an explicit --crontab still wins
+    (tmp_path / "other").write_text("# cronplus: name=solo\n0 1 * * * true\n")
+    proc = subprocess.run([sys.executable, "-m", "cronplus", "--state-dir", str(sup.state), "--crontab",
+                           str(tmp_path / "other"), "jobs", "--json"], capture_output=True, text=True, env=env, timeout=30)
+    assert [json.loads(line)["job"] for line in proc.stdout.splitlines()] == ["solo"]
+    assert sup.stop() == 0

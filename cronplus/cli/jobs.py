@@ -2,6 +2,9 @@
 says about it (last status, last start, duration), plus what is happening now: runs in progress
 (history's `running` rows) and runs waiting on an upstream (only the supervisor knows those: asked
 over its control socket {"cmd": "status"} when one answers, otherwise left out). Works before any history exists.
+With no --crontab / CRONPLUS_CRONTAB, the crontab is the one the state dir's running supervisor
+runs (it says which in the same reply), so `cronplus --state-dir DIR jobs` shows what DIR's
+supervisor runs; with no supervisor, the default crontab of SPEC §1.
 
 --json prints one object a line (like `log --json`): job schedule tz next_run last_run_id
 last_status last_start last_end duration_s running waiting; times ISO 8601 with offset."""
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,9 +50,8 @@ def _history_rows(paths: Paths, jobs: list[str]) -> tuple[dict[str, RunRecord], 
         return last, running
 
 
-def _supervisor_states(sock_path: Path) -> dict[str, str]:
-    """Job -> "waiting on upstream" / "queued" for runs the supervisor holds back (only it knows
-    them: they have no history row yet). Empty when no supervisor answers: history is enough."""
+def _supervisor_status(sock_path: Path) -> dict[str, Any]:
+    """The running supervisor's status reply; empty when none answers: history is enough."""
     if not sock_path.exists():
         return {}
     from cronplus.control import NoSupervisor, request
@@ -57,8 +60,14 @@ def _supervisor_states(sock_path: Path) -> dict[str, str]:
         reply = next(request(sock_path, {"cmd": "status"}, timeout=2.0), {})
     except (NoSupervisor, OSError, ValueError):
         return {}
+    return reply if isinstance(reply, dict) else {}
+
+
+def _held_states(status: dict[str, Any]) -> dict[str, str]:
+    """Job -> "waiting on upstream" / "queued" for runs the supervisor holds back (only it knows
+    them: they have no history row yet)."""
     states: dict[str, str] = {}
-    for run in reply.get("runs", []) if isinstance(reply, dict) else []:
+    for run in status.get("runs", []):
         state = run.get("state") if isinstance(run, dict) else None
         if state == "waiting":
             states[run["job"]] = "waiting on upstream"
@@ -71,11 +80,11 @@ def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt is not None else None
 
 
-def collect(paths: Paths, crontab: Crontab, now: datetime) -> list[dict[str, Any]]:
+def collect(paths: Paths, crontab: Crontab, now: datetime, status: dict[str, Any]) -> list[dict[str, Any]]:
     from cronplus import installer
 
     last, running = _history_rows(paths, [j.name for j in crontab.jobs])
-    held = _supervisor_states(paths.control_socket)
+    held = _held_states(status)
     rows = []
     for job in crontab.jobs:
         rec = last.get(job.name)
@@ -140,9 +149,12 @@ def run(args: argparse.Namespace) -> int:
     from cronplus.paths import from_args
 
     paths = from_args(args)
+    status = _supervisor_status(paths.control_socket)
+    if not (getattr(args, "crontab", None) or os.environ.get("CRONPLUS_CRONTAB")) and status.get("crontab"):
+        paths = from_args(args, crontab=status["crontab"])
     crontab = load_crontab(paths.crontab, system=paths.system)
     now = datetime.now(UTC)
-    rows = collect(paths, crontab, now)
+    rows = collect(paths, crontab, now, status)
     for warning in crontab.warnings:
         print(str(warning), file=sys.stderr)
     if args.json:
