@@ -71,6 +71,21 @@ class Daemon:
         self._reload_handle: asyncio.TimerHandle | None = None
         self._file_sig: tuple[float, int] | None = self._signature()
 
+    def _stop_leftovers(self) -> dict[int, str]:
+        """Processes of runs the previous supervisor left behind are stopped before anything
+        starts (leftovers.py): an interrupted run must not go on beside its job's next tick."""
+        from cronplus import leftovers
+
+        graces = {job.name: job.options.kill_grace for job in self.crontab.jobs}
+        found = []
+        for run_id, job, pid in self.history.stale_running(live_owner=self.owner):
+            left = leftovers.find(run_id, pid, graces.get(job, JobOptions().kill_grace))
+            if left is not None:
+                log.warning("job %s: run %d outlived its supervisor (%d process(es), session %d): stopping it",
+                            job, run_id, len(left.pids), left.session)
+                found.append(left)
+        return leftovers.stop(found) if found else {}
+
     def _signature(self) -> tuple[float, int] | None:
         try:
             st = self.paths.crontab.stat()
@@ -85,7 +100,8 @@ class Daemon:
 
         self.history = History(self.paths.db_path)
         self.owner = owner_id()
-        for rec in self.history.mark_interrupted(live_owner=self.owner, now=time.time()):
+        notes = self._stop_leftovers()
+        for rec in self.history.mark_interrupted(live_owner=self.owner, now=time.time(), notes=notes):
             log.warning("job %s: run %d interrupted (%s)", rec.job, rec.run_id, rec.reason)
         for rec in self.history.mark_abandoned_retries(reason=ABANDONED_AT_START):
             log.warning("job %s: run %d final (%s)", rec.job, rec.run_id, rec.reason)

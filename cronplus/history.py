@@ -432,18 +432,28 @@ class History(ReadHistory):
         assert record is not None
         return record
 
-    def mark_interrupted(self, *, live_owner: str, now: float) -> list[RunRecord]:
-        """Rows left `running` by a supervisor that is gone become final `interrupted` runs.
-        Their output is kept: log_path is untouched and the log's size recorded."""
-        stale = self.conn.execute(
-            "SELECT run_id, log_path, owner FROM runs WHERE status = 'running' AND (owner IS NULL OR owner != ?)",
+    def _stale(self, live_owner: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT run_id, job, pid, log_path, owner FROM runs WHERE status = 'running' AND (owner IS NULL OR owner != ?)",
             (live_owner,),
         ).fetchall()
+
+    def stale_running(self, *, live_owner: str) -> list[tuple[int, str, int | None]]:
+        """(run_id, job, pid) of rows left `running` by a supervisor that is gone."""
+        return [(row["run_id"], row["job"], row["pid"]) for row in self._stale(live_owner)]
+
+    def mark_interrupted(self, *, live_owner: str, now: float, notes: dict[int, str] | None = None) -> list[RunRecord]:
+        """Rows left `running` by a supervisor that is gone become final `interrupted` runs, with
+        `notes[run_id]` added to the reason. Their output is kept: log_path is untouched and the
+        log's size recorded."""
+        stale = self._stale(live_owner)
         if not stale:
             return []
         with self._tx() as conn:
             for row in stale:
                 reason = f"supervisor {row['owner']} stopped while it ran" if row["owner"] else "supervisor stopped while it ran"
+                if notes and row["run_id"] in notes:
+                    reason = f"{reason}; {notes[row['run_id']]}"
                 conn.execute(
                     "UPDATE runs SET status = 'interrupted', ended_at = ?, reason = ?, final = 1,"
                     " log_bytes = ?, owner = NULL WHERE run_id = ? AND status = 'running'",
