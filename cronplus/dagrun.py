@@ -58,6 +58,11 @@ class Run:
     record: RunRecord | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def attempt_trigger(self) -> Trigger:
+        """What the current attempt's row says started it: a retry after the first attempt."""
+        return Trigger.RETRY if self.attempt > 1 else self.trigger
+
 
 def utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)

@@ -358,7 +358,7 @@ class Scheduler:
             job = run.job
             run.started_at = now
             starts.append(RunStart(job=job.name, attempt=run.attempt,
-                                   trigger=Trigger.RETRY if run.attempt > 1 else run.trigger,
+                                   trigger=run.attempt_trigger,
                                    scheduled_at=run.tick.timestamp(), tz=job.tz, started_at=now, owner=self.owner,
                                    log_path=functools.partial(self._log_path_text, job)))
         for run, run_id in zip(runs, self.history.start_runs(starts), strict=True):
@@ -430,10 +430,10 @@ class Scheduler:
         try:
             if spawned.pid is not None:
                 self.history.set_pid(run_id, spawned.pid)
-            log.info("job %s: run %d started (attempt %d, %s)", job.name, run_id, run.attempt, run.trigger)
+            log.info("job %s: run %d started (attempt %d, %s)", job.name, run_id, run.attempt, run.attempt_trigger)
             self._alert("on_start", job, RunRecord(  # what the row holds; no query on the start path
                 run_id=run_id, job=job.name, attempt=run.attempt, status=RunStatus.RUNNING,
-                trigger=Trigger.RETRY if run.attempt > 1 else run.trigger, scheduled_at=run.tick,
+                trigger=run.attempt_trigger, scheduled_at=run.tick,
                 started_at=utc(run.started_at), ended_at=None, exit_code=None, log_path=str(run.log_path),
                 pid=spawned.pid))
         except BaseException:

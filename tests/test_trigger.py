@@ -47,6 +47,8 @@ def test_trigger_wait_through_the_supervisor_reports_the_final_attempt_after_ret
     assert out.returncode == 1
     assert "run 2: failed, exit 5" in out.stdout
     assert [r[2:4] for r in sup.rows()] == [("failed", "manual"), ("failed", "retry")]
+    # the supervisor's log line names the attempt's trigger as its row does
+    assert "run 2 started (attempt 2, retry)" in sup.stderr and "run 1 started (attempt 1, manual)" in sup.stderr
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
