@@ -146,7 +146,8 @@ class Alerting:
     def on_end(self, job: JobSpec, record: RunRecord, *, will_retry: bool) -> None:
         try:
             if job.options.alert or job.options.ping:
-                self._on_end(job, record, will_retry)
+                with self.history.transaction():  # the decision's state and rows: all or nothing
+                    self._on_end(job, record, will_retry)
                 self._notify()
         except Exception:  # noqa: BLE001
             log.exception("alerting: on_end for %s failed", job.name)
@@ -154,7 +155,8 @@ class Alerting:
     def on_not_run(self, job: JobSpec, record: RunRecord) -> None:
         try:
             if job.options.alert:
-                self._on_not_run(job, record)
+                with self.history.transaction():  # the decision's state and rows: all or nothing
+                    self._on_not_run(job, record)
                 self._notify()
         except Exception:  # noqa: BLE001
             log.exception("alerting: on_not_run for %s failed", job.name)
@@ -165,7 +167,8 @@ class Alerting:
     def on_config_error(self, defaults: JobOptions, error: CrontabError) -> None:
         try:
             if defaults.alert and AlertEvent.CONFIG_ERROR in defaults.alert_on:
-                self._on_config_error(defaults, error)
+                with self.history.transaction():  # the decision's state and rows: all or nothing
+                    self._on_config_error(defaults, error)
                 self._notify()
         except Exception:  # noqa: BLE001
             log.exception("alerting: on_config_error failed")
@@ -320,7 +323,7 @@ class Alerting:
 
     def _notify(self) -> None:
         if self._wake is not None:
-            self._wake()
+            self.history.after_commit(self._wake)
 
     def _load(self, job: str) -> dict[str, Any]:
         raw = self._kv_get(f"alert.incident.{job}")

@@ -66,21 +66,54 @@ class RunStart:
 
 
 class History(ReadHistory):
-    """The supervisor's writer. One thread; each method is one short explicit transaction."""
+    """The supervisor's writer. One thread; each method is one short explicit transaction, or
+    part of the caller's when it runs inside `transaction()`."""
 
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
         super().__init__(connect(db_path))
         self.db_path = Path(db_path)
+        self._savepoints = 0
+        self._after_commit: list[Callable[[], None]] = []
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction for several writes (a run's end and its alerts: both or neither, even
+        across a kill -9). Nested, it is a savepoint: an inner failure undoes only the inner part."""
+        if self.conn.in_transaction:
+            self._savepoints += 1
+            name = f"nested_{self._savepoints}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+                raise
+            finally:
+                self._savepoints -= 1
+            self.conn.execute(f"RELEASE {name}")
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._after_commit.clear()
             raise
         self.conn.execute("COMMIT")
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    _tx = transaction
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once what was written so far is committed (now, outside a transaction):
+        another connection (the delivery worker) told to look before would not see it."""
+        if self.conn.in_transaction:
+            self._after_commit.append(callback)
+        else:
+            callback()
 
     def start_run(
         self,

@@ -210,12 +210,13 @@ class Scheduler:
     def _record_missed(self, job: JobSpec, due: policy.DueTicks, now: float) -> None:
         reason = policy.missed_reason(due.missed_total, len(due.missed))
         record = None
-        for tick in due.missed:
-            record = self.history.record_not_run(job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
-                                                 scheduled_at=tick.timestamp(), tz=job.tz, at=now, reason=reason)
+        with self.history.transaction():  # the rows and their alert: all or nothing
+            for tick in due.missed:
+                record = self.history.record_not_run(job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
+                                                     scheduled_at=tick.timestamp(), tz=job.tz, at=now, reason=reason)
+            if record is not None:  # one alert for the whole gap, not one per tick
+                self._alert("on_not_run", job, record)
         log.warning("job %s: %d tick(s) missed (%s)", job.name, due.missed_total, reason)
-        if record is not None:  # one alert for the whole gap, not one per tick
-            self._alert("on_not_run", job, record)
 
     def _reboot_jobs(self, now: float) -> None:
         """@reboot runs once per boot per state dir (ticks.new_boot)."""
@@ -269,11 +270,12 @@ class Scheduler:
         return any(r.tick <= tick and r.state != "done" for r in self._job_runs(name))
 
     def _not_run(self, run: Run, status: RunStatus, reason: str | None, now: float) -> None:
-        record = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
-                                             scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now, reason=reason)
+        with self.history.transaction():  # the row and its alert: all or nothing
+            record = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
+                                                 scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now, reason=reason)
+            if status is not RunStatus.SKIPPED:
+                self._alert("on_not_run", run.job, record)
         log.info("job %s: run %d %s: %s", run.job.name, record.run_id, status, reason)
-        if status is not RunStatus.SKIPPED:
-            self._alert("on_not_run", run.job, record)
         run.run_id = record.run_id
         self._finish(run, record)
 
@@ -405,9 +407,10 @@ class Scheduler:
         """The retry will not happen (shutdown, replaced): the ended attempt is the run's final row."""
         assert run.run_id is not None
         why = self.stop_reason if self.stopping or not run.cancel_reason else run.cancel_reason
-        record = self.history.mark_final(run.run_id, f"retry abandoned: {why}")
+        with self.history.transaction():  # the final row and its alert: all or nothing
+            record = self.history.mark_final(run.run_id, f"retry abandoned: {why}")
+            self._alert("on_end", run.job, record, will_retry=False)  # its failure alert was held for the retry
         log.info("job %s: run %d final, retry abandoned: %s", run.job.name, run.run_id, why)
-        self._alert("on_end", run.job, record, will_retry=False)  # its failure alert was held for the retry
         self._finish(run, record)
 
     async def _sleep(self, run: Run, seconds: float) -> bool:
@@ -428,14 +431,15 @@ class Scheduler:
         spawned = run.spawned or self._spawn(run)  # the first attempt was spawned by _start_now
         run.spawned = None
         try:
-            if spawned.pid is not None:
-                self.history.set_pid(run_id, spawned.pid)
+            with self.history.transaction():  # the pid and a start ping: one commit
+                if spawned.pid is not None:
+                    self.history.set_pid(run_id, spawned.pid)
+                self._alert("on_start", job, RunRecord(  # what the row holds; no query on the start path
+                    run_id=run_id, job=job.name, attempt=run.attempt, status=RunStatus.RUNNING,
+                    trigger=run.attempt_trigger, scheduled_at=run.tick,
+                    started_at=utc(run.started_at), ended_at=None, exit_code=None, log_path=str(run.log_path),
+                    pid=spawned.pid))
             log.info("job %s: run %d started (attempt %d, %s)", job.name, run_id, run.attempt, run.attempt_trigger)
-            self._alert("on_start", job, RunRecord(  # what the row holds; no query on the start path
-                run_id=run_id, job=job.name, attempt=run.attempt, status=RunStatus.RUNNING,
-                trigger=run.attempt_trigger, scheduled_at=run.tick,
-                started_at=utc(run.started_at), ended_at=None, exit_code=None, log_path=str(run.log_path),
-                pid=spawned.pid))
         except BaseException:
             spawned.abandon()
             raise
@@ -443,12 +447,13 @@ class Scheduler:
         out = policy.outcome(result, job.options, cancel_reason=run.cancel_reason, cancel_status=run.cancel_status)
         retry = policy.will_retry(out, run.attempt, job.options) and not self.stopping
         ended = result.ended_at or self.clock.time()
-        record = self.history.finish_run(run_id, status=out.status, ended_at=ended, exit_code=result.exit_code,
-                                         reason=out.reason, final=not retry)
+        with self.history.transaction():  # the run's end and its alerts: both or neither, even across a kill -9
+            record = self.history.finish_run(run_id, status=out.status, ended_at=ended, exit_code=result.exit_code,
+                                             reason=out.reason, final=not retry)
+            self._alert("on_end", job, record, will_retry=retry)
         duration = ended - result.started_at if result.started_at else 0.0
         log.info("job %s: run %d %s in %.3fs%s", job.name, run_id, out.status, duration,
                  f": {out.reason}" if out.reason else "")
-        self._alert("on_end", job, record, will_retry=retry)
         if retry:
             delay = policy.retry_delay(run.attempt, job.options)
             log.info("job %s: retry %d of %d in %gs", job.name, run.attempt, job.options.retries, delay)

@@ -255,3 +255,52 @@ def test_enqueueing_is_cheap_enough_for_the_loop_thread(sim, history) -> None:
         sim.alerting.on_end(job, record, will_retry=False)
     per_call = (time.perf_counter() - started) / 100
     assert per_call < 0.02, per_call
+
+
+def test_an_alert_decision_is_all_or_nothing_so_a_half_written_one_cannot_repeat_an_incident(sim, history) -> None:
+    """The incident state (kv) and the outbox row are one transaction: when the state cannot be
+    written, the alert is not queued either, so the next failure is not a second 'first' alert."""
+    job = make_job(alert="http://127.0.0.1:9/h")
+    history.conn.execute("CREATE TEMP TRIGGER no_kv BEFORE INSERT ON main.kv BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    sim.run(job, [RunStatus.FAILED])
+    assert events(history) == []
+    history.conn.execute("DROP TRIGGER no_kv")
+    sim.run(job, [RunStatus.FAILED])
+    sim.run(job, [RunStatus.FAILED])
+    assert events(history) == ["failure"]
+
+
+def test_inside_the_schedulers_transaction_a_failing_alert_keeps_the_run_and_wakes_the_worker_after_commit(
+        sim, history, tmp_path) -> None:
+    """The scheduler writes a run's end and calls on_end in one transaction: an alerting error
+    undoes only its own part, and the delivery worker is woken once the rows are visible to it."""
+    import sqlite3
+
+    seen: list[int] = []
+
+    def wake() -> None:  # what the delivery worker's own connection sees when it is woken
+        other = sqlite3.connect(tmp_path / "history.db")
+        try:
+            seen.append(other.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        finally:
+            other.close()
+
+    sim.alerting._wake = wake
+    job = make_job(alert="http://127.0.0.1:9/h")
+    run_id = history.start_run(job="backup", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0, tz=None,
+                               started_at=T0, log_path=None, owner="test")
+    with history.transaction():
+        record = history.finish_run(run_id, status=RunStatus.FAILED, ended_at=T0 + 1, exit_code=1, reason="exit 1",
+                                    final=True)
+        sim.alerting.on_end(job, record, will_retry=False)
+    assert seen == [1]
+
+    history.conn.execute("CREATE TEMP TRIGGER no_outbox BEFORE INSERT ON main.outbox BEGIN SELECT RAISE(ABORT, 'full'); END")
+    run_id = history.start_run(job="backup", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0 + 60, tz=None,
+                               started_at=T0 + 60, log_path=None, owner="test")
+    with history.transaction():
+        record = history.finish_run(run_id, status=RunStatus.SUCCESS, ended_at=T0 + 61, exit_code=0, reason=None,
+                                    final=True)
+        sim.alerting.on_end(job, record, will_retry=False)  # the recovery alert fails to queue
+    assert history.get_run(run_id).status is RunStatus.SUCCESS  # the run's record is kept
+    assert history.kv_get("alert.incident.backup") is not None  # the incident is still open: recovery not lost

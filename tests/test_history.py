@@ -207,3 +207,36 @@ def test_start_runs_inserts_a_ticks_runs_in_one_transaction_in_order(tmp_path: P
         assert h.start_runs([]) == []
     finally:
         h.close()
+
+
+def test_a_process_killed_inside_a_transaction_leaves_none_of_its_writes(tmp_path: Path) -> None:
+    """A run's end and its alert row are written in one transaction: a supervisor killed between
+    them leaves the run `running` (the next start marks it interrupted) and no orphan alert."""
+    import subprocess
+    import sys
+    import textwrap
+
+    db = tmp_path / "history.db"
+    script = textwrap.dedent(f"""
+        import os
+        from cronplus import outbox
+        from cronplus.history import History
+        from cronplus.status import RunStatus, Trigger
+        h = History({str(db)!r})
+        rid = h.start_run(job="j", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=1.0, tz=None, started_at=1.0,
+                          log_path=None, owner="child")
+        with h.transaction():
+            h.finish_run(rid, status=RunStatus.FAILED, ended_at=2.0, exit_code=1, reason="exit 1", final=True)
+            with h.transaction():
+                outbox.enqueue(h.conn, kind="alert", event="failure", job="j", run_id=rid, target="http://x",
+                               format="json", secret_ref=None, payload={{}}, now=2.0)
+            os.kill(os.getpid(), 9)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == -9, proc.stderr
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("running",)]
+        assert conn.execute("SELECT count(*) FROM outbox").fetchone() == (0,)
+    finally:
+        conn.close()
