@@ -317,9 +317,15 @@ class Alerting:
             target=job.options.ping,
             format="json",
             secret_ref=None,
-            payload={"body": body},
+            payload={"body": body, "rid": self._ping_run_id(job, record)},
             now=self.clock.time(),
         )
+
+    def _ping_run_id(self, job: JobSpec, record: RunRecord) -> str:
+        """healthchecks' `rid`: one UUID per run (a job's tick, across its attempts), the same for
+        its /start and its end, so overlapping runs (overlap=allow) get their own durations."""
+        tick = _ts(record.scheduled_at) or _ts(record.started_at)
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cronplus:{self.hostname}:{job.name}:{tick}"))
 
     def _notify(self) -> None:
         if self._wake is not None:

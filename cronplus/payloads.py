@@ -297,7 +297,11 @@ PING_SUFFIX = {"start": "/start", "success": "", "fail": "/fail"}
 
 
 def render_ping(event: str, payload: dict[str, Any]) -> HttpRequest:
-    """healthchecks.io / Cronitor convention: POST <base>/start, <base>, <base>/fail; the body
-    (the output tail) is shown in the check's event log."""
+    """healthchecks.io / Cronitor convention: POST <base>/start, <base>, <base>/fail, with the
+    run's `?rid=` (a UUID pairing a start with its end); the body (the output tail) is shown in
+    the check's event log."""
     body = str(payload.get("body") or "").encode("utf-8")
-    return HttpRequest(body, {"Content-Type": "text/plain; charset=utf-8"}, PING_SUFFIX[event])
+    suffix = PING_SUFFIX[event]
+    if payload.get("rid"):
+        suffix += f"?rid={payload['rid']}"
+    return HttpRequest(body, {"Content-Type": "text/plain; charset=utf-8"}, suffix)

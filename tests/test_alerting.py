@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -230,9 +232,14 @@ def test_pings_follow_healthchecks_start_success_and_fail_with_the_output_tail(s
     sim.run(job, [RunStatus.FAILED, RunStatus.SUCCESS], output="did things\n")
     sim.run(job, [RunStatus.FAILED, RunStatus.TIMEOUT], output="oops\n")
     got = deliver_all(history, tmp_path / "history.db", rx)
-    assert [r.path for r in got] == ["/ping/abc-123/start", "/ping/abc-123/start", "/ping/abc-123",
-                                     "/ping/abc-123/start", "/ping/abc-123/start", "/ping/abc-123/fail"]
+    paths = [r.path.partition("?")[0] for r in got]
+    assert paths == ["/ping/abc-123/start", "/ping/abc-123/start", "/ping/abc-123",
+                     "/ping/abc-123/start", "/ping/abc-123/start", "/ping/abc-123/fail"]
     assert got[2].body == b"did things" and got[5].body == b"oops"
+    # healthchecks run ids: one canonical UUID per run, on its starts and its end
+    rids = [parse_qs(r.path.partition("?")[2])["rid"][0] for r in got]
+    assert rids[0] == rids[1] == rids[2] != rids[3] == rids[4] == rids[5]
+    assert all(str(uuid.UUID(rid)) == rid for rid in rids)
     assert events(history) == []  # no alert target: pings only
 
 
