@@ -274,7 +274,7 @@ class _Parser:
             user, rest, rest_col = self._user(lineno, raw, rest, rest_col)
         command = None
         if user is not None or not self.system:
-            command = self._command(lineno, rest, rest_col, raw)
+            command = self._command(lineno, rest, rest_col, raw, nickname=n_sched == 1)
         options = {**self.defaults, **self.pending.values}
         self.pending = _Pending()
         if schedule is None or command is None or len(self.errors) > bad_errors:
@@ -315,9 +315,11 @@ class _Parser:
         after = rest[m.end():].lstrip(" \t")
         return name, after, col + len(rest) - len(after)
 
-    def _command(self, lineno: int, rest: str, col: int, raw: str) -> str | None:
+    def _command(self, lineno: int, rest: str, col: int, raw: str, *, nickname: bool) -> str | None:
         if not rest.strip():
-            self.error(lineno, len(raw.rstrip()) + 1, "bad command: missing after the schedule")
+            # cronie rejects it; Debian's cron (not after an @nickname) installs an empty command
+            hint = None if nickname or self.system else "Debian's cron would run an empty command, cronie rejects the line: write 'true' for a job that does nothing"
+            self.error(lineno, len(raw.rstrip()) + 1, "bad command: missing after the schedule", hint)
             return None
         if rest.startswith("*"):
             # cronie entry.c: "check for premature EOL and catch a common typo"

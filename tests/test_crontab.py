@@ -112,8 +112,8 @@ def test_job_location_and_schedule_are_kept() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("0 0 * * *\n", "ct:1:10: bad command: missing after the schedule"),
-        ("0 0 * * *   \n", "ct:1:10: bad command: missing after the schedule"),
+        ("0 0 * * *\n", "ct:1:10: bad command: missing after the schedule (Debian's cron would run an empty command, cronie rejects the line: write 'true' for a job that does nothing)"),
+        ("0 0 * * *   \n", "ct:1:10: bad command: missing after the schedule (Debian's cron would run an empty command, cronie rejects the line: write 'true' for a job that does nothing)"),
         ("@daily\n", "ct:1:7: bad command: missing after the schedule"),
         ("0 0 * * * * cmd\n", "ct:1:11: bad command: starts with '*' (cron has no seconds field: a 6th time field is read as the command, and cron rejects a leading '*')"),
         ("0 0 *\n", "ct:1:6: bad month: missing (a job line has 5 time fields and a command)"),
