@@ -318,7 +318,9 @@ class _Parser:
     def _command(self, lineno: int, rest: str, col: int, raw: str, *, nickname: bool) -> str | None:
         if not rest.strip():
             # cronie rejects it; Debian's cron (not after an @nickname) installs an empty command
-            hint = None if nickname or self.system else "Debian's cron would run an empty command, cronie rejects the line: write 'true' for a job that does nothing"
+            hint = None if nickname or self.system else (
+                "Debian's cron would run an empty command, cronie rejects the line: "
+                "write 'true' for a job that does nothing")
             self.error(lineno, len(raw.rstrip()) + 1, "bad command: missing after the schedule", hint)
             return None
         if rest.startswith("*"):
