@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("cronplus.delivery")
 
 DEFAULT_SECRET_ENV = "CRONPLUS_WEBHOOK_SECRET"
+# The worker sleeps until the next pending row is due, or until woken: every enqueue in this
+# process wakes it (after its commit), and so does every finished request. This is only a safety
+# net; polling every few seconds was most of an idle supervisor's CPU (bench W1).
+IDLE_POLL_S = 300.0
 _TRANSIENT_4XX = {408, 425, 429}
 
 
@@ -255,7 +259,7 @@ class DeliveryWorker:
         policy: Policy | None = None,
         max_workers: int = 4,
         lease_s: float | None = None,
-        idle_poll_s: float = 5.0,
+        idle_poll_s: float = IDLE_POLL_S,
         env: Mapping[str, str] | None = None,
         keep_s: float = 30 * 86400.0,
         keep_pings_s: float = 86400.0,
@@ -331,6 +335,7 @@ class DeliveryWorker:
                     timeout = 1.0
                 if self._stopping.is_set():
                     timeout = min(timeout, 0.05)
+                timeout = min(timeout, max(0.0, next_prune - time.monotonic()))
                 self._wake.wait(timeout)
                 self._wake.clear()
         finally:
