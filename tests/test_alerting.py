@@ -66,13 +66,6 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def history(tmp_path: Path) -> Iterator[History]:
-    h = History(tmp_path / "history.db")
-    yield h
-    h.close()
-
-
-@pytest.fixture
 def sim(tmp_path: Path, history: History, clock: FakeClock) -> Sim:
     return Sim(tmp_path, Alerting(history, clock=clock, hostname="testhost"), history, clock)
 
@@ -111,7 +104,7 @@ def test_a_failing_job_with_retries_sends_exactly_one_failure_alert_with_the_rig
     job = make_job(alert=rx.url(), retries=2)
     output = "".join(f"line {i}\n" for i in range(100))
     record = sim.run(job, [RunStatus.FAILED] * 3, output=output)
-    [request] = deliver_all(history, tmp_path / "history.db", rx)
+    [request] = deliver_all(history, history.db_path, rx)
     body = request.json()
     assert body["type"] == "cronplus.job.failure"
     data = body["data"]
@@ -151,7 +144,7 @@ def test_recovery_arrives_once_with_the_number_of_failed_runs_and_the_incident_d
         sim.clock.advance(58)
     recovered = sim.run(job, [RunStatus.SUCCESS], output="all good\n")
     sim.run(job, [RunStatus.SUCCESS])  # a second success sends nothing
-    got = deliver_all(history, tmp_path / "history.db", rx)
+    got = deliver_all(history, history.db_path, rx)
     assert [r.json()["data"]["event"] for r in got] == ["failure", "recovery"]
     recovery = got[1].json()
     assert recovery["type"] == "cronplus.job.recovery"
@@ -231,7 +224,7 @@ def test_pings_follow_healthchecks_start_success_and_fail_with_the_output_tail(s
     job = make_job(ping=rx.url("/ping/abc-123"), retries=1)
     sim.run(job, [RunStatus.FAILED, RunStatus.SUCCESS], output="did things\n")
     sim.run(job, [RunStatus.FAILED, RunStatus.TIMEOUT], output="oops\n")
-    got = deliver_all(history, tmp_path / "history.db", rx)
+    got = deliver_all(history, history.db_path, rx)
     paths = [r.path.partition("?")[0] for r in got]
     assert paths == ["/ping/abc-123/start", "/ping/abc-123/start", "/ping/abc-123",
                      "/ping/abc-123/start", "/ping/abc-123/start", "/ping/abc-123/fail"]
@@ -286,7 +279,7 @@ def test_inside_the_schedulers_transaction_a_failing_alert_keeps_the_run_and_wak
     seen: list[int] = []
 
     def wake() -> None:  # what the delivery worker's own connection sees when it is woken
-        other = sqlite3.connect(tmp_path / "history.db")
+        other = sqlite3.connect(history.db_path)
         try:
             seen.append(other.execute("SELECT count(*) FROM outbox").fetchone()[0])
         finally:
