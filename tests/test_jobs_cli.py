@@ -146,3 +146,19 @@ def test_without_crontab_option_it_shows_the_crontab_the_state_dirs_supervisor_r
                            str(tmp_path / "other"), "jobs", "--json"], capture_output=True, text=True, env=env, timeout=30)
     assert [json.loads(line)["job"] for line in proc.stdout.splitlines()] == ["solo"]
     assert sup.stop() == 0
+
+
+def test_a_job_removed_while_it_runs_is_listed_until_its_run_ends(tmp_path: Path) -> None:
+    hist = History(tmp_path / "state" / "history.db")
+    try:
+        now = time.time()
+        live = hist.start_run(job="old-etl", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=now - 5, tz=None,
+                              started_at=now - 5, log_path=None, owner="sup")
+    finally:
+        hist.close()
+    proc = jobs(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.splitlines()[-1]
+    assert last.split()[0] == "old-etl" and "(removed from the crontab)" in last and f"running (run {live})" in last
+    objs = [json.loads(line) for line in jobs(tmp_path, "--json").stdout.splitlines()]
+    assert objs[-1]["job"] == "old-etl" and objs[-1]["schedule"] is None and objs[-1]["running"] == [live]

@@ -7,7 +7,9 @@ runs (it says which in the same reply), so `cronplus --state-dir DIR jobs` shows
 supervisor runs; with no supervisor, the default crontab of SPEC §1.
 
 --json prints one object a line (like `log --json`): job schedule tz next_run last_run_id
-last_status last_start last_end duration_s running waiting; times ISO 8601 with offset."""
+last_status last_start last_end duration_s running waiting; times ISO 8601 with offset. A job
+removed from the crontab while a run of it goes on is listed after the others, schedule null,
+until that run ends."""
 
 from __future__ import annotations
 
@@ -99,6 +101,11 @@ def collect(paths: Paths, crontab: Crontab, now: datetime, status: dict[str, Any
                 "waiting": held.get(job.name),
             }
         )
+    listed = {job.name for job in crontab.jobs}
+    for name, runs in sorted(running.items()):
+        if name not in listed:  # removed from the crontab while it ran: it still finishes
+            rows.append({"job": name, "schedule": None, "tz": None, "next_run": None, "last": None,
+                         "running": runs, "waiting": None})
     return rows
 
 
@@ -134,7 +141,7 @@ def _table_row(row: dict[str, Any], now: datetime) -> list[str]:
         status = row["waiting"]
     return [
         row["job"],
-        row["schedule"] + (f" ({row['tz']})" if row["tz"] else ""),
+        "(removed from the crontab)" if row["schedule"] is None else row["schedule"] + (f" ({row['tz']})" if row["tz"] else ""),
         f"{installer.format_local(nxt)} ({installer.format_relative(nxt, now)})" if nxt else "-",
         status,
         humanize.local_time(rec.started_at) if rec and rec.started_at else "",
