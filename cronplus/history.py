@@ -105,8 +105,6 @@ class History(ReadHistory):
         for callback in callbacks:
             callback()
 
-    _tx = transaction
-
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once what was written so far is committed (now, outside a transaction):
         another connection (the delivery worker) told to look before would not see it."""
@@ -139,7 +137,7 @@ class History(ReadHistory):
         """`start_run` for many runs in one transaction (a tick's fan-out: one commit, not one
         per run); run_ids in the order given."""
         run_ids = []
-        with self._tx() as conn:
+        with self.transaction() as conn:
             for start in starts:
                 log_path = start.log_path
                 cur = conn.execute(
@@ -157,11 +155,11 @@ class History(ReadHistory):
 
     def set_log_path(self, run_id: int, log_path: str) -> None:
         """For callers that only know the log path once the run_id exists (<log_dir>/<job>/<id>.log)."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute("UPDATE runs SET log_path = ? WHERE run_id = ?", (log_path, run_id))
 
     def set_pid(self, run_id: int, pid: int) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute("UPDATE runs SET pid = ? WHERE run_id = ?", (pid, run_id))
 
     def finish_run(
@@ -179,7 +177,7 @@ class History(ReadHistory):
         if row is None:
             raise CronplusError(f"no run {run_id} in history")
         log_bytes = _file_size(row["log_path"])
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, reason = ?, final = ?,"
                 " log_bytes = ?, owner = NULL WHERE run_id = ?",
@@ -202,7 +200,7 @@ class History(ReadHistory):
     ) -> RunRecord:
         """A final row for a run that never started (skipped, missed, upstream_failed): no process,
         no log; started_at stays NULL and ended_at is when it was decided."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO runs (job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final)"
                 " VALUES (?, 1, ?, ?, ?, ?, ?, ?, 1)",
@@ -231,7 +229,7 @@ class History(ReadHistory):
         stale = self._stale(live_owner)
         if not stale:
             return []
-        with self._tx() as conn:
+        with self.transaction() as conn:
             for row in stale:
                 reason = f"supervisor {row['owner']} stopped while it ran" if row["owner"] else "supervisor stopped while it ran"
                 if notes and row["run_id"] in notes:
@@ -246,7 +244,7 @@ class History(ReadHistory):
     def mark_final(self, run_id: int, reason: str) -> RunRecord:
         """An ended attempt whose retry will not happen (shutdown, replaced) becomes the run's final
         row; `reason` is appended to the attempt's own (e.g. "exit 3; retry abandoned: ...")."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "UPDATE runs SET final = 1, reason = CASE WHEN reason IS NULL THEN ? ELSE reason || '; ' || ? END"
                 " WHERE run_id = ? AND final = 0 AND status != 'running'",
@@ -269,7 +267,7 @@ class History(ReadHistory):
         return [self.mark_final(run_id, reason) for run_id in stale]
 
     def kv_set(self, key: str, value: str) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
