@@ -5,7 +5,8 @@ Contract:
 - `parse_crontab(text, path=, system=) -> Crontab`: the whole file; raises CrontabError (the
   subclass InvalidCrontab) listing ALL errors (fields, annotations, dependencies), one
   `FILE:LINE:COL: message` each; lint findings go to `Crontab.warnings`.
-- `load_crontab(path, system=None) -> Crontab`: reads the file (the only I/O here).
+- `load_crontab(path, system=None) -> Crontab`: reads the file (the only I/O here), after
+  filechecks.py has refused one cron would refuse (owner, mode, hard links).
 
 Line handling follows cronie (src/entry.c load_entry, src/env.c load_env); the field grammar
 lives in fields.py, env lines in envlines.py, `# cronplus:` annotations in annotations.py,
@@ -43,7 +44,7 @@ from cronplus.annotations import (
     parse_pairs,
 )
 from cronplus.envlines import parse_env_line, split_percent
-from cronplus.errors import CronplusError, CrontabError, Diagnostic, Severity, SourceLoc
+from cronplus.errors import CrontabError, Diagnostic, Severity, SourceLoc
 from cronplus.fields import FIELDS, parse_fields, parse_nickname
 from cronplus.jobnames import assign_names
 from cronplus.model import Crontab, JobSpec, Schedule
@@ -429,10 +430,7 @@ def load_crontab(path: str | os.PathLike[str], *, system: bool | None = None) ->
     p = Path(path)
     if system is None:
         system = is_system_format(p)
-    try:
-        text = p.read_text(encoding="utf-8", errors="surrogateescape")
-    except FileNotFoundError:
-        raise CronplusError(f"{p}: no such crontab file") from None
-    except OSError as exc:
-        raise CronplusError(f"{p}: cannot read: {exc.strerror}") from None
-    return parse_crontab(text, path=str(path), system=system)
+    from cronplus.filechecks import read_crontab
+
+    # A file cron would refuse to run (owner, mode, hard links) is refused before parsing.
+    return parse_crontab(read_crontab(p, system=system), path=str(path), system=system)
