@@ -41,7 +41,13 @@ class SupervisorLock:
 
         old = os.umask(0o077)
         try:
-            f = open(self.path, "a+")  # noqa: SIM115 - held open: the flock lives as long as the file
+            # O_NOFOLLOW: a symlink planted here must not make us truncate the file it points to.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            f = os.fdopen(fd, "r+")  # held open: the flock lives as long as the file
+        except PermissionError:
+            raise
+        except OSError as exc:  # ELOOP: a symlink in place of the lock
+            raise CronplusError(f"cannot open {self.path}: {exc.strerror} (remove it if it is a symlink)") from None
         finally:
             os.umask(old)
         try:
@@ -136,6 +142,8 @@ def request(path: Path, message: dict[str, Any], *, timeout: float | None = 10.0
             sock.connect(str(path))
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise NoSupervisor(str(exc)) from None
+        except PermissionError as exc:  # connect() names no path: say which one
+            raise PermissionError(exc.errno, exc.strerror, str(path)) from None
         sock.settimeout(timeout)
         sock.sendall((json.dumps(message) + "\n").encode())
         with sock.makefile("r", encoding="utf-8") as f:

@@ -2,9 +2,10 @@
 run log, with the head/tail cap) and the stdin feeder (the `%` text -> the job's stdin).
 
 Contract:
-- `open_log(path)` opens the run log 0600 (truncated, no symlink followed), creating missing
-  directories 0700 only when the open fails with ENOENT. `devnull_fd()` is one shared /dev/null
-  fd (close-on-exec) for the stdin of jobs without `%` text; never close it.
+- `open_log(path)` opens the run log 0600 (truncated; a symlink as the log or as its job's
+  directory is refused: ELOOP / ENOTDIR), creating missing directories 0700 only on ENOENT.
+  `devnull_fd()` is one shared /dev/null fd (close-on-exec) for the stdin of jobs without `%`
+  text; never close it.
 - `OutputPump(read_fd, log_fd, max_bytes)` owns `read_fd` (set non-blocking here, closed by
   `close()`); it never closes `log_fd`. `start(loop)` registers a reader; `eof` is a future that
   completes when every writer of the pipe has closed it.
@@ -50,6 +51,10 @@ _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+# The job's directory is opened without following a symlink and the log is opened relative to
+# it, so no symlink under the log root is followed (the root itself was checked by
+# paths.ensure: only root or we can write it).
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _make_dirs(path: Path) -> None:
@@ -63,20 +68,29 @@ def _make_dirs(path: Path) -> None:
             os.mkdir(d, 0o700)
 
 
-def open_log(log_path: str | os.PathLike[str]) -> int:
-    """Open first, create the directories only on ENOENT: a job's directory exists from its
-    second run on, so the usual cost is the one open (no stat walk up the tree per attempt)."""
+def _open_dir(directory: Path) -> int:
     try:
-        fd = os.open(log_path, _LOG_FLAGS, 0o600)
+        return os.open(directory, _DIR_FLAGS)
     except FileNotFoundError:  # a new job: usually only its own directory is missing
-        parent = Path(log_path).parent
         try:
-            os.mkdir(parent, 0o700)
+            os.mkdir(directory, 0o700)
         except FileExistsError:  # there after all (a dangling symlink?): the open below says why
             pass
         except FileNotFoundError:  # the log root is missing too
-            _make_dirs(parent)
-        fd = os.open(log_path, _LOG_FLAGS, 0o600)
+            _make_dirs(directory)
+        return os.open(directory, _DIR_FLAGS)
+
+
+def open_log(log_path: str | os.PathLike[str]) -> int:
+    """Open first, create the directories only on ENOENT: a job's directory exists from its
+    second run on, so the usual cost is two opens (no stat walk up the tree per attempt).
+    A symlink in place of the job's directory or of the log file is refused (ENOTDIR, ELOOP)."""
+    path = Path(log_path)
+    dir_fd = _open_dir(path.parent)
+    try:
+        fd = os.open(path.name, _LOG_FLAGS, 0o600, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
     os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
     return fd
 

@@ -1,5 +1,5 @@
 """Where cronplus keeps things (SPEC §1): user vs system mode, XDG and systemd directories,
-command-line and environment overrides. Creating directories is the only I/O here."""
+command-line and environment overrides. Creating (and checking) directories is the only I/O here."""
 
 from __future__ import annotations
 
@@ -33,10 +33,12 @@ class Paths:
         return self.state_dir / "supervisor.pid"
 
     def ensure(self) -> None:
-        """Create state and log directories owner-only (0700)."""
-        for d in (self.state_dir, self.log_dir):
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(d, 0o700)
+        """Create state and log directories owner-only (0700); refuse (CronplusError) one that
+        another user owns or can write (filechecks.ensure_private_dir). Call before writing."""
+        from cronplus.filechecks import ensure_private_dir
+
+        ensure_private_dir(self.state_dir, "state directory")
+        ensure_private_dir(self.log_dir, "log directory")
 
 
 def is_system_format(path: Path, system_flag: bool = False) -> bool:
