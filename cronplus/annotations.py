@@ -8,6 +8,9 @@ Contract:
 - `convert(key, value, loc) -> (field, converted)`; raises AnnotationError (a Diagnostic-ready
   message) for an unknown key (with "did you mean") or a bad value. Alert and ping values are
   secrets: messages show them only through redact.redact_url.
+- `url_problem(url) -> str | None`: an alert/ping URL must be http(s), with a host, a port (if
+  any) in 1-65535, and no whitespace or control character; also used on `env:VAR` values at
+  send time.
 - `build_options(values) -> JobOptions` from {field: converted}.
 
 Which lines an annotation attaches to is decided in crontab.py (see its docstring). Pure.
@@ -20,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from cronplus.model import JobOptions
 from cronplus.redact import redact_url
@@ -177,16 +181,44 @@ def _tz(v: str) -> str:
     return v
 
 
+def url_problem(url: str) -> str | None:
+    """What makes `url` unusable as an alert/ping target, or None. The answer never quotes
+    the URL beyond its scheme and host (redact_url): its path or query is a token."""
+    shown = redact_url(url)
+    shown = "the URL" if shown.startswith("<") else shown
+    if any(ch == " " or not ch.isprintable() for ch in url):  # any whitespace or control/format char
+        return f"{shown} contains a space or a control character"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unbalanced [ in the host
+        return "the URL cannot be parsed (is the host right?)"
+    if parts.scheme.lower() not in ("http", "https") or not url.lower().startswith(parts.scheme.lower() + "://"):
+        return f"{shown} is not an http:// or https:// URL"
+    if not host:
+        return f"{shown} has no host"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 and parts.netloc.rpartition("@")[2].removeprefix("[").rpartition("]")[2].count(":"):
+        return f"{shown} has a bad port: use 1-65535"
+    return None
+
+
 def _url(v: str, *, env_ok: bool) -> str | None:
     if v == "none":
         return None
     if env_ok and _ENV_RE.match(v):
-        return v
-    if re.match(r"https?://[^/\s]+", v):
-        return v
-    # Never echo the value: it may be a token pasted in the wrong place.
-    forms = "an http(s):// URL, env:VAR or none" if env_ok else "an http(s):// URL or none"
-    raise AnnotationError(f"{redact_url(v)} is not {forms}")
+        return v  # resolved and checked at send time (delivery.build_request)
+    if "://" not in v:
+        # Never echo the value: it may be a token pasted in the wrong place.
+        forms = "an http(s):// URL, env:VAR or none" if env_ok else "an http(s):// URL or none"
+        raise AnnotationError(f"{redact_url(v)} is not {forms}")
+    problem = url_problem(v)
+    if problem:
+        raise AnnotationError(problem)
+    return v
 
 
 def _secret(v: str) -> str | None:

@@ -8,7 +8,8 @@ outbox rows (a lease, see outbox.py), hands them to a small thread pool that POS
 - 408, 425, 429, 5xx, connection errors, timeouts, an unset `env:VAR`: retried with exponential
   backoff plus jitter (`Retry-After` honoured on 429/503), until the row is `max_age_s` old;
   then failed with the last reason.
-- other 4xx (400 bad token, 404, 410), a 3xx (not followed), an unrenderable payload: failed.
+- other 4xx (400 bad token, 404, 410), a 3xx (not followed), an unrenderable payload, a
+  malformed URL in an `env:VAR` (annotations.url_problem; message redacted): failed.
 
 At most one request per destination is in flight, and a transient failure pushes that
 destination's other pending rows back too, so a dead or hanging receiver occupies one pool
@@ -82,15 +83,24 @@ class Unresolved(ValueError):
     """An `env:VAR` the supervisor's environment lacks: retried, as the operator may set it."""
 
 
+class BadTarget(ValueError):
+    """A target that is not a usable URL (e.g. a malformed one in `env:VAR`): failed."""
+
+
 def resolve_target(target: str, env: Mapping[str, str]) -> str:
-    """`env:VAR` -> $VAR, a URL stays; ValueError (naming only the variable) when unset."""
+    """`env:VAR` -> $VAR, a URL stays; Unresolved when unset, BadTarget when not a usable URL
+    (annotations.url_problem, as the parser checks the crontab's own). Messages are redacted."""
+    from cronplus.annotations import url_problem
+
+    url = target
     if target.startswith("env:"):
-        name = target[4:]
-        value = env.get(name, "").strip()
-        if not value:
+        url = env.get(target[4:], "").strip()
+        if not url:
             raise Unresolved(f"alert target {target} is not set in the supervisor's environment")
-        return value
-    return target
+    problem = url_problem(url)
+    if problem:
+        raise BadTarget((f"alert target {target}: " if url != target else "") + problem)
+    return url
 
 
 def resolve_secret(secret_ref: str | None, env: Mapping[str, str]) -> str | None:
@@ -112,8 +122,12 @@ def webhook_id(row: OutboxRow) -> str:
 def redact_error(text: str, url: str | None, secret: str | None = None) -> str:
     """An exception text with the URL, its path/query, password and the secret removed, capped."""
     if url:
+        from requests.utils import requote_uri
+
         p = urlsplit(url)
-        found = [url, p.path + ("?" + p.query if p.query else ""), p.path, p.query, p.password or "", secret or ""]
+        q = urlsplit(requote_uri(url))  # how requests writes it in its messages (non-ASCII %-encoded)
+        found = [url, p.path + ("?" + p.query if p.query else ""), p.path, p.query, p.password or "", secret or "",
+                 q.path + ("?" + q.query if q.query else ""), q.path, q.query]
         text = redact_text(text, [s for s in found if s and s != "/"])
         if p.path not in ("", "/"):
             text = text.replace(p.path, "/…")
@@ -171,6 +185,8 @@ def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy
         url, request, secret = build_request(row, env, now)
     except Unresolved as exc:  # unset env:VAR: the operator may still set it, so retry
         return Outcome("retry", error=str(exc))
+    except BadTarget as exc:  # a malformed URL will not become a good one
+        return Outcome("failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a payload we cannot render will never render
         return Outcome("failed", error=f"cannot render {row.format} payload: {type(exc).__name__}")
     import requests
@@ -188,6 +204,8 @@ def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy
         )
     except requests.exceptions.RequestException as exc:
         return Outcome("retry", error=_describe_exception(exc, url, secret))
+    except Exception as exc:  # noqa: BLE001 - urllib3/idna errors escape requests for some hosts: permanent
+        return Outcome("failed", error=_describe_exception(exc, url, secret))
     status = response.status_code
     response.close()
     if 200 <= status < 300:

@@ -1,8 +1,15 @@
-"""Show secrets without showing them: webhook and ping URLs carry tokens in their path or query."""
+"""Show secrets without showing them: webhook and ping URLs carry tokens in their path or query
+(and sometimes a password in their authority). Nothing here raises, whatever the input: a
+malformed URL is exactly when a traceback would otherwise print it."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
+
+# scheme://authority then the rest up to whitespace or a quote: what a URL looks like in free
+# text (an exception message, a traceback line, a log line).
+_URL_IN_TEXT = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s/?#'\"<>]*)([^\s'\"<>]*)")
 
 
 def redact_url(target: str | None) -> str:
@@ -14,13 +21,17 @@ def redact_url(target: str | None) -> str:
         return target
     try:
         parts = urlsplit(target)
+        host = parts.hostname
     except ValueError:
         return "<invalid url>"
-    if not parts.scheme or not parts.hostname:
+    if not parts.scheme or not host:
         return "<redacted>"
-    host = parts.hostname
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        port = parts.port
+    except ValueError:  # out of range or not a number: show none rather than fail
+        port = None
+    if port:
+        host = f"{host}:{port}"
     return f"{parts.scheme}://{host}/…"
 
 
@@ -29,3 +40,14 @@ def redact_text(text: str, secrets: list[str]) -> str:
     for secret in sorted((s for s in secrets if s and len(s) >= 6), key=len, reverse=True):
         text = text.replace(secret, redact_url(secret) if "://" in secret else "<redacted>")
     return text
+
+
+def _keep_host(m: re.Match[str]) -> str:
+    host = m.group(2).rpartition("@")[2]  # user:password@ goes
+    return f"{m.group(1)}{host}/…" if m.group(3) or host != m.group(2) else m.group(0)
+
+
+def redact_urls_in(text: str) -> str:
+    """Every URL in free text cut to its scheme and host: the last line of defence for texts
+    that may quote a URL we do not know (a library's exception, a traceback)."""
+    return _URL_IN_TEXT.sub(_keep_host, text)

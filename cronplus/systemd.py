@@ -29,6 +29,8 @@ import time
 from collections.abc import Mapping
 from typing import TextIO
 
+from cronplus.redact import redact_urls_in
+
 log = logging.getLogger("cronplus.systemd")
 
 # Python has no NOTICE level; syslog's sits between INFO (6) and WARNING (4).
@@ -208,7 +210,9 @@ class _OneLineFormatter(logging.Formatter):
         self.journal = journal
 
     def format(self, record: logging.LogRecord) -> str:
-        text = " | ".join(line for line in super().format(record).splitlines() if line.strip())
+        # Our own messages print URLs through redact_url already; a library's message or a
+        # traceback may quote one whole (requests/urllib3 put the URL in their exceptions).
+        text = " | ".join(line for line in redact_urls_in(super().format(record)).splitlines() if line.strip())
         if self.journal:
             # The journal adds its own timestamp; the prefix sets the entry's PRIORITY=.
             return f"<{syslog_priority(record.levelno)}>{text}"

@@ -126,7 +126,7 @@ def _send_test(paths: Any, name: str) -> int:
     from cronplus.delivery import deliver_now
     from cronplus.redact import redact_url
 
-    crontab = load_crontab(paths.crontab)
+    crontab = load_crontab(paths.crontab, system=paths.system)
     job = crontab.job(name)
     if job is None:
         import difflib
@@ -137,6 +137,7 @@ def _send_test(paths: Any, name: str) -> int:
     if not job.options.alert:
         raise CronplusError(f"job '{name}' has no alert= target (set alert=URL or alert=env:VAR)")
     now = SystemClock().time()
+    paths.ensure()  # the test alert's row is written to the state directory
     conn = history.connect(paths.db_path)
     try:
         row_id = enqueue_alert(conn, job.options, test_alert_data(job, host=socket.gethostname()), now=now)
