@@ -68,7 +68,7 @@ def _make_dirs(path: Path) -> None:
             os.mkdir(d, 0o700)
 
 
-def _open_dir(directory: Path) -> int:
+def _open_dir(directory: str) -> int:
     try:
         return os.open(directory, _DIR_FLAGS)
     except FileNotFoundError:  # a new job: usually only its own directory is missing
@@ -77,7 +77,7 @@ def _open_dir(directory: Path) -> int:
         except FileExistsError:  # there after all (a dangling symlink?): the open below says why
             pass
         except FileNotFoundError:  # the log root is missing too
-            _make_dirs(directory)
+            _make_dirs(Path(directory))
         return os.open(directory, _DIR_FLAGS)
 
 
@@ -85,10 +85,10 @@ def open_log(log_path: str | os.PathLike[str]) -> int:
     """Open first, create the directories only on ENOENT: a job's directory exists from its
     second run on, so the usual cost is two opens (no stat walk up the tree per attempt).
     A symlink in place of the job's directory or of the log file is refused (ENOTDIR, ELOOP)."""
-    path = Path(log_path)
-    dir_fd = _open_dir(path.parent)
+    directory, name = os.path.split(os.fspath(log_path))
+    dir_fd = _open_dir(directory or ".")
     try:
-        fd = os.open(path.name, _LOG_FLAGS, 0o600, dir_fd=dir_fd)
+        fd = os.open(name, _LOG_FLAGS, 0o600, dir_fd=dir_fd)
     finally:
         os.close(dir_fd)
     os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
