@@ -87,6 +87,20 @@ def crontab_problem(path: str, st: os.stat_result, *, system: bool, euid: int) -
     return None
 
 
+def _link_problem(path: str, euid: int) -> FileDiagnostic | None:
+    """A symlink another user made can point us at any root-owned file whose lines they can
+    influence (a log): the link's owner counts as the file's (Debian's cron opens O_NOFOLLOW)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, euid):
+        return FileDiagnostic(loc=SourceLoc(path=path, line=1, col=1),
+                              message=f"WRONG FILE OWNER: it is a symlink made by {_who(st.st_uid)}",
+                              hint=f"replace it with a file of {'root' if euid == 0 else 'yours'}")
+    return None
+
+
 def read_crontab(path: str | os.PathLike[str], *, system: bool) -> str:
     """Open, check the open file (no window for a swap between check and read), read."""
     name = os.fspath(path)
@@ -98,7 +112,8 @@ def read_crontab(path: str | os.PathLike[str], *, system: bool) -> str:
     except OSError as exc:
         raise CronplusError(f"{name}: cannot read: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as f:
-        problem = crontab_problem(name, os.fstat(fd), system=system, euid=os.geteuid())
+        euid = os.geteuid()
+        problem = crontab_problem(name, os.fstat(fd), system=system, euid=euid) or _link_problem(name, euid)
         if problem is not None:
             raise CrontabError([problem])
         try:

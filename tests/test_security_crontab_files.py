@@ -175,3 +175,14 @@ def wait_status(state: Path, proc: subprocess.Popen[bytes], err: Path) -> dict:
         except (control.NoSupervisor, StopIteration, OSError):
             assert time.monotonic() < deadline, err.read_text()
             time.sleep(0.05)
+
+
+@root_only
+def test_a_symlink_another_user_made_to_a_root_owned_file_is_refused(tmp_path: Path) -> None:
+    """The target is root's, 0644, one link: only the link's owner gives the trick away."""
+    marker = tmp_path / "ran"
+    target = system_crontab(tmp_path, marker)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    os.lchown(link, NOBODY, NOBODY)
+    refuses_to_run(tmp_path, link, marker, f"{link}: WRONG FILE OWNER: it is a symlink made by uid {NOBODY}")
