@@ -17,7 +17,9 @@ group-writable unless the group is their own private group (a checkout made unde
 
 Directory rules follow OpenSSH's StrictModes (`secure_path`): the directory and each of its
 ancestors must be owned by root or by us, and writable by no one else; an ancestor with the
-sticky bit (/tmp) may be writable by all, since others cannot rename what we own in it.
+sticky bit (/tmp) may be writable by all, since others cannot rename what we own in it. Two
+group exceptions keep ordinary systems working: a user-private group, and a root-owned
+ancestor writable by its group (Ubuntu's /var/log is root:syslog 0775).
 """
 
 from __future__ import annotations
@@ -130,8 +132,15 @@ def _dir_problem(st: os.stat_result, *, euid: int, ancestor: bool) -> tuple[str,
     if st.st_uid not in (0, euid):
         expected = "root" if euid == 0 else f"you ({_who(euid)}) or root"
         return f"owned by {_who(st.st_uid)}, expected {expected}", "chown root" if euid == 0 else "chown $USER"
-    if st.st_mode & 0o022 and not (ancestor and st.st_mode & stat.S_ISVTX):
-        who = "others" if st.st_mode & 0o002 else "its group"
+    writable = st.st_mode & 0o022
+    if ancestor and st.st_mode & stat.S_ISVTX:
+        writable = 0  # /tmp: others cannot rename or remove what is not theirs
+    if writable & 0o020 and ((st.st_uid == 0 and ancestor) or (st.st_uid != 0 and _private_group(st))):
+        # A root-owned ancestor writable by a system group is the distribution's layout
+        # (Ubuntu's /var/log is root:syslog 0775); a user-private group is the user alone.
+        writable &= ~0o020
+    if writable:
+        who = "others" if writable & 0o002 else "its group"
         return f"writable by {who} (mode {stat.S_IMODE(st.st_mode):04o})", "chmod go-w"
     return None
 

@@ -131,3 +131,19 @@ def test_a_fresh_trigger_still_works_and_its_directories_are_private(tmp_path: P
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     assert stat.S_IMODE((state / "logs" / "job").stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a root-owned parent")
+def test_a_root_owned_parent_writable_by_a_system_group_is_the_distributions_layout_and_accepted(
+        tmp_path: Path) -> None:
+    """Ubuntu's /var/log is root:syslog 0775; the log directory under it must still work."""
+    var_log = tmp_path / "var-log"
+    var_log.mkdir()
+    os.chown(var_log, 0, NOBODY)
+    var_log.chmod(0o775)
+    ensure_private_dir(var_log / "cronplus", "log directory")
+    logs = var_log / "cronplus"
+    logs.chmod(0o770)
+    os.chown(logs, 0, NOBODY)
+    with pytest.raises(CronplusError, match=r"writable by its group \(mode 0770\)"):
+        ensure_private_dir(logs, "log directory")  # the directory itself: no exception
