@@ -10,7 +10,8 @@ Contract (see docs/ARCHITECTURE.md):
 - `setup_logging(stream=None)` configures the "cronplus" logger: one line per event; with a
   `<N>` syslog priority prefix and no timestamp when the stream is the journal (its dev:inode
   equals `$JOURNAL_STREAM`), a timestamp and level name otherwise. Calling it again replaces
-  its handler instead of adding a second one.
+  its handler instead of adding a second one. Every line has its URLs cut to their host
+  (redact.redact_urls_in), tracebacks included; threads' uncaught exceptions go to this log.
 
 The protocol is small enough to write here instead of depending on python-systemd/sdnotify:
 sd_notify(3) is "send `VAR=value` lines in one datagram to the AF_UNIX socket named by
@@ -25,6 +26,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import TextIO
@@ -249,4 +251,15 @@ def setup_logging(stream: TextIO | None = None, *, level: int | None = None) -> 
     library_handler.setLevel(logging.WARNING)
     library_handler._cronplus_handler = True  # type: ignore[attr-defined]
     root.addHandler(library_handler)
+    # A thread's uncaught exception would go to stderr raw (threading.excepthook): through the
+    # log instead, one line, URLs cut to their host like every other line.
+    threading.excepthook = _log_thread_exception
     return logger
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    exc_info = (args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+    logging.getLogger("cronplus").error("uncaught exception in thread %s", name, exc_info=exc_info)

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,26 @@ def test_a_logged_traceback_quoting_a_url_shows_only_its_host(restore_loggers: N
     text = stream.getvalue()
     assert "ValueError: Failed to parse: https://hooks.example.com:99999/…" in text
     assert TOKEN not in text and "pw" not in text
+
+
+@pytest.fixture
+def restore_excepthook() -> Iterator[None]:
+    saved = threading.excepthook
+    yield
+    threading.excepthook = saved
+
+
+def test_a_threads_uncaught_exception_is_logged_redacted(restore_loggers: None, restore_excepthook: None) -> None:
+    stream = io.StringIO()
+    setup_logging(stream)
+
+    def boom() -> None:
+        raise RuntimeError(f"cannot POST https://hooks.example.com/T0/{TOKEN}")
+
+    thread = threading.Thread(target=boom, name="sender")
+    thread.start()
+    thread.join()
+    text = stream.getvalue()
+    assert "uncaught exception in thread sender" in text
+    assert "RuntimeError: cannot POST https://hooks.example.com/…" in text
+    assert TOKEN not in text
