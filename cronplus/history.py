@@ -13,6 +13,7 @@ cronplus.retention.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -63,6 +64,7 @@ class RunStart:
     started_at: float
     log_path: str | Callable[[int], str] | None
     owner: str
+    run_id: int | None = None  # None: SQLite assigns it (storeguard gives held rows theirs)
 
 
 class History(ReadHistory):
@@ -86,8 +88,9 @@ class History(ReadHistory):
             try:
                 yield self.conn
             except BaseException:
-                self.conn.execute(f"ROLLBACK TO {name}")
-                self.conn.execute(f"RELEASE {name}")
+                if self.conn.in_transaction:  # see below: SQLite may have ended it already
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
                 raise
             finally:
                 self._savepoints -= 1
@@ -96,11 +99,16 @@ class History(ReadHistory):
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
+            self.conn.execute("COMMIT")  # a full disk shows here too (WAL frames are written at commit)
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            # On SQLITE_FULL / SQLITE_IOERR SQLite may roll the whole transaction back by itself
+            # (sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction"); a
+            # second ROLLBACK would then hide the real error behind "no transaction is active".
+            if self.conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
             self._after_commit.clear()
             raise
-        self.conn.execute("COMMIT")
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
@@ -141,9 +149,9 @@ class History(ReadHistory):
             for start in starts:
                 log_path = start.log_path
                 cur = conn.execute(
-                    "INSERT INTO runs (job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner)"
-                    " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                    (start.job, start.attempt, str(start.trigger), start.scheduled_at, start.tz, start.started_at,
+                    "INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner)"
+                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                    (start.run_id, start.job, start.attempt, str(start.trigger), start.scheduled_at, start.tz, start.started_at,
                      None if callable(log_path) else log_path, start.owner),
                 )
                 run_id = cur.lastrowid
@@ -152,6 +160,13 @@ class History(ReadHistory):
                     conn.execute("UPDATE runs SET log_path = ? WHERE run_id = ?", (log_path(run_id), run_id))
                 run_ids.append(run_id)
         return run_ids
+
+    def next_run_id(self) -> int:
+        """The run_id SQLite would give the next row: AUTOINCREMENT never reuses a deleted row's."""
+        row = self.conn.execute(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'runs'), 0),"
+            " coalesce((SELECT max(run_id) FROM runs), 0))").fetchone()
+        return int(row[0]) + 1
 
     def set_log_path(self, run_id: int, log_path: str) -> None:
         """For callers that only know the log path once the run_id exists (<log_dir>/<job>/<id>.log)."""
@@ -197,14 +212,15 @@ class History(ReadHistory):
         tz: str | None,
         at: float,
         reason: str | None,
+        run_id: int | None = None,
     ) -> RunRecord:
         """A final row for a run that never started (skipped, missed, upstream_failed): no process,
         no log; started_at stays NULL and ended_at is when it was decided."""
         with self.transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO runs (job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final)"
-                " VALUES (?, 1, ?, ?, ?, ?, ?, ?, 1)",
-                (job, str(status), str(trigger), scheduled_at, tz, at, reason),
+                "INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final)"
+                " VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, 1)",
+                (run_id, job, str(status), str(trigger), scheduled_at, tz, at, reason),
             )
             run_id = cur.lastrowid
         assert run_id is not None
