@@ -118,6 +118,15 @@ def test_alert_data(job: JobSpec, *, host: str) -> dict[str, Any]:
     }
 
 
+def _reraise_storage(exc: Exception) -> None:
+    """A full (or read-only) disk is not an alerting failure: the caller's Store holds the whole
+    write, the run's end with this decision, and makes it again when the disk takes it."""
+    from cronplus.storeguard import is_storage_error
+
+    if is_storage_error(exc):
+        raise exc
+
+
 class Alerting:
     """Run events -> outbox rows. Used from the scheduler's thread only."""
 
@@ -140,7 +149,8 @@ class Alerting:
             if job.options.ping:
                 self._ping(job, record, "start", body="")
                 self._notify()
-        except Exception:  # noqa: BLE001 - alerts never fail a job
+        except Exception as exc:  # noqa: BLE001 - alerts never fail a job
+            _reraise_storage(exc)
             log.exception("alerting: on_start for %s failed", job.name)
 
     def on_end(self, job: JobSpec, record: RunRecord, *, will_retry: bool) -> None:
@@ -149,7 +159,8 @@ class Alerting:
                 with self.history.transaction():  # the decision's state and rows: all or nothing
                     self._on_end(job, record, will_retry)
                 self._notify()
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
+            _reraise_storage(exc)
             log.exception("alerting: on_end for %s failed", job.name)
 
     def on_not_run(self, job: JobSpec, record: RunRecord) -> None:
@@ -158,7 +169,8 @@ class Alerting:
                 with self.history.transaction():  # the decision's state and rows: all or nothing
                     self._on_not_run(job, record)
                 self._notify()
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
+            _reraise_storage(exc)
             log.exception("alerting: on_not_run for %s failed", job.name)
 
     # The architecture document calls it on_skipped; same thing.
@@ -170,7 +182,8 @@ class Alerting:
                 with self.history.transaction():  # the decision's state and rows: all or nothing
                     self._on_config_error(defaults, error)
                 self._notify()
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
+            _reraise_storage(exc)
             log.exception("alerting: on_config_error failed")
 
     # -- decisions ----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ history rows, alerts). asyncio, one thread; time from an injected clock.Clock.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import random
@@ -48,6 +49,7 @@ from cronplus.dagrun import Run, utc
 from cronplus.history import RunStart
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
+from cronplus.storeguard import Ids, Store, draft_record, is_storage_error
 from cronplus.ticks import LastTicks, new_boot
 
 log = logging.getLogger("cronplus")
@@ -64,6 +66,7 @@ class Scheduler:
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()  # jitter; tests pass a seeded one
         self.history = history
+        self.store = Store(history)  # every history write of ours goes through it (a full disk)
         self.alerting = alerting
         self.log_dir = Path(log_dir).absolute()
         self.owner = owner
@@ -73,7 +76,7 @@ class Scheduler:
         self.next_tick: dict[str, datetime | None] = {}
         self.runs: dict[Run, None] = {}  # not yet done, in order (a dict: O(1) removal at W3 scale)
         self._by_job: dict[str, list[Run]] = {}
-        self._ticks = LastTicks(history)
+        self._ticks = LastTicks(self.store)
         self.stopping = False
         self.stop_reason = "supervisor shutdown"
         self._event = asyncio.Event()
@@ -209,18 +212,22 @@ class Scheduler:
 
     def _record_missed(self, job: JobSpec, due: policy.DueTicks, now: float) -> None:
         reason = policy.missed_reason(due.missed_total, len(due.missed))
-        record = None
-        with self.history.transaction():  # the rows and their alert: all or nothing
-            for tick in due.missed:
+
+        def write(ids: Ids) -> None:  # the rows and their alert: all or nothing
+            record = None
+            for tick, run_id in zip(due.missed, ids, strict=True):
                 record = self.history.record_not_run(job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
-                                                     scheduled_at=tick.timestamp(), tz=job.tz, at=now, reason=reason)
+                                                     scheduled_at=tick.timestamp(), tz=job.tz, at=now, reason=reason,
+                                                     run_id=run_id)
             if record is not None:  # one alert for the whole gap, not one per tick
                 self._alert("on_not_run", job, record)
+
+        self.store.write(write, lambda _: None, ids=len(due.missed), what=f"{len(due.missed)} missed tick(s) of job {job.name}")
         log.warning("job %s: %d tick(s) missed (%s)", job.name, due.missed_total, reason)
 
     def _reboot_jobs(self, now: float) -> None:
         """@reboot runs once per boot per state dir (ticks.new_boot)."""
-        if not new_boot(self.history):
+        if not new_boot(self.store):
             return
         for job in self.jobs.values():
             if job.schedule.reboot:
@@ -257,7 +264,7 @@ class Scheduler:
     def _evaluate_waiting(self, now: float) -> None:
         now_dt = utc(now)
         for run in [r for r in self.runs if r.state == "waiting"]:
-            ups = dagrun.upstream_states(run.job, run.tick, self.history, self._in_flight)
+            ups = dagrun.upstream_states(run.job, run.tick, self.store, self._in_flight)
             decision = dagrun.decide(run.job, ups, now=now_dt, deadline=run.deadline or now_dt)
             if decision.verdict == "run":
                 self._launch(run)
@@ -270,11 +277,19 @@ class Scheduler:
         return any(r.tick <= tick and r.state != "done" for r in self._job_runs(name))
 
     def _not_run(self, run: Run, status: RunStatus, reason: str | None, now: float) -> None:
-        with self.history.transaction():  # the row and its alert: all or nothing
-            record = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
-                                                 scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now, reason=reason)
+        def write(ids: Ids) -> RunRecord:  # the row and its alert: all or nothing
+            record: RunRecord = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
+                                                 scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now, reason=reason,
+                                                 run_id=ids[0])
             if status is not RunStatus.SKIPPED:
                 self._alert("on_not_run", run.job, record)
+            return record
+
+        def draft(ids: list[int]) -> RunRecord:
+            return draft_record(run_id=ids[0], job=run.job.name, attempt=1, status=status, trigger=run.trigger,
+                                scheduled_at=run.tick, started_at=None, ended_at=utc(now), reason=reason)
+
+        record = self.store.write(write, draft, ids=1, final=True, what=f"{status} run of job {run.job.name}: {reason}")
         log.info("job %s: run %d %s: %s", run.job.name, record.run_id, status, reason)
         run.run_id = record.run_id
         self._finish(run, record)
@@ -363,7 +378,7 @@ class Scheduler:
                                    trigger=run.attempt_trigger,
                                    scheduled_at=run.tick.timestamp(), tz=job.tz, started_at=now, owner=self.owner,
                                    log_path=functools.partial(self._log_path_text, job)))
-        for run, run_id in zip(runs, self.history.start_runs(starts), strict=True):
+        for run, run_id in zip(runs, self.store.start_runs(starts), strict=True):
             run.run_id = run_id
             run.log_path = self._log_path(run.job, run_id)
             self._replace_older(run)
@@ -407,9 +422,19 @@ class Scheduler:
         """The retry will not happen (shutdown, replaced): the ended attempt is the run's final row."""
         assert run.run_id is not None
         why = self.stop_reason if self.stopping or not run.cancel_reason else run.cancel_reason
-        with self.history.transaction():  # the final row and its alert: all or nothing
-            record = self.history.mark_final(run.run_id, f"retry abandoned: {why}")
+        run_id, ended = run.run_id, run.record
+
+        def write(_: Ids) -> RunRecord:  # the final row and its alert: all or nothing
+            record: RunRecord = self.history.mark_final(run_id, f"retry abandoned: {why}")
             self._alert("on_end", run.job, record, will_retry=False)  # its failure alert was held for the retry
+            return record
+
+        def draft(_: list[int]) -> RunRecord:
+            assert ended is not None
+            reason = f"{ended.reason}; retry abandoned: {why}" if ended.reason else f"retry abandoned: {why}"
+            return dataclasses.replace(ended, reason=reason)
+
+        record = self.store.write(write, draft, final=True, what=f"run {run_id} of job {run.job.name}: retry abandoned")
         log.info("job %s: run %d final, retry abandoned: %s", run.job.name, run.run_id, why)
         self._finish(run, record)
 
@@ -431,7 +456,7 @@ class Scheduler:
         spawned = run.spawned or self._spawn(run)  # the first attempt was spawned by _start_now
         run.spawned = None
         try:
-            with self.history.transaction():  # the pid and a start ping: one commit
+            def started(_: Ids) -> None:  # the pid and a start ping: one commit
                 if spawned.pid is not None:
                     self.history.set_pid(run_id, spawned.pid)
                 self._alert("on_start", job, RunRecord(  # what the row holds; no query on the start path
@@ -439,22 +464,37 @@ class Scheduler:
                     trigger=run.attempt_trigger, scheduled_at=run.tick,
                     started_at=utc(run.started_at), ended_at=None, exit_code=None, log_path=str(run.log_path),
                     pid=spawned.pid))
+
+            self.store.write(started, lambda _: None, what=f"pid of run {run_id} of job {job.name}")
             log.info("job %s: run %d started (attempt %d, %s)", job.name, run_id, run.attempt, run.attempt_trigger)
         except BaseException:
             spawned.abandon()
             raise
         result = await runner.supervise(spawned, cancel=run.cancel)
         out = policy.outcome(result, job.options, cancel_reason=run.cancel_reason, cancel_status=run.cancel_status)
+        if result.output_error:  # the status stays what the job did; the record says its output is lost
+            out = dataclasses.replace(out, reason="; ".join(filter(None, (out.reason, result.output_error))))
         retry = policy.will_retry(out, run.attempt, job.options) and not self.stopping
         ended = result.ended_at or self.clock.time()
-        with self.history.transaction():  # the run's end and its alerts: both or neither, even across a kill -9
-            record = self.history.finish_run(run_id, status=out.status, ended_at=ended, exit_code=result.exit_code,
+
+        def write(_: Ids) -> RunRecord:  # the run's end and its alerts: both or neither, even across a kill -9
+            record: RunRecord = self.history.finish_run(run_id, status=out.status, ended_at=ended, exit_code=result.exit_code,
                                              reason=out.reason, final=not retry)
             self._alert("on_end", job, record, will_retry=retry)
+            return record
+
+        def draft(_: list[int]) -> RunRecord:
+            return draft_record(run_id=run_id, job=job.name, attempt=run.attempt, status=out.status,
+                                trigger=run.attempt_trigger, scheduled_at=run.tick, started_at=utc(run.started_at),
+                                ended_at=utc(ended), exit_code=result.exit_code, log_path=str(run.log_path),
+                                pid=result.pid, reason=out.reason)
+
+        record = self.store.write(write, draft, final=not retry, what=f"end of run {run_id} of job {job.name}: {out.status}")
         duration = ended - result.started_at if result.started_at else 0.0
         log.info("job %s: run %d %s in %.3fs%s", job.name, run_id, out.status, duration,
                  f": {out.reason}" if out.reason else "")
         if retry:
+            run.record = record  # the ended attempt, until the next one (_abandon_retry drafts from it)
             delay = policy.retry_delay(run.attempt, job.options)
             log.info("job %s: retry %d of %d in %gs", job.name, run.attempt, job.options.retries, delay)
             return delay
@@ -484,7 +524,9 @@ class Scheduler:
             return
         try:
             getattr(self.alerting, method)(job, record, **kwargs)
-        except Exception:  # alerts never fail a job
+        except Exception as exc:  # alerts never fail a job
+            if is_storage_error(exc):  # but the Store must hold the run's end together with its alert
+                raise
             log.exception("alerting %s failed for job %s", method, job.name)
 
     # ---- the driver ----------------------------------------------------------------------

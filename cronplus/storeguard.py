@@ -1,0 +1,252 @@
+"""The scheduler's writes to history, kept when the disk refuses them (full, quota, read-only,
+I/O error) and written, in order, once it takes them again: a full disk never stops scheduling
+and never loses a run's record.
+
+Contract:
+- `Store(history)` fronts the supervisor's History writer for the scheduler. `write(op, ...)`
+  runs `op(ids)` in one transaction (History.transaction) and returns its result; `ids` are
+  None (SQLite assigns run_ids) unless the write is held (below).
+- When the transaction fails for a reason of the storage (`storage_problem`: ENOSPC/EDQUOT,
+  SQLite's SQLITE_FULL "database or disk is full", SQLITE_READONLY, SQLITE_IOERR) the write is
+  held in memory and `provisional(ids)` gives the caller what the write would have returned. Held
+  writes get their run_ids here, after the highest the table has handed out, so a run keeps its
+  id (its log file and CRONPLUS_RUN_ID are named after it) when its row is written. From then on
+  every write queues behind the held ones, so rows are written in the order things happened (a
+  run's start row, its pid, its end).
+- Held writes are retried on a timer (RETRY_MIN_S doubling to RETRY_MAX_S) and by `flush()`;
+  each is its own transaction *with the alert decision made in it*, so a held end still gets
+  its alert (dated when it is written). A held write that fails for another reason (a bug) is
+  logged with its traceback and dropped, so that one bad write cannot hold back the others.
+- The log says it once: "no space left on device: <path>" (or "cannot write history: <path>:
+  <why>") when writes start failing, and one line when they are written again. `problem` is the
+  text for STATUS= while writes are held; `on_change` is called when it changes.
+- The reads the scheduler makes (`last_final_run`, `kv_get`) see the held writes.
+- `close()` flushes; what still cannot be written is logged, one ERROR line per held write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import sqlite3
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cronplus.history import History, RunStart
+from cronplus.model import RunRecord
+from cronplus.status import RunStatus, Trigger
+
+log = logging.getLogger("cronplus")
+
+RETRY_MIN_S = 1.0
+RETRY_MAX_S = 30.0  # a freed disk is noticed within half a minute
+
+_T = TypeVar("_T")
+Ids = list[int | None]
+
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+# sqlite3.c: primary result codes (the low byte of an extended code).
+_SQLITE_FULL, _SQLITE_IOERR, _SQLITE_READONLY = 13, 10, 8
+
+
+def storage_problem(exc: BaseException, path: str | Path) -> str | None:
+    """The one line to log when `exc` says the storage under `path` refused a write, else None
+    (a bug, or not about storage). A full disk (ENOSPC, a quota, SQLITE_FULL) reads "no space
+    left on device: <path>", as df and the kernel's strerror put it."""
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+        if exc.errno == errno.ENOSPC:
+            return f"no space left on device: {path}"
+        if exc.errno == errno.EDQUOT:
+            return f"disk quota exceeded: {path}"
+        return f"cannot write {path}: {exc.strerror or exc}"
+    if isinstance(exc, sqlite3.Error):
+        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code == _SQLITE_FULL:
+            return f"no space left on device: {path}"
+        if code in (_SQLITE_IOERR, _SQLITE_READONLY):
+            return f"cannot write {path}: {exc}"
+    return None
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """For code that swallows its own errors (alerting): these must reach the Store, which holds
+    the whole write (the run's end and its alert together) instead of committing half of it."""
+    return storage_problem(exc, "") is not None
+
+
+def draft_record(*, run_id: int, job: str, attempt: int, status: RunStatus, trigger: Trigger,
+                 scheduled_at: datetime | None, started_at: datetime | None, ended_at: datetime | None,
+                 exit_code: int | None = None, log_path: str | None = None, pid: int | None = None,
+                 reason: str | None = None) -> RunRecord:
+    """What a held write's row will read once written (the caller's answer meanwhile)."""
+    return RunRecord(run_id=run_id, job=job, attempt=attempt, status=status, trigger=trigger,
+                     scheduled_at=scheduled_at, started_at=started_at, ended_at=ended_at, exit_code=exit_code,
+                     log_path=log_path, pid=pid, reason=reason)
+
+
+@dataclass(slots=True)
+class _Held:
+    op: Callable[[], Any]
+    what: str  # for the log, should it never be written
+
+
+class Store:
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.path = str(getattr(history, "db_path", "history"))
+        self.held: deque[_Held] = deque()
+        self.problem: str | None = None
+        self.on_change: Callable[[], None] | None = None
+        self._next_id: int | None = None
+        self._finals: dict[str, list[RunRecord]] = {}  # held final rows, for last_final_run
+        self._kv: dict[str, str] = {}  # held kv values, for kv_get
+        self._failures = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    # ---- writing ---------------------------------------------------------------------------
+
+    def write(self, op: Callable[[Ids], _T], provisional: Callable[[list[int]], _T], *, ids: int = 0,
+              final: bool = False, what: str) -> _T:
+        """`op(ids)` in one transaction; held (see the module docstring) when the storage refuses.
+        `ids`: how many new run_ids `op` inserts; `final`: its result is a run's final record."""
+        if not self.held:
+            try:
+                with self.history.transaction():
+                    return op([None] * ids)
+            except Exception as exc:
+                problem = storage_problem(exc, self.path)
+                if problem is None:
+                    raise
+                self._degrade(problem)
+        new = [self._allocate() for _ in range(ids)]
+        result = provisional(new)
+        self.held.append(_Held(lambda: op(list(new)), what))
+        if final and isinstance(result, RunRecord):
+            self._finals.setdefault(result.job, []).append(result)
+        return result
+
+    def start_runs(self, starts: Sequence[RunStart]) -> list[int]:
+        """History.start_runs through `write`: the rows of a tick, in one transaction."""
+        def op(ids: Ids) -> list[int]:
+            return self.history.start_runs([replace(s, run_id=i) for s, i in zip(starts, ids, strict=True)])
+
+        names = ", ".join(sorted({s.job for s in starts}))
+        return self.write(op, lambda ids: ids, ids=len(starts), what=f"start of {len(starts)} run(s) of {names}")
+
+    def kv_set(self, key: str, value: str) -> None:
+        def op(_: Ids) -> None:
+            self.history.kv_set(key, value)
+
+        self._kv[key] = value
+        self.write(op, lambda _: None, what=f"state {key}")
+        if not self.held:
+            self._kv.pop(key, None)
+
+    # ---- reading (the held writes included) --------------------------------------------------
+
+    def kv_get(self, key: str) -> str | None:
+        return self._kv[key] if key in self._kv else self.history.kv_get(key)
+
+    def last_final_run(self, job: str, *, at_or_before: float | None = None) -> RunRecord | None:
+        found = self.history.last_final_run(job, at_or_before=at_or_before)
+        for record in self._finals.get(job, ()):
+            if at_or_before is None:
+                if found is None or record.run_id > found.run_id:
+                    found = record
+                continue
+            tick = record.scheduled_at.timestamp() if record.scheduled_at else None
+            if tick is None or tick > at_or_before:
+                continue
+            best = found.scheduled_at.timestamp() if found and found.scheduled_at else None
+            if found is None or best is None or (tick, record.run_id) > (best, found.run_id):
+                found = record
+        return found
+
+    # ---- held writes ---------------------------------------------------------------------------
+
+    def _allocate(self) -> int:
+        if self._next_id is None:
+            self._next_id = self.history.next_run_id()
+        run_id = self._next_id
+        self._next_id += 1
+        return run_id
+
+    def _degrade(self, problem: str) -> None:
+        if self.problem is None:
+            log.error("%s: history writes are held in memory and retried; jobs keep running", problem)
+            self.problem = problem
+            self._changed()
+        self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): flush() or close() writes them
+            return
+        delay = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** min(self._failures, 16))
+        self._timer = loop.call_later(delay, self._retry)
+
+    def _retry(self) -> None:
+        self._timer = None
+        self.flush()
+
+    def flush(self) -> bool:
+        """Write the held writes, oldest first; True when none is left."""
+        written = 0
+        while self.held:
+            item = self.held[0]
+            try:
+                with self.history.transaction():
+                    item.op()
+            except Exception as exc:
+                problem = storage_problem(exc, self.path)
+                if problem is not None:
+                    self._failures += 1
+                    if problem != self.problem:
+                        log.error("%s: history writes are held in memory and retried", problem)
+                        self.problem = problem
+                        self._changed()
+                    self._schedule_retry()
+                    return False
+                log.exception("history: a held write failed and is dropped (%s)", item.what)
+            self.held.popleft()
+            written += 1
+        if self.problem is not None:
+            log.warning("space is back: %d held history write(s) written to %s", written, self.path)
+            self.problem = None
+            self._changed()
+        self._failures = 0
+        self._next_id = None
+        self._finals.clear()
+        self._kv.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return True
+
+    def close(self) -> None:
+        """Flush; log what still could not be written (the journal is then its only record)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.held and not self.flush():
+            for item in self.held:
+                log.error("history: not written (%s): %s", self.problem, item.what)
+            self.held.clear()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:  # the STATUS= update must not turn a full disk into a crash
+                log.exception("store: status update failed")
