@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import pwd
 import resource
@@ -73,6 +74,7 @@ class AttemptResult:
     output_bytes: int  # everything the job wrote, kept or not
     truncated: bool  # some output was dropped by max_log_size
     error: str | None = None  # spawn failure text; exit_code is None then
+    output_error: str | None = None  # "output lost[ after N bytes]: <why>: <log path>" (full log disk)
 
 
 def log_path_for(log_dir: Path, job: str, run_id: int) -> Path:
@@ -232,6 +234,8 @@ class Spawned:
     log_fd: int = -1
     read_fd: int = -1
     feeder: StdinFeeder | None = None
+    log_path: Path | None = None
+    output_lost: str | None = None  # the log could not even be created: output goes to /dev/null
 
     @property
     def pid(self) -> int | None:
@@ -268,10 +272,16 @@ def spawn_attempt(
     failure comes back as `Spawned.failure`, with its `[cronplus: ...]` line in the log."""
     started = time.time()
     _ensure_fd_capacity()
+    lost = None
     try:
         log_fd = open_log(log_path)
     except OSError as exc:
-        return Spawned(job, started, _failure(started, f"cannot open log {log_path}: {exc.strerror or exc}"))
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return Spawned(job, started, _failure(started, f"cannot open log {log_path}: {exc.strerror or exc}"))
+        # A full log disk is no reason not to run the job (cron runs it and loses the mail):
+        # it runs, its output is drained and dropped, and its record says so.
+        lost = f"output lost: {_why(exc)}: {log_path}"
+        log_fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     try:
         pw, identity = _resolve_user(job, system)
         env = build_env(job, run_id=run_id, attempt=attempt, scheduled_at=scheduled_at, user=pw)
@@ -307,7 +317,8 @@ def spawn_attempt(
         os.close(write_fd)  # only the job holds the write end now: EOF when it and its children close it
     track(proc.pid)
     _restore_child_limit(proc.pid)
-    return Spawned(job, started, proc=proc, log_fd=log_fd, read_fd=read_fd, feeder=feeder)
+    return Spawned(job, started, proc=proc, log_fd=log_fd, read_fd=read_fd, feeder=feeder, log_path=log_path,
+                   output_lost=lost)
 
 
 async def run_attempt(
@@ -418,4 +429,23 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         output_bytes=pump.total,
         truncated=pump.dropped > 0,
         error=None,
+        output_error=_output_error(spawned, pump),
     )
+
+
+def _why(exc: OSError) -> str:
+    """Kernel wording, lower case as it reads inside a reason: "no space left on device"."""
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def _output_error(spawned: Spawned, pump: OutputPump) -> str | None:
+    """What the run's record must say when its output did not reach the log (a full disk)."""
+    if spawned.output_lost is not None:
+        # the job wrote nothing: nothing is lost, but `cronplus output` must not blame retention
+        return spawned.output_lost if pump.total else spawned.output_lost.replace("output lost", "log not created", 1)
+    if pump.error is None:
+        return None
+    why = _why(pump.error)
+    kept = f" after {pump.written} bytes" if pump.written else ""
+    return f"output lost{kept}: {why}: {spawned.log_path}"

@@ -4,7 +4,8 @@ last N lines, read backwards from the end of the file.
 
 Exit 1 with a message for: no history yet, an unknown run, a run that never started (skipped,
 missed, upstream_failed: no process, no output), a log file that is gone (deleted by log
-retention or by hand). A run still running prints what it has written so far.
+retention or by hand), and a run whose output was lost (its log disk was full: the reason the
+runner recorded, after whatever part of the output was kept). A run still running prints what it has written so far.
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ def run(args: argparse.Namespace) -> int:
         raise CronplusError(f"no run {run_id} in history (see `cronplus log`)")
     if not record.log_path:
         raise CronplusError(f"run {run_id} ({record.job}, {record.status}) has no output: it never started")
+    lost = output_lost(record.reason)
     try:
         log = open(record.log_path, "rb")  # noqa: SIM115 (closed below; open errors handled apart from write errors)
     except FileNotFoundError:
+        if lost:
+            raise CronplusError(f"run {run_id} ({record.job}, {record.status}) has no output: {lost}") from None
         raise CronplusError(
             f"the output of run {run_id} ({record.job}) is no longer available: {record.log_path} was"
             " deleted (log retention keeps the newest logs within the disk budget)"
@@ -60,7 +64,19 @@ def run(args: argparse.Namespace) -> int:
             log.seek(tail_offset(log, args.tail))
         copy(log, out)
     out.flush()
+    if lost:  # what was printed is not all the job wrote
+        print(f"cronplus: run {run_id} ({record.job}): {lost}", file=sys.stderr)
+        return 1
     return 0
+
+
+def output_lost(reason: str | None) -> str | None:
+    """The part of a run's reason saying its output did not reach the log (runner.py: a full
+    log disk), e.g. "output lost after 4096 bytes: No space left on device: /var/log/x/7.log"."""
+    for part in (reason or "").split("; "):
+        if part.startswith(("output lost", "log not created")):
+            return part
+    return None
 
 
 def copy(src: BinaryIO, dst: BinaryIO) -> None:
