@@ -21,6 +21,7 @@ from typing import Any
 
 from cronplus.control import ControlServer, SupervisorLock, suggest
 from cronplus.errors import CronplusError, CrontabError
+from cronplus.loopwatch import LoopWatch
 from cronplus.model import Crontab, JobOptions, RunRecord
 from cronplus.orphans import OrphanReaper
 from cronplus.paths import Paths
@@ -68,8 +69,10 @@ class Daemon:
         self.crontab = crontab
         self.notifier = Notifier.from_env()
         self.stop_event = asyncio.Event()
+        self.loopwatch = LoopWatch(self.notifier, on_death=self._loop_died, stopping=self.stop_event.is_set)
         self._reload_handle: asyncio.TimerHandle | None = None
         self._file_sig: tuple[float, int] | None = self._signature()
+        self.exit_code = 0
 
     def _stop_leftovers(self) -> dict[int, str]:
         """Processes of runs the previous supervisor left behind are stopped before anything
@@ -112,6 +115,7 @@ class Daemon:
         self.scheduler = Scheduler(self.crontab, history=self.history, alerting=self.alerting,
                                    log_dir=self.paths.log_dir, owner=self.owner)
         self.scheduler.on_step = self._status
+        self.scheduler.store.on_change = self._status
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
@@ -127,7 +131,8 @@ class Daemon:
         if not reaper.start():
             log.warning("cannot become a child subreaper: orphans of jobs are left to PID 1")
         serve = loop.create_task(self.scheduler.serve(), name="scheduler")
-        timers = [loop.create_task(self._prune_timer()), loop.create_task(self._watchdog_timer())]
+        self.loopwatch.watch(serve)  # a bug that ends it is logged and stops us with exit 1
+        timers = [loop.create_task(self._prune_timer()), loop.create_task(self.loopwatch.feed_watchdog())]
         log.info("cronplus supervisor started: %d job(s) from %s, state %s",
                  len(self.crontab.jobs), self.paths.crontab, self.paths.state_dir)
         self.notifier.ready()
@@ -142,10 +147,11 @@ class Daemon:
         reaper.stop()
         if observer is not None:
             _stop_watching(observer)
+        self.scheduler.store.close()
         self.worker.stop(timeout=2.0)
         self.history.close()
-        log.info("cronplus supervisor stopped")
-        return 0
+        log.info("cronplus supervisor stopped%s", " (exit 1: the scheduling loop died)" if self.exit_code else "")
+        return self.exit_code
 
     # ---- reload --------------------------------------------------------------------------
 
@@ -254,33 +260,38 @@ class Daemon:
                                         max_runs_per_job=s.max_runs_per_job, max_log_bytes=s.max_log_bytes)
             if any(counts.values()):
                 log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
-        except Exception:
-            log.exception("retention failed")
+        except Exception as exc:
+            from cronplus.storeguard import is_storage_error
+
+            if not is_storage_error(exc):  # a full disk is said once, by the scheduler's Store
+                log.exception("retention failed")
 
     async def _prune_timer(self) -> None:
         while True:
             await asyncio.sleep(PRUNE_INTERVAL_S)
             self._prune()
 
-    async def _watchdog_timer(self) -> None:
-        interval = self.notifier.watchdog_interval()
-        if not interval:
-            return
-        while True:
-            self.notifier.watchdog()
-            await asyncio.sleep(interval)
+    def _loop_died(self) -> None:
+        self.exit_code = 1
+        self.stop_event.set()
 
     def _status(self) -> None:
         from cronplus.systemd import format_status
 
         if not self.notifier.enabled:
             return
+        if self.loopwatch.died:
+            return  # its STATUS= stays
         now = time.time()
         pending = [(t.timestamp(), n) for n, t in self.scheduler.next_tick.items() if t is not None]
         first = min(pending) if pending else None
         running = sum(1 for r in self.scheduler.runs if r.state == "active")
-        self.notifier.status(format_status(len(self.crontab.jobs), running, first[1] if first else None,
-                                           first[0] - now if first else None))
+        text = format_status(len(self.crontab.jobs), running, first[1] if first else None,
+                             first[0] - now if first else None)
+        store = self.scheduler.store
+        if store.problem:
+            text += f"; {store.problem}: {len(store.held)} history write(s) held in memory"
+        self.notifier.status(text)
 
 
 def _stop_watching(observer: Any) -> None:
@@ -370,6 +381,7 @@ def trigger_in_process(paths: Paths, name: str, *, on_started: Callable[[int], N
             scheduler.stopping = True
             scheduler.wake()
             await serve
+            scheduler.store.close()
             if got:
                 raise TriggerInterrupted(got[0], run.record)
             return run.record
