@@ -1,0 +1,214 @@
+"""A full disk, for real: a 1 MiB tmpfs mounted in tmp_path and filled up (skipped with the reason
+where mounting is not permitted). The history on a full disk: runs go on, their records are held
+in memory and written, in order and with their alert decisions, once space is freed; the log
+says so once. A full log disk: the run's record says its output was lost and why."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cronplus.alerting import Alerting
+from cronplus.clock import FakeClock
+from cronplus.crontab import parse_crontab
+from cronplus.history import History
+from cronplus.scheduler import Scheduler
+from tests.test_scheduler import ts
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a 1 MiB tmpfs to fill up (needs root or CAP_SYS_ADMIN): {done.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the file system says ENOSPC; deleting it frees the space."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+class Lines(logging.Handler):
+    """The "cronplus" logger's lines (set up on the logger itself: caplog would depend on whether
+    an earlier test in this process made the logger stop propagating)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+
+@pytest.fixture
+def lines() -> Iterator[Lines]:
+    handler = Lines()
+    logger = logging.getLogger("cronplus")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+T0 = ts("2026-01-01T12:00:30")
+
+
+async def settle(sched: Scheduler) -> None:
+    """Let the runs started so far end (their tasks record them)."""
+    while any(r.state == "active" for r in sched.runs):
+        await asyncio.sleep(0.02)
+
+
+def test_a_full_history_disk_holds_the_records_and_writes_them_in_order_when_space_returns(
+        tmp_path: Path, small_disk: Path, lines: Lines) -> None:
+    ran = tmp_path / "ran"
+    text = (f"# cronplus: name=ok\n* * * * * echo $CRONPLUS_RUN_ID >> {ran}\n"
+            f"# cronplus: name=bad alert=http://127.0.0.1:9/hook\n* * * * * echo $CRONPLUS_RUN_ID >> {ran}; exit 3\n")
+
+    async def main() -> None:
+        history = History(small_disk / "history.db")
+        clock = FakeClock(T0)
+        sched = Scheduler(parse_crontab(text, path=str(tmp_path / "crontab"), system=False), history=history,
+                          alerting=Alerting(history, clock=clock), log_dir=tmp_path / "logs", owner="test",
+                          clock=clock)
+        filler = fill(small_disk)
+        for minute in (1, 2, 3):  # three ticks on the full disk
+            clock.jump(T0 + 30 + 60 * (minute - 1) - clock.time())
+            sched.step(clock.time())
+            await settle(sched)
+        ids = [int(x) for x in ran.read_text().split()]
+        assert len(ids) == 6, "the jobs ran on the full disk"
+        assert history.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+        assert sched.store.problem == f"no space left on device: {small_disk / 'history.db'}"
+        assert lines.count("no space left on device") == 1
+
+        filler.unlink()
+        assert sched.store.flush()
+        rows = history.conn.execute("SELECT run_id, job, status, final, pid IS NOT NULL, reason FROM runs"
+                                    " ORDER BY run_id").fetchall()
+        assert sorted(ids) == [r[0] for r in rows], "each run kept the id its process was given"
+        assert [(r[1], r[2], r[3], r[4]) for r in rows] == [("ok", "success", 1, 1), ("bad", "failed", 1, 1)] * 3
+        alerts = history.conn.execute("SELECT event, run_id FROM outbox WHERE kind = 'alert'").fetchall()
+        assert [tuple(a) for a in alerts] == [("failure", rows[1][0])], "the held end got its alert decision"
+        assert lines.count("space is back") == 1 and sched.store.problem is None
+
+        clock.jump(T0 + 30 + 60 * 3 - clock.time())  # and scheduling goes on, written at once
+        sched.step(clock.time())
+        await settle(sched)
+        assert history.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 8
+        assert lines.count("no space left on device") == 1
+        sched.store.close()
+        history.close()
+
+    asyncio.run(main())
+
+
+def test_a_dependency_waiting_on_a_held_end_sees_it(tmp_path: Path, small_disk: Path) -> None:
+    text = "# cronplus: name=up\n* * * * * true\n# cronplus: name=down after=up\n* * * * * true\n"
+
+    async def main() -> None:
+        history = History(small_disk / "history.db")
+        clock = FakeClock(T0)
+        sched = Scheduler(parse_crontab(text, path=str(tmp_path / "crontab"), system=False), history=history,
+                          alerting=None, log_dir=tmp_path / "logs", owner="test", clock=clock)
+        filler = fill(small_disk)
+        clock.jump(30)
+        while True:
+            sched.step(clock.time())
+            await settle(sched)
+            if not sched.runs:
+                break
+        filler.unlink()
+        assert sched.store.flush()
+        rows = history.conn.execute("SELECT job, status, reason FROM runs ORDER BY run_id").fetchall()
+        assert [tuple(r) for r in rows] == [("up", "success", None), ("down", "success", None)]
+        history.close()
+
+    asyncio.run(main())
+
+
+def test_a_full_log_disk_records_that_the_output_was_lost_and_why(tmp_path: Path, small_disk: Path) -> None:
+    crontab = tmp_path / "crontab"
+    crontab.write_text("# cronplus: name=chatty\n0 0 1 1 * echo 'hello world'\n"
+                       "# cronplus: name=quiet\n0 0 1 1 * true\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "logs").symlink_to(small_disk, target_is_directory=True)
+    base = [sys.executable, "-m", "cronplus", "--crontab", str(crontab), "--state-dir", str(state)]
+    for job in ("chatty", "quiet"):  # each job's log directory exists before the disk is full
+        subprocess.run([*base, "trigger", job], capture_output=True, text=True, timeout=60, check=True)
+    fill(small_disk)
+    for job in ("chatty", "quiet"):
+        out = subprocess.run([*base, "trigger", job], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    conn = sqlite3.connect(state / "history.db")
+    rows = conn.execute("SELECT run_id, job, status, reason, log_path FROM runs ORDER BY run_id").fetchall()
+    conn.close()
+    chatty, quiet = rows[2], rows[3]
+    assert chatty[1:4] == ("chatty", "success", f"output lost: no space left on device: {chatty[4]}")
+    assert quiet[1:3] == ("quiet", "success")  # wrote nothing, lost nothing
+    shown = subprocess.run([*base, "output", str(chatty[0])], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 1
+    assert f"output lost: no space left on device: {chatty[4]}" in shown.stderr
+
+
+def test_the_supervisor_on_a_full_disk_keeps_running_jobs_and_writes_them_when_space_returns(
+        supervisors: list, tmp_path: Path, small_disk: Path) -> None:
+    from tests.test_daemon import cli, start
+
+    marker = tmp_path / "ran"
+    text = (f"# cronplus: name=up\n0 0 1 1 * echo up >> {marker}\n"
+            f"# cronplus: name=down after=up\n0 0 1 1 * echo down >> {marker}\n")
+    (small_disk / "state").mkdir()
+    (tmp_path / "state").symlink_to(small_disk / "state")  # all of the state dir on the small disk
+    sup = start(supervisors, tmp_path, text)
+    state = sup.state
+    filler = fill(small_disk)
+
+    out = cli(state, sup.crontab, "trigger", "up", "--wait")
+    assert out.returncode == 0, out.stdout + out.stderr
+    deadline = time.monotonic() + 30
+    while marker.read_text().split() != ["up", "down"]:  # the scheduling loop started the downstream
+        assert time.monotonic() < deadline, sup.stderr
+        time.sleep(0.05)
+    assert sup.status()["ok"]
+    assert sup.stderr.count("no space left on device") == 1
+
+    filler.unlink()  # the Store's retry timer writes the held rows by itself
+    deadline = time.monotonic() + 90
+    while [(r[1], r[2]) for r in sup.rows()] != [("up", "success"), ("down", "success")]:
+        assert time.monotonic() < deadline, sup.stderr
+        time.sleep(0.1)
+    assert sup.stderr.count("space is back") == 1
+    out = cli(state, sup.crontab, "trigger", "up", "--wait")
+    assert out.returncode == 0 and len(sup.rows()) >= 3
+    assert sup.stop() == 0
