@@ -9,6 +9,7 @@ import asyncio
 import errno
 import logging
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -183,14 +184,19 @@ def test_a_full_log_disk_records_that_the_output_was_lost_and_why(tmp_path: Path
 
 def test_the_supervisor_on_a_full_disk_keeps_running_jobs_and_writes_them_when_space_returns(
         supervisors: list, tmp_path: Path, small_disk: Path) -> None:
-    from tests.test_daemon import cli, start
+    from tests.test_daemon import Supervisor, cli
 
     marker = tmp_path / "ran"
     text = (f"# cronplus: name=up\n0 0 1 1 * echo up >> {marker}\n"
             f"# cronplus: name=down after=up\n0 0 1 1 * echo down >> {marker}\n")
     (small_disk / "state").mkdir()
     (tmp_path / "state").symlink_to(small_disk / "state")  # all of the state dir on the small disk
-    sup = start(supervisors, tmp_path, text)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # systemd's end of sd_notify
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.setblocking(False)
+    sup = Supervisor(tmp_path, text, env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+    supervisors.append(sup)
+    sup.wait_ready()
     state = sup.state
     filler = fill(small_disk)
 
@@ -202,6 +208,8 @@ def test_the_supervisor_on_a_full_disk_keeps_running_jobs_and_writes_them_when_s
         time.sleep(0.05)
     assert sup.status()["ok"]
     assert sup.stderr.count("no space left on device") == 1
+    statuses = [m for m in received(notify) if m.startswith("STATUS=")]
+    assert any(f"no space left on device: {state / 'history.db'}: " in m and "held in memory" in m for m in statuses), statuses
 
     filler.unlink()  # the Store's retry timer writes the held rows by itself
     deadline = time.monotonic() + 90
@@ -209,6 +217,18 @@ def test_the_supervisor_on_a_full_disk_keeps_running_jobs_and_writes_them_when_s
         assert time.monotonic() < deadline, sup.stderr
         time.sleep(0.1)
     assert sup.stderr.count("space is back") == 1
+    statuses = [m for m in received(notify) if m.startswith("STATUS=")]
+    assert statuses and "held in memory" not in statuses[-1], statuses
     out = cli(state, sup.crontab, "trigger", "up", "--wait")
     assert out.returncode == 0 and len(sup.rows()) >= 3
     assert sup.stop() == 0
+    notify.close()
+
+
+def received(sock: socket.socket) -> list[str]:
+    got = []
+    while True:
+        try:
+            got.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return got
