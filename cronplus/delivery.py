@@ -337,6 +337,7 @@ class DeliveryWorker:
             log.exception("alert delivery cannot open %s; alerts stay queued", self.db_path)
             return
         next_prune = 0.0
+        full = 0  # consecutive passes the disk refused our writes (said once, retried with backoff)
         try:
             while True:
                 if time.monotonic() >= next_prune:
@@ -348,9 +349,12 @@ class DeliveryWorker:
                         break
                     self._dispatch(conn)
                     timeout = self._sleep_for(conn)
-                except Exception:  # noqa: BLE001 - a DB hiccup must not kill delivery for good
-                    log.exception("alert delivery loop error; retrying shortly")
-                    timeout = 1.0
+                except Exception as exc:  # noqa: BLE001 - a DB hiccup must not kill delivery for good
+                    timeout, full = self._loop_error(exc, full)
+                else:
+                    if full:
+                        log.warning("alert delivery: the outbox is writable again")
+                    full = 0
                 if self._stopping.is_set():
                     timeout = min(timeout, 0.05)
                 timeout = min(timeout, max(0.0, next_prune - time.monotonic()))
@@ -359,11 +363,27 @@ class DeliveryWorker:
         finally:
             conn.close()
 
+    def _loop_error(self, exc: Exception, full: int) -> tuple[float, int]:
+        """A full disk is said once and retried with backoff (1 s doubling to 30 s), not logged
+        with a traceback every second; alerts stay queued (outbox.py: at-least-once)."""
+        from cronplus.storeguard import storage_problem
+
+        problem = storage_problem(exc, self.db_path)
+        if problem is None:
+            log.exception("alert delivery loop error; retrying shortly")
+            return 1.0, 0
+        if not full:
+            log.warning("alert delivery paused: %s; alerts stay queued", problem)
+        return min(30.0, 2.0 ** full), full + 1
+
     def _prune(self, conn: sqlite3.Connection) -> None:
         try:
             removed = outbox.prune(conn, now=self.clock.time(), keep_s=self.keep_s, keep_pings_s=self.keep_pings_s)
-        except Exception:  # noqa: BLE001 - pruning is housekeeping, never fatal
-            log.exception("pruning the alert outbox failed")
+        except Exception as exc:  # noqa: BLE001 - pruning is housekeeping, never fatal
+            from cronplus.storeguard import is_storage_error
+
+            if not is_storage_error(exc):  # a full disk: the delivery loop says so
+                log.exception("pruning the alert outbox failed")
             return
         if removed:
             log.debug("pruned %d old outbox rows", removed)

@@ -122,7 +122,8 @@ def claim(conn: sqlite3.Connection, ids: Sequence[int], *, now: float, lease_s: 
                 won.append(_row(r))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLITE_FULL at COMMIT may have rolled it back already
+            conn.execute("ROLLBACK")
         raise
     return won
 

@@ -57,7 +57,19 @@ _SQLITE_FULL, _SQLITE_IOERR, _SQLITE_READONLY = 13, 10, 8
 def storage_problem(exc: BaseException, path: str | Path) -> str | None:
     """The one line to log when `exc` says the storage under `path` refused a write, else None
     (a bug, or not about storage). A full disk (ENOSPC, a quota, SQLITE_FULL) reads "no space
-    left on device: <path>", as df and the kernel's strerror put it."""
+    left on device: <path>", as df and the kernel's strerror put it. An error raised while
+    handling one (a ROLLBACK after SQLite already rolled back) is judged by the one it hides."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 8:
+        problem = _storage_problem(cause, path)
+        if problem is not None:
+            return problem
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return None
+
+
+def _storage_problem(exc: BaseException, path: str | Path) -> str | None:
     if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
         if exc.errno == errno.ENOSPC:
             return f"no space left on device: {path}"

@@ -232,3 +232,46 @@ def received(sock: socket.socket) -> list[str]:
             got.append(sock.recv(4096).decode())
         except BlockingIOError:
             return got
+
+
+def test_alert_delivery_on_a_full_disk_says_so_once_and_delivers_when_space_returns(
+        small_disk: Path, lines: Lines) -> None:
+    from cronplus import history as history_module
+    from cronplus import outbox
+    from cronplus.alerting import new_payload
+    from cronplus.delivery import DeliveryWorker, Policy
+    from tests.http_receiver import Receiver
+
+    db = small_disk / "history.db"
+    conn = history_module.connect(db)
+    with Receiver() as rx:
+        data = {"event": "failure", "job": "backup", "run_id": 1, "attempt": 1, "status": "failed", "exit_code": 1,
+                "host": "h", "output_tail": "boom", "cronplus_version": "0.1.0"}
+        row_id = outbox.enqueue(conn, kind="alert", event="failure", job="backup", run_id=1, target=rx.url(),
+                                format="json", secret_ref=None, payload=new_payload(data, now=time.time()),
+                                now=time.time())
+        filler = fill(small_disk)
+        worker = DeliveryWorker(db, policy=Policy(connect_timeout=0.5, read_timeout=1.0), idle_poll_s=0.1, env={})
+        worker.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not lines.count("alert delivery paused: no space left on device"):
+                assert time.monotonic() < deadline, lines.lines
+                time.sleep(0.02)
+            for _ in range(3):  # more passes against the full disk: nothing more is said
+                worker.wake()
+                time.sleep(0.05)
+            assert rx.requests == []
+            filler.unlink()
+            worker.wake()
+            rx.wait_for(1, timeout=60)
+            deadline = time.monotonic() + 60
+            while outbox.get(conn, row_id).status != "delivered":  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, lines.lines
+                time.sleep(0.02)
+        finally:
+            worker.stop()
+            conn.close()
+    assert lines.count("alert delivery paused") == 1
+    assert lines.count("alert delivery loop error") == 0
+    assert lines.count("the outbox is writable again") == 1
