@@ -59,10 +59,13 @@ class SupervisorLock:
             raise CronplusError(
                 f"another cronplus supervisor is running on state dir {self.path.parent} (pid {holder}); "
                 f"refusing to start a second {what}") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
+        try:  # the pid is for the message above; on a full disk the lock alone must do
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+        except OSError:
+            f.truncate(0)  # a half-written pid would name the wrong process
         self._file = f
 
     def release(self) -> None:

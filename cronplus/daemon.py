@@ -311,7 +311,25 @@ def done_message(record: RunRecord | None) -> dict[str, Any]:
 
 
 def run_supervisor(settings: Settings) -> int:
-    """The body of `cronplus run`."""
+    """The body of `cronplus run`. A disk that refuses a write of the start-up or the shutdown
+    (full, read-only: storeguard.storage_problem) is one line and exit 1, not a traceback; under
+    systemd, Restart=on-failure starts it again. While it runs, the Store handles a full disk."""
+    import sqlite3
+
+    from cronplus.storeguard import storage_problem
+
+    try:
+        return _run_supervisor(settings)
+    except (OSError, sqlite3.Error) as exc:
+        where = settings.paths.db_path if isinstance(exc, sqlite3.Error) else getattr(exc, "filename", None)
+        problem = storage_problem(exc, where or settings.paths.state_dir)
+        if problem is None:
+            raise
+        log.error("cronplus supervisor stopped: %s", problem)
+        return 1
+
+
+def _run_supervisor(settings: Settings) -> int:
     from cronplus.systemd import setup_logging
 
     setup_logging()

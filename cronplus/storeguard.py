@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -80,9 +81,24 @@ def _storage_problem(exc: BaseException, path: str | Path) -> str | None:
         code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
         if code == _SQLITE_FULL:
             return f"no space left on device: {path}"
+        if code == _SQLITE_IOERR and _device_full(path):  # e.g. no room for the -shm file at open
+            return f"no space left on device: {path}"
         if code in (_SQLITE_IOERR, _SQLITE_READONLY):
             return f"cannot write {path}: {exc}"
     return None
+
+
+def _device_full(path: str | Path) -> bool:
+    """No block left for us on the file system holding `path` (SQLite reports some ENOSPC as a
+    plain I/O error: growing the -shm file, for one)."""
+    target = Path(path)
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    try:
+        st = os.statvfs(target)
+    except OSError:
+        return False
+    return st.f_bavail == 0
 
 
 def is_storage_error(exc: BaseException) -> bool:

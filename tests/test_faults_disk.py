@@ -275,3 +275,35 @@ def test_alert_delivery_on_a_full_disk_says_so_once_and_delivers_when_space_retu
     assert lines.count("alert delivery paused") == 1
     assert lines.count("alert delivery loop error") == 0
     assert lines.count("the outbox is writable again") == 1
+
+
+def test_a_supervisor_started_on_a_full_disk_without_history_says_why_in_one_line(
+        tmp_path: Path, small_disk: Path) -> None:
+    from tests.test_daemon import cli
+
+    crontab = tmp_path / "crontab"
+    crontab.write_text("# cronplus: name=a\n0 0 1 1 * true\n")
+    fill(small_disk)
+    out = cli(small_disk / "state", crontab, "run", timeout=60)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert f"cronplus supervisor stopped: no space left on device: {small_disk / 'state'}" in out.stderr
+
+
+def test_a_supervisor_restarted_on_a_full_disk_says_why_in_one_line_and_starts_once_space_returns(
+        supervisors: list, tmp_path: Path, small_disk: Path) -> None:
+    from tests.test_daemon import cli, start
+
+    (small_disk / "state").mkdir()
+    (tmp_path / "state").symlink_to(small_disk / "state")
+    text = f"# cronplus: name=hello\n0 0 1 1 * echo hello >> {tmp_path / 'ran'}\n"
+    assert start(supervisors, tmp_path, text).stop() == 0
+    filler = fill(small_disk)
+    out = cli(tmp_path / "state", tmp_path / "crontab", "run", timeout=60)  # SQLite cannot even open its WAL index
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert f"cronplus supervisor stopped: no space left on device: {tmp_path / 'state' / 'history.db'}" in out.stderr
+    filler.unlink()  # what Restart=on-failure does next
+    sup = start(supervisors, tmp_path, text)
+    assert cli(sup.state, sup.crontab, "trigger", "hello", "--wait").returncode == 0
+    assert [(r[1], r[2]) for r in sup.rows()] == [("hello", "success")]
+    assert sup.stop() == 0
