@@ -307,3 +307,23 @@ def test_a_supervisor_restarted_on_a_full_disk_says_why_in_one_line_and_starts_o
     assert cli(sup.state, sup.crontab, "trigger", "hello", "--wait").returncode == 0
     assert [(r[1], r[2]) for r in sup.rows()] == [("hello", "success")]
     assert sup.stop() == 0
+
+
+def test_a_log_disk_filling_up_during_a_run_records_how_much_output_was_kept(tmp_path: Path, small_disk: Path) -> None:
+    import re
+
+    crontab = tmp_path / "crontab"
+    crontab.write_text("# cronplus: name=big\n0 0 1 1 * head -c 3000000 /dev/zero; echo done >&2\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "logs").symlink_to(small_disk, target_is_directory=True)
+    base = [sys.executable, "-m", "cronplus", "--crontab", str(crontab), "--state-dir", str(state)]
+    out = subprocess.run([*base, "trigger", "big"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr  # the job was not stalled by its full log
+    conn = sqlite3.connect(state / "history.db")
+    status, reason, log_path = conn.execute("SELECT status, reason, log_path FROM runs").fetchone()
+    conn.close()
+    assert status == "success"
+    match = re.fullmatch(r"output lost after (\d+) bytes: no space left on device: (.+)", reason)
+    assert match and match[2] == log_path, reason
+    assert 0 < int(match[1]) <= Path(log_path).stat().st_size < 3_000_000
