@@ -84,14 +84,15 @@ def test_an_unknown_status_is_a_usage_error_listing_the_valid_ones(state: Path, 
 
 
 def test_since_and_until_take_relative_and_absolute_times(state: Path, history: History) -> None:
-    old = add(history, "a", NOW - 3 * 3600)
-    mid = add(history, "a", NOW - 2 * 3600 + 60)
-    new = add(history, "a", NOW - 60)
+    now = time.time()  # not NOW (taken at import): "-2h" is resolved from the clock when the child runs
+    old = add(history, "a", now - 3 * 3600)
+    mid = add(history, "a", now - 2 * 3600 + 60)
+    new = add(history, "a", now - 60)
     assert [r["run_id"] for r in runs_json(state, "-S", "-2h")] == [mid, new]
     assert [r["run_id"] for r in runs_json(state, "--since", "150min ago", "-U", "-1h")] == [mid]
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(NOW - 2.5 * 3600))  # TZ=UTC in the child
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now - 2.5 * 3600))  # TZ=UTC in the child
     assert [r["run_id"] for r in runs_json(state, "--until", stamp)] == [old]
-    iso = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(NOW - 2.5 * 3600))
+    iso = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 2.5 * 3600))
     assert [r["run_id"] for r in runs_json(state, "--since", iso)] == [mid, new]
 
 
