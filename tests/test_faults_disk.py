@@ -327,3 +327,50 @@ def test_a_log_disk_filling_up_during_a_run_records_how_much_output_was_kept(tmp
     match = re.fullmatch(r"output lost after (\d+) bytes: no space left on device: (.+)", reason)
     assert match and match[2] == log_path, reason
     assert 0 < int(match[1]) <= Path(log_path).stat().st_size < 3_000_000
+
+
+def test_storage_problem_names_the_real_errors_of_a_refusing_disk_and_nothing_else(
+        tmp_path: Path, small_disk: Path) -> None:
+    from cronplus.history import connect
+    from cronplus.storeguard import storage_problem
+
+    db = small_disk / "history.db"
+    conn = connect(db)
+    fill(small_disk)
+    with pytest.raises(sqlite3.Error) as full:
+        for i in range(1000):  # until a WAL frame no longer fits
+            conn.execute("INSERT INTO kv (key, value) VALUES (?, ?)", (f"k{i}", "x" * 4000))
+    assert storage_problem(full.value, db) == f"no space left on device: {db}"
+    with pytest.raises(OSError) as enospc:
+        (small_disk / "more").write_bytes(b"x" * 8192)
+    assert storage_problem(enospc.value, small_disk / "more") == f"no space left on device: {small_disk / 'more'}"
+    conn.close()
+
+    other = tmp_path / "other.db"
+    connect(other).close()
+    readonly = sqlite3.connect(f"file:{other}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.Error) as refused:
+        readonly.execute("INSERT INTO kv (key, value) VALUES ('a', 'b')")
+    readonly.close()
+    assert storage_problem(refused.value, other) == f"cannot write {other}: attempt to write a readonly database"
+    plain = sqlite3.connect(other)
+    with pytest.raises(sqlite3.IntegrityError) as bug:
+        plain.execute("INSERT INTO kv (key, value) VALUES ('a', NULL)")
+    plain.close()
+    assert storage_problem(bug.value, other) is None
+
+
+def test_a_supervisor_stopped_while_the_disk_is_still_full_logs_every_record_it_could_not_write(
+        supervisors: list, tmp_path: Path, small_disk: Path) -> None:
+    from tests.test_daemon import cli, start
+
+    (small_disk / "state").mkdir()
+    (tmp_path / "state").symlink_to(small_disk / "state")
+    sup = start(supervisors, tmp_path, "# cronplus: name=hello\n0 0 1 1 * true\n")
+    fill(small_disk)
+    answer = cli(sup.state, sup.crontab, "trigger", "hello", "--wait")
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    assert sup.stop() == 0
+    assert f"history: not written (no space left on device: {sup.state / 'history.db'}): start of 1 run(s) of hello" \
+        in sup.stderr
+    assert "end of run 1 of job hello: success" in sup.stderr  # the first run of a new state dir
