@@ -124,7 +124,7 @@ expect "offline pip install of cronplus into /opt/venv" cx test -x /opt/venv/bin
 timing install "$(since "$T")"
 T_CHECKS=$(now)
 
-# The newest run of a job as "status trigger exit_code ended?" (ended = yes/no), from
+# The newest run of a job as "STATUS TRIGGER EXIT_CODE ended|not-ended", from
 # `cronplus log --json` on stdin.
 newest_run() {
   python3 -c '
