@@ -7,7 +7,7 @@
 # refused, journald priorities, systemd-analyze verify, the watchdog, stop with a running job,
 # @reboot once per boot, and the user unit of a lingering user.
 #
-#   sudo bash tests/e2e/systemd/run.sh        (about 5 min with a cached rootfs, 10 without)
+#   sudo bash tests/e2e/systemd/run.sh   (about 3.5 min with the rootfs cached; building it adds 1-3)
 #
 # One line per check: PASS / FAIL / OBS (an observation, e.g. a known product gap); the last line
 # is the summary "systemd e2e: N passed, M failed", also written to $E2E_SUMMARY when set.
@@ -15,7 +15,7 @@
 # Debian mirror; the reason is printed); 1 a check failed.
 # Needs: root, apt-get (or debootstrap and systemd-nspawn installed), the Debian mirror apt uses
 # (unless the rootfs is cached, see rootfs.sh), and pip's index for cronplus's dependencies.
-# Logs: $WORK/out (kept when a check fails, and printed at the end).
+# Logs: /var/tmp/cronplus-e2e-out.* (kept when a check fails, and named at the end).
 # Never boots systemd on the host; kills only what it started, by PID.
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
