@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cronplus.clock import Clock
 from cronplus.control import ControlServer, SupervisorLock, suggest
 from cronplus.errors import CronplusError, CrontabError
 from cronplus.loopwatch import LoopWatch
@@ -40,11 +41,7 @@ class Settings:
     max_age_s: float | None = None
     max_runs_per_job: int | None = None
     max_log_bytes: int | None = None
-
-
-# A supervisor killed (kill -9, crash, power loss) while a retry was pending left the ended
-# attempt non-final; the next start makes it final rather than re-running a stale tick.
-ABANDONED_AT_START = "retry abandoned: supervisor stopped while the retry was pending"
+    clock: Clock | None = None  # the scheduler's; tests shift it to reach a minute's tick at once
 
 
 def owner_id() -> str:
@@ -74,21 +71,6 @@ class Daemon:
         self._file_sig: tuple[float, int] | None = self._signature()
         self.exit_code = 0
 
-    def _stop_leftovers(self) -> dict[int, str]:
-        """Processes of runs the previous supervisor left behind are stopped before anything
-        starts (leftovers.py): an interrupted run must not go on beside its job's next tick."""
-        from cronplus import leftovers
-
-        graces = {job.name: job.options.kill_grace for job in self.crontab.jobs}
-        found = []
-        for run_id, job, pid in self.history.stale_running(live_owner=self.owner):
-            left = leftovers.find(run_id, pid, graces.get(job, JobOptions().kill_grace))
-            if left is not None:
-                log.warning("job %s: run %d outlived its supervisor (%d process(es), session %d): stopping it",
-                            job, run_id, len(left.pids), left.session)
-                found.append(left)
-        return leftovers.stop(found) if found else {}
-
     def _signature(self) -> tuple[float, int] | None:
         try:
             st = self.paths.crontab.stat()
@@ -100,20 +82,17 @@ class Daemon:
         from cronplus.alerting import Alerting
         from cronplus.delivery import DeliveryWorker
         from cronplus.history import History
+        from cronplus.recovery import recover
 
         self.history = History(self.paths.db_path)
         self.owner = owner_id()
-        notes = self._stop_leftovers()
-        for rec in self.history.mark_interrupted(live_owner=self.owner, now=time.time(), notes=notes):
-            log.warning("job %s: run %d interrupted (%s)", rec.job, rec.run_id, rec.reason)
-        for rec in self.history.mark_abandoned_retries(reason=ABANDONED_AT_START):
-            log.warning("job %s: run %d final (%s)", rec.job, rec.run_id, rec.reason)
-        self._prune()
         self.worker = DeliveryWorker(self.paths.db_path)
         self.worker.start()
         self.alerting = Alerting(self.history, wake=self.worker.wake)
+        recover(self.history, self.crontab, self.alerting, owner=self.owner)  # a killed supervisor's runs
+        self._prune()
         self.scheduler = Scheduler(self.crontab, history=self.history, alerting=self.alerting,
-                                   log_dir=self.paths.log_dir, owner=self.owner)
+                                   log_dir=self.paths.log_dir, owner=self.owner, clock=self.settings.clock)
         self.scheduler.on_step = self._status
         self.scheduler.store.on_change = self._status
         loop = asyncio.get_running_loop()

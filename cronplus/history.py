@@ -174,8 +174,19 @@ class History(ReadHistory):
             conn.execute("UPDATE runs SET log_path = ? WHERE run_id = ?", (log_path, run_id))
 
     def set_pid(self, run_id: int, pid: int) -> None:
+        self.set_pids([(run_id, pid)])
+
+    def set_pids(self, pids: Sequence[tuple[int, int]]) -> None:
+        """(run_id, pid) pairs in one transaction: a tick's chunk of spawns, one commit."""
         with self.transaction() as conn:
-            conn.execute("UPDATE runs SET pid = ? WHERE run_id = ?", (pid, run_id))
+            conn.executemany("UPDATE runs SET pid = ? WHERE run_id = ?", [(pid, run_id) for run_id, pid in pids])
+
+    def kv_set_many(self, items: Sequence[tuple[str, str]]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                items,
+            )
 
     def finish_run(
         self,
@@ -234,14 +245,16 @@ class History(ReadHistory):
             (live_owner,),
         ).fetchall()
 
-    def stale_running(self, *, live_owner: str) -> list[tuple[int, str, int | None]]:
-        """(run_id, job, pid) of rows left `running` by a supervisor that is gone."""
-        return [(row["run_id"], row["job"], row["pid"]) for row in self._stale(live_owner)]
+    def stale_running(self, *, live_owner: str) -> list[RunRecord]:
+        """Rows left `running` by a supervisor that is gone."""
+        return self.runs_by_id([row["run_id"] for row in self._stale(live_owner)])
 
-    def mark_interrupted(self, *, live_owner: str, now: float, notes: dict[int, str] | None = None) -> list[RunRecord]:
+    def mark_interrupted(self, *, live_owner: str, now: float, notes: dict[int, str] | None = None,
+                         on_final: Callable[[RunRecord], None] | None = None) -> list[RunRecord]:
         """Rows left `running` by a supervisor that is gone become final `interrupted` runs, with
         `notes[run_id]` added to the reason. Their output is kept: log_path is untouched and the
-        log's size recorded."""
+        log's size recorded. `on_final(record)` (the alert decision) runs for each in the same
+        transaction."""
         stale = self._stale(live_owner)
         if not stale:
             return []
@@ -255,7 +268,11 @@ class History(ReadHistory):
                     " log_bytes = ?, owner = NULL WHERE run_id = ? AND status = 'running'",
                     (now, reason, _file_size(row["log_path"]), row["run_id"]),
                 )
-        return self.runs_by_id([row["run_id"] for row in stale])
+            records = self.runs_by_id([row["run_id"] for row in stale])
+            if on_final is not None:
+                for record in records:
+                    on_final(record)
+        return records
 
     def mark_final(self, run_id: int, reason: str) -> RunRecord:
         """An ended attempt whose retry will not happen (shutdown, replaced) becomes the run's final
@@ -271,16 +288,25 @@ class History(ReadHistory):
             raise CronplusError(f"no run {run_id} in history")
         return record
 
-    def mark_abandoned_retries(self, *, reason: str) -> list[RunRecord]:
+    def mark_abandoned_retries(self, *, reason: str,
+                               on_final: Callable[[RunRecord], None] | None = None) -> list[RunRecord]:
         """Ended, non-final attempts with no later attempt of the same run: a supervisor died while
-        their retry was pending (kill -9). Each becomes final with `reason` appended. At start-up,
-        before any run starts (one scan of the table: no index covers final = 0)."""
+        their retry was pending (kill -9). Each becomes final with `reason` appended, and
+        `on_final(record)` (the alert decision held for the retry) runs in the same transaction.
+        At start-up, before any run starts (one scan of the table: no index covers final = 0)."""
         stale = [row[0] for row in self.conn.execute(
             "SELECT run_id FROM runs AS r WHERE final = 0 AND status != 'running' AND NOT EXISTS"
             " (SELECT 1 FROM runs AS n WHERE n.job = r.job AND n.scheduled_at IS r.scheduled_at"
             " AND n.run_id > r.run_id AND n.attempt > r.attempt)"
         )]
-        return [self.mark_final(run_id, reason) for run_id in stale]
+        records = []
+        for run_id in stale:
+            with self.transaction():  # the final row and its alert: both or neither
+                record = self.mark_final(run_id, reason)
+                if on_final is not None:
+                    on_final(record)
+            records.append(record)
+        return records
 
     def kv_set(self, key: str, value: str) -> None:
         with self.transaction() as conn:

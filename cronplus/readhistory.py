@@ -136,6 +136,11 @@ class ReadHistory:
         row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def kv_prefixed(self, prefix: str) -> dict[str, str]:
+        """Every kv entry whose key starts with `prefix` (a range scan of the key index)."""
+        rows = self.conn.execute("SELECT key, value FROM kv WHERE key >= ? AND key < ?", (prefix, prefix + "\U0010ffff"))
+        return {str(key): str(value) for key, value in rows}
+
     def job_names(self) -> list[str]:
         """Distinct job names in history, sorted: a skip-scan of runs_by_job (O(jobs x log n))."""
         sql = """
