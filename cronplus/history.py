@@ -141,11 +141,15 @@ class History(ReadHistory):
         return self.start_runs([RunStart(job=job, attempt=attempt, trigger=trigger, scheduled_at=scheduled_at,
                                          tz=tz, started_at=started_at, log_path=log_path, owner=owner)])[0]
 
-    def start_runs(self, starts: Sequence[RunStart]) -> list[int]:
+    def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int]:
         """`start_run` for many runs in one transaction (a tick's fan-out: one commit, not one
-        per run); run_ids in the order given."""
+        per run); run_ids in the order given. `kv` entries are set in that transaction (the ticks
+        these rows handle: ticks.py)."""
         run_ids = []
         with self.transaction() as conn:
+            if kv:
+                conn.executemany("INSERT INTO kv (key, value) VALUES (?, ?)"
+                                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value", kv)
             for start in starts:
                 log_path = start.log_path
                 cur = conn.execute(

@@ -9,12 +9,14 @@ history rows, alerts). asyncio, one thread; time from an injected clock.Clock.
   at MAX_SLEEP_S so clock changes and suspends are noticed) or until `wake()` (reload, trigger,
   run end, signal). No polling: idle costs one wake-up per minute at most.
 * A run: history row inserted (`running`, with its log path) before the spawn, then
-  runner.spawn_attempt, synchronously, for every run of the tick in turn; each run's task then
-  records its pid, logs and alerts its start and awaits runner.supervise; policy.outcome ->
+  runner.spawn_attempt, synchronously, for every run of the tick in turn (chunks of
+  INSERT_CHUNK: rows, spawns, then the chunk's pids in one commit); each run's task then
+  logs and alerts its start and awaits runner.supervise; policy.outcome ->
   finish_run -> Alerting. The next tick of a job that just ran is computed after the spawns. Retries are new attempt rows
   (trigger `retry`, same scheduled_at) after policy.retry_delay.
 * The last tick handled per job is persisted (ticks.LastTicks) so a restart records the ticks
-  missed while down and never re-runs a tick already done (also after the clock went back).
+  missed while down and never re-runs a tick already done (also after the clock went back); it
+  is written with the rows that handle the tick, so a kill -9 between cannot drop a tick.
 * Shutdown (shutdown.py) leaves every run recorded: not-started ticks `skipped`, a pending
   retry's attempt final, runs past the grace `interrupted`.
 * jitter=: a run is `delayed` to a random wall-clock instant in [start, start + jitter] (no row
@@ -50,7 +52,7 @@ from cronplus.history import RunStart
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
 from cronplus.storeguard import Ids, Store, draft_record, is_storage_error
-from cronplus.ticks import LastTicks, new_boot
+from cronplus.ticks import LastTicks, reboot_due, reboot_ran
 
 log = logging.getLogger("cronplus")
 
@@ -58,6 +60,7 @@ LAUNCH_SLICE_S = 5.0  # spawn a tick's runs back to back for at most this long b
 INSERT_CHUNK = 50  # rows inserted per transaction when a tick starts many runs
 MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
 TICK_SPACING_S = 60.0  # distinct ticks are distinct minutes: never closer than this
+TICK_TRIGGERS = (Trigger.SCHEDULE, Trigger.CATCH_UP)  # the runs that handle a job's tick (ticks.LastTicks)
 
 
 class Scheduler:
@@ -108,6 +111,13 @@ class Scheduler:
             else:
                 next_tick[name] = self._first_tick(job, now, initial=initial)
         self.next_tick = next_tick
+        # A job first seen: its ticks from now on are ours, so one a kill -9 keeps from its rows
+        # is seen missed at the next start (ticks.LastTicks).
+        baseline = self._ticks.record([(name, now) for name, job in self.jobs.items()
+                                       if self.scheduling and not job.schedule.reboot and self._ticks.get(name) is None])
+        if baseline:
+            self.store.write(lambda _: self.history.kv_set_many(baseline), lambda _: None,
+                             what=f"first ticks of {len(baseline)} job(s)", own_transaction=True)
 
     def _first_tick(self, job: JobSpec, now: float, *, initial: bool) -> datetime | None:
         """The first tick not yet done: after the persisted last tick at start (so downtime is
@@ -167,7 +177,6 @@ class Scheduler:
         self._evaluate_waiting(now)
         for run in [r for r in self.runs if r.state == "delayed" and r.start_at is not None and r.start_at <= now]:
             self._launch(run)
-        self._ticks.save()
 
     def _settle_next_ticks(self, now: float) -> None:
         """Each job that just ran its tick gets its next one: the first after `now` (as
@@ -194,7 +203,6 @@ class Scheduler:
             # The common case, exactly one tick due: start it first and find the next tick after
             # the spawns (_settle_next_ticks); croniter's ~0.1 ms per job is off the start path.
             self._unsettled[job.name] = tick
-            self._ticks.set(job.name, tick.timestamp())
             self._new_tick(job, tick, Trigger.SCHEDULE, now)
             return
         due = policy.due_ticks(lambda t: schedule.next_fire(job.schedule, t, job.tz),
@@ -206,14 +214,13 @@ class Scheduler:
                 self._new_tick(job, due.missed[-1], Trigger.CATCH_UP, now)
         if due.run is not None:
             self._new_tick(job, due.run, Trigger.SCHEDULE, now)
-        latest = due.run or (due.missed[-1] if due.missed else None)
-        if latest is not None:
-            self._ticks.set(job.name, latest.timestamp())
 
     def _record_missed(self, job: JobSpec, due: policy.DueTicks, now: float) -> None:
         reason = policy.missed_reason(due.missed_total, len(due.missed))
+        handled = self._ticks.record([(job.name, due.missed[-1].timestamp())])
 
-        def write(ids: Ids) -> None:  # the rows and their alert: all or nothing
+        def write(ids: Ids) -> None:  # the rows, the tick they handle and their alert: all or nothing
+            self.history.kv_set_many(handled)
             record = None
             for tick, run_id in zip(due.missed, ids, strict=True):
                 record = self.history.record_not_run(job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
@@ -226,12 +233,9 @@ class Scheduler:
         log.warning("job %s: %d tick(s) missed (%s)", job.name, due.missed_total, reason)
 
     def _reboot_jobs(self, now: float) -> None:
-        """@reboot runs once per boot per state dir (ticks.new_boot)."""
-        if not new_boot(self.store):
-            return
-        for job in self.jobs.values():
-            if job.schedule.reboot:
-                self._new_tick(job, utc(now), Trigger.REBOOT, now)
+        """@reboot runs once per boot per state dir (ticks.reboot_due)."""
+        for name in reboot_due(self.store, [job.name for job in self.jobs.values() if job.schedule.reboot]):
+            self._new_tick(self.jobs[name], utc(now), Trigger.REBOOT, now)
 
     def _new_tick(self, job: JobSpec, tick: datetime, trigger: Trigger, now: float) -> None:
         """A tick of a job is due: overlap policy, then wait for upstreams or start."""
@@ -277,7 +281,11 @@ class Scheduler:
         return any(r.tick <= tick and r.state != "done" for r in self._job_runs(name))
 
     def _not_run(self, run: Run, status: RunStatus, reason: str | None, now: float) -> None:
-        def write(ids: Ids) -> RunRecord:  # the row and its alert: all or nothing
+        handled = self._handled([run])
+
+        def write(ids: Ids) -> RunRecord:  # the row, the tick it handles and its alert: all or nothing
+            if handled:
+                self.history.kv_set_many(handled)
             record: RunRecord = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
                                                  scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now, reason=reason,
                                                  run_id=ids[0])
@@ -344,6 +352,18 @@ class Scheduler:
         for run in runs:
             run.spawned = self._spawn(run)
             run.task = loop.create_task(self._execute(run), name=f"run-{run.job.name}")
+        self._record_pids(runs)
+
+    def _record_pids(self, runs: list[Run]) -> None:
+        """The chunk's pids, one commit, right after its spawns (the restart sweep finds a run's
+        processes by their environment, leftovers.py; the pid is for `cronplus log`)."""
+        pids = [(run.run_id, run.spawned.pid) for run in runs
+                if run.run_id is not None and run.spawned is not None and run.spawned.pid is not None]
+        try:
+            self.store.write(lambda _: self.history.set_pids(pids), lambda _: None,
+                             what=lambda: f"pids of {len(pids)} run(s)", own_transaction=True)
+        except Exception:  # the processes run and are supervised; only the pid column misses them
+            log.exception("recording the pids of %d run(s) failed", len(pids))
 
     def _spawn(self, run: Run) -> runner.Spawned:
         assert run.run_id is not None and run.log_path is not None
@@ -378,10 +398,16 @@ class Scheduler:
                                    trigger=run.attempt_trigger,
                                    scheduled_at=run.tick.timestamp(), tz=job.tz, started_at=now, owner=self.owner,
                                    log_path=functools.partial(self._log_path_text, job)))
-        for run, run_id in zip(runs, self.store.start_runs(starts), strict=True):
+        handled = self._handled([run for run in runs if run.attempt == 1])  # written with the rows
+        for run, run_id in zip(runs, self.store.start_runs(starts, kv=handled), strict=True):
             run.run_id = run_id
             run.log_path = self._log_path(run.job, run_id)
             self._replace_older(run)
+
+    def _handled(self, runs: list[Run]) -> list[tuple[str, str]]:
+        """The kv entries saying these runs' ticks are handled (ticks.py): written with their rows."""
+        return (self._ticks.record((run.job.name, run.tick.timestamp()) for run in runs if run.trigger in TICK_TRIGGERS)
+                + reboot_ran(run.job.name for run in runs if run.trigger is Trigger.REBOOT))
 
     def _replace_older(self, run: Run) -> None:
         for old in run.replaces:
@@ -453,11 +479,12 @@ class Scheduler:
         """One attempt; returns the delay before a retry, or None when the run is final."""
         job, run_id = run.job, run.run_id
         assert run_id is not None
-        spawned = run.spawned or self._spawn(run)  # the first attempt was spawned by _start_now
+        recorded = run.spawned is not None  # the first attempt: spawned, pid recorded by _start_all
+        spawned = run.spawned or self._spawn(run)
         run.spawned = None
         try:
             def started(_: Ids) -> None:  # the pid and a start ping: one commit
-                if spawned.pid is not None:
+                if spawned.pid is not None and not recorded:
                     self.history.set_pid(run_id, spawned.pid)
                 self._alert("on_start", job, RunRecord(  # what the row holds; no query on the start path
                     run_id=run_id, job=job.name, attempt=run.attempt, status=RunStatus.RUNNING,

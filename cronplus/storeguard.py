@@ -163,12 +163,12 @@ class Store:
             self._finals.setdefault(result.job, []).append(result)
         return result
 
-    def start_runs(self, starts: Sequence[RunStart]) -> list[int]:
-        """History.start_runs through `write`: the rows of a tick, in one transaction."""
+    def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int]:
+        """History.start_runs through `write`: the rows of a tick (and `kv`), in one transaction."""
         def op(ids: Ids) -> list[int]:
             if ids and ids[0] is None:  # SQLite assigns them (dataclasses.replace: ~20 us a row)
-                return self.history.start_runs(starts)
-            return self.history.start_runs([replace(s, run_id=i) for s, i in zip(starts, ids, strict=True)])
+                return self.history.start_runs(starts, kv=kv)
+            return self.history.start_runs([replace(s, run_id=i) for s, i in zip(starts, ids, strict=True)], kv=kv)
 
         def what() -> str:
             return f"start of {len(starts)} run(s) of {', '.join(sorted({s.job for s in starts}))}"
@@ -188,6 +188,9 @@ class Store:
 
     def kv_get(self, key: str) -> str | None:
         return self._kv[key] if key in self._kv else self.history.kv_get(key)
+
+    def kv_prefixed(self, prefix: str) -> dict[str, str]:
+        return {**self.history.kv_prefixed(prefix), **{k: v for k, v in self._kv.items() if k.startswith(prefix)}}
 
     def last_final_run(self, job: str, *, at_or_before: float | None = None) -> RunRecord | None:
         found = self.history.last_final_run(job, at_or_before=at_or_before)
