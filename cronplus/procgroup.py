@@ -1,6 +1,7 @@
 """A job's process group from an asyncio loop, without a thread per process: wait for the
 shell's exit through a pidfd (Linux >= 5.3; polling fallback) and always reap it; signal the
-whole group; terminate it (SIGTERM, then SIGKILL after a grace)."""
+whole group; terminate it (SIGTERM, then SIGKILL after a grace), with every process of the run
+that left the group (runprocs.py: found by the run's environment)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ import os
 import signal as signal_mod
 import time
 
+from cronplus import runprocs
+from cronplus.runprocs import RunTag
+
+LATE_FORK_ROUNDS = 3
+LATE_FORK_WAIT_S = 0.05
 STATUS_LOST = -1  # someone else reaped our child (a waitpid(-1) or SIGCHLD=SIG_IGN elsewhere)
 
 _shells: set[int] = set()  # job shells spawned and not yet reaped: their status is wait_exit's
@@ -35,9 +41,12 @@ def reap(pid: int) -> tuple[bool, int]:
     return reaped == pid, status
 
 
-def kill_and_reap(pid: int) -> None:
-    """SIGKILL the group led by our child `pid` and reap it (returns at once: it is killed)."""
+def kill_and_reap(pid: int, run: RunTag | None = None) -> None:
+    """SIGKILL the group led by our child `pid` (and every process of `run`, see terminate_group)
+    and reap it (returns at once: it is killed)."""
     signal_group(pid, signal_mod.SIGKILL)
+    if run is not None:
+        runprocs.send(runprocs.run_members(pid, run), signal_mod.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
     _shells.discard(pid)
@@ -94,19 +103,42 @@ def signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-async def terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: float) -> None:
-    """SIGTERM the group; SIGKILL it after `grace` if anything in it is still alive."""
-    signal_group(pgid, signal_mod.SIGTERM)
-    signal_group(pgid, signal_mod.SIGCONT)  # a stopped process only sees SIGTERM once continued
-    deadline = time.monotonic() + grace
+async def terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: float,
+                          run: RunTag | None = None) -> None:
+    """SIGTERM the group led by our child `pgid`, and every other process of `run` (one that left
+    the group: `setsid`, a double fork; runprocs.run_members); SIGKILL what is still alive after
+    `grace`. Returns when the shell has exited (reaped by `exit_task`) and none of them is left."""
+    members = runprocs.run_members(pgid, run) if run is not None else []
+    for sig in (signal_mod.SIGTERM, signal_mod.SIGCONT):  # a stopped process only sees SIGTERM once continued
+        signal_group(pgid, sig)
+        runprocs.send(members, sig)
+    signalled = time.monotonic()
+    deadline = signalled + grace
     delay = 0.01
     while time.monotonic() < deadline:
-        if exit_task.done() and not group_alive(pgid):
-            return
+        if exit_task.done() and not group_alive(pgid) and not any(runprocs.alive(m) for m in members):
+            break
         step = min(delay, max(0.0, deadline - time.monotonic()))
         if exit_task.done():  # only the rest of the group is left: poll it
             await asyncio.sleep(step)
         else:
             await asyncio.wait({exit_task}, timeout=step)
         delay = min(delay * 2, 0.1)
-    signal_group(pgid, signal_mod.SIGKILL)
+    else:
+        signal_group(pgid, signal_mod.SIGKILL)
+        runprocs.send(members, signal_mod.SIGKILL)
+    if run is not None:
+        await _kill_late_forks(pgid, run, signalled, exit_task)
+
+
+async def _kill_late_forks(pgid: int, run: RunTag, since: float, exit_task: asyncio.Future[int]) -> None:
+    """A process of the run that the first look missed (forked while being stopped) is killed
+    too: look again, in a scan begun after the last signals, until none is left (a few rounds)."""
+    for _ in range(LATE_FORK_ROUNDS):
+        left = [m for m in runprocs.run_members(pgid, run, since=since) if m.pid != pgid]
+        if not left:
+            return
+        since = time.monotonic()
+        signal_group(pgid, signal_mod.SIGKILL)
+        runprocs.send(left, signal_mod.SIGKILL)
+        await asyncio.wait({exit_task}, timeout=LATE_FORK_WAIT_S)

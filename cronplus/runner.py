@@ -14,8 +14,10 @@ Contract (docs/ARCHITECTURE.md, runner.py):
 - Exit status: `exit_code` is the shell's status. When the shell was killed by a signal,
   `signal` is its number and `exit_code` is 128+signal, what `$?` shows in a shell and what
   `cronplus log` users read as "killed" (a job exiting 143 by itself has `signal` None).
-- `timeout` or `cancel` set: SIGTERM (and SIGCONT) to the whole process group, SIGKILL to the
-  group `kill_grace` seconds later if anything in it is still alive. Cancelling the coroutine
+- `timeout` or `cancel` set: SIGTERM (and SIGCONT) to the whole process group and to every
+  process of the run that left it (`setsid`, a double fork: found by CRONPLUS_RUN_ID among the
+  supervisor's descendants, runprocs.py), SIGKILL to them `kill_grace` seconds later if anything
+  is still alive. Cancelling the coroutine
   itself SIGKILLs the group at once and reaps the shell before re-raising.
 - Stragglers: when the shell exits normally, processes it left in the background keep running,
   as under cron. If one still holds the output pipe, the run is finished after OUTPUT_GRACE
@@ -56,6 +58,7 @@ from typing import Any, TypeVar, cast
 from cronplus.model import JobSpec
 from cronplus.output import OutputPump, StdinFeeder, devnull_fd, open_log
 from cronplus.procgroup import STATUS_LOST, kill_and_reap, terminate_group, track, wait_exit
+from cronplus.runprocs import RunTag
 
 DEFAULT_PATH = "/usr/bin:/bin"  # cronie's _PATH_DEFPATH
 DEFAULT_SHELL = "/bin/sh"  # cronie's _PATH_BSHELL
@@ -236,6 +239,7 @@ class Spawned:
     feeder: StdinFeeder | None = None
     log_path: Path | None = None
     output_lost: str | None = None  # the log could not even be created: output goes to /dev/null
+    tag: RunTag | None = None  # what its processes carry in their environment (runprocs.py)
 
     @property
     def pid(self) -> int | None:
@@ -245,7 +249,7 @@ class Spawned:
         """Never supervised (the supervisor failed in between): kill the group, reap the shell,
         close our fds. Idempotent."""
         if self.proc is not None and self.proc.returncode is None:
-            kill_and_reap(self.proc.pid)
+            kill_and_reap(self.proc.pid, self.tag)
             self.proc.returncode = -9
         self._close_fds()
 
@@ -318,7 +322,7 @@ def spawn_attempt(
     track(proc.pid)
     _restore_child_limit(proc.pid)
     return Spawned(job, started, proc=proc, log_fd=log_fd, read_fd=read_fd, feeder=feeder, log_path=log_path,
-                   output_lost=lost)
+                   output_lost=lost, tag=RunTag(run_id, job.name))
 
 
 async def run_attempt(
@@ -389,7 +393,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         if not exit_task.done():
             cancelled = cancel_task is not None and cancel_task.done()
             timed_out = not cancelled
-            await terminate_group(pid, exit_task, job.options.kill_grace)
+            await terminate_group(pid, exit_task, job.options.kill_grace, spawned.tag)
         status = await exit_task
         assert pump.eof is not None
         await asyncio.wait({pump.eof}, timeout=OUTPUT_GRACE)
@@ -398,7 +402,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         # Our caller gave up on us (task cancelled) or a callback failed: never leave the job
         # running unsupervised, never leave a zombie.
         exit_task.cancel()
-        kill_and_reap(pid)  # a zombie must not stay
+        kill_and_reap(pid, spawned.tag)  # a zombie must not stay
         proc.returncode = -9
         raise
     finally:
