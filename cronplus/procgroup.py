@@ -46,7 +46,7 @@ def kill_and_reap(pid: int, run: RunTag | None = None) -> None:
     and reap it (returns at once: it is killed)."""
     signal_group(pid, signal_mod.SIGKILL)
     if run is not None:
-        runprocs.send(runprocs.run_members(pid, run), signal_mod.SIGKILL)
+        runprocs.send(runprocs.run_members(pid, run, sessions=_shells), signal_mod.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
     _shells.discard(pid)
@@ -108,7 +108,7 @@ async def terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: floa
     """SIGTERM the group led by our child `pgid`, and every other process of `run` (one that left
     the group: `setsid`, a double fork; runprocs.run_members); SIGKILL what is still alive after
     `grace`. Returns when the shell has exited (reaped by `exit_task`) and none of them is left."""
-    members = runprocs.run_members(pgid, run) if run is not None else []
+    members = runprocs.run_members(pgid, run, sessions=_shells) if run is not None else []
     for sig in (signal_mod.SIGTERM, signal_mod.SIGCONT):  # a stopped process only sees SIGTERM once continued
         signal_group(pgid, sig)
         runprocs.send(members, sig)
@@ -135,7 +135,7 @@ async def _kill_late_forks(pgid: int, run: RunTag, since: float, exit_task: asyn
     """A process of the run that the first look missed (forked while being stopped) is killed
     too: look again, in a scan begun after the last signals, until none is left (a few rounds)."""
     for _ in range(LATE_FORK_ROUNDS):
-        left = [m for m in runprocs.run_members(pgid, run, since=since) if m.pid != pgid]
+        left = [m for m in runprocs.run_members(pgid, run, since=since, sessions=_shells) if m.pid != pgid]
         if not left:
             return
         since = time.monotonic()

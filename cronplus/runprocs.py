@@ -129,25 +129,29 @@ def descendants(procs: dict[int, Proc], root: int) -> set[int]:
 _shared: tuple[float, dict[int, Proc], set[int]] | None = None
 
 
-def _our_scan(since: float) -> tuple[dict[int, Proc], set[int]]:
-    """Our descendants, tagged, from a scan begun at or after monotonic time `since`: runs ended
-    together (a shutdown cancelling 2,000 runs) share one scan instead of 2,000."""
+def _our_scan(since: float, sessions: Collection[int]) -> tuple[dict[int, Proc], set[int]]:
+    """Our descendants from a scan begun at or after monotonic time `since` (runs ended together,
+    a shutdown cancelling 2,000 runs, share one scan), tagged where they left the job `sessions`
+    (a process still in its job's session is found by that: no environment to read)."""
     global _shared
     if _shared is not None and _shared[0] >= since:
         return _shared[1], _shared[2]
     begun = time.monotonic()
     procs = scan(tags=False)
     ours = descendants(procs, os.getpid())
-    procs = {pid: Proc(p.pid, p.ppid, p.session, p.start, _tag(pid) if pid in ours else None)
+    procs = {pid: Proc(p.pid, p.ppid, p.session, p.start,
+                       _tag(pid) if pid in ours and p.session not in sessions else None)
              for pid, p in procs.items()}
     _shared = (begun, procs, ours)
     return procs, ours
 
 
-def run_members(shell: int, run: RunTag, *, since: float | None = None) -> list[Proc]:
+def run_members(shell: int, run: RunTag, *, since: float | None = None,
+                sessions: Collection[int] = ()) -> list[Proc]:
     """The live processes of a run we supervise (see the module docstring), the shell included,
-    from a scan begun after `since` (default: at most SCAN_REUSE_S ago)."""
-    procs, ours = _our_scan(time.monotonic() - SCAN_REUSE_S if since is None else since)
+    from a scan begun after `since` (default: at most SCAN_REUSE_S ago). `sessions`: those of the
+    job shells we have not reaped, each led by its shell (`shell`'s too)."""
+    procs, ours = _our_scan(time.monotonic() - SCAN_REUSE_S if since is None else since, sessions)
     pids = {shell} | descendants(procs, shell)
     pids |= {pid for pid in ours if (tag := procs[pid].tag) is not None
              and tag.run_id == run.run_id and tag.job == run.job}
