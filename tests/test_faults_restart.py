@@ -6,6 +6,7 @@ few seconds away (tests/shifted_run.py); both supervisors of a test share the of
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -33,13 +34,13 @@ def alive(pid: int) -> bool:
     return state != b"Z"
 
 
-def wait_until(predicate, timeout: float = 20, what: str = "condition"):  # type: ignore[no-untyped-def]
+def wait_until(predicate, timeout: float = 20, what: str = "condition", every: float = 0.02):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = predicate()
         if got:
             return got
-        time.sleep(0.02)
+        time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -126,7 +127,7 @@ def test_a_kill_9_in_a_100_job_burst_leaves_every_tick_recorded_and_no_job_runni
     shifted.append(first)
     try:
         first.wait_ready()
-        wait_until(lambda: any(ran.iterdir()), 30, "the first job of the burst")
+        wait_until(lambda: any(ran.iterdir()), 30, "the first job of the burst", every=0.002)
         first.stop(signal.SIGKILL)
         time.sleep(0.3)  # a job spawned last writes its pid file
         before = pids_in(ran)
@@ -163,7 +164,7 @@ def test_a_kill_9_in_a_burst_of_reboot_jobs_runs_the_rest_at_the_restart_and_non
     first = Shifted(tmp_path, 0.0)
     shifted.append(first)
     try:
-        wait_until(lambda: any(ran.iterdir()), 30, "the first job of the burst")
+        wait_until(lambda: any(ran.iterdir()), 30, "the first job of the burst", every=0.002)
         first.stop(signal.SIGKILL)
         time.sleep(0.3)
         before = pids_in(ran)
@@ -216,8 +217,15 @@ SETSID_JOB = "setsid sleep 300 & echo $! > {pidfile}; sleep 300"
 def setsid_child(tmp_path: Path) -> int:
     pid = int(wait_until(lambda: (tmp_path / "child.pid").exists() and (tmp_path / "child.pid").read_text().strip(),
                          20, "the setsid child"))
-    assert os.getsid(pid) == pid, "the child must lead a session of its own"
+    wait_until(lambda: leads_a_session(pid), 10, "the child's setsid")  # $! is known before the exec
     return pid
+
+
+def leads_a_session(pid: int) -> bool:
+    try:
+        return os.getsid(pid) == pid
+    except ProcessLookupError:
+        return False
 
 
 def test_a_timed_out_runs_setsid_child_is_killed(shifted, tmp_path: Path) -> None:
@@ -276,3 +284,33 @@ def test_a_setsid_child_left_by_a_killed_supervisor_is_stopped_at_the_restart(sh
     finally:
         if child and alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+def test_a_replaced_runs_setsid_child_is_killed(tmp_path: Path) -> None:
+    """overlap=replace cancels the running run: the scheduler in this process, on a FakeClock."""
+    from tests.test_scheduler import World, run, ts
+
+    children = tmp_path / "children"
+    text = (f"# cronplus: name=escape overlap=replace kill-grace=1s\n"
+            f"* * * * * setsid sleep 300 & echo $! >> {children}; sleep 300\n")
+
+    async def main() -> None:
+        w = World(tmp_path, text, ts("2026-01-01T12:00:30"))
+        try:
+            w.clock.jump(ts("2026-01-01T12:01:00") - w.clock.time())
+            w.sched.step(w.clock.time())
+            got = await asyncio.to_thread(wait_until, lambda: children.exists() and children.read_text().split(),
+                                          20, "the first run's setsid child")
+            first = int(got[0])
+            await asyncio.to_thread(wait_until, lambda: leads_a_session(first), 10, "the child's setsid")
+            w.clock.jump(60)
+            w.sched.step(w.clock.time())  # the next tick replaces the running run
+            replaced = next(r for r in list(w.sched.runs) if r.run_id == 1)
+            await replaced.done.wait()
+            assert not alive(first), "the replaced run's setsid child must end with it"
+            await w.sched.shutdown(0.0)
+        finally:
+            kill_all({"children": [int(p) for p in children.read_text().split()] if children.exists() else []})
+            w.history.close()
+
+    run(main())
