@@ -133,12 +133,16 @@ async def terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: floa
 
 async def _kill_late_forks(pgid: int, run: RunTag, since: float, exit_task: asyncio.Future[int]) -> None:
     """A process of the run that the first look missed (forked while being stopped) is killed
-    too: look again, in a scan begun after the last signals, until none is left (a few rounds)."""
+    too: look again, in a scan begun after the last signals, until none is left (a few rounds).
+    Once the shell is reaped its pid (and group id) may be a new process's: only the run's
+    environment identifies its processes then."""
     for _ in range(LATE_FORK_ROUNDS):
-        left = [m for m in runprocs.run_members(pgid, run, since=since, sessions=_shells) if m.pid != pgid]
+        shell = None if exit_task.done() else pgid
+        left = [m for m in runprocs.run_members(shell, run, since=since, sessions=_shells) if m.pid != shell]
         if not left:
             return
         since = time.monotonic()
-        signal_group(pgid, signal_mod.SIGKILL)
+        if shell is not None:
+            signal_group(pgid, signal_mod.SIGKILL)
         runprocs.send(left, signal_mod.SIGKILL)
         await asyncio.wait({exit_task}, timeout=LATE_FORK_WAIT_S)

@@ -146,16 +146,18 @@ def _our_scan(since: float, sessions: Collection[int]) -> tuple[dict[int, Proc],
     return procs, ours
 
 
-def run_members(shell: int, run: RunTag, *, since: float | None = None,
+def run_members(shell: int | None, run: RunTag, *, since: float | None = None,
                 sessions: Collection[int] = ()) -> list[Proc]:
     """The live processes of a run we supervise (see the module docstring), the shell included,
-    from a scan begun after `since` (default: at most SCAN_REUSE_S ago). `sessions`: those of the
-    job shells we have not reaped, each led by its shell (`shell`'s too)."""
+    from a scan begun after `since` (default: at most SCAN_REUSE_S ago). `shell` is None once it
+    is reaped (its pid may be a new process's then: only the environment tells). `sessions`:
+    those of the job shells we have not reaped, each led by its shell (`shell`'s too)."""
     procs, ours = _our_scan(time.monotonic() - SCAN_REUSE_S if since is None else since, sessions)
-    pids = {shell} | descendants(procs, shell)
-    pids |= {pid for pid in ours if (tag := procs[pid].tag) is not None
-             and tag.run_id == run.run_id and tag.job == run.job}
-    pids |= {p.pid for p in procs.values() if p.session == shell}  # the job's session (setsid-free)
+    pids = {pid for pid in ours if (tag := procs[pid].tag) is not None
+            and tag.run_id == run.run_id and tag.job == run.job}
+    if shell is not None:
+        pids |= {shell} | descendants(procs, shell)
+        pids |= {p.pid for p in procs.values() if p.session == shell}  # the job's session
     return [procs[pid] for pid in pids if pid in procs and pid != os.getpid()]
 
 
