@@ -21,7 +21,7 @@ from typing import Any
 
 from cronplus.clock import Clock
 from cronplus.control import ControlServer, SupervisorLock, suggest
-from cronplus.errors import CronplusError, CrontabError
+from cronplus.errors import CronplusError, CrontabError, escape
 from cronplus.loopwatch import LoopWatch
 from cronplus.model import Crontab, JobOptions, RunRecord
 from cronplus.orphans import OrphanReaper
@@ -191,7 +191,7 @@ class Daemon:
             self.notifier.ready()
             return str(exc)
         except (CronplusError, OSError) as exc:
-            log.error("reload refused: %s", exc)
+            log.error("reload refused: %s", escape(str(exc)))  # a path may hold control characters
             self.notifier.ready()
             return str(exc)
         old = {j.name for j in self.crontab.jobs}
@@ -322,7 +322,8 @@ def _run_supervisor(settings: Settings) -> int:
         except CrontabError as exc:
             for diag in exc.diagnostics:
                 log.error("%s", diag)
-            log.error("cronplus supervisor not started: %s has %d error(s)", paths.crontab, len(exc.diagnostics))
+            log.error("cronplus supervisor not started: %s has %d error(s)", escape(str(paths.crontab)),
+                      len(exc.diagnostics))
             return 1
         for warning in crontab.warnings:
             log.warning("%s", warning)

@@ -1,10 +1,43 @@
-"""Errors that cross module boundaries. Parse errors carry a SourceLoc and print as FILE:LINE:COL."""
+"""Errors that cross module boundaries. Parse errors carry a SourceLoc and print as FILE:LINE:COL.
+
+`shown(text, limit=40)` is how any text from a crontab (a token, a name, a path) appears in a
+message: characters that are not printable (control characters such as ESC or NUL, invisible
+format characters, and the surrogate escapes that undecodable bytes become) are written as
+`\\xNN` / `\\uNNNN` (an undecodable byte as the `\\xNN` of the byte itself), and text longer
+than `limit` characters is cut with `...`. A `Diagnostic` prints through the same escaping, so a
+crafted file cannot move the cursor, clear the terminal or forge log lines.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+_CUT = "..."
+
+
+def escape(text: str) -> str:
+    """`text` with every non-printable character escaped (see the module docstring)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape_char(ch) for ch in text)
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the undecodable byte 0x80-0xFF itself
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """File content for a message: escaped, and cut to `limit` characters (plus `...`)."""
+    if len(text) > limit:
+        return escape(text[:limit]) + _CUT
+    return escape(text)
 
 
 class CronplusError(Exception):
@@ -50,7 +83,7 @@ class Diagnostic:
         text = f"{self.loc}: {prefix}{self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return escape(text)  # messages quote through shown(); this also covers the path
 
 
 class CrontabError(CronplusError):
@@ -59,3 +92,30 @@ class CrontabError(CronplusError):
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
         super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class InvalidCrontab(CrontabError):
+    """CrontabError whose `diagnostics` are the errors only; the warnings found on the way
+    (MAILTO, missing newline, CRLF) ride along in `warnings` for `cronplus check`."""
+
+    def __init__(self, errors: list[Diagnostic], warnings: list[Diagnostic]) -> None:
+        super().__init__(errors)
+        self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
+
+
+class ParserBug(InvalidCrontab):
+    """The last-resort guard fired: the parser raised something other than CrontabError. The
+    file is refused like an invalid one (one line, naming the file), never a traceback; the
+    line says where in cronplus it happened so the bug can be reported. Tests assert that no
+    input reaches this (tests/test_parse_fuzz.py)."""
+
+    def __init__(self, path: str, exc: BaseException) -> None:
+        import os
+        import traceback
+
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
+        # Only the type and place: the exception's text may quote the file (a secret URL).
+        message = (f"internal error in the parser ({type(exc).__name__}{where}): a cronplus bug, "
+                   "please report it with this file; the file is refused")
+        super().__init__([Diagnostic(loc=SourceLoc(path=path, line=1, col=1), message=message)], [])

@@ -25,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
     system_flag = bool(getattr(args, "system", False))
     try:
         if args.file == "-":
-            crontab = parse_crontab(sys.stdin.read(), path="<stdin>", system=system_flag)
+            # bytes, decoded as load_crontab does: undecodable bytes are kept, never a crash
+            text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+            crontab = parse_crontab(text, path="<stdin>", system=system_flag)
         elif args.file:
             crontab = load_crontab(args.file, system=True if system_flag else None)
         else:
