@@ -13,6 +13,9 @@ Contract:
   send time.
 - `build_options(values) -> JobOptions` from {field: converted}.
 
+Numbers are ASCII digits only (`retries=１` is an error, as in the time fields); values and keys
+echoed in messages go through `errors.shown` (escaped, cut to 40 characters).
+
 Which lines an annotation attaches to is decided in crontab.py (see its docstring). Pure.
 """
 
@@ -25,13 +28,17 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from cronplus.errors import shown
 from cronplus.model import JobOptions
 from cronplus.redact import redact_url
 from cronplus.status import AlertEvent, AlertFormat, CatchUp, Overlap, TriggerRule
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
-_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?\Z")
-_SIZE_RE = re.compile(r"(\d+)([KMGT]?)B?\Z", re.IGNORECASE)
+# re.ASCII: \d is 0-9 only (not `１`); at most 9 digits a part keeps int() small and exact.
+_DURATION_RE = re.compile(r"(?:(\d{1,9})d)?(?:(\d{1,9})h)?(?:(\d{1,9})m)?(?:(\d{1,9}(?:\.\d{1,9})?)s)?\Z", re.ASCII)
+_SIZE_RE = re.compile(r"(\d{1,15})([KMGT]?)B?\Z", re.IGNORECASE | re.ASCII)
+_WHOLE_RE = re.compile(r"\d{1,9}\Z", re.ASCII)
+_DECIMAL_RE = re.compile(r"\d+(?:\.\d*)?\Z|\.\d+\Z", re.ASCII)
 _ENV_RE = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*\Z")
 _PAIR_RE = re.compile(r'\s*([^\s=]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?=\s|\Z)')
 
@@ -49,24 +56,22 @@ class AnnotationError(ValueError):
 def parse_duration(text: str) -> float:
     """`45` -> 45.0, `30s`, `5m`, `1h30m`, `2d`. ValueError for anything else."""
     text = text.strip()
-    try:
+    if _DECIMAL_RE.match(text):  # plain seconds; not float()'s `１`, `1_0`, `1e3`, `inf`
         value = float(text)
-    except ValueError:
-        m = _DURATION_RE.match(text)
-        if not text or not m:
-            raise ValueError(f"'{text}' is not a duration (like 45, 30s, 5m, 1h30m, 2d)") from None
-        d, h, mi, s = m.groups()
-        return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
-    if not 0 <= value < float("inf"):  # also rejects nan
-        raise ValueError(f"'{text}' is not a duration (like 45, 30s, 5m, 1h30m, 2d)")
-    return value
+        if value < float("inf"):
+            return value
+    m = _DURATION_RE.match(text)
+    if not text or not m:
+        raise ValueError(f"'{shown(text)}' is not a duration (like 45, 30s, 5m, 1h30m, 2d)") from None
+    d, h, mi, s = m.groups()
+    return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
 
 
 def parse_size(text: str) -> int:
     """`100M` -> 104857600; `1G`, `512K`, `4096`. ValueError for anything else."""
     m = _SIZE_RE.match(text.strip())
     if not m:
-        raise ValueError(f"'{text}' is not a size (like 4096, 512K, 100M, 1G)")
+        raise ValueError(f"'{shown(text)}' is not a size (like 4096, 512K, 100M, 1G)")
     power = " KMGT".index(m.group(2).upper() or " ")
     return int(m.group(1)) * int(1024**power)
 
@@ -101,9 +106,9 @@ def parse_pairs(text: str) -> Iterator[Pair | int]:
 
 def _int(lo: int, hi: int | None) -> Callable[[str], int]:
     def conv(v: str) -> int:
-        if not re.fullmatch(r"\d+", v) or int(v) < lo or (hi is not None and int(v) > hi):
+        if not _WHOLE_RE.match(v) or int(v) < lo or (hi is not None and int(v) > hi):
             rng = f"{lo}-{hi}" if hi is not None else f">= {lo}"
-            raise AnnotationError(f"'{v}' is not a whole number {rng}")
+            raise AnnotationError(f"'{shown(v)}' is not a whole number {rng}")
         return int(v)
 
     return conv
@@ -111,12 +116,9 @@ def _int(lo: int, hi: int | None) -> Callable[[str], int]:
 
 def _float_min(lo: float) -> Callable[[str], float]:
     def conv(v: str) -> float:
-        try:
-            value = float(v)
-        except ValueError:
-            value = float("nan")
+        value = float(v) if _DECIMAL_RE.match(v) else float("nan")
         if not value >= lo or value == float("inf"):
-            raise AnnotationError(f"'{v}' is not a number >= {lo:g}")
+            raise AnnotationError(f"'{shown(v)}' is not a number >= {lo:g}")
         return value
 
     return conv
@@ -151,7 +153,7 @@ def _enum(kind: type[Any]) -> Callable[[str], Any]:
             return kind(v)
         except ValueError:
             choices = " / ".join(m.value for m in kind)
-            raise AnnotationError(f"'{v}' is not one of {choices}") from None
+            raise AnnotationError(f"'{shown(v)}' is not one of {choices}") from None
 
     return conv
 
@@ -160,15 +162,15 @@ def _names(v: str) -> tuple[str, ...]:
     names = tuple(v.split(","))
     for name in names:
         if not NAME_RE.match(name):
-            raise AnnotationError(f"'{name}' is not a job name ([A-Za-z0-9_.-]+), in a comma list")
+            raise AnnotationError(f"'{shown(name)}' is not a job name ([A-Za-z0-9_.-]+), in a comma list")
     if len(set(names)) != len(names):
-        raise AnnotationError(f"'{v}' names a job twice")
+        raise AnnotationError(f"'{shown(v)}' names a job twice")
     return names
 
 
 def _name(v: str) -> str:
     if not NAME_RE.match(v):
-        raise AnnotationError(f"'{v}' is not a job name: use letters, digits, _ . -")
+        raise AnnotationError(f"'{shown(v)}' is not a job name: use letters, digits, _ . -")
     return v
 
 
@@ -238,7 +240,7 @@ def _events(v: str) -> frozenset[AlertEvent]:
             event = AlertEvent.TEST
         if event is AlertEvent.TEST:
             choices = ",".join(e.value for e in AlertEvent if e is not AlertEvent.TEST)
-            raise AnnotationError(f"'{word}' is not an alert event", f"events: {choices}")
+            raise AnnotationError(f"'{shown(word)}' is not an alert event", f"events: {choices}")
         out.add(event)
     return frozenset(out)
 
@@ -274,13 +276,18 @@ def convert(key: str, value: str) -> tuple[str, Any]:
     """(field, converted value) or AnnotationError."""
     entry = KEYS.get(key)
     if entry is None:
-        import difflib
-
-        close = difflib.get_close_matches(key.lower(), list(KEYS), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "keys: " + " ".join(KEYS)
-        raise AnnotationError(f"unknown annotation key '{key}'", hint, on_key=True)
+        hint = _key_hint(key.lower()[:40])
+        raise AnnotationError(f"unknown annotation key '{shown(key)}'", hint, on_key=True)
     field, conv = entry
     return field, conv(value)
+
+
+@lru_cache(maxsize=256)  # a file with many copies of one typo asks for the same hint
+def _key_hint(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(KEYS), n=1)
+    return f"did you mean '{close[0]}'?" if close else "keys: " + " ".join(KEYS)
 
 
 def build_options(values: dict[str, Any]) -> JobOptions:

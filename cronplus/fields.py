@@ -3,12 +3,16 @@
 Contract: `parse_fields(texts, cols, path, line)` takes the five field texts and their 1-based
 columns and returns a `model.Schedule` or raises `CrontabError` listing every bad field.
 `parse_nickname(word, col, path, line)` does the same for `@daily` and friends.
+`parse_schedule(expr, loc=None)` takes one whole expression (`cronplus next '*/5 * * * *'`).
 
 The grammar is cronie's `get_list`/`get_range`/`get_number` (src/entry.c):
 
     list  = range {"," range}
     range = "*" ["/" step] | value ["-" value ["/" step]]
     value = digits | three-letter name (month and day-of-week only, any case)
+
+Digits are ASCII `0-9` only, as cron's `isdigit()` in the C locale: `１` (full-width) and `①`
+are not numbers. Echoed field text goes through `errors.shown` (escaped, cut to 40 chars).
 
 Where deployed crons read the same text differently (CRON-NOTES "Where deployed crons
 disagree") we reject it with a message naming the disagreement and a hint how to write the
@@ -17,11 +21,12 @@ intent unambiguously. Pure: no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cronplus.errors import CrontabError, Diagnostic, SourceLoc
+from cronplus.errors import CrontabError, Diagnostic, ParserBug, SourceLoc, shown
 from cronplus.model import Schedule
 
 MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -82,7 +87,7 @@ def _word_value(word: str, spec: FieldSpec, offset: int) -> int:
     if word.upper() in _EXTENSIONS and len(word) == 1:
         raise FieldError(
             offset,
-            f"'{word}' ({_EXTENSIONS[word.upper()]}) is not cron syntax",
+            f"'{word}' ({_EXTENSIONS[word.upper()]}) is not cron syntax",  # one ASCII letter
             "cron has no L, W, ?, H or R; list the values you mean",
         )
     full = _FULL_MONTHS if spec.names is MONTH_NAMES else _FULL_DAYS if spec.names else ()
@@ -91,17 +96,28 @@ def _word_value(word: str, spec: FieldSpec, offset: int) -> int:
         raise FieldError(offset, f"'{word}': cron takes only three-letter names", f"write {short}")
     if spec.names:
         return_names = ",".join(spec.names)
-        raise FieldError(offset, f"'{word}' is not a {spec.name} name", f"names are {return_names}")
-    raise FieldError(offset, f"'{word}' is not a number")
+        raise FieldError(offset, f"'{shown(word)}' is not a {spec.name} name", f"names are {return_names}")
+    raise FieldError(offset, f"'{shown(word)}' is not a number")
+
+
+_MAX_DIGITS = 6  # more (after leading zeros) is out of every field's range; int() stays cheap
+
+
+def _digits_end(text: str, pos: int) -> int:
+    """End of the run of ASCII digits at `pos` (cron's isdigit() in the C locale: not `１`)."""
+    end, n = pos, len(text)
+    while end < n and "0" <= text[end] <= "9":
+        end += 1
+    return end
 
 
 def _scan_value(text: str, pos: int, spec: FieldSpec) -> tuple[int, int]:
     """Read one value at `pos`: (value, end position). Range is checked by the caller."""
-    end = pos
+    end = _digits_end(text, pos)
     n = len(text)
-    while end < n and text[end].isdigit():
-        end += 1
     if end > pos:
+        if len(text[pos:end].lstrip("0")) > _MAX_DIGITS:
+            raise FieldError(pos, f"{shown(text[pos:end])} is out of range {spec.lo}-{spec.hi}")
         return int(text[pos:end]), end
     while end < n and (text[end].isalpha() or text[end] == "?"):
         end += 1
@@ -116,7 +132,9 @@ def _scan_value(text: str, pos: int, spec: FieldSpec) -> tuple[int, int]:
             f"'~' random ranges are cronie-only; {DISAGREE} (other crons reject the line)",
             "pick a fixed value",
         )
-    raise FieldError(pos, f"unexpected '{ch}'")
+    if ch.isnumeric():  # `１`, `①`, `٣`: digits to Python's int(), not to cron
+        raise FieldError(pos, f"'{shown(ch)}' is not a digit: cron reads only ASCII 0-9", "write the number in 0-9")
+    raise FieldError(pos, f"unexpected '{shown(ch)}'")
 
 
 def _check_range(value: int, spec: FieldSpec, offset: int, note: str = "") -> None:
@@ -127,11 +145,11 @@ def _check_range(value: int, spec: FieldSpec, offset: int, note: str = "") -> No
 
 def _scan_step(text: str, pos: int) -> tuple[int, int]:
     """Read `/step` digits at `pos` (just after the slash): (step, end)."""
-    end = pos
-    while end < len(text) and text[end].isdigit():
-        end += 1
+    end = _digits_end(text, pos)
     if end == pos:
         raise FieldError(pos, "a step must be a number after '/'")
+    if len(text[pos:end].lstrip("0")) > _MAX_DIGITS:
+        raise FieldError(pos, f"step {shown(text[pos:end])} is larger than any field")
     step = int(text[pos:end])
     if step == 0:
         raise FieldError(pos, "step 0 (a step must be at least 1)")
@@ -152,8 +170,8 @@ def _check_step(step: int, spec: FieldSpec, offset: int, first: int) -> None:
 def _garbage(text: str, pos: int, after: str) -> FieldError:
     return FieldError(
         pos,
-        f"unexpected '{text[pos:]}' after '{after}'; {DISAGREE} (some ignore the rest, some reject the line)",
-        f"write {after}" if after != "*" or text[pos] not in "0123456789*" else "write * or a value list",
+        f"unexpected '{shown(text[pos:])}' after '{shown(after)}'; {DISAGREE} (some ignore the rest, some reject the line)",
+        f"write {shown(after)}" if after != "*" or text[pos] not in "0123456789*" else "write * or a value list",
     )
 
 
@@ -181,8 +199,8 @@ def _parse_term(text: str, spec: FieldSpec, out: set[int]) -> None:
     if text[pos] == "/":
         raise FieldError(
             0,
-            f"'{text}': a step needs a range or '*' before it",
-            f"write {first}-{spec.hi}{text[pos:]} or */{text[pos + 1:] or 'N'}",
+            f"'{shown(text)}': a step needs a range or '*' before it",
+            f"write {first}-{spec.hi}{shown(text[pos:])} or */{shown(text[pos + 1:]) or 'N'}",
         )
     if text[pos] != "-":
         raise _garbage(text, pos, text[:pos])
@@ -205,7 +223,7 @@ def _parse_term(text: str, spec: FieldSpec, out: set[int]) -> None:
     if first > second:
         raise FieldError(
             0,
-            f"reversed range {text[:pos] if step_at < 0 else text}; {DISAGREE} "
+            f"reversed range {shown(text[:pos] if step_at < 0 else text)}; {DISAGREE} "
             "(rejected, wrapped around, or empty)",
             f"write {first}-{min(spec.hi, 6 if spec.names is DOW_NAMES else spec.hi)},{spec.lo}-{second}"
             " to wrap around",
@@ -281,11 +299,11 @@ def parse_nickname(word: str, *, path: str, line: int, col: int) -> Schedule:
         import difflib
 
         if name.lower() in NICKNAMES:
-            hint = f"@ names are lowercase only in cron: write @{name.lower()}"
+            hint = f"@ names are lowercase only in cron: write @{name.lower()}"  # a known name: short
         else:
-            close = difflib.get_close_matches(name.lower(), list(NICKNAMES), n=1)
+            close = difflib.get_close_matches(name.lower()[:20], list(NICKNAMES), n=1)
             hint = f"did you mean @{close[0]}?" if close else "one of @" + " @".join(NICKNAMES)
-        raise CrontabError([Diagnostic(loc=loc, message=f"bad time specifier: '{word}'", hint=hint)])
+        raise CrontabError([Diagnostic(loc=loc, message=f"bad time specifier: '{shown(word)}'", hint=hint)])
     if name == "reboot":
         return Schedule(
             text=word, minutes=_EMPTY, hours=_EMPTY, days=_EMPTY, months=_EMPTY, weekdays=_EMPTY,
@@ -293,3 +311,58 @@ def parse_nickname(word: str, *, path: str, line: int, col: int) -> Schedule:
         )
     texts = NICKNAMES[name].split()
     return parse_fields(texts, [col] * 5, path=path, line=line, text=word)
+
+
+_TOKEN = re.compile(r"\S+")
+
+
+def _split_schedule(expr: str, loc: SourceLoc) -> tuple[list[str], list[int]]:
+    texts: list[str] = []
+    cols: list[int] = []
+    for m in _TOKEN.finditer(expr):
+        texts.append(m.group())
+        cols.append(loc.col + m.start())
+    return texts, cols
+
+
+def parse_schedule(expr: str, *, loc: SourceLoc | None = None) -> Schedule:
+    """`*/10 * * * *` or `@daily` -> Schedule. `loc` is where `expr` starts (default `<expr>:1:1`).
+
+    Unlike a crontab line, nothing may follow the schedule: a sixth field is an error here
+    (cron has no seconds field; in a crontab line it would be the start of the command)."""
+    loc = loc or SourceLoc(path="<expr>", line=1, col=1)
+    try:
+        return _parse_schedule(expr, loc)
+    except CrontabError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last-resort guard, as in parse_crontab
+        raise ParserBug(loc.path, exc) from exc
+
+
+def _parse_schedule(expr: str, loc: SourceLoc) -> Schedule:
+    texts, cols = _split_schedule(expr, loc)
+    if not texts:
+        raise CrontabError([Diagnostic(loc=loc, message="bad minute: empty schedule")])
+    if texts[0].startswith("@"):
+        sched = parse_nickname(texts[0], path=loc.path, line=loc.line, col=cols[0])
+        if len(texts) > 1:
+            at = SourceLoc(path=loc.path, line=loc.line, col=cols[1])
+            raise CrontabError([Diagnostic(loc=at, message=f"bad time specifier: unexpected '{shown(texts[1])}' after {shown(texts[0])}")])
+        return sched
+    if len(texts) < 5:
+        end = SourceLoc(path=loc.path, line=loc.line, col=loc.col + len(expr.rstrip()))
+        missing = FIELDS[len(texts)].name
+        raise CrontabError(
+            [Diagnostic(loc=end, message=f"bad {missing}: missing (a schedule has 5 fields, got {len(texts)})")]
+        )
+    if len(texts) > 5:
+        at = SourceLoc(path=loc.path, line=loc.line, col=cols[5])
+        raise CrontabError(
+            [
+                Diagnostic(
+                    loc=at,
+                    message=f"bad schedule: {len(texts)} fields; cron has exactly 5 (no seconds or year field)",
+                )
+            ]
+        )
+    return parse_fields(texts, cols, path=loc.path, line=loc.line, text=" ".join(texts))

@@ -75,7 +75,7 @@ def findings(s: Schedule, tz: str | None, today: str) -> tuple[Finding, ...]:
             out.append((2, message, OR_HINT))
         for index, period in ((0, 60), (1, 24)):
             for term in fields[index].split(","):
-                if term.startswith("*/") and term[2:].isdigit() and period % int(term[2:]):
+                if term.startswith("*/") and term[2:].isascii() and term[2:].isdigit() and period % int(term[2:]):
                     step = int(term[2:])
                     gap = period - (period - 1) // step * step
                     unit = "minute" if index == 0 else "hour"
