@@ -85,10 +85,15 @@ def zone(tz: str | None) -> tzinfo:
         return _local_zone()
     if tz in ("UTC", "Etc/UTC"):
         return ZoneInfo("UTC")
+    from cronplus.errors import shown
+    from cronplus.tzcheck import well_formed
+
+    if not well_formed(tz):  # zoneinfo recurses on a long name with many '/' (tzcheck.py)
+        raise UnknownZoneError(f"unknown time zone '{shown(tz)}'")
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise UnknownZoneError(f"unknown time zone '{tz}'") from exc
+        raise UnknownZoneError(f"unknown time zone '{shown(tz)}'") from exc
 
 
 def _local_zone() -> tzinfo:
