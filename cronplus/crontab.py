@@ -1,7 +1,8 @@
 """The crontab language: text -> frozen model.Crontab (SPEC §2), or CrontabError with every error.
 
 Contract:
-- `parse_schedule(expr, loc=None) -> Schedule`: one 5-field expression or `@nickname`.
+- `parse_schedule(expr, loc=None) -> Schedule`: one 5-field expression or `@nickname` (it lives
+  in fields.py; imported from here).
 - `parse_crontab(text, path=, system=) -> Crontab`: the whole file; raises CrontabError (the
   subclass InvalidCrontab) listing ALL errors (fields, annotations, dependencies), one
   `FILE:LINE:COL: message` each; lint findings go to `Crontab.warnings`.
@@ -44,58 +45,21 @@ from cronplus.annotations import (
     parse_pairs,
 )
 from cronplus.envlines import parse_env_line, split_percent
-from cronplus.errors import CrontabError, Diagnostic, Severity, SourceLoc
+from cronplus.errors import (
+    CrontabError,
+    Diagnostic,
+    InvalidCrontab,
+    ParserBug,
+    Severity,
+    SourceLoc,
+    shown,
+)
 from cronplus.fields import FIELDS, parse_fields, parse_nickname
+from cronplus.fields import parse_schedule as parse_schedule  # the public entry point stays here
 from cronplus.jobnames import assign_names
-from cronplus.model import Crontab, JobSpec, Schedule
+from cronplus.model import Crontab, EnvLines, JobSpec, Schedule
 from cronplus.paths import is_system_format
 from cronplus.tzcheck import check_zone
-
-_TOKEN = re.compile(r"\S+")
-
-
-def _split_schedule(expr: str, loc: SourceLoc) -> tuple[list[str], list[int]]:
-    texts: list[str] = []
-    cols: list[int] = []
-    for m in _TOKEN.finditer(expr):
-        texts.append(m.group())
-        cols.append(loc.col + m.start())
-    return texts, cols
-
-
-def parse_schedule(expr: str, *, loc: SourceLoc | None = None) -> Schedule:
-    """`*/10 * * * *` or `@daily` -> Schedule. `loc` is where `expr` starts (default `<expr>:1:1`).
-
-    Unlike a crontab line, nothing may follow the schedule: a sixth field is an error here
-    (cron has no seconds field; in a crontab line it would be the start of the command)."""
-    loc = loc or SourceLoc(path="<expr>", line=1, col=1)
-    texts, cols = _split_schedule(expr, loc)
-    if not texts:
-        raise CrontabError([Diagnostic(loc=loc, message="bad minute: empty schedule")])
-    if texts[0].startswith("@"):
-        sched = parse_nickname(texts[0], path=loc.path, line=loc.line, col=cols[0])
-        if len(texts) > 1:
-            at = SourceLoc(path=loc.path, line=loc.line, col=cols[1])
-            raise CrontabError([Diagnostic(loc=at, message=f"bad time specifier: unexpected '{texts[1]}' after {texts[0]}")])
-        return sched
-    if len(texts) < 5:
-        end = SourceLoc(path=loc.path, line=loc.line, col=loc.col + len(expr.rstrip()))
-        missing = FIELDS[len(texts)].name
-        raise CrontabError(
-            [Diagnostic(loc=end, message=f"bad {missing}: missing (a schedule has 5 fields, got {len(texts)})")]
-        )
-    if len(texts) > 5:
-        at = SourceLoc(path=loc.path, line=loc.line, col=cols[5])
-        raise CrontabError(
-            [
-                Diagnostic(
-                    loc=at,
-                    message=f"bad schedule: {len(texts)} fields; cron has exactly 5 (no seconds or year field)",
-                )
-            ]
-        )
-    return parse_fields(texts, cols, path=loc.path, line=loc.line, text=" ".join(texts))
-
 
 # ---------------------------------------------------------------- whole files
 
@@ -118,7 +82,7 @@ class _RawJob:
     schedule: Schedule
     command: str
     stdin: str | None
-    env: tuple[tuple[str, str], ...]
+    env: EnvLines
     options: dict[str, tuple[Any, SourceLoc]]
     cron_tz: str | None
     user: str | None
@@ -131,8 +95,7 @@ class _Parser:
         self.system = system
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
-        self.env: list[tuple[str, str]] = []
-        self.env_snapshot: tuple[tuple[str, str], ...] = ()
+        self.env = EnvLines()  # the env lines so far; every job keeps the view at its line
         self.cron_tz: str | None = None
         self.defaults: dict[str, tuple[Any, SourceLoc]] = {}
         self.pending = _Pending()
@@ -156,6 +119,13 @@ class _Parser:
         indent = len(raw) - len(body)
         if not body.strip():
             self._end_pending(lineno, "a blank line separates it from the next job line")
+            return
+        if "\0" in raw and not (body[0] == "#" and _LOOKS_LIKE_ANNOTATION.match(raw, indent) is None):
+            # cron reads a line as a C string: it would silently lose the rest of this line;
+            # and a NUL cannot reach exec, the environment or getpwnam(). Comments may have one.
+            self.error(lineno, raw.index("\0") + 1, "NUL byte in the line: cron would cut the line here",
+                       "remove it; a NUL usually means the file is not text")
+            self.pending = _Pending()
             return
         if body[0] == "#":
             self._comment(lineno, raw, indent)
@@ -194,18 +164,18 @@ class _Parser:
             key_col = m.end() + item.key_offset + 1
             value_col = m.end() + item.value_offset + 1
             if item.key in seen:
-                self.error(lineno, key_col, f"annotation key '{item.key}' given twice on one line")
+                self.error(lineno, key_col, f"annotation key '{shown(item.key)}' given twice on one line")
                 continue
             seen.add(item.key)
             if defaults and item.key in NOT_DEFAULTS:
-                self.error(lineno, key_col, f"'{item.key}' cannot be a default; it belongs to one job",
+                self.error(lineno, key_col, f"'{shown(item.key)}' cannot be a default; it belongs to one job",
                            "put it in a '# cronplus:' line above the job")
                 continue
             try:
                 fld, value = convert(item.key, item.value)
             except AnnotationError as exc:
                 col = key_col if exc.on_key else value_col
-                prefix = "" if exc.on_key else f"bad {item.key}: "
+                prefix = "" if exc.on_key else f"bad {item.key}: "  # a known key (convert() passed it)
                 self.error(lineno, col, prefix + exc.message, exc.hint)
                 continue
             target[fld] = (value, self.loc(lineno, value_col))
@@ -222,8 +192,7 @@ class _Parser:
         if name == "MAILTO" and value:
             self.warn(lineno, 1, "MAILTO is ignored: cronplus sends no mail",
                       "use alert=URL (or alert=env:VAR) in '# cronplus-defaults:' for failure alerts")
-        self.env.append((name, value))
-        self.env_snapshot = tuple(self.env)
+        self.env = self.env.extend(name, value)
 
     def _job(self, lineno: int, raw: str, indent: int) -> None:
         five = _FIVE_FIELDS.match(raw, indent)
@@ -255,8 +224,8 @@ class _Parser:
             empty = _EMPTY_ENV.match(raw)
             if empty:
                 var = empty.group(1)
-                self.error(lineno, indent + 1, f"bad minute: '{var}=' with no value is not an environment line for cron",
-                           f'write {var}=""')
+                self.error(lineno, indent + 1, f"bad minute: '{shown(var)}=' with no value is not an environment line for cron",
+                           f'write {shown(var)}=""')
             else:
                 self._short_line(lineno, raw, tokens)
             self.pending = _Pending()
@@ -285,7 +254,7 @@ class _Parser:
         cmd, stdin = split_percent(command)
         self.jobs.append(
             _RawJob(loc=self.loc(lineno, indent + 1), schedule=schedule, command=cmd, stdin=stdin,
-                    env=self.env_snapshot, options=options, cron_tz=self.cron_tz, user=user,
+                    env=self.env, options=options, cron_tz=self.cron_tz, user=user,
                     field_cols=cols)
         )
 
@@ -310,7 +279,7 @@ class _Parser:
             return None, "", col
         name = m.group()
         if not _user_exists(name):
-            self.error(lineno, col, f"bad username: no such user '{name}'",
+            self.error(lineno, col, f"bad username: no such user '{shown(name)}'",
                        "system crontabs have a user field after the schedule")
             return None, "", col
         after = rest[m.end():].lstrip(" \t")
@@ -347,17 +316,9 @@ def _user_exists(name: str) -> bool:
     return True
 
 
-class InvalidCrontab(CrontabError):
-    """CrontabError whose `diagnostics` are the errors only; the warnings found on the way
-    (MAILTO, missing newline, CRLF) ride along in `warnings` for `cronplus check`."""
-
-    def __init__(self, errors: list[Diagnostic], warnings: list[Diagnostic]) -> None:
-        super().__init__(errors)
-        self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
-
-
 def parse_crontab(text: str, *, path: str, system: bool) -> Crontab:
-    """A whole crontab -> Crontab; CrontabError (every error, then the warnings) when invalid."""
+    """A whole crontab -> Crontab; CrontabError (every error, then the warnings) when invalid.
+    Never raises anything else: an unexpected exception becomes ParserBug (a CrontabError)."""
     import gc
 
     # Parsing allocates many small objects and no cycles; the cyclic GC's passes over the
@@ -366,6 +327,10 @@ def parse_crontab(text: str, *, path: str, system: bool) -> Crontab:
     gc.disable()
     try:
         return _parse(text, path, system)
+    except CrontabError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last-resort guard at the parse boundary
+        raise ParserBug(path, exc) from exc
     finally:
         if was_enabled:
             gc.enable()

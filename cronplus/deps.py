@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from enum import StrEnum
 
-from cronplus.errors import Diagnostic, SourceLoc
+from cronplus.errors import Diagnostic, SourceLoc, shown
 from cronplus.model import JobSpec
 from cronplus.status import RunStatus, TriggerRule
 
@@ -86,6 +86,11 @@ def evaluate(rule: TriggerRule, upstream: Sequence[RunStatus | None]) -> DepVerd
     raise ValueError(f"unknown trigger rule {rule!r}")
 
 
+# "did you mean" compares a missing name with every job name: capped per file, so a file of N
+# jobs with N bad after= stays linear (hints go to the first ones; the errors are all reported).
+_HINT_WORK = 50_000
+
+
 def check(
     jobs: Sequence[JobSpec], after_locs: Mapping[str, SourceLoc], *, known: AbstractSet[str] = frozenset()
 ) -> list[Diagnostic]:
@@ -97,12 +102,13 @@ def check(
         if job.name in first:
             where = first[job.name].loc
             problems.append(
-                Diagnostic(loc=job.loc, message=f"duplicate job name '{job.name}' (first at line {where.line})",
+                Diagnostic(loc=job.loc, message=f"duplicate job name '{shown(job.name)}' (first at line {where.line})",
                            hint="give each job its own name=")
             )
         else:
             first[job.name] = job
     names = list(first)
+    budget = _HINT_WORK
     edges: dict[str, list[str]] = {}
     for job in jobs:
         if job.name in edges or not job.options.after:
@@ -118,10 +124,13 @@ def check(
                 continue
             if target in known:
                 continue
-            close = difflib.get_close_matches(target, names, n=1)
+            close: list[str] = []
+            if budget >= len(names):
+                budget -= len(names)
+                close = difflib.get_close_matches(target, names, n=1)
             problems.append(
-                Diagnostic(loc=loc, message=f"after: no job named '{target}'",
-                           hint=f"did you mean '{close[0]}'?" if close else None)
+                Diagnostic(loc=loc, message=f"after: no job named '{shown(target)}'",
+                           hint=f"did you mean '{shown(close[0])}'?" if close else None)
             )
     problems.extend(_cycles(edges, first, after_locs))
     return problems
@@ -146,7 +155,10 @@ def _cycles(
         start = min(members, key=lambda n: (jobs[n].loc.line, n))
         i = members.index(start)
         ordered = members[i:] + members[:i]
-        path = " after ".join(reversed([*ordered, start]))
+        walk = [shown(n) for n in reversed([*ordered, start])]
+        if len(walk) > 9:  # one line: the start of a long cycle and its size
+            walk = [*walk[:8], f"... ({len(members)} jobs in all)"]
+        path = " after ".join(walk)
         loc = after_locs.get(start, jobs[start].loc)
         problems.append(Diagnostic(loc=loc, message=f"dependency cycle: {path}",
                                    hint="after= must not lead back to the job itself"))

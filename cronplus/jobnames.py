@@ -8,7 +8,8 @@ Rule (documented for users, deterministic across runs and machines):
    ends; cut to 40 characters at a `-` boundary when possible; `job` when nothing is left.
 3. Explicit `name=` values are taken first. The first job (in file order) with a given slug gets
    it plain; a later job whose slug is taken gets `-` plus the first 6 hex digits of
-   sha1(schedule text + NUL + command), and, for an exact duplicate line, `-2`, `-3`, ... too.
+   sha1(schedule text + NUL + command, as UTF-8 with the file's undecodable bytes as they were),
+   and, for an exact duplicate line, `-2`, `-3`, ... too.
 So `/opt/ml/train.sh --full > /tmp/log 2>&1` is named `opt-ml-train-sh-full`. Pure.
 """
 
@@ -41,6 +42,7 @@ def slug(command: str) -> str:
 def assign_names(jobs: list[tuple[str | None, str, str]]) -> list[str]:
     """(explicit name or None, schedule text, command) per job, in file order -> names."""
     taken = {name for name, _, _ in jobs if name}
+    next_n: dict[str, int] = {}  # hashed name -> the next -N to try: N duplicates cost O(N), not O(N^2)
     names: list[str] = []
     for name, sched, command in jobs:
         if name:
@@ -49,12 +51,14 @@ def assign_names(jobs: list[tuple[str | None, str, str]]) -> list[str]:
         base = slug(command)
         candidate = base
         if candidate in taken:
-            digest = hashlib.sha1(f"{sched}\0{command}".encode()).hexdigest()[:6]
-            candidate = f"{base}-{digest}"
-            n = 2
+            # surrogateescape: a command's undecodable bytes (crontab.load_crontab) hash as themselves
+            digest = hashlib.sha1(f"{sched}\0{command}".encode("utf-8", "surrogateescape")).hexdigest()[:6]
+            hashed = candidate = f"{base}-{digest}"
+            n = next_n.get(hashed, 2)
             while candidate in taken:
-                candidate = f"{base}-{digest}-{n}"
+                candidate = f"{hashed}-{n}"
                 n += 1
+            next_n[hashed] = n
         taken.add(candidate)
         names.append(candidate)
     return names

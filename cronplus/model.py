@@ -3,8 +3,12 @@ re-validates them or needs the raw text to explain an error."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
+from typing import overload
 
 from cronplus.errors import Diagnostic, SourceLoc
 from cronplus.status import (
@@ -48,6 +52,85 @@ class Schedule:
         return self.minute_star or self.hour_star
 
 
+Pair = tuple[str, str]
+
+
+class EnvLines(Sequence[Pair]):
+    """The env lines in effect at a job line, in file order: a prefix of one shared list.
+
+    Every job of a file shares the parser's one list of env lines and keeps only its length, so a
+    file that alternates N env lines and N job lines holds N pairs, not N*N/2. `digest` chains a
+    SHA-256 over the pairs (`EnvLines.extend`), so two EnvLines compare in O(1) (a reload's job
+    diff compares every job's env). Compares equal to a tuple of the same pairs, and hashes as one.
+    """
+
+    __slots__ = ("_digest", "_hash", "_lines", "_n")
+
+    def __init__(self, lines: list[Pair] | None = None, n: int = 0, digest: bytes = b"") -> None:
+        """Use `EnvLines.of(pairs)` or `extend`; this is the view of `lines[:n]` with its digest."""
+        self._lines: list[Pair] = lines if lines is not None else []
+        self._n = n
+        self._digest = digest
+        self._hash: int | None = None
+
+    @classmethod
+    def of(cls, pairs: Iterable[Pair] = ()) -> EnvLines:
+        env = cls()
+        for name, value in pairs:
+            env = env.extend(name, value)
+        return env
+
+    def extend(self, name: str, value: str) -> EnvLines:
+        """These lines plus one more: a new view on the same list when this view is its whole
+        length (the parser's case: O(1)), else on a copy."""
+        lines = self._lines if len(self._lines) == self._n else self._lines[: self._n]
+        lines.append((name, value))
+        step = f"{len(name)}:{name}{len(value)}:{value}".encode("utf-8", "surrogatepass")
+        return EnvLines(lines, self._n + 1, hashlib.sha256(self._digest + step).digest())
+
+    @property
+    def digest(self) -> bytes:
+        return self._digest
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> Pair: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Pair, ...]: ...
+    def __getitem__(self, i: int | slice) -> Pair | tuple[Pair, ...]:
+        if isinstance(i, slice):
+            return tuple(self)[i]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("env line index out of range")
+        return self._lines[i]
+
+    def __iter__(self) -> Iterator[Pair]:
+        return islice(self._lines, self._n)
+
+    def __reversed__(self) -> Iterator[Pair]:
+        lines = self._lines
+        return (lines[i] for i in range(self._n - 1, -1, -1))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EnvLines):
+            return self._n == other._n and self._digest == other._digest
+        if isinstance(other, tuple):
+            return len(other) == self._n and tuple(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(tuple(self))
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"EnvLines({tuple(self)!r})"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class JobOptions:
     """The `# cronplus:` annotations of one job, defaults applied. Durations in seconds."""
@@ -83,7 +166,7 @@ class JobSpec:
     schedule: Schedule
     command: str  # the shell command, `%` handling done, `\\%` -> `%`
     stdin: str | None  # text after an unescaped `%`, with `%` -> newline; None when absent
-    env: tuple[tuple[str, str], ...]  # crontab env lines in effect at this line, in order
+    env: Sequence[Pair]  # crontab env lines in effect at this line, in order (EnvLines from the parser)
     options: JobOptions = field(default_factory=JobOptions)
     tz: str | None = None  # effective zone: tz= annotation, else CRON_TZ in effect, else None=local
     user: str | None = None  # system crontabs only: the user field
