@@ -5,9 +5,12 @@ Contract:
   in fields.py; imported from here).
 - `parse_crontab(text, path=, system=) -> Crontab`: the whole file; raises CrontabError (the
   subclass InvalidCrontab) listing ALL errors (fields, annotations, dependencies), one
-  `FILE:LINE:COL: message` each; lint findings go to `Crontab.warnings`.
+  `FILE:LINE:COL: message` each; lint findings go to `Crontab.warnings`. It raises nothing
+  else: an unexpected exception is a bug, turned into ParserBug (one line naming the file).
 - `load_crontab(path, system=None) -> Crontab`: reads the file (the only I/O here), after
-  filechecks.py has refused one cron would refuse (owner, mode, hard links).
+  filechecks.py has refused one cron would refuse (owner, mode, hard links). Bytes that are not
+  UTF-8 are kept as surrogate escapes (cron treats the file as bytes) and shown as `\\xNN`.
+- Linear in the file: jobs share the env lines (model.EnvLines), no per-line pass over all jobs.
 
 Line handling follows cronie (src/entry.c load_entry, src/env.c load_env); the field grammar
 lives in fields.py, env lines in envlines.py, `# cronplus:` annotations in annotations.py,
@@ -23,6 +26,8 @@ Decisions where cron has nothing to say:
 - A missing final newline: cronie drops that line, Debian's crontab refuses the file; we
   accept it with a warning.
 - System crontabs: the user field must name an existing user ("bad username", as cronie).
+- A NUL byte in a line (other than a plain comment) is an error: cron reads lines as C strings
+  and would silently cut the line there, and no NUL can reach exec, the environment or getpwnam.
 - A job line whose command starts with `*` is "bad command" (cronie's "common typo" check),
   which is how a 6-field (seconds) expression is caught; `0 0 * * * 5 cmd` runs `5 cmd`.
 """
@@ -176,7 +181,8 @@ class _Parser:
             except AnnotationError as exc:
                 col = key_col if exc.on_key else value_col
                 prefix = "" if exc.on_key else f"bad {item.key}: "  # a known key (convert() passed it)
-                self.error(lineno, col, prefix + exc.message, exc.hint)
+                # converters quote values through shown(); this also covers redacted URLs
+                self.error(lineno, col, prefix + shown(exc.message, 300), exc.hint and shown(exc.hint, 300))
                 continue
             target[fld] = (value, self.loc(lineno, value_col))
 
@@ -198,7 +204,7 @@ class _Parser:
         five = _FIVE_FIELDS.match(raw, indent)
         tokens: list[tuple[str, int, int]]
         if five is not None and raw[indent] != "@":
-            tokens = [(five.group(i), five.start(i), five.end(i)) for i in range(1, 6)]
+            tokens = [(text, *span) for text, span in zip(five.groups(), five.regs[1:], strict=True)]
         else:
             tokens = []
             for m in _FIELD_TOKEN.finditer(raw):  # only the schedule words: the command is the rest
@@ -246,7 +252,8 @@ class _Parser:
         if user is not None or not self.system:
             command = self._command(lineno, rest, rest_col, raw, nickname=n_sched == 1)
         options = {**self.defaults, **self.pending.values}
-        self.pending = _Pending()
+        if self.pending.first is not None:
+            self.pending = _Pending()
         if schedule is None or command is None or len(self.errors) > bad_errors:
             if "name" in options:
                 self.broken_names.add(options["name"][0])

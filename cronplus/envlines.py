@@ -15,11 +15,17 @@ import re
 
 # Fast path: "0 * * * * cmd" has a first word without '=' followed by a non-'=' word.
 _JOB_LIKE = re.compile(r"\s*[^\s=\"']+\s+[^\s=]")
+# Fast path: `NAME=value` with no quote in the name or at the value's start: what the state
+# machine below gives for it, in one match (blanks around `=` and at the ends dropped).
+_PLAIN_ENV = re.compile(r"\s*([^\s=\"']+)\s*=\s*([^\s\"'](?:.*\S)?)\s*\Z")
 
 
 def parse_env_line(line: str) -> tuple[str, str] | None:
     if _JOB_LIKE.match(line):
         return None
+    plain = _PLAIN_ENV.match(line)
+    if plain is not None:
+        return plain.group(1), plain.group(2)
     s = line.strip()
     if not s:
         return None
@@ -40,6 +46,9 @@ def parse_env_line(line: str) -> tuple[str, str] | None:
     return name, value
 
 
+_BARE_NAME = re.compile(r"[^\s=]*")
+
+
 def _take(s: str, *, is_name: bool) -> tuple[str | None, str | None]:
     """A quoted or bare token at the start of `s`: (token, rest after it)."""
     if s[0] in "'\"":
@@ -52,7 +61,7 @@ def _take(s: str, *, is_name: bool) -> tuple[str | None, str | None]:
             return None, None
         return token, s[end + 1 :]
     if is_name:
-        m = re.match(r"[^\s=]*", s)
+        m = _BARE_NAME.match(s)
         assert m is not None
         return m.group(), s[m.end() :]
     return s.rstrip(), None

@@ -291,18 +291,22 @@ _SCHEDULES: dict[tuple[str | None, ...], Schedule] = {}
 _EMPTY: frozenset[int] = frozenset()
 
 
+@lru_cache(maxsize=256)  # a file repeating one typo asks once
+def _nickname_hint(low: str) -> str:
+    import difflib
+
+    if low in NICKNAMES:
+        return f"@ names are lowercase only in cron: write @{low}"
+    close = difflib.get_close_matches(low, list(NICKNAMES), n=1)
+    return f"did you mean @{close[0]}?" if close else "one of @" + " @".join(NICKNAMES)
+
+
 def parse_nickname(word: str, *, path: str, line: int, col: int) -> Schedule:
     """`@daily` etc. (lowercase only, as cronie's strcmp) -> Schedule."""
     name = word[1:]
     loc = SourceLoc(path=path, line=line, col=col)
     if name not in NICKNAMES:
-        import difflib
-
-        if name.lower() in NICKNAMES:
-            hint = f"@ names are lowercase only in cron: write @{name.lower()}"  # a known name: short
-        else:
-            close = difflib.get_close_matches(name.lower()[:20], list(NICKNAMES), n=1)
-            hint = f"did you mean @{close[0]}?" if close else "one of @" + " @".join(NICKNAMES)
+        hint = _nickname_hint(name.lower()[:20])
         raise CrontabError([Diagnostic(loc=loc, message=f"bad time specifier: '{shown(word)}'", hint=hint)])
     if name == "reboot":
         return Schedule(

@@ -55,42 +55,60 @@ class Schedule:
 Pair = tuple[str, str]
 
 
+class _Chain:
+    """The env lines of one file, and the SHA-256 chain over them, filled only when asked for:
+    `digests[k]` covers `lines[:k]`."""
+
+    __slots__ = ("digests", "lines")
+
+    def __init__(self, lines: list[Pair]) -> None:
+        self.lines = lines
+        self.digests: list[bytes] = [b""]
+
+    def digest(self, n: int) -> bytes:
+        digests, lines = self.digests, self.lines
+        while len(digests) <= n:
+            name, value = lines[len(digests) - 1]
+            step = f"{len(name)}:{name}{len(value)}:{value}".encode("utf-8", "surrogatepass")
+            digests.append(hashlib.sha256(digests[-1] + step).digest())
+        return digests[n]
+
+
 class EnvLines(Sequence[Pair]):
     """The env lines in effect at a job line, in file order: a prefix of one shared list.
 
     Every job of a file shares the parser's one list of env lines and keeps only its length, so a
-    file that alternates N env lines and N job lines holds N pairs, not N*N/2. `digest` chains a
-    SHA-256 over the pairs (`EnvLines.extend`), so two EnvLines compare in O(1) (a reload's job
-    diff compares every job's env). Compares equal to a tuple of the same pairs, and hashes as one.
+    file that alternates N env lines and N job lines holds N pairs, not N*N/2. Two EnvLines of
+    different files compare by a SHA-256 chained over the pairs (computed once per line, when a
+    comparison first needs it), so a reload's job diff is O(1) per job. Compares equal to a tuple
+    of the same pairs, and hashes as one.
     """
 
-    __slots__ = ("_digest", "_hash", "_lines", "_n")
+    __slots__ = ("_chain", "_hash", "_n")
 
-    def __init__(self, lines: list[Pair] | None = None, n: int = 0, digest: bytes = b"") -> None:
-        """Use `EnvLines.of(pairs)` or `extend`; this is the view of `lines[:n]` with its digest."""
-        self._lines: list[Pair] = lines if lines is not None else []
+    def __init__(self, chain: _Chain | None = None, n: int = 0) -> None:
+        """Use `EnvLines.of(pairs)` or `extend`; this is the view of `chain.lines[:n]`."""
+        self._chain = chain if chain is not None else _Chain([])
         self._n = n
-        self._digest = digest
         self._hash: int | None = None
 
     @classmethod
     def of(cls, pairs: Iterable[Pair] = ()) -> EnvLines:
-        env = cls()
-        for name, value in pairs:
-            env = env.extend(name, value)
-        return env
+        lines = list(pairs)
+        return cls(_Chain(lines), len(lines))
 
     def extend(self, name: str, value: str) -> EnvLines:
-        """These lines plus one more: a new view on the same list when this view is its whole
-        length (the parser's case: O(1)), else on a copy."""
-        lines = self._lines if len(self._lines) == self._n else self._lines[: self._n]
-        lines.append((name, value))
-        step = f"{len(name)}:{name}{len(value)}:{value}".encode("utf-8", "surrogatepass")
-        return EnvLines(lines, self._n + 1, hashlib.sha256(self._digest + step).digest())
+        """These lines plus one more: O(1) on the shared list when this view is its whole length
+        (the parser's case), else on a copy."""
+        chain = self._chain
+        if len(chain.lines) != self._n:
+            chain = _Chain(chain.lines[: self._n])
+        chain.lines.append((name, value))
+        return EnvLines(chain, self._n + 1)
 
     @property
     def digest(self) -> bytes:
-        return self._digest
+        return self._chain.digest(self._n)
 
     def __len__(self) -> int:
         return self._n
@@ -106,18 +124,20 @@ class EnvLines(Sequence[Pair]):
             i += self._n
         if not 0 <= i < self._n:
             raise IndexError("env line index out of range")
-        return self._lines[i]
+        return self._chain.lines[i]
 
     def __iter__(self) -> Iterator[Pair]:
-        return islice(self._lines, self._n)
+        return islice(self._chain.lines, self._n)
 
     def __reversed__(self) -> Iterator[Pair]:
-        lines = self._lines
+        lines = self._chain.lines
         return (lines[i] for i in range(self._n - 1, -1, -1))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, EnvLines):
-            return self._n == other._n and self._digest == other._digest
+            if self._n != other._n:
+                return False
+            return self._chain is other._chain or self.digest == other.digest
         if isinstance(other, tuple):
             return len(other) == self._n and tuple(self) == other
         return NotImplemented

@@ -175,3 +175,17 @@ def test_jobs_share_the_env_lines_instead_of_copying_them() -> None:
     assert ct.jobs[10].env != ct.jobs[11].env
     assert hash(ct.jobs[10].env) == hash(tuple(ct.jobs[10].env))
     assert list(reversed(ct.jobs[2].env)) == [("V2", "2"), ("V1", "1"), ("V0", "0")]
+    again = parse_crontab(text, path="ct", system=False)  # another file's list: compared by digest
+    assert [j.env for j in again.jobs] == [j.env for j in ct.jobs]
+    changed = parse_crontab(text.replace("V5=5\n", "V5=6\n"), path="ct", system=False)
+    assert changed.jobs[4].env == ct.jobs[4].env and changed.jobs[5].env != ct.jobs[5].env
+    assert changed.jobs[-1].env != ct.jobs[-1].env
+
+
+def test_an_annotation_value_the_converter_echoes_is_escaped_and_bounded() -> None:
+    # found by the fuzz campaign: redact_url() keeps an `env:` value as it is
+    with pytest.raises(CrontabError) as exc:
+        parse_crontab("# cronplus-defaults: alert=env:\x1b[2JX" + "Y" * 5000 + "\n", path="ct", system=False)
+    (diag,) = exc.value.diagnostics
+    assert diag.message.startswith(r"bad alert: env:\x1b[2JXYYY") and diag.message.isprintable()
+    assert len(diag.message) < 400
