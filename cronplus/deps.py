@@ -139,11 +139,68 @@ def check(
 def _cycles(
     edges: dict[str, list[str]], jobs: Mapping[str, JobSpec], after_locs: Mapping[str, SourceLoc]
 ) -> list[Diagnostic]:
-    """Every cycle (graphlib finds one at a time; drop its jobs and look again)."""
+    """Every cycle. graphlib finds one at a time (drop its jobs and look again), which is
+    quadratic over a whole file of small cycles; so it looks inside each strongly connected
+    component (a cycle never leaves one) on its own."""
+    problems: list[Diagnostic] = []
+    position = {name: i for i, name in enumerate(edges)}  # graphlib's pick depends on the order
+    for component in _components(edges):
+        members = set(component)
+        graph = {n: [t for t in edges[n] if t in members] for n in sorted(component, key=position.__getitem__)}
+        problems.extend(_component_cycles(graph, jobs, after_locs))
+    return problems
+
+
+def _components(edges: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """The strongly connected components that can hold a cycle (more than one job, or a job
+    after itself): Tarjan's algorithm, iterative so a long after= chain cannot recurse deeply."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, iter(edges.get(root, ())))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, targets = work[-1]
+            for target in targets:
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(edges.get(target, ()))))
+                    break
+                if target in on_stack:
+                    low[node] = min(low[node], index[target])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component: list[str] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1 or node in edges.get(node, ()):
+                        found.append(component)
+    return found
+
+
+def _component_cycles(
+    graph: dict[str, list[str]], jobs: Mapping[str, JobSpec], after_locs: Mapping[str, SourceLoc]
+) -> list[Diagnostic]:
     from graphlib import CycleError, TopologicalSorter
 
     problems: list[Diagnostic] = []
-    graph = {name: list(targets) for name, targets in edges.items()}
     while True:
         try:
             TopologicalSorter(graph).prepare()
