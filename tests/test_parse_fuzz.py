@@ -52,9 +52,11 @@ def assert_one_clean_line(diag: Diagnostic) -> None:
 
 # ---------------------------------------------------------------- (a) from the grammar
 
-NUMBER = st.integers(0, 70).map(str)
-NAME = st.sampled_from(["jan", "FEB", "dec", "sun", "Mon", "sat", "foo", "L", "W", "?", "january"])
-VALUE = st.one_of(NUMBER, NAME, st.sampled_from(["１", "①", "٣", "0x1", "-1", "", "9" * 30]))
+# Mostly valid pieces (so the fuzz walks the success path and lint too), some broken ones.
+GOOD_VALUE = st.one_of(st.integers(1, 12).map(str), st.sampled_from(["0", "jan", "dec", "sun", "Mon", "7"]))
+BAD_VALUE = st.one_of(st.integers(0, 70).map(str), st.sampled_from(
+    ["FEB", "sat", "foo", "L", "W", "?", "january", "１", "①", "٣", "0x1", "-1", "", "9" * 30]))
+VALUE = st.one_of(GOOD_VALUE, GOOD_VALUE, GOOD_VALUE, BAD_VALUE)
 RANGE = st.one_of(
     VALUE,
     st.just("*"),
@@ -64,7 +66,8 @@ RANGE = st.one_of(
 FIELD = st.lists(RANGE, min_size=1, max_size=3).map(",".join)
 NICKNAME = st.sampled_from(["@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
                             "@hourly", "@Daily", "@dialy", "@", "@every"])
-SCHEDULE = st.one_of(st.lists(FIELD, min_size=1, max_size=6).map(" ".join), NICKNAME)
+FIVE = st.lists(FIELD, min_size=5, max_size=5).map(" ".join)
+SCHEDULE = st.one_of(FIVE, FIVE, FIVE, st.lists(FIELD, min_size=1, max_size=6).map(" ".join), NICKNAME)
 COMMAND = st.one_of(
     st.sampled_from(["/usr/bin/true", "echo 50\\% done", "mail -s hi root%line one%line two", "*/5 oops",
                      "cd / && run-parts --report /etc/cron.hourly", "", "echo $HOME > /tmp/x 2>&1"]),
@@ -89,7 +92,14 @@ ANNOTATION = st.builds(
                                         "trigger", "skip-exit", "catch-up", "jitter", "tz", "alert", "alert-on",
                                         "ping", "max-log-size", "retires", "Name"]), ANNOTATION_VALUE), max_size=3),
 )
+COMMON = ["*", "1", "*/2", "1-5", "1,3,5", "2-6/2", "0"]
+GOOD_FIVE = st.tuples(st.sampled_from([*COMMON, "*/7", "59", "0-30/10"]), st.sampled_from([*COMMON, "23", "*/6"]),
+                      st.sampled_from([*COMMON[:-1], "31", "30"]), st.sampled_from([*COMMON[:-1], "feb", "jan-jun"]),
+                      st.sampled_from([*COMMON, "mon-fri", "7", "sun,sat"])).map(" ".join)
+PLAIN_JOB = st.builds(lambda s, c: f"{s} {c}", GOOD_FIVE, st.sampled_from(["/usr/bin/true", "run.sh --all", "echo a%b"]))
 LINE = st.one_of(
+    PLAIN_JOB,
+    PLAIN_JOB,
     st.builds(lambda s, c: f"{s} {c}", SCHEDULE, COMMAND),
     st.builds(lambda s, u, c: f"{s} {u} {c}", SCHEDULE, USER, COMMAND),
     ENV,
