@@ -121,7 +121,13 @@ def edit_session(
     try:
         while True:
             status = run_editor(editor, work)
-            text = work.read_text(encoding="utf-8")
+            try:
+                text = work.read_text(encoding="utf-8")
+            except UnicodeDecodeError:  # install refuses non-UTF-8 too; the edits are not lost
+                keep = True
+                err.write(f"cronplus edit: the edited file is not UTF-8 text; crontab not changed\n"
+                          f"cronplus edit: your edits are saved in {work}\n")
+                return EditOutcome(1, saved_edits=work)
             if status != 0:
                 keep = text != start_text
                 err.write(f"cronplus edit: editor `{editor}` exited with status {status}; crontab not changed\n")

@@ -63,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
     paths = from_args(args)
     if args.file == "-":
-        text, shown = sys.stdin.read(), "<stdin>"
+        try:  # bytes, decoded like a FILE: sys.stdin may hand on undecodable bytes as surrogates
+            text, shown = sys.stdin.buffer.read().decode("utf-8"), "<stdin>"
+        except UnicodeDecodeError:
+            raise CronplusError("<stdin> is not UTF-8 text") from None
     else:
         try:
             with open(args.file, encoding="utf-8") as f:
