@@ -29,7 +29,7 @@ import os
 import stat
 from pathlib import Path
 
-from cronplus.errors import CronplusError, CrontabError, Diagnostic, SourceLoc
+from cronplus.errors import CronplusError, CrontabError, Diagnostic, SourceLoc, escape
 
 
 class FileDiagnostic(Diagnostic):
@@ -39,7 +39,7 @@ class FileDiagnostic(Diagnostic):
 
     def __str__(self) -> str:
         text = f"{self.loc.path}: {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
+        return escape(f"{text} ({self.hint})" if self.hint else text)  # as Diagnostic: a path may hold ESC
 
 
 def _who(uid: int) -> str:

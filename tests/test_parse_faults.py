@@ -213,3 +213,13 @@ def test_an_edit_saved_as_non_utf8_is_not_installed_and_kept(tmp_path: Path) -> 
     saved = Path(second.removeprefix("cronplus edit: your edits are saved in "))
     assert saved.read_bytes() == b"0 * * * * echo \xff\n"
     assert not (tmp_path / "crontab").exists()
+
+
+def test_a_file_level_refusal_escapes_the_path(tmp_path: Path) -> None:
+    crontab = tmp_path / "a\x1b[2Jb.crontab"
+    crontab.write_text("0 * * * * true\n")
+    crontab.chmod(0o666)  # writable by others: cron refuses it before parsing
+    out = check(str(crontab))
+    assert out.returncode == 1
+    assert_clean_lines(out.stderr)
+    assert str(tmp_path / r"a\x1b[2Jb.crontab") in out.stderr
