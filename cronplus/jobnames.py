@@ -28,7 +28,7 @@ def slug(command: str) -> str:
     head = command
     for part in _OPERATOR.split(command):
         part = _REDIRECT.sub(" ", part).strip()
-        if part and part.split()[0] != "cd":
+        if part and part.split(None, 1)[0] != "cd":
             head = part
             break
     text = _NON_SLUG.sub("-", head.lower()).strip("-")
