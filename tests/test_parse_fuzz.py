@@ -5,7 +5,8 @@ Crontab or raises CrontabError, never anything else, and never through the last-
 message is one printable line of bounded length.
 
 Bounded: derandomized (the same examples every run, so CI is reproducible), no example database
-written, a fixed number of examples. FUZZ_EXAMPLES=20000 runs a bigger, random campaign by hand.
+(database=None; Hypothesis still caches the source's constants in .hypothesis/, git-ignored), a
+fixed number of examples. FUZZ_EXAMPLES=20000 runs a bigger, random campaign by hand.
 """
 
 from __future__ import annotations
