@@ -42,13 +42,14 @@ def slug(command: str) -> str:
 def assign_names(jobs: list[tuple[str | None, str, str]]) -> list[str]:
     """(explicit name or None, schedule text, command) per job, in file order -> names."""
     taken = {name for name, _, _ in jobs if name}
+    slugs: dict[str, str] = {}  # command -> slug: big generated files repeat commands
     next_n: dict[str, int] = {}  # hashed name -> the next -N to try: N duplicates cost O(N), not O(N^2)
     names: list[str] = []
     for name, sched, command in jobs:
         if name:
             names.append(name)
             continue
-        base = slug(command)
+        base = slugs.get(command) or slugs.setdefault(command, slug(command))
         candidate = base
         if candidate in taken:
             # surrogateescape: a command's undecodable bytes (crontab.load_crontab) hash as themselves
