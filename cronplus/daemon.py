@@ -283,10 +283,13 @@ def _stop_watching(observer: Any) -> None:
 
 
 def done_message(record: RunRecord | None) -> dict[str, Any]:
+    """The control socket's last answer to `trigger` with wait: `done` and the run as
+    history.run_json shapes it everywhere (None: no record, e.g. stopped before its row)."""
+    from cronplus.readhistory import RUN_JSON_KEYS, run_json
+
     if record is None:
-        return {"done": True, "run_id": None, "status": "interrupted", "exit_code": None}
-    return {"done": True, "run_id": record.run_id, "status": str(record.status), "exit_code": record.exit_code,
-            "reason": record.reason}
+        return {"done": True, **dict.fromkeys(RUN_JSON_KEYS), "status": "interrupted"}
+    return {"done": True, **run_json(record)}
 
 
 def run_supervisor(settings: Settings) -> int:

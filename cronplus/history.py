@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,10 +25,11 @@ from pathlib import Path
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.readhistory import (  # the shared API, re-exported
+    RUN_JSON_KEYS,
     NoHistoryError,
     ReadHistory,
     open_readonly,
-    record_to_json,
+    run_json,
 )
 from cronplus.schema import (  # the shared API, re-exported
     MIGRATIONS,
@@ -38,8 +40,8 @@ from cronplus.schema import (  # the shared API, re-exported
 from cronplus.status import RunStatus, Trigger
 
 __all__ = [
-    "DEFAULT_MAX_AGE_S", "DEFAULT_MAX_LOG_BYTES", "DEFAULT_MAX_RUNS_PER_JOB", "MIGRATIONS", "SCHEMA_VERSION",
-    "History", "NoHistoryError", "ReadHistory", "RunStart", "connect", "migrate", "open_readonly", "record_to_json",
+    "DEFAULT_MAX_AGE_S", "DEFAULT_MAX_LOG_BYTES", "DEFAULT_MAX_RUNS_PER_JOB", "MIGRATIONS", "RUN_JSON_KEYS", "SCHEMA_VERSION",
+    "History", "NoHistoryError", "ReadHistory", "RunStart", "connect", "migrate", "open_readonly", "run_json",
 ]
 
 # --- Retention defaults (the `cronplus run` flags use these) --------------------------------
@@ -71,9 +73,10 @@ class History(ReadHistory):
     """The supervisor's writer. One thread; each method is one short explicit transaction, or
     part of the caller's when it runs inside `transaction()`."""
 
-    def __init__(self, db_path: str | os.PathLike[str]) -> None:
+    def __init__(self, db_path: str | os.PathLike[str], *, host: str | None = None) -> None:
         super().__init__(connect(db_path))
         self.db_path = Path(db_path)
+        self.host = host or socket.gethostname()  # every row this writer inserts carries it
         self._savepoints = 0
         self._after_commit: list[Callable[[], None]] = []
 
@@ -153,10 +156,10 @@ class History(ReadHistory):
             for start in starts:
                 log_path = start.log_path
                 cur = conn.execute(
-                    "INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner)"
-                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner, host)"
+                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                     (start.run_id, start.job, start.attempt, str(start.trigger), start.scheduled_at, start.tz, start.started_at,
-                     None if callable(log_path) else log_path, start.owner),
+                     None if callable(log_path) else log_path, start.owner, self.host),
                 )
                 run_id = cur.lastrowid
                 assert run_id is not None
@@ -201,17 +204,19 @@ class History(ReadHistory):
         exit_code: int | None,
         reason: str | None,
         final: bool,
+        signal: int | None = None,
     ) -> RunRecord:
-        """Complete a row: status, end, exit code, reason; `final` when no attempt follows."""
+        """Complete a row: status, end, exit code (and the signal that killed the shell), reason;
+        `final` when no attempt follows."""
         row = self.conn.execute("SELECT log_path FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise CronplusError(f"no run {run_id} in history")
         log_bytes = _file_size(row["log_path"])
         with self.transaction() as conn:
             conn.execute(
-                "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, reason = ?, final = ?,"
+                "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, signal = ?, reason = ?, final = ?,"
                 " log_bytes = ?, owner = NULL WHERE run_id = ?",
-                (str(status), ended_at, exit_code, reason, int(final), log_bytes, run_id),
+                (str(status), ended_at, exit_code, signal, reason, int(final), log_bytes, run_id),
             )
         record = self.get_run(run_id)
         assert record is not None
@@ -233,9 +238,9 @@ class History(ReadHistory):
         no log; started_at stays NULL and ended_at is when it was decided."""
         with self.transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final)"
-                " VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, 1)",
-                (run_id, job, str(status), str(trigger), scheduled_at, tz, at, reason),
+                "INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final, host)"
+                " VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, 1, ?)",
+                (run_id, job, str(status), str(trigger), scheduled_at, tz, at, reason, self.host),
             )
             run_id = cur.lastrowid
         assert run_id is not None

@@ -233,6 +233,8 @@ class RunRecord:
     log_path: str | None
     pid: int | None = None
     reason: str | None = None  # why: "exit 3", "timeout after 30s", "upstream train failed", ...
+    signal: int | None = None  # the signal that killed the job's shell (exit_code is then 128+signal)
+    host: str | None = None  # the host whose supervisor ran (or decided) it; None for old rows
 
     @property
     def duration_s(self) -> float | None:

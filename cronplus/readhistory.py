@@ -17,7 +17,7 @@ from cronplus.model import RunRecord
 from cronplus.schema import SCHEMA_VERSION, connect
 from cronplus.status import RunStatus, Trigger
 
-_COLUMNS = "run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid, reason"
+_COLUMNS = "run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid, reason, signal, host"
 _TIME = "coalesce(started_at, ended_at)"  # must match the runs_by_time index expression
 TIME_INDEX_ROWS = 50_000  # see ReadHistory._narrow_time_range
 
@@ -61,11 +61,20 @@ def _record(row: sqlite3.Row) -> RunRecord:
         log_path=row["log_path"],
         pid=row["pid"],
         reason=row["reason"],
+        signal=row["signal"],
+        host=row["host"],
     )
 
 
-def record_to_json(record: RunRecord) -> dict[str, Any]:
-    """The SPEC §4 `--json` object: exactly these keys, ISO 8601 times with offset, null if absent."""
+RUN_JSON_KEYS = ("run_id", "job", "attempt", "status", "exit_code", "signal", "reason", "trigger", "host",
+                 "scheduled_at", "started_at", "ended_at", "duration_s", "log_path")
+
+
+def run_json(record: RunRecord) -> dict[str, Any]:
+    """The one JSON shape of a run, wherever one is printed or sent (`log --json`,
+    `trigger --wait --json`, the control socket's done message, `alerts --json`): SPEC §4's keys
+    plus `signal`, `reason` and `host` (RUN_JSON_KEYS, in that order); ISO 8601 times with
+    offset; null where absent."""
 
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value is not None else None
@@ -77,7 +86,10 @@ def record_to_json(record: RunRecord) -> dict[str, Any]:
         "attempt": record.attempt,
         "status": str(record.status),
         "exit_code": record.exit_code,
+        "signal": record.signal,
+        "reason": record.reason,
         "trigger": str(record.trigger),
+        "host": record.host,
         "scheduled_at": iso(record.scheduled_at),
         "started_at": iso(record.started_at),
         "ended_at": iso(record.ended_at),

@@ -83,6 +83,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
     """,
+    # 2: which host ran a run (SPEC §9: runs carry `host`; NULL for rows written before), and the
+    # signal that killed its shell (exit_code alone cannot tell `kill -9` from `exit 137`).
+    """
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN signal INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -110,11 +110,11 @@ def is_storage_error(exc: BaseException) -> bool:
 def draft_record(*, run_id: int, job: str, attempt: int, status: RunStatus, trigger: Trigger,
                  scheduled_at: datetime | None, started_at: datetime | None, ended_at: datetime | None,
                  exit_code: int | None = None, log_path: str | None = None, pid: int | None = None,
-                 reason: str | None = None) -> RunRecord:
+                 reason: str | None = None, signal: int | None = None, host: str | None = None) -> RunRecord:
     """What a held write's row will read once written (the caller's answer meanwhile)."""
     return RunRecord(run_id=run_id, job=job, attempt=attempt, status=status, trigger=trigger,
                      scheduled_at=scheduled_at, started_at=started_at, ended_at=ended_at, exit_code=exit_code,
-                     log_path=log_path, pid=pid, reason=reason)
+                     log_path=log_path, pid=pid, reason=reason, signal=signal, host=host)
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.history import History, NoHistoryError, open_readonly, record_to_json
+from cronplus.history import History, NoHistoryError, open_readonly, run_json
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
 
@@ -125,12 +125,12 @@ def test_kv_values_are_set_replaced_and_read(history: History) -> None:
     assert history.kv_get("reboot:boot_id") == "def"
 
 
-def test_record_to_json_has_exactly_the_spec_fields_with_offsets(history: History) -> None:
+def test_run_json_has_the_spec_fields_plus_signal_reason_and_host_with_offsets(history: History) -> None:
     run_id = start(history, log_path="/x/1.log")
     record = history.finish_run(run_id, status=RunStatus.SUCCESS, ended_at=T0 + 0.85, exit_code=0, reason=None, final=True)
-    obj = json.loads(json.dumps(record_to_json(record)))
-    assert list(obj) == ["run_id", "job", "attempt", "status", "exit_code", "trigger", "scheduled_at",
-                         "started_at", "ended_at", "duration_s", "log_path"]
+    obj = json.loads(json.dumps(run_json(record)))
+    assert list(obj) == ["run_id", "job", "attempt", "status", "exit_code", "signal", "reason", "trigger", "host",
+                         "scheduled_at", "started_at", "ended_at", "duration_s", "log_path"]
     assert obj["status"] == "success" and obj["trigger"] == "schedule" and obj["duration_s"] == 0.85
     assert datetime.fromisoformat(obj["started_at"]).timestamp() == T0
     assert datetime.fromisoformat(obj["started_at"]).tzinfo is not None

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from cronplus.history import History
+from cronplus.history import RUN_JSON_KEYS, History
 from cronplus.status import RunStatus, Trigger
 
 NOW = time.time()
@@ -45,8 +45,7 @@ def test_json_lines_carry_exactly_the_spec_fields_newest_last(state: Path, histo
     second = add(history, "backup", NOW - 200, RunStatus.FAILED, exit_code=3, reason="exit 3")
     rows = runs_json(state)
     assert [r["run_id"] for r in rows] == [first, second]
-    assert set(rows[0]) == {"run_id", "job", "attempt", "status", "exit_code", "trigger", "scheduled_at",
-                            "started_at", "ended_at", "duration_s", "log_path"}
+    assert list(rows[0]) == list(RUN_JSON_KEYS)  # SPEC §4's keys plus signal, reason and host
     assert rows[0]["duration_s"] == 0.85 and rows[1]["status"] == "failed" and rows[1]["exit_code"] == 3
     assert rows[0]["started_at"].endswith("+00:00") and rows[0]["log_path"] is None
 

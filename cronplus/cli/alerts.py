@@ -3,7 +3,8 @@
 The table lists outbox rows (alerts and pings), oldest first: id, created, job, event, target
 (redacted: scheme and host only, or the `env:VAR` name), format, status, attempts, the next
 attempt (pending) or delivery time, and the last error (stored redacted). `--json` prints one
-object per line with the same fields (times ISO 8601).
+object per line with the same fields (times ISO 8601), plus `run`: the run the alert is about, in
+the shape of `cronplus log --json` (history.run_json), or null (a test alert, a pruned run).
 
 `--test JOB` loads the crontab, enqueues a `test` alert to that job's `alert=` target and sends
 it right away, synchronously: prints `delivered` (exit 0) or `failed: <redacted reason>` (exit
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from cronplus.errors import CronplusError, UsageError
 
 if TYPE_CHECKING:
+    from cronplus.model import RunRecord
     from cronplus.outbox import OutboxRow
 
 HELP = "alert deliveries: pending, delivered, failed; send a test alert"
@@ -56,12 +58,21 @@ def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool) -
     try:
         conn = history.connect(paths.db_path, readonly=True)
         rows = outbox.list_rows(conn, status=status, limit=limit)
+        runs: dict[int, RunRecord] = {}
+        if as_json:
+            ids = sorted({row.run_id for row in rows if row.run_id is not None})
+            reader = history.ReadHistory(conn)
+            for start in range(0, len(ids), 500):  # SQLite caps the ? of one statement
+                runs.update((r.run_id, r) for r in reader.runs_by_id(ids[start:start + 500]))
         conn.close()
     except sqlite3.Error as exc:
         raise CronplusError(f"cannot read {paths.db_path}: {exc}") from exc
     if as_json:
         for row in rows:
-            print(json.dumps(row_to_json(row), ensure_ascii=False))
+            record = runs.get(row.run_id) if row.run_id is not None else None
+            obj = row_to_json(row)
+            obj["run"] = history.run_json(record) if record is not None else None
+            print(json.dumps(obj, ensure_ascii=False))
         return 0
     if not rows:
         print("no alert deliveries" + (f" with status {status}" if status else ""), file=sys.stderr)

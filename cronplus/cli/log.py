@@ -8,7 +8,8 @@ newest last, like journalctl.
 - Times as journalctl takes them (cronplus.timeparse): `-2h`, `yesterday`, `2025-06-01 14:00`...
 - The table shows local times and compact durations; status is coloured only on a terminal with
   NO_COLOR unset; a terminal gets a pager (`$PAGER`, else `less` with LESS=FRX) unless --no-pager.
-- `--json`: one SPEC §4 object per line (history.record_to_json).
+- `--json`: one run object per line (history.run_json: the same shape as
+  `trigger --wait --json` and `alerts --json`).
 - `-f`: after the last N runs, print each matching run when it *ends* (polling the read-only
   database every 0.5 s); a running run is printed once, when final. Ctrl-C/SIGTERM exit 0.
 - No database yet: "no history yet" on stderr, exit 0 (an empty history, not an error); with -f it
@@ -160,9 +161,9 @@ def _open(db_path: Any, *, wait: bool) -> ReadHistory | None:
 def _json_line(record: RunRecord) -> str:
     import json
 
-    from cronplus.history import record_to_json
+    from cronplus.history import run_json
 
-    return json.dumps(record_to_json(record)) + "\n"
+    return json.dumps(run_json(record)) + "\n"
 
 
 def _cells(record: RunRecord, now: float) -> list[str]:
