@@ -18,6 +18,7 @@ Decisions documented here (the scheduler follows them):
 
 from __future__ import annotations
 
+import signal
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ class AttemptLike(Protocol):
     def cancelled(self) -> bool: ...
     @property
     def error(self) -> str | None: ...
+    @property
+    def killed(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,11 @@ class Outcome:
     status: RunStatus
     reason: str | None
     retryable: bool
+
+
+# Shell statuses that say why a command never ran (POSIX "Command Search and Execution": 127
+# when the command is not found, 126 when it is found but cannot be executed).
+EXIT_MEANINGS = {126: "not executable", 127: "command not found"}
 
 
 def outcome(result: AttemptLike, options: JobOptions, *, cancel_reason: str | None = None,
@@ -63,16 +71,25 @@ def outcome(result: AttemptLike, options: JobOptions, *, cancel_reason: str | No
     if result.error:
         return Outcome(RunStatus.FAILED, result.error, True)
     if result.timed_out:
-        return Outcome(RunStatus.TIMEOUT, f"timeout after {_secs(options.timeout)}", True)
+        ended = f"SIGKILL after {_secs(options.kill_grace)} grace" if result.killed else "ended on SIGTERM"
+        return Outcome(RunStatus.TIMEOUT, f"timeout after {_secs(options.timeout)}: {ended}", True)
     if result.signal:  # runner reports exit_code 128+n for a shell killed by signal n
-        return Outcome(RunStatus.FAILED, f"killed by signal {result.signal}", True)
+        return Outcome(RunStatus.FAILED, f"killed by signal {result.signal}{_signame(result.signal)}", True)
     if result.exit_code is None:
         return Outcome(RunStatus.FAILED, "no exit status", True)
     if result.exit_code == 0:
         return Outcome(RunStatus.SUCCESS, None, False)
     if result.exit_code == options.skip_exit:
         return Outcome(RunStatus.SKIPPED, f"exit {result.exit_code} (skip-exit)", False)
-    return Outcome(RunStatus.FAILED, f"exit {result.exit_code}", True)
+    meaning = EXIT_MEANINGS.get(result.exit_code)
+    return Outcome(RunStatus.FAILED, f"exit {result.exit_code}" + (f" ({meaning})" if meaning else ""), True)
+
+
+def _signame(signum: int) -> str:
+    try:
+        return f" ({signal.Signals(signum).name})"
+    except ValueError:
+        return ""
 
 
 def _secs(value: float | None) -> str:

@@ -104,10 +104,11 @@ def signal_group(pgid: int, sig: int) -> None:
 
 
 async def terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: float,
-                          run: RunTag | None = None) -> None:
+                          run: RunTag | None = None) -> bool:
     """SIGTERM the group led by our child `pgid`, and every other process of `run` (one that left
     the group: `setsid`, a double fork; runprocs.run_members); SIGKILL what is still alive after
-    `grace`. Returns when the shell has exited (reaped by `exit_task`) and none of them is left."""
+    `grace`. Returns when the shell has exited (reaped by `exit_task`) and none of them is left:
+    True when the grace ran out and SIGKILL was needed (a run's reason says so)."""
     members = runprocs.run_members(pgid, run, sessions=_shells) if run is not None else []
     for sig in (signal_mod.SIGTERM, signal_mod.SIGCONT):  # a stopped process only sees SIGTERM once continued
         signal_group(pgid, sig)
@@ -115,6 +116,7 @@ async def terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: floa
     signalled = time.monotonic()
     deadline = signalled + grace
     delay = 0.01
+    killed = False
     while time.monotonic() < deadline:
         if exit_task.done() and not group_alive(pgid) and not any(runprocs.alive(m) for m in members):
             break
@@ -127,8 +129,10 @@ async def terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: floa
     else:
         signal_group(pgid, signal_mod.SIGKILL)
         runprocs.send(members, signal_mod.SIGKILL)
+        killed = True
     if run is not None:
         await _kill_late_forks(pgid, run, signalled, exit_task)
+    return killed
 
 
 async def _kill_late_forks(pgid: int, run: RunTag, since: float, exit_task: asyncio.Future[int]) -> None:

@@ -77,6 +77,7 @@ class AttemptResult:
     output_bytes: int  # everything the job wrote, kept or not
     truncated: bool  # some output was dropped by max_log_size
     error: str | None = None  # spawn failure text; exit_code is None then
+    killed: bool = False  # timed out or cancelled, and the grace ran out: SIGKILL was needed
     output_error: str | None = None  # "output lost[ after N bytes]: <why>: <log path>" (full log disk)
 
 
@@ -386,14 +387,14 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         feeder.start(loop)
     exit_task: asyncio.Future[int] = asyncio.ensure_future(wait_exit(pid))
     cancel_task = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
-    timed_out = cancelled = False
+    timed_out = cancelled = killed = False
     try:
         waiters: set[asyncio.Future[Any]] = {exit_task} | ({cancel_task} if cancel_task else set())
         await asyncio.wait(waiters, timeout=job.options.timeout, return_when=asyncio.FIRST_COMPLETED)
         if not exit_task.done():
             cancelled = cancel_task is not None and cancel_task.done()
             timed_out = not cancelled
-            await terminate_group(pid, exit_task, job.options.kill_grace, spawned.tag)
+            killed = await terminate_group(pid, exit_task, job.options.kill_grace, spawned.tag)
         status = await exit_task
         assert pump.eof is not None
         await asyncio.wait({pump.eof}, timeout=OUTPUT_GRACE)
@@ -419,6 +420,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
             output_bytes=pump.total,
             timed_out=timed_out,
             cancelled=cancelled,
+            killed=killed,
         )
     exit_code, sig = _decode_status(status)
     proc.returncode = exit_code  # reaped by us: keeps Popen.__del__ from waiting on a reused pid
@@ -432,6 +434,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         pid=pid,
         output_bytes=pump.total,
         truncated=pump.dropped > 0,
+        killed=killed,
         error=None,
         output_error=_output_error(spawned, pump),
     )

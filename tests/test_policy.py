@@ -17,6 +17,7 @@ class Result:
     timed_out: bool = False
     cancelled: bool = False
     error: str | None = None
+    killed: bool = False
 
 
 OPTS = JobOptions(retries=2, retry_delay=10, backoff=2, max_retry_delay=25, timeout=30, skip_exit=99)
@@ -43,7 +44,7 @@ def test_the_skip_exit_code_means_skipped_and_is_never_retried() -> None:
 
 def test_a_timeout_is_timeout_and_retried() -> None:
     out = policy.outcome(Result(exit_code=None, signal=15, timed_out=True), OPTS)
-    assert out.status is RunStatus.TIMEOUT and out.reason == "timeout after 30s"
+    assert out.status is RunStatus.TIMEOUT and out.reason == "timeout after 30s: ended on SIGTERM"
     assert policy.will_retry(out, 1, OPTS)
 
 
@@ -53,7 +54,7 @@ def test_a_spawn_error_is_failed_with_the_error_text() -> None:
 
 
 def test_a_signal_death_names_the_signal() -> None:
-    assert policy.outcome(Result(exit_code=None, signal=9), OPTS).reason == "killed by signal 9"
+    assert policy.outcome(Result(exit_code=None, signal=9), OPTS).reason == "killed by signal 9 (SIGKILL)"
 
 
 def test_a_cancelled_attempt_takes_the_cancel_status_and_reason_and_is_not_retried() -> None:

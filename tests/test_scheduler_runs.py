@@ -57,7 +57,7 @@ def test_a_timeout_is_recorded_timeout(tmp_path: Path) -> None:
     async def main() -> None:
         w = world(tmp_path, "# cronplus: name=a timeout=0.3 kill-grace=0.2\n* * * * * sleep 5\n")
         await w.step_at(T1)
-        assert [(r[2], r[5]) for r in w.rows()] == [("timeout", "timeout after 0.3s")]
+        assert [(r[2], r[5]) for r in w.rows()] == [("timeout", "timeout after 0.3s: ended on SIGTERM")]
 
     run(main())
 
