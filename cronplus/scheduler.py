@@ -12,7 +12,8 @@ history rows, alerts). asyncio, one thread; time from an injected clock.Clock.
   runner.spawn_attempt, synchronously, for every run of the tick in turn (chunks of
   INSERT_CHUNK: rows, spawns, then the chunk's pids in one commit); each run's task then
   logs and alerts its start and awaits runner.supervise; policy.outcome ->
-  finish_run -> Alerting. The next tick of a job that just ran is computed after the spawns. Retries are new attempt rows
+  finish_run -> Alerting. A run ending failed, timeout, upstream_failed, missed or interrupted
+  is logged at WARNING (the rest at INFO). The next tick of a job that just ran is computed after the spawns. Retries are new attempt rows
   (trigger `retry`, same scheduled_at) after policy.retry_delay.
 * The last tick handled per job is persisted (ticks.LastTicks) so a restart records the ticks
   missed while down and never re-runs a tick already done (also after the clock went back); it
@@ -61,6 +62,14 @@ INSERT_CHUNK = 50  # rows inserted per transaction when a tick starts many runs
 MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
 TICK_SPACING_S = 60.0  # distinct ticks are distinct minutes: never closer than this
 TICK_TRIGGERS = (Trigger.SCHEDULE, Trigger.CATCH_UP)  # the runs that handle a job's tick (ticks.LastTicks)
+# A run that ended badly is a WARNING line, so `journalctl -p warning` lists it (systemd.py
+# prefixes <4>); a success, a skip or a start stays INFO.
+WARN_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.UPSTREAM_FAILED, RunStatus.MISSED,
+                           RunStatus.INTERRUPTED})
+
+
+def _level(status: RunStatus) -> int:
+    return logging.WARNING if status in WARN_STATUSES else logging.INFO
 
 
 class Scheduler:
@@ -295,10 +304,11 @@ class Scheduler:
 
         def draft(ids: list[int]) -> RunRecord:
             return draft_record(run_id=ids[0], job=run.job.name, attempt=1, status=status, trigger=run.trigger,
-                                scheduled_at=run.tick, started_at=None, ended_at=utc(now), reason=reason)
+                                scheduled_at=run.tick, started_at=None, ended_at=utc(now), reason=reason,
+                                host=getattr(self.history, "host", None))
 
         record = self.store.write(write, draft, ids=1, final=True, what=f"{status} run of job {run.job.name}: {reason}")
-        log.info("job %s: run %d %s: %s", run.job.name, record.run_id, status, reason)
+        log.log(_level(status), "job %s: run %d %s: %s", run.job.name, record.run_id, status, reason)
         run.run_id = record.run_id
         self._finish(run, record)
 
@@ -490,7 +500,7 @@ class Scheduler:
                     run_id=run_id, job=job.name, attempt=run.attempt, status=RunStatus.RUNNING,
                     trigger=run.attempt_trigger, scheduled_at=run.tick,
                     started_at=utc(run.started_at), ended_at=None, exit_code=None, log_path=str(run.log_path),
-                    pid=spawned.pid))
+                    pid=spawned.pid, host=getattr(self.history, "host", None)))
 
             self.store.write(started, lambda _: None, what=f"pid of run {run_id} of job {job.name}")
             log.info("job %s: run %d started (attempt %d, %s)", job.name, run_id, run.attempt, run.attempt_trigger)
@@ -506,7 +516,7 @@ class Scheduler:
 
         def write(_: Ids) -> RunRecord:  # the run's end and its alerts: both or neither, even across a kill -9
             record: RunRecord = self.history.finish_run(run_id, status=out.status, ended_at=ended, exit_code=result.exit_code,
-                                             reason=out.reason, final=not retry)
+                                             signal=result.signal, reason=out.reason, final=not retry)
             self._alert("on_end", job, record, will_retry=retry)
             return record
 
@@ -514,12 +524,13 @@ class Scheduler:
             return draft_record(run_id=run_id, job=job.name, attempt=run.attempt, status=out.status,
                                 trigger=run.attempt_trigger, scheduled_at=run.tick, started_at=utc(run.started_at),
                                 ended_at=utc(ended), exit_code=result.exit_code, log_path=str(run.log_path),
-                                pid=result.pid, reason=out.reason)
+                                pid=result.pid, reason=out.reason, signal=result.signal,
+                                host=getattr(self.history, "host", None))
 
         record = self.store.write(write, draft, final=not retry, what=f"end of run {run_id} of job {job.name}: {out.status}")
         duration = ended - result.started_at if result.started_at else 0.0
-        log.info("job %s: run %d %s in %.3fs%s", job.name, run_id, out.status, duration,
-                 f": {out.reason}" if out.reason else "")
+        log.log(_level(out.status), "job %s: run %d %s in %.3fs%s", job.name, run_id, out.status, duration,
+                f": {out.reason}" if out.reason else "")
         if retry:
             run.record = record  # the ended attempt, until the next one (_abandon_retry drafts from it)
             delay = policy.retry_delay(run.attempt, job.options)
