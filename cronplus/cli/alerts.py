@@ -2,7 +2,8 @@
 
 The table lists outbox rows (alerts and pings), oldest first: id, created, job, event, target
 (redacted: scheme and host only, or the `env:VAR` name), format, status, attempts, the next
-attempt (pending) or delivery time, and the last error (stored redacted). `--json` prints one
+attempt (pending) or delivery time, and the last error (stored redacted). On a terminal it fits
+the width (cli/fit.py); `--wide` or a pipe: every column in full. `--json` prints one
 object per line with the same fields (times ISO 8601), plus `run`: the run the alert is about, in
 the shape of `cronplus log --json` (history.run_json), or null (a test alert, a pruned run).
 
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 
 HELP = "alert deliveries: pending, delivered, failed; send a test alert"
 HEADERS = ("ID", "CREATED", "JOB", "EVENT", "TARGET", "FORMAT", "STATUS", "ATTEMPTS", "NEXT/DELIVERED", "LAST ERROR")
+# On a narrow terminal (cli/fit.py): the error, target and job are shortened, then format,
+# attempts, creation time, target and next/delivered time go, in that order.
+DROP = {"FORMAT": 1, "ATTEMPTS": 2, "CREATED": 3, "TARGET": 4, "NEXT/DELIVERED": 5}
+FLEX = {"JOB": 10, "TARGET": 16, "LAST ERROR": 16}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--status", choices=("pending", "delivered", "failed"), help="only deliveries in this state")
     p.add_argument("-n", "--lines", type=int, default=20, metavar="N", help="the newest N deliveries (default 20; 0 = all)")
     p.add_argument("--test", metavar="JOB", help="send a test alert to JOB's alert target now")
+    p.add_argument("--wide", action="store_true", help="every column in full, however wide the terminal")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
         return _send_test(paths, args.test)
     if args.lines < 0:
         raise UsageError("-n/--lines takes a number >= 0")
-    return _list(paths, status=args.status, limit=args.lines or None, as_json=args.json)
+    return _list(paths, status=args.status, limit=args.lines or None, as_json=args.json, wide=args.wide)
 
 
-def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool) -> int:
+def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool, wide: bool = False) -> int:
     import sqlite3
 
     from cronplus import history, outbox
@@ -77,9 +83,10 @@ def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool) -
     if not rows:
         print("no alert deliveries" + (f" with status {status}" if status else ""), file=sys.stderr)
         return 0
-    from tabulate import tabulate
+    from cronplus.cli.fit import Column, table, terminal_width
 
-    print(tabulate([_table_row(r) for r in rows], headers=HEADERS, tablefmt="simple", disable_numparse=True))
+    columns = [Column(h, drop=DROP.get(h, 0), flex=FLEX.get(h, 0)) for h in HEADERS]
+    print(table(columns, [_table_row(r) for r in rows], width=terminal_width(wide=wide), tablefmt="simple"))
     return 0
 
 
@@ -114,7 +121,6 @@ def _table_row(row: OutboxRow) -> list[str]:
     from cronplus.redact import redact_url
 
     when = local_time(row.next_attempt_at) if row.status == "pending" else local_time(row.delivered_at)
-    error = row.last_error or ""
     return [
         str(row.id),
         local_time(row.created_at),
@@ -125,7 +131,7 @@ def _table_row(row: OutboxRow) -> list[str]:
         row.status,
         str(row.attempts),
         when,
-        error if len(error) <= 60 else error[:59] + "…",
+        row.last_error or "",  # shortened only to fit a terminal (cli/fit.py)
     ]
 
 

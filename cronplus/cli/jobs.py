@@ -6,10 +6,15 @@ With no --crontab / CRONPLUS_CRONTAB, the crontab is the one the state dir's run
 runs (it says which in the same reply), so `cronplus --state-dir DIR jobs` shows what DIR's
 supervisor runs; with no supervisor, the default crontab of SPEC §1.
 
---json prints one object a line (like `log --json`): job schedule tz next_run last_run_id
+--json prints one object a line (like `log --json`): job schedule tz after next_run last_run_id
 last_status last_start last_end duration_s running waiting; times ISO 8601 with offset. A job
 removed from the crontab while a run of it goes on is listed after the others, schedule null,
-until that run ends."""
+until that run ends.
+
+The table: a job with a run in progress shows that run's own start and its time so far (`12s+`),
+not the last finished run's; an AFTER column lists `after=` upstreams when any job has one. On a
+terminal it fits the width (cli/fit.py): times lose their year and seconds, long cells are
+shortened, the duration goes first; `--wide` or a pipe: everything in full."""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ HELP = "table of jobs: schedule, next run, last status"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per job, one a line")
+    p.add_argument("--wide", action="store_true", help="every column in full, however wide the terminal")
 
 
 def _history_rows(paths: Paths, jobs: list[str]) -> tuple[dict[str, RunRecord], dict[str, list[RunRecord]]]:
@@ -95,6 +101,7 @@ def collect(paths: Paths, crontab: Crontab, now: datetime, status: dict[str, Any
                 "job": job.name,
                 "schedule": job.schedule.text,
                 "tz": job.tz,
+                "after": list(job.options.after),
                 "next_run": installer.next_run(job, now),
                 "last": rec,
                 "running": running.get(job.name, []),
@@ -104,7 +111,7 @@ def collect(paths: Paths, crontab: Crontab, now: datetime, status: dict[str, Any
     listed = {job.name for job in crontab.jobs}
     for name, runs in sorted(running.items()):
         if name not in listed:  # removed from the crontab while it ran: it still finishes
-            rows.append({"job": name, "schedule": None, "tz": None, "next_run": None, "last": None,
+            rows.append({"job": name, "schedule": None, "tz": None, "after": [], "next_run": None, "last": None,
                          "running": runs, "waiting": None})
     return rows
 
@@ -116,6 +123,7 @@ def _json_line(row: dict[str, Any]) -> str:
             "job": row["job"],
             "schedule": row["schedule"],
             "tz": row["tz"],
+            "after": row["after"],
             "next_run": _iso(row["next_run"]),
             "last_run_id": rec.run_id if rec else None,
             "last_status": str(rec.status) if rec else None,
@@ -128,30 +136,58 @@ def _json_line(row: dict[str, Any]) -> str:
     )
 
 
-def _table_row(row: dict[str, Any], now: datetime) -> list[str]:
+def _table_row(row: dict[str, Any], now: datetime, *, compact: bool = False) -> list[str]:
+    """One table row; `compact` (a terminal too narrow for the full table): times without year
+    and seconds."""
     from cronplus import humanize, installer
 
     rec: RunRecord | None = row["last"]
     nxt = row["next_run"]
     status = str(rec.status) if rec else "never run"
+    started = rec.started_at if rec else None
+    took = humanize.duration(rec.duration_s) if rec and rec.duration_s is not None else ""
     if row["running"]:
         ids = ",".join(str(r.run_id) for r in row["running"])
         status = f"running (run {ids})"
+        started = min((r.started_at for r in row["running"] if r.started_at is not None), default=None)
+        if started is not None:  # the run in progress: its own start and its time so far
+            took = humanize.duration(max(0.0, (now - started).total_seconds())) + "+"
     elif row["waiting"]:
         status = row["waiting"]
+
+    def when(dt: datetime) -> str:
+        return dt.astimezone().strftime("%m-%d %H:%M") if compact else installer.format_local(dt)
+
     return [
         row["job"],
         "(removed from the crontab)" if row["schedule"] is None else row["schedule"] + (f" ({row['tz']})" if row["tz"] else ""),
-        f"{installer.format_local(nxt)} ({installer.format_relative(nxt, now)})" if nxt else "-",
+        f"{when(nxt)} ({installer.format_relative(nxt, now)})" if nxt else "-",
         status,
-        humanize.local_time(rec.started_at) if rec and rec.started_at else "",
-        humanize.duration(rec.duration_s) if rec and rec.duration_s is not None else "",
+        (when(started) if compact else humanize.local_time(started)) if started else "",
+        took,
+        ",".join(row["after"]),
     ]
 
 
-def run(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
+def render_table(rows: list[dict[str, Any]], now: datetime, *, width: int | None) -> str:
+    """The table, fitted to `width` (None: full): see the module docstring."""
+    from cronplus.cli.fit import Column, table
 
+    columns = [Column("JOB", flex=10), Column("SCHEDULE", flex=9), Column("NEXT RUN", flex=12),
+               Column("LAST STATUS", flex=16), Column("LAST START"), Column("DURATION", drop=1),
+               Column("AFTER", flex=8)]
+    cells = [_table_row(r, now) for r in rows]
+    if not any(row["after"] for row in rows):  # no job has after=: no empty column
+        columns, cells = columns[:-1], [c[:-1] for c in cells]
+    full = table(columns, cells, width=None, tablefmt="simple")
+    if width is None or max(len(line) for line in full.split("\n")) <= width:
+        return full
+    compact = [_table_row(r, now, compact=True)[: len(columns)] for r in rows]
+    return table(columns, compact, width=width, tablefmt="simple")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cronplus.cli.fit import terminal_width
     from cronplus.crontab import load_crontab
     from cronplus.paths import from_args
 
@@ -171,6 +207,5 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no jobs in {paths.crontab}")
         return 0
-    headers = ["JOB", "SCHEDULE", "NEXT RUN", "LAST STATUS", "LAST START", "DURATION"]
-    print(tabulate([_table_row(r, now) for r in rows], headers=headers, tablefmt="simple"))
+    print(render_table(rows, now, width=terminal_width(wide=args.wide)))
     return 0

@@ -7,7 +7,9 @@ newest last, like journalctl.
 - `--status` takes comma lists and may repeat; statuses are validated (usage error, exit 2).
 - Times as journalctl takes them (cronplus.timeparse): `-2h`, `yesterday`, `2025-06-01 14:00`...
 - The table shows local times and compact durations; status is coloured only on a terminal with
-  NO_COLOR unset; a terminal gets a pager (`$PAGER`, else `less` with LESS=FRX) unless --no-pager.
+  NO_COLOR unset; a terminal gets a pager (`$PAGER`, else `less` with LESS=FRX) unless --no-pager
+  or TERM is dumb or unset (as journalctl). On a terminal the table fits its width (cli/fit.py:
+  the reason and job shortened, low-priority columns dropped); `--wide` or a pipe: every column.
 - `--json`: one run object per line (history.run_json: the same shape as
   `trigger --wait --json` and `alerts --json`).
 - `-f`: after the last N runs, print each matching run when it *ends* (polling the read-only
@@ -34,6 +36,10 @@ HELP = "run history, newest last"
 DEFAULT_LINES = 20
 POLL_S = 0.5
 HEADERS = ("RUN", "JOB", "ATTEMPT", "STATUS", "TRIGGER", "SCHEDULED", "STARTED", "DURATION", "EXIT", "REASON")
+# On a narrow terminal (cli/fit.py): the reason and job are shortened, then trigger, attempt, the
+# tick, the exit code (the reason says it) and the duration go, in that order.
+DROP = {"TRIGGER": 1, "ATTEMPT": 2, "SCHEDULED": 3, "EXIT": 4, "DURATION": 5}
+FLEX = {"JOB": 10, "REASON": 16}
 # Follow mode prints line by line, so it cannot let tabulate size the columns: fixed minimums.
 FOLLOW_WIDTHS = (7, 16, 7, 15, 8, 19, 19, 8, 4, 0)
 COLOURS = {
@@ -68,6 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-r", "--reverse", action="store_true", help="newest first")
     p.add_argument("--json", action="store_true", help="one JSON object per run, one a line")
     p.add_argument("--no-pager", action="store_true", help="never pipe the table into a pager")
+    p.add_argument("--wide", action="store_true", help="every column in full, however wide the terminal")
 
 
 def parse_lines(value: str | None, *, bounded: bool) -> int | None:
@@ -122,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     with hist:
         if args.follow:
-            return _follow(hist, filters, limit, json_out=args.json)
+            return _follow(hist, filters, limit, json_out=args.json, wide=args.wide)
         if args.json and limit is None:  # all of a range: stream it, whatever its size
             sys.stdout.writelines(_json_line(r) for r in hist.iter_query(**filters, newest_first=args.reverse))
             return 0
@@ -133,7 +140,12 @@ def run(args: argparse.Namespace) -> int:
             if not args.json:
                 print("no runs match", file=sys.stderr)
             return 0
-        text = "".join(_json_line(r) for r in records) if args.json else render_table(records, colour=_use_colour()) + "\n"
+        if args.json:
+            text = "".join(_json_line(r) for r in records)
+        else:
+            from cronplus.cli.fit import terminal_width
+
+            text = render_table(records, colour=_use_colour(), width=terminal_width(wide=args.wide)) + "\n"
         _emit(text, pager=not args.json and not args.no_pager)
     return 0
 
@@ -194,8 +206,15 @@ def _paint(status: str, text: str, colour: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if colour and code else text
 
 
-def render_table(records: list[RunRecord], *, colour: bool) -> str:
-    from tabulate import tabulate
+def _columns() -> list[Any]:
+    from cronplus.cli.fit import Column
+
+    return [Column(h, drop=DROP.get(h, 0), flex=FLEX.get(h, 0)) for h in HEADERS]
+
+
+def render_table(records: list[RunRecord], *, colour: bool, width: int | None = None) -> str:
+    """The table; `width` (the terminal's) drops and shortens columns to fit (cli/fit.py)."""
+    from cronplus.cli.fit import table
 
     now = time.time()
     rows = []
@@ -203,27 +222,45 @@ def render_table(records: list[RunRecord], *, colour: bool) -> str:
         cells = _cells(record, now)
         cells[3] = _paint(cells[3], cells[3], colour)
         rows.append(cells)
-    return str(tabulate(rows, headers=HEADERS, tablefmt="plain", disable_numparse=True))
+    return table(_columns(), rows, width=width)
 
 
-def follow_line(record: RunRecord | None, *, colour: bool) -> str:
-    """One fixed-width line of the follow-mode table (None: the header)."""
+def follow_plan(width: int | None) -> tuple[list[int], list[int]]:
+    """Follow mode prints line by line: the kept columns and widths come from FOLLOW_WIDTHS (the
+    reason taking the rest of the line)."""
+    from cronplus.cli.fit import plan
+
+    natural = [max(w, len(h)) for w, h in zip(FOLLOW_WIDTHS, HEADERS, strict=True)]
+    natural[-1] = 60
+    return plan(_columns(), natural, width)
+
+
+def follow_line(record: RunRecord | None, *, colour: bool, width: int | None = None) -> str:
+    """One fixed-width line of the follow-mode table (None: the header), fitted to `width`."""
+    from cronplus.cli.fit import clip, shorten
+
+    keep, widths = follow_plan(width)
     cells = list(HEADERS) if record is None else _cells(record, time.time())
-    padded = [cell.ljust(width) for cell, width in zip(cells, FOLLOW_WIDTHS, strict=True)]
-    if record is not None:
-        padded[3] = _paint(cells[3], padded[3], colour)
-    return "  ".join(padded).rstrip() + "\n"
+    padded = []
+    for i in keep:
+        cell = cells[i] if i == len(HEADERS) - 1 or len(cells[i]) <= widths[i] else shorten(cells[i], widths[i])
+        text = cell.ljust(FOLLOW_WIDTHS[i] if width is None else widths[i])
+        padded.append(_paint(cells[3], text, colour) if i == 3 and record is not None else text)
+    return clip("  ".join(padded).rstrip(), width) + "\n"
 
 
-def _follow(hist: ReadHistory, filters: dict[str, Any], limit: int | None, *, json_out: bool) -> int:
+def _follow(hist: ReadHistory, filters: dict[str, Any], limit: int | None, *, json_out: bool, wide: bool = False) -> int:
     """Print the newest `limit` runs, then every matching run as it becomes final, until
     Ctrl-C/SIGTERM. A run still running is watched by run_id and printed once it is final."""
     import signal
 
+    from cronplus.cli.fit import terminal_width
+
     colour = _use_colour()
+    width = terminal_width(wide=wide)
 
     def line(record: RunRecord) -> str:
-        return _json_line(record) if json_out else follow_line(record, colour=colour)
+        return _json_line(record) if json_out else follow_line(record, colour=colour, width=width)
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -241,7 +278,7 @@ def _follow(hist: ReadHistory, filters: dict[str, Any], limit: int | None, *, js
         pending = {r.run_id for r in backlog if not r.status.is_final}
         pending |= {r.run_id for r in hist.query(**{**watch, "statuses": ["running"]})}
         if not json_out:
-            out.write(follow_line(None, colour=False))
+            out.write(follow_line(None, colour=False, width=width))
         out.writelines(line(r) for r in backlog)
         out.flush()
         while True:
@@ -280,7 +317,9 @@ def _emit(text: str, *, pager: bool) -> None:
     import shlex
     import subprocess
 
-    if not (pager and sys.stdout.isatty()):
+    # systemd's pager (terminal_is_dumb) makes the same choice: on a dumb or unknown terminal
+    # less can only say "terminal is not fully functional" and wait for RETURN.
+    if not (pager and sys.stdout.isatty()) or os.environ.get("TERM", "dumb") == "dumb":
         sys.stdout.write(text)
         return
     command = os.environ.get("CRONPLUS_PAGER", os.environ.get("PAGER", "less"))
