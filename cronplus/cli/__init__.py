@@ -39,7 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _add_global_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--crontab", metavar="FILE", help="crontab file (default: per SPEC §1; env CRONPLUS_CRONTAB)")
+    p.add_argument("--crontab", metavar="FILE", help="crontab file (env CRONPLUS_CRONTAB; default ~/.config/cronplus/crontab, "
+                   "or /etc/cronplus/crontab as root or with --system)")
     p.add_argument("--state-dir", metavar="DIR", help="state directory (env CRONPLUS_STATE_DIR)")
     p.add_argument("--log-dir", metavar="DIR", help="run log directory (default <state>/logs)")
     p.add_argument("--system", action="store_true", help="system mode: /etc/cronplus/crontab with a user field")
