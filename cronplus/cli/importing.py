@@ -3,11 +3,18 @@
 Runs the real `crontab -l` (so it sees exactly what cron runs), keeps the text byte for byte
 (comments, env lines, order), validates it with the parser before touching anything, refuses to
 replace a non-empty cronplus crontab without --force, installs atomically, and then tells the
-user to disable the cron copies so the jobs do not run twice."""
+user to disable the cron copies so the jobs do not run twice.
+
+`crontab -l` is user format (no user field). Into a system-format crontab (root's default,
+/etc/cronplus/crontab, or --system) it goes with `--as-user USER`: USER is inserted as the sixth
+field of every job line (after the 5 time fields or the @nickname; comments, `# cronplus:` and
+env lines as they are). Without it the command says so, naming that flag and the other way: a
+user-format crontab given with --crontab."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 HELP = "take the current `crontab -l` into cronplus's crontab"
@@ -15,6 +22,29 @@ HELP = "take the current `crontab -l` into cronplus's crontab"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing non-empty cronplus crontab")
+    p.add_argument("--as-user", metavar="USER",
+                   help="into a system-format crontab (root's): run every imported job as USER (e.g. root)")
+
+
+# A job line: optional indent, the schedule (an @nickname or 5 time fields), blanks, the command.
+_JOB_LINE = re.compile(r"^(\s*)(@\S+|\S+\s+\S+\s+\S+\s+\S+\s+\S+)(\s+)(\S.*)$", re.DOTALL)
+
+
+def add_user_field(text: str, user: str) -> str:
+    """User-format crontab text -> system format: `user` after each job line's schedule. Blank
+    lines, comments (annotations too) and env lines are kept as they are. Pure."""
+    from cronplus.envlines import parse_env_line
+
+    out = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        match = _JOB_LINE.match(body)
+        if body.lstrip().startswith("#") or parse_env_line(body) is not None or match is None:
+            out.append(line)
+            continue
+        indent, schedule, blank, command = match.groups()
+        out.append(f"{indent}{schedule}{blank}{user}{blank}{command}{line[len(body):]}")
+    return "".join(out)
 
 
 def read_user_crontab() -> str:
@@ -43,23 +73,32 @@ def read_user_crontab() -> str:
 def run(args: argparse.Namespace) -> int:
     from cronplus import installer
     from cronplus.cli.install import print_install
-    from cronplus.errors import CronplusError, CrontabError
+    from cronplus.errors import CronplusError, CrontabError, UsageError
     from cronplus.paths import from_args
 
     paths = from_args(args)
-    if paths.system:
+    if paths.system and not args.as_user:
+        import getpass
+
         raise CronplusError(
-            f"{paths.crontab} is a system-format crontab (with a user field) and `crontab -l` has none: "
-            "add the user field and use `cronplus install FILE`"
+            f"{paths.crontab} is a system-format crontab (each job names its user) and `crontab -l` has no "
+            f"user field: import it with `cronplus import --as-user {getpass.getuser()}` (every job runs as "
+            "that user), or into a user-format crontab: `cronplus --crontab ~/.config/cronplus/crontab import`"
         )
+    if args.as_user and not paths.system:
+        raise UsageError(f"--as-user adds a user field, which only a system-format crontab has ({paths.crontab} "
+                         "is user format: import without it)")
     text = read_user_crontab()
     if not text.strip():
         raise CronplusError("nothing to import: `crontab -l` printed an empty crontab")
+    if args.as_user:
+        text = add_user_field(text, args.as_user)
     try:
-        installer.validate(text, path="crontab -l", system=False)
+        installer.validate(text, path="crontab -l", system=paths.system)
     except CrontabError as exc:
         print(str(exc), file=sys.stderr)
-        print("cronplus rejects this crontab (lines above, as printed by `crontab -l`); nothing imported", file=sys.stderr)
+        shown = f"`crontab -l` with the user field {args.as_user}" if args.as_user else "`crontab -l`"
+        print(f"cronplus rejects this crontab (lines above, as printed by {shown}); nothing imported", file=sys.stderr)
         return 1
     existing = installer.read_installed(paths.crontab)
     if existing is not None and existing.strip() and existing != text and not args.force:
@@ -67,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             f"{paths.crontab} already has content; see it with `cronplus list`. "
             "Use --force to replace it (the old version is kept as .bak)"
         )
-    result = installer.install_text(text, paths.crontab, system=False, display_path="crontab -l")
+    result = installer.install_text(text, paths.crontab, system=paths.system, display_path="crontab -l")
     print_install(result, paths)
     print(
         "\nThese jobs are still in cron's crontab too. So that they do not run twice, disable them\n"
