@@ -127,9 +127,11 @@ async def terminate_group(pgid: int, exit_task: asyncio.Future[int], grace: floa
             await asyncio.wait({exit_task}, timeout=step)
         delay = min(delay * 2, 0.1)
     else:
+        # Say "SIGKILL was needed" only if a live process got it, not an unreaped zombie (the job
+        # runs in its own session: sid = pgid).
+        killed = runprocs.session_alive(pgid) or any(runprocs.alive(m) for m in members)
         signal_group(pgid, signal_mod.SIGKILL)
         runprocs.send(members, signal_mod.SIGKILL)
-        killed = True
     if run is not None:
         await _kill_late_forks(pgid, run, signalled, exit_task)
     return killed

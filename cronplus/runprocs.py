@@ -197,6 +197,21 @@ def _same_run(tag: RunTag, run: RunTag) -> bool:
 # -- stopping --------------------------------------------------------------------------------
 
 
+def session_alive(sid: int) -> bool:
+    """Whether a process of session `sid` still runs (zombies aside: under an init that does not
+    reap, a dead orphan stays a zombie, and killpg(0) still finds it). One /proc scan."""
+    try:
+        entries = os.listdir(PROC)
+    except OSError:
+        return True
+    for name in entries:
+        if name.isdigit():
+            info = _stat(int(name))
+            if info is not None and info[2] == sid and info[0] != "Z":
+                return True
+    return False
+
+
 def alive(proc: Proc) -> bool:
     info = _stat(proc.pid)
     return info is not None and info[0] != "Z" and info[3] == proc.start
