@@ -184,3 +184,17 @@ def test_the_fit_plan_shortens_free_text_then_drops_columns_in_order_then_cuts_t
     assert plan(cols, [10, 10, 10, 100], 50) == ([0, 1, 3], [10, 10, 10, 26])
     assert plan(cols, [10, 10, 10, 100], 40) == ([0, 3], [10, 10, 10, 28])  # then B
     assert plan(cols, [10, 10, 10, 100], 22) == ([0, 3], [10, 10, 10, 10])  # nothing left to drop: text at its minimum
+
+
+def test_log_follow_in_a_pipe_cuts_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    fill_history(state, 1)
+    proc = subprocess.Popen([sys.executable, "-m", "cronplus", "log", "--state-dir", str(state), "-f"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        header, line = proc.stdout.readline(), proc.stdout.readline()
+        assert "TRIGGER" in header and "nightly-database-backup" in line and LONG_REASON.strip() in line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

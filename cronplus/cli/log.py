@@ -243,7 +243,8 @@ def follow_line(record: RunRecord | None, *, colour: bool, width: int | None = N
     cells = list(HEADERS) if record is None else _cells(record, time.time())
     padded = []
     for i in keep:
-        cell = cells[i] if i == len(HEADERS) - 1 or len(cells[i]) <= widths[i] else shorten(cells[i], widths[i])
+        cut = width is not None and i != len(HEADERS) - 1 and len(cells[i]) > widths[i]  # a pipe: nothing cut
+        cell = shorten(cells[i], widths[i]) if cut else cells[i]
         text = cell.ljust(FOLLOW_WIDTHS[i] if width is None else widths[i])
         padded.append(_paint(cells[3], text, colour) if i == 3 and record is not None else text)
     return clip("  ".join(padded).rstrip(), width) + "\n"
