@@ -5,7 +5,8 @@ outbox rows (a lease, see outbox.py), hands them to a small thread pool that POS
 `requests` (explicit connect/read timeouts), and records each outcome:
 
 - 2xx: delivered.
-- 408, 425, 429, 5xx, connection errors, timeouts, an unset `env:VAR`: retried with exponential
+- 408, 425, 429, 5xx, connection errors, timeouts, an unset `env:VAR`, a `whsec_` secret that
+  is not base64 (signing.BadSecret): retried with exponential
   backoff plus jitter (`Retry-After` honoured on 429/503), until the row is `max_age_s` old;
   then failed with the last reason.
 - other 4xx (400 bad token, 404, 410), a 3xx (not followed), an unrenderable payload, a
@@ -183,8 +184,8 @@ def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy
     """One attempt: resolve, render, sign, POST, classify. Never raises."""
     try:
         url, request, secret = build_request(row, env, now)
-    except Unresolved as exc:  # unset env:VAR: the operator may still set it, so retry
-        return Outcome("retry", error=str(exc))
+    except (Unresolved, signing.BadSecret) as exc:  # unset env:VAR or a mangled whsec_ secret:
+        return Outcome("retry", error=str(exc))  # the operator may still fix it, so retry
     except BadTarget as exc:  # a malformed URL will not become a good one
         return Outcome("failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a payload we cannot render will never render

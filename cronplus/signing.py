@@ -2,9 +2,11 @@
 
 The sender signs `f"{webhook_id}.{webhook_timestamp}.{body}"` with HMAC-SHA256 and sends
 `webhook-signature: v1,<base64 digest>`. Per the spec a secret of the form `whsec_<base64>`
-is base64-decoded to get the key bytes; any other secret is used as its raw UTF-8 bytes (what
-most senders that accept free-form secrets do). A `whsec_` secret whose tail is not valid
-base64 falls back to the raw bytes too, so a typo never turns into an empty key.
+is base64-decoded to get the key bytes, with its `=` padding restored when it was stripped (the
+official `standardwebhooks` and `svix` verifiers decode it so); any other secret is used as its
+raw UTF-8 bytes (what most senders that accept free-form secrets do). A `whsec_` secret whose
+tail is not base64 raises `BadSecret` (its message never quotes the secret): signing with some
+other key would send alerts no receiver can verify.
 """
 
 from __future__ import annotations
@@ -17,16 +19,25 @@ import hmac
 WHSEC_PREFIX = "whsec_"
 
 
+class BadSecret(ValueError):
+    """A `whsec_` secret that is not `whsec_` + base64 (the message does not quote it)."""
+
+
 def secret_key(secret: str) -> bytes:
-    """The HMAC key bytes behind a configured secret."""
-    if secret.startswith(WHSEC_PREFIX):
-        try:
-            key = base64.b64decode(secret[len(WHSEC_PREFIX) :], validate=True)
-        except (binascii.Error, ValueError):
-            key = b""
-        if key:
-            return key
-    return secret.encode("utf-8")
+    """The HMAC key bytes behind a configured secret; BadSecret for a malformed `whsec_` one."""
+    if not secret.startswith(WHSEC_PREFIX):
+        return secret.encode("utf-8")
+    tail = secret[len(WHSEC_PREFIX) :].strip()
+    try:
+        key = base64.b64decode(tail + "=" * (-len(tail) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not key:
+        raise BadSecret(
+            f"the signing secret starts with {WHSEC_PREFIX} but the {len(tail)} characters after it are not"
+            " base64: copy the whole secret from the receiver (whsec_ followed by A-Z a-z 0-9 + /)"
+        )
+    return key
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:

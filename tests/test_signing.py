@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 
+import pytest
+
 from cronplus import signing
 
 
@@ -26,8 +28,11 @@ def test_a_plain_secret_is_used_as_its_utf8_bytes() -> None:
     assert signing.sign("s3cret-ü", "msg_2", 1, body) == independent_signature("s3cret-ü".encode(), "msg_2", 1, body)
 
 
-def test_a_whsec_secret_with_invalid_base64_falls_back_to_raw_bytes_not_an_empty_key() -> None:
-    assert signing.secret_key("whsec_!!!not base64") == b"whsec_!!!not base64"
+def test_a_whsec_secret_with_invalid_base64_is_refused_not_used_as_some_other_key() -> None:
+    # Signing with the raw bytes would send alerts no Standard Webhooks receiver can verify.
+    with pytest.raises(signing.BadSecret, match="not base64") as err:
+        signing.secret_key("whsec_!!!not base64")
+    assert "!!!not" not in str(err.value)
 
 
 def test_verify_accepts_one_of_several_signatures_and_rejects_a_tampered_body() -> None:
