@@ -3,8 +3,9 @@
 The event data (the `data` of the JSON envelope, documented in docs/alerts.md) is built once, at
 enqueue time, and stored in the outbox; the format is applied at send time by `render`, so a
 payload never has to be rebuilt from history. Every builder keeps within the receiving service's
-limits (Slack section text 3,000 chars, header 150; Discord content 2,000, embed description
-4,096, field value 1,024, 6,000 in all; ntfy messages over 4,096 bytes become attachments).
+limits (Slack section text 3,000 chars, header 150; Discord content 2,000, embed title 256,
+description 4,096, field value 1,024, 6,000 in all; titles counted in UTF-16 code units, as
+those services count, so an emoji counts 2; ntfy messages over 4,096 bytes become attachments).
 No I/O here.
 """
 
@@ -160,8 +161,28 @@ def _facts(data: dict[str, Any]) -> list[tuple[str, str]]:
     return facts
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units: how Slack and Discord count their limits (JavaScript
+    string length), so an emoji outside the BMP counts 2."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def clip_utf16(text: str, limit: int) -> str:
+    """`text` within `limit` UTF-16 code units, cut on a code point (never half a surrogate
+    pair) with an ellipsis (1 unit) when it had to be cut."""
+    if utf16_len(text) <= limit:
+        return text
+    out, used = [], 0
+    for ch in text:
+        size = 2 if ord(ch) > 0xFFFF else 1
+        if used + size > limit - 1:
+            break
+        out.append(ch)
+        used += size
+    return "".join(out) + "…"
+
+
+_clip = clip_utf16  # every Slack / Discord / Teams limit here is counted that way
 
 
 def _code_block(text: str, limit: int) -> str:
@@ -183,7 +204,7 @@ def render_slack(payload: dict[str, Any]) -> HttpRequest:
     data = payload["data"]
     esc = _slack_escape
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _clip(title(data), 150), "emoji": True}},
+        {"type": "header", "text": {"type": "plain_text", "text": clip_utf16(title(data), 150), "emoji": True}},
     ]
     if summary(data):
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(esc(summary(data)), 3000)}})
@@ -193,7 +214,8 @@ def render_slack(payload: dict[str, Any]) -> HttpRequest:
         blocks.append({"type": "section", "fields": fields})
     if data.get("output_tail"):
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _code_block(esc(data["output_tail"]), 3000)}})
-    body = {"text": _clip(f"{title(data)}: {summary(data)}", 3000), "blocks": blocks}
+    # The fallback is mrkdwn too (it is the notification text): escaped like the blocks.
+    body = {"text": clip_utf16(esc(f"{title(data)}: {summary(data)}"), 3000), "blocks": blocks}
     return HttpRequest(json.dumps(body, ensure_ascii=False).encode("utf-8"), {"Content-Type": "application/json"})
 
 
@@ -210,7 +232,7 @@ def render_discord(payload: dict[str, Any]) -> HttpRequest:
     if data.get("output_tail"):
         description += "\n" + _code_block(data["output_tail"], 3000)
     embed: dict[str, Any] = {
-        "title": _clip(title(data), 256),
+        "title": clip_utf16(title(data), 256),
         "description": _clip(description, 4096),
         "color": _COLORS.get(event, 0xE8A33D),
         "fields": [{"name": label, "value": _clip(value, 1024), "inline": True} for label, value in _facts(data)[:25]],
@@ -219,7 +241,7 @@ def render_discord(payload: dict[str, Any]) -> HttpRequest:
     if payload.get("timestamp"):
         embed["timestamp"] = payload["timestamp"]
     body = {
-        "content": _clip(title(data), 2000),
+        "content": clip_utf16(title(data), 2000),
         "embeds": [embed],
         "allowed_mentions": {"parse": []},  # job output must never ping @everyone
     }
