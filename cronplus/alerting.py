@@ -19,6 +19,11 @@ kv table, key `alert.incident.<job>`, JSON):
 - `missed` / `upstream_failed` are sent once, then at most every `alert-remind` until the job
   succeeds again; `config_error` once per distinct error text (again after `alert-remind`).
 
+Cron mail (SPEC §6, mail.py): a run made final (no retry follows) that wrote output or ended
+`failed`/`timeout`, on a line with a non-empty MAILTO, gets one `mail` row holding the whole
+message (its output read from the log now, so a later log prune loses nothing); an alert to
+`alert=mailto:ADDR` is a `mail` row too. The delivery worker runs the mailer (maildelivery.py).
+
 Pings (healthchecks.io / Cronitor): `/start` at each attempt's start, the base URL on success
 (and skip), `/fail` on a final failure or timeout, with the output tail as body.
 """
@@ -28,13 +33,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cronplus import outbox, payloads
+from cronplus import mail, outbox, payloads
 from cronplus.clock import Clock, SystemClock
 from cronplus.status import AlertEvent, RunStatus
 
@@ -89,6 +95,12 @@ def enqueue_alert(
     """One outbox row for `options.alert`, or None when the job has no alert target."""
     if not options.alert:
         return None
+    if options.alert.startswith(mail.MAILTO_SCHEME):
+        recipients = mail.split_recipients(options.alert[len(mail.MAILTO_SCHEME):])
+        message = mail.alert_message(recipients=recipients, sender=own_user(), data=data)
+        return outbox.enqueue(conn, kind="mail", event=str(data["event"]), job=data.get("job"), run_id=run_id,
+                              target=options.alert, format="mail", secret_ref=None,
+                              payload={"recipients": list(recipients), "message": message}, now=now)
     return outbox.enqueue(
         conn,
         kind="alert",
@@ -101,6 +113,15 @@ def enqueue_alert(
         payload=new_payload(data, now=now),
         now=now,
     )
+
+
+def own_user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
 
 
 def test_alert_data(job: JobSpec, *, host: str) -> dict[str, Any]:
@@ -155,9 +176,12 @@ class Alerting:
 
     def on_end(self, job: JobSpec, record: RunRecord, *, will_retry: bool) -> None:
         try:
-            if job.options.alert or job.options.ping:
+            recipients = mail.mailto(job)
+            if job.options.alert or job.options.ping or recipients:
                 with self.history.transaction():  # the decision's state and rows: all or nothing
                     self._on_end(job, record, will_retry)
+                    if recipients and not will_retry:
+                        self._cron_mail(job, record, recipients)
                 self._notify()
         except Exception as exc:  # noqa: BLE001
             _reraise_storage(exc)
@@ -278,6 +302,38 @@ class Alerting:
         }
         enqueue_alert(self.history.conn, defaults, data, now=now)
         self._kv_set(key, json.dumps({"digest": digest, "last_alert_at": now}))
+
+    def _cron_mail(self, job: JobSpec, record: RunRecord, recipients: tuple[str, ...]) -> None:
+        """cron's mail of a final run: when it wrote output (as cron) or failed (cronplus too)."""
+        output, left_out = mail.read_output(record.log_path)
+        if not output and record.status not in _FAILURES:
+            return
+        if left_out:
+            sep = "" if output.endswith("\n") else "\n"
+            output += f"{sep}[cronplus: {left_out} more bytes of output: cronplus output {record.run_id}]\n"
+        user = job.user or own_user()
+        message = mail.cron_message(
+            job=job, recipients=recipients, user=user, hostname=self.hostname, output=output,
+            status_line=mail.status_line(job=job.name, run_id=record.run_id, attempt=record.attempt,
+                                         status=str(record.status), reason=record.reason),
+            cron_env=self._cron_env(job, record),
+        )
+        outbox.enqueue(self.history.conn, kind="mail", event=str(record.status), job=job.name, run_id=record.run_id,
+                       target=mail.MAILTO_SCHEME + ",".join(recipients), format="mail", secret_ref=None,
+                       payload={"recipients": list(recipients), "message": message}, now=self.clock.time())
+
+    def _cron_env(self, job: JobSpec, record: RunRecord) -> list[tuple[str, str]]:
+        """The job's environment as the runner built it, for cronie's X-Cron-Env headers."""
+        import pwd
+
+        from cronplus.runner import build_env
+
+        try:
+            pw = pwd.getpwnam(job.user) if job.user else pwd.getpwuid(os.getuid())
+        except KeyError:
+            return list(job.env)
+        when = record.scheduled_at or record.started_at or datetime.fromtimestamp(self.clock.time())
+        return list(build_env(job, run_id=record.run_id, attempt=record.attempt, scheduled_at=when, user=pw).items())
 
     # -- building and storing -------------------------------------------------------------------
     def _incident_info(self, incident: dict[str, Any], *, end: float, reminder: bool) -> dict[str, Any]:

@@ -215,12 +215,25 @@ def _url(v: str, *, env_ok: bool) -> str | None:
         return v  # resolved and checked at send time (delivery.build_request)
     if "://" not in v:
         # Never echo the value: it may be a token pasted in the wrong place.
-        forms = "an http(s):// URL, env:VAR or none" if env_ok else "an http(s):// URL or none"
+        forms = "an http(s):// URL, env:VAR, mailto:ADDR or none" if env_ok else "an http(s):// URL or none"
         raise AnnotationError(f"{redact_url(v)} is not {forms}")
     problem = url_problem(v)
     if problem:
         raise AnnotationError(problem)
     return v
+
+
+def _alert(v: str) -> str | None:
+    """alert=: an http(s) URL, env:VAR, none, or mailto:ADDR[,ADDR...] (sent as cron mail)."""
+    from cronplus.mail import MAILTO_SCHEME, address_problem
+
+    if v.lower().startswith(MAILTO_SCHEME):
+        addresses = v[len(MAILTO_SCHEME):]
+        problem = address_problem(addresses) if addresses else "mailto: needs an address (alert=mailto:ops@example.com)"
+        if problem:
+            raise AnnotationError(problem)
+        return MAILTO_SCHEME + addresses
+    return _url(v, env_ok=True)
 
 
 def _secret(v: str) -> str | None:
@@ -261,7 +274,7 @@ KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "catch-up": ("catch_up", _enum(CatchUp)),
     "jitter": ("jitter", _duration),
     "tz": ("tz", _tz),
-    "alert": ("alert", lambda v: _url(v, env_ok=True)),
+    "alert": ("alert", _alert),
     "alert-format": ("alert_format", _enum(AlertFormat)),
     "alert-on": ("alert_on", _events),
     "alert-secret": ("alert_secret", _secret),

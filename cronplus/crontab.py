@@ -195,9 +195,14 @@ class _Parser:
                 self.error(lineno, col, f"bad CRON_TZ: {problem}")
                 return
             self.cron_tz = value
-        if name == "MAILTO" and value:
-            self.warn(lineno, 1, "MAILTO is ignored: cronplus sends no mail",
-                      "use alert=URL (or alert=env:VAR) in '# cronplus-defaults:' for failure alerts")
+        if name in ("MAILTO", "MAILFROM") and value:
+            from cronplus.mail import address_problem
+
+            problem = address_problem(value)
+            if problem:  # cron logs it UNSAFE and sends nothing (cronie do_command.c safe_p)
+                problem = shown(problem, 300)
+                self.warn(lineno, 1, f"{name} {problem}: no mail is sent" if name == "MAILTO"
+                          else f"{name} {problem}: mail comes from the crontab's user")
         self.env = self.env.extend(name, value)
 
     def _job(self, lineno: int, raw: str, indent: int) -> None:

@@ -42,6 +42,7 @@ class Settings:
     max_runs_per_job: int | None = None
     max_log_bytes: int | None = None
     clock: Clock | None = None  # the scheduler's; tests shift it to reach a minute's tick at once
+    mailer: str | None = None  # `--mailer CMD` (mail.py); None: $CRONPLUS_MAILER, else sendmail
 
 
 def owner_id() -> str:
@@ -86,7 +87,7 @@ class Daemon:
 
         self.history = History(self.paths.db_path)
         self.owner = owner_id()
-        self.worker = DeliveryWorker(self.paths.db_path)
+        self.worker = DeliveryWorker(self.paths.db_path, mailer=self.settings.mailer)
         self.worker.start()
         self.alerting = Alerting(self.history, wake=self.worker.wake)
         recover(self.history, self.crontab, self.alerting, owner=self.owner)  # a killed supervisor's runs
@@ -330,6 +331,11 @@ def _run_supervisor(settings: Settings) -> int:
             return 1
         for warning in crontab.warnings:
             log.warning("%s", warning)
+        from cronplus.mail import mailer_warning
+
+        no_mailer = mailer_warning(crontab, settings.mailer, os.environ)  # SPEC §6: once, at start
+        if no_mailer:
+            log.warning("%s", no_mailer)
 
         async def main() -> int:
             return await Daemon(settings, crontab).main()

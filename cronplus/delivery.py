@@ -1,4 +1,5 @@
-"""Deliver the outbox over HTTP, in the background, never losing an alert.
+"""Deliver the outbox over HTTP (and `mail` rows through the mailer, maildelivery.py), in the
+background, never losing an alert.
 
 `DeliveryWorker(db_path)` is a daemon thread with its own SQLite connection. It claims due
 outbox rows (a lease, see outbox.py), hands them to a small thread pool that POSTs them with
@@ -73,6 +74,7 @@ class Policy:
     max_age_s: float = 24 * 3600.0
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
+    mail_timeout: float = 60.0  # the mailer command's whole run
 
     def delay(self, attempts: int) -> float:
         """Exponential backoff with up to +25% jitter, so retries of many rows spread out."""
@@ -180,8 +182,14 @@ def build_request(row: OutboxRow, env: Mapping[str, str], now: float) -> tuple[s
     return url, request, secret
 
 
-def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy, now: float) -> Outcome:
-    """One attempt: resolve, render, sign, POST, classify. Never raises."""
+def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy, now: float,
+         mailer: str | None = None) -> Outcome:
+    """One attempt: resolve, render, sign, POST, classify (a `mail` row: run the mailer,
+    maildelivery.py). Never raises."""
+    if row.kind == "mail":
+        from cronplus.maildelivery import send_mail
+
+        return send_mail(row, mailer=mailer, env=env, timeout=policy.mail_timeout)
     try:
         url, request, secret = build_request(row, env, now)
     except (Unresolved, signing.BadSecret) as exc:  # unset env:VAR or a mangled whsec_ secret:
@@ -252,6 +260,7 @@ def deliver_now(
     env: Mapping[str, str] | None = None,
     policy: Policy | None = None,
     clock: Clock | None = None,
+    mailer: str | None = None,
 ) -> OutboxRow | None:
     """Send one row synchronously, once (for `cronplus alerts --test`); returns the row after."""
     import requests
@@ -262,7 +271,8 @@ def deliver_now(
     won = outbox.claim(conn, [row_id], now=now, lease_s=policy.connect_timeout + policy.read_timeout + 10)
     if won:
         with requests.Session() as session:
-            outcome = send(won[0], session=session, env=os.environ if env is None else env, policy=policy, now=now)
+            outcome = send(won[0], session=session, env=os.environ if env is None else env, policy=policy, now=now,
+                           mailer=mailer)
         record(conn, won[0], outcome, now=clock.time(), policy=policy)
     return outbox.get(conn, row_id)
 
@@ -283,7 +293,9 @@ class DeliveryWorker:
         keep_s: float = 30 * 86400.0,
         keep_pings_s: float = 86400.0,
         batch: int = 16,
+        mailer: str | None = None,
     ) -> None:
+        self.mailer = mailer  # `cronplus run --mailer CMD`; None: $CRONPLUS_MAILER, else sendmail
         self.db_path = Path(db_path)
         self.keep_s, self.keep_pings_s = keep_s, keep_pings_s
         self.batch = max(1, batch)
@@ -418,7 +430,7 @@ class DeliveryWorker:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        where = redact_url(target)
+        where = target if target.startswith("mailto:") else redact_url(target)  # addresses are no secret
         for (row, outcome), status in zip(results, statuses, strict=True):
             if status == "delivered":
                 log.debug("alert %d (%s %s) delivered to %s", row.id, row.job, row.event, where)
@@ -484,7 +496,9 @@ class DeliveryWorker:
             if self._stopping.is_set() and time.monotonic() >= self._stop_deadline:
                 break
             try:
-                outcome = send(row, session=self._session(), env=self.env, policy=self.policy, now=self.clock.time())
+                session = None if row.kind == "mail" else self._session()
+                outcome = send(row, session=session, env=self.env, policy=self.policy, now=self.clock.time(),
+                               mailer=self.mailer)
             except Exception as exc:  # noqa: BLE001 - send() should not raise; never lose the row
                 outcome = Outcome("retry", error=f"internal error: {type(exc).__name__}")
             results.append((row, outcome))

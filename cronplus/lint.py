@@ -11,7 +11,7 @@ Warnings:
   4-minute gap at the top of each hour);
 - a fixed-time job whose time falls in a DST gap (runs once right after the jump) or overlap
   (runs in the first pass only) of its zone, on a change day it runs on, within two years.
-(MAILTO and a missing final newline are reported by the parser, which sees the lines.)
+(an unsafe MAILTO and a missing final newline are reported by the parser, which sees the lines.)
 """
 
 from __future__ import annotations

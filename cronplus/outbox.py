@@ -25,7 +25,7 @@ from cronplus.status import DeliveryStatus
 class OutboxRow:
     id: int
     created_at: float
-    kind: str  # 'alert' | 'ping'
+    kind: str  # 'alert' | 'ping' | 'mail' (target mailto:ADDRS, payload {recipients, message})
     event: str
     job: str | None
     run_id: int | None

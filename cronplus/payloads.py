@@ -148,8 +148,9 @@ def summary(data: dict[str, Any]) -> str:
     return "; ".join(bits)
 
 
-def _facts(data: dict[str, Any]) -> list[tuple[str, str]]:
-    facts = []
+def facts(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) pairs of the run: job, status, exit code, attempt, run, when, host."""
+    out = []
     for key, label in (("job", "Job"), ("status", "Status"), ("exit_code", "Exit code"), ("attempt", "Attempt"),
                        ("run_id", "Run"), ("scheduled_at", "Scheduled"), ("duration_s", "Duration"), ("host", "Host")):
         value = data.get(key)
@@ -157,8 +158,8 @@ def _facts(data: dict[str, Any]) -> list[tuple[str, str]]:
             continue
         if key == "duration_s":
             value = _human_duration(float(value))
-        facts.append((label, str(value)))
-    return facts
+        out.append((label, str(value)))
+    return out
 
 
 def utf16_len(text: str) -> int:
@@ -208,9 +209,9 @@ def render_slack(payload: dict[str, Any]) -> HttpRequest:
     ]
     if summary(data):
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(esc(summary(data)), 3000)}})
-    facts = _facts(data)[:10]
-    if facts:
-        fields = [{"type": "mrkdwn", "text": _clip(f"*{label}*\n{esc(value)}", 2000)} for label, value in facts]
+    pairs = facts(data)[:10]
+    if pairs:
+        fields = [{"type": "mrkdwn", "text": _clip(f"*{label}*\n{esc(value)}", 2000)} for label, value in pairs]
         blocks.append({"type": "section", "fields": fields})
     if data.get("output_tail"):
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _code_block(esc(data["output_tail"]), 3000)}})
@@ -235,7 +236,7 @@ def render_discord(payload: dict[str, Any]) -> HttpRequest:
         "title": clip_utf16(title(data), 256),
         "description": _clip(description, 4096),
         "color": _COLORS.get(event, 0xE8A33D),
-        "fields": [{"name": label, "value": _clip(value, 1024), "inline": True} for label, value in _facts(data)[:25]],
+        "fields": [{"name": label, "value": _clip(value, 1024), "inline": True} for label, value in facts(data)[:25]],
         "footer": {"text": f"cronplus {data.get('cronplus_version', '')}".strip()},
     }
     if payload.get("timestamp"):
@@ -260,9 +261,9 @@ def render_teams(payload: dict[str, Any]) -> HttpRequest:
     ]
     if summary(data):
         body.append({"type": "TextBlock", "text": summary(data), "wrap": True})
-    facts = _facts(data)
-    if facts:
-        body.append({"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in facts]})
+    pairs = facts(data)
+    if pairs:
+        body.append({"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in pairs]})
     if data.get("output_tail"):
         body.append({"type": "TextBlock", "text": data["output_tail"], "fontType": "Monospace", "wrap": True,
                      "size": "Small"})

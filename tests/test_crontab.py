@@ -250,6 +250,6 @@ def test_random_garbage_raises_only_crontab_errors() -> None:
 
 def test_crontab_error_diagnostics_hold_errors_only_and_warnings_ride_along() -> None:
     with pytest.raises(CrontabError) as info:
-        parse("MAILTO=me\n60 * * * * x\n")
+        parse("MAILTO=me you\n60 * * * * x\n")  # an unsafe MAILTO: a warning
     assert [d.severity for d in info.value.diagnostics] == [Severity.ERROR]
     assert [str(w.loc) for w in info.value.warnings] == ["ct:1:1"]  # type: ignore[attr-defined]

@@ -86,12 +86,11 @@ def test_no_dst_warning_where_nothing_changes(text: str) -> None:
     assert warnings(text) == []
 
 
-def test_mailto_points_to_alerts() -> None:
-    assert warnings("MAILTO=ops@example.com\n") == [
-        (
-            "ct:1:1: warning: MAILTO is ignored: cronplus sends no mail (use alert=URL (or alert=env:VAR) in "
-            "'# cronplus-defaults:' for failure alerts)"
-        )
+def test_a_mailto_is_mail_now_and_only_an_unsafe_one_is_a_warning() -> None:
+    assert warnings("MAILTO=ops@example.com,dev@example.com\n") == []
+    assert warnings("MAILTO=ops team\n") == [
+        "ct:1:1: warning: MAILTO 'ops team' is not a safe mail address list: cron accepts letters, digits and"
+        " @!:%-.,_+ (not first), no spaces: no mail is sent"
     ]
 
 
@@ -100,7 +99,7 @@ def test_an_empty_mailto_is_not_a_warning() -> None:
 
 
 def test_warnings_come_in_line_order() -> None:
-    got = warnings("CRON_TZ=UTC\n*/7 * * * * a\nMAILTO=x\n0 0 30 2 * b\n")
+    got = warnings("CRON_TZ=UTC\n*/7 * * * * a\nMAILTO=-x\n0 0 30 2 * b\n")
     assert [g.split(": ")[0] for g in got] == ["ct:2:1", "ct:3:1", "ct:4:5"]
 
 

@@ -1,11 +1,12 @@
 """`cronplus alerts [--json] [--status S] [-n N]` and `cronplus alerts --test JOB`.
 
-The table lists outbox rows (alerts and pings), oldest first: id, created, job, event, target
-(redacted: scheme and host only, or the `env:VAR` name), format, status, attempts, the next
-attempt (pending) or delivery time, and the last error (stored redacted). On a terminal it fits
-the width (cli/fit.py); `--wide` or a pipe: every column in full. `--json` prints one
-object per line with the same fields (times ISO 8601), plus `run`: the run the alert is about, in
-the shape of `cronplus log --json` (history.run_json), or null (a test alert, a pruned run).
+The table lists outbox rows (alerts, pings and mail), oldest first: id, created, job, event,
+target (redacted: scheme and host only, or the `env:VAR` name; mail shows `mailto:ADDRESSES`),
+format, status, attempts, the next attempt (pending) or delivery time, and the last error (stored
+redacted). On a terminal it fits the width (cli/fit.py); `--wide` or a pipe: every column in
+full. `--json` prints one object per line with the same fields (times ISO 8601), plus `run`: the
+run the alert is about, in the shape of `cronplus log --json` (history.run_json), or null (a test
+alert, a pruned run).
 
 `--test JOB` loads the crontab, enqueues a `test` alert to that job's `alert=` target and sends
 it right away, synchronously: prints `delivered` (exit 0) or `failed: <redacted reason>` (exit
@@ -91,12 +92,18 @@ def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool, w
 
 
 def _event(row: OutboxRow) -> str:
-    return f"ping {row.event}" if row.kind == "ping" else row.event
+    return f"{row.kind} {row.event}" if row.kind in ("ping", "mail") else row.event
+
+
+def _target(row: OutboxRow) -> str:
+    """Webhook and ping URLs carry tokens (redacted); mail addresses are shown."""
+    from cronplus.redact import redact_url
+
+    return row.target if row.kind == "mail" else redact_url(row.target)
 
 
 def row_to_json(row: OutboxRow) -> dict[str, Any]:
     from cronplus.payloads import iso
-    from cronplus.redact import redact_url
 
     return {
         "id": row.id,
@@ -105,7 +112,7 @@ def row_to_json(row: OutboxRow) -> dict[str, Any]:
         "job": row.job,
         "event": row.event,
         "run_id": row.run_id,
-        "target": redact_url(row.target),
+        "target": _target(row),
         "format": "ping" if row.kind == "ping" else row.format,
         "status": row.status,
         "attempts": row.attempts,
@@ -118,7 +125,6 @@ def row_to_json(row: OutboxRow) -> dict[str, Any]:
 
 def _table_row(row: OutboxRow) -> list[str]:
     from cronplus.humanize import local_time
-    from cronplus.redact import redact_url
 
     when = local_time(row.next_attempt_at) if row.status == "pending" else local_time(row.delivered_at)
     return [
@@ -126,7 +132,7 @@ def _table_row(row: OutboxRow) -> list[str]:
         local_time(row.created_at),
         row.job or "-",
         _event(row),
-        redact_url(row.target),
+        _target(row),
         "ping" if row.kind == "ping" else row.format,
         row.status,
         str(row.attempts),
@@ -161,9 +167,10 @@ def _send_test(paths: Any, name: str) -> int:
         assert row_id is not None
         row = deliver_now(conn, row_id)
         assert row is not None
-        target = redact_url(job.options.alert)
+        target = job.options.alert if row.kind == "mail" else redact_url(job.options.alert)
         if row.status == "delivered":
-            print(f"test alert {row_id} to {target} ({row.format}): delivered (HTTP {row.http_status})")
+            how = "mailer exit 0" if row.kind == "mail" else f"HTTP {row.http_status}"
+            print(f"test alert {row_id} to {target} ({row.format}): delivered ({how})")
             return 0
         if row.status == "pending":  # a transient failure: a test should not linger in the queue
             outbox.mark_failed(conn, row_id, error=f"{row.last_error}", http_status=row.http_status,

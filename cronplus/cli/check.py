@@ -45,5 +45,13 @@ def run(args: argparse.Namespace) -> int:
     for diag in crontab.warnings:
         print(diag, file=sys.stderr)
     n, w = len(crontab.jobs), len(crontab.warnings)
+    import os
+
+    from cronplus.mail import mailer_warning
+
+    no_mailer = mailer_warning(crontab, None, os.environ)  # MAILTO set, no sendmail, no $CRONPLUS_MAILER
+    if no_mailer:
+        print(no_mailer, file=sys.stderr)
+        w += 1
     print(f"ok: {n} job{'s' if n != 1 else ''}, {w} warning{'s' if w != 1 else ''}")
     return 0

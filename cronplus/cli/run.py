@@ -35,6 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="retention: keep at most N runs per job (default 10000; 0 keeps all)")
     p.add_argument("--max-log-size-total", type=_size, default=None, metavar="SIZE",
                    help="retention: total size of run logs (default 1G; 0 keeps all)")
+    p.add_argument("--mailer", metavar="CMD", default=None,
+                   help="send MAILTO mail with CMD (run by /bin/sh, message on stdin, recipients as \"$@\"),"
+                        " as crond -m does (default /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem"
+                        " RECIPIENTS; env CRONPLUS_MAILER)")
 
 
 def _limit(value: float | None, default: float) -> float | None:
@@ -55,5 +59,6 @@ def run(args: argparse.Namespace) -> int:
         max_age_s=_limit(args.max_age, history.DEFAULT_MAX_AGE_S),
         max_runs_per_job=int(max_runs) if max_runs is not None else None,
         max_log_bytes=int(max_log) if max_log is not None else None,
+        mailer=args.mailer,
     )
     return run_supervisor(settings)
