@@ -94,7 +94,7 @@ def test_real_world_user_crontabs_pass(name: str) -> None:
 
 def test_an_invalid_file_also_shows_its_warnings_in_line_order(tmp_path: Path) -> None:
     f = tmp_path / "crontab"
-    f.write_text("MAILTO=me\n0 0 * * * * cmd\n")
+    f.write_text("MAILTO=me you\n0 0 * * * * cmd\n")  # an unsafe MAILTO: a warning
     result = check(str(f))
     assert result.returncode == 1
     assert [line.split(": ")[0:2] for line in result.stderr.splitlines()] == [
