@@ -331,11 +331,7 @@ def _run_supervisor(settings: Settings) -> int:
             return 1
         for warning in crontab.warnings:
             log.warning("%s", warning)
-        from cronplus.mail import mailer_warning
-
-        no_mailer = mailer_warning(crontab, settings.mailer, os.environ)  # SPEC §6: once, at start
-        if no_mailer:
-            log.warning("%s", no_mailer)
+        _start_warnings(crontab, settings)
 
         async def main() -> int:
             return await Daemon(settings, crontab).main()
@@ -343,6 +339,21 @@ def _run_supervisor(settings: Settings) -> int:
         return asyncio.run(main())
     finally:
         lock.release()
+
+
+def _start_warnings(crontab: Crontab, settings: Settings) -> None:
+    """Said once at start: MAILTO mail without a mailer (SPEC §6), a malformed whsec_ secret."""
+    from cronplus.mail import mailer_warning
+    from cronplus.signing import secret_problems
+    from cronplus.status import AlertFormat
+
+    no_mailer = mailer_warning(crontab, settings.mailer, os.environ)
+    if no_mailer:
+        log.warning("%s", no_mailer)
+    signed = [o.alert_secret for o in (*(j.options for j in crontab.jobs), crontab.defaults)
+              if o.alert and o.alert_format == AlertFormat.JSON and not o.alert.startswith("mailto:")]
+    for problem in secret_problems(signed, os.environ):
+        log.warning("%s", problem)
 
 
 def trigger_in_process(paths: Paths, name: str, *, on_started: Callable[[int], None] | None = None) -> RunRecord | None:

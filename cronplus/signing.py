@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Iterable, Mapping
 
 WHSEC_PREFIX = "whsec_"
 
@@ -61,3 +62,20 @@ def verify(secret: str, header_values: dict[str, str], body: bytes) -> bool:
     expected = sign(secret, header_values["webhook-id"], int(header_values["webhook-timestamp"]), body)
     candidates = header_values.get("webhook-signature", "").split()
     return any(hmac.compare_digest(expected, candidate) for candidate in candidates)
+
+
+def secret_problems(refs: Iterable[str | None], env: Mapping[str, str], *,
+                    default_env: str = "CRONPLUS_WEBHOOK_SECRET") -> list[str]:
+    """One line per configured secret (`env:VAR`, None for $`default_env`) that is set in `env`
+    but is a malformed `whsec_` secret: what the supervisor says at start, rather than only
+    leaving its alerts pending. Unset ones are not reported here (delivery says so)."""
+    problems = []
+    for name in sorted({ref[4:] if ref and ref.startswith("env:") else (ref or default_env) for ref in refs}):
+        value = env.get(name)
+        if not value:
+            continue
+        try:
+            secret_key(value)
+        except BadSecret as exc:
+            problems.append(f"${name}: {exc}; signed alerts wait until it is fixed")
+    return problems

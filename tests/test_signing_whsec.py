@@ -101,3 +101,18 @@ def test_a_mangled_whsec_secret_is_retried_with_a_redacted_reason_then_signed_on
         worker.stop()
         conn.close()
     assert Webhook(good).verify(request.body, request.headers)["type"] == "cronplus.job.failure"
+
+
+def test_a_supervisor_says_at_start_that_its_whsec_secret_is_not_base64(tmp_path: Path, supervisors) -> None:
+    from tests.test_daemon import Supervisor
+
+    (tmp_path / "crontab").write_text(
+        "# cronplus: name=a alert=http://127.0.0.1:9/hook alert-secret=env:OPS_SECRET\n0 3 * * * true\n"
+        "# cronplus: name=b alert=http://127.0.0.1:9/hook\n0 3 * * * true\n")
+    sup = Supervisor(tmp_path, "", env={"OPS_SECRET": "whsec_%%TOPSECRET%%",
+                                        "CRONPLUS_WEBHOOK_SECRET": "whsec_" + base64.b64encode(KEYS[0]).decode()})
+    supervisors.append(sup)
+    sup.wait_ready()
+    assert sup.stop() == 0
+    said = [line for line in sup.stderr.splitlines() if "not base64" in line]
+    assert len(said) == 1 and "$OPS_SECRET" in said[0] and "TOPSECRET" not in sup.stderr
