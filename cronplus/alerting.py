@@ -100,7 +100,9 @@ def enqueue_alert(
         message = mail.alert_message(recipients=recipients, sender=own_user(), data=data)
         return outbox.enqueue(conn, kind="mail", event=str(data["event"]), job=data.get("job"), run_id=run_id,
                               target=options.alert, format="mail", secret_ref=None,
-                              payload={"recipients": list(recipients), "message": message}, now=now)
+                              payload={"recipients": list(recipients), "message": message,
+                                       "sender": mail.envelope_sender(own_user(), socket.gethostname())},
+                              now=now)
     return outbox.enqueue(
         conn,
         kind="alert",
@@ -320,7 +322,9 @@ class Alerting:
         )
         outbox.enqueue(self.history.conn, kind="mail", event=str(record.status), job=job.name, run_id=record.run_id,
                        target=mail.MAILTO_SCHEME + ",".join(recipients), format="mail", secret_ref=None,
-                       payload={"recipients": list(recipients), "message": message}, now=self.clock.time())
+                       payload={"recipients": list(recipients), "message": message,
+                                "sender": mail.envelope_sender(mail.mailfrom(job, user), self.hostname)},
+                       now=self.clock.time())
 
     def _cron_env(self, job: JobSpec, record: RunRecord) -> list[tuple[str, str]]:
         """The job's environment as the runner built it, for cronie's X-Cron-Env headers."""

@@ -19,7 +19,8 @@ Contract:
 - `mailer_argv(mailer, recipients)`: the default is Debian cron's
   `/usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem RECIPIENTS`; a `--mailer CMD` (or
   $CRONPLUS_MAILER) replaces it, as `crond -m CMD` does: run by `/bin/sh -c CMD` with the
-  recipients as its positional parameters ("$@"), reading the message on stdin.
+  recipients as its positional parameters ("$@"), reading the message on stdin;
+  `smtp://HOST[:PORT]` sends to that SMTP server instead (maildelivery.py).
 - The output is capped at `MAX_OUTPUT_BYTES` (the head, then a note with the bytes left out):
   cronie mails all of it, but the message is stored in the outbox row until it is delivered.
 """
@@ -79,6 +80,11 @@ def mailfrom(job: JobSpec, user: str) -> str:
     """cronie: MAILFROM if set and safe, else the crontab's user."""
     value = env_value(job, "MAILFROM")
     return value if value and not address_problem(value) else user
+
+
+def envelope_sender(sender: str, hostname: str) -> str:
+    """The SMTP envelope sender (smtp:// mailer): a bare user name gets the host's name."""
+    return sender if "@" in sender else f"{sender}@{hostname}"
 
 
 def mail_enabled(crontab: Crontab) -> list[JobSpec]:

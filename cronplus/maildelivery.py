@@ -12,14 +12,21 @@ pruned meanwhile loses nothing. Outcomes, as the outbox's other deliveries (deli
 
 The mailer runs in its own session with the supervisor's environment (PATH defaulted), its
 stdout and stderr captured, so its noise never reaches the supervisor's log unasked.
+
+A mailer of the form `smtp://HOST[:PORT]` (port 25 by default) is not a command: the message
+goes straight to that SMTP server (smtplib, no TLS, no auth: a local relay), envelope sender the
+payload's `sender`, recipients the payload's. 2xx: delivered; a 5xx reply (every recipient
+refused, sender refused, message refused): failed, it will not be accepted later; 4xx,
+connection errors and timeouts: retried.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from cronplus import mail
@@ -28,7 +35,10 @@ if TYPE_CHECKING:
     from cronplus.delivery import Outcome
     from cronplus.outbox import OutboxRow
 
+log = logging.getLogger("cronplus.delivery")
+
 DEFAULT_TIMEOUT_S = 60.0
+SMTP_SCHEME = "smtp://"
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -46,6 +56,8 @@ def send_mail(row: OutboxRow, *, mailer: str | None, env: Mapping[str, str],
     if not recipients or not isinstance(message, str):
         return Outcome("failed", error="mail row without recipients or message")
     command = mail.mailer_command(mailer, env)
+    if command and command.startswith(SMTP_SCHEME):
+        return _send_smtp(command, str(row.payload.get("sender") or "root"), recipients, message, timeout)
     argv = mail.mailer_argv(command, recipients)
     shown = command or argv[0]
     child_env = {**env}
@@ -70,6 +82,51 @@ def send_mail(row: OutboxRow, *, mailer: str | None, env: Mapping[str, str],
         how += " (command not found?)"
     said = _tail(err)
     return Outcome("retry", error=f"mailer {shown}: {how}" + (f": {said}" if said else ""))
+
+
+def _send_smtp(url: str, sender: str, recipients: list[str], message: str, timeout: float) -> Outcome:
+    import smtplib
+    import socket
+    from urllib.parse import urlsplit
+
+    from cronplus.delivery import Outcome
+
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or 25
+    except ValueError:
+        host = None
+    if not host:
+        return Outcome("failed", error=f"mailer {url} is not smtp://HOST[:PORT]")
+    where = f"smtp://{host}:{port}"
+    try:
+        with smtplib.SMTP(host, port, timeout=timeout) as smtp:
+            # SMTP lines end in CRLF (RFC 5321); smtplib fixes bare LFs only in str messages,
+            # and a str would have to be ASCII: so the bytes are fixed here.
+            wire = message.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+            smtp.ehlo_or_helo_if_needed()
+            eight_bit = not message.isascii() and smtp.has_extn("8bitmime")  # as sendmail -B8BITMIME
+            refused = smtp.sendmail(sender, recipients, wire, mail_options=["BODY=8BITMIME"] if eight_bit else [])
+    except smtplib.SMTPRecipientsRefused as exc:
+        return _smtp_outcome(where, "every recipient refused", exc.recipients.values())
+    except smtplib.SMTPResponseException as exc:
+        return _smtp_outcome(where, "refused", [(exc.smtp_code, exc.smtp_error)])
+    except (OSError, smtplib.SMTPException) as exc:  # refused connection, timeout, dropped link
+        reason = "timed out" if isinstance(exc, socket.timeout) else (str(exc) or type(exc).__name__)
+        return Outcome("retry", error=f"mailer {where}: {reason}"[:300])
+    if refused:  # some recipients took it: a retry would mail those twice, so it is said only
+        log.warning("mail to %s via %s: refused %s", ", ".join(recipients), where, ", ".join(sorted(refused)))
+    return Outcome("delivered")
+
+
+def _smtp_outcome(where: str, what: str, replies: Iterable[tuple[int, bytes | str]]) -> Outcome:
+    from cronplus.delivery import Outcome
+
+    pairs = [(int(code), text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text))
+             for code, text in replies]
+    said = "; ".join(f"{code} {text}" for code, text in pairs)
+    transient = any(400 <= code < 500 for code, _ in pairs)
+    return Outcome("retry" if transient else "failed", error=f"mailer {where}: {what}: {said}"[:300])
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mailer", metavar="CMD", default=None,
                    help="send MAILTO mail with CMD (run by /bin/sh, message on stdin, recipients as \"$@\"),"
                         " as crond -m does (default /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem"
-                        " RECIPIENTS; env CRONPLUS_MAILER)")
+                        " RECIPIENTS; smtp://HOST:PORT sends to that SMTP relay; env CRONPLUS_MAILER)")
 
 
 def _limit(value: float | None, default: float) -> float | None:
