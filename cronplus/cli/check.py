@@ -9,6 +9,7 @@ Errors and warnings go to stderr, one `FILE:LINE:COL: message` line each (warnin
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 HELP = "validate a crontab: FILE:LINE:COL: message, exit 1 when invalid"
@@ -45,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
     for diag in crontab.warnings:
         print(diag, file=sys.stderr)
     n, w = len(crontab.jobs), len(crontab.warnings)
-    import os
-
     from cronplus.mail import mailer_warning
 
     no_mailer = mailer_warning(crontab, None, os.environ)  # MAILTO set, no sendmail, no $CRONPLUS_MAILER
