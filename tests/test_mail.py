@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from email import message_from_string
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -162,3 +163,22 @@ def test_the_output_is_capped_with_a_note(tmp_path: Path) -> None:
     log.write_bytes(b"line\n" * 100_000)
     text, left = mail.read_output(str(log), max_bytes=1000)
     assert text == "line\n" * 200 and left == 500_000 - 1000
+
+
+def test_mail_enabled_follows_the_mailto_in_effect_at_each_line() -> None:
+    ct = parse_crontab(
+        "0 1 * * * a\nMAILTO=ops@example.com\n0 2 * * * b\nMAILTO=\"\"\n0 3 * * * c\n"
+        "# cronplus: alert=mailto:oncall@example.com\n0 4 * * * d\nMAILTO=bad address\n0 5 * * * e\n"
+        "MAILTO=dev@example.org\n0 6 * * * f\n", path="ct", system=False)
+    assert [j.command for j in mail.mail_enabled(ct)] == ["b", "d", "f"]
+    assert [j.command for j in ct.jobs if mail.mailto(j)] == ["b", "f"]
+
+
+def test_mail_enabled_is_one_pass_over_a_big_alternating_file() -> None:
+    n = 20_000
+    text = "".join(f"V{i}=x\n0 0 * * * job{i}\n" for i in range(n)) + "MAILTO=ops@example.com\n0 0 * * * last\n"
+    ct = parse_crontab(text, path="ct", system=False)
+    start = time.process_time()
+    got = mail.mail_enabled(ct)
+    assert [j.command for j in got] == ["last"]
+    assert time.process_time() - start < 5.0  # N*N/2 = 2e8 steps would take minutes
