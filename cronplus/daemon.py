@@ -21,7 +21,7 @@ from typing import Any
 
 from cronplus.clock import Clock
 from cronplus.control import ControlServer, SupervisorLock, suggest
-from cronplus.errors import CronplusError, CrontabError, escape
+from cronplus.errors import CronplusError, CrontabError, capped, escape
 from cronplus.loopwatch import LoopWatch
 from cronplus.model import Crontab, JobOptions, RunRecord
 from cronplus.orphans import OrphanReaper
@@ -187,8 +187,8 @@ class Daemon:
         try:
             crontab = load(self.paths)
         except CrontabError as exc:
-            for diag in exc.diagnostics:
-                log.error("reload refused: %s", diag)
+            for line in capped(exc.diagnostics):
+                log.error("reload refused: %s", line)
             log.error("reload refused: keeping the previous crontab (%d job(s))", len(self.crontab.jobs))
             try:
                 self.alerting.on_config_error(self.crontab.defaults, exc)
@@ -334,13 +334,13 @@ def _run_supervisor(settings: Settings) -> int:
         try:
             crontab = load(paths)
         except CrontabError as exc:
-            for diag in exc.diagnostics:
-                log.error("%s", diag)
+            for line in capped(exc.diagnostics):
+                log.error("%s", line)
             log.error("cronplus supervisor not started: %s has %d error(s)", escape(str(paths.crontab)),
                       len(exc.diagnostics))
             return 1
-        for warning in crontab.warnings:
-            log.warning("%s", warning)
+        for line in capped(crontab.warnings):
+            log.warning("%s", line)
         if not paths.crontab.exists():  # a typo in --crontab must not run nothing in silence
             log.warning("%s", missing_crontab(paths))
 

@@ -124,12 +124,30 @@ class Diagnostic:
         return escape(text)  # messages quote through shown(); this also covers the path
 
 
+MAX_SHOWN = 20  # diagnostics printed or logged for one file; the rest are counted
+
+
+def capped(diagnostics: Iterable[Diagnostic], limit: int = MAX_SHOWN) -> list[str]:
+    """The lines to print for `diagnostics`: the first `limit`, then "... and N more error(s)"
+    (and warnings), so an executable passed as a crontab cannot flood a terminal or a journal."""
+    items = list(diagnostics)
+    lines = [str(d) for d in items[:limit]]
+    rest = items[limit:]
+    if rest:
+        errors = sum(1 for d in rest if d.severity is Severity.ERROR)
+        warnings = len(rest) - errors
+        parts = [f"{n} more {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
+        lines.append("... and " + " and ".join(parts))
+    return lines
+
+
 class CrontabError(CronplusError):
-    """A crontab has one or more errors. str() gives one `FILE:LINE:COL: message` line per error."""
+    """A crontab has one or more errors. str() gives one `FILE:LINE:COL: message` line per error,
+    the first MAX_SHOWN of them and a count of the rest."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
-        super().__init__("\n".join(str(d) for d in self.diagnostics))
+        super().__init__("\n".join(capped(self.diagnostics)))
 
 
 class InvalidCrontab(CrontabError):
