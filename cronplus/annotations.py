@@ -168,9 +168,17 @@ def _names(v: str) -> tuple[str, ...]:
     return names
 
 
+MAX_NAME = 100  # a name is a directory under the log dir (<log_dir>/<name>/<run_id>.log)
+
+
 def _name(v: str) -> str:
     if not NAME_RE.match(v):
         raise AnnotationError(f"'{shown(v)}' is not a job name: use letters, digits, _ . -")
+    if len(v) > MAX_NAME:  # NAME_MAX is 255 bytes: a 300-character name would fail every run
+        raise AnnotationError(f"'{shown(v)}' is {len(v)} characters: a job name has at most {MAX_NAME} "
+                              "(it names the job's log directory)")
+    if v in (".", ".."):
+        raise AnnotationError(f"'{v}' cannot be a job name: it names the job's log directory")
     return v
 
 

@@ -143,10 +143,10 @@ def request(path: Path, message: dict[str, Any], *, timeout: float | None = 10.0
         sock.settimeout(2.0)
         try:
             sock.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise NoSupervisor(str(exc)) from None
-        except PermissionError as exc:  # connect() names no path: say which one
-            raise PermissionError(exc.errno, exc.strerror, str(path)) from None
+        except (FileNotFoundError, NotADirectoryError, ConnectionRefusedError) as exc:
+            raise NoSupervisor(str(exc)) from None  # no socket there (a state "dir" that is a file)
+        except OSError as exc:  # connect() names no path: say which one
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         sock.settimeout(timeout)
         sock.sendall((json.dumps(message) + "\n").encode())
         with sock.makefile("r", encoding="utf-8") as f:

@@ -41,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from cronplus import deps, lint
+from cronplus import deps, lint, textchecks
 from cronplus.annotations import (
     NOT_DEFAULTS,
     AnnotationError,
@@ -310,9 +310,16 @@ class _Parser:
             self.error(lineno, col, "bad command: starts with '*' (cron has no seconds field: a "
                        "6th time field is read as the command, and cron rejects a leading '*')")
             return None
+        if len(rest) * 4 >= MAX_COMMAND and (size := len(rest.encode("utf-8", "surrogateescape"))) >= MAX_COMMAND:
+            # Debian's cron reads the command into char cmd[MAX_COMMAND] (cron.h: 1000) and
+            # refuses a longer one; cronie takes it. Put the work in a script.
+            self.error(lineno, col, f"command too long: {size} bytes, Debian's cron refuses {MAX_COMMAND} or more",
+                       "move the command into a script and run that")
+            return None
         return rest
 
 
+MAX_COMMAND = 1000  # bytes; Debian's cron.h MAX_COMMAND
 _FIELD_TOKEN = re.compile(r"[^ \t]+")
 _FIVE_FIELDS = re.compile(r"([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)")
 
@@ -350,16 +357,23 @@ def parse_crontab(text: str, *, path: str, system: bool) -> Crontab:
 
 def _parse(text: str, path: str, system: bool) -> Crontab:
     parser = _Parser(path, system)
+    binary = textchecks.not_text(text)
+    if binary is not None:  # one error, not one per line of an executable
+        parser.error(binary.line, binary.col, binary.message, binary.hint)
+        raise InvalidCrontab(parser.errors, [])
+    bom = textchecks.bom(text)
+    if bom is not None:
+        parser.error(bom.line, bom.col, bom.message, bom.hint)
+        text = text[1:]  # the rest is still checked
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     elif text:
         parser.warn(len(lines), len(lines[-1]) + 1, "no newline at the end of the file",
                     "cronie ignores such a last line and Debian's crontab refuses the file; add one")
-    crlf = next((i for i, raw in enumerate(lines, 1) if raw.endswith("\r")), None)
+    crlf = textchecks.crlf(lines)
     if crlf is not None:
-        parser.warn(crlf, len(lines[crlf - 1]), "line ends with a carriage return (CRLF file)",
-                    "cron keeps the \\r as part of commands and values; convert the file to LF")
+        parser.error(crlf.line, crlf.col, crlf.message, crlf.hint)
     for lineno, raw in enumerate(lines, 1):
         parser.feed(lineno, raw)
     parser._end_pending(len(lines), "it is at the end of the file")

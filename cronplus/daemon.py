@@ -21,7 +21,7 @@ from typing import Any
 
 from cronplus.clock import Clock
 from cronplus.control import ControlServer, SupervisorLock, suggest
-from cronplus.errors import CronplusError, CrontabError, escape
+from cronplus.errors import CronplusError, CrontabError, capped, escape
 from cronplus.loopwatch import LoopWatch
 from cronplus.model import Crontab, JobOptions, RunRecord
 from cronplus.orphans import OrphanReaper
@@ -58,6 +58,11 @@ def load(paths: Paths) -> Crontab:
     return load_crontab(paths.crontab, system=paths.system)
 
 
+def missing_crontab(paths: Paths) -> str:
+    """The warning for a supervisor started (or reloaded) on a crontab that does not exist."""
+    return f"crontab {escape(str(paths.crontab))} does not exist: running 0 jobs until it appears"
+
+
 class Daemon:
     def __init__(self, settings: Settings, crontab: Crontab) -> None:
         from cronplus.systemd import Notifier
@@ -70,6 +75,7 @@ class Daemon:
         self.loopwatch = LoopWatch(self.notifier, on_death=self._loop_died, stopping=self.stop_event.is_set)
         self._reload_handle: asyncio.TimerHandle | None = None
         self._file_sig: tuple[float, int] | None = self._signature()
+        self.crontab_missing = not self.paths.crontab.exists()
         self.exit_code = 0
 
     def _signature(self) -> tuple[float, int] | None:
@@ -88,10 +94,10 @@ class Daemon:
         self.history = History(self.paths.db_path)
         self.owner = owner_id()
         self.worker = DeliveryWorker(self.paths.db_path, mailer=self.settings.mailer)
-        self.worker.start()
         self.alerting = Alerting(self.history, wake=self.worker.wake)
         recover(self.history, self.crontab, self.alerting, owner=self.owner)  # a killed supervisor's runs
         self._prune()
+        self.worker.start()  # after the first reads: a corrupt history.db is one line, not a thread's
         self.scheduler = Scheduler(self.crontab, history=self.history, alerting=self.alerting,
                                    log_dir=self.paths.log_dir, owner=self.owner, clock=self.settings.clock)
         self.scheduler.on_step = self._status
@@ -182,8 +188,8 @@ class Daemon:
         try:
             crontab = load(self.paths)
         except CrontabError as exc:
-            for diag in exc.diagnostics:
-                log.error("reload refused: %s", diag)
+            for line in capped(exc.diagnostics):
+                log.error("reload refused: %s", line)
             log.error("reload refused: keeping the previous crontab (%d job(s))", len(self.crontab.jobs))
             try:
                 self.alerting.on_config_error(self.crontab.defaults, exc)
@@ -195,6 +201,9 @@ class Daemon:
             log.error("reload refused: %s", escape(str(exc)))  # a path may hold control characters
             self.notifier.ready()
             return str(exc)
+        self.crontab_missing = not self.paths.crontab.exists()
+        if self.crontab_missing:
+            log.warning("%s", missing_crontab(self.paths))
         old = {j.name for j in self.crontab.jobs}
         new = {j.name for j in crontab.jobs}
         self.crontab = crontab
@@ -268,6 +277,8 @@ class Daemon:
         running = sum(1 for r in self.scheduler.runs if r.state == "active")
         text = format_status(len(self.crontab.jobs), running, first[1] if first else None,
                              first[0] - now if first else None)
+        if self.crontab_missing:
+            text = f"{missing_crontab(self.paths)}; {text}"
         store = self.scheduler.store
         if store.problem:
             text += f"; {store.problem}: {len(store.held)} history write(s) held in memory"
@@ -324,13 +335,15 @@ def _run_supervisor(settings: Settings) -> int:
         try:
             crontab = load(paths)
         except CrontabError as exc:
-            for diag in exc.diagnostics:
-                log.error("%s", diag)
+            for line in capped(exc.diagnostics):
+                log.error("%s", line)
             log.error("cronplus supervisor not started: %s has %d error(s)", escape(str(paths.crontab)),
                       len(exc.diagnostics))
             return 1
-        for warning in crontab.warnings:
-            log.warning("%s", warning)
+        for line in capped(crontab.warnings):
+            log.warning("%s", line)
+        if not paths.crontab.exists():  # a typo in --crontab must not run nothing in silence
+            log.warning("%s", missing_crontab(paths))
         _start_warnings(crontab, settings)
 
         async def main() -> int:
@@ -370,7 +383,6 @@ def trigger_in_process(paths: Paths, name: str, *, on_started: Callable[[int], N
     async def main() -> RunRecord | None:
         history = History(paths.db_path)
         worker = DeliveryWorker(paths.db_path)
-        worker.start()
         try:
             alerting = Alerting(history, wake=worker.wake)
             scheduler = Scheduler(crontab, history=history, alerting=alerting, log_dir=paths.log_dir,
@@ -387,6 +399,7 @@ def trigger_in_process(paths: Paths, name: str, *, on_started: Callable[[int], N
                 loop.add_signal_handler(sig, on_signal, sig)
             serve = loop.create_task(scheduler.serve())
             run = scheduler.trigger(name)
+            worker.start()  # after the run's first write: a corrupt history.db is one line, not a thread's
             if on_started is not None and run.run_id is not None:
                 on_started(run.run_id)
             idle = loop.create_task(scheduler.wait_idle())

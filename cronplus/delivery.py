@@ -379,9 +379,10 @@ class DeliveryWorker:
     def _loop_error(self, exc: Exception, full: int) -> tuple[float, int]:
         """A full disk is said once and retried with backoff (1 s doubling to 30 s), not logged
         with a traceback every second; alerts stay queued (outbox.py: at-least-once)."""
+        from cronplus.schema import db_problem, is_corrupt
         from cronplus.storeguard import storage_problem
 
-        problem = storage_problem(exc, self.db_path)
+        problem = storage_problem(exc, self.db_path) or (db_problem(self.db_path, exc) if is_corrupt(exc) else None)
         if problem is None:
             log.exception("alert delivery loop error; retrying shortly")
             return 1.0, 0
@@ -393,9 +394,10 @@ class DeliveryWorker:
         try:
             removed = outbox.prune(conn, now=self.clock.time(), keep_s=self.keep_s, keep_pings_s=self.keep_pings_s)
         except Exception as exc:  # noqa: BLE001 - pruning is housekeeping, never fatal
+            from cronplus.schema import is_corrupt
             from cronplus.storeguard import is_storage_error
 
-            if not is_storage_error(exc):  # a full disk: the delivery loop says so
+            if not is_storage_error(exc) and not is_corrupt(exc):  # the delivery loop says so
                 log.exception("pruning the alert outbox failed")
             return
         if removed:

@@ -115,19 +115,13 @@ def edit_session(
     start_text = original if original is not None else (SYSTEM_TEMPLATE if paths.system else USER_TEMPLATE)
     workdir = Path(tempfile.mkdtemp(prefix="cronplus-edit-"))  # 0700 by mkdtemp's contract
     work = workdir / target.name
-    work.write_text(start_text, encoding="utf-8")
+    work.write_text(start_text, encoding="utf-8", errors="surrogateescape")
     os.chmod(work, 0o600)
     keep = False
     try:
         while True:
             status = run_editor(editor, work)
-            try:
-                text = work.read_text(encoding="utf-8")
-            except UnicodeDecodeError:  # install refuses non-UTF-8 too; the edits are not lost
-                keep = True
-                err.write(f"cronplus edit: the edited file is not UTF-8 text; crontab not changed\n"
-                          f"cronplus edit: your edits are saved in {work}\n")
-                return EditOutcome(1, saved_edits=work)
+            text = work.read_text(encoding="utf-8", errors="surrogateescape")  # bytes, as install reads them
             if status != 0:
                 keep = text != start_text
                 err.write(f"cronplus edit: editor `{editor}` exited with status {status}; crontab not changed\n")

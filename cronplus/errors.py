@@ -10,6 +10,8 @@ crafted file cannot move the cursor, clear the terminal or forge log lines.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,6 +40,42 @@ def shown(text: str, limit: int = 40) -> str:
     if len(text) > limit:
         return escape(text[:limit]) + _CUT
     return escape(text)
+
+
+# errno -> (what is wrong, what to do). The path is put in front.
+_OS_ERRORS: dict[int, tuple[str, str]] = {
+    errno.EACCES: ("permission denied", "run it as the user who owns it"),
+    errno.EPERM: ("permission denied", "run it as the user who owns it"),
+    errno.ENOENT: ("no such file or directory", "check the path, or create its parent directory"),
+    errno.ENOTDIR: ("a part of the path is a file, not a directory", "move that file away, or choose another path"),
+    errno.EROFS: ("read-only file system", "choose a path on a writable file system (--state-dir, --log-dir)"),
+    errno.ENOSPC: ("no space left on device", "free some space, then run it again"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space, then run it again"),
+    errno.ELOOP: ("too many levels of symbolic links", "fix the symlink loop, or choose another path"),
+    errno.ENAMETOOLONG: ("file name too long", "choose a shorter path"),
+    errno.EEXIST: ("exists and is not a directory", "remove it, or choose another path"),
+    errno.EISDIR: ("is a directory", "give the path of a file"),
+    errno.EIO: ("input/output error", "check the disk (dmesg), then run it again"),
+}
+
+
+def os_reason(exc: OSError) -> tuple[str, str]:
+    """(what is wrong, what to do; may be empty) for an OSError, in words."""
+    return _OS_ERRORS.get(exc.errno or 0, (exc.strerror or type(exc).__name__, ""))
+
+
+def describe_os_error(exc: OSError) -> str:
+    """`PATH: what is wrong (what to do)` for an OSError (`permission denied: PATH (...)`)."""
+    what, todo = os_reason(exc)
+    where = exc.filename if exc.filename is not None else None
+    if where is None:
+        return f"{what}{f' ({todo})' if todo else ''}"
+    text = escape(os.fsdecode(where))
+    if exc.filename2 is not None:
+        text += f" -> {escape(os.fsdecode(exc.filename2))}"
+    if exc.errno in (errno.EACCES, errno.EPERM):  # the wording `permission denied: PATH` is kept
+        return f"permission denied: {text} ({todo})"
+    return f"{text}: {what}{f' ({todo})' if todo else ''}"
 
 
 class CronplusError(Exception):
@@ -86,12 +124,30 @@ class Diagnostic:
         return escape(text)  # messages quote through shown(); this also covers the path
 
 
+MAX_SHOWN = 20  # diagnostics printed or logged for one file; the rest are counted
+
+
+def capped(diagnostics: Iterable[Diagnostic], limit: int = MAX_SHOWN) -> list[str]:
+    """The lines to print for `diagnostics`: the first `limit`, then "... and N more error(s)"
+    (and warnings), so an executable passed as a crontab cannot flood a terminal or a journal."""
+    items = list(diagnostics)
+    lines = [str(d) for d in items[:limit]]
+    rest = items[limit:]
+    if rest:
+        errors = sum(1 for d in rest if d.severity is Severity.ERROR)
+        warnings = len(rest) - errors
+        parts = [f"{n} more {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
+        lines.append("... and " + " and ".join(parts))
+    return lines
+
+
 class CrontabError(CronplusError):
-    """A crontab has one or more errors. str() gives one `FILE:LINE:COL: message` line per error."""
+    """A crontab has one or more errors. str() gives one `FILE:LINE:COL: message` line per error,
+    the first MAX_SHOWN of them and a count of the rest."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
-        super().__init__("\n".join(str(d) for d in self.diagnostics))
+        super().__init__("\n".join(capped(self.diagnostics)))
 
 
 class InvalidCrontab(CrontabError):

@@ -157,12 +157,18 @@ def _scan_step(text: str, pos: int) -> tuple[int, int]:
 
 
 def _check_step(step: int, spec: FieldSpec, offset: int, first: int) -> None:
-    """`*/60`, `0 */24`: cronie 1.5 rejects, others run the first value only or every value."""
-    if step > spec.hi - spec.lo:
+    """A step up to the field's size (`*/60`, `0 */24`, `*/31`, `*/12`, `*/8`) is accepted and,
+    like any step past the range's end, selects the range's first value. get_range in entry.c:
+    Vixie 4.1, Debian's 3.0pl1 and cronie accept every step >= 1 ("if (ch == EOF || num3 == 0)
+    return EOF") and fill `for (i = num1; i <= num2; i += num3)`, one bit past the range's
+    end (cronie 1.7 only adds "Warning: Step size %i higher than possible maximum"); OpenBSD's
+    cron reads the step with `get_number(&num3, 0, max_step, ...)`, `max_step = high + 1 - low`,
+    so it refuses a step beyond the field's size. That step stays an error."""
+    if step > spec.hi - spec.lo + 1:
         raise FieldError(
             offset,
-            f"step {step} is larger than the field ({spec.lo}-{spec.hi}); {DISAGREE} "
-            "(rejected, first value only, or every value)",
+            f"step {step} is larger than the field ({spec.lo}-{spec.hi}, {spec.hi - spec.lo + 1} values); "
+            f"{DISAGREE} (rejected, or first value only)",
             f"write the single value {first}",
         )
 

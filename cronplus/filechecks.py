@@ -29,7 +29,7 @@ import os
 import stat
 from pathlib import Path
 
-from cronplus.errors import CronplusError, CrontabError, Diagnostic, SourceLoc, escape
+from cronplus.errors import CronplusError, CrontabError, Diagnostic, SourceLoc, escape, os_reason
 
 
 class FileDiagnostic(Diagnostic):
@@ -162,7 +162,13 @@ def ensure_private_dir(path: str | os.PathLike[str], what: str) -> None:
     """Create `path` (0700) if missing; refuse it if another user could change what is in it.
     `what` names it in the message ("state directory", "log directory")."""
     given = Path(os.path.abspath(path))
-    _make_dirs(given)
+    try:
+        _make_dirs(given)
+    except OSError as exc:  # under /proc, under a file, an unwritable or read-only parent
+        option = "--log-dir" if what.startswith("log") else "--state-dir"
+        where = f" ({escape(os.fsdecode(exc.filename))})" if exc.filename and exc.filename != str(given) else ""
+        raise CronplusError(f"cannot create {what} {escape(str(given))}: {os_reason(exc)[0]}{where}"
+                            f" (choose another with {option})") from None
     real = Path(os.path.realpath(given))
     euid = os.geteuid()
     current = real
@@ -170,6 +176,10 @@ def ensure_private_dir(path: str | os.PathLike[str], what: str) -> None:
         found = _dir_problem(os.stat(current), euid=euid, ancestor=current != real)
         if found is not None:
             problem, fix = found
+            if current == real and problem == "not a directory":
+                option = "--log-dir" if what.startswith("log") else "--state-dir"
+                raise CronplusError(f"{what} {escape(str(real))} is a file, not a directory "
+                                    f"(move it away, or choose another with {option})")
             where = problem if current == real else f"its parent {current} is {problem}"
             raise CronplusError(f"refusing {what} {real}: {where}; another user could replace the files cronplus"
                                 f" writes there ({fix} {current}, or choose another directory)")

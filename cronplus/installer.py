@@ -53,13 +53,11 @@ def validate(text: str, *, path: str, system: bool) -> Crontab:
 
 def read_installed(target: Path) -> str | None:
     try:
-        return target.read_text(encoding="utf-8")
+        return target.read_text(encoding="utf-8", errors="surrogateescape")
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise CronplusError(f"cannot read {target}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise CronplusError(f"{target} is not UTF-8 text") from None
 
 
 def _parse_quietly(text: str | None, *, path: str, system: bool) -> Crontab | None:
@@ -81,7 +79,7 @@ def install_text(text: str, target: Path, *, system: bool, display_path: str | N
     if old_text == text:
         return InstallResult(path=target, backup=None, crontab=new, changes=changes, warnings=new.warnings, unchanged_text=True)
     try:
-        backup = atomic_write(target, text.encode("utf-8"))
+        backup = atomic_write(target, text.encode("utf-8", "surrogateescape"))  # the bytes as they came
     except OSError as exc:
         raise CronplusError(f"cannot install {target}: {exc.strerror or exc}") from None
     return InstallResult(path=target, backup=backup, crontab=new, changes=changes, warnings=new.warnings)

@@ -14,7 +14,7 @@ from typing import Any, Self
 
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
-from cronplus.schema import SCHEMA_VERSION, connect
+from cronplus.schema import SCHEMA_VERSION, connect, db_problem
 from cronplus.status import RunStatus, Trigger
 
 _COLUMNS = "run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid, reason, signal, host"
@@ -280,7 +280,7 @@ def open_readonly(db_path: str | os.PathLike[str]) -> ReadHistory:
         conn = connect(path, readonly=True)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error as exc:
-        raise CronplusError(f"cannot read {path}: {exc}") from exc
+        raise CronplusError(db_problem(path, exc)) from exc
     if version == 0:
         conn.close()
         raise NoHistoryError(f"no history yet ({path} is not initialised)")

@@ -1,7 +1,9 @@
 """The history database's schema: ordered migrations keyed by `PRAGMA user_version`, and
 `connect`, which every module opening the database uses (WAL, busy timeout, explicit
 transactions; writers create the file 0600 and migrate it, readers open it read-only).
-Re-exported by cronplus.history, the shared API."""
+A file that is not an SQLite database, or a damaged one, raises `CorruptHistory` naming the
+path and how to start afresh; `db_problem(path, exc)` is the one line for any other SQLite
+error. Re-exported by cronplus.history, the shared API."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from cronplus.errors import CronplusError
+from cronplus.errors import CronplusError, escape
 
 # Each entry moves the schema from version i to i+1. Never edit a released entry: append.
 MIGRATIONS: tuple[str, ...] = (
@@ -92,6 +94,39 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+class CorruptHistory(CronplusError):
+    """history.db is not a database, or a damaged one: one line naming it and the way out."""
+
+    def __init__(self, path: str | os.PathLike[str], exc: BaseException) -> None:
+        p = escape(os.fspath(path))
+        super().__init__(f"history database {p} is corrupt ({exc}): move it aside (mv {p} {p}.bad) "
+                         "and cronplus starts a new one")
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    return isinstance(exc, sqlite3.DatabaseError) and code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def db_problem(path: str | os.PathLike[str], exc: BaseException) -> str:
+    """One line for an SQLite error on the database at `path`."""
+    if is_corrupt(exc):
+        return str(CorruptHistory(path, exc))
+    from cronplus.storeguard import storage_problem
+
+    problem = storage_problem(exc, Path(path))  # full, read-only, I/O error
+    if problem is not None:
+        return problem
+    p = escape(os.fspath(path))
+    text = str(exc)
+    if "unable to open" in text:
+        return f"history database {p}: cannot open it (check that its directory exists and is yours)"
+    if "locked" in text or "busy" in text:
+        return f"history database {p}: {text} (another process holds it; run it again)"
+    return f"history database {p}: {text}"
 
 
 def connect(db_path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
@@ -101,6 +136,15 @@ def connect(db_path: str | os.PathLike[str], *, readonly: bool = False) -> sqlit
     what the code says it is.
     """
     path = Path(db_path)
+    try:
+        return _connect(path, readonly=readonly)
+    except sqlite3.DatabaseError as exc:
+        if is_corrupt(exc):
+            raise CorruptHistory(path, exc) from exc
+        raise
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0, isolation_level=None)
         conn.execute("PRAGMA query_only = ON")

@@ -223,10 +223,11 @@ def test_cronies_do_not_log_dash_is_rejected_as_cronie_only() -> None:
     ]
 
 
-def test_a_crlf_file_is_a_warning_once() -> None:
-    ct = parse("0 0 * * * a\r\n0 1 * * * b\r\n")
-    assert [str(w) for w in ct.warnings] == [
-        "ct:1:12: warning: line ends with a carriage return (CRLF file) (cron keeps the \\r as part of commands and values; convert the file to LF)"
+def test_a_crlf_file_is_an_error_once() -> None:
+    # issue 10: cron keeps the \r in the command, so every run of these jobs would fail
+    assert errors("0 0 * * * a\r\n0 1 * * * b\r\n") == [
+        "ct:1:12: CRLF line ends (a Windows editor?) (and 1 more line): cron keeps the \\r in commands and values, "
+        "so /bin/sh runs 'cmd\\r' (convert with dos2unix)"
     ]
 
 

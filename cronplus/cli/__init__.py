@@ -8,9 +8,11 @@ Each command lives in `cronplus/cli/<module>.py` and exposes
 
 Only the chosen command's module is imported, and command modules import heavy things
 (requests, watchdog, croniter, sqlite3) inside `run`, so `cronplus --help` starts fast.
-This is the one place that maps errors to exit codes: 0 ok, 1 failure, 2 usage. A permission
-error is one line naming the path; any other unexpected exception (a bug) prints its traceback
-with every URL cut to its host (redact.py), as URLs carry tokens.
+This is the one place that maps errors to exit codes: 0 ok, 1 failure, 2 usage. A CronplusError
+prints its message; an OSError or an SQLite error (the environment: a missing, unwritable,
+read-only or full path, a corrupt history.db) is one line naming the path and what to do
+(cli/failures.py); any other exception (a bug) prints its traceback, said to be a bug, with
+every URL cut to its host (redact.py), as URLs carry tokens.
 """
 
 from __future__ import annotations
@@ -115,15 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except PermissionError as exc:  # e.g. another user's 0700 state directory
-        where = exc.filename or "a file this command needs"
-        print(f"cronplus {name}: permission denied: {where} (run it as the user who owns it)", file=sys.stderr)
-        return 1
-    except Exception:  # noqa: BLE001 - a bug: show where, never a token a library put in a message
+    except Exception as exc:  # noqa: BLE001 - the environment (one line), or a bug (its traceback)
+        from cronplus.cli.failures import describe
+
+        line = describe(exc, args)
+        if line is not None:  # e.g. another user's 0700 state directory, a corrupt history.db
+            print(f"cronplus {name}: {line}", file=sys.stderr)
+            return 1
         import traceback
 
         from cronplus.redact import redact_urls_in
 
+        # Never a token a library put in a message: URLs are cut to their host.
         print(f"cronplus {name}: internal error (a bug; please report it):\n"
               + redact_urls_in(traceback.format_exc()), file=sys.stderr, end="")
         return 1

@@ -73,7 +73,9 @@ def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool, w
                 runs.update((r.run_id, r) for r in reader.runs_by_id(ids[start:start + 500]))
         conn.close()
     except sqlite3.Error as exc:
-        raise CronplusError(f"cannot read {paths.db_path}: {exc}") from exc
+        from cronplus.schema import db_problem
+
+        raise CronplusError(db_problem(paths.db_path, exc)) from exc
     if as_json:
         for row in rows:
             record = runs.get(row.run_id) if row.run_id is not None else None

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cronplus.crontab import load_crontab, parse_crontab
-    from cronplus.errors import CrontabError
+    from cronplus.errors import CrontabError, capped
 
     system_flag = bool(getattr(args, "system", False))
     try:
@@ -38,13 +38,13 @@ def run(args: argparse.Namespace) -> int:
             crontab = load_crontab(where.crontab, system=where.system)
     except CrontabError as exc:
         found = sorted([*exc.diagnostics, *getattr(exc, "warnings", ())], key=lambda d: (d.loc.line, d.loc.col))
-        for diag in found:
-            print(diag, file=sys.stderr)
+        for line in capped(found):  # the first 20 and a count: a binary file is not 150 KB of errors
+            print(line, file=sys.stderr)
         errors = len(exc.diagnostics)
         print(f"invalid: {errors} error{'s' if errors != 1 else ''}", file=sys.stderr)
         return 1
-    for diag in crontab.warnings:
-        print(diag, file=sys.stderr)
+    for line in capped(crontab.warnings):
+        print(line, file=sys.stderr)
     n, w = len(crontab.jobs), len(crontab.warnings)
     from cronplus.mail import mailer_warning
 

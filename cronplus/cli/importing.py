@@ -64,10 +64,7 @@ def read_user_crontab() -> str:
         if "no crontab" in stderr.lower():
             raise CronplusError(f"nothing to import: `crontab -l` says: {detail}")
         raise CronplusError(f"`crontab -l` failed: {detail}")
-    try:
-        return proc.stdout.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CronplusError("`crontab -l` output is not UTF-8 text") from None
+    return proc.stdout.decode("utf-8", "surrogateescape")  # bytes are bytes, as for check and install
 
 
 def run(args: argparse.Namespace) -> int:

@@ -63,18 +63,15 @@ def run(args: argparse.Namespace) -> int:
 
     paths = from_args(args)
     if args.file == "-":
-        try:  # bytes, decoded like a FILE: sys.stdin may hand on undecodable bytes as surrogates
-            text, shown = sys.stdin.buffer.read().decode("utf-8"), "<stdin>"
-        except UnicodeDecodeError:
-            raise CronplusError("<stdin> is not UTF-8 text") from None
+        # bytes, decoded as load_crontab and check do: cron takes a crontab as bytes, so a
+        # Latin-1 comment is fine and the bytes are installed as they were
+        text, shown = sys.stdin.buffer.read().decode("utf-8", "surrogateescape"), "<stdin>"
     else:
         try:
-            with open(args.file, encoding="utf-8") as f:
+            with open(args.file, encoding="utf-8", errors="surrogateescape") as f:
                 text = f.read()
         except OSError as exc:
             raise CronplusError(f"cannot read {args.file}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise CronplusError(f"{args.file} is not UTF-8 text") from None
         shown = args.file
     try:
         result = installer.install_text(text, paths.crontab, system=paths.system, display_path=shown)
