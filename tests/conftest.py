@@ -1,8 +1,16 @@
-"""Fixtures shared by the test modules: a state dir in tmp_path, a History writer on it, and the
-real supervisors a test starts (killed at the end)."""
+"""Fixtures shared by the test modules: a state dir in tmp_path, a History writer on it, the
+real supervisors a test starts (killed at the end), and the session's own temp dir.
+
+Temp files: for the whole session $TMPDIR (which every child inherits, and tempfile follows)
+is a directory of the session's own, so nothing a test or a command under test makes lands in
+the real /tmp. Everything a test puts there must be gone when the session ends: what is left is
+a leak (a command that does not clean up, or a test that should have used tmp_path), and fails
+the session.
+"""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,3 +44,17 @@ def supervisors() -> Iterator[list[Supervisor]]:
         if sup.proc.poll() is None:
             sup.proc.kill()
             sup.proc.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """$TMPDIR for the session: children inherit it, and this process's tempfile uses it."""
+    tmpdir = tmp_path_factory.mktemp("TMPDIR")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TMPDIR", str(tmpdir))
+        mp.setattr(tempfile, "tempdir", str(tmpdir))
+        yield tmpdir
+        left = sorted(p.name for p in tmpdir.iterdir())
+    if left:
+        pytest.fail(f"the tests left {left} in $TMPDIR ({tmpdir}): each would have stayed in /tmp", pytrace=False)
+
