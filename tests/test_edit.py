@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests import incli
 
 GOOD = "# cronplus: name=hello\n*/5 * * * * echo hello\n"
@@ -142,6 +144,7 @@ def run_on_pty(tmp_path: Path, env: dict[str, str], answers: bytes) -> tuple[inc
         os.close(master)
 
 
+@pytest.mark.e2e
 def test_on_a_terminal_an_invalid_edit_can_be_retried_on_the_same_text(tmp_path: Path) -> None:
     editor, state = sequence_editor(tmp_path, BAD, GOOD)
     proc, _ = run_on_pty(tmp_path, env_for(tmp_path, editor), b"y\n")
@@ -152,6 +155,7 @@ def test_on_a_terminal_an_invalid_edit_can_be_retried_on_the_same_text(tmp_path:
     assert len(calls) == 2 and calls[0] == calls[1]  # the same file, re-opened
 
 
+@pytest.mark.e2e
 def test_answering_no_keeps_the_edits_and_exits_1(tmp_path: Path) -> None:
     editor, _ = sequence_editor(tmp_path, BAD)
     proc, _ = run_on_pty(tmp_path, env_for(tmp_path, editor), b"maybe\nn\n")

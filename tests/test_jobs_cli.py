@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
 from tests import incli
@@ -68,6 +70,7 @@ def test_the_table_shows_last_status_duration_and_runs_in_progress(tmp_path: Pat
     assert "never run" in body["idle"]
 
 
+@pytest.mark.e2e
 def test_json_gives_one_object_per_job_with_iso_times(tmp_path: Path) -> None:
     train_id, live_id = populate(tmp_path)
     proc = jobs(tmp_path, "--json", tz="UTC")
@@ -126,6 +129,7 @@ def test_runs_the_supervisor_holds_back_are_shown_as_waiting(tmp_path: Path) -> 
     assert "waiting on upstream" in body["predict"]
 
 
+@pytest.mark.e2e
 def test_without_crontab_option_it_shows_the_crontab_the_state_dirs_supervisor_runs(tmp_path: Path, supervisors) -> None:
     """The supervisor runs a crontab outside the default place; `--state-dir` alone is enough."""
     from tests.test_daemon import Supervisor

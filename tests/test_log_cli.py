@@ -53,6 +53,7 @@ def add(h: History, job: str, at: float, status: RunStatus = RunStatus.SUCCESS, 
     return run_id
 
 
+@pytest.mark.e2e
 def test_json_lines_carry_exactly_the_spec_fields_newest_last(state: Path, history: History, now: float) -> None:
     first = add(history, "backup", now - 300, took=0.85)
     second = add(history, "backup", now - 200, RunStatus.FAILED, exit_code=3, reason="exit 3")
@@ -112,6 +113,7 @@ def test_a_bad_time_is_a_usage_error(state: Path, history: History) -> None:
     assert proc.returncode == 2 and "cannot understand time" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_the_table_shows_local_times_compact_durations_and_no_colour_off_a_terminal(state: Path, history: History) -> None:
     at = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC, 17:06:40 in Berlin (CEST)
     add(history, "train", at, took=3720, exit_code=0)
@@ -177,6 +179,7 @@ class Lines:
             raise AssertionError("no line from cronplus log -f") from None
 
 
+@pytest.mark.e2e
 def test_follow_prints_runs_as_they_end_and_exits_cleanly_on_sigterm(state: Path, history: History, now: float) -> None:
     backlog = add(history, "a", now - 10)
     proc = subprocess.Popen([sys.executable, "-m", "cronplus", "log", "--state-dir", str(state), "-f", "--json", "a*"],
@@ -198,6 +201,7 @@ def test_follow_prints_runs_as_they_end_and_exits_cleanly_on_sigterm(state: Path
     assert "Traceback" not in err
 
 
+@pytest.mark.e2e
 def test_follow_waits_for_the_database_to_appear(state: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "cronplus", "log", "--state-dir", str(state), "-f"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -239,6 +243,7 @@ def _on_a_terminal(state: Path, env_extra: dict[str, str], *args: str) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.mark.e2e
 def test_on_a_terminal_status_is_coloured_and_a_pager_is_used(state: Path, history: History, tmp_path: Path, now: float) -> None:
     add(history, "a", now - 10, RunStatus.FAILED, exit_code=1)
     paged = tmp_path / "paged"
@@ -247,6 +252,7 @@ def test_on_a_terminal_status_is_coloured_and_a_pager_is_used(state: Path, histo
     assert b"failed" in paged.read_bytes()  # the table went through $PAGER
 
 
+@pytest.mark.e2e
 def test_no_color_and_no_pager_are_respected_on_a_terminal(state: Path, history: History, tmp_path: Path, now: float) -> None:
     add(history, "a", now - 10, RunStatus.FAILED, exit_code=1)
     paged = tmp_path / "paged"
@@ -255,6 +261,7 @@ def test_no_color_and_no_pager_are_respected_on_a_terminal(state: Path, history:
     assert not paged.exists()
 
 
+@pytest.mark.e2e
 def test_a_reader_that_goes_away_early_is_not_an_error(state: Path, history: History, now: float) -> None:
     history.conn.execute("BEGIN")
     for i in range(3000):
