@@ -58,3 +58,11 @@ def session_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if left:
         pytest.fail(f"the tests left {left} in $TMPDIR ({tmpdir}): each would have stayed in /tmp", pytrace=False)
 
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The random order's seed even under -q (pytest-randomly prints it only in the header), so
+    an order-dependent failure can be replayed with --randomly-seed=SEED."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int) and config.pluginmanager.has_plugin("randomly"):
+        terminalreporter.write_line(f"test order: --randomly-seed={seed}")
