@@ -4,7 +4,9 @@ the injected `out`/`err` streams, which are the CLI's).
 Contract of `edit_session(paths, ...)`:
 1. The editor is $VISUAL, then $EDITOR, then the first of sensible-editor / editor / vi on PATH.
    It runs as `sh -c '<editor> "$1"' sh FILE`, so `EDITOR="code --wait"` works.
-2. The copy lives in a private directory from tempfile.mkdtemp (0700), not a predictable /tmp name.
+2. The copy lives in a private directory from tempfile.mkdtemp (0700) under $TMPDIR (else the
+   system's temp dir), not a predictable /tmp name. It is removed when the session ends, unless
+   it holds edits that were not installed (then its path is printed, as crontab(1) does).
 3. A change is detected by content, not mtime: unchanged -> "no changes made to crontab", exit 0.
 4. The text is validated with the real parser (the target's system flag). Errors are printed as
    `<crontab path>:LINE:COL: message` (the lines are those of the text being edited). On a
@@ -13,6 +15,8 @@ Contract of `edit_session(paths, ...)`:
    that is named.
 5. A valid text is installed atomically with a backup (installer.install_text) and the change
    summary is printed. A missing crontab starts from a commented template.
+The environment ($VISUAL, $EDITOR, $PATH, $TMPDIR, and the editor's own) is the `env` mapping,
+os.environ when None.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -63,9 +68,9 @@ class EditOutcome:
     saved_edits: Path | None = None
 
 
-def find_editor(env: dict[str, str] | None = None) -> str:
+def find_editor(env: Mapping[str, str] | None = None) -> str:
     """$VISUAL, then $EDITOR, then the first fallback found on PATH (as crontab(1) documents)."""
-    env = dict(os.environ) if env is None else env
+    env = os.environ if env is None else env
     for var in ("VISUAL", "EDITOR"):
         value = env.get(var, "").strip()
         if value:
@@ -76,10 +81,17 @@ def find_editor(env: dict[str, str] | None = None) -> str:
     raise CronplusError("no editor found: set $VISUAL or $EDITOR (e.g. EDITOR=nano)")
 
 
-def run_editor(editor: str, file: Path) -> int:
+def run_editor(editor: str, file: Path, env: Mapping[str, str] | None = None) -> int:
     """Run the editor on `file` through the shell so editor strings with arguments work; the
     file is passed as "$1", so its path is never re-split or glob-expanded."""
-    return subprocess.run(["sh", "-c", f'{editor} "$1"', "sh", str(file)]).returncode
+    return subprocess.run(["sh", "-c", f'{editor} "$1"', "sh", str(file)],
+                          env=None if env is None else dict(env)).returncode
+
+
+def _temp_root(env: Mapping[str, str]) -> str | None:
+    """$TMPDIR of `env` when it names a directory (tempfile's own rule), else tempfile's default."""
+    value = env.get("TMPDIR")
+    return value if value and os.path.isdir(value) else None
 
 
 def _ask_retry(stdin: TextIO, err: TextIO) -> bool:
@@ -105,22 +117,24 @@ def edit_session(
     stdin: TextIO | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> EditOutcome:
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     err = err or sys.stderr
-    editor = find_editor()
+    env = os.environ if env is None else env
+    editor = find_editor(env)
     target = paths.crontab
     original = installer.read_installed(target)
     start_text = original if original is not None else (SYSTEM_TEMPLATE if paths.system else USER_TEMPLATE)
-    workdir = Path(tempfile.mkdtemp(prefix="cronplus-edit-"))  # 0700 by mkdtemp's contract
+    workdir = Path(tempfile.mkdtemp(prefix="cronplus-edit-", dir=_temp_root(env)))  # 0700 by mkdtemp's contract
     work = workdir / target.name
     work.write_text(start_text, encoding="utf-8", errors="surrogateescape")
     os.chmod(work, 0o600)
     keep = False
     try:
         while True:
-            status = run_editor(editor, work)
+            status = run_editor(editor, work, env)
             text = work.read_text(encoding="utf-8", errors="surrogateescape")  # bytes, as install reads them
             if status != 0:
                 keep = text != start_text

@@ -1,9 +1,12 @@
 """Where cronplus keeps things (SPEC §1): user vs system mode, XDG and systemd directories,
-command-line and environment overrides. Creating (and checking) directories is the only I/O here."""
+command-line and environment overrides. Creating (and checking) directories is the only I/O here.
+The environment is a mapping passed in (`env`, os.environ when None): the CLI passes its
+`args.environ`, so a command run in-process with another environment resolves from that one."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,11 +55,35 @@ def is_system_format(path: Path, system_flag: bool = False) -> bool:
     return resolved == Path("/etc/crontab") or resolved.parent in (Path("/etc/cron.d"), Path("/etc/cronplus"))
 
 
-def _xdg(var: str, fallback: str) -> Path:
-    value = os.environ.get(var)
+def environ_of(args: Any) -> Mapping[str, str]:
+    """The environment a CLI command runs with: `args.environ` (cli.main sets it), else os.environ."""
+    env: Mapping[str, str] | None = getattr(args, "environ", None)
+    return os.environ if env is None else env
+
+
+def home(env: Mapping[str, str]) -> Path:
+    """$HOME of `env`, else the password database's (what Path.home() does with os.environ)."""
+    value = env.get("HOME")
+    if value:
+        return Path(value)
+    import pwd
+
+    return Path(pwd.getpwuid(os.getuid()).pw_dir)
+
+
+def _expand(value: str | os.PathLike[str], env: Mapping[str, str]) -> Path:
+    """`~` and `~/x` from `env`'s HOME; `~user` from the password database."""
+    text = os.fspath(value)
+    if text == "~" or text.startswith("~/"):
+        return home(env) / text[2:]
+    return Path(text).expanduser()
+
+
+def _xdg(var: str, fallback: str, env: Mapping[str, str]) -> Path:
+    value = env.get(var)
     if value and os.path.isabs(value):
         return Path(value)
-    return Path.home() / fallback
+    return home(env) / fallback
 
 
 def resolve(
@@ -65,33 +92,36 @@ def resolve(
     state_dir: str | os.PathLike[str] | None = None,
     log_dir: str | os.PathLike[str] | None = None,
     system: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> Paths:
-    """Resolve paths: explicit arguments, then CRONPLUS_* variables, then mode defaults."""
+    """Resolve paths: explicit arguments, then CRONPLUS_* variables of `env` (default
+    os.environ), then mode defaults."""
+    env = os.environ if env is None else env
     system_mode = system or os.geteuid() == 0
-    crontab = crontab or os.environ.get("CRONPLUS_CRONTAB")
-    state_dir = state_dir or os.environ.get("CRONPLUS_STATE_DIR")
-    log_dir = log_dir or os.environ.get("CRONPLUS_LOG_DIR")
+    crontab = crontab or env.get("CRONPLUS_CRONTAB")
+    state_dir = state_dir or env.get("CRONPLUS_STATE_DIR")
+    log_dir = log_dir or env.get("CRONPLUS_LOG_DIR")
 
     if crontab:
-        crontab_path = Path(crontab).expanduser()
+        crontab_path = _expand(crontab, env)
     elif system_mode:
         crontab_path = SYSTEM_CRONTAB
     else:
-        crontab_path = _xdg("XDG_CONFIG_HOME", ".config") / "cronplus" / "crontab"
+        crontab_path = _xdg("XDG_CONFIG_HOME", ".config", env) / "cronplus" / "crontab"
 
     if state_dir:
-        state = Path(state_dir).expanduser()
+        state = _expand(state_dir, env)
     elif system_mode:
-        state = Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or SYSTEM_STATE)
+        state = Path(env.get("STATE_DIRECTORY", "").split(":")[0] or SYSTEM_STATE)
     else:
-        state = _xdg("XDG_STATE_HOME", ".local/state") / "cronplus"
+        state = _xdg("XDG_STATE_HOME", ".local/state", env) / "cronplus"
 
     if log_dir:
-        logs = Path(log_dir).expanduser()
+        logs = _expand(log_dir, env)
     elif state_dir or not system_mode:
         logs = state / "logs"
     else:
-        logs = Path(os.environ.get("LOGS_DIRECTORY", "").split(":")[0] or SYSTEM_LOGS)
+        logs = Path(env.get("LOGS_DIRECTORY", "").split(":")[0] or SYSTEM_LOGS)
 
     return Paths(
         crontab=crontab_path,
@@ -109,4 +139,5 @@ def from_args(args: Any, *, crontab: str | None = None) -> Paths:
         state_dir=getattr(args, "state_dir", None),
         log_dir=getattr(args, "log_dir", None),
         system=bool(getattr(args, "system", False)),
+        env=environ_of(args),
     )

@@ -1,11 +1,26 @@
-"""Fixtures shared by the test modules: a state dir in tmp_path, a History writer on it, and the
-real supervisors a test starts (killed at the end)."""
+"""Fixtures shared by the test modules: a state dir in tmp_path, a History writer on it, the
+real supervisors a test starts (killed at the end), and the session's own temp dir.
+
+Order: a test must leave the process as it found it, or the tests after it would depend on
+it; `process_state` fails a test that changes the environment, the working directory, signal
+handlers or the logging setup and does not put them back.
+
+Temp files: for the whole session $TMPDIR (which every child inherits, and tempfile follows)
+is a directory of the session's own, so nothing a test or a command under test makes lands in
+the real /tmp. Everything a test puts there must be gone when the session ends: what is left is
+a leak (a command that does not clean up, or a test that should have used tmp_path), and fails
+the session.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -36,3 +51,66 @@ def supervisors() -> Iterator[list[Supervisor]]:
         if sup.proc.poll() is None:
             sup.proc.kill()
             sup.proc.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """$TMPDIR for the session: children inherit it, and this process's tempfile uses it."""
+    tmpdir = tmp_path_factory.mktemp("TMPDIR")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TMPDIR", str(tmpdir))
+        mp.setattr(tempfile, "tempdir", str(tmpdir))
+        yield tmpdir
+        left = sorted(p.name for p in tmpdir.iterdir())
+    if left:
+        pytest.fail(f"the tests left {left} in $TMPDIR ({tmpdir}): each would have stayed in /tmp", pytrace=False)
+
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The random order's seed even under -q (pytest-randomly prints it only in the header), so
+    an order-dependent failure can be replayed with --randomly-seed=SEED."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int) and config.pluginmanager.has_plugin("randomly"):
+        terminalreporter.write_line(f"test order: --randomly-seed={seed}")
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE, signal.SIGALRM)
+
+
+def _process_state() -> dict[str, Any]:
+    def logger_state(name: str | None) -> tuple[Any, ...]:
+        logger = logging.getLogger(name)
+        # pytest's own capture handlers come and go with each phase of a test
+        ours = tuple(h for h in logger.handlers if not type(h).__module__.startswith("_pytest"))
+        return (ours, logger.level, logger.propagate, logger.disabled)
+
+    return {
+        "os.environ": {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"},
+        "cwd": os.getcwd(),
+        "signal handlers": {sig.name: signal.getsignal(sig) for sig in _SIGNALS},
+        "root logger": logger_state(None),
+        '"cronplus" logger': logger_state("cronplus"),
+        "tempfile.tempdir": tempfile.tempdir,
+    }
+
+
+@pytest.fixture(autouse=True)
+def process_state() -> Iterator[None]:
+    """Fails a test that leaves process-wide state changed (what monkeypatch undoes is fine:
+    it is undone before this check)."""
+    before = _process_state()
+    yield
+    after = _process_state()
+    changed = [key for key in before if before[key] != after[key]]
+    if changed:
+        details = "; ".join(f"{key}: {_diff(before[key], after[key])}" for key in changed)
+        pytest.fail(f"the test left process-wide state changed (later tests would depend on it): {details}",
+                    pytrace=False)
+
+
+def _diff(before: Any, after: Any) -> str:
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        return ", ".join(f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in keys)
+    return f"{before!r} -> {after!r}"

@@ -1,11 +1,9 @@
-"""`cronplus alerts` as users run it: the real command in a subprocess, a real receiver."""
+"""`cronplus alerts` as users run it, in-process with an environment of its own (tests/incli.py),
+against a real receiver."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,16 +12,16 @@ import pytest
 
 from cronplus import history, outbox
 from cronplus.alerting import new_payload
+from tests import incli
 from tests.http_receiver import Receiver
 
 TOKEN = "T000SECRET/B000SECRET/XYZTOKENSECRET"
 
 
-def cronplus(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "CRONPLUS_STATE_DIR": str(tmp_path / "state"),
-                "CRONPLUS_CRONTAB": str(tmp_path / "crontab"), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "cronplus", "alerts", *args], capture_output=True, text=True,
-                          env=full_env, timeout=30)
+def cronplus(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> incli.Completed[str]:
+    full_env = incli.base_env(HOME=str(tmp_path), CRONPLUS_STATE_DIR=str(tmp_path / "state"),
+                              CRONPLUS_CRONTAB=str(tmp_path / "crontab"), **(env or {}))
+    return incli.run(["alerts", *args], env=full_env)
 
 
 @pytest.fixture

@@ -1,23 +1,19 @@
-"""`cronplus check` as a real subprocess: output lines, exit status, default crontab."""
+"""`cronplus check`: output lines, exit status, default crontab; run in-process (tests/incli.py)
+with an environment of its own."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import incli
+
 FIXTURES = Path(__file__).parent / "fixtures" / "crontabs"
 
 
-def check(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "cronplus", "check", *args],
-        capture_output=True, text=True, env=full_env, input=stdin, timeout=30, check=False,
-    )
+def check(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> incli.Completed[str]:
+    return incli.run(["check", *args], env=incli.base_env(**(env or {})), stdin=stdin)
 
 
 def test_a_valid_file_exits_0_and_says_ok(tmp_path: Path) -> None:

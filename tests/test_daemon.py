@@ -122,7 +122,7 @@ def test_sigterm_interrupts_a_running_job_after_the_grace_and_exits_0(supervisor
     time.sleep(0.2)
     began = time.monotonic()
     assert sup.stop() == 0
-    assert time.monotonic() - began < 5
+    assert time.monotonic() - began < 20  # not the default 30 s grace, nor the job's 30 s
     assert sup.rows()[-1][1:5] == ("nap", "interrupted", "manual", "supervisor shutdown")
     assert not (sup.state / "control.sock").exists()
 
@@ -131,7 +131,10 @@ def test_after_kill_9_a_restart_marks_the_run_interrupted_and_keeps_its_output(s
     text = "# cronplus: name=talk\n0 0 1 1 * echo partial output; sleep 30\n"
     sup = start(supervisors, tmp_path, text)
     assert cli(sup.state, sup.crontab, "trigger", "talk").returncode == 0
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30  # the job has written its output (a loaded machine may take a while)
+    while not (sup.rows() and sup.rows()[-1][5] and Path(sup.rows()[-1][5]).read_text()):
+        assert time.monotonic() < deadline, sup.stderr
+        time.sleep(0.05)
     sup.stop(signal.SIGKILL)
     again = start(supervisors, tmp_path, text)
     _, job, status, _, reason, log_path = again.rows()[-1]
@@ -145,14 +148,14 @@ def test_an_edited_crontab_is_reloaded_within_a_second_and_an_invalid_one_is_ref
     tmp = tmp_path / "crontab.new"
     tmp.write_text(JOBS + "# cronplus: name=fresh\n0 0 1 1 * echo fresh\n")
     os.rename(tmp, sup.crontab)  # how editors and `cronplus install` replace it
-    deadline = time.monotonic() + 1.5
+    deadline = time.monotonic() + 10  # within a second when idle; generous for a loaded machine
     while "fresh" not in [j["name"] for j in sup.status()["jobs"]]:
         assert time.monotonic() < deadline, sup.stderr
         time.sleep(0.05)
     assert cli(sup.state, sup.crontab, "trigger", "fresh", "--wait").returncode == 0
 
     sup.crontab.write_text("# cronplus: name=broken\n0 0 1 1 * echo x\n# cronplus: bogus=1\n")
-    deadline = time.monotonic() + 1.5
+    deadline = time.monotonic() + 10
     while "reload refused" not in sup.stderr:
         assert time.monotonic() < deadline, sup.stderr
         time.sleep(0.05)
@@ -164,7 +167,7 @@ def test_sighup_reloads(supervisors, tmp_path: Path) -> None:
     sup = start(supervisors, tmp_path)
     sup.crontab.write_text("# cronplus: name=other\n0 0 1 1 * true\n")
     sup.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 10
     while [j["name"] for j in sup.status()["jobs"]] != ["other"]:
         assert time.monotonic() < deadline, sup.stderr
         time.sleep(0.05)
@@ -177,7 +180,7 @@ def test_a_removed_job_finishes_its_current_run(supervisors, tmp_path: Path) -> 
     assert cli(sup.state, sup.crontab, "trigger", "slow").returncode == 0
     sup.crontab.write_text("# cronplus: name=other\n0 0 1 1 * true\n")
     sup.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 10
     while sup.rows()[-1][2] == "running":
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -208,7 +211,7 @@ def test_a_failed_run_sends_its_alert_through_the_delivery_worker(supervisors, t
         sup = start(supervisors, tmp_path, f"# cronplus: name=bad alert={url}\n0 0 1 1 * echo oops; exit 3\n")
         out = cli(sup.state, sup.crontab, "trigger", "bad", "--wait")
         assert out.returncode == 1 and "failed, exit 3" in out.stdout
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 10
         while not received:
             assert time.monotonic() < deadline, sup.stderr
             time.sleep(0.05)

@@ -1,4 +1,6 @@
-"""`cronplus edit` with real editors (small scripts run through `sh -c`), real files, a real pty."""
+"""`cronplus edit` with real editors (small scripts run through `sh -c`), real files, a real pty.
+The command runs in-process (tests/incli.py) with an environment of its own, except where its
+stdin must be a terminal; its $TMPDIR is the test's (edits it keeps stay in tmp_path)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,10 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from tests import incli
 
 GOOD = "# cronplus: name=hello\n*/5 * * * * echo hello\n"
 BAD = "# my jobs\n*/5 * * * * echo ok\n0 25 * * * echo bad hour\n"
@@ -25,16 +31,16 @@ with open(str(state) + ".calls", "a") as log:
 
 
 def env_for(tmp_path: Path, editor: str, **extra: str) -> dict[str, str]:
-    env = {
-        "HOME": str(tmp_path),
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env = incli.base_env(
+        HOME=str(tmp_path),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
         # explicit: under root the default would be the system crontab in /etc
-        "CRONPLUS_CRONTAB": str(tmp_path / "config" / "cronplus" / "crontab"),
-        "CRONPLUS_STATE_DIR": str(tmp_path / "state"),
-        "EDITOR": editor,
-        "LANG": "C.UTF-8",
-    }
+        CRONPLUS_CRONTAB=str(tmp_path / "config" / "cronplus" / "crontab"),
+        CRONPLUS_STATE_DIR=str(tmp_path / "state"),
+        EDITOR=editor,
+        TMPDIR=str(tmp_path / "tmp"),
+    )
     env.update(extra)
     return env
 
@@ -49,10 +55,12 @@ def sequence_editor(tmp_path: Path, *texts: str) -> tuple[str, Path]:
     return f"{sys.executable} {script} {state}", state
 
 
-def edit(tmp_path: Path, env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
+def edit(tmp_path: Path, env: dict[str, str], *, tty: int | None = None) -> incli.Completed[str] | subprocess.CompletedProcess[str]:
+    """`cronplus edit`; in-process with no terminal, the real command with `tty` as its stdin."""
+    if tty is None:
+        return incli.run(["edit"], env=env)
     return subprocess.run(
-        [sys.executable, "-m", "cronplus", "edit"], capture_output=True, text=True, env=env, timeout=30,
-        stdin=kw.pop("stdin", subprocess.DEVNULL), **kw,  # type: ignore[call-overload]
+        [sys.executable, "-m", "cronplus", "edit"], capture_output=True, text=True, env=env, timeout=60, stdin=tty,
     )
 
 
@@ -119,12 +127,12 @@ def test_a_failing_editor_installs_nothing(tmp_path: Path) -> None:
     assert not crontab(tmp_path).exists()
 
 
-def run_on_pty(tmp_path: Path, env: dict[str, str], answers: bytes) -> tuple[subprocess.CompletedProcess[str], bytes]:
+def run_on_pty(tmp_path: Path, env: dict[str, str], answers: bytes) -> tuple[incli.Completed[str] | subprocess.CompletedProcess[str], bytes]:
     """Run `cronplus edit` with a real terminal as stdin; the answers are typed ahead."""
     master, slave = pty.openpty()
     try:
         os.write(master, answers)
-        proc = edit(tmp_path, env, stdin=slave)
+        proc = edit(tmp_path, env, tty=slave)
         os.set_blocking(master, False)
         try:
             echoed = os.read(master, 65536)
@@ -136,6 +144,7 @@ def run_on_pty(tmp_path: Path, env: dict[str, str], answers: bytes) -> tuple[sub
         os.close(master)
 
 
+@pytest.mark.e2e
 def test_on_a_terminal_an_invalid_edit_can_be_retried_on_the_same_text(tmp_path: Path) -> None:
     editor, state = sequence_editor(tmp_path, BAD, GOOD)
     proc, _ = run_on_pty(tmp_path, env_for(tmp_path, editor), b"y\n")
@@ -146,6 +155,7 @@ def test_on_a_terminal_an_invalid_edit_can_be_retried_on_the_same_text(tmp_path:
     assert len(calls) == 2 and calls[0] == calls[1]  # the same file, re-opened
 
 
+@pytest.mark.e2e
 def test_answering_no_keeps_the_edits_and_exits_1(tmp_path: Path) -> None:
     editor, _ = sequence_editor(tmp_path, BAD)
     proc, _ = run_on_pty(tmp_path, env_for(tmp_path, editor), b"maybe\nn\n")

@@ -3,7 +3,6 @@ backup of the replaced version, a change summary with next run times, SIGHUP to 
 
 from __future__ import annotations
 
-import os
 import signal
 import stat
 import subprocess
@@ -16,26 +15,23 @@ import pytest
 
 from cronplus import installer
 from cronplus.crontab import parse_crontab
+from tests import incli
 
 GOOD = "# nightly\nMAILTO=\"\"\n# cronplus: name=backup retries=2\n30 2 * * * /bin/true\n*/5 * * * * echo hi\n"
 CHANGED = "# cronplus: name=backup retries=3\n30 2 * * * /bin/true\n# cronplus: name=fresh\n0 9 * * 1 echo new\n"
 BAD = "30 2 * * * /bin/true\n61 * * * * echo bad minute\n"
 
 
-def cli(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {
-        "HOME": str(tmp_path),
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+def cli(tmp_path: Path, *args: str, stdin: str | None = None) -> incli.Completed[str]:
+    env = incli.base_env(
+        HOME=str(tmp_path),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
         # explicit: under root the default would be the system crontab in /etc
-        "CRONPLUS_CRONTAB": str(tmp_path / "config" / "cronplus" / "crontab"),
-        "XDG_STATE_HOME": str(tmp_path / "xstate"),
-        "CRONPLUS_STATE_DIR": str(tmp_path / "state"),
-        "LANG": "C.UTF-8",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "cronplus", *args], input=stdin, capture_output=True, text=True, env=env, timeout=30
+        CRONPLUS_CRONTAB=str(tmp_path / "config" / "cronplus" / "crontab"),
+        XDG_STATE_HOME=str(tmp_path / "xstate"),
+        CRONPLUS_STATE_DIR=str(tmp_path / "state"),
     )
+    return incli.run(list(args), env=env, stdin=stdin)
 
 
 def target(tmp_path: Path) -> Path:

@@ -9,8 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
+from tests import incli
 
 CRONTAB = (
     "# cronplus: name=train\n0 3 * * 0 echo train\n"
@@ -19,13 +22,15 @@ CRONTAB = (
 )
 
 
-def jobs(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def jobs(tmp_path: Path, *args: str, tz: str | None = None) -> incli.Completed[str] | subprocess.CompletedProcess[str]:
+    """`cronplus jobs` on CRONTAB; in-process unless a local zone `tz` is asked for, which only a
+    new process can have (libc reads $TZ at start)."""
     (tmp_path / "crontab").write_text(CRONTAB)
-    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": "UTC"}
-    return subprocess.run(
-        [sys.executable, "-m", "cronplus", "--crontab", str(tmp_path / "crontab"), "--state-dir", str(tmp_path / "state"), "jobs", *args],
-        capture_output=True, text=True, env=env, timeout=30,
-    )
+    argv = ["--crontab", str(tmp_path / "crontab"), "--state-dir", str(tmp_path / "state"), "jobs", *args]
+    if tz is None:
+        return incli.run(argv, env=incli.base_env(HOME=str(tmp_path)))
+    env = incli.base_env(HOME=str(tmp_path), TZ=tz)
+    return subprocess.run([sys.executable, "-m", "cronplus", *argv], capture_output=True, text=True, env=env, timeout=60)
 
 
 def populate(tmp_path: Path) -> tuple[int, int]:
@@ -65,9 +70,10 @@ def test_the_table_shows_last_status_duration_and_runs_in_progress(tmp_path: Pat
     assert "never run" in body["idle"]
 
 
+@pytest.mark.e2e
 def test_json_gives_one_object_per_job_with_iso_times(tmp_path: Path) -> None:
     train_id, live_id = populate(tmp_path)
-    proc = jobs(tmp_path, "--json")
+    proc = jobs(tmp_path, "--json", tz="UTC")
     assert proc.returncode == 0, proc.stderr
     rows = {r["job"]: r for r in map(json.loads, proc.stdout.splitlines())}
     assert rows["train"]["last_status"] == "success"
@@ -83,11 +89,8 @@ def test_json_gives_one_object_per_job_with_iso_times(tmp_path: Path) -> None:
 
 def test_an_invalid_crontab_is_reported_with_its_position(tmp_path: Path) -> None:
     (tmp_path / "crontab").write_text("0 3 * * 9 echo\n")
-    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "cronplus", "--crontab", str(tmp_path / "crontab"), "--state-dir", str(tmp_path / "s"), "jobs"],
-        capture_output=True, text=True, env=env, timeout=30,
-    )
+    env = incli.base_env(HOME=str(tmp_path))
+    proc = incli.run(["--crontab", str(tmp_path / "crontab"), "--state-dir", str(tmp_path / "s"), "jobs"], env=env)
     assert proc.returncode == 1
     assert f"{tmp_path / 'crontab'}:1:" in proc.stderr
 
@@ -126,6 +129,7 @@ def test_runs_the_supervisor_holds_back_are_shown_as_waiting(tmp_path: Path) -> 
     assert "waiting on upstream" in body["predict"]
 
 
+@pytest.mark.e2e
 def test_without_crontab_option_it_shows_the_crontab_the_state_dirs_supervisor_runs(tmp_path: Path, supervisors) -> None:
     """The supervisor runs a crontab outside the default place; `--state-dir` alone is enough."""
     from tests.test_daemon import Supervisor

@@ -1,21 +1,19 @@
-"""`cronplus output RUN_ID` end to end: the real command, a database filled through History and
+"""`cronplus output RUN_ID` in-process (tests/incli.py), on a database filled through History and
 real log files."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
+from tests import incli
 
 T0 = 1_750_000_000.0
 
 
-def output(state: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "cronplus", "output", "--state-dir", str(state), *args],
-                          capture_output=True, timeout=20, check=False)
+def output(state: Path, *args: str) -> incli.Completed[bytes]:
+    return incli.run_bytes(["output", "--state-dir", str(state), *args], env=incli.base_env())
 
 
 def logged_run(h: History, state: Path, data: bytes, *, finish: bool = True) -> int:

@@ -67,7 +67,7 @@ def is_dead(pid: int) -> bool:
     return fields[0] == "Z" and int(fields[1]) != os.getpid()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 1.0) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -276,14 +276,14 @@ def test_a_timeout_kills_a_term_ignoring_child_and_its_grandchild(tmp_path: Path
     pids = [int(p) for p in (tmp_path / "run.log").read_text().split()]
     assert len(pids) == 2
     assert wait_until(lambda: all(is_dead(p) for p in pids))  # SIGKILL lands within moments
-    assert elapsed < 2.5
+    assert elapsed < 8  # the kill grace of 0.3 s, not the default 10 s, nor the 100 s sleep
 
 
 def test_a_timeout_that_sigterm_ends_does_not_wait_for_sigkill(tmp_path: Path) -> None:
     started = time.monotonic()
     result = run(make_job("exec sleep 30", timeout=0.2, kill_grace=5), tmp_path / "run.log")
     assert result.timed_out and result.signal == 15
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 4.5  # no waiting out the 5 s kill grace
 
 
 def test_setting_cancel_terminates_the_group(tmp_path: Path) -> None:
@@ -322,7 +322,7 @@ def test_a_background_child_holding_the_pipe_does_not_hang_the_run(tmp_path: Pat
     started = time.monotonic()
     result = run(make_job("sleep 30 & echo hi"), tmp_path / "run.log")
     try:
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 20  # not the 30 s of the straggler
         assert result.exit_code == 0
         assert (tmp_path / "run.log").read_text() == "hi\n"
     finally:

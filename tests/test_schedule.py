@@ -63,9 +63,9 @@ def test_leap_day_schedules_wait_for_the_next_leap_year() -> None:
 @pytest.mark.parametrize("expr", ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 2,4,6,9,11 *", "* * 30,31 2 *", "@reboot"])
 def test_schedules_that_never_fire_answer_none_at_once(expr: str) -> None:
     s = schedule(expr)
-    t0 = time.perf_counter()
+    t0 = time.thread_time()  # CPU time: a loaded machine delays the answer but does not make it cost more
     assert next_fire(s, at("2025-01-01T00:00:00"), "Europe/Berlin") is None
-    assert time.perf_counter() - t0 < 0.01
+    assert time.thread_time() - t0 < 0.01
     assert list(naive_matches(s, datetime(2025, 1, 1))) == []
 
 
@@ -119,10 +119,10 @@ def test_next_fire_costs_microseconds() -> None:
     schedules = [schedule(e) for e in exprs]
     after = at("2025-03-30T00:30:00")
     n = 0
-    t0 = time.perf_counter()
+    t0 = time.thread_time()  # CPU time: on a loaded machine wall time also counts waiting for a core
     for _ in range(300):
         for s in schedules:
             next_fire(s, after, "Europe/Berlin")
             n += 1
-    per_call = (time.perf_counter() - t0) / n
+    per_call = (time.thread_time() - t0) / n
     assert per_call < 0.001, f"{per_call * 1e6:.0f} us per call"

@@ -162,10 +162,10 @@ def test_an_impossible_day_of_month_side_costs_no_croniter_search() -> None:
     next_fire(s, datetime.fromisoformat("2025-01-01T00:00:00+00:00"), "UTC")  # warm the caches
     after = datetime.fromisoformat("2025-03-01T00:00:00+00:00")
     timings = []
-    for _ in range(3):  # the best of three, so one preemption on a busy machine does not count
-        t0 = time.perf_counter()
+    for _ in range(3):  # the best of three, of CPU time: waiting for a core on a busy machine does not count
+        t0 = time.thread_time()
         got = next_fire(s, after, "UTC")
-        timings.append(time.perf_counter() - t0)
+        timings.append(time.thread_time() - t0)
     assert min(timings) < 0.005  # the 400-year search takes ~13 ms here; the answer ~0.1 ms
     assert got is not None and got.isoformat() == "2026-02-02T00:00:00+00:00"
 

@@ -19,14 +19,17 @@ from cronplus.systemd import NOTICE, is_journal_stream, setup_logging, syslog_pr
 
 @pytest.fixture(autouse=True)
 def restore_logger() -> Iterator[None]:
-    """setup_logging changes the process-wide "cronplus" logger; put it back for other tests
-    (caplog needs propagation to the root logger)."""
+    """setup_logging changes the process-wide "cronplus" logger and adds a handler to the root
+    logger; put both back for other tests (caplog needs propagation to the root logger, and a
+    root handler left on a closed test file would get every later library warning)."""
     logger = logging.getLogger("cronplus")
     saved = (list(logger.handlers), logger.level, logger.propagate)
+    root_handlers = list(logging.getLogger().handlers)
     yield
     logger.handlers[:] = saved[0]
     logger.setLevel(saved[1])
     logger.propagate = saved[2]
+    logging.getLogger().handlers[:] = root_handlers
 
 
 def journal_id(path: Path) -> str:

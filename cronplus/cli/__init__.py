@@ -13,14 +13,19 @@ prints its message; an OSError or an SQLite error (the environment: a missing, u
 read-only or full path, a corrupt history.db) is one line naming the path and what to do
 (cli/failures.py); any other exception (a bug) prints its traceback, said to be a bug, with
 every URL cut to its host (redact.py), as URLs carry tokens.
+
+`main(argv, env=...)` runs a command against an environment mapping instead of os.environ (the
+tests run commands in-process that way): commands read the environment only as `args.environ`
+(paths.environ_of), which is os.environ when no `env` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 # command name -> (module under cronplus.cli, one-line help). Order is the order of --help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -72,7 +77,7 @@ def build_command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     return p, module
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # Global options may come before the command: cronplus --state-dir X log
     leading: list[str] = []
@@ -101,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(leading + rest)
     except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
         return int(exc.code or 0)
+    args.environ = os.environ if env is None else env
     from cronplus.errors import CronplusError
 
     try:
@@ -112,8 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # `cronplus log | head`: the reader went away; that is not our failure.
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0

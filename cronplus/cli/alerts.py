@@ -19,6 +19,7 @@ import argparse
 import json
 import socket
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from cronplus.errors import CronplusError, UsageError
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = paths_mod.from_args(args)
     if args.test:
-        return _send_test(paths, args.test)
+        return _send_test(paths, args.test, paths_mod.environ_of(args))
     if args.lines < 0:
         raise UsageError("-n/--lines takes a number >= 0")
     return _list(paths, status=args.status, limit=args.lines or None, as_json=args.json, wide=args.wide)
@@ -143,7 +144,7 @@ def _table_row(row: OutboxRow) -> list[str]:
     ]
 
 
-def _send_test(paths: Any, name: str) -> int:
+def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
     from cronplus import history, outbox
     from cronplus.alerting import enqueue_alert, test_alert_data
     from cronplus.clock import SystemClock
@@ -167,7 +168,7 @@ def _send_test(paths: Any, name: str) -> int:
     try:
         row_id = enqueue_alert(conn, job.options, test_alert_data(job, host=socket.gethostname()), now=now)
         assert row_id is not None
-        row = deliver_now(conn, row_id)
+        row = deliver_now(conn, row_id, env=env)
         assert row is not None
         target = job.options.alert if row.kind == "mail" else redact_url(job.options.alert)
         if row.status == "delivered":

@@ -18,10 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cronplus.cli.install import print_install
     from cronplus.editor import edit_session
-    from cronplus.paths import from_args
+    from cronplus.paths import environ_of, from_args
 
     paths = from_args(args)
-    outcome = edit_session(paths)
+    outcome = edit_session(paths, env=environ_of(args))
     if outcome.installed is not None:
         print_install(outcome.installed, paths)
     return outcome.exit_code

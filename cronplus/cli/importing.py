@@ -14,8 +14,10 @@ user-format crontab given with --crontab."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+from collections.abc import Mapping
 
 HELP = "take the current `crontab -l` into cronplus's crontab"
 
@@ -47,17 +49,19 @@ def add_user_field(text: str, user: str) -> str:
     return "".join(out)
 
 
-def read_user_crontab() -> str:
-    """`crontab -l`'s output, or a CronplusError that says why there is none."""
+def read_user_crontab(env: Mapping[str, str] | None = None) -> str:
+    """`crontab -l`'s output (found on `env`'s PATH, default os.environ's), or a CronplusError
+    that says why there is none."""
     import shutil
     import subprocess
 
     from cronplus.errors import CronplusError
 
-    exe = shutil.which("crontab")
+    exe = shutil.which("crontab", path=None if env is None else env.get("PATH", os.defpath))
     if exe is None:
         raise CronplusError("`crontab` command not found: is cron installed? nothing to import")
-    proc = subprocess.run([exe, "-l"], capture_output=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run([exe, "-l"], capture_output=True, stdin=subprocess.DEVNULL,
+                          env=None if env is None else dict(env))
     stderr = proc.stderr.decode("utf-8", "replace").strip()
     if proc.returncode != 0:
         detail = stderr or f"exit status {proc.returncode}"
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from cronplus import installer
     from cronplus.cli.install import print_install
     from cronplus.errors import CronplusError, CrontabError, UsageError
-    from cronplus.paths import from_args
+    from cronplus.paths import environ_of, from_args
 
     paths = from_args(args)
     if paths.system and not args.as_user:
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.as_user and not paths.system:
         raise UsageError(f"--as-user adds a user field, which only a system-format crontab has ({paths.crontab} "
                          "is user format: import without it)")
-    text = read_user_crontab()
+    text = read_user_crontab(environ_of(args))
     if not text.strip():
         raise CronplusError("nothing to import: `crontab -l` printed an empty crontab")
     if args.as_user:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,11 +188,11 @@ def render_table(rows: list[dict[str, Any]], now: datetime, *, width: int | None
 def run(args: argparse.Namespace) -> int:
     from cronplus.cli.fit import terminal_width
     from cronplus.crontab import load_crontab
-    from cronplus.paths import from_args
+    from cronplus.paths import environ_of, from_args
 
     paths = from_args(args)
     status = _supervisor_status(paths.control_socket)
-    if not (getattr(args, "crontab", None) or os.environ.get("CRONPLUS_CRONTAB")) and status.get("crontab"):
+    if not (getattr(args, "crontab", None) or environ_of(args).get("CRONPLUS_CRONTAB")) and status.get("crontab"):
         paths = from_args(args, crontab=status["crontab"])
     crontab = load_crontab(paths.crontab, system=paths.system)
     now = datetime.now(UTC)

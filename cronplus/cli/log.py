@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cronplus.errors import UsageError
@@ -123,13 +123,14 @@ def run(args: argparse.Namespace) -> int:
     statuses = parse_statuses(args.status)
     filters = {"jobs": args.jobs, "statuses": statuses, "since": since, "until": until}
     db_path = paths.from_args(args).db_path
+    env = paths.environ_of(args)
 
     hist = _open(db_path, wait=args.follow)
     if hist is None:
         return 0
     with hist:
         if args.follow:
-            return _follow(hist, filters, limit, json_out=args.json, wide=args.wide)
+            return _follow(hist, filters, limit, json_out=args.json, colour=_use_colour(env), wide=args.wide)
         if args.json and limit is None:  # all of a range: stream it, whatever its size
             sys.stdout.writelines(_json_line(r) for r in hist.iter_query(**filters, newest_first=args.reverse))
             return 0
@@ -145,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             from cronplus.cli.fit import terminal_width
 
-            text = render_table(records, colour=_use_colour(), width=terminal_width(wide=args.wide)) + "\n"
-        _emit(text, pager=not args.json and not args.no_pager)
+            text = render_table(records, colour=_use_colour(env), width=terminal_width(wide=args.wide)) + "\n"
+        _emit(text, pager=not args.json and not args.no_pager, env=env)
     return 0
 
 
@@ -250,14 +251,14 @@ def follow_line(record: RunRecord | None, *, colour: bool, width: int | None = N
     return clip("  ".join(padded).rstrip(), width) + "\n"
 
 
-def _follow(hist: ReadHistory, filters: dict[str, Any], limit: int | None, *, json_out: bool, wide: bool = False) -> int:
+def _follow(hist: ReadHistory, filters: dict[str, Any], limit: int | None, *, json_out: bool, colour: bool,
+            wide: bool = False) -> int:
     """Print the newest `limit` runs, then every matching run as it becomes final, until
     Ctrl-C/SIGTERM. A run still running is watched by run_id and printed once it is final."""
     import signal
 
     from cronplus.cli.fit import terminal_width
 
-    colour = _use_colour()
     width = terminal_width(wide=wide)
 
     def line(record: RunRecord) -> str:
@@ -306,28 +307,25 @@ def _follow(hist: ReadHistory, filters: dict[str, Any], limit: int | None, *, js
         signal.signal(signal.SIGTERM, previous)
 
 
-def _use_colour() -> bool:
-    import os
-
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+def _use_colour(env: Mapping[str, str]) -> bool:
+    return sys.stdout.isatty() and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
 
 
-def _emit(text: str, *, pager: bool) -> None:
+def _emit(text: str, *, pager: bool, env: Mapping[str, str]) -> None:
     """Write to stdout, through a pager when stdout is a terminal (like git/journalctl)."""
-    import os
     import shlex
     import subprocess
 
     # systemd's pager (terminal_is_dumb) makes the same choice: on a dumb or unknown terminal
     # less can only say "terminal is not fully functional" and wait for RETURN.
-    if not (pager and sys.stdout.isatty()) or os.environ.get("TERM", "dumb") == "dumb":
+    if not (pager and sys.stdout.isatty()) or env.get("TERM", "dumb") == "dumb":
         sys.stdout.write(text)
         return
-    command = os.environ.get("CRONPLUS_PAGER", os.environ.get("PAGER", "less"))
+    command = env.get("CRONPLUS_PAGER", env.get("PAGER", "less"))
     if not command.strip() or command.strip() == "cat":
         sys.stdout.write(text)
         return
-    env = dict(os.environ)
+    env = dict(env)
     env.setdefault("LESS", "FRX")  # quit if one screen, raw colours, keep the screen
     try:
         proc = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE, env=env)
