@@ -40,7 +40,7 @@ def cronplus(cwd: Path, state: str, crontab: str, args: list[str], *,
     editor = "./editor.sh"  # (relative: uid 65534 cannot reach the absolute path) an edit that changes the file
     return subprocess.run([*prefix, sys.executable, "-m", "cronplus", "--state-dir", state, "--crontab", crontab, *args],
                           cwd=cwd, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "VISUAL": "", "EDITOR": editor})
+                          env={**os.environ, "VISUAL": "", "EDITOR": editor, "TMPDIR": str(cwd / "tmp")})
 
 
 @pytest.fixture
@@ -50,6 +50,8 @@ def place(tmp_path: Path) -> Path:
     (tmp_path / "editor.sh").write_text("#!/bin/sh\necho '0 0 1 1 * echo edited' >> \"$1\"\n")
     (tmp_path / "editor.sh").chmod(0o755)
     (tmp_path / "afile").write_text("a regular file\n")
+    (tmp_path / "tmp").mkdir()  # edit's kept copies stay here, not in the session's $TMPDIR
+    (tmp_path / "tmp").chmod(0o1777)  # writable by uid 65534 too, as /tmp is
     return tmp_path
 
 
