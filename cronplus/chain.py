@@ -103,19 +103,20 @@ def check_manual(job: JobSpec, *, in_flight: Sequence[Run], last_final: Callable
 
     notes: list[str] = []
     action = policy.overlap_action(job.options.overlap, active=bool(in_flight), queued=False)
-    ids = ", ".join(str(r.run_id) for r in in_flight if r.run_id is not None) or "not started yet"
+    ids = ", ".join(str(r.run_id) for r in in_flight if r.run_id is not None)
+    what = f"(run {ids})" if ids else "(a run waiting to start)"  # waiting for upstreams, or jitter
     if in_flight and force:
         action = policy.OverlapAction.START
-        notes.append(f"job {job.name} is already running (run {ids}): --force starts another")
+        notes.append(f"job {job.name} is already running {what}: --force starts another")
     elif action is policy.OverlapAction.SKIP:
-        raise TriggerRefused(f"job {job.name} is already running (run {ids}) and has overlap={job.options.overlap}: "
+        raise TriggerRefused(f"job {job.name} is already running {what} and has overlap={job.options.overlap}: "
                              f"not started; use --force to start another")
     elif action is policy.OverlapAction.QUEUE:
-        notes.append(f"job {job.name} is running (run {ids}): queued behind it (overlap=queue)")
+        notes.append(f"job {job.name} is running {what}: queued behind it (overlap=queue)")
     elif action is policy.OverlapAction.REPLACE:
-        notes.append(f"job {job.name} is running (run {ids}): this run replaces it (overlap=replace)")
+        notes.append(f"job {job.name} is running {what}: this run replaces it (overlap=replace)")
     elif in_flight and job.options.overlap is Overlap.ALLOW:
-        notes.append(f"job {job.name} is already running (run {ids}): another starts (overlap=allow)")
+        notes.append(f"job {job.name} is already running {what}: another starts (overlap=allow)")
     if job.options.after:
         notes.extend(_upstream_notes(job, last_final, running, force=force))
     return Admission(str(action), notes)
