@@ -29,11 +29,10 @@ def test_a_downstream_at_or_after_its_upstream_or_not_daily_is_not_flagged(down:
 
 
 def test_the_cli_check_names_the_line_and_the_times(tmp_path) -> None:
-    import subprocess
-    import sys
+    from tests import incli
 
     crontab = tmp_path / "crontab"
     crontab.write_text("# cronplus: name=extract\n0 2 * * * e\n# cronplus: name=load after=extract\n0 1 * * * l\n")
-    out = subprocess.run([sys.executable, "-m", "cronplus", "--crontab", str(crontab), "--state-dir",
-                          str(tmp_path / "state"), "check"], capture_output=True, text=True, timeout=30)
+    out = incli.run(["--crontab", str(crontab), "--state-dir", str(tmp_path / "state"), "check"],
+                    env=incli.base_env())
     assert f"{crontab}:4:3: warning: job load runs at 01:00 but is after=extract" in out.stdout + out.stderr

@@ -8,9 +8,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.test_faults_restart import Shifted, shifted  # noqa: F401 - the fixture
 
 __all__ = ["shifted"]
+
+pytestmark = pytest.mark.e2e  # real supervisors and the real command
 
 
 def test_ticks_missed_while_down_before_the_first_tick_are_recorded(shifted, tmp_path: Path) -> None:  # noqa: F811

@@ -21,6 +21,8 @@ PIPELINE = """\
 0 3 * * 0 exit 3
 """
 
+pytestmark = pytest.mark.e2e  # real supervisors and the real command
+
 
 def rows(state: Path) -> list[tuple]:
     conn = sqlite3.connect(state / "history.db")
