@@ -4,9 +4,12 @@
 One request per connection (one JSON object on one line); the answers are JSON lines, then the
 server closes the connection:
 
-    {"cmd": "trigger", "job": NAME, "wait": bool} -> {"ok": true, "run_id": N}
-        and, with wait, later {"done": true, "run_id": N, "status": ..., "exit_code": ...}
+    {"cmd": "trigger", "job": NAME, "wait": bool, "force": bool}
+        -> {"ok": true, "run_id": N | null (queued), "notes": [...]}
+        and, with wait, an event per retry / run end of the chain (chain.py), then
+        {"done": true, **run_json(run N), "status": the chain's worst status}
         unknown job -> {"ok": false, "error": ..., "suggestion": NAME | null}
+        refused by overlap= / after= -> {"ok": false, "error": ..., "refused": true}
     {"cmd": "status"} -> {"ok": true, "jobs": [...], "runs": [...], "pid": ...}
     {"cmd": "reload"} -> {"ok": true} once the reload was attempted ({"ok": false, "error"} if refused)
 """

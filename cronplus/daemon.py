@@ -17,16 +17,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cronplus.clock import Clock
 from cronplus.control import ControlServer, SupervisorLock, suggest
 from cronplus.errors import CronplusError, CrontabError, capped, escape
 from cronplus.loopwatch import LoopWatch
-from cronplus.model import Crontab, JobOptions, RunRecord
+from cronplus.model import Crontab, JobOptions
 from cronplus.orphans import OrphanReaper
 from cronplus.paths import Paths
 from cronplus.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from cronplus.chain import Chain
+    from cronplus.dagrun import Run
 
 log = logging.getLogger("cronplus")
 
@@ -228,17 +232,25 @@ class Daemon:
             await send({"ok": False, "error": f"unknown command {cmd!r}"})
 
     async def _trigger(self, req: dict[str, Any], send: Any) -> None:
+        """Start the run; with wait, stream its chain's events (chain.Chain), the done message last."""
+        from cronplus.chain import TriggerRefused
+
         name = str(req.get("job"))
         if name not in self.scheduler.jobs or self.scheduler.stopping:
             error = "supervisor is stopping" if self.scheduler.stopping else f"no job named '{name}'"
             await send({"ok": False, "error": error, "suggestion": suggest(name, list(self.scheduler.jobs))})
             return
-        run = self.scheduler.trigger(name)
-        await send({"ok": True, "run_id": run.run_id})
+        try:
+            run = self.scheduler.trigger(name, force=bool(req.get("force")))
+        except TriggerRefused as exc:
+            await send({"ok": False, "error": str(exc), "refused": True})
+            return
+        assert run.chain is not None
+        await send({"ok": True, "run_id": run.run_id, "notes": run.chain.notes})
         self._status()
         if req.get("wait"):
-            await run.done.wait()
-            await send(done_message(run.record))
+            async for event in run.chain.events():
+                await send(event)
 
     # ---- timers ----------------------------------------------------------------------------
 
@@ -292,16 +304,6 @@ def _stop_watching(observer: Any) -> None:
     logging.getLogger("watchdog").setLevel(logging.CRITICAL)
     observer.stop()
     observer.join(timeout=2.0)
-
-
-def done_message(record: RunRecord | None) -> dict[str, Any]:
-    """The control socket's last answer to `trigger` with wait: `done` and the run as
-    history.run_json shapes it everywhere (None: no record, e.g. stopped before its row)."""
-    from cronplus.readhistory import RUN_JSON_KEYS, run_json
-
-    if record is None:
-        return {"done": True, **dict.fromkeys(RUN_JSON_KEYS), "status": "interrupted"}
-    return {"done": True, **run_json(record)}
 
 
 def run_supervisor(settings: Settings) -> int:
@@ -369,9 +371,12 @@ def _start_warnings(crontab: Crontab, settings: Settings) -> None:
         log.warning("%s", problem)
 
 
-def trigger_in_process(paths: Paths, name: str, *, on_started: Callable[[int], None] | None = None) -> RunRecord | None:
+def trigger_in_process(paths: Paths, name: str, *, force: bool = False,
+                       on_started: Callable[[Run], None] | None = None,
+                       on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """`cronplus trigger` with no supervisor: the same Scheduler code path (history, runner,
-    alerts, downstream chain), no ticks; returns the triggered job's final record."""
+    alerts, downstream chain and its events), no ticks; returns the chain's done message.
+    Raises chain.TriggerRefused when after= does not allow the run (and not `force`)."""
     from cronplus.alerting import Alerting
     from cronplus.delivery import DeliveryWorker
     from cronplus.history import History
@@ -380,7 +385,7 @@ def trigger_in_process(paths: Paths, name: str, *, on_started: Callable[[int], N
     if crontab.job(name) is None:
         raise UnknownJob(name, [j.name for j in crontab.jobs])
 
-    async def main() -> RunRecord | None:
+    async def main() -> dict[str, Any]:
         history = History(paths.db_path)
         worker = DeliveryWorker(paths.db_path)
         try:
@@ -398,24 +403,41 @@ def trigger_in_process(paths: Paths, name: str, *, on_started: Callable[[int], N
             for sig in (signal.SIGINT, signal.SIGTERM):  # before the row exists: no run is left `running`
                 loop.add_signal_handler(sig, on_signal, sig)
             serve = loop.create_task(scheduler.serve())
-            run = scheduler.trigger(name)
+            try:
+                run = scheduler.trigger(name, force=force)
+            except BaseException:
+                scheduler.stopping = True
+                scheduler.wake()
+                await serve
+                scheduler.store.close()
+                raise
             worker.start()  # after the run's first write: a corrupt history.db is one line, not a thread's
-            if on_started is not None and run.run_id is not None:
-                on_started(run.run_id)
-            idle = loop.create_task(scheduler.wait_idle())
+            assert run.chain is not None
+            if on_started is not None:
+                on_started(run)
+            final: dict[str, Any] = {}
+
+            async def follow(chain: Chain) -> None:
+                async for event in chain.events():
+                    if event.get("done"):
+                        final.update(event)
+                    elif on_event is not None:
+                        on_event(event)
+
+            following = loop.create_task(follow(run.chain))
             stopped = loop.create_task(stop.wait())
-            await asyncio.wait({idle, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if got:  # Ctrl-C / SIGTERM: the same cancel path as a supervisor's shutdown, no grace
                 await scheduler.shutdown(0.0, f"trigger stopped by {signal.Signals(got[0]).name}")
-            idle.cancel()
+                await following  # every run of the chain is final now: its events are out
             stopped.cancel()
             scheduler.stopping = True
             scheduler.wake()
             await serve
             scheduler.store.close()
             if got:
-                raise TriggerInterrupted(got[0], run.record)
-            return run.record
+                raise TriggerInterrupted(got[0], final)
+            return final
         finally:
             worker.stop(timeout=5.0)
             history.close()
@@ -427,10 +449,10 @@ class TriggerInterrupted(CronplusError):
     """An in-process trigger got SIGINT/SIGTERM; its run was cancelled and recorded `interrupted`.
     The exit code is the shell's convention for death by that signal: 128 + signum (130, 143)."""
 
-    def __init__(self, signum: int, record: RunRecord | None) -> None:
+    def __init__(self, signum: int, final: dict[str, Any]) -> None:
         super().__init__(f"stopped by {signal.Signals(signum).name}")
         self.exit_code = 128 + signum
-        self.record = record
+        self.final = final
 
 
 class UnknownJob(CronplusError):

@@ -24,10 +24,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cronplus.model import JobSpec, RunRecord
 from cronplus.status import RunStatus, Trigger
+
+if TYPE_CHECKING:
+    from cronplus.chain import Chain
 
 MAX_WAIT_S = 24 * 3600.0
 
@@ -39,7 +42,7 @@ class Run:
     job: JobSpec
     tick: datetime
     trigger: Trigger
-    chain: bool = False  # a manual trigger: fan out to downstream jobs when final
+    chain: Chain | None = None  # a manual trigger's: fan out to downstream jobs when final (chain.py)
     state: str = "new"  # waiting (deps) / queued (overlap=queue) / delayed (jitter) / active (task) / done
     attempt: int = 1
     run_id: int | None = None

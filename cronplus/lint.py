@@ -10,7 +10,10 @@ Warnings:
 - `*/N` in the minute or hour field where N does not divide 60 / 24 (`*/7`: ...,49,56,0 — a
   4-minute gap at the top of each hour);
 - a fixed-time job whose time falls in a DST gap (runs once right after the jump) or overlap
-  (runs in the first pass only) of its zone, on a change day it runs on, within two years.
+  (runs in the first pass only) of its zone, on a change day it runs on, within two years;
+- a job `after=` an upstream that runs at a fixed time later in the day, on the same days, in
+  the same zone: each of its ticks takes the upstream's run of the day before (dagrun.py: the
+  upstream's newest run at or before the tick), never the one of its own day.
 (an unsafe MAILTO and a missing final newline are reported by the parser, which sees the lines.)
 """
 
@@ -173,4 +176,38 @@ def lint_jobs(jobs: Sequence[JobSpec], field_cols: Mapping[str, Sequence[int]]) 
     today = _today()
     for job in jobs:
         out.extend(lint_job(job, field_cols.get(job.name, ()), today))
+    out.extend(after_later_upstream(jobs, field_cols))
+    return out
+
+
+def _time_of_day(s: Schedule) -> tuple[int, int] | None:
+    """(hour, minute) of a schedule that fires once a day at a fixed time, else None."""
+    if s.reboot or len(s.hours) != 1 or len(s.minutes) != 1:
+        return None
+    return next(iter(s.hours)), next(iter(s.minutes))
+
+
+def _same_days(a: Schedule, b: Schedule) -> bool:
+    return (a.days, a.months, a.weekdays, a.dom_star, a.dow_star) == (b.days, b.months, b.weekdays, b.dom_star, b.dow_star)
+
+
+def after_later_upstream(jobs: Sequence[JobSpec], field_cols: Mapping[str, Sequence[int]]) -> list[Diagnostic]:
+    """A job after= an upstream scheduled later in the day than itself (see the contract)."""
+    by_name = {job.name: job for job in jobs}
+    out: list[Diagnostic] = []
+    for job in jobs:
+        mine = _time_of_day(job.schedule)
+        if mine is None:
+            continue
+        for name in job.options.after:
+            up = by_name.get(name)
+            theirs = _time_of_day(up.schedule) if up is not None else None
+            if up is None or theirs is None or theirs <= mine or up.tz != job.tz or not _same_days(up.schedule, job.schedule):
+                continue
+            cols = field_cols.get(job.name, ())
+            loc = SourceLoc(path=job.loc.path, line=job.loc.line, col=cols[1] if len(cols) > 1 else job.loc.col)
+            message = (f"job {job.name} runs at {mine[0]:02d}:{mine[1]:02d} but is after={name}, which runs later in "
+                       f"the day ({theirs[0]:02d}:{theirs[1]:02d}): each run waits for {name}'s run of the day before")
+            hint = f"schedule {job.name} at or after {theirs[0]:02d}:{theirs[1]:02d} (the same time as {name} is fine)"
+            out.append(Diagnostic(loc=loc, message=message, hint=hint, severity=Severity.WARNING))
     return out

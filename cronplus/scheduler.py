@@ -22,9 +22,10 @@ history rows, alerts). asyncio, one thread; time from an injected clock.Clock.
   retry's attempt final, runs past the grace `interrupted`.
 * jitter=: a run is `delayed` to a random wall-clock instant in [start, start + jitter] (no row
   until it starts; step() starts it, next_wake() includes it), so a FakeClock drives it too.
-* Manual triggers run now (no overlap check, no dependency wait, no jitter): tick = the trigger
-  instant. When a manually triggered run is final, its downstream jobs get a run for that same
-  tick (trigger `manual`), which waits for its upstreams and follows its trigger rule.
+* Manual triggers run now (no dependency wait, no jitter; overlap= and after= as chain.py
+  decides): tick = the trigger instant. When a manually triggered run is final, its downstream
+  jobs get a run for that same tick (trigger `manual`, same chain.Chain), which waits for its
+  upstreams and follows its trigger rule.
 """
 
 from __future__ import annotations
@@ -320,12 +321,26 @@ class Scheduler:
 
     # ---- manual triggers -----------------------------------------------------------------
 
-    def trigger(self, name: str) -> Run:
-        """Run a job now (trigger=manual). The first history row exists when this returns."""
+    def trigger(self, name: str, *, force: bool = False) -> Run:
+        """Run a job now (trigger=manual), as its overlap= and after= allow (chain.check_manual;
+        TriggerRefused otherwise, unless `force`). The run's `chain` streams its events and
+        those of the downstream runs it causes. Its first history row exists when this returns,
+        unless it is queued behind a running one (overlap=queue)."""
+        from cronplus.chain import Chain, check_manual
+
         job = self.jobs[name]
         now = self.clock.time()
-        run = Run(job, utc(now), Trigger.MANUAL, chain=True)
+        in_flight = [r for r in self._job_runs(name) if r.state in ("waiting", "delayed", "active")]
+        admission = check_manual(job, in_flight=in_flight, running=self._job_runs, force=force,
+                                 last_final=lambda up: self.store.last_final_run(up, at_or_before=now))
+        run = Run(job, utc(now), Trigger.MANUAL)
+        Chain(run, notes=admission.notes).add(run)
         self._add(run)
+        if admission.overlap == policy.OverlapAction.QUEUE:
+            run.state = "queued"
+            return run
+        if admission.overlap == policy.OverlapAction.REPLACE:
+            run.replaces = in_flight
         run.state = "active"
         self._start_now(run)
         return run
@@ -451,6 +466,8 @@ class Scheduler:
             if run.spawned is not None:
                 run.spawned.abandon()
             self._drop(run)
+            if run.chain is not None:  # a `trigger --wait` must not hang on it
+                run.chain.ended(run, None)
         finally:
             self.wake()
 
@@ -535,6 +552,8 @@ class Scheduler:
             run.record = record  # the ended attempt, until the next one (_abandon_retry drafts from it)
             delay = policy.retry_delay(run.attempt, job.options)
             log.info("job %s: retry %d of %d in %gs", job.name, run.attempt, job.options.retries, delay)
+            if run.chain is not None:
+                run.chain.retry(run, record, delay)
             return delay
         self._finish(run, record)
         return None
@@ -549,12 +568,15 @@ class Scheduler:
         busy = any(r.state in ("waiting", "active") for r in self._job_runs(name))
         if queued and not busy and not self.stopping and name in self.jobs:  # not a job just removed
             self._admit(queued[0], now)
-        if run.chain and not self.stopping:
-            for down in dagrun.downstream_of(self.crontab.jobs, run.job.name):
-                if not any(r.tick == run.tick for r in self._job_runs(down.name)):
-                    child = Run(down, run.tick, Trigger.MANUAL, chain=True)
-                    self._add(child)
-                    self._admit(child, now)
+        if run.chain is not None:
+            if not self.stopping:
+                for down in dagrun.downstream_of(self.crontab.jobs, run.job.name):
+                    if not any(r.tick == run.tick for r in self._job_runs(down.name)):
+                        child = Run(down, run.tick, Trigger.MANUAL)
+                        run.chain.add(child)
+                        self._add(child)
+                        self._admit(child, now)
+            run.chain.ended(run, record)  # after the fan-out: the chain is whole
         self.wake()
 
     def _alert(self, method: str, job: JobSpec, record: RunRecord, **kwargs: Any) -> None:

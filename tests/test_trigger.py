@@ -45,7 +45,8 @@ def test_trigger_wait_through_the_supervisor_reports_the_final_attempt_after_ret
     sup = start(supervisors, tmp_path, "# cronplus: name=flaky retries=1 retry-delay=0.1\n0 0 1 1 * exit 5\n")
     out = cli(sup.state, sup.crontab, "trigger", "flaky", "--wait")
     assert out.returncode == 1
-    assert "run 2: failed, exit 5" in out.stdout
+    assert "flaky: run 1 attempt 1 failed, exit 5, retrying in 0.1s" in out.stdout
+    assert "flaky: run 2 failed, exit 5" in out.stdout
     assert [r[2:4] for r in sup.rows()] == [("failed", "manual"), ("failed", "retry")]
     # the supervisor's log line names the attempt's trigger as its row does
     assert "run 2 started (attempt 2, retry)" in sup.stderr and "run 1 started (attempt 1, manual)" in sup.stderr
