@@ -25,7 +25,11 @@ Decisions where cron has nothing to say:
   earlier ones key by key; `name` and `after` cannot be defaults.
 - A missing final newline: cronie drops that line, Debian's crontab refuses the file; we
   accept it with a warning.
-- System crontabs: the user field must name an existing user ("bad username", as cronie).
+- System crontabs: a user field naming no existing user is a warning, not an error. cronie
+  logs "bad username" and skips just that line (entry.c load_entry); refusing the whole file
+  would stop every other job. The job is kept: the runner looks the user up at each spawn and
+  records the run `failed` ("no such user 'carol'"), which alerts; a user created later works
+  without a reload.
 - A NUL byte in a line (other than a plain comment) is an error: cron reads lines as C strings
   and would silently cut the line there, and no NUL can reach exec, the environment or getpwnam.
 - A job line whose command starts with `*` is "bad command" (cronie's "common typo" check),
@@ -37,7 +41,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +109,7 @@ class _Parser:
         self.pending = _Pending()
         self.jobs: list[_RawJob] = []
         self.broken_names: set[str] = set()  # name= of job lines with errors: no cascade errors
+        self.users: dict[str, bool] = {}  # user field -> exists, looked up once per parse
 
     def loc(self, line: int, col: int) -> SourceLoc:
         return SourceLoc(path=self.path, line=line, col=col)
@@ -290,10 +294,12 @@ class _Parser:
                        "a system crontab line is: 5 fields, user, command")
             return None, "", col
         name = m.group()
-        if not _user_exists(name):
-            self.error(lineno, col, f"bad username: no such user '{shown(name)}'",
-                       "system crontabs have a user field after the schedule")
-            return None, "", col
+        exists = self.users.get(name)
+        if exists is None:
+            exists = self.users[name] = _user_exists(name)
+        if not exists:
+            self.warn(lineno, col, f"no such user '{shown(name)}': its jobs will run as failed runs",
+                      "create the user, or fix the user field (a system crontab line is: 5 fields, user, command)")
         after = rest[m.end():].lstrip(" \t")
         return name, after, col + len(rest) - len(after)
 
@@ -324,7 +330,6 @@ _FIELD_TOKEN = re.compile(r"[^ \t]+")
 _FIVE_FIELDS = re.compile(r"([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)")
 
 
-@lru_cache(maxsize=256)
 def _user_exists(name: str) -> bool:
     import pwd
 

@@ -191,7 +191,7 @@ def _resolve_user(job: JobSpec, system: bool) -> tuple[pwd.struct_passwd, dict[s
         try:
             pw = _cached("name", name, lambda: pwd.getpwnam(name))
         except KeyError:
-            raise _SpawnError(f"unknown user {job.user!r}") from None
+            raise _SpawnError(f"no such user '{job.user}'") from None
         return pw, _identity(pw)
     return _own_passwd(), {}
 
