@@ -11,7 +11,9 @@ server closes the connection:
         unknown job -> {"ok": false, "error": ..., "suggestion": NAME | null}
         refused by overlap= / after= -> {"ok": false, "error": ..., "refused": true}
     {"cmd": "status"} -> {"ok": true, "jobs": [...], "runs": [...], "pid": ...}
-    {"cmd": "reload"} -> {"ok": true} once the reload was attempted ({"ok": false, "error"} if refused)
+    {"cmd": "reload"} -> once the reload is done (RELOADING=1 ... READY=1 sent):
+        {"ok": true, "jobs": N}, or {"ok": false, "error": TEXT, "jobs": N} when refused, where
+        TEXT has one `FILE:LINE:COL: message` line per error and N counts the jobs in effect
 """
 
 from __future__ import annotations

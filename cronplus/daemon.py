@@ -225,7 +225,10 @@ class Daemon:
             await send({"ok": True, "pid": os.getpid(), "crontab": str(self.paths.crontab.absolute()), **self.scheduler.status()})
         elif cmd == "reload":
             error = self.reload()
-            await send({"ok": error is None, **({"error": error} if error else {})})
+            if error is None:
+                await send({"ok": True, "jobs": len(self.crontab.jobs)})
+            else:
+                await send({"ok": False, "error": error, "jobs": len(self.crontab.jobs)})
         elif cmd == "trigger":
             await self._trigger(req, send)
         else:

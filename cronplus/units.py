@@ -5,6 +5,9 @@ Contract:
   (`user=False`, for /etc/systemd/system) or the user unit (`user=True`, for
   ~/.config/systemd/user). `exec_start` is the argv of the supervisor, e.g.
   `["/usr/local/bin/cronplus", "run"]`; each word is quoted for systemd's command-line syntax.
+  `ExecReload=` is the same argv with `run` replaced by `reload` (`reload_argv`), so it finds the
+  supervisor through the same --state-dir and waits for its answer: `systemctl reload` returns
+  once the reload is done, and fails when the crontab is refused (`/bin/kill -HUP` could not).
 - The shipped files systemd/cronplus.service and systemd/user/cronplus.service are exactly
   `render_unit(..., exec_start=shipped_exec_start())`; tests/test_units.py checks that, and
   `python -m cronplus.units systemd/` rewrites them after a change here.
@@ -49,6 +52,17 @@ def exec_line(argv: Sequence[str]) -> str:
     return " ".join([exec_quote(argv[0], program=True), *(exec_quote(word) for word in argv[1:])])
 
 
+def reload_argv(exec_start: Sequence[str]) -> list[str]:
+    """`cronplus ... run OPTIONS` -> `cronplus ... reload OPTIONS`: the global options
+    (--state-dir, --system, ...) that `cronplus install-service` puts after `run` find the same
+    state dir, hence the same control socket."""
+    words = list(exec_start)
+    if "run" not in words[1:]:
+        raise ValueError(f"ExecStart= has no 'run' command to derive ExecReload= from: {words!r}")
+    words[words.index("run", 1)] = "reload"
+    return words
+
+
 def shipped_exec_start() -> list[str]:
     return [SHIPPED_BINARY, "run"]
 
@@ -89,8 +103,10 @@ Type=notify
 # Only the supervisor may report state, never a job it started.
 NotifyAccess=main
 ExecStart={exec_start}
-# SIGHUP re-reads the crontab; an invalid file is refused and the old one kept.
-ExecReload=/bin/kill -HUP $MAINPID
+# `cronplus reload` asks the supervisor to re-read the crontab and waits for its answer, so
+# `systemctl reload` returns after the reload and fails when an invalid file is refused (the
+# old one stays in effect). SIGHUP still reloads too, but its sender learns nothing.
+ExecReload={exec_reload}
 # The supervisor sends WATCHDOG=1 every WatchdogSec/2; a hung scheduler loop gets restarted.
 WatchdogSec={watchdog_sec}s
 Restart=on-failure
@@ -178,7 +194,8 @@ def render_unit(
 ) -> str:
     """The unit file text. Raises ValueError for an ExecStart= that cannot be written."""
     service = _SERVICE.format(
-        exec_start=exec_line(exec_start), watchdog_sec=watchdog_sec, timeout_stop_sec=timeout_stop_sec
+        exec_start=exec_line(exec_start), exec_reload=exec_line(reload_argv(exec_start)),
+        watchdog_sec=watchdog_sec, timeout_stop_sec=timeout_stop_sec,
     )
     sandbox = _NO_SANDBOX.format(
         capabilities=_USER_CAPABILITIES if user else _SYSTEM_CAPABILITIES,

@@ -91,7 +91,7 @@ def test_both_units_are_notify_services_with_reload_watchdog_and_restart(user: b
     assert service["Type"] == ["notify"]
     assert service["NotifyAccess"] == ["main"]
     assert service["ExecStart"] == ["/opt/cronplus/bin/cronplus run"]
-    assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert service["ExecReload"] == ["/opt/cronplus/bin/cronplus reload"]
     assert service["WatchdogSec"] == ["60s"]
     assert service["Restart"] == ["on-failure"]
     assert service["RestartSec"] == ["10s"]
@@ -174,9 +174,9 @@ def test_a_control_character_is_refused() -> None:
 @needs_analyze
 @pytest.mark.parametrize(("rel", "user"), [("cronplus.service", False), ("user/cronplus.service", True)])
 def test_systemd_analyze_verify_accepts_the_shipped_units_silently(rel: str, user: bool, tmp_path: Path) -> None:
-    # verify insists that ExecStart='s program exists: point the shipped text at a real one.
+    # verify insists that the Exec*= programs exist: point the shipped text at a real one.
     program = real_executable(tmp_path)
-    text = (REPO / "systemd" / rel).read_text().replace(f"ExecStart={SHIPPED_BINARY} ", f"ExecStart={program} ")
+    text = (REPO / "systemd" / rel).read_text().replace(f"={SHIPPED_BINARY} ", f"={program} ")  # ExecStart=, ExecReload=
     assert f"ExecStart={program} run" in text
     result = verify(write_unit(tmp_path, text, subdir="user" if user else "system"), user=user, tmp_path=tmp_path)
     assert (result.returncode, result.stderr, result.stdout) == (0, "", "")

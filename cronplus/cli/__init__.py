@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "log": ("log", "run history, newest last"),
     "output": ("output", "print the captured output of a run"),
     "trigger": ("trigger", "run a job now, through the running supervisor when there is one"),
+    "reload": ("reload", "reload the running supervisor's crontab and wait: exit 1 when it refuses the file"),
     "edit": ("edit", "edit the crontab in $VISUAL/$EDITOR, validate, install (like crontab -e)"),
     "list": ("listing", "print the installed crontab (like crontab -l)"),
     "install": ("install", "validate and install FILE (or - for stdin) as the crontab"),
