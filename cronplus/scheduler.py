@@ -10,7 +10,8 @@ history rows, alerts). asyncio, one thread; time from an injected clock.Clock.
   run end, signal). No polling: idle costs one wake-up per minute at most.
 * A run: history row inserted (`running`, with its log path) before the spawn, then
   runner.spawn_attempt, synchronously, for every run of the tick in turn (chunks of
-  INSERT_CHUNK: rows, spawns, then the chunk's pids in one commit); each run's task then
+  INSERT_CHUNK: rows, spawns, then the chunk's pids in one commit, then a yield to the loop so
+  the control socket is served during a big tick); each run's task then
   logs and alerts its start and awaits runner.supervise; policy.outcome ->
   finish_run -> Alerting. A run ending failed, timeout, upstream_failed, missed or interrupted
   is logged at WARNING (the rest at INFO). The next tick of a job that just ran is computed after the spawns. Retries are new attempt rows
@@ -58,8 +59,8 @@ from cronplus.ticks import LastTicks, reboot_due, reboot_ran
 
 log = logging.getLogger("cronplus")
 
-LAUNCH_SLICE_S = 5.0  # spawn a tick's runs back to back for at most this long between yields
-INSERT_CHUNK = 50  # rows inserted per transaction when a tick starts many runs
+LAUNCH_SLICE_S = 5.0  # spawn a tick's runs back to back for at most this long before supervising them
+INSERT_CHUNK = 10  # rows per transaction when a tick starts many runs; spawns between two yields
 MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
 TICK_SPACING_S = 60.0  # distinct ticks are distinct minutes: never closer than this
 TICK_TRIGGERS = (Trigger.SCHEDULE, Trigger.CATCH_UP)  # the runs that handle a job's tick (ticks.LastTicks)
@@ -98,6 +99,7 @@ class Scheduler:
         self._started = self.clock.time()
         self._order: list[str] = []
         self._launch_queue: deque[Run] = deque()
+        self._unsupervised: deque[Run] = deque()  # spawned by _launch_queued, no task yet
         self._unsettled: dict[str, datetime] = {}  # job -> tick it just ran; next tick not yet computed
         self._driven = False  # serve() is running: it starts queued launches itself
         self._stepping = False
@@ -372,12 +374,19 @@ class Scheduler:
         """Rows (one transaction), then processes, synchronously; each run's supervision (a task)
         starts when we yield, so a tick's runs are spawned back to back and their bookkeeping
         comes after."""
+        self._spawn_all(runs)
+        self._supervise(runs)
+
+    def _spawn_all(self, runs: list[Run]) -> None:
         self._insert(runs)
-        loop = asyncio.get_running_loop()
         for run in runs:
             run.spawned = self._spawn(run)
-            run.task = loop.create_task(self._execute(run), name=f"run-{run.job.name}")
         self._record_pids(runs)
+
+    def _supervise(self, runs: list[Run]) -> None:
+        loop = asyncio.get_running_loop()
+        for run in runs:
+            run.task = loop.create_task(self._execute(run), name=f"run-{run.job.name}")
 
     def _record_pids(self, runs: list[Run]) -> None:
         """The chunk's pids, one commit, right after its spawns (the restart sweep finds a run's
@@ -390,6 +399,11 @@ class Scheduler:
         except Exception:  # the processes run and are supervised; only the pid column misses them
             log.exception("recording the pids of %d run(s) failed", len(pids))
 
+    def supervise_spawned(self) -> None:
+        """Give every run _launch_queued spawned a task now (shutdown: every run ends recorded)."""
+        runs, self._unsupervised = list(self._unsupervised), deque()
+        self._supervise(runs)
+
     def _spawn(self, run: Run) -> runner.Spawned:
         assert run.run_id is not None and run.log_path is not None
         return runner.spawn_attempt(run.job, run_id=run.run_id, attempt=run.attempt, scheduled_at=run.tick,
@@ -399,19 +413,30 @@ class Scheduler:
         while self._launch_queue:
             self._start_all(self._next_chunk())
 
-    def _next_chunk(self) -> list[Run]:
-        queue = self._launch_queue
+    def _next_chunk(self, queue: deque[Run] | None = None) -> list[Run]:
+        queue = self._launch_queue if queue is None else queue
         return [queue.popleft() for _ in range(min(INSERT_CHUNK, len(queue)))]
 
     async def _launch_queued(self) -> None:
-        """Start every queued run, yielding to the loop only every LAUNCH_SLICE_S: ended runs'
-        bookkeeping (which a yield lets in) must not hold back the spawns of a big fan-out."""
+        """Start every queued run: rows and spawns chunk by chunk, with a yield to the loop after
+        each chunk, so that the control socket, signals and the watchdog are served during a
+        2,000-job tick (without it `cronplus jobs` waited for the whole tick, ~12 s).
+        A yield runs whatever is ready, so the runs' tasks (their pid, start alert, supervision)
+        are created only after the spawns, or every LAUNCH_SLICE_S: their bookkeeping must not
+        hold back the spawns of a big fan-out. They are then created a chunk at a time with a
+        yield in between, so that a whole tick's bookkeeping never holds the loop at once."""
         slice_end = time.monotonic() + LAUNCH_SLICE_S
         while self._launch_queue:
-            self._start_all(self._next_chunk())
-            if time.monotonic() >= slice_end:
+            runs = self._next_chunk()
+            self._spawn_all(runs)
+            self._unsupervised.extend(runs)
+            if self._launch_queue and time.monotonic() < slice_end:
+                await asyncio.sleep(0)  # lets I/O in; no new task is ready
+                continue
+            while self._unsupervised:
+                self._supervise(self._next_chunk(self._unsupervised))
                 await asyncio.sleep(0)
-                slice_end = time.monotonic() + LAUNCH_SLICE_S
+            slice_end = time.monotonic() + LAUNCH_SLICE_S
 
     def _insert(self, runs: list[Run]) -> None:
         now = self.clock.time()
@@ -601,6 +626,7 @@ class Scheduler:
             await self._serve()
         finally:
             self._driven = False
+            self.supervise_spawned()
             self._flush_launches()
 
     async def _serve(self) -> None:

@@ -30,6 +30,7 @@ async def shutdown(sched: Scheduler, grace: float, reason: str = "supervisor shu
     sched.stopping = True
     sched.stop_reason = reason
     sched.wake()
+    sched.supervise_spawned()  # a tick being launched: its runs spawned so far are running
     now = sched.clock.time()
     not_started = f"{reason} before it could start"
     queue, sched._launch_queue = sched._launch_queue, deque()
