@@ -1,7 +1,9 @@
 """`cronplus jobs [--json]`: every job of the crontab with its schedule, next run, and what history
 says about it (last status, last start, duration), plus what is happening now: runs in progress
 (history's `running` rows) and runs waiting on an upstream (only the supervisor knows those: asked
-over its control socket {"cmd": "status"} when one answers, otherwise left out). Works before any history exists.
+over its control socket {"cmd": "status"} when one runs, otherwise left out). Works before any history exists.
+A supervisor that listens but does not answer within STATUS_TIMEOUT_S is an error (exit 1, saying
+so) unless the crontab is named (--crontab / CRONPLUS_CRONTAB): then a warning, and the table.
 With no --crontab / CRONPLUS_CRONTAB, the crontab is the one the state dir's running supervisor
 runs (it says which in the same reply), so `cronplus --state-dir DIR jobs` shows what DIR's
 supervisor runs; with no supervisor, the default crontab of SPEC §1.
@@ -57,15 +59,28 @@ def _history_rows(paths: Paths, jobs: list[str]) -> tuple[dict[str, RunRecord], 
         return last, running
 
 
+STATUS_TIMEOUT_S = 4.0  # a supervisor answers within 1 s even while it starts a 2,000-job tick
+
+
+class SupervisorBusy(Exception):
+    """A supervisor listens on the state dir's socket but did not answer in time."""
+
+
 def _supervisor_status(sock_path: Path) -> dict[str, Any]:
-    """The running supervisor's status reply; empty when none answers: history is enough."""
+    """The running supervisor's status reply; empty when none runs (history is enough then).
+    SupervisorBusy when one is there but does not answer: falling back to the default crontab
+    would show another crontab than the one it runs."""
     if not sock_path.exists():
         return {}
     from cronplus.control import NoSupervisor, request
 
     try:
-        reply = next(request(sock_path, {"cmd": "status"}, timeout=2.0), {})
-    except (NoSupervisor, OSError, ValueError):
+        reply = next(request(sock_path, {"cmd": "status"}, timeout=STATUS_TIMEOUT_S), {})
+    except NoSupervisor:  # a socket file left behind, nobody listening
+        return {}
+    except TimeoutError:
+        raise SupervisorBusy(f"the supervisor on {sock_path} did not answer within {STATUS_TIMEOUT_S:g}s") from None
+    except (OSError, ValueError):
         return {}
     return reply if isinstance(reply, dict) else {}
 
@@ -188,11 +203,19 @@ def render_table(rows: list[dict[str, Any]], now: datetime, *, width: int | None
 def run(args: argparse.Namespace) -> int:
     from cronplus.cli.fit import terminal_width
     from cronplus.crontab import load_crontab
+    from cronplus.errors import CronplusError
     from cronplus.paths import environ_of, from_args
 
     paths = from_args(args)
-    status = _supervisor_status(paths.control_socket)
-    if not (getattr(args, "crontab", None) or environ_of(args).get("CRONPLUS_CRONTAB")) and status.get("crontab"):
+    chosen = bool(getattr(args, "crontab", None) or environ_of(args).get("CRONPLUS_CRONTAB"))
+    try:
+        status = _supervisor_status(paths.control_socket)
+    except SupervisorBusy as exc:
+        if not chosen:
+            raise CronplusError(f"{exc}; which crontab it runs is unknown: try again, or name it with --crontab") from None
+        print(f"cronplus jobs: {exc}: runs waiting on upstreams are not shown", file=sys.stderr)
+        status = {}
+    if not chosen and status.get("crontab"):
         paths = from_args(args, crontab=status["crontab"])
     crontab = load_crontab(paths.crontab, system=paths.system)
     now = datetime.now(UTC)

@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         return _in_process(p, args.job, as_json=args.json, force=args.force)
     except StopIteration:
         raise CronplusError("the supervisor closed the connection without an answer") from None
+    except TimeoutError:
+        raise CronplusError(f"the supervisor on {p.control_socket} did not answer within 10s") from None
     if not first.get("ok"):
         hint = f" (did you mean '{first['suggestion']}'?)" if first.get("suggestion") else ""
         raise CronplusError(f"{first.get('error')}{hint}")
