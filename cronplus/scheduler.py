@@ -422,21 +422,19 @@ class Scheduler:
         each chunk, so that the control socket, signals and the watchdog are served during a
         2,000-job tick (without it `cronplus jobs` waited for the whole tick, ~12 s).
         A yield runs whatever is ready, so the runs' tasks (their pid, start alert, supervision)
-        are created only after the spawns, or every LAUNCH_SLICE_S: their bookkeeping must not
-        hold back the spawns of a big fan-out. They are then created a chunk at a time with a
-        yield in between, so that a whole tick's bookkeeping never holds the loop at once."""
+        are created a chunk per yield only after the spawns: their bookkeeping must not hold back
+        the spawns of a big fan-out, nor, all at once, the loop. Once the spawns have gone on for
+        LAUNCH_SLICE_S, a chunk of tasks goes with each chunk of spawns, oldest first, so that
+        no run waits for its supervision much longer than that."""
         slice_end = time.monotonic() + LAUNCH_SLICE_S
-        while self._launch_queue:
-            runs = self._next_chunk()
-            self._spawn_all(runs)
-            self._unsupervised.extend(runs)
-            if self._launch_queue and time.monotonic() < slice_end:
-                await asyncio.sleep(0)  # lets I/O in; no new task is ready
-                continue
-            while self._unsupervised:
+        while self._launch_queue or self._unsupervised:
+            if self._launch_queue:
+                runs = self._next_chunk()
+                self._spawn_all(runs)
+                self._unsupervised.extend(runs)
+            if not self._launch_queue or time.monotonic() >= slice_end:
                 self._supervise(self._next_chunk(self._unsupervised))
-                await asyncio.sleep(0)
-            slice_end = time.monotonic() + LAUNCH_SLICE_S
+            await asyncio.sleep(0)
 
     def _insert(self, runs: list[Run]) -> None:
         now = self.clock.time()
