@@ -421,7 +421,7 @@ class Scheduler:
         """Start every queued run: rows and spawns chunk by chunk, with a yield to the loop after
         each chunk, so that the control socket, signals and the watchdog are served during a
         2,000-job tick (without it `cronplus jobs` waited for the whole tick, ~12 s).
-        A yield runs whatever is ready, so the runs' tasks (their pid, start alert, supervision)
+        A yield runs whatever is ready, so the runs' tasks (start log line and alert, supervision)
         are created a chunk per yield only after the spawns: their bookkeeping must not hold back
         the spawns of a big fan-out, nor, all at once, the loop. Once the spawns have gone on for
         LAUNCH_SLICE_S, a chunk of tasks goes with each chunk of spawns, oldest first, so that
