@@ -170,7 +170,8 @@ def test_a_kill_9_in_a_burst_of_reboot_jobs_runs_the_rest_at_the_restart_and_non
         before = pids_in(ran)
         again = Shifted(tmp_path, 0.0, "--shutdown-grace", "0.2")
         shifted.append(again)
-        again.wait_ready()
+        again.wait_ready()  # its socket answers while its own @reboot burst still starts runs
+        wait_until(lambda: len(rows(again.state, "SELECT DISTINCT job FROM runs")) == 100, 30, "the restart's burst")
         by_job: dict[str, list[str]] = {}
         for job, status in rows(again.state, "SELECT job, status FROM runs ORDER BY run_id"):
             by_job.setdefault(job, []).append(status)
