@@ -89,6 +89,13 @@ def run(args: argparse.Namespace) -> int:
     if args.as_user and not paths.system:
         raise UsageError(f"--as-user adds a user field, which only a system-format crontab has ({paths.crontab} "
                          "is user format: import without it)")
+    if args.as_user:
+        import pwd
+
+        try:  # the parser only warns about a missing user (its jobs' runs fail); here it is a typo
+            pwd.getpwnam(args.as_user)
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
+            raise CronplusError(f"no such user {args.as_user!r} for --as-user; nothing imported") from None
     text = read_user_crontab(environ_of(args))
     if not text.strip():
         raise CronplusError("nothing to import: `crontab -l` printed an empty crontab")
