@@ -76,6 +76,12 @@ def mailto(job: JobSpec) -> tuple[str, ...]:
     return split_recipients(value)
 
 
+def unset_mailto(crontab: Crontab) -> list[JobSpec]:
+    """The jobs with no MAILTO in effect at all (not even `MAILTO=""`): cron mails their output
+    to the crontab's owner, cronplus does not (module docstring). `cronplus import` names them."""
+    return [job for job in crontab.jobs if env_value(job, "MAILTO") is None]
+
+
 def mailfrom(job: JobSpec, user: str) -> str:
     """cronie: MAILFROM if set and safe, else the crontab's user."""
     value = env_value(job, "MAILFROM")

@@ -94,3 +94,19 @@ def test_a_crontab_cronplus_rejects_is_not_imported(tmp_path: Path) -> None:
     assert "crontab -l:2:" in proc.stderr
     assert not target(tmp_path).exists()
     assert os.listdir(tmp_path / "bin") == ["crontab"]
+
+
+def test_import_says_which_jobs_cron_mailed_and_cronplus_will_not(tmp_path: Path) -> None:
+    # cron mails the owner when MAILTO is unset; cronplus only mails a MAILTO that is set
+    bindir = fake_crontab(tmp_path, "0 1 * * * echo one\n0 2 * * * echo two\nMAILTO=\"\"\n0 3 * * * echo quiet\n")
+    proc = run_import(tmp_path, f"{bindir}:/usr/bin:/bin")
+    assert proc.returncode == 0, proc.stderr
+    assert "cron mailed the output of 2 of these job(s)" in proc.stdout
+    assert "add `MAILTO=" in proc.stdout
+
+
+def test_import_with_mailto_set_has_no_mail_notice(tmp_path: Path) -> None:
+    bindir = fake_crontab(tmp_path, USER_CRONTAB)  # MAILTO=ops@example.com
+    proc = run_import(tmp_path, f"{bindir}:/usr/bin:/bin")
+    assert proc.returncode == 0, proc.stderr
+    assert "cron mailed" not in proc.stdout

@@ -18,6 +18,10 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cronplus.model import Crontab
 
 HELP = "take the current `crontab -l` into cronplus's crontab"
 
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if args.as_user:
         text = add_user_field(text, args.as_user)
     try:
-        installer.validate(text, path="crontab -l", system=paths.system)
+        crontab = installer.validate(text, path="crontab -l", system=paths.system)
     except CrontabError as exc:
         print(str(exc), file=sys.stderr)
         shown = f"`crontab -l` with the user field {args.as_user}" if args.as_user else "`crontab -l`"
@@ -121,4 +125,23 @@ def run(args: argparse.Namespace) -> int:
         "there once cronplus runs: check with `crontab -l`, then `crontab -r` (removes it all) or\n"
         "comment the lines out with `crontab -e`."
     )
+    _say_unset_mailto(crontab, args.as_user)
     return 0
+
+
+def _say_unset_mailto(crontab: Crontab, as_user: str | None) -> None:
+    """cron mails a job's output to the crontab's owner when MAILTO is unset; cronplus mails only
+    a MAILTO that is set (mail.py). A migration is where that difference would go unnoticed."""
+    import getpass
+
+    from cronplus.mail import unset_mailto
+
+    silent = unset_mailto(crontab)
+    if not silent:
+        return
+    user = as_user or getpass.getuser()
+    print(
+        f"\ncron mailed the output of {len(silent)} of these job(s) to {user} (no MAILTO set); cronplus\n"
+        "mails only when MAILTO is set, and keeps every run's output in `cronplus output RUN_ID`.\n"
+        f"To keep cron's mail, add `MAILTO={user}` at the top of the crontab (`cronplus edit`)."
+    )
