@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from cronplus import mail, outbox, payloads
 from cronplus.clock import Clock, SystemClock
+from cronplus.mailto import MAILTO_SCHEME
 from cronplus.status import AlertEvent, RunStatus
 
 if TYPE_CHECKING:
@@ -95,8 +96,8 @@ def enqueue_alert(
     """One outbox row for `options.alert`, or None when the job has no alert target."""
     if not options.alert:
         return None
-    if options.alert.startswith(mail.MAILTO_SCHEME):
-        recipients = mail.split_recipients(options.alert[len(mail.MAILTO_SCHEME):])
+    if options.alert.startswith(MAILTO_SCHEME):
+        recipients = mail.split_recipients(options.alert[len(MAILTO_SCHEME):])
         message = mail.alert_message(recipients=recipients, sender=own_user(), data=data)
         return outbox.enqueue(conn, kind="mail", event=str(data["event"]), job=data.get("job"), run_id=run_id,
                               target=options.alert, format="mail", secret_ref=None,
@@ -144,7 +145,7 @@ def test_alert_data(job: JobSpec, *, host: str) -> dict[str, Any]:
 def _reraise_storage(exc: Exception) -> None:
     """A full (or read-only) disk is not an alerting failure: the caller's Store holds the whole
     write, the run's end with this decision, and makes it again when the disk takes it."""
-    from cronplus.storeguard import is_storage_error
+    from cronplus.storefaults import is_storage_error
 
     if is_storage_error(exc):
         raise exc
@@ -321,7 +322,7 @@ class Alerting:
             cron_env=self._cron_env(job, record),
         )
         outbox.enqueue(self.history.conn, kind="mail", event=str(record.status), job=job.name, run_id=record.run_id,
-                       target=mail.MAILTO_SCHEME + ",".join(recipients), format="mail", secret_ref=None,
+                       target=MAILTO_SCHEME + ",".join(recipients), format="mail", secret_ref=None,
                        payload={"recipients": list(recipients), "message": message,
                                 "sender": mail.envelope_sender(mail.mailfrom(job, user), self.hostname)},
                        now=self.clock.time())

@@ -233,7 +233,7 @@ def _url(v: str, *, env_ok: bool) -> str | None:
 
 def _alert(v: str) -> str | None:
     """alert=: an http(s) URL, env:VAR, none, or mailto:ADDR[,ADDR...] (sent as cron mail)."""
-    from cronplus.mail import MAILTO_SCHEME, address_problem
+    from cronplus.mailto import MAILTO_SCHEME, address_problem
 
     if v.lower().startswith(MAILTO_SCHEME):
         addresses = v[len(MAILTO_SCHEME):]

@@ -200,7 +200,7 @@ class _Parser:
                 return
             self.cron_tz = value
         if name in ("MAILTO", "MAILFROM") and value:
-            from cronplus.mail import address_problem
+            from cronplus.mailto import address_problem
 
             problem = address_problem(value)
             if problem:  # cron logs it UNSAFE and sends nothing (cronie do_command.c safe_p)

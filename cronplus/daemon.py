@@ -29,8 +29,7 @@ from cronplus.paths import Paths
 from cronplus.scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from cronplus.chain import Chain
-    from cronplus.dagrun import Run
+    from cronplus.dagrun import Chain, Run
 
 log = logging.getLogger("cronplus")
 
@@ -265,7 +264,7 @@ class Daemon:
             if any(counts.values()):
                 log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
         except Exception as exc:
-            from cronplus.storeguard import is_storage_error
+            from cronplus.storefaults import is_storage_error
 
             if not is_storage_error(exc):  # a full disk is said once, by the scheduler's Store
                 log.exception("retention failed")
@@ -315,7 +314,7 @@ def run_supervisor(settings: Settings) -> int:
     systemd, Restart=on-failure starts it again. While it runs, the Store handles a full disk."""
     import sqlite3
 
-    from cronplus.storeguard import storage_problem
+    from cronplus.storefaults import storage_problem
 
     try:
         return _run_supervisor(settings)

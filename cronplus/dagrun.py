@@ -20,19 +20,28 @@ Rules (SPEC §2 `after`):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cronplus.model import JobSpec, RunRecord
 from cronplus.status import RunStatus, Trigger
 
-if TYPE_CHECKING:
-    from cronplus.chain import Chain
-
 MAX_WAIT_S = 24 * 3600.0
+
+
+class Chain(Protocol):
+    """The runs one manual trigger set going (chain.Chain), as a run and its readers see it:
+    said here, so that this module does not import the one that builds on it."""
+
+    notes: list[str]
+
+    def add(self, run: Run) -> None: ...
+    def retry(self, run: Run, record: RunRecord, delay: float) -> None: ...
+    def ended(self, run: Run, record: RunRecord | None) -> None: ...
+    def events(self) -> AsyncIterator[dict[str, Any]]: ...
 
 
 @dataclass(eq=False)

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from cronplus import outbox, payloads, signing
 from cronplus.clock import Clock, SystemClock
+from cronplus.outcome import Outcome
 from cronplus.redact import redact_text, redact_url
 from cronplus.status import AlertFormat
 
@@ -53,16 +54,6 @@ DEFAULT_SECRET_ENV = "CRONPLUS_WEBHOOK_SECRET"
 # net; polling every few seconds was most of an idle supervisor's CPU (bench W1).
 IDLE_POLL_S = 300.0
 _TRANSIENT_4XX = {408, 425, 429}
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one attempt came to. `error` is already redacted."""
-
-    kind: str  # 'delivered' | 'retry' | 'failed'
-    http_status: int | None = None
-    error: str | None = None
-    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +371,7 @@ class DeliveryWorker:
         """A full disk is said once and retried with backoff (1 s doubling to 30 s), not logged
         with a traceback every second; alerts stay queued (outbox.py: at-least-once)."""
         from cronplus.schema import db_problem, is_corrupt
-        from cronplus.storeguard import storage_problem
+        from cronplus.storefaults import storage_problem
 
         problem = storage_problem(exc, self.db_path) or (db_problem(self.db_path, exc) if is_corrupt(exc) else None)
         if problem is None:
@@ -395,7 +386,7 @@ class DeliveryWorker:
             removed = outbox.prune(conn, now=self.clock.time(), keep_s=self.keep_s, keep_pings_s=self.keep_pings_s)
         except Exception as exc:  # noqa: BLE001 - pruning is housekeeping, never fatal
             from cronplus.schema import is_corrupt
-            from cronplus.storeguard import is_storage_error
+            from cronplus.storefaults import is_storage_error
 
             if not is_storage_error(exc) and not is_corrupt(exc):  # the delivery loop says so
                 log.exception("pruning the alert outbox failed")

@@ -28,10 +28,11 @@ Contract:
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from email.header import Header
 from typing import TYPE_CHECKING, Any
+
+from cronplus.mailto import MAILTO_SCHEME, address_problem
 
 if TYPE_CHECKING:
     from cronplus.model import Crontab, JobSpec
@@ -40,22 +41,6 @@ DEFAULT_SENDMAIL = "/usr/sbin/sendmail"
 DEFAULT_MAILER_ARGS = ("-FCronDaemon", "-i", "-B8BITMIME", "-oem")  # Debian cron's do_command.c
 MAILER_ENV = "CRONPLUS_MAILER"
 MAX_OUTPUT_BYTES = 256 * 1024
-MAILTO_SCHEME = "mailto:"
-# cronie's safe_p(): the first character alphanumeric, then alphanumerics and "@!:%-.,_+".
-_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@!:%\-.,_+]*")
-
-
-def address_problem(value: str) -> str | None:
-    """Why cron would refuse this MAILTO / MAILFROM value (cronie logs it UNSAFE and does not
-    mail), or None. Also refuses empty items in a comma list."""
-    if not _SAFE.fullmatch(value):
-        return (f"'{value}' is not a safe mail address list: cron accepts letters, digits and @!:%-.,_+"
-                " (not first), no spaces")
-    if any(not item for item in value.split(",")):
-        return f"'{value}' has an empty address in its comma list"
-    return None
-
-
 def env_value(job: JobSpec, name: str) -> str | None:
     """The value of the crontab variable `name` in effect at the job's line (the last one wins)."""
     for key, value in reversed(job.env):

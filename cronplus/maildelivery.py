@@ -30,9 +30,9 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from cronplus import mail
+from cronplus.outcome import Outcome
 
 if TYPE_CHECKING:
-    from cronplus.delivery import Outcome
     from cronplus.outbox import OutboxRow
 
 log = logging.getLogger("cronplus.delivery")
@@ -49,7 +49,6 @@ def _tail(data: bytes) -> str:
 
 def send_mail(row: OutboxRow, *, mailer: str | None, env: Mapping[str, str],
               timeout: float = DEFAULT_TIMEOUT_S) -> Outcome:
-    from cronplus.delivery import Outcome
 
     recipients = [str(r) for r in row.payload.get("recipients") or ()]
     message = row.payload.get("message")
@@ -89,8 +88,6 @@ def _send_smtp(url: str, sender: str, recipients: list[str], message: str, timeo
     import socket
     from urllib.parse import urlsplit
 
-    from cronplus.delivery import Outcome
-
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port or 25
@@ -120,8 +117,6 @@ def _send_smtp(url: str, sender: str, recipients: list[str], message: str, timeo
 
 
 def _smtp_outcome(where: str, what: str, replies: Iterable[tuple[int, bytes | str]]) -> Outcome:
-    from cronplus.delivery import Outcome
-
     pairs = [(int(code), text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text))
              for code, text in replies]
     said = "; ".join(f"{code} {text}" for code, text in pairs)

@@ -21,16 +21,26 @@ instead of stalling scheduling for seconds.
 from __future__ import annotations
 
 import os
+import sqlite3
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from cronplus.history import History
+from typing import Any, Protocol
 
 _TIME = "coalesce(started_at, ended_at)"  # the runs_by_time index expression
 PRUNE_BATCH = 2_000  # rows per transaction: the writer never holds the lock for long
 PRUNE_MAX_ROWS = 5_000  # per call: ~0.1-0.4 s on a busy 2-core machine; 5k per 5 min >> any insert rate
 LOG_CURSOR_KEY = "retention:log_cursor"  # run_id below which every finished log is evicted
+
+
+class History(Protocol):
+    """What prune needs of the writer (history.History): said here, so that this module does not
+    import the one that calls it."""
+
+    conn: sqlite3.Connection
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def kv_get(self, key: str) -> str | None: ...
+    def kv_set(self, key: str, value: str) -> None: ...
 
 
 def prune(

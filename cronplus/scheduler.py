@@ -54,7 +54,8 @@ from cronplus.dagrun import Run, utc
 from cronplus.history import RunStart
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
-from cronplus.storeguard import Ids, Store, draft_record, is_storage_error
+from cronplus.storefaults import is_storage_error
+from cronplus.storeguard import Ids, Store, draft_record
 from cronplus.ticks import LastTicks, reboot_due, reboot_ran
 
 log = logging.getLogger("cronplus")

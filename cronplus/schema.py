@@ -115,7 +115,7 @@ def db_problem(path: str | os.PathLike[str], exc: BaseException) -> str:
     """One line for an SQLite error on the database at `path`."""
     if is_corrupt(exc):
         return str(CorruptHistory(path, exc))
-    from cronplus.storeguard import storage_problem
+    from cronplus.storefaults import storage_problem
 
     problem = storage_problem(exc, Path(path))  # full, read-only, I/O error
     if problem is not None:

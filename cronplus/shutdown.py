@@ -14,16 +14,32 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from cronplus.status import RunStatus
 
 if TYPE_CHECKING:
-    from cronplus.scheduler import Scheduler
+    from cronplus.clock import Clock
+    from cronplus.dagrun import Run
 
 log = logging.getLogger("cronplus")
 
 NOT_STARTED = ("waiting", "queued", "delayed")
+
+
+class Scheduler(Protocol):
+    """What shutdown needs of scheduler.Scheduler (whose shutdown() calls it): said here, so that
+    this module does not import the one that calls it."""
+
+    stopping: bool
+    stop_reason: str
+    clock: Clock
+    runs: dict[Run, None]
+    _launch_queue: deque[Run]
+
+    def wake(self) -> None: ...
+    def supervise_spawned(self) -> None: ...
+    def _not_run(self, run: Run, status: RunStatus, reason: str | None, now: float) -> None: ...
 
 
 async def shutdown(sched: Scheduler, grace: float, reason: str = "supervisor shutdown") -> None:

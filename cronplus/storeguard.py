@@ -27,20 +27,17 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import os
-import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from cronplus.history import History, RunStart
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
+from cronplus.storefaults import storage_problem
 
 log = logging.getLogger("cronplus")
 
@@ -49,63 +46,6 @@ RETRY_MAX_S = 30.0  # a freed disk is noticed within half a minute
 
 _T = TypeVar("_T")
 Ids = list[int | None]
-
-_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
-# sqlite3.c: primary result codes (the low byte of an extended code).
-_SQLITE_FULL, _SQLITE_IOERR, _SQLITE_READONLY = 13, 10, 8
-
-
-def storage_problem(exc: BaseException, path: str | Path) -> str | None:
-    """The one line to log when `exc` says the storage under `path` refused a write, else None
-    (a bug, or not about storage). A full disk (ENOSPC, a quota, SQLITE_FULL) reads "no space
-    left on device: <path>", as df and the kernel's strerror put it. An error raised while
-    handling one (a ROLLBACK after SQLite already rolled back) is judged by the one it hides."""
-    seen = 0
-    cause: BaseException | None = exc
-    while cause is not None and seen < 8:
-        problem = _storage_problem(cause, path)
-        if problem is not None:
-            return problem
-        cause, seen = cause.__cause__ or cause.__context__, seen + 1
-    return None
-
-
-def _storage_problem(exc: BaseException, path: str | Path) -> str | None:
-    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
-        if exc.errno == errno.ENOSPC:
-            return f"no space left on device: {path}"
-        if exc.errno == errno.EDQUOT:
-            return f"disk quota exceeded: {path}"
-        return f"cannot write {path}: {exc.strerror or exc}"
-    if isinstance(exc, sqlite3.Error):
-        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-        if code == _SQLITE_FULL:
-            return f"no space left on device: {path}"
-        if code == _SQLITE_IOERR and _device_full(path):  # e.g. no room for the -shm file at open
-            return f"no space left on device: {path}"
-        if code in (_SQLITE_IOERR, _SQLITE_READONLY):
-            return f"cannot write {path}: {exc}"
-    return None
-
-
-def _device_full(path: str | Path) -> bool:
-    """No block left for us on the file system holding `path` (SQLite reports some ENOSPC as a
-    plain I/O error: growing the -shm file, for one)."""
-    target = Path(path)
-    while not target.exists() and target != target.parent:
-        target = target.parent
-    try:
-        st = os.statvfs(target)
-    except OSError:
-        return False
-    return st.f_bavail == 0
-
-
-def is_storage_error(exc: BaseException) -> bool:
-    """For code that swallows its own errors (alerting): these must reach the Store, which holds
-    the whole write (the run's end and its alert together) instead of committing half of it."""
-    return storage_problem(exc, "") is not None
-
 
 def draft_record(*, run_id: int, job: str, attempt: int, status: RunStatus, trigger: Trigger,
                  scheduled_at: datetime | None, started_at: datetime | None, ended_at: datetime | None,

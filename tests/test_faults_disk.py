@@ -332,7 +332,7 @@ def test_a_log_disk_filling_up_during_a_run_records_how_much_output_was_kept(tmp
 def test_storage_problem_names_the_real_errors_of_a_refusing_disk_and_nothing_else(
         tmp_path: Path, small_disk: Path) -> None:
     from cronplus.history import connect
-    from cronplus.storeguard import storage_problem
+    from cronplus.storefaults import storage_problem
 
     db = small_disk / "history.db"
     conn = connect(db)
