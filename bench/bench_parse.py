@@ -130,7 +130,7 @@ def _maxrss_mb() -> float:
 def child(shape: str, n: int) -> None:
     """One shape in this (fresh) process: JSON with times and peak RSS on stdout."""
     text = SHAPES[shape](n)
-    from cronplus.crontab import parse_crontab
+    from cronplus.crontab.parser import parse_crontab
     from cronplus.errors import CrontabError
 
     t0 = time.perf_counter()
@@ -200,7 +200,7 @@ def main() -> None:
         floor = timed([py, "-c", "pass"], a.runs)
         helps = timed([py, "-m", "cronplus", "--help"], a.runs)
         checks = timed([py, "-m", "cronplus", "check", str(path)], a.runs)
-        from cronplus.crontab import load_crontab
+        from cronplus.crontab.parser import load_crontab
 
         inproc = []
         for _ in range(a.runs):

@@ -38,8 +38,8 @@ def time_command(argv: list[str], runs: int) -> list[float]:
 
 
 def next_fire_cost(n: int = 20000) -> float:
-    from cronplus.crontab import parse_schedule
-    from cronplus.schedule import next_fire
+    from cronplus.crontab.parser import parse_schedule
+    from cronplus.crontab.schedule import next_fire
 
     schedules = [parse_schedule(e) for e in ("*/5 * * * *", "30 2 * * *", "0 0 13 * 5", "0 9 * * 1-5", "@monthly")]
     after = datetime(2025, 3, 30, 0, 30, tzinfo=UTC)
@@ -60,8 +60,8 @@ def next_fire_varied_cost(n: int = 10000) -> float:
     import random
     from datetime import timedelta
 
-    from cronplus.crontab import parse_schedule
-    from cronplus.schedule import next_fire
+    from cronplus.crontab.parser import parse_schedule
+    from cronplus.crontab.schedule import next_fire
 
     rng = random.Random(1)
     schedules = [parse_schedule(e) for e in VARIED]

@@ -58,7 +58,7 @@ class ShiftedClock:
 
 async def cronplus_ticks(crontab_path: Path, state: Path, stamps: Path, jobs: int, ticks: int) -> list[list[float]]:
     from cronplus.alerting import Alerting
-    from cronplus.crontab import load_crontab
+    from cronplus.crontab.parser import load_crontab
     from cronplus.history import History
     from cronplus.scheduler import Scheduler
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from cronplus import mail, outbox, payloads
 from cronplus.clock import Clock, SystemClock
-from cronplus.mailto import MAILTO_SCHEME
+from cronplus.crontab.mailto import MAILTO_SCHEME
 from cronplus.status import AlertEvent, RunStatus
 
 if TYPE_CHECKING:

@@ -125,7 +125,7 @@ def check_manual(job: JobSpec, *, in_flight: Sequence[Run], last_final: Callable
 def _upstream_notes(job: JobSpec, last_final: Callable[[str], RunRecord | None],
                     running: Callable[[str], Sequence[Run]], *, force: bool) -> list[str]:
     """A downstream job triggered alone: the upstream runs it relies on, by its trigger rule."""
-    from cronplus.deps import DepVerdict, evaluate
+    from cronplus.crontab.deps import DepVerdict, evaluate
 
     said: list[str] = []
     statuses: list[RunStatus | None] = []

@@ -54,7 +54,7 @@ def owner_id() -> str:
 
 def load(paths: Paths) -> Crontab:
     """Parse the crontab; a missing file is an empty crontab (the supervisor waits for one)."""
-    from cronplus.crontab import load_crontab
+    from cronplus.crontab.parser import load_crontab
 
     if not paths.crontab.exists():
         return Crontab(path=str(paths.crontab), system=paths.system, jobs=(), defaults=JobOptions())

@@ -110,7 +110,7 @@ def upstream_states(job: JobSpec, tick: datetime, history: Any, in_flight: Calla
 
 def decide(job: JobSpec, upstreams: Sequence[Upstream], *, now: datetime, deadline: datetime) -> DepDecision:
     """The verdict for a waiting downstream run, with a reason naming the upstreams."""
-    from cronplus.deps import DepVerdict, evaluate
+    from cronplus.crontab.deps import DepVerdict, evaluate
 
     missing = [u.name for u in upstreams if u.missing]
     if missing:
@@ -130,7 +130,7 @@ def decide(job: JobSpec, upstreams: Sequence[Upstream], *, now: datetime, deadli
 
 def wait_deadline(job: JobSpec, tick: datetime) -> datetime:
     """When a downstream run for `tick` stops waiting: the job's next tick, else MAX_WAIT_S."""
-    from cronplus.schedule import next_fire
+    from cronplus.crontab.schedule import next_fire
 
     nxt = None if job.schedule.reboot else next_fire(job.schedule, tick, job.tz)
     limit = tick + timedelta(seconds=MAX_WAIT_S)

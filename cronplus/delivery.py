@@ -84,7 +84,7 @@ class BadTarget(ValueError):
 def resolve_target(target: str, env: Mapping[str, str]) -> str:
     """`env:VAR` -> $VAR, a URL stays; Unresolved when unset, BadTarget when not a usable URL
     (annotations.url_problem, as the parser checks the crontab's own). Messages are redacted."""
-    from cronplus.annotations import url_problem
+    from cronplus.crontab.annotations import url_problem
 
     url = target
     if target.startswith("env:"):

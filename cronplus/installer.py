@@ -46,7 +46,7 @@ class InstallResult:
 
 def validate(text: str, *, path: str, system: bool) -> Crontab:
     """Parse with the real parser; CrontabError lists every error of the file."""
-    from cronplus.crontab import parse_crontab
+    from cronplus.crontab.parser import parse_crontab
 
     return parse_crontab(text, path=path, system=system)
 
@@ -169,7 +169,7 @@ def diff_jobs(old: Crontab | None, new: Crontab) -> list[JobChange]:
 
 def next_run(job: JobSpec, now: datetime) -> datetime | None:
     """The job's next fire time after `now`, or None (@reboot, never fires, schedule missing)."""
-    from cronplus.schedule import next_fire
+    from cronplus.crontab.schedule import next_fire
 
     if job.schedule.reboot:
         return None

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from email.header import Header
 from typing import TYPE_CHECKING, Any
 
-from cronplus.mailto import MAILTO_SCHEME, address_problem
+from cronplus.crontab.mailto import MAILTO_SCHEME, address_problem
 
 if TYPE_CHECKING:
     from cronplus.model import Crontab, JobSpec

@@ -43,13 +43,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cronplus import (  # imported up front: not on a run's start path
-    dagrun,
-    policy,
-    runner,
-    schedule,
-)
+from cronplus import dagrun, policy, runner  # imported up front: not on a run's start path
 from cronplus.clock import Clock, SystemClock
+from cronplus.crontab import schedule
 from cronplus.dagrun import Run, utc
 from cronplus.history import RunStart
 from cronplus.model import Crontab, JobSpec, RunRecord
@@ -110,7 +106,7 @@ class Scheduler:
     # ---- configuration -------------------------------------------------------------------
 
     def _install(self, crontab: Crontab, now: float, *, initial: bool) -> None:
-        from cronplus.deps import topological_order
+        from cronplus.crontab.deps import topological_order
 
         old = self.jobs
         self.crontab = crontab

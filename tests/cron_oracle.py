@@ -1,6 +1,6 @@
 """An independent, brute-force model of when Vixie cron / cronie / Debian cron start a job.
 
-Written from cron(8), crontab(5) and cronie's cron.c main loop, *not* from cronplus/schedule.py:
+Written from cron(8), crontab(5) and cronie's cron.c main loop, *not* from cronplus/crontab/schedule.py:
 
 * crontab(5): a job runs "when the minute, hour, and month of year fields match the current
   time, and when at least one of the two day fields (day of month, or day of week) match";
@@ -35,8 +35,8 @@ EPOCH = datetime(1970, 1, 1)
 
 
 def schedule(expr: str) -> Schedule:
-    """The parser's value sets and star flags for `expr` (cronplus.crontab.parse_schedule)."""
-    from cronplus.crontab import parse_schedule
+    """The parser's value sets and star flags for `expr` (cronplus.crontab.parser.parse_schedule)."""
+    from cronplus.crontab.parser import parse_schedule
 
     return parse_schedule(expr)
 

@@ -17,7 +17,7 @@ import pytest
 from cronplus import outbox
 from cronplus.alerting import Alerting
 from cronplus.clock import FakeClock
-from cronplus.crontab import parse_schedule
+from cronplus.crontab.parser import parse_schedule
 from cronplus.delivery import DeliveryWorker, Policy
 from cronplus.errors import CrontabError, Diagnostic, SourceLoc
 from cronplus.history import History

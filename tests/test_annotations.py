@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cronplus.annotations import KEYS, parse_duration, parse_size
-from cronplus.crontab import parse_crontab
+from cronplus.crontab.annotations import KEYS, parse_duration, parse_size
+from cronplus.crontab.jobnames import slug
+from cronplus.crontab.parser import parse_crontab
 from cronplus.errors import CrontabError, Severity
-from cronplus.jobnames import slug
 from cronplus.model import JobOptions
 from cronplus.status import AlertEvent, AlertFormat, CatchUp, Overlap, TriggerRule
 

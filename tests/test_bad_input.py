@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.crontab import parse_crontab
+from cronplus.crontab.parser import parse_crontab
 from cronplus.errors import CrontabError
 from tests.test_import import fake_crontab, run_import, target
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.crontab import load_crontab, parse_crontab, split_percent
-from cronplus.envlines import parse_env_line
+from cronplus.crontab.envlines import parse_env_line
+from cronplus.crontab.parser import load_crontab, parse_crontab, split_percent
 from cronplus.errors import CronplusError, CrontabError, Severity
 
 FIXTURES = Path(__file__).parent / "fixtures" / "crontabs"
@@ -233,7 +233,7 @@ def test_a_crlf_file_is_an_error_once() -> None:
 def test_random_garbage_raises_only_crontab_errors() -> None:
     import random
 
-    from cronplus.crontab import parse_schedule
+    from cronplus.crontab.parser import parse_schedule
 
     alphabet = [*"0123456789*/-,@#%\\\"' \t=\nabcLW?HR~MONjanFRI", "# cronplus: ", "name=", "after=", "@daily", "\r"]
     rnd = random.Random(7)

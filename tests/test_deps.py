@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cronplus.crontab import parse_crontab
-from cronplus.deps import DepVerdict, evaluate, topological_order
+from cronplus.crontab.deps import DepVerdict, evaluate, topological_order
+from cronplus.crontab.parser import parse_crontab
 from cronplus.errors import CrontabError
 from cronplus.status import RunStatus, TriggerRule
 

@@ -193,7 +193,7 @@ def test_a_change_made_on_disk_during_the_edit_is_reported_and_kept_as_bak(tmp_p
 
 
 def test_the_templates_are_valid_and_so_are_their_examples_once_uncommented() -> None:
-    from cronplus.crontab import parse_crontab
+    from cronplus.crontab.parser import parse_crontab
     from cronplus.editor import SYSTEM_TEMPLATE, USER_TEMPLATE
 
     for template, system in ((USER_TEMPLATE, False), (SYSTEM_TEMPLATE, True)):

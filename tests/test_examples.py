@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from cronplus.crontab import load_crontab
+from cronplus.crontab.parser import load_crontab
 from cronplus.history import History
 from cronplus.status import RunStatus, Trigger, TriggerRule
 

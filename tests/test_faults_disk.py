@@ -21,7 +21,7 @@ import pytest
 
 from cronplus.alerting import Alerting
 from cronplus.clock import FakeClock
-from cronplus.crontab import parse_crontab
+from cronplus.crontab.parser import parse_crontab
 from cronplus.history import History
 from cronplus.scheduler import Scheduler
 from tests.test_scheduler import ts

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.crontab import parse_crontab
+from cronplus.crontab.parser import parse_crontab
 from tests.http_receiver import Receiver
 from tests.test_daemon import Supervisor, cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cronplus.crontab import parse_schedule
+from cronplus.crontab.parser import parse_schedule
 from cronplus.errors import CrontabError, SourceLoc
 
 ALL_MIN = frozenset(range(60))
@@ -183,6 +183,6 @@ def test_the_parser_does_not_import_croniter() -> None:
     import subprocess
     import sys
 
-    code = "import sys, cronplus.crontab as c; c.parse_crontab('0 0 * * * x\\n', path='p', system=False); print('croniter' in sys.modules)"
+    code = "import sys, cronplus.crontab.parser as c; c.parse_crontab('0 0 * * * x\\n', path='p', system=False); print('croniter' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cronplus.crontab import parse_crontab
+from cronplus.crontab.parser import parse_crontab
 from cronplus.errors import Severity
 
 

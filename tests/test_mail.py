@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cronplus import mail
-from cronplus.crontab import parse_crontab
+from cronplus.crontab.parser import parse_crontab
 from tests.mailer import Mailbox
 
 pytestmark = pytest.mark.e2e

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.crontab import load_crontab, parse_crontab
+from cronplus.crontab.fields import parse_schedule
+from cronplus.crontab.parser import load_crontab, parse_crontab
 from cronplus.errors import CrontabError, Diagnostic, ParserBug, escape, shown
-from cronplus.fields import parse_schedule
 from cronplus.model import EnvLines
 from tests.http_receiver import Receiver
 from tests.test_daemon import Supervisor

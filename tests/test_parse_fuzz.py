@@ -17,7 +17,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cronplus.crontab import parse_crontab
+from cronplus.crontab.parser import parse_crontab
 from cronplus.errors import CrontabError, Diagnostic, ParserBug
 
 ROOT = Path(__file__).parent.parent

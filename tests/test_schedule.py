@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from cronplus.crontab.schedule import naive_matches, next_fire, next_fires, zone
 from cronplus.errors import CronplusError
-from cronplus.schedule import naive_matches, next_fire, next_fires, zone
 from tests.cron_oracle import schedule
 
 

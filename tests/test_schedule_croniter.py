@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from cronplus.crontab.schedule import naive_matches, next_fire
 from cronplus.errors import CrontabError
 from cronplus.model import Schedule
-from cronplus.schedule import naive_matches, next_fire
 from tests.cron_oracle import EPOCH, cron_matches_day, schedule
 
 # Pin what croniter itself answers only for the version whose behaviour CRON-NOTES records.
@@ -186,7 +186,7 @@ def test_help_and_never_firing_schedules_do_not_import_croniter() -> None:
     assert run_python(help_code).splitlines()[-1] == "imported: []"
     never_code = (
         "import sys\nfrom datetime import datetime, timezone\n"
-        "from cronplus.crontab import parse_schedule\nfrom cronplus.schedule import next_fire\n"
+        "from cronplus.crontab.parser import parse_schedule\nfrom cronplus.crontab.schedule import next_fire\n"
         "assert next_fire(parse_schedule('0 0 30 2 *'), datetime.now(timezone.utc), 'UTC') is None\n"
         "print('croniter' in sys.modules)\n"
         "next_fire(parse_schedule('0 0 * * *'), datetime.now(timezone.utc), 'UTC')\n"

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cronplus.schedule import next_fire, next_fires
+from cronplus.crontab.schedule import next_fire, next_fires
 from tests.cron_oracle import schedule
 
 

@@ -10,7 +10,7 @@ from functools import cache
 
 import pytest
 
-from cronplus.schedule import next_fire
+from cronplus.crontab.schedule import next_fire
 from tests.cron_oracle import CronSim, Oracle, schedule
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Havana", "Asia/Kolkata"]

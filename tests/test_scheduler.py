@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from cronplus.clock import FakeClock
-from cronplus.crontab import parse_crontab
+from cronplus.crontab.parser import parse_crontab
 from cronplus.history import History
 from cronplus.scheduler import Scheduler
 from cronplus.status import RunStatus, Trigger

@@ -144,7 +144,7 @@ def test_at_start_an_attempt_left_waiting_for_its_retry_by_a_dead_supervisor_is_
 
 def test_a_reload_removing_a_job_records_its_waiting_tick_as_skipped(tmp_path: Path) -> None:
     async def main() -> None:
-        from cronplus.crontab import parse_crontab
+        from cronplus.crontab.parser import parse_crontab
 
         w = world(tmp_path, "# cronplus: name=up kill-grace=1\n* * * * * sleep 5\n"
                             "# cronplus: name=down after=up\n* * * * * true\n")

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import pytest
 
-from cronplus.crontab import parse_schedule
+from cronplus.crontab.lint import findings
+from cronplus.crontab.parser import parse_schedule
 from cronplus.errors import CrontabError
-from cronplus.lint import findings
 
 DISAGREE = "deployed crons disagree on it"
 

@@ -148,7 +148,7 @@ def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
     from cronplus import history, outbox
     from cronplus.alerting import enqueue_alert, test_alert_data
     from cronplus.clock import SystemClock
-    from cronplus.crontab import load_crontab
+    from cronplus.crontab.parser import load_crontab
     from cronplus.delivery import deliver_now
     from cronplus.redact import redact_url
 

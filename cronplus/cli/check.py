@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cronplus.crontab import load_crontab, parse_crontab
+    from cronplus.crontab.parser import load_crontab, parse_crontab
     from cronplus.errors import CrontabError, capped
 
     system_flag = bool(getattr(args, "system", False))

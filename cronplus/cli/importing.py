@@ -39,7 +39,7 @@ _JOB_LINE = re.compile(r"^(\s*)(@\S+|\S+\s+\S+\s+\S+\s+\S+\s+\S+)(\s+)(\S.*)$", 
 def add_user_field(text: str, user: str) -> str:
     """User-format crontab text -> system format: `user` after each job line's schedule. Blank
     lines, comments (annotations too) and env lines are kept as they are. Pure."""
-    from cronplus.envlines import parse_env_line
+    from cronplus.crontab.envlines import parse_env_line
 
     out = []
     for line in text.splitlines(keepends=True):

@@ -202,7 +202,7 @@ def render_table(rows: list[dict[str, Any]], now: datetime, *, width: int | None
 
 def run(args: argparse.Namespace) -> int:
     from cronplus.cli.fit import terminal_width
-    from cronplus.crontab import load_crontab
+    from cronplus.crontab.parser import load_crontab
     from cronplus.errors import CronplusError
     from cronplus.paths import environ_of, from_args
 

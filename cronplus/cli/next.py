@@ -5,7 +5,7 @@
 
 Prints the next N (default 5) fire times strictly after --from (default: now), one a line, as
 ISO 8601 local time of the schedule's zone with its UTC offset (`2025-03-30T03:00:00+02:00`),
-following cron's day-field and DST rules (cronplus/schedule.py). A schedule that never fires
+following cron's day-field and DST rules (cronplus/crontab/schedule.py). A schedule that never fires
 (`0 0 30 2 *`, `@reboot`) prints nothing and exits 0 (a note goes to stderr).
 
 EXPR may be one quoted argument or the five fields as separate words; `@nicknames` work.
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         for diag in exc.diagnostics:
             print(diag, file=sys.stderr)
         return 1
-    from cronplus.schedule import next_fires
+    from cronplus.crontab.schedule import next_fires
 
     tz = args.tz or tz
     start = _start(args.from_, _zone(tz))
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _expr_schedule(args: argparse.Namespace) -> tuple[Schedule, str | None]:
-    from cronplus.crontab import parse_schedule
+    from cronplus.crontab.parser import parse_schedule
     from cronplus.errors import UsageError
 
     if not args.words:
@@ -80,7 +80,7 @@ def _expr_schedule(args: argparse.Namespace) -> tuple[Schedule, str | None]:
 
 
 def _job_schedule(args: argparse.Namespace) -> tuple[Schedule, str | None]:
-    from cronplus.crontab import load_crontab
+    from cronplus.crontab.parser import load_crontab
     from cronplus.errors import CronplusError, UsageError
 
     if len(args.words) > 1:
@@ -104,8 +104,8 @@ def _job_schedule(args: argparse.Namespace) -> tuple[Schedule, str | None]:
 
 
 def _zone(tz: str | None) -> tzinfo:
+    from cronplus.crontab.schedule import UnknownZoneError, zone
     from cronplus.errors import UsageError
-    from cronplus.schedule import UnknownZoneError, zone
 
     try:
         return zone(tz)

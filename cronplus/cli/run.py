@@ -8,7 +8,7 @@ HELP = "run the supervisor in the foreground (what systemd starts)"
 
 
 def _duration(text: str) -> float:
-    from cronplus.annotations import parse_duration
+    from cronplus.crontab.annotations import parse_duration
 
     try:
         return parse_duration(text)
@@ -17,7 +17,7 @@ def _duration(text: str) -> float:
 
 
 def _size(text: str) -> int:
-    from cronplus.annotations import parse_size
+    from cronplus.crontab.annotations import parse_size
 
     try:
         return parse_size(text)

@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 
+from cronplus.crontab.tzcheck import get_zone
 from cronplus.errors import Diagnostic, Severity, SourceLoc
 from cronplus.model import JobSpec, Schedule
-from cronplus.tzcheck import get_zone
 
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # Feb 29 exists in leap years
 

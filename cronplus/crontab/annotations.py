@@ -183,7 +183,7 @@ def _name(v: str) -> str:
 
 
 def _tz(v: str) -> str:
-    from cronplus.tzcheck import check_zone
+    from cronplus.crontab.tzcheck import check_zone
 
     problem = check_zone(v)
     if problem:
@@ -233,7 +233,7 @@ def _url(v: str, *, env_ok: bool) -> str | None:
 
 def _alert(v: str) -> str | None:
     """alert=: an http(s) URL, env:VAR, none, or mailto:ADDR[,ADDR...] (sent as cron mail)."""
-    from cronplus.mailto import MAILTO_SCHEME, address_problem
+    from cronplus.crontab.mailto import MAILTO_SCHEME, address_problem
 
     if v.lower().startswith(MAILTO_SCHEME):
         addresses = v[len(MAILTO_SCHEME):]

@@ -29,7 +29,7 @@ The rules, from cronie's `cron.c`/`entry.c` (Debian cron(8) and Vixie cron 4.1 a
 Design. Two layers, each doing what it is sound at:
 
 1. The next matching *naive local* minute comes from croniter (the project's schedule library),
-   but never from the crontab text. Our parser (cronplus/crontab.py) validates cron's syntax
+   but never from the crontab text. Our parser (cronplus/crontab/parser.py) validates cron's syntax
    and yields value sets and star flags; `_croniter_form` turns them into an expression croniter
    7 reads exactly as cron would: explicit comma lists of integers (no `N-N` ranges, which
    croniter turns into `*`, CRON-NOTES B; no names, steps or croniter extensions, G), `*` only
@@ -85,8 +85,8 @@ def zone(tz: str | None) -> tzinfo:
         return _local_zone()
     if tz in ("UTC", "Etc/UTC"):
         return ZoneInfo("UTC")
+    from cronplus.crontab.tzcheck import well_formed
     from cronplus.errors import shown
-    from cronplus.tzcheck import well_formed
 
     if not well_formed(tz):  # zoneinfo recurses on a long name with many '/' (tzcheck.py)
         raise UnknownZoneError(f"unknown time zone '{shown(tz)}'")

@@ -44,15 +44,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cronplus import deps, lint, textchecks
-from cronplus.annotations import (
+from cronplus.crontab import deps, lint, textchecks
+from cronplus.crontab.annotations import (
     NOT_DEFAULTS,
     AnnotationError,
     build_options,
     convert,
     parse_pairs,
 )
-from cronplus.envlines import parse_env_line, split_percent
+from cronplus.crontab.envlines import parse_env_line, split_percent
+from cronplus.crontab.fields import FIELDS, parse_fields, parse_nickname
+from cronplus.crontab.fields import (
+    parse_schedule as parse_schedule,  # the public entry point stays here
+)
+from cronplus.crontab.jobnames import assign_names
+from cronplus.crontab.tzcheck import check_zone
 from cronplus.errors import (
     CrontabError,
     Diagnostic,
@@ -62,12 +68,8 @@ from cronplus.errors import (
     SourceLoc,
     shown,
 )
-from cronplus.fields import FIELDS, parse_fields, parse_nickname
-from cronplus.fields import parse_schedule as parse_schedule  # the public entry point stays here
-from cronplus.jobnames import assign_names
 from cronplus.model import Crontab, EnvLines, JobSpec, Schedule
 from cronplus.paths import is_system_format
-from cronplus.tzcheck import check_zone
 
 # ---------------------------------------------------------------- whole files
 
@@ -200,7 +202,7 @@ class _Parser:
                 return
             self.cron_tz = value
         if name in ("MAILTO", "MAILFROM") and value:
-            from cronplus.mailto import address_problem
+            from cronplus.crontab.mailto import address_problem
 
             problem = address_problem(value)
             if problem:  # cron logs it UNSAFE and sends nothing (cronie do_command.c safe_p)
