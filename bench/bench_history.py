@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cronplus.history import (
+from cronplus.store.history import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_LOG_BYTES,
     DEFAULT_MAX_RUNS_PER_JOB,

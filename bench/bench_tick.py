@@ -59,8 +59,8 @@ class ShiftedClock:
 async def cronplus_ticks(crontab_path: Path, state: Path, stamps: Path, jobs: int, ticks: int) -> list[list[float]]:
     from cronplus.alerting import Alerting
     from cronplus.crontab.parser import load_crontab
-    from cronplus.history import History
     from cronplus.scheduler import Scheduler
+    from cronplus.store.history import History
 
     clock = ShiftedClock()
     clock.lead_to_next_minute(30.0)  # the supervisor starts well before its first tick

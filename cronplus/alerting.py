@@ -40,10 +40,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cronplus import mail, outbox, payloads
+from cronplus import mail, payloads
 from cronplus.clock import Clock, SystemClock
 from cronplus.crontab.mailto import MAILTO_SCHEME
 from cronplus.status import AlertEvent, RunStatus
+from cronplus.store import outbox
 
 if TYPE_CHECKING:
     import sqlite3
@@ -145,7 +146,7 @@ def test_alert_data(job: JobSpec, *, host: str) -> dict[str, Any]:
 def _reraise_storage(exc: Exception) -> None:
     """A full (or read-only) disk is not an alerting failure: the caller's Store holds the whole
     write, the run's end with this decision, and makes it again when the disk takes it."""
-    from cronplus.storefaults import is_storage_error
+    from cronplus.store.faults import is_storage_error
 
     if is_storage_error(exc):
         raise exc

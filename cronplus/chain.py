@@ -46,7 +46,7 @@ class TriggerRefused(CronplusError):
 
 
 def _json(record: RunRecord | None, run: Run) -> dict[str, Any]:
-    from cronplus.readhistory import RUN_JSON_KEYS, run_json
+    from cronplus.store.readhistory import RUN_JSON_KEYS, run_json
 
     if record is None:  # a run that ended without a record (a bug, logged by the scheduler)
         return {**dict.fromkeys(RUN_JSON_KEYS), "run_id": run.run_id, "job": run.job.name,

@@ -91,8 +91,8 @@ class Daemon:
     async def main(self) -> int:
         from cronplus.alerting import Alerting
         from cronplus.delivery import DeliveryWorker
-        from cronplus.history import History
         from cronplus.recovery import recover
+        from cronplus.store.history import History
 
         self.history = History(self.paths.db_path)
         self.owner = owner_id()
@@ -264,7 +264,7 @@ class Daemon:
             if any(counts.values()):
                 log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
         except Exception as exc:
-            from cronplus.storefaults import is_storage_error
+            from cronplus.store.faults import is_storage_error
 
             if not is_storage_error(exc):  # a full disk is said once, by the scheduler's Store
                 log.exception("retention failed")
@@ -314,7 +314,7 @@ def run_supervisor(settings: Settings) -> int:
     systemd, Restart=on-failure starts it again. While it runs, the Store handles a full disk."""
     import sqlite3
 
-    from cronplus.storefaults import storage_problem
+    from cronplus.store.faults import storage_problem
 
     try:
         return _run_supervisor(settings)
@@ -381,7 +381,7 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False,
     Raises chain.TriggerRefused when after= does not allow the run (and not `force`)."""
     from cronplus.alerting import Alerting
     from cronplus.delivery import DeliveryWorker
-    from cronplus.history import History
+    from cronplus.store.history import History
 
     crontab = load(paths)
     if crontab.job(name) is None:

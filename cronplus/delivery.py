@@ -35,16 +35,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from cronplus import outbox, payloads, signing
+from cronplus import payloads, signing
 from cronplus.clock import Clock, SystemClock
 from cronplus.outcome import Outcome
 from cronplus.redact import redact_text, redact_url
 from cronplus.status import AlertFormat
+from cronplus.store import outbox
 
 if TYPE_CHECKING:
     import sqlite3
 
-    from cronplus.outbox import OutboxRow
+    from cronplus.store.outbox import OutboxRow
 
 log = logging.getLogger("cronplus.delivery")
 
@@ -333,7 +334,7 @@ class DeliveryWorker:
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
-        from cronplus import history
+        from cronplus.store import history
 
         try:
             conn = history.connect(self.db_path)
@@ -370,8 +371,8 @@ class DeliveryWorker:
     def _loop_error(self, exc: Exception, full: int) -> tuple[float, int]:
         """A full disk is said once and retried with backoff (1 s doubling to 30 s), not logged
         with a traceback every second; alerts stay queued (outbox.py: at-least-once)."""
-        from cronplus.schema import db_problem, is_corrupt
-        from cronplus.storefaults import storage_problem
+        from cronplus.store.faults import storage_problem
+        from cronplus.store.schema import db_problem, is_corrupt
 
         problem = storage_problem(exc, self.db_path) or (db_problem(self.db_path, exc) if is_corrupt(exc) else None)
         if problem is None:
@@ -385,8 +386,8 @@ class DeliveryWorker:
         try:
             removed = outbox.prune(conn, now=self.clock.time(), keep_s=self.keep_s, keep_pings_s=self.keep_pings_s)
         except Exception as exc:  # noqa: BLE001 - pruning is housekeeping, never fatal
-            from cronplus.schema import is_corrupt
-            from cronplus.storefaults import is_storage_error
+            from cronplus.store.faults import is_storage_error
+            from cronplus.store.schema import is_corrupt
 
             if not is_storage_error(exc) and not is_corrupt(exc):  # the delivery loop says so
                 log.exception("pruning the alert outbox failed")

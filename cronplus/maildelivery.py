@@ -33,7 +33,7 @@ from cronplus import mail
 from cronplus.outcome import Outcome
 
 if TYPE_CHECKING:
-    from cronplus.outbox import OutboxRow
+    from cronplus.store.outbox import OutboxRow
 
 log = logging.getLogger("cronplus.delivery")
 

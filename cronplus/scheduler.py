@@ -47,11 +47,11 @@ from cronplus import dagrun, policy, runner  # imported up front: not on a run's
 from cronplus.clock import Clock, SystemClock
 from cronplus.crontab import schedule
 from cronplus.dagrun import Run, utc
-from cronplus.history import RunStart
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
-from cronplus.storefaults import is_storage_error
-from cronplus.storeguard import Ids, Store, draft_record
+from cronplus.store.faults import is_storage_error
+from cronplus.store.history import RunStart
+from cronplus.store.storeguard import Ids, Store, draft_record
 from cronplus.ticks import LastTicks, reboot_due, reboot_ran
 
 log = logging.getLogger("cronplus")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cronplus.history import History
+from cronplus.store.history import History
 
 if TYPE_CHECKING:
     from tests.test_daemon import Supervisor

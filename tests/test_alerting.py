@@ -14,15 +14,15 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from cronplus import outbox
 from cronplus.alerting import Alerting
 from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_schedule
 from cronplus.delivery import DeliveryWorker, Policy
 from cronplus.errors import CrontabError, Diagnostic, SourceLoc
-from cronplus.history import History
 from cronplus.model import JobOptions, JobSpec, RunRecord
 from cronplus.status import AlertEvent, RunStatus, Trigger
+from cronplus.store import outbox
+from cronplus.store.history import History
 from tests.http_receiver import Receiver
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z

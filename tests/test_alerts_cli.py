@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import history, outbox
 from cronplus.alerting import new_payload
+from cronplus.store import history, outbox
 from tests import incli
 from tests.http_receiver import Receiver
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import history, outbox
 from cronplus.alerting import new_payload
 from cronplus.delivery import DeliveryWorker, Policy, deliver_now
+from cronplus.store import history, outbox
 from tests.http_receiver import Receiver
 
 FAST = Policy(backoff_base=0.05, backoff_max=0.2, max_age_s=3600, connect_timeout=0.5, read_timeout=1.0)

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from cronplus.crontab.parser import load_crontab
-from cronplus.history import History
 from cronplus.status import RunStatus, Trigger, TriggerRule
+from cronplus.store.history import History
 
 ROOT = Path(__file__).resolve().parent.parent
 ML = ROOT / "examples" / "ml"

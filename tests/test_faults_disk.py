@@ -22,8 +22,8 @@ import pytest
 from cronplus.alerting import Alerting
 from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
-from cronplus.history import History
 from cronplus.scheduler import Scheduler
+from cronplus.store.history import History
 from tests.test_scheduler import ts
 
 
@@ -236,10 +236,10 @@ def received(sock: socket.socket) -> list[str]:
 
 def test_alert_delivery_on_a_full_disk_says_so_once_and_delivers_when_space_returns(
         small_disk: Path, lines: Lines) -> None:
-    from cronplus import history as history_module
-    from cronplus import outbox
     from cronplus.alerting import new_payload
     from cronplus.delivery import DeliveryWorker, Policy
+    from cronplus.store import history as history_module
+    from cronplus.store import outbox
     from tests.http_receiver import Receiver
 
     db = small_disk / "history.db"
@@ -331,8 +331,8 @@ def test_a_log_disk_filling_up_during_a_run_records_how_much_output_was_kept(tmp
 
 def test_storage_problem_names_the_real_errors_of_a_refusing_disk_and_nothing_else(
         tmp_path: Path, small_disk: Path) -> None:
-    from cronplus.history import connect
-    from cronplus.storefaults import storage_problem
+    from cronplus.store.faults import storage_problem
+    from cronplus.store.history import connect
 
     db = small_disk / "history.db"
     conn = connect(db)

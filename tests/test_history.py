@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.history import History, NoHistoryError, open_readonly, run_json
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.history import History, NoHistoryError, open_readonly, run_json
 
 T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z
 
@@ -191,7 +191,7 @@ def test_start_run_names_the_log_after_the_new_run_id_in_the_same_insert(tmp_pat
 
 
 def test_start_runs_inserts_a_ticks_runs_in_one_transaction_in_order(tmp_path: Path) -> None:
-    from cronplus.history import RunStart
+    from cronplus.store.history import RunStart
 
     h = History(tmp_path / "history.db")
     try:
@@ -219,8 +219,8 @@ def test_a_process_killed_inside_a_transaction_leaves_none_of_its_writes(tmp_pat
     db = tmp_path / "history.db"
     script = textwrap.dedent(f"""
         import os
-        from cronplus import outbox
-        from cronplus.history import History
+        from cronplus.store import outbox
+        from cronplus.store.history import History
         from cronplus.status import RunStatus, Trigger
         h = History({str(db)!r})
         rid = h.start_run(job="j", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=1.0, tz=None, started_at=1.0,

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.history import (
+from cronplus.status import RunStatus, Trigger
+from cronplus.store.history import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_LOG_BYTES,
     DEFAULT_MAX_RUNS_PER_JOB,
     History,
 )
-from cronplus.status import RunStatus, Trigger
 
 T0 = 1_750_000_000.0
 DAY = 86400.0
@@ -101,7 +101,7 @@ def test_prune_never_deletes_a_file_outside_the_log_dir(history: History, tmp_pa
 
 
 def test_prune_deletes_in_batches_beyond_one_transaction(history: History, tmp_path: Path) -> None:
-    from cronplus import retention
+    from cronplus.store import retention
 
     rows = [("a", 1, "success", "schedule", T0 + i, T0 + i, T0 + i + 1, 1) for i in range(retention.PRUNE_BATCH * 2 + 5)]
     history.conn.execute("BEGIN")

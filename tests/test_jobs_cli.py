@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.history import History
 from tests import incli
 
 CRONTAB = (

@@ -10,8 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from cronplus.history import History
 from cronplus.status import Trigger
+from cronplus.store.history import History
 from tests.test_daemon import Supervisor, cli
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.history import RUN_JSON_KEYS, History
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.history import RUN_JSON_KEYS, History
 from tests import incli
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.history import History
 from tests import incli
 
 T0 = 1_750_000_000.0

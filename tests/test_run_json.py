@@ -10,8 +10,8 @@ import sqlite3
 from pathlib import Path
 
 from cronplus import control
-from cronplus.history import RUN_JSON_KEYS, History
-from cronplus.schema import MIGRATIONS
+from cronplus.store.history import RUN_JSON_KEYS, History
+from cronplus.store.schema import MIGRATIONS
 from tests.test_daemon import cli, start
 
 KEYS = ["run_id", "job", "attempt", "status", "exit_code", "signal", "reason", "trigger", "host",

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
-from cronplus.history import History
 from cronplus.scheduler import Scheduler
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.history import History
 
 
 def ts(text: str, tz: str = "UTC") -> float:

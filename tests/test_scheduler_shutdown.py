@@ -8,8 +8,8 @@ import random
 import time
 from pathlib import Path
 
-from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.history import History
 from tests.test_scheduler import World, run, ts
 
 T1 = ts("2026-01-01T12:01:00")

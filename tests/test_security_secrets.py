@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import history, outbox
+from cronplus.store import history, outbox
 from cronplus.systemd import setup_logging
 
 TOKEN = "T0KEN5ECRET"

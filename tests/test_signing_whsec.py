@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from cronplus import history, outbox, signing
+from cronplus import signing
 from cronplus.alerting import new_payload
 from cronplus.delivery import DeliveryWorker, Policy
+from cronplus.store import history, outbox
 from tests.http_receiver import Receiver
 
 FAST = Policy(backoff_base=0.05, backoff_max=0.2, max_age_s=3600, connect_timeout=0.5, read_timeout=1.0)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import outbox
-from cronplus.history import History
 from cronplus.status import RunStatus, Trigger
+from cronplus.store import outbox
+from cronplus.store.history import History
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 LONG_REASON = "exit 3; " + "the upstream service answered 503 Service Unavailable " * 3

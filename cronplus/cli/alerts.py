@@ -26,7 +26,7 @@ from cronplus.errors import CronplusError, UsageError
 
 if TYPE_CHECKING:
     from cronplus.model import RunRecord
-    from cronplus.outbox import OutboxRow
+    from cronplus.store.outbox import OutboxRow
 
 HELP = "alert deliveries: pending, delivered, failed; send a test alert"
 HEADERS = ("ID", "CREATED", "JOB", "EVENT", "TARGET", "FORMAT", "STATUS", "ATTEMPTS", "NEXT/DELIVERED", "LAST ERROR")
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool, wide: bool = False) -> int:
     import sqlite3
 
-    from cronplus import history, outbox
+    from cronplus.store import history, outbox
 
     if not paths.db_path.exists():
         print("no alert deliveries yet", file=sys.stderr)
@@ -74,7 +74,7 @@ def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool, w
                 runs.update((r.run_id, r) for r in reader.runs_by_id(ids[start:start + 500]))
         conn.close()
     except sqlite3.Error as exc:
-        from cronplus.schema import db_problem
+        from cronplus.store.schema import db_problem
 
         raise CronplusError(db_problem(paths.db_path, exc)) from exc
     if as_json:
@@ -145,12 +145,12 @@ def _table_row(row: OutboxRow) -> list[str]:
 
 
 def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
-    from cronplus import history, outbox
     from cronplus.alerting import enqueue_alert, test_alert_data
     from cronplus.clock import SystemClock
     from cronplus.crontab.parser import load_crontab
     from cronplus.delivery import deliver_now
     from cronplus.redact import redact_url
+    from cronplus.store import history, outbox
 
     crontab = load_crontab(paths.crontab, system=paths.system)
     job = crontab.job(name)

@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _history_rows(paths: Paths, jobs: list[str]) -> tuple[dict[str, RunRecord], dict[str, list[RunRecord]]]:
     """Last run and running runs per job; empty when there is no history database yet."""
-    from cronplus.history import NoHistoryError, open_readonly
+    from cronplus.store.history import NoHistoryError, open_readonly
 
     try:
         hist = open_readonly(paths.db_path)

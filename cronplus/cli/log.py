@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from cronplus.errors import UsageError
 
 if TYPE_CHECKING:
-    from cronplus.history import ReadHistory
     from cronplus.model import RunRecord
+    from cronplus.store.history import ReadHistory
 
 HELP = "run history, newest last"
 DEFAULT_LINES = 20
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _open(db_path: Any, *, wait: bool) -> ReadHistory | None:
-    from cronplus.history import NoHistoryError, open_readonly
+    from cronplus.store.history import NoHistoryError, open_readonly
 
     announced = False
     while True:
@@ -174,7 +174,7 @@ def _open(db_path: Any, *, wait: bool) -> ReadHistory | None:
 def _json_line(record: RunRecord) -> str:
     import json
 
-    from cronplus.history import run_json
+    from cronplus.store.history import run_json
 
     return json.dumps(run_json(record)) + "\n"
 

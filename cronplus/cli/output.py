@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cronplus import paths
-    from cronplus.history import NoHistoryError, open_readonly
+    from cronplus.store.history import NoHistoryError, open_readonly
 
     try:
         run_id = int(str(args.run_id).lstrip("#"))

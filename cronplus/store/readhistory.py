@@ -1,6 +1,6 @@
 """Reading the run history: RunRecords from rows, the queries behind `log`, `jobs` and `output`
 (ReadHistory), and `open_readonly` for the CLI, which never blocks the supervisor's writes (WAL).
-The writer, History, extends ReadHistory in cronplus.history."""
+The writer, History, extends ReadHistory in cronplus.store.history."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any, Self
 
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
-from cronplus.schema import SCHEMA_VERSION, connect, db_problem
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.schema import SCHEMA_VERSION, connect, db_problem
 
 _COLUMNS = "run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid, reason, signal, host"
 _TIME = "coalesce(started_at, ended_at)"  # must match the runs_by_time index expression

@@ -3,7 +3,7 @@
 transactions; writers create the file 0600 and migrate it, readers open it read-only).
 A file that is not an SQLite database, or a damaged one, raises `CorruptHistory` naming the
 path and how to start afresh; `db_problem(path, exc)` is the one line for any other SQLite
-error. Re-exported by cronplus.history, the shared API."""
+error. Re-exported by cronplus.store.history, the shared API."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def db_problem(path: str | os.PathLike[str], exc: BaseException) -> str:
     """One line for an SQLite error on the database at `path`."""
     if is_corrupt(exc):
         return str(CorruptHistory(path, exc))
-    from cronplus.storefaults import storage_problem
+    from cronplus.store.faults import storage_problem
 
     problem = storage_problem(exc, Path(path))  # full, read-only, I/O error
     if problem is not None:

@@ -34,10 +34,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from cronplus.history import History, RunStart
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
-from cronplus.storefaults import storage_problem
+from cronplus.store.faults import storage_problem
+from cronplus.store.history import History, RunStart
 
 log = logging.getLogger("cronplus")
 

@@ -1,6 +1,6 @@
 """The run history: one SQLite file (WAL) in the state dir (schema and `connect` in
-cronplus.schema, re-exported here); the supervisor is the only writer (History, one thread),
-CLI readers use `open_readonly` (ReadHistory, in cronplus.readhistory; re-exported here) and never
+cronplus.store.schema, re-exported here); the supervisor is the only writer (History, one thread),
+CLI readers use `open_readonly` (ReadHistory, in cronplus.store.readhistory; re-exported here) and never
 block it or each other.
 
 A run's row is inserted (status `running`) before its process starts and completed after it ends,
@@ -8,7 +8,7 @@ so a crash never loses a run: on start the supervisor marks any `running` row it
 `interrupted`. Each attempt is a row of its own (same job and scheduled_at, attempt 1, 2, ...;
 `final` = 1 on the last). Times are stored as Unix seconds (REAL); RunRecord carries aware
 datetimes (scheduled_at in the schedule's zone, the rest local); retention is in
-cronplus.retention.
+cronplus.store.retention.
 """
 
 from __future__ import annotations
@@ -24,20 +24,20 @@ from pathlib import Path
 
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
-from cronplus.readhistory import (  # the shared API, re-exported
+from cronplus.status import RunStatus, Trigger
+from cronplus.store.readhistory import (  # the shared API, re-exported
     RUN_JSON_KEYS,
     NoHistoryError,
     ReadHistory,
     open_readonly,
     run_json,
 )
-from cronplus.schema import (  # the shared API, re-exported
+from cronplus.store.schema import (  # the shared API, re-exported
     MIGRATIONS,
     SCHEMA_VERSION,
     connect,
     migrate,
 )
-from cronplus.status import RunStatus, Trigger
 
 __all__ = [
     "DEFAULT_MAX_AGE_S", "DEFAULT_MAX_LOG_BYTES", "DEFAULT_MAX_RUNS_PER_JOB", "MIGRATIONS", "RUN_JSON_KEYS", "SCHEMA_VERSION",
@@ -334,12 +334,12 @@ class History(ReadHistory):
         max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES,
         max_rows: int | None = -1,
     ) -> dict[str, int]:
-        """Apply retention; None disables a limit. See cronplus.retention for the rules.
+        """Apply retention; None disables a limit. See cronplus.store.retention for the rules.
 
         `max_rows` bounds the deletions/evictions of one call (default retention.PRUNE_MAX_ROWS,
         None: no bound) so a backlog is worked off over several calls, never in one long stall.
         """
-        from cronplus.retention import PRUNE_MAX_ROWS, prune
+        from cronplus.store.retention import PRUNE_MAX_ROWS, prune
 
         return prune(
             self, now=now, log_dir=Path(log_dir), max_age_s=max_age_s,
