@@ -71,7 +71,7 @@ def bare(command: str, log: Path) -> dict[str, float]:
 
 
 def with_runner(command: str, log: Path, cap: int, home: Path) -> dict[str, float]:
-    from cronplus.runner import run_attempt
+    from cronplus.engine.runner import run_attempt
 
     async def main() -> dict[str, float]:
         reset_peak_rss()

@@ -332,7 +332,7 @@ class Alerting:
         """The job's environment as the runner built it, for cronie's X-Cron-Env headers."""
         import pwd
 
-        from cronplus.runner import build_env
+        from cronplus.engine.runner import build_env
 
         try:
             pw = pwd.getpwnam(job.user) if job.user else pwd.getpwuid(os.getuid())

@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from cronplus.clock import Clock
 from cronplus.control import ControlServer, SupervisorLock, suggest
+from cronplus.engine.orphans import OrphanReaper
+from cronplus.engine.scheduler import Scheduler
 from cronplus.errors import CronplusError, CrontabError, capped, escape
 from cronplus.loopwatch import LoopWatch
 from cronplus.model import Crontab, JobOptions
-from cronplus.orphans import OrphanReaper
 from cronplus.paths import Paths
-from cronplus.scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from cronplus.dagrun import Chain, Run
+    from cronplus.engine.dagrun import Chain, Run
 
 log = logging.getLogger("cronplus")
 
@@ -91,7 +91,7 @@ class Daemon:
     async def main(self) -> int:
         from cronplus.alerting import Alerting
         from cronplus.delivery import DeliveryWorker
-        from cronplus.recovery import recover
+        from cronplus.engine.recovery import recover
         from cronplus.store.history import History
 
         self.history = History(self.paths.db_path)
@@ -235,7 +235,7 @@ class Daemon:
 
     async def _trigger(self, req: dict[str, Any], send: Any) -> None:
         """Start the run; with wait, stream its chain's events (chain.Chain), the done message last."""
-        from cronplus.chain import TriggerRefused
+        from cronplus.engine.chain import TriggerRefused
 
         name = str(req.get("job"))
         if name not in self.scheduler.jobs or self.scheduler.stopping:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cronplus.chain import TriggerRefused
+from cronplus.engine.chain import TriggerRefused
 from tests.test_scheduler import World, run, ts
 
 

@@ -22,7 +22,7 @@ import pytest
 from cronplus.alerting import Alerting
 from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
-from cronplus.scheduler import Scheduler
+from cronplus.engine.scheduler import Scheduler
 from cronplus.store.history import History
 from tests.test_scheduler import ts
 

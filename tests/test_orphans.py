@@ -8,8 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from cronplus.orphans import OrphanReaper, reap_orphans
-from cronplus.runner import run_attempt
+from cronplus.engine.orphans import OrphanReaper, reap_orphans
+from cronplus.engine.runner import run_attempt
 from tests.test_runner import TICK, make_job, our_zombies
 
 

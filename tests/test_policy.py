@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cronplus import policy
+from cronplus.engine import policy
 from cronplus.model import JobOptions
 from cronplus.status import Overlap, RunStatus
 

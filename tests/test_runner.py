@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from cronplus.engine.runner import AttemptResult, build_env, log_path_for, run_attempt
 from cronplus.errors import SourceLoc
 from cronplus.model import JobOptions, JobSpec, Schedule
-from cronplus.runner import AttemptResult, build_env, log_path_for, run_attempt
 
 TICK = datetime(2025, 3, 30, 3, 0, tzinfo=ZoneInfo("Europe/Berlin"))
 EVERY_MINUTE = Schedule(
@@ -430,7 +430,7 @@ def test_a_child_reaped_behind_our_back_is_an_error_result_not_a_hang(tmp_path: 
 def test_spawn_attempt_starts_the_process_before_anything_awaits_it(tmp_path: Path) -> None:
     """The scheduler spawns a tick's jobs back to back and supervises them afterwards: the job
     runs from spawn_attempt on, and supervise collects its output and status later."""
-    from cronplus.runner import spawn_attempt, supervise
+    from cronplus.engine.runner import spawn_attempt, supervise
 
     marker = tmp_path / "ran"
     spawned = spawn_attempt(make_job(f"echo out; touch {marker}"), run_id=1, attempt=1, scheduled_at=TICK,
@@ -444,7 +444,7 @@ def test_spawn_attempt_starts_the_process_before_anything_awaits_it(tmp_path: Pa
 
 
 def test_a_spawn_failure_is_returned_by_supervise_with_its_note_in_the_log(tmp_path: Path) -> None:
-    from cronplus.runner import spawn_attempt, supervise
+    from cronplus.engine.runner import spawn_attempt, supervise
 
     job = make_job("true", env=(("SHELL", str(tmp_path / "no-such-shell")),))
     spawned = spawn_attempt(job, run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log")
@@ -456,7 +456,7 @@ def test_a_spawn_failure_is_returned_by_supervise_with_its_note_in_the_log(tmp_p
 
 def test_an_abandoned_spawn_is_killed_with_its_group_reaped_and_its_fds_closed(tmp_path: Path) -> None:
     """If the supervisor fails between spawn and supervision, nothing is left behind."""
-    from cronplus.runner import spawn_attempt
+    from cronplus.engine.runner import spawn_attempt
 
     fds_before = set(os.listdir("/proc/self/fd"))
     child = tmp_path / "child.pid"
@@ -473,6 +473,6 @@ def test_an_abandoned_spawn_is_killed_with_its_group_reaped_and_its_fds_closed(t
 
 
 def _devnull_fds() -> list[int]:
-    from cronplus.output import devnull_fd
+    from cronplus.engine.output import devnull_fd
 
     return [devnull_fd()]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from test_runner import TICK, make_job
 
-from cronplus.output import RING_SIZE, OutputPump, marker_line
-from cronplus.runner import AttemptResult, run_attempt
+from cronplus.engine.output import RING_SIZE, OutputPump, marker_line
+from cronplus.engine.runner import AttemptResult, run_attempt
 
 
 def run(command: str, log: Path, cap: int) -> AttemptResult:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
-from cronplus.scheduler import Scheduler
+from cronplus.engine.scheduler import Scheduler
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.history import History
 

@@ -25,7 +25,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cronplus.dagrun import Run
+    from cronplus.engine.dagrun import Run
     from cronplus.paths import Paths
 
 HELP = "run a job now, through the running supervisor when there is one"
@@ -83,7 +83,7 @@ class Printer:
     def done(self, final: dict[str, Any]) -> int:
         import json
 
-        from cronplus.chain import BAD
+        from cronplus.engine.chain import BAD
 
         if not self.ended:  # a supervisor from before chain events: the done message is the run
             if self.as_json:

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from cronplus import leftovers
+from cronplus.engine import leftovers
 from cronplus.model import Crontab, RunRecord
 
 log = logging.getLogger("cronplus")

@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 
-from cronplus import procgroup
+from cronplus.engine import procgroup
 
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 SWEEP_DELAY_S = 0.05  # after a SIGCHLD: one sweep for a burst of exits

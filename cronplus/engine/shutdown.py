@@ -20,7 +20,7 @@ from cronplus.status import RunStatus
 
 if TYPE_CHECKING:
     from cronplus.clock import Clock
-    from cronplus.dagrun import Run
+    from cronplus.engine.dagrun import Run
 
 log = logging.getLogger("cronplus")
 

@@ -55,10 +55,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from cronplus.engine.output import OutputPump, StdinFeeder, devnull_fd, open_log
+from cronplus.engine.procgroup import STATUS_LOST, kill_and_reap, terminate_group, track, wait_exit
+from cronplus.engine.runprocs import RunTag
 from cronplus.model import JobSpec
-from cronplus.output import OutputPump, StdinFeeder, devnull_fd, open_log
-from cronplus.procgroup import STATUS_LOST, kill_and_reap, terminate_group, track, wait_exit
-from cronplus.runprocs import RunTag
 
 DEFAULT_PATH = "/usr/bin:/bin"  # cronie's _PATH_DEFPATH
 DEFAULT_SHELL = "/bin/sh"  # cronie's _PATH_BSHELL

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from cronplus import runprocs
+from cronplus.engine import runprocs
 from cronplus.model import JobOptions, RunRecord
 
 log = logging.getLogger("cronplus")

@@ -11,8 +11,8 @@ import os
 import signal as signal_mod
 import time
 
-from cronplus import runprocs
-from cronplus.runprocs import RunTag
+from cronplus.engine import runprocs
+from cronplus.engine.runprocs import RunTag
 
 LATE_FORK_ROUNDS = 3
 LATE_FORK_WAIT_S = 0.05

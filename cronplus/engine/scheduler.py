@@ -43,16 +43,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cronplus import dagrun, policy, runner  # imported up front: not on a run's start path
 from cronplus.clock import Clock, SystemClock
 from cronplus.crontab import schedule
-from cronplus.dagrun import Run, utc
+from cronplus.engine import dagrun, policy, runner  # imported up front: not on a run's start path
+from cronplus.engine.dagrun import Run, utc
+from cronplus.engine.ticks import LastTicks, reboot_due, reboot_ran
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
 from cronplus.store.faults import is_storage_error
 from cronplus.store.history import RunStart
 from cronplus.store.storeguard import Ids, Store, draft_record
-from cronplus.ticks import LastTicks, reboot_due, reboot_ran
 
 log = logging.getLogger("cronplus")
 
@@ -325,7 +325,7 @@ class Scheduler:
         TriggerRefused otherwise, unless `force`). The run's `chain` streams its events and
         those of the downstream runs it causes. Its first history row exists when this returns,
         unless it is queued behind a running one (overlap=queue)."""
-        from cronplus.chain import Chain, check_manual
+        from cronplus.engine.chain import Chain, check_manual
 
         job = self.jobs[name]
         now = self.clock.time()
@@ -647,8 +647,8 @@ class Scheduler:
 
     async def shutdown(self, grace: float, reason: str = "supervisor shutdown") -> None:
         """Stop starting runs; record the ones that will not start; give active ones `grace`
-        seconds, then cancel them (interrupted, `reason`). See cronplus.shutdown."""
-        from cronplus.shutdown import shutdown
+        seconds, then cancel them (interrupted, `reason`). See cronplus.engine.shutdown."""
+        from cronplus.engine.shutdown import shutdown
 
         await shutdown(self, grace, reason)
 

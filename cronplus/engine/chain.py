@@ -27,7 +27,7 @@ from cronplus.model import JobSpec, RunRecord
 from cronplus.status import Overlap, RunStatus
 
 if TYPE_CHECKING:
-    from cronplus.dagrun import Run
+    from cronplus.engine.dagrun import Run
 
 # A chain "failed" when any of its runs ended in one of these (skipped is fine: nothing broke).
 BAD = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.UPSTREAM_FAILED, RunStatus.INTERRUPTED,
@@ -99,7 +99,7 @@ class Admission:
 def check_manual(job: JobSpec, *, in_flight: Sequence[Run], last_final: Callable[[str], RunRecord | None],
                  running: Callable[[str], Sequence[Run]], force: bool) -> Admission:
     """May a manual run of `job` start now? Raises TriggerRefused (one line, naming --force)."""
-    from cronplus import policy
+    from cronplus.engine import policy
 
     notes: list[str] = []
     action = policy.overlap_action(job.options.overlap, active=bool(in_flight), queued=False)
