@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cronplus.alerting import new_payload  # noqa: E402
-from cronplus.delivery import DeliveryWorker, Policy  # noqa: E402
+from cronplus.alerts.alerting import new_payload  # noqa: E402
+from cronplus.alerts.delivery import DeliveryWorker, Policy  # noqa: E402
 from cronplus.store import history, outbox  # noqa: E402
 from tests.http_receiver import Receiver  # noqa: E402
 

@@ -57,7 +57,7 @@ class ShiftedClock:
 
 
 async def cronplus_ticks(crontab_path: Path, state: Path, stamps: Path, jobs: int, ticks: int) -> list[list[float]]:
-    from cronplus.alerting import Alerting
+    from cronplus.alerts.alerting import Alerting
     from cronplus.crontab.parser import load_crontab
     from cronplus.engine.scheduler import Scheduler
     from cronplus.store.history import History

@@ -89,8 +89,8 @@ class Daemon:
             return None
 
     async def main(self) -> int:
-        from cronplus.alerting import Alerting
-        from cronplus.delivery import DeliveryWorker
+        from cronplus.alerts.alerting import Alerting
+        from cronplus.alerts.delivery import DeliveryWorker
         from cronplus.engine.recovery import recover
         from cronplus.store.history import History
 
@@ -360,8 +360,8 @@ def _run_supervisor(settings: Settings) -> int:
 
 def _start_warnings(crontab: Crontab, settings: Settings) -> None:
     """Said once at start: MAILTO mail without a mailer (SPEC §6), a malformed whsec_ secret."""
-    from cronplus.mail import mailer_warning
-    from cronplus.signing import secret_problems
+    from cronplus.alerts.mail import mailer_warning
+    from cronplus.alerts.signing import secret_problems
     from cronplus.status import AlertFormat
 
     no_mailer = mailer_warning(crontab, settings.mailer, os.environ)
@@ -379,8 +379,8 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False,
     """`cronplus trigger` with no supervisor: the same Scheduler code path (history, runner,
     alerts, downstream chain and its events), no ticks; returns the chain's done message.
     Raises chain.TriggerRefused when after= does not allow the run (and not `force`)."""
-    from cronplus.alerting import Alerting
-    from cronplus.delivery import DeliveryWorker
+    from cronplus.alerts.alerting import Alerting
+    from cronplus.alerts.delivery import DeliveryWorker
     from cronplus.store.history import History
 
     crontab = load(paths)

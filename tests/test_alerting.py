@@ -14,10 +14,10 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from cronplus.alerting import Alerting
+from cronplus.alerts.alerting import Alerting
+from cronplus.alerts.delivery import DeliveryWorker, Policy
 from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_schedule
-from cronplus.delivery import DeliveryWorker, Policy
 from cronplus.errors import CrontabError, Diagnostic, SourceLoc
 from cronplus.model import JobOptions, JobSpec, RunRecord
 from cronplus.status import AlertEvent, RunStatus, Trigger

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.alerting import new_payload
+from cronplus.alerts.alerting import new_payload
 from cronplus.store import history, outbox
 from tests import incli
 from tests.http_receiver import Receiver

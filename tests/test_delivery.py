@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.alerting import new_payload
-from cronplus.delivery import DeliveryWorker, Policy, deliver_now
+from cronplus.alerts.alerting import new_payload
+from cronplus.alerts.delivery import DeliveryWorker, Policy, deliver_now
 from cronplus.store import history, outbox
 from tests.http_receiver import Receiver
 
@@ -273,7 +273,7 @@ def test_deliver_now_sends_one_row_synchronously(conn, db, rx) -> None:
 
 CRASHING_WORKER = """
 import sys, time
-from cronplus.delivery import DeliveryWorker, Policy
+from cronplus.alerts.delivery import DeliveryWorker, Policy
 w = DeliveryWorker(sys.argv[1], policy=Policy(read_timeout=30), lease_s=0.5, idle_poll_s=0.05,
                    env={"CRONPLUS_WEBHOOK_SECRET": "s" * 32})
 w.start()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.alerting import Alerting
+from cronplus.alerts.alerting import Alerting
 from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
 from cronplus.engine.scheduler import Scheduler
@@ -236,8 +236,8 @@ def received(sock: socket.socket) -> list[str]:
 
 def test_alert_delivery_on_a_full_disk_says_so_once_and_delivers_when_space_returns(
         small_disk: Path, lines: Lines) -> None:
-    from cronplus.alerting import new_payload
-    from cronplus.delivery import DeliveryWorker, Policy
+    from cronplus.alerts.alerting import new_payload
+    from cronplus.alerts.delivery import DeliveryWorker, Policy
     from cronplus.store import history as history_module
     from cronplus.store import outbox
     from tests.http_receiver import Receiver

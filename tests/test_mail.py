@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import mail
+from cronplus.alerts import mail
 from cronplus.crontab.parser import parse_crontab
 from tests.mailer import Mailbox
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import mail
-from cronplus.delivery import DeliveryWorker, Policy
+from cronplus.alerts import mail
+from cronplus.alerts.delivery import DeliveryWorker, Policy
 from cronplus.store import history, outbox
 from tests.mailer import Mailbox
 from tests.test_daemon import Supervisor

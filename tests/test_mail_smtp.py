@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from cronplus.delivery import DeliveryWorker, Policy
+from cronplus.alerts.delivery import DeliveryWorker, Policy
 from cronplus.store import history, outbox
 
 FAST = Policy(backoff_base=0.05, backoff_max=0.2, max_age_s=3600, mail_timeout=5.0)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cronplus import payloads
+from cronplus.alerts import payloads
 
 
 def envelope(event: str = "failure", tail: str = "line\n" * 5, **extra: object) -> dict:

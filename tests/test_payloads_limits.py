@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cronplus import payloads
+from cronplus.alerts import payloads
 
 
 def utf16(text: str) -> int:

@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from cronplus import signing
+from cronplus.alerts import signing
 
 
 def independent_signature(key: bytes, msg_id: str, ts: int, body: bytes) -> str:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from cronplus import signing
-from cronplus.alerting import new_payload
-from cronplus.delivery import DeliveryWorker, Policy
+from cronplus.alerts import signing
+from cronplus.alerts.alerting import new_payload
+from cronplus.alerts.delivery import DeliveryWorker, Policy
 from cronplus.store import history, outbox
 from tests.http_receiver import Receiver
 

@@ -106,7 +106,7 @@ def _target(row: OutboxRow) -> str:
 
 
 def row_to_json(row: OutboxRow) -> dict[str, Any]:
-    from cronplus.payloads import iso
+    from cronplus.alerts.payloads import iso
 
     return {
         "id": row.id,
@@ -145,10 +145,10 @@ def _table_row(row: OutboxRow) -> list[str]:
 
 
 def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
-    from cronplus.alerting import enqueue_alert, test_alert_data
+    from cronplus.alerts.alerting import enqueue_alert, test_alert_data
+    from cronplus.alerts.delivery import deliver_now
     from cronplus.clock import SystemClock
     from cronplus.crontab.parser import load_crontab
-    from cronplus.delivery import deliver_now
     from cronplus.redact import redact_url
     from cronplus.store import history, outbox
 

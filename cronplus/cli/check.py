@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     for line in capped(crontab.warnings):
         print(line, file=sys.stderr)
     n, w = len(crontab.jobs), len(crontab.warnings)
-    from cronplus.mail import mailer_warning
+    from cronplus.alerts.mail import mailer_warning
 
     no_mailer = mailer_warning(crontab, None, os.environ)  # MAILTO set, no sendmail, no $CRONPLUS_MAILER
     if no_mailer:

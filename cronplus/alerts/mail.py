@@ -167,7 +167,7 @@ def cron_message(*, job: JobSpec, recipients: tuple[str, ...], user: str, hostna
 
 def alert_message(*, recipients: tuple[str, ...], sender: str, data: Mapping[str, Any]) -> str:
     """The message for an `alert=mailto:` alert: title as subject, summary and output below."""
-    from cronplus import payloads
+    from cronplus.alerts import payloads
 
     headers = _headers(sender=sender, recipients=recipients, subject=f"cronplus: {payloads.title(dict(data))}",
                        env={}, cron_env=())

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from cronplus import payloads, signing
+from cronplus.alerts import payloads, signing
+from cronplus.alerts.outcome import Outcome
 from cronplus.clock import Clock, SystemClock
-from cronplus.outcome import Outcome
 from cronplus.redact import redact_text, redact_url
 from cronplus.status import AlertFormat
 from cronplus.store import outbox
@@ -179,7 +179,7 @@ def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy
     """One attempt: resolve, render, sign, POST, classify (a `mail` row: run the mailer,
     maildelivery.py). Never raises."""
     if row.kind == "mail":
-        from cronplus.maildelivery import send_mail
+        from cronplus.alerts.maildelivery import send_mail
 
         return send_mail(row, mailer=mailer, env=env, timeout=policy.mail_timeout)
     try:

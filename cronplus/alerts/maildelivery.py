@@ -29,8 +29,8 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from cronplus import mail
-from cronplus.outcome import Outcome
+from cronplus.alerts import mail
+from cronplus.alerts.outcome import Outcome
 
 if TYPE_CHECKING:
     from cronplus.store.outbox import OutboxRow

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cronplus import mail, payloads
+from cronplus.alerts import mail, payloads
 from cronplus.clock import Clock, SystemClock
 from cronplus.crontab.mailto import MAILTO_SCHEME
 from cronplus.status import AlertEvent, RunStatus
