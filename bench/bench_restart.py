@@ -34,7 +34,7 @@ def start(work: Path, offset: float, tag: str) -> subprocess.Popen[bytes]:
 
 
 def ready(work: Path, proc: subprocess.Popen[bytes], timeout: float) -> float:
-    from cronplus import control
+    from cronplus.service import control
 
     began = time.monotonic()
     while time.monotonic() - began < timeout:

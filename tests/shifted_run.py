@@ -12,7 +12,7 @@ import time
 
 from cronplus import paths
 from cronplus.cli import build_command_parser
-from cronplus.daemon import Settings, run_supervisor
+from cronplus.service.daemon import Settings, run_supervisor
 
 
 class ShiftedClock:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from cronplus import control
 from cronplus.errors import CronplusError
+from cronplus.service import control
 
 
 def test_a_second_lock_on_the_same_state_dir_is_refused_with_the_holders_pid(tmp_path: Path) -> None:

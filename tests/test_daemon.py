@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import control
+from cronplus.service import control
 
 
 def cli(state: Path, crontab: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -282,7 +282,7 @@ def test_stopping_the_crontab_watcher_leaves_no_watchdog_error_in_the_log(
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers import Observer
 
-    from cronplus.daemon import _stop_watching
+    from cronplus.service.daemon import _stop_watching
 
     watchdog_logger = logging.getLogger("watchdog")
     saved_level = watchdog_logger.level

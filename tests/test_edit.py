@@ -167,7 +167,7 @@ def test_answering_no_keeps_the_edits_and_exits_1(tmp_path: Path) -> None:
 
 
 def test_find_editor_falls_back_to_the_first_known_editor_on_path(tmp_path: Path) -> None:
-    from cronplus.editor import find_editor
+    from cronplus.service.editor import find_editor
 
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -194,7 +194,7 @@ def test_a_change_made_on_disk_during_the_edit_is_reported_and_kept_as_bak(tmp_p
 
 def test_the_templates_are_valid_and_so_are_their_examples_once_uncommented() -> None:
     from cronplus.crontab.parser import parse_crontab
-    from cronplus.editor import SYSTEM_TEMPLATE, USER_TEMPLATE
+    from cronplus.service.editor import SYSTEM_TEMPLATE, USER_TEMPLATE
 
     for template, system in ((USER_TEMPLATE, False), (SYSTEM_TEMPLATE, True)):
         assert parse_crontab(template, path="t", system=system).jobs == ()

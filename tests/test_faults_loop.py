@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.loopwatch import LoopWatch
-from cronplus.systemd import Notifier
+from cronplus.service.loopwatch import LoopWatch
+from cronplus.service.systemd import Notifier
 
 
 @pytest.fixture

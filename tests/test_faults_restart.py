@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import control
+from cronplus.service import control
 from tests.http_receiver import Receiver
 from tests.test_daemon import cli
 

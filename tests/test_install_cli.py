@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import installer
 from cronplus.crontab.parser import parse_crontab
+from cronplus.service import installer
 from tests import incli
 
 GOOD = "# nightly\nMAILTO=\"\"\n# cronplus: name=backup retries=2\n30 2 * * * /bin/true\n*/5 * * * * echo hi\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.units import render_unit
+from cronplus.service.units import render_unit
 
 VENV_CRONPLUS = Path(sys.executable).parent / "cronplus"
 needs_script = pytest.mark.skipif(not os.access(VENV_CRONPLUS, os.X_OK), reason="cronplus script not installed")

@@ -118,7 +118,7 @@ def test_a_supervisor_mails_with_its_mailer_even_after_the_log_is_pruned(tmp_pat
                      env={"CRONPLUS_STATE_DIR": str(tmp_path / "state")})
     supervisors.append(sup)
     sup.wait_ready()
-    from cronplus import control
+    from cronplus.service import control
 
     list(control.request(sup.state / "control.sock", {"cmd": "trigger", "job": "report", "wait": False}))
     wait_until(lambda: box.failures() == 1)

@@ -140,7 +140,7 @@ def test_the_installed_units_exec_reload_reaches_that_units_supervisor_and_fails
 
 
 def test_exec_reload_is_exec_start_with_reload_for_run_keeping_the_global_options() -> None:
-    from cronplus.units import render_unit
+    from cronplus.service.units import render_unit
     from tests.test_units import settings
 
     argv = ["/opt/py/bin/python3", "-m", "cronplus", "run", "--state-dir", "/srv/cron plus", "--system"]

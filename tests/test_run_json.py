@@ -9,7 +9,7 @@ import socket
 import sqlite3
 from pathlib import Path
 
-from cronplus import control
+from cronplus.service import control
 from cronplus.store.history import RUN_JSON_KEYS, History
 from cronplus.store.schema import MIGRATIONS
 from tests.test_daemon import cli, start

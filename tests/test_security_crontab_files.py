@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import control
 from cronplus.filechecks import crontab_problem
+from cronplus.service import control
 
 NOBODY = 65534
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chown to another user, run system crontabs")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.control import SupervisorLock
 from cronplus.engine.output import open_log
 from cronplus.errors import CronplusError
 from cronplus.filechecks import ensure_private_dir
+from cronplus.service.control import SupervisorLock
 
 NOBODY = 65534
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: directories owned by another user")

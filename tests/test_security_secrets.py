@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from cronplus.service.systemd import setup_logging
 from cronplus.store import history, outbox
-from cronplus.systemd import setup_logging
 
 TOKEN = "T0KEN5ECRET"
 

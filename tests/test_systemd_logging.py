@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.systemd import NOTICE, is_journal_stream, setup_logging, syslog_priority
+from cronplus.service.systemd import NOTICE, is_journal_stream, setup_logging, syslog_priority
 
 
 @pytest.fixture(autouse=True)
@@ -139,7 +139,7 @@ def test_a_malformed_journal_stream_means_plain_mode(tmp_path: Path, value: str)
 def test_stderr_of_a_real_process_is_detected_through_its_inherited_descriptor(tmp_path: Path) -> None:
     # The way systemd does it: the child's fd 2 is the journal stream, JOURNAL_STREAM names it.
     out = tmp_path / "journal-standin"
-    code = "from cronplus.systemd import setup_logging; setup_logging().info('started')"
+    code = "from cronplus.service.systemd import setup_logging; setup_logging().info('started')"
     with open(out, "w") as stream:
         env = dict(os.environ, JOURNAL_STREAM=journal_id(out))
         subprocess.run([sys.executable, "-c", code], stderr=stream, env=env, check=True, timeout=30)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.systemd import Notifier, format_duration, format_status
+from cronplus.service.systemd import Notifier, format_duration, format_status
 
 
 @pytest.fixture

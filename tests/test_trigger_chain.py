@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus import control
+from cronplus.service import control
 from tests.test_daemon import cli, start
 
 PIPELINE = """\

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cronplus.model import JobOptions
-from cronplus.units import SHIPPED_BINARY, exec_line, exec_quote, render_unit, shipped_units
+from cronplus.service.units import SHIPPED_BINARY, exec_line, exec_quote, render_unit, shipped_units
 
 REPO = Path(__file__).resolve().parent.parent
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -82,7 +82,7 @@ def write_unit(tmp_path: Path, text: str, *, subdir: str) -> Path:
 @pytest.mark.parametrize("rel", ["cronplus.service", "user/cronplus.service"])
 def test_the_shipped_unit_files_are_exactly_what_render_unit_produces(rel: str) -> None:
     shipped = (REPO / "systemd" / rel).read_text()
-    assert shipped == shipped_units()[rel], "regenerate with: python -m cronplus.units systemd/"
+    assert shipped == shipped_units()[rel], "regenerate with: python -m cronplus.service.units systemd/"
 
 
 @pytest.mark.parametrize("user", [False, True])

@@ -1,4 +1,4 @@
-"""`cronplus edit`: `crontab -e` with its flaws fixed (see cronplus/editor.py for the contract)."""
+"""`cronplus edit`: `crontab -e` with its flaws fixed (see cronplus/service/editor.py for the contract)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cronplus.cli.install import print_install
-    from cronplus.editor import edit_session
     from cronplus.paths import environ_of, from_args
+    from cronplus.service.editor import edit_session
 
     paths = from_args(args)
     outcome = edit_session(paths, env=environ_of(args))

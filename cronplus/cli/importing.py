@@ -76,10 +76,10 @@ def read_user_crontab(env: Mapping[str, str] | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cronplus import installer
     from cronplus.cli.install import print_install
     from cronplus.errors import CronplusError, CrontabError, UsageError
     from cronplus.paths import environ_of, from_args
+    from cronplus.service import installer
 
     paths = from_args(args)
     if paths.system and not args.as_user:

@@ -11,8 +11,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cronplus.installer import InstallResult
     from cronplus.paths import Paths
+    from cronplus.service.installer import InstallResult
 
 HELP = "validate and install FILE (or - for stdin) as the crontab"
 
@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def print_install(result: InstallResult, paths: Paths) -> None:
-    from cronplus import installer
+    from cronplus.service import installer
 
     for warning in result.warnings:
         print(str(warning), file=sys.stderr)
@@ -36,10 +36,10 @@ def _nudge_supervisor(paths: Paths) -> None:
     """A supervisor on this state dir reloads by itself (it watches the crontab's directory);
     asking it over the control socket makes that immediate and reports a refusal. Without a
     socket, SIGHUP the pid in <state>/supervisor.pid, if that is really cronplus."""
-    from cronplus import installer
+    from cronplus.service import installer
 
     if paths.control_socket.exists():
-        from cronplus.control import NoSupervisor, request
+        from cronplus.service.control import NoSupervisor, request
 
         try:
             reply = next(request(paths.control_socket, {"cmd": "reload"}, timeout=10.0), {})
@@ -57,9 +57,9 @@ def _nudge_supervisor(paths: Paths) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cronplus import installer
     from cronplus.errors import CronplusError, CrontabError
     from cronplus.paths import from_args
+    from cronplus.service import installer
 
     paths = from_args(args)
     if args.file == "-":

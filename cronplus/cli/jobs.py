@@ -72,7 +72,7 @@ def _supervisor_status(sock_path: Path) -> dict[str, Any]:
     would show another crontab than the one it runs."""
     if not sock_path.exists():
         return {}
-    from cronplus.control import NoSupervisor, request
+    from cronplus.service.control import NoSupervisor, request
 
     try:
         reply = next(request(sock_path, {"cmd": "status"}, timeout=STATUS_TIMEOUT_S), {})
@@ -103,7 +103,7 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def collect(paths: Paths, crontab: Crontab, now: datetime, status: dict[str, Any]) -> list[dict[str, Any]]:
-    from cronplus import installer
+    from cronplus.service import installer
 
     last, running = _history_rows(paths, [j.name for j in crontab.jobs])
     held = _held_states(status)
@@ -153,7 +153,8 @@ def _json_line(row: dict[str, Any]) -> str:
 def _table_row(row: dict[str, Any], now: datetime, *, compact: bool = False) -> list[str]:
     """One table row; `compact` (a terminal too narrow for the full table): times without year
     and seconds."""
-    from cronplus import humanize, installer
+    from cronplus import humanize
+    from cronplus.service import installer
 
     rec: RunRecord | None = row["last"]
     nxt = row["next_run"]

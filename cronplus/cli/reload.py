@@ -27,8 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cronplus import control, paths
+    from cronplus import paths
     from cronplus.errors import CronplusError
+    from cronplus.service import control
 
     where = paths.from_args(args)
     sock = where.control_socket

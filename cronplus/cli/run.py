@@ -49,7 +49,7 @@ def _limit(value: float | None, default: float) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     from cronplus import paths
-    from cronplus.daemon import Settings, run_supervisor
+    from cronplus.service.daemon import Settings, run_supervisor
     from cronplus.store import history
 
     max_runs = _limit(args.max_runs_per_job, history.DEFAULT_MAX_RUNS_PER_JOB)

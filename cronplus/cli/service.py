@@ -99,7 +99,7 @@ def _linger_note() -> str:
 
 def run(args: argparse.Namespace) -> int:
     from cronplus import paths
-    from cronplus.units import UNIT_NAME, render_unit
+    from cronplus.service.units import UNIT_NAME, render_unit
 
     user = bool(args.user)
     exec_start = [*cronplus_argv(), "run", *_override_args(args)]

@@ -95,8 +95,9 @@ class Printer:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cronplus import control, paths
+    from cronplus import paths
     from cronplus.errors import CronplusError
+    from cronplus.service import control
 
     p = paths.from_args(args)
     args.wait = args.wait or args.json
@@ -131,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _in_process(p: Paths, job: str, *, as_json: bool, force: bool) -> int:
     """No supervisor: run it here (always waiting: nobody else would finish the run)."""
-    from cronplus.control import SupervisorLock
-    from cronplus.daemon import TriggerInterrupted, trigger_in_process
+    from cronplus.service.control import SupervisorLock
+    from cronplus.service.daemon import TriggerInterrupted, trigger_in_process
 
     p.ensure()
     lock = SupervisorLock(p.state_dir)

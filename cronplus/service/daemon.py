@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cronplus.clock import Clock
-from cronplus.control import ControlServer, SupervisorLock, suggest
 from cronplus.engine.orphans import OrphanReaper
 from cronplus.engine.scheduler import Scheduler
 from cronplus.errors import CronplusError, CrontabError, capped, escape
-from cronplus.loopwatch import LoopWatch
 from cronplus.model import Crontab, JobOptions
 from cronplus.paths import Paths
+from cronplus.service.control import ControlServer, SupervisorLock, suggest
+from cronplus.service.loopwatch import LoopWatch
 
 if TYPE_CHECKING:
     from cronplus.engine.dagrun import Chain, Run
@@ -68,7 +68,7 @@ def missing_crontab(paths: Paths) -> str:
 
 class Daemon:
     def __init__(self, settings: Settings, crontab: Crontab) -> None:
-        from cronplus.systemd import Notifier
+        from cronplus.service.systemd import Notifier
 
         self.settings = settings
         self.paths = settings.paths
@@ -279,7 +279,7 @@ class Daemon:
         self.stop_event.set()
 
     def _status(self) -> None:
-        from cronplus.systemd import format_status
+        from cronplus.service.systemd import format_status
 
         if not self.notifier.enabled:
             return
@@ -328,7 +328,7 @@ def run_supervisor(settings: Settings) -> int:
 
 
 def _run_supervisor(settings: Settings) -> int:
-    from cronplus.systemd import setup_logging
+    from cronplus.service.systemd import setup_logging
 
     setup_logging()
     paths = settings.paths

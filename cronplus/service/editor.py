@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from cronplus import installer
 from cronplus.errors import CronplusError, CrontabError
 from cronplus.paths import Paths
+from cronplus.service import installer
 
 FALLBACK_EDITORS = ("sensible-editor", "editor", "vi")
 

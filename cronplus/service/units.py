@@ -10,7 +10,7 @@ Contract:
   once the reload is done, and fails when the crontab is refused (`/bin/kill -HUP` could not).
 - The shipped files systemd/cronplus.service and systemd/user/cronplus.service are exactly
   `render_unit(..., exec_start=shipped_exec_start())`; tests/test_units.py checks that, and
-  `python -m cronplus.units systemd/` rewrites them after a change here.
+  `python -m cronplus.service.units systemd/` rewrites them after a change here.
 
 Both units are named cronplus.service so that `systemctl [--user] status cronplus` works;
 the user copy lives in a `user/` folder as in a distribution's /usr/lib/systemd/user.
@@ -214,7 +214,7 @@ def shipped_units() -> dict[str, str]:
     }
 
 
-if __name__ == "__main__":  # python -m cronplus.units systemd/   (regenerate the shipped files)
+if __name__ == "__main__":  # python -m cronplus.service.units systemd/   (regenerate the shipped files)
     import sys
 
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "systemd")

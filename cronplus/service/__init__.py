@@ -1,0 +1,1 @@
+"""cronplus.service."""
