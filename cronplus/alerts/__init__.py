@@ -1,1 +1,10 @@
-"""cronplus.alerts."""
+"""Alerts: which run ends deserve one, the message in each format, and its delivery through the
+outbox (at least once, across restarts).
+
+- alerting: incident semantics, enqueue in the outbox; payloads: the body and headers per
+  format; signing: Standard Webhooks signatures; mail: cron's mail message and mailer;
+  delivery: the outbox's worker (HTTP); maildelivery: one mail row through the mailer or SMTP;
+  outcome: what one delivery attempt came to.
+
+May import: foundation, crontab, store, engine.
+"""

@@ -47,10 +47,9 @@ from cronplus.status import AlertEvent, RunStatus
 from cronplus.store import outbox
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from cronplus.errors import CrontabError
     from cronplus.model import JobOptions, JobSpec, RunRecord
+    from cronplus.store.schema import Connection
 
 log = logging.getLogger("cronplus.alerts")
 
@@ -92,7 +91,7 @@ def new_payload(data: dict[str, Any], *, now: float) -> dict[str, Any]:
 
 
 def enqueue_alert(
-    conn: sqlite3.Connection, options: JobOptions, data: dict[str, Any], *, now: float, run_id: int | None = None
+    conn: Connection, options: JobOptions, data: dict[str, Any], *, now: float, run_id: int | None = None
 ) -> int | None:
     """One outbox row for `options.alert`, or None when the job has no alert target."""
     if not options.alert:

@@ -43,9 +43,8 @@ from cronplus.status import AlertFormat
 from cronplus.store import outbox
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from cronplus.store.outbox import OutboxRow
+    from cronplus.store.schema import Connection
 
 log = logging.getLogger("cronplus.delivery")
 
@@ -220,7 +219,7 @@ def send(row: OutboxRow, *, session: Any, env: Mapping[str, str], policy: Policy
     return Outcome("failed", http_status=status, error=reason + " (permanent, not retried)")
 
 
-def record(conn: sqlite3.Connection, row: OutboxRow, outcome: Outcome, *, now: float, policy: Policy) -> str:
+def record(conn: Connection, row: OutboxRow, outcome: Outcome, *, now: float, policy: Policy) -> str:
     """Store an outcome; returns the row's new status. Also backs off the whole destination."""
     if outcome.kind == "delivered":
         outbox.mark_delivered(conn, row.id, now=now, http_status=outcome.http_status)
@@ -246,7 +245,7 @@ def record(conn: sqlite3.Connection, row: OutboxRow, outcome: Outcome, *, now: f
 
 
 def deliver_now(
-    conn: sqlite3.Connection,
+    conn: Connection,
     row_id: int,
     *,
     env: Mapping[str, str] | None = None,
@@ -382,7 +381,7 @@ class DeliveryWorker:
             log.warning("alert delivery paused: %s; alerts stay queued", problem)
         return min(30.0, 2.0 ** full), full + 1
 
-    def _prune(self, conn: sqlite3.Connection) -> None:
+    def _prune(self, conn: Connection) -> None:
         try:
             removed = outbox.prune(conn, now=self.clock.time(), keep_s=self.keep_s, keep_pings_s=self.keep_pings_s)
         except Exception as exc:  # noqa: BLE001 - pruning is housekeeping, never fatal
@@ -395,13 +394,13 @@ class DeliveryWorker:
         if removed:
             log.debug("pruned %d old outbox rows", removed)
 
-    def _finished(self, conn: sqlite3.Connection) -> bool:
+    def _finished(self, conn: Connection) -> bool:
         """While stopping: done when nothing is in flight or due, or the grace is over."""
         if time.monotonic() >= self._stop_deadline:
             return True
         return not self._busy and not outbox.due_targets(conn, now=self.clock.time(), limit=1)
 
-    def _record_results(self, conn: sqlite3.Connection) -> None:
+    def _record_results(self, conn: Connection) -> None:
         while True:
             try:
                 target, results, unsent = self._results.get_nowait()
@@ -409,7 +408,7 @@ class DeliveryWorker:
                 return
             self._record_batch(conn, target, results, unsent)
 
-    def _record_batch(self, conn: sqlite3.Connection, target: str, results: list[tuple[OutboxRow, Outcome]],
+    def _record_batch(self, conn: Connection, target: str, results: list[tuple[OutboxRow, Outcome]],
                       unsent: list[OutboxRow]) -> None:
         """One transaction per batch: give back the leases of rows not tried (they are due again
         now, or after the destination's backoff that `record` applies), then the outcomes."""
@@ -434,7 +433,7 @@ class DeliveryWorker:
                 log.info("alert %d (%s %s) to %s will be retried: %s", row.id, row.job, row.event, where,
                          outcome.error)
 
-    def _dispatch(self, conn: sqlite3.Connection) -> None:
+    def _dispatch(self, conn: Connection) -> None:
         """Claim up to `batch` due rows for each idle destination (one batch in flight per
         destination, sent in order by one pool thread), for as many destinations as threads."""
         free = self.max_workers - len(self._busy)
@@ -458,7 +457,7 @@ class DeliveryWorker:
             self._busy[target] = rows[0].id
             self._tasks.put((target, rows))
 
-    def _sleep_for(self, conn: sqlite3.Connection) -> float:
+    def _sleep_for(self, conn: Connection) -> float:
         busy = list(self._busy)
         sql = "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
         if busy:

@@ -17,6 +17,8 @@ every URL cut to its host (redact.py), as URLs carry tokens.
 `main(argv, env=...)` runs a command against an environment mapping instead of os.environ (the
 tests run commands in-process that way): commands read the environment only as `args.environ`
 (paths.environ_of), which is os.environ when no `env` is given.
+
+May import: foundation, crontab, store, engine, alerts, service.
 """
 
 from __future__ import annotations

@@ -56,9 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool, wide: bool = False) -> int:
-    import sqlite3
-
     from cronplus.store import history, outbox
+    from cronplus.store.schema import StoreError
 
     if not paths.db_path.exists():
         print("no alert deliveries yet", file=sys.stderr)
@@ -73,7 +72,7 @@ def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool, w
             for start in range(0, len(ids), 500):  # SQLite caps the ? of one statement
                 runs.update((r.run_id, r) for r in reader.runs_by_id(ids[start:start + 500]))
         conn.close()
-    except sqlite3.Error as exc:
+    except StoreError as exc:
         from cronplus.store.schema import db_problem
 
         raise CronplusError(db_problem(paths.db_path, exc)) from exc

@@ -1,1 +1,10 @@
-"""cronplus.service."""
+"""Service and operations: the supervisor as a process under systemd, and the crontab's life
+on disk (install, edit).
+
+- daemon: `cronplus run`'s wiring (lock, load, READY=1, signals, reload, control socket);
+  control: the control socket; systemd: sd_notify and the journal's log format; loopwatch: the
+  scheduling task's supervision; units: the systemd unit files; installer: validate and write
+  a crontab atomically; editor: `cronplus edit`'s session.
+
+May import: foundation, crontab, store, engine, alerts.
+"""

@@ -310,16 +310,15 @@ def _stop_watching(observer: Any) -> None:
 
 def run_supervisor(settings: Settings) -> int:
     """The body of `cronplus run`. A disk that refuses a write of the start-up or the shutdown
-    (full, read-only: storeguard.storage_problem) is one line and exit 1, not a traceback; under
+    (full, read-only: store.faults.storage_problem) is one line and exit 1, not a traceback; under
     systemd, Restart=on-failure starts it again. While it runs, the Store handles a full disk."""
-    import sqlite3
-
     from cronplus.store.faults import storage_problem
+    from cronplus.store.schema import StoreError
 
     try:
         return _run_supervisor(settings)
-    except (OSError, sqlite3.Error) as exc:
-        where = settings.paths.db_path if isinstance(exc, sqlite3.Error) else getattr(exc, "filename", None)
+    except (OSError, StoreError) as exc:
+        where = settings.paths.db_path if isinstance(exc, StoreError) else getattr(exc, "filename", None)
         problem = storage_problem(exc, where or settings.paths.state_dir)
         if problem is None:
             raise

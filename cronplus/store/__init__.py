@@ -1,1 +1,12 @@
-"""cronplus.store."""
+"""The store: the run history and the alert outbox in one SQLite file (WAL) in the state dir.
+The only package that imports sqlite3; others name its types as schema.Connection and
+schema.StoreError.
+
+- schema: migrations and `connect` (CorruptHistory, db_problem); readhistory: the read side
+  (ReadHistory, the queries of log/jobs/output); history: the writer (History, one thread);
+  retention: prune by age, count and log bytes; outbox: the alert outbox's rows; storeguard:
+  the scheduler's writes, held while the disk refuses them; faults: which errors mean the
+  storage refused a write.
+
+May import: foundation.
+"""

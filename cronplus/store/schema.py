@@ -13,6 +13,11 @@ from pathlib import Path
 
 from cronplus.errors import CronplusError, escape
 
+# The database's connection and error types under the store's own names: code outside store/
+# (alerts, service, cli) names these and never imports sqlite3 itself.
+Connection = sqlite3.Connection
+StoreError = sqlite3.Error
+
 # Each entry moves the schema from version i to i+1. Never edit a released entry: append.
 MIGRATIONS: tuple[str, ...] = (
     """
