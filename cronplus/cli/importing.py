@@ -134,7 +134,7 @@ def _say_unset_mailto(crontab: Crontab, as_user: str | None) -> None:
     a MAILTO that is set (mail.py). A migration is where that difference would go unnoticed."""
     import getpass
 
-    from cronplus.mail import unset_mailto
+    from cronplus.alerts.mail import unset_mailto
 
     silent = unset_mailto(crontab)
     if not silent:
