@@ -1,6 +1,7 @@
 """`cronplus run`: wiring of the supervisor. Lock, load, READY=1, serve; signals, file watch
 (watchdog on the crontab's directory: editors replace files by rename), parse-then-swap reload,
-control socket, retention timer, delivery worker, systemd notify; orderly shutdown.
+control socket (answered by service/commands.py's Commands facade), retention timer, delivery
+worker, systemd notify; orderly shutdown.
 
 Also `trigger_in_process`: `cronplus trigger` with no supervisor running uses the same
 Scheduler, History, runner and Alerting, without scheduling ticks.
@@ -25,6 +26,7 @@ from cronplus.engine.scheduler import Scheduler
 from cronplus.errors import CronplusError, CrontabError, capped, escape
 from cronplus.model import Crontab, JobOptions
 from cronplus.paths import Paths
+from cronplus.service.commands import Commands
 from cronplus.service.control import ControlServer, SupervisorLock, suggest
 from cronplus.service.loopwatch import LoopWatch
 
@@ -109,7 +111,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        self.control = ControlServer(self.paths.control_socket, self.handle)
+        self.commands = Commands(self, on_change=self._status)
+        self.control = ControlServer(self.paths.control_socket, self.commands.dispatch)
         try:
             await self.control.start()
         except OSError as exc:  # e.g. a state path longer than a unix socket address allows
@@ -215,44 +218,6 @@ class Daemon:
         self.notifier.ready()
         self._status()
         return None
-
-    # ---- control socket -------------------------------------------------------------------
-
-    async def handle(self, req: dict[str, Any], send: Any) -> None:
-        cmd = req.get("cmd")
-        if cmd == "status":
-            await send({"ok": True, "pid": os.getpid(), "crontab": str(self.paths.crontab.absolute()), **self.scheduler.status()})
-        elif cmd == "reload":
-            error = self.reload()
-            if error is None:
-                await send({"ok": True, "jobs": len(self.crontab.jobs)})
-            else:
-                await send({"ok": False, "error": error, "jobs": len(self.crontab.jobs)})
-        elif cmd == "trigger":
-            await self._trigger(req, send)
-        else:
-            await send({"ok": False, "error": f"unknown command {cmd!r}"})
-
-    async def _trigger(self, req: dict[str, Any], send: Any) -> None:
-        """Start the run; with wait, stream its chain's events (chain.Chain), the done message last."""
-        from cronplus.engine.chain import TriggerRefused
-
-        name = str(req.get("job"))
-        if name not in self.scheduler.jobs or self.scheduler.stopping:
-            error = "supervisor is stopping" if self.scheduler.stopping else f"no job named '{name}'"
-            await send({"ok": False, "error": error, "suggestion": suggest(name, list(self.scheduler.jobs))})
-            return
-        try:
-            run = self.scheduler.trigger(name, force=bool(req.get("force")))
-        except TriggerRefused as exc:
-            await send({"ok": False, "error": str(exc), "refused": True})
-            return
-        assert run.chain is not None
-        await send({"ok": True, "run_id": run.run_id, "notes": run.chain.notes})
-        self._status()
-        if req.get("wait"):
-            async for event in run.chain.events():
-                await send(event)
 
     # ---- timers ----------------------------------------------------------------------------
 

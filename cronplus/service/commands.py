@@ -1,0 +1,214 @@
+"""What a running supervisor offers, one typed method per action, and its control-socket face.
+
+`Commands` is the facade: `status() -> SupervisorSnapshot`, `reload() -> ReloadResult`,
+`trigger(job, *, force) -> Triggered | TriggerRefusal` (its `events()` stream the chain's
+retries and run ends, the done message last: engine/chain.py). Each result is frozen and typed,
+and its `to_json()` is the control socket's reply byte for byte (service/control.py states the
+protocol), so the socket and the HTTP API that comes next answer alike from one place.
+
+`Commands.table()` is the control socket's dispatch table `{"status": ..., "reload": ...,
+"trigger": ...}`: each entry takes the request and a `send`; `dispatch` answers a command not in
+the table with `{"ok": false, "error": "unknown command 'X'"}`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cronplus.service.control import suggest
+
+if TYPE_CHECKING:
+    from cronplus.engine.dagrun import Run
+    from cronplus.engine.scheduler import Scheduler
+    from cronplus.model import Crontab
+    from cronplus.paths import Paths
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Action = Callable[[dict[str, Any], Send], Awaitable[None]]
+
+
+class Supervisor(Protocol):
+    """The shape of service/daemon.Daemon the facade needs (after its scheduler is built)."""
+
+    paths: Paths
+    crontab: Crontab
+    crontab_missing: bool
+    scheduler: Scheduler
+
+    def reload(self) -> str | None: ...
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobState:
+    name: str
+    schedule: str
+    tz: str | None
+    next_run: datetime | None  # None: @reboot, or a schedule that never fires
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "schedule": self.schedule, "next": _iso(self.next_run)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunState:
+    """A run the supervisor holds: waiting (on upstreams) / queued (overlap) / delayed (jitter) /
+    active (its process runs) / new / done."""
+
+    job: str
+    run_id: int | None  # None until its history row exists (waiting, queued)
+    attempt: int
+    state: str
+    trigger: str
+    scheduled_at: datetime
+    started_at: float | None  # Unix seconds of the current attempt's start; None before one
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.job, "run_id": self.run_id, "attempt": self.attempt, "state": self.state,
+                "trigger": self.trigger, "scheduled_at": _iso(self.scheduled_at)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisorSnapshot:
+    """What `status` answers: the crontab in effect, its jobs' next runs, the runs in flight.
+    `warnings` (the crontab's lint findings) and `crontab_missing` are for the HTTP API; the
+    socket's reply (`to_json`) is the one clients have read since the socket exists."""
+
+    pid: int
+    crontab: str  # absolute path
+    crontab_missing: bool
+    warnings: tuple[str, ...]
+    jobs: tuple[JobState, ...]
+    runs: tuple[RunState, ...]
+
+    @property
+    def running(self) -> int:
+        return sum(1 for r in self.runs if r.state == "active")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "pid": self.pid, "crontab": self.crontab,
+                "jobs": [j.to_json() for j in self.jobs], "runs": [r.to_json() for r in self.runs]}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReloadResult:
+    """`error`: None when the new crontab is in effect, else one `FILE:LINE:COL: message` line
+    per problem (the previous crontab kept); `jobs` counts the jobs in effect either way."""
+
+    error: str | None
+    jobs: int
+
+    def to_json(self) -> dict[str, Any]:
+        if self.error is None:
+            return {"ok": True, "jobs": self.jobs}
+        return {"ok": False, "error": self.error, "jobs": self.jobs}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriggerRefusal:
+    """No run: an unknown job (with the closest name), a stopping supervisor, or after= /
+    overlap= refusing (`refused`: `--force` would start it)."""
+
+    error: str
+    suggestion: str | None = None
+    refused: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        if self.refused:
+            return {"ok": False, "error": self.error, "refused": True}
+        return {"ok": False, "error": self.error, "suggestion": self.suggestion}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Triggered:
+    run: Run
+
+    @property
+    def run_id(self) -> int | None:  # None: queued behind a run of the job (overlap=queue)
+        return self.run.run_id
+
+    @property
+    def notes(self) -> list[str]:
+        assert self.run.chain is not None
+        return self.run.chain.notes
+
+    def events(self) -> AsyncIterator[dict[str, Any]]:
+        """The chain's events: one per retry and run end, `{"done": true, ...}` last."""
+        assert self.run.chain is not None
+        return self.run.chain.events()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "run_id": self.run_id, "notes": self.notes}
+
+
+class Commands:
+    def __init__(self, supervisor: Supervisor, *, on_change: Callable[[], None] = lambda: None) -> None:
+        self.supervisor = supervisor
+        self.on_change = on_change  # the systemd STATUS= line follows a trigger
+
+    def status(self) -> SupervisorSnapshot:
+        sup = self.supervisor
+        sched = sup.scheduler
+        return SupervisorSnapshot(
+            pid=os.getpid(), crontab=str(sup.paths.crontab.absolute()), crontab_missing=sup.crontab_missing,
+            warnings=tuple(str(w) for w in sup.crontab.warnings),
+            jobs=tuple(JobState(name=n, schedule=j.schedule.text, tz=j.tz, next_run=sched.next_tick.get(n))
+                       for n, j in sched.jobs.items()),
+            runs=tuple(RunState(job=r.job.name, run_id=r.run_id, attempt=r.attempt, state=r.state,
+                                trigger=str(r.trigger), scheduled_at=r.tick, started_at=r.started_at or None)
+                       for r in sched.runs),
+        )
+
+    def reload(self) -> ReloadResult:
+        """Parse-then-swap now (Daemon.reload); the answer comes once READY=1 is sent again."""
+        error = self.supervisor.reload()
+        return ReloadResult(error=error, jobs=len(self.supervisor.crontab.jobs))
+
+    def trigger(self, job: str, *, force: bool = False) -> Triggered | TriggerRefusal:
+        from cronplus.engine.chain import TriggerRefused
+
+        sched = self.supervisor.scheduler
+        if job not in sched.jobs or sched.stopping:
+            error = "supervisor is stopping" if sched.stopping else f"no job named '{job}'"
+            return TriggerRefusal(error=error, suggestion=suggest(job, list(sched.jobs)))
+        try:
+            run = sched.trigger(job, force=force)
+        except TriggerRefused as exc:
+            return TriggerRefusal(error=str(exc), refused=True)
+        assert run.chain is not None
+        self.on_change()
+        return Triggered(run=run)
+
+    # ---- the control socket ----------------------------------------------------------------
+
+    def table(self) -> dict[str, Action]:
+        return {"status": self._status, "reload": self._reload, "trigger": self._trigger}
+
+    async def dispatch(self, req: dict[str, Any], send: Send) -> None:
+        cmd = req.get("cmd")
+        action = self.table().get(cmd) if isinstance(cmd, str) else None
+        if action is None:
+            await send({"ok": False, "error": f"unknown command {cmd!r}"})
+            return
+        await action(req, send)
+
+    async def _status(self, req: dict[str, Any], send: Send) -> None:
+        await send(self.status().to_json())
+
+    async def _reload(self, req: dict[str, Any], send: Send) -> None:
+        await send(self.reload().to_json())
+
+    async def _trigger(self, req: dict[str, Any], send: Send) -> None:
+        """Start the run; with wait, stream its chain's events, the done message last."""
+        result = self.trigger(str(req.get("job")), force=bool(req.get("force")))
+        await send(result.to_json())
+        if isinstance(result, Triggered) and req.get("wait"):
+            async for event in result.events():
+                await send(event)
