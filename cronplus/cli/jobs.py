@@ -1,7 +1,8 @@
-"""`cronplus jobs [--json]`: every job of the crontab with its schedule, next run, and what history
-says about it (last status, last start, duration), plus what is happening now: runs in progress
-(history's `running` rows) and runs waiting on an upstream (only the supervisor knows those: asked
-over its control socket {"cmd": "status"} when one runs, otherwise left out). Works before any history exists.
+"""`cronplus jobs [--json]`: renders the rows of service/views.py, which joins every job of the
+crontab with its schedule, next run, and what history says about it (last status, last start,
+duration), plus what is happening now: runs in progress (history's `running` rows) and runs
+waiting on an upstream (only the supervisor knows those: asked over its control socket
+{"cmd": "status"} when one runs, otherwise left out). Works before any history exists.
 A supervisor that listens but does not answer within STATUS_TIMEOUT_S is an error (exit 1, saying
 so) unless the crontab is named (--crontab / CRONPLUS_CRONTAB): then a warning, and the table.
 With no --crontab / CRONPLUS_CRONTAB, the crontab is the one the state dir's running supervisor
@@ -28,8 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cronplus.model import Crontab, RunRecord
-    from cronplus.paths import Paths
+    from cronplus.service.views import JobRow
 
 HELP = "table of jobs: schedule, next run, last status"
 
@@ -37,26 +37,6 @@ HELP = "table of jobs: schedule, next run, last status"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per job, one a line")
     p.add_argument("--wide", action="store_true", help="every column in full, however wide the terminal")
-
-
-def _history_rows(paths: Paths, jobs: list[str]) -> tuple[dict[str, RunRecord], dict[str, list[RunRecord]]]:
-    """Last run and running runs per job; empty when there is no history database yet."""
-    from cronplus.store.history import NoHistoryError, open_readonly
-
-    try:
-        hist = open_readonly(paths.db_path)
-    except NoHistoryError:
-        return {}, {}
-    with hist:
-        last: dict[str, RunRecord] = {}
-        for name in jobs:
-            record = hist.last_final_run(name)  # "last status" is an outcome; runs in progress are shown apart
-            if record is not None:
-                last[name] = record
-        running: dict[str, list[RunRecord]] = {}
-        for record in hist.running():
-            running.setdefault(record.job, []).append(record)
-        return last, running
 
 
 STATUS_TIMEOUT_S = 4.0  # a supervisor answers within 1 s even while it starts a 2,000-job tick
@@ -85,106 +65,41 @@ def _supervisor_status(sock_path: Path) -> dict[str, Any]:
     return reply if isinstance(reply, dict) else {}
 
 
-def _held_states(status: dict[str, Any]) -> dict[str, str]:
-    """Job -> "waiting on upstream" / "queued" for runs the supervisor holds back (only it knows
-    them: they have no history row yet)."""
-    states: dict[str, str] = {}
-    for run in status.get("runs", []):
-        state = run.get("state") if isinstance(run, dict) else None
-        if state == "waiting":
-            states[run["job"]] = "waiting on upstream"
-        elif state == "queued":
-            states.setdefault(run["job"], "queued (overlap)")
-    return states
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt is not None else None
-
-
-def collect(paths: Paths, crontab: Crontab, now: datetime, status: dict[str, Any]) -> list[dict[str, Any]]:
-    from cronplus.service import installer
-
-    last, running = _history_rows(paths, [j.name for j in crontab.jobs])
-    held = _held_states(status)
-    rows = []
-    for job in crontab.jobs:
-        rec = last.get(job.name)
-        rows.append(
-            {
-                "job": job.name,
-                "schedule": job.schedule.text,
-                "tz": job.tz,
-                "after": list(job.options.after),
-                "next_run": installer.next_run(job, now),
-                "last": rec,
-                "running": running.get(job.name, []),
-                "waiting": held.get(job.name),
-            }
-        )
-    listed = {job.name for job in crontab.jobs}
-    for name, runs in sorted(running.items()):
-        if name not in listed:  # removed from the crontab while it ran: it still finishes
-            rows.append({"job": name, "schedule": None, "tz": None, "after": [], "next_run": None, "last": None,
-                         "running": runs, "waiting": None})
-    return rows
-
-
-def _json_line(row: dict[str, Any]) -> str:
-    rec: RunRecord | None = row["last"]
-    return json.dumps(
-        {
-            "job": row["job"],
-            "schedule": row["schedule"],
-            "tz": row["tz"],
-            "after": row["after"],
-            "next_run": _iso(row["next_run"]),
-            "last_run_id": rec.run_id if rec else None,
-            "last_status": str(rec.status) if rec else None,
-            "last_start": _iso(rec.started_at) if rec else None,
-            "last_end": _iso(rec.ended_at) if rec else None,
-            "duration_s": rec.duration_s if rec else None,
-            "running": [r.run_id for r in row["running"]],
-            "waiting": row["waiting"] is not None,
-        }
-    )
-
-
-def _table_row(row: dict[str, Any], now: datetime, *, compact: bool = False) -> list[str]:
+def _table_row(row: JobRow, now: datetime, *, compact: bool = False) -> list[str]:
     """One table row; `compact` (a terminal too narrow for the full table): times without year
     and seconds."""
     from cronplus import humanize
     from cronplus.service import installer
 
-    rec: RunRecord | None = row["last"]
-    nxt = row["next_run"]
+    rec = row.last
+    nxt = row.next_run
     status = str(rec.status) if rec else "never run"
     started = rec.started_at if rec else None
     took = humanize.duration(rec.duration_s) if rec and rec.duration_s is not None else ""
-    if row["running"]:
-        ids = ",".join(str(r.run_id) for r in row["running"])
+    if row.running:
+        ids = ",".join(str(r.run_id) for r in row.running)
         status = f"running (run {ids})"
-        started = min((r.started_at for r in row["running"] if r.started_at is not None), default=None)
+        started = min((r.started_at for r in row.running if r.started_at is not None), default=None)
         if started is not None:  # the run in progress: its own start and its time so far
             took = humanize.duration(max(0.0, (now - started).total_seconds())) + "+"
-    elif row["waiting"]:
-        status = row["waiting"]
+    elif row.waiting:
+        status = row.waiting
 
     def when(dt: datetime) -> str:
         return dt.astimezone().strftime("%m-%d %H:%M") if compact else installer.format_local(dt)
 
     return [
-        row["job"],
-        "(removed from the crontab)" if row["schedule"] is None else row["schedule"] + (f" ({row['tz']})" if row["tz"] else ""),
+        row.job,
+        "(removed from the crontab)" if row.schedule is None else row.schedule + (f" ({row.tz})" if row.tz else ""),
         f"{when(nxt)} ({installer.format_relative(nxt, now)})" if nxt else "-",
         status,
         (when(started) if compact else humanize.local_time(started)) if started else "",
         took,
-        ",".join(row["after"]),
+        ",".join(row.after),
     ]
 
 
-def render_table(rows: list[dict[str, Any]], now: datetime, *, width: int | None) -> str:
+def render_table(rows: list[JobRow], now: datetime, *, width: int | None) -> str:
     """The table, fitted to `width` (None: full): see the module docstring."""
     from cronplus.cli.fit import Column, table
 
@@ -192,7 +107,7 @@ def render_table(rows: list[dict[str, Any]], now: datetime, *, width: int | None
                Column("LAST STATUS", flex=16), Column("LAST START"), Column("DURATION", drop=1),
                Column("AFTER", flex=8)]
     cells = [_table_row(r, now) for r in rows]
-    if not any(row["after"] for row in rows):  # no job has after=: no empty column
+    if not any(row.after for row in rows):  # no job has after=: no empty column
         columns, cells = columns[:-1], [c[:-1] for c in cells]
     full = table(columns, cells, width=None, tablefmt="simple")
     if width is None or max(len(line) for line in full.split("\n")) <= width:
@@ -206,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from cronplus.crontab.parser import load_crontab
     from cronplus.errors import CronplusError
     from cronplus.paths import environ_of, from_args
+    from cronplus.service.views import held_in_reply, job_rows
 
     paths = from_args(args)
     chosen = bool(getattr(args, "crontab", None) or environ_of(args).get("CRONPLUS_CRONTAB"))
@@ -220,12 +136,12 @@ def run(args: argparse.Namespace) -> int:
         paths = from_args(args, crontab=status["crontab"])
     crontab = load_crontab(paths.crontab, system=paths.system)
     now = datetime.now(UTC)
-    rows = collect(paths, crontab, now, status)
+    rows = job_rows(paths.db_path, crontab, now, held_in_reply(status))
     for warning in crontab.warnings:
         print(str(warning), file=sys.stderr)
     if args.json:
         for row in rows:
-            print(_json_line(row))
+            print(json.dumps(row.to_json()))
         return 0
     if not rows:
         print(f"no jobs in {paths.crontab}")

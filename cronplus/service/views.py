@@ -1,0 +1,115 @@
+"""What is shown of the jobs: the crontab's jobs joined with the history and the supervisor's
+status into typed rows, for `cronplus jobs` (which renders them as a table or JSON lines) and
+the supervisor's HTTP API alike. Reads only: the history through a read-only connection.
+
+`job_rows(db_path, crontab, now, held)` -> one `JobRow` per job of the crontab, in its order,
+then one per job removed from the crontab while a run of it goes on (schedule None), by name.
+A row carries the last *final* run (a run in progress is not an outcome: it is in `running`,
+history's `running` rows) and `waiting`, what the supervisor holds the job's run back for
+("waiting on upstream", "queued (overlap)"): only it knows those runs, they have no row yet.
+`held_states(runs)` computes `held` from the supervisor's runs (job, state); `held_in_reply`
+from a `status` reply of the control socket, ignoring what it does not understand. With no
+history database yet, every job is listed without runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cronplus.model import Crontab, RunRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobRow:
+    job: str
+    schedule: str | None  # None: removed from the crontab while a run of it goes on
+    tz: str | None
+    after: tuple[str, ...]
+    next_run: datetime | None
+    last: RunRecord | None  # the last final run
+    running: tuple[RunRecord, ...]  # history's rows in progress, oldest first
+    waiting: str | None  # why the supervisor holds a run back, or None
+
+    def to_json(self) -> dict[str, Any]:
+        """The object of `cronplus jobs --json` (SPEC: job schedule tz after next_run last_run_id
+        last_status last_start last_end duration_s running waiting; times ISO 8601 with offset)."""
+        rec = self.last
+        return {
+            "job": self.job,
+            "schedule": self.schedule,
+            "tz": self.tz,
+            "after": list(self.after),
+            "next_run": _iso(self.next_run),
+            "last_run_id": rec.run_id if rec else None,
+            "last_status": str(rec.status) if rec else None,
+            "last_start": _iso(rec.started_at) if rec else None,
+            "last_end": _iso(rec.ended_at) if rec else None,
+            "duration_s": rec.duration_s if rec else None,
+            "running": [r.run_id for r in self.running],
+            "waiting": self.waiting is not None,
+        }
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def held_states(runs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Job -> "waiting on upstream" / "queued (overlap)" from the supervisor's (job, state) runs;
+    waiting on an upstream wins over a queued run of the same job."""
+    states: dict[str, str] = {}
+    for job, state in runs:
+        if state == "waiting":
+            states[job] = "waiting on upstream"
+        elif state == "queued":
+            states.setdefault(job, "queued (overlap)")
+    return states
+
+
+def held_in_reply(reply: Mapping[str, Any]) -> dict[str, str]:
+    """`held_states` of a control socket `status` reply (empty: no supervisor)."""
+    runs = reply.get("runs", [])
+    pairs = [(run["job"], run["state"]) for run in (runs if isinstance(runs, list) else [])
+             if isinstance(run, dict) and isinstance(run.get("job"), str) and isinstance(run.get("state"), str)]
+    return held_states(pairs)
+
+
+def _history(db_path: Path, jobs: list[str]) -> tuple[dict[str, RunRecord], dict[str, list[RunRecord]]]:
+    """Last final run and running runs per job; empty when there is no history database yet."""
+    from cronplus.store.history import NoHistoryError, open_readonly
+
+    try:
+        hist = open_readonly(db_path)
+    except NoHistoryError:
+        return {}, {}
+    with hist:
+        last: dict[str, RunRecord] = {}
+        for name in jobs:
+            record = hist.last_final_run(name)  # "last status" is an outcome; runs in progress are shown apart
+            if record is not None:
+                last[name] = record
+        running: dict[str, list[RunRecord]] = {}
+        for record in hist.running():
+            running.setdefault(record.job, []).append(record)
+        return last, running
+
+
+def job_rows(db_path: Path, crontab: Crontab, now: datetime, held: Mapping[str, str]) -> list[JobRow]:
+    from cronplus.service import installer
+
+    last, running = _history(db_path, [j.name for j in crontab.jobs])
+    rows = [JobRow(job=job.name, schedule=job.schedule.text, tz=job.tz, after=tuple(job.options.after),
+                   next_run=installer.next_run(job, now), last=last.get(job.name),
+                   running=tuple(running.get(job.name, [])), waiting=held.get(job.name))
+            for job in crontab.jobs]
+    listed = {job.name for job in crontab.jobs}
+    for name, runs in sorted(running.items()):
+        if name not in listed:  # removed from the crontab while it ran: it still finishes
+            rows.append(JobRow(job=name, schedule=None, tz=None, after=(), next_run=None, last=None,
+                               running=tuple(runs), waiting=None))
+    return rows
