@@ -6,9 +6,9 @@ retries and run ends, the done message last: engine/chain.py). Each result is fr
 and its `to_json()` is the control socket's reply byte for byte (service/control.py states the
 protocol), so the socket and the HTTP API that comes next answer alike from one place.
 
-`Commands.table()` is the control socket's dispatch table `{"status": ..., "reload": ...,
-"trigger": ...}`: each entry takes the request and a `send`; `dispatch` answers a command not in
-the table with `{"ok": false, "error": "unknown command 'X'"}`.
+`TABLE` is the control socket's dispatch table `{"status": ..., "reload": ..., "trigger": ...}`:
+each entry takes the facade, the request and a `send`; `Commands.dispatch` answers a command not
+in the table with `{"ok": false, "error": "unknown command 'X'"}`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from cronplus.paths import Paths
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-Action = Callable[[dict[str, Any], Send], Awaitable[None]]
 
 
 class Supervisor(Protocol):
@@ -188,16 +187,13 @@ class Commands:
 
     # ---- the control socket ----------------------------------------------------------------
 
-    def table(self) -> dict[str, Action]:
-        return {"status": self._status, "reload": self._reload, "trigger": self._trigger}
-
     async def dispatch(self, req: dict[str, Any], send: Send) -> None:
         cmd = req.get("cmd")
-        action = self.table().get(cmd) if isinstance(cmd, str) else None
+        action = TABLE.get(cmd) if isinstance(cmd, str) else None
         if action is None:
             await send({"ok": False, "error": f"unknown command {cmd!r}"})
             return
-        await action(req, send)
+        await action(self, req, send)
 
     async def _status(self, req: dict[str, Any], send: Send) -> None:
         await send(self.status().to_json())
@@ -212,3 +208,7 @@ class Commands:
         if isinstance(result, Triggered) and req.get("wait"):
             async for event in result.events():
                 await send(event)
+
+
+Action = Callable[[Commands, dict[str, Any], Send], Awaitable[None]]
+TABLE: dict[str, Action] = {"status": Commands._status, "reload": Commands._reload, "trigger": Commands._trigger}
