@@ -1,5 +1,6 @@
 """The control channel of a running supervisor: a unix socket `<state>/control.sock`, mode 0600
-(created under umask 077), speaking JSON lines. Also the single-supervisor lock.
+(created under umask 077), speaking JSON lines. Also the single-supervisor lock. What each
+command does is service/commands.py's (the Commands facade and its dispatch table).
 
 One request per connection (one JSON object on one line); the answers are JSON lines, then the
 server closes the connection:
