@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,16 +17,9 @@ from cronplus.alerts.alerting import new_payload
 from cronplus.alerts.delivery import DeliveryWorker, Policy, deliver_now
 from cronplus.store import history, outbox
 from tests.http_receiver import Receiver
+from tests.waiting import wait_until
 
 FAST = Policy(backoff_base=0.05, backoff_max=0.2, max_age_s=3600, connect_timeout=0.5, read_timeout=1.0)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -22,26 +22,11 @@ import pytest
 from cronplus.service import control
 from tests.http_receiver import Receiver
 from tests.test_daemon import cli
+from tests.waiting import alive, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != b"Z"
-
-
-def wait_until(predicate, timeout: float = 20, what: str = "condition", every: float = 0.02):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def rows(state: Path, sql: str, *args: object) -> list[tuple]:

@@ -13,14 +13,7 @@ from pathlib import Path
 from cronplus.status import Trigger
 from cronplus.store.history import History
 from tests.test_daemon import Supervisor, cli
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != b"Z"
+from tests.waiting import alive
 
 
 def wait_for(path: Path, timeout: float = 10) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,10 @@ from cronplus.alerts.delivery import DeliveryWorker, Policy
 from cronplus.store import history, outbox
 from tests.mailer import Mailbox
 from tests.test_daemon import Supervisor
+from tests.waiting import wait_until
 
 FAST = Policy(backoff_base=0.05, backoff_max=0.2, max_age_s=3600, mail_timeout=5.0)
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def enqueue_mail(conn, recipients: list[str], message: str = "Subject: x\n\nbody\n") -> int:

@@ -16,6 +16,7 @@ from aiosmtpd.smtp import SMTP
 
 from cronplus.alerts.delivery import DeliveryWorker, Policy
 from cronplus.store import history, outbox
+from tests.waiting import wait_until
 
 FAST = Policy(backoff_base=0.05, backoff_max=0.2, max_age_s=3600, mail_timeout=5.0)
 
@@ -71,13 +72,6 @@ def smtpd() -> Iterator[SmtpServer]:
     if not server.loop.is_closed():
         server.close()
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 MESSAGE = 'From: "(Cron Daemon)" <cron@example.net>\nTo: ops@example.com\nSubject: Cron <alice@web1> true\n\nout\n'

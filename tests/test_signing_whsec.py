@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,18 +17,12 @@ from cronplus.alerts.alerting import new_payload
 from cronplus.alerts.delivery import DeliveryWorker, Policy
 from cronplus.store import history, outbox
 from tests.http_receiver import Receiver
+from tests.waiting import wait_until
 
 FAST = Policy(backoff_base=0.05, backoff_max=0.2, max_age_s=3600, connect_timeout=0.5, read_timeout=1.0)
 # Key lengths whose base64 needs one and two `=`: both paddings are exercised.
 KEYS = [b"k" * 32, b"\x00\xffsecret-key-" * 3 + b"x"]
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture
