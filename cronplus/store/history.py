@@ -19,12 +19,12 @@ import socket
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.api import HistoryStore, RunStart  # RunStart: the shared API, re-exported
 from cronplus.store.readhistory import (  # the shared API, re-exported
     RUN_JSON_KEYS,
     NoHistoryError,
@@ -52,21 +52,6 @@ __all__ = [
 DEFAULT_MAX_AGE_S: float = 90 * 24 * 3600.0
 DEFAULT_MAX_RUNS_PER_JOB: int = 10_000
 DEFAULT_MAX_LOG_BYTES: int = 1024**3
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RunStart:
-    """A `running` row to insert (History.start_runs); see History.start_run for the fields."""
-
-    job: str
-    attempt: int
-    trigger: Trigger
-    scheduled_at: float | None
-    tz: str | None
-    started_at: float
-    log_path: str | Callable[[int], str] | None
-    owner: str
-    run_id: int | None = None  # None: SQLite assigns it (storeguard gives held rows theirs)
 
 
 class History(ReadHistory):
@@ -355,3 +340,7 @@ def _file_size(path: str | None) -> int | None:
         return os.stat(path).st_size
     except OSError:
         return None
+
+
+def _satisfies(history: History) -> HistoryStore:  # mypy: History is a HistoryStore
+    return history

@@ -15,6 +15,7 @@ from typing import Any, Self
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.api import RunReader
 from cronplus.store.schema import SCHEMA_VERSION, connect, db_problem
 
 _COLUMNS = "run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid, reason, signal, host"
@@ -288,3 +289,7 @@ def open_readonly(db_path: str | os.PathLike[str]) -> ReadHistory:
         conn.close()
         raise CronplusError(f"history database schema {version} is newer than this cronplus ({SCHEMA_VERSION})")
     return ReadHistory(conn)
+
+
+def _satisfies(history: ReadHistory) -> RunReader:  # mypy: ReadHistory is a RunReader
+    return history

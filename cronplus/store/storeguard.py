@@ -36,8 +36,8 @@ from typing import Any, TypeVar
 
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.api import HistoryStore, KvReader, LastFinal, RunStart
 from cronplus.store.faults import storage_problem
-from cronplus.store.history import History, RunStart
 
 log = logging.getLogger("cronplus")
 
@@ -64,7 +64,7 @@ class _Held:
 
 
 class Store:
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: HistoryStore) -> None:
         self.history = history
         self.path = str(getattr(history, "db_path", "history"))
         self.held: deque[_Held] = deque()
@@ -234,3 +234,7 @@ class Store:
 
 def _text(what: str | Callable[[], str]) -> str:
     return what if isinstance(what, str) else what()
+
+
+def _satisfies(store: Store) -> tuple[KvReader, LastFinal]:  # mypy: the scheduler's reads through Store
+    return store, store

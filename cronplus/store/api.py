@@ -1,0 +1,119 @@
+"""The store's interface: what the rest of cronplus uses of it, as Protocols, so that a second
+backend (PostgreSQL shared by several supervisors) can stand where SQLite stands today.
+
+These describe the SQLite classes as they are (history.History, readhistory.ReadHistory,
+storeguard.Store); they add no operation. mypy checks that those classes satisfy them
+(`_satisfies` at the end of history.py and storeguard.py), and tests/store_contract.py is the
+behaviour any backend must show (run against SQLite by tests/test_store_contract_sqlite.py).
+
+- `RunReader`: the queries (log, jobs, output, the scheduler's upstream checks).
+- `KvReader` / `KeyValue`: the small state that outlives a supervisor (last ticks, the boot id,
+  incidents), one string per key.
+- `UnitOfWork`: `transaction()` makes several writes one (a run's end and its alert decision:
+  both or neither, even across a kill -9); nested, an inner failure undoes only the inner part;
+  `after_commit(callback)` runs once what was written so far is committed.
+- `RunWriter`: the supervisor's writes of runs (one writer, one thread), each its own
+  transaction or part of the caller's `transaction()`.
+- `HistoryStore`: all of the above, what `cronplus run` hands the engine.
+- `AlertStore`: what alerting needs: a unit of work, kv, and (still) the connection the outbox
+  functions (outbox.py) take: the outbox is not behind a Protocol yet.
+- `LastFinal`: the one read the scheduler's dependency check makes (Store serves it with the
+  held writes included).
+
+May import: foundation, store.schema (the names of the SQLite types).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from cronplus.model import RunRecord
+from cronplus.status import RunStatus, Trigger
+from cronplus.store.schema import Connection
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunStart:
+    """A `running` row to insert (RunWriter.start_runs); see History.start_run for the fields."""
+
+    job: str
+    attempt: int
+    trigger: Trigger
+    scheduled_at: float | None
+    tz: str | None
+    started_at: float
+    log_path: str | Callable[[int], str] | None
+    owner: str
+    run_id: int | None = None  # None: the store assigns it (storeguard gives held rows theirs)
+
+
+class KvReader(Protocol):
+    def kv_get(self, key: str) -> str | None: ...
+    def kv_prefixed(self, prefix: str) -> dict[str, str]: ...
+
+
+class KeyValue(KvReader, Protocol):
+    def kv_set(self, key: str, value: str) -> None: ...
+    def kv_set_many(self, items: Sequence[tuple[str, str]]) -> None: ...
+
+
+class LastFinal(Protocol):
+    def last_final_run(self, job: str, *, at_or_before: float | None = None) -> RunRecord | None: ...
+
+
+class RunReader(LastFinal, KvReader, Protocol):
+    """Runs newest last unless said otherwise; run_ids increase and are never reused."""
+
+    def get_run(self, run_id: int) -> RunRecord | None: ...
+    def latest_runs(self, job: str, n: int = 20) -> list[RunRecord]: ...
+    def running(self) -> list[RunRecord]: ...
+    def job_names(self) -> list[str]: ...
+    def query(self, *, jobs: Sequence[str] = (), statuses: Sequence[str] = (), since: float | None = None,
+              until: float | None = None, limit: int | None = None,
+              after_run_id: int | None = None) -> list[RunRecord]: ...
+    def iter_query(self, *, jobs: Sequence[str] = (), statuses: Sequence[str] = (), since: float | None = None,
+                   until: float | None = None, limit: int | None = None, after_run_id: int | None = None,
+                   newest_first: bool = False) -> Iterator[RunRecord]: ...
+    def last_run_id(self) -> int: ...
+    def runs_by_id(self, run_ids: Sequence[int]) -> list[RunRecord]: ...
+    def close(self) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    def transaction(self) -> AbstractContextManager[Connection]: ...
+    def after_commit(self, callback: Callable[[], None]) -> None: ...
+
+
+class RunWriter(UnitOfWork, Protocol):
+    @property
+    def host(self) -> str: ...  # stamped on every row this writer inserts
+    def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int]: ...
+    def start_run(self, *, job: str, attempt: int, trigger: Trigger, scheduled_at: float | None, tz: str | None,
+                  started_at: float, log_path: str | Callable[[int], str] | None, owner: str) -> int: ...
+    def next_run_id(self) -> int: ...
+    def set_log_path(self, run_id: int, log_path: str) -> None: ...
+    def set_pid(self, run_id: int, pid: int) -> None: ...
+    def set_pids(self, pids: Sequence[tuple[int, int]]) -> None: ...
+    def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None,
+                   reason: str | None, final: bool, signal: int | None = None) -> RunRecord: ...
+    def record_not_run(self, *, job: str, status: RunStatus, trigger: Trigger, scheduled_at: float | None,
+                       tz: str | None, at: float, reason: str | None, run_id: int | None = None) -> RunRecord: ...
+    def stale_running(self, *, live_owner: str) -> list[RunRecord]: ...
+    def mark_interrupted(self, *, live_owner: str, now: float, notes: dict[int, str] | None = None,
+                         on_final: Callable[[RunRecord], None] | None = None) -> list[RunRecord]: ...
+    def mark_final(self, run_id: int, reason: str) -> RunRecord: ...
+    def mark_abandoned_retries(self, *, reason: str,
+                               on_final: Callable[[RunRecord], None] | None = None) -> list[RunRecord]: ...
+
+
+class HistoryStore(RunWriter, RunReader, KeyValue, Protocol):
+    """The supervisor's store: writes, reads and kv on one backend."""
+
+
+class AlertStore(UnitOfWork, KvReader, Protocol):
+    @property
+    def conn(self) -> Connection: ...  # for outbox.py's functions: the seam still to cut
+    def kv_set(self, key: str, value: str) -> None: ...
