@@ -49,6 +49,7 @@ from cronplus.store import outbox
 if TYPE_CHECKING:
     from cronplus.errors import CrontabError
     from cronplus.model import JobOptions, JobSpec, RunRecord
+    from cronplus.store.api import AlertStore
     from cronplus.store.schema import Connection
 
 log = logging.getLogger("cronplus.alerts")
@@ -156,7 +157,7 @@ class Alerting:
 
     def __init__(
         self,
-        history: Any,
+        history: AlertStore,
         *,
         clock: Clock | None = None,
         wake: Callable[[], None] | None = None,

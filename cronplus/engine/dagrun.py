@@ -24,10 +24,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cronplus.model import JobSpec, RunRecord
 from cronplus.status import RunStatus, Trigger
+
+if TYPE_CHECKING:
+    from cronplus.store.api import LastFinal
 
 MAX_WAIT_S = 24 * 3600.0
 
@@ -93,7 +96,7 @@ class DepDecision:
     reason: str | None
 
 
-def upstream_states(job: JobSpec, tick: datetime, history: Any, in_flight: Callable[[str, datetime], bool]) -> list[Upstream]:
+def upstream_states(job: JobSpec, tick: datetime, history: LastFinal, in_flight: Callable[[str, datetime], bool]) -> list[Upstream]:
     """The state of each upstream of `job` for tick `tick`."""
     states = []
     for name in job.options.after:

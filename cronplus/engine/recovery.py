@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cronplus.engine import leftovers
 from cronplus.model import Crontab, RunRecord
+
+if TYPE_CHECKING:
+    from cronplus.engine.alertsink import AlertSink
+    from cronplus.store.api import RunWriter
 
 log = logging.getLogger("cronplus")
 
@@ -26,7 +30,7 @@ log = logging.getLogger("cronplus")
 ABANDONED_AT_START = "retry abandoned: supervisor stopped while the retry was pending"
 
 
-def recover(history: Any, crontab: Crontab, alerting: Any, *, owner: str) -> None:
+def recover(history: RunWriter, crontab: Crontab, alerting: AlertSink | None, *, owner: str) -> None:
     jobs = {job.name: job for job in crontab.jobs}
 
     def decide(record: RunRecord) -> None:

@@ -46,10 +46,12 @@ from typing import Any
 from cronplus.clock import Clock, SystemClock
 from cronplus.crontab import schedule
 from cronplus.engine import dagrun, policy, runner  # imported up front: not on a run's start path
+from cronplus.engine.alertsink import AlertSink
 from cronplus.engine.dagrun import Run, utc
 from cronplus.engine.ticks import LastTicks, reboot_due, reboot_ran
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
+from cronplus.store.api import HistoryStore
 from cronplus.store.faults import is_storage_error
 from cronplus.store.history import RunStart
 from cronplus.store.storeguard import Ids, Store, draft_record
@@ -72,7 +74,7 @@ def _level(status: RunStatus) -> int:
 
 
 class Scheduler:
-    def __init__(self, crontab: Crontab, *, history: Any, alerting: Any, log_dir: Path, owner: str,
+    def __init__(self, crontab: Crontab, *, history: HistoryStore, alerting: AlertSink | None, log_dir: Path, owner: str,
                  clock: Clock | None = None, scheduling: bool = True, rng: random.Random | None = None) -> None:
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()  # jitter; tests pass a seeded one

@@ -18,7 +18,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cronplus.store.api import KvReader
+    from cronplus.store.storeguard import Ids, Store
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 TICK_PREFIX = "scheduler.tick."  # kv: one row per job, its last tick handled (Unix s)
@@ -30,7 +34,7 @@ class LastTicks:
     """Read at start (from the Store: held writes included); `record` gives the kv entries the
     caller writes in the transaction of the rows that handle those ticks."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: KvReader) -> None:
         self.ticks: dict[str, float] = {}
         try:
             legacy = json.loads(store.kv_get(LEGACY_TICKS_KEY) or "{}")
@@ -57,7 +61,7 @@ class LastTicks:
         return items
 
 
-def reboot_due(store: Any, jobs: list[str]) -> list[str]:
+def reboot_due(store: Store, jobs: list[str]) -> list[str]:
     """The @reboot jobs to run at this start: every one at the first start since the machine
     booted (for this state dir), else only those whose run a kill -9 kept from getting its row
     (kv `scheduler.reboot.<job>` stays "pending" until `reboot_ran` is written with that row)."""
@@ -66,7 +70,7 @@ def reboot_due(store: Any, jobs: list[str]) -> list[str]:
     except OSError:
         boot_id = "unknown"
     if store.kv_get("boot_id") != boot_id:
-        def op(_: Any) -> None:
+        def op(_: Ids) -> None:
             store.history.kv_set_many([("boot_id", boot_id), *((REBOOT_PREFIX + name, "pending") for name in jobs)])
 
         store.write(op, lambda _: None, what="boot id", own_transaction=True)
