@@ -1,0 +1,246 @@
+"""The store contract: what any backend of cronplus's history must do, written only against the
+Protocols of cronplus/store/api.py (HistoryStore), never against SQL or a backend's class.
+
+A backend's test module subclasses `StoreContract` and gives the `store` fixture (a fresh, empty
+store, and `make_store` to open a second one on the same data, when it can); see
+tests/test_store_contract_sqlite.py. A PostgreSQL backend adds its own module (or parametrises
+that fixture) and must pass every test here unchanged. The model is APScheduler's datastore
+test suite: one set of behaviours, every backend.
+
+Times are fixed Unix seconds (T0...), never the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from cronplus.model import RunRecord
+from cronplus.status import RunStatus, Trigger
+from cronplus.store.api import HistoryStore, RunStart
+
+T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z
+
+
+def start(store: HistoryStore, job: str = "backup", *, at: float = T0, attempt: int = 1, owner: str = "sup-1",
+          scheduled_at: float | None = None, log_path: str | None = None) -> int:
+    return store.start_run(job=job, attempt=attempt, trigger=Trigger.SCHEDULE,
+                           scheduled_at=at if scheduled_at is None else scheduled_at, tz=None,
+                           started_at=at, log_path=log_path, owner=owner)
+
+
+def finish(store: HistoryStore, run_id: int, status: RunStatus = RunStatus.SUCCESS, *, at: float = T0 + 1,
+           final: bool = True) -> RunRecord:
+    exit_code = 0 if status is RunStatus.SUCCESS else 1
+    return store.finish_run(run_id, status=status, ended_at=at, exit_code=exit_code,
+                            reason=None if exit_code == 0 else "exit 1", final=final)
+
+
+def got(store: HistoryStore, run_id: int) -> RunRecord:
+    record = store.get_run(run_id)
+    assert record is not None, f"no run {run_id}"
+    return record
+
+
+class Boom(Exception):
+    pass
+
+
+class StoreContract:
+    @pytest.fixture
+    def store(self) -> Iterator[HistoryStore]:
+        raise NotImplementedError("a backend's test module gives the store fixture")
+
+    # ---- a run's rows ------------------------------------------------------------------------
+
+    def test_a_started_run_is_running_with_what_it_was_given(self, store: HistoryStore) -> None:
+        run_id = start(store, "backup", at=T0, log_path="/logs/backup/x.log")
+        record = got(store, run_id)
+        assert (record.job, record.attempt, record.status, record.trigger) == ("backup", 1, RunStatus.RUNNING,
+                                                                               Trigger.SCHEDULE)
+        assert record.started_at is not None and record.started_at.timestamp() == T0
+        assert record.ended_at is None and record.exit_code is None
+        assert record.log_path == "/logs/backup/x.log"
+        assert record.host == store.host
+        assert [r.run_id for r in store.running()] == [run_id]
+
+    def test_finish_run_ends_the_row_and_returns_what_get_run_reads(self, store: HistoryStore) -> None:
+        run_id = start(store)
+        ended = store.finish_run(run_id, status=RunStatus.FAILED, ended_at=T0 + 5, exit_code=137,
+                                 reason="killed by signal 9", final=True, signal=9)
+        assert ended == got(store, run_id)
+        assert (ended.status, ended.exit_code, ended.signal, ended.reason) == (RunStatus.FAILED, 137, 9,
+                                                                               "killed by signal 9")
+        assert ended.ended_at is not None and ended.ended_at.timestamp() == T0 + 5
+        assert store.running() == []
+        assert store.last_final_run("backup") == ended
+
+    def test_run_ids_increase_and_next_run_id_is_above_every_one(self, store: HistoryStore) -> None:
+        assert store.last_run_id() == 0
+        first = start(store, "a")
+        ids = store.start_runs([RunStart(job=j, attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0, tz=None,
+                                         started_at=T0, log_path=None, owner="sup-1") for j in ("b", "c")])
+        skipped = store.record_not_run(job="d", status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
+                                       scheduled_at=T0, tz=None, at=T0 + 1, reason="supervisor down")
+        assert [first, *ids, skipped.run_id] == sorted({first, *ids, skipped.run_id})
+        assert store.last_run_id() == skipped.run_id
+        assert store.next_run_id() > skipped.run_id
+        assert [got(store, i).job for i in ids] == ["b", "c"]
+        assert store.start_runs([]) == []
+
+    def test_start_runs_names_logs_after_the_new_ids_and_sets_kv_with_them(self, store: HistoryStore) -> None:
+        starts = [RunStart(job=f"job{i}", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0, tz=None,
+                           started_at=T0, owner="sup-1", log_path=lambda rid, i=i: f"/logs/job{i}/{rid}.log")
+                  for i in range(3)]
+        ids = store.start_runs(starts, kv=[("scheduler.tick.job0", "1.5")])
+        assert [got(store, rid).log_path for rid in ids] == [f"/logs/job{i}/{rid}.log" for i, rid in enumerate(ids)]
+        assert store.kv_get("scheduler.tick.job0") == "1.5"
+
+    def test_pid_and_log_path_are_set_on_the_row(self, store: HistoryStore) -> None:
+        a, b = start(store, "a"), start(store, "b")
+        store.set_pid(a, 101)
+        store.set_pids([(b, 202)])
+        store.set_log_path(b, "/logs/b/2.log")
+        assert (got(store, a).pid, got(store, b).pid, got(store, b).log_path) == (101, 202, "/logs/b/2.log")
+
+    def test_record_not_run_is_final_without_a_start(self, store: HistoryStore) -> None:
+        record = store.record_not_run(job="report", status=RunStatus.UPSTREAM_FAILED, trigger=Trigger.SCHEDULE,
+                                      scheduled_at=T0, tz=None, at=T0 + 2, reason="upstream etl failed")
+        assert record == got(store, record.run_id)
+        assert (record.status, record.started_at, record.reason) == (RunStatus.UPSTREAM_FAILED, None,
+                                                                     "upstream etl failed")
+        assert record.ended_at is not None and record.ended_at.timestamp() == T0 + 2
+        assert store.last_final_run("report") == record
+
+    def test_only_the_last_attempt_is_final_and_last_final_run_respects_the_tick(self, store: HistoryStore) -> None:
+        first = finish(store, start(store, "etl", at=T0, attempt=1), RunStatus.FAILED, final=False)
+        assert store.last_final_run("etl") is None
+        second = finish(store, start(store, "etl", at=T0 + 10, attempt=2, scheduled_at=T0), RunStatus.SUCCESS)
+        later = finish(store, start(store, "etl", at=T0 + 60), RunStatus.FAILED)
+        assert store.last_final_run("etl") == later
+        assert store.last_final_run("etl", at_or_before=T0 + 30) == second
+        assert store.last_final_run("etl", at_or_before=T0 - 1) is None
+        assert [r.run_id for r in store.latest_runs("etl", 2)] == [second.run_id, later.run_id]
+        assert [r.run_id for r in store.latest_runs("etl")] == [first.run_id, second.run_id, later.run_id]
+
+    def test_mark_final_makes_an_ended_attempt_final_and_keeps_its_reason(self, store: HistoryStore) -> None:
+        attempt = finish(store, start(store, "etl"), RunStatus.FAILED, final=False)
+        record = store.mark_final(attempt.run_id, "retry abandoned: shutdown")
+        assert record.reason == "exit 1; retry abandoned: shutdown"
+        assert store.last_final_run("etl") == record
+        running = start(store, "etl", at=T0 + 60)
+        assert store.mark_final(running, "nope").status is RunStatus.RUNNING  # a running row stays as it is
+        assert store.last_final_run("etl") == record
+
+    def test_mark_interrupted_ends_only_other_owners_rows_and_decides_each_in_its_transaction(
+            self, store: HistoryStore) -> None:
+        gone = start(store, "a", owner="sup-old")
+        noted = start(store, "b", owner="sup-old")
+        mine = start(store, "c", owner="sup-1")
+        assert [r.run_id for r in store.stale_running(live_owner="sup-1")] == [gone, noted]
+        decided: list[int] = []
+        records = store.mark_interrupted(live_owner="sup-1", now=T0 + 9, notes={noted: "leftover killed"},
+                                         on_final=lambda r: decided.append(r.run_id))
+        assert [r.run_id for r in records] == decided == [gone, noted]
+        assert all(r.status is RunStatus.INTERRUPTED for r in records)
+        assert got(store, noted).reason == "supervisor sup-old stopped while it ran; leftover killed"
+        assert got(store, mine).status is RunStatus.RUNNING
+        assert store.mark_interrupted(live_owner="sup-1", now=T0 + 10) == []
+
+    def test_a_failing_decision_leaves_the_interrupted_rows_running(self, store: HistoryStore) -> None:
+        run_id = start(store, "a", owner="sup-old")
+
+        def fail(_: RunRecord) -> None:
+            raise Boom
+
+        with pytest.raises(Boom):
+            store.mark_interrupted(live_owner="sup-1", now=T0 + 9, on_final=fail)
+        assert got(store, run_id).status is RunStatus.RUNNING
+
+    def test_mark_abandoned_retries_finalises_attempts_with_no_later_one(self, store: HistoryStore) -> None:
+        pending = finish(store, start(store, "a", at=T0), RunStatus.FAILED, final=False)
+        retried = finish(store, start(store, "b", at=T0), RunStatus.FAILED, final=False)
+        finish(store, start(store, "b", at=T0 + 5, attempt=2, scheduled_at=T0), RunStatus.SUCCESS)
+        decided: list[int] = []
+        records = store.mark_abandoned_retries(reason="retry abandoned", on_final=lambda r: decided.append(r.run_id))
+        assert [r.run_id for r in records] == decided == [pending.run_id]
+        assert records[0].reason == "exit 1; retry abandoned"
+        assert store.last_final_run("a") == records[0]
+        assert got(store, retried.run_id).reason == "exit 1"  # its retry happened: left as it was
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    def test_query_filters_by_glob_status_time_and_limit_newest_last(self, store: HistoryStore) -> None:
+        ids = {}
+        for i, job in enumerate(["db-backup", "web-backup", "report", "db-backup"]):
+            rid = start(store, job, at=T0 + 100 * i)
+            finish(store, rid, RunStatus.FAILED if job == "report" or i == 3 else RunStatus.SUCCESS, at=T0 + 100 * i + 1)
+            ids[i] = rid
+
+        def q(**kw: object) -> list[int]:
+            return [r.run_id for r in store.query(**kw)]  # type: ignore[arg-type]
+
+        assert q() == [ids[0], ids[1], ids[2], ids[3]]
+        assert q(jobs=["*-backup"]) == [ids[0], ids[1], ids[3]]
+        assert q(jobs=["db-backup", "report"]) == [ids[0], ids[2], ids[3]]
+        assert q(jobs=["nothing*"]) == []
+        assert q(statuses=["failed"]) == [ids[2], ids[3]]
+        assert q(since=T0 + 100, until=T0 + 200) == [ids[1], ids[2]]
+        assert q(limit=2) == [ids[2], ids[3]]  # the newest two, newest last
+        assert q(after_run_id=ids[1]) == [ids[2], ids[3]]
+        assert q(jobs=["*-backup"], statuses=["success"], since=T0 + 50) == [ids[1]]
+        newest_first = [r.run_id for r in store.iter_query(newest_first=True, limit=3)]
+        assert newest_first == [ids[3], ids[2], ids[1]]
+        assert [r.run_id for r in store.iter_query()] == q()
+        assert [r.run_id for r in store.runs_by_id([ids[2], ids[0]])] == [ids[0], ids[2]]
+        assert store.job_names() == ["db-backup", "report", "web-backup"]
+
+    def test_kv_values_are_set_replaced_and_read_by_prefix(self, store: HistoryStore) -> None:
+        assert store.kv_get("alert.incident.a") is None
+        store.kv_set("alert.incident.a", "1")
+        store.kv_set("alert.incident.a", "2")
+        store.kv_set_many([("scheduler.tick.a", "10"), ("scheduler.tick.b", "20"), ("scheduler.tickle", "x")])
+        assert store.kv_get("alert.incident.a") == "2"
+        assert store.kv_prefixed("scheduler.tick.") == {"scheduler.tick.a": "10", "scheduler.tick.b": "20"}
+        assert store.kv_prefixed("none.") == {}
+
+    # ---- the unit of work --------------------------------------------------------------------
+
+    def test_an_error_in_a_transaction_leaves_no_part_of_a_run_end(self, store: HistoryStore) -> None:
+        run_id = start(store)
+        with pytest.raises(Boom), store.transaction():
+            finish(store, run_id, RunStatus.FAILED)
+            store.kv_set("alert.incident.backup", "open")
+            raise Boom
+        assert got(store, run_id).status is RunStatus.RUNNING
+        assert store.kv_get("alert.incident.backup") is None
+        with store.transaction():
+            finish(store, run_id, RunStatus.FAILED)
+            store.kv_set("alert.incident.backup", "open")
+        assert (got(store, run_id).status, store.kv_get("alert.incident.backup")) == (RunStatus.FAILED, "open")
+
+    def test_a_nested_failure_undoes_only_the_inner_part(self, store: HistoryStore) -> None:
+        run_id = start(store)
+        with store.transaction():
+            finish(store, run_id, RunStatus.FAILED)
+            with pytest.raises(Boom), store.transaction():  # the alert decision, failing
+                store.kv_set("alert.incident.backup", "open")
+                raise Boom
+        assert got(store, run_id).status is RunStatus.FAILED
+        assert store.kv_get("alert.incident.backup") is None
+
+    def test_after_commit_waits_for_the_commit_and_is_dropped_on_rollback(self, store: HistoryStore) -> None:
+        calls: list[str] = []
+        store.after_commit(lambda: calls.append("now"))
+        assert calls == ["now"]
+        with store.transaction():
+            store.kv_set("k", "v")
+            store.after_commit(lambda: calls.append("committed"))
+            assert calls == ["now"]
+        assert calls == ["now", "committed"]
+        with pytest.raises(Boom), store.transaction():
+            store.after_commit(lambda: calls.append("rolled back"))
+            raise Boom
+        store.kv_set("k", "w")
+        assert calls == ["now", "committed"]
