@@ -205,6 +205,12 @@ class StoreContract:
         assert store.kv_prefixed("scheduler.tick.") == {"scheduler.tick.a": "10", "scheduler.tick.b": "20"}
         assert store.kv_prefixed("none.") == {}
 
+    def test_outbox_rows_get_increasing_ids(self, store: HistoryStore) -> None:
+        ids = [store.enqueue_outbox(kind=kind, event="failure", job="backup", run_id=None, target="http://127.0.0.1:9/",
+                                    format="json", secret_ref=None, payload={"n": i}, now=T0 + i)
+               for i, kind in enumerate(["alert", "ping", "mail"])]
+        assert ids == sorted(set(ids)) and ids[0] > 0
+
     # ---- the unit of work --------------------------------------------------------------------
 
     def test_an_error_in_a_transaction_leaves_no_part_of_a_run_end(self, store: HistoryStore) -> None:

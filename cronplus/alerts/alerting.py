@@ -44,13 +44,11 @@ from cronplus.alerts import mail, payloads
 from cronplus.clock import Clock, SystemClock
 from cronplus.crontab.mailto import MAILTO_SCHEME
 from cronplus.status import AlertEvent, RunStatus
-from cronplus.store import outbox
 
 if TYPE_CHECKING:
     from cronplus.errors import CrontabError
     from cronplus.model import JobOptions, JobSpec, RunRecord
-    from cronplus.store.api import AlertStore
-    from cronplus.store.schema import Connection
+    from cronplus.store.api import AlertStore, OutboxWriter
 
 log = logging.getLogger("cronplus.alerts")
 
@@ -92,7 +90,7 @@ def new_payload(data: dict[str, Any], *, now: float) -> dict[str, Any]:
 
 
 def enqueue_alert(
-    conn: Connection, options: JobOptions, data: dict[str, Any], *, now: float, run_id: int | None = None
+    store: OutboxWriter, options: JobOptions, data: dict[str, Any], *, now: float, run_id: int | None = None
 ) -> int | None:
     """One outbox row for `options.alert`, or None when the job has no alert target."""
     if not options.alert:
@@ -100,13 +98,12 @@ def enqueue_alert(
     if options.alert.startswith(MAILTO_SCHEME):
         recipients = mail.split_recipients(options.alert[len(MAILTO_SCHEME):])
         message = mail.alert_message(recipients=recipients, sender=own_user(), data=data)
-        return outbox.enqueue(conn, kind="mail", event=str(data["event"]), job=data.get("job"), run_id=run_id,
-                              target=options.alert, format="mail", secret_ref=None,
-                              payload={"recipients": list(recipients), "message": message,
-                                       "sender": mail.envelope_sender(own_user(), socket.gethostname())},
-                              now=now)
-    return outbox.enqueue(
-        conn,
+        return store.enqueue_outbox(kind="mail", event=str(data["event"]), job=data.get("job"), run_id=run_id,
+                                    target=options.alert, format="mail", secret_ref=None,
+                                    payload={"recipients": list(recipients), "message": message,
+                                             "sender": mail.envelope_sender(own_user(), socket.gethostname())},
+                                    now=now)
+    return store.enqueue_outbox(
         kind="alert",
         event=str(data["event"]),
         job=data.get("job"),
@@ -304,7 +301,7 @@ class Alerting:
             "output_tail": "\n".join(text.splitlines()[:20])[: payloads.OUTPUT_TAIL_BYTES],
             "cronplus_version": _version(),
         }
-        enqueue_alert(self.history.conn, defaults, data, now=now)
+        enqueue_alert(self.history, defaults, data, now=now)
         self._kv_set(key, json.dumps({"digest": digest, "last_alert_at": now}))
 
     def _cron_mail(self, job: JobSpec, record: RunRecord, recipients: tuple[str, ...]) -> None:
@@ -322,11 +319,11 @@ class Alerting:
                                          status=str(record.status), reason=record.reason),
             cron_env=self._cron_env(job, record),
         )
-        outbox.enqueue(self.history.conn, kind="mail", event=str(record.status), job=job.name, run_id=record.run_id,
-                       target=MAILTO_SCHEME + ",".join(recipients), format="mail", secret_ref=None,
-                       payload={"recipients": list(recipients), "message": message,
-                                "sender": mail.envelope_sender(mail.mailfrom(job, user), self.hostname)},
-                       now=self.clock.time())
+        self.history.enqueue_outbox(kind="mail", event=str(record.status), job=job.name, run_id=record.run_id,
+                                    target=MAILTO_SCHEME + ",".join(recipients), format="mail", secret_ref=None,
+                                    payload={"recipients": list(recipients), "message": message,
+                                             "sender": mail.envelope_sender(mail.mailfrom(job, user), self.hostname)},
+                                    now=self.clock.time())
 
     def _cron_env(self, job: JobSpec, record: RunRecord) -> list[tuple[str, str]]:
         """The job's environment as the runner built it, for cronie's X-Cron-Env headers."""
@@ -378,13 +375,12 @@ class Alerting:
                incident: dict[str, Any] | None = None) -> None:
         data = self._data(job, record, event, tail, cut)
         data["incident"] = incident
-        enqueue_alert(self.history.conn, job.options, data, now=self.clock.time(), run_id=record.run_id)
+        enqueue_alert(self.history, job.options, data, now=self.clock.time(), run_id=record.run_id)
 
     def _ping(self, job: JobSpec, record: RunRecord, event: str, *, body: str) -> None:
         if not job.options.ping:
             return
-        outbox.enqueue(
-            self.history.conn,
+        self.history.enqueue_outbox(
             kind="ping",
             event=event,
             job=job.name,

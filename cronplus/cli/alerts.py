@@ -163,9 +163,10 @@ def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
         raise CronplusError(f"job '{name}' has no alert= target (set alert=URL or alert=env:VAR)")
     now = SystemClock().time()
     paths.ensure()  # the test alert's row is written to the state directory
-    conn = history.connect(paths.db_path)
+    store = history.History(paths.db_path)
+    conn = store.conn  # delivery (deliver_now, outbox.mark_failed) still takes the connection
     try:
-        row_id = enqueue_alert(conn, job.options, test_alert_data(job, host=socket.gethostname()), now=now)
+        row_id = enqueue_alert(store, job.options, test_alert_data(job, host=socket.gethostname()), now=now)
         assert row_id is not None
         row = deliver_now(conn, row_id, env=env)
         assert row is not None
@@ -180,4 +181,4 @@ def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
         print(f"test alert {row_id} to {target} ({row.format}): failed: {row.last_error}", file=sys.stderr)
         return 1
     finally:
-        conn.close()
+        store.close()

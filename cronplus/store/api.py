@@ -15,12 +15,14 @@ behaviour any backend must show (run against SQLite by tests/test_store_contract
 - `RunWriter`: the supervisor's writes of runs (one writer, one thread), each its own
   transaction or part of the caller's `transaction()`.
 - `HistoryStore`: all of the above, what `cronplus run` hands the engine.
-- `AlertStore`: what alerting needs: a unit of work, kv, and (still) the connection the outbox
-  functions (outbox.py) take: the outbox is not behind a Protocol yet.
+- `OutboxWriter`: `enqueue_outbox`, one pending alert / ping / mail row (outbox.enqueue), in the
+  caller's transaction. The delivery side (claim, mark_*, list) is still outbox.py's functions
+  over a connection, not behind a Protocol yet.
+- `AlertStore`: what alerting needs: a unit of work, kv, the outbox writer.
 - `LastFinal`: the one read the scheduler's dependency check makes (Store serves it with the
   held writes included).
 
-May import: foundation, store.schema (the names of the SQLite types).
+May import: foundation.
 """
 
 from __future__ import annotations
@@ -28,11 +30,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
-from cronplus.store.schema import Connection
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -83,7 +84,7 @@ class RunReader(LastFinal, KvReader, Protocol):
 
 
 class UnitOfWork(Protocol):
-    def transaction(self) -> AbstractContextManager[Connection]: ...
+    def transaction(self) -> AbstractContextManager[object]: ...  # SQLite yields its connection: store-internal
     def after_commit(self, callback: Callable[[], None]) -> None: ...
 
 
@@ -109,11 +110,14 @@ class RunWriter(UnitOfWork, Protocol):
                                on_final: Callable[[RunRecord], None] | None = None) -> list[RunRecord]: ...
 
 
-class HistoryStore(RunWriter, RunReader, KeyValue, Protocol):
+class OutboxWriter(Protocol):
+    def enqueue_outbox(self, *, kind: str, event: str, job: str | None, run_id: int | None, target: str,
+                       format: str, secret_ref: str | None, payload: dict[str, Any], now: float) -> int: ...
+
+
+class HistoryStore(RunWriter, RunReader, KeyValue, OutboxWriter, Protocol):
     """The supervisor's store: writes, reads and kv on one backend."""
 
 
-class AlertStore(UnitOfWork, KvReader, Protocol):
-    @property
-    def conn(self) -> Connection: ...  # for outbox.py's functions: the seam still to cut
+class AlertStore(UnitOfWork, KvReader, OutboxWriter, Protocol):
     def kv_set(self, key: str, value: str) -> None: ...

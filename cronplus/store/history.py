@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
@@ -301,6 +302,14 @@ class History(ReadHistory):
                     on_final(record)
             records.append(record)
         return records
+
+    def enqueue_outbox(self, *, kind: str, event: str, job: str | None, run_id: int | None, target: str,
+                       format: str, secret_ref: str | None, payload: dict[str, Any], now: float) -> int:
+        """One pending outbox row (outbox.enqueue), part of the caller's transaction if any."""
+        from cronplus.store import outbox
+
+        return outbox.enqueue(self.conn, kind=kind, event=event, job=job, run_id=run_id, target=target,
+                              format=format, secret_ref=secret_ref, payload=payload, now=now)
 
     def kv_set(self, key: str, value: str) -> None:
         with self.transaction() as conn:
