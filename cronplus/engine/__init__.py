@@ -7,7 +7,8 @@ service/daemon.py).
   state (Run); chain: a manual trigger's runs and what it may start; policy: pure decisions
   (outcome, retry delay, overlap); ticks: what persists between supervisors; shutdown: stop
   with every run recorded; runner: one attempt as cron runs it; output: its output pump;
-  procgroup, runprocs, orphans: its processes; recovery, leftovers: runs a dead supervisor left.
+  procgroup, runprocs, orphans: its processes; recovery, leftovers: runs a dead supervisor left;
+  alertsink: the shape of the alerting object (AlertSink).
 
 May import: foundation, crontab, store.
 """

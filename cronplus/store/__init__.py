@@ -2,7 +2,8 @@
 The only package that imports sqlite3; others name its types as schema.Connection and
 schema.StoreError.
 
-- schema: migrations and `connect` (CorruptHistory, db_problem); readhistory: the read side
+- api: the store as Protocols (what engine and alerts may use; tests/store_contract.py is
+  the behaviour every backend must show); schema: migrations and `connect` (CorruptHistory, db_problem); readhistory: the read side
   (ReadHistory, the queries of log/jobs/output); history: the writer (History, one thread);
   retention: prune by age, count and log bytes; outbox: the alert outbox's rows; storeguard:
   the scheduler's writes, held while the disk refuses them; faults: which errors mean the
