@@ -18,7 +18,7 @@ import pytest
 
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
-from cronplus.store.api import HistoryStore, RunStart
+from cronplus.store.api import HistoryStore, OutboxQueue, RunStart
 
 T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z
 
@@ -47,10 +47,20 @@ class Boom(Exception):
     pass
 
 
+def enqueue(store: HistoryStore, *, at: float, kind: str = "alert", target: str = "http://127.0.0.1:9/a",
+            run_id: int | None = None) -> int:
+    return store.enqueue_outbox(kind=kind, event="failure", job="backup", run_id=run_id, target=target,
+                                format="json", secret_ref=None, payload={"at": at}, now=at)
+
+
 class StoreContract:
     @pytest.fixture
     def store(self) -> Iterator[HistoryStore]:
         raise NotImplementedError("a backend's test module gives the store fixture")
+
+    @pytest.fixture
+    def queue(self, store: HistoryStore) -> Iterator[OutboxQueue]:
+        raise NotImplementedError("the outbox's delivery side on the same data, as a worker sees it")
 
     # ---- a run's rows ------------------------------------------------------------------------
 
@@ -250,3 +260,82 @@ class StoreContract:
             raise Boom
         store.kv_set("k", "w")
         assert calls == ["now", "committed"]
+
+    # ---- the outbox --------------------------------------------------------------------------
+
+    def test_an_outbox_row_reads_back_as_it_was_enqueued(self, store: HistoryStore, queue: OutboxQueue) -> None:
+        run_id = start(store)
+        row_id = store.enqueue_outbox(kind="alert", event="timeout", job="backup", run_id=run_id,
+                                      target="env:HOOK", format="slack", secret_ref="env:SECRET",
+                                      payload={"text": "caf\u00e9", "n": [1, 2]}, now=T0 + 3)
+        row = queue.get(row_id)
+        assert row is not None
+        assert (row.kind, row.event, row.job, row.run_id, row.target, row.format, row.secret_ref) == (
+            "alert", "timeout", "backup", run_id, "env:HOOK", "slack", "env:SECRET")
+        assert (row.payload, row.status, row.attempts, row.created_at, row.next_attempt_at) == (
+            {"text": "caf\u00e9", "n": [1, 2]}, "pending", 0, T0 + 3, T0 + 3)
+        assert queue.get(row_id + 1000) is None
+
+    def test_due_rows_come_oldest_first_and_a_claim_leases_them(self, store: HistoryStore, queue: OutboxQueue) -> None:
+        a, b, c = (enqueue(store, at=T0 + i, target=f"http://127.0.0.1:9/{i}") for i in range(3))
+        assert [r.id for r in queue.due(now=T0 + 1.5)] == [a, b]
+        assert queue.due_targets(now=T0 + 5) == [(a, "http://127.0.0.1:9/0"), (b, "http://127.0.0.1:9/1"),
+                                                 (c, "http://127.0.0.1:9/2")]
+        assert queue.due(now=T0 + 5, limit=1)[0].id == a
+        assert [r.id for r in queue.claim([a, b], now=T0 + 2, lease_s=30)] == [a, b]
+        assert queue.claim([a, b], now=T0 + 3, lease_s=30) == []  # leased: another worker gets nothing
+        assert [r.id for r in queue.due(now=T0 + 3)] == [c]
+        assert [r.id for r in queue.claim([a, c], now=T0 + 32, lease_s=30)] == [a, c]  # a's lease ran out
+        assert queue.claim([], now=T0 + 40, lease_s=30) == []
+
+    def test_delivered_retry_and_failed_rows(self, store: HistoryStore, queue: OutboxQueue) -> None:
+        a, b, c = (enqueue(store, at=T0 + i) for i in range(3))
+        queue.mark_delivered(a, now=T0 + 10, http_status=200)
+        queue.mark_retry(b, next_attempt_at=T0 + 100, error="HTTP 503", http_status=503)
+        queue.mark_failed(c, error="HTTP 404", http_status=404)
+        rows = {r.id: r for r in queue.list_rows(limit=None)}
+        assert (rows[a].status, rows[a].attempts, rows[a].http_status, rows[a].last_error) == ("delivered", 1, 200, None)
+        assert (rows[b].status, rows[b].attempts, rows[b].last_error, rows[b].next_attempt_at) == (
+            "pending", 1, "HTTP 503", T0 + 100)
+        assert (rows[c].status, rows[c].attempts, rows[c].last_error) == ("failed", 1, "HTTP 404")
+        assert queue.due(now=T0 + 99) == [] and [r.id for r in queue.due(now=T0 + 100)] == [b]
+        assert queue.next_due_at() == T0 + 100
+        queue.mark_failed(a, error="late", http_status=None)  # a finished row stays as it ended
+        queue.mark_retry(c, next_attempt_at=T0, error="late", http_status=None)
+        assert (queue.get(a).status, queue.get(c).status) == ("delivered", "failed")  # type: ignore[union-attr]
+        queue.mark_failed(b, error="test alert", http_status=None, count_attempt=False)
+        assert (queue.get(b).status, queue.get(b).attempts) == ("failed", 1)  # type: ignore[union-attr]
+        assert queue.next_due_at() is None
+        assert queue.counts() == {"delivered": 1, "failed": 2}
+
+    def test_list_rows_gives_the_newest_oldest_first_by_status(self, store: HistoryStore, queue: OutboxQueue) -> None:
+        ids = [enqueue(store, at=T0 + i) for i in range(4)]
+        queue.mark_delivered(ids[1], now=T0 + 9, http_status=204)
+        assert [r.id for r in queue.list_rows(limit=2)] == ids[2:]
+        assert [r.id for r in queue.list_rows(status="pending", limit=None)] == [ids[0], ids[2], ids[3]]
+        assert [r.id for r in queue.list_rows(status="delivered")] == [ids[1]]
+
+    def test_prune_removes_old_finished_rows_and_never_a_pending_one(self, store: HistoryStore,
+                                                                       queue: OutboxQueue) -> None:
+        old_pending, old_done, ping, new_done = (enqueue(store, at=T0, kind=k) for k in ("alert", "alert", "ping", "alert"))
+        recent_ping = enqueue(store, at=T0 + 900, kind="ping")
+        for row_id in (old_done, ping, new_done, recent_ping):
+            queue.mark_delivered(row_id, now=T0 + 1, http_status=200)
+        queue.mark_retry(new_done, next_attempt_at=T0, error="", http_status=None)  # delivered: unchanged
+        assert queue.prune(now=T0 + 1000, keep_s=10_000, keep_pings_s=500) == 1  # the old ping
+        assert queue.prune(now=T0 + 20_000, keep_s=10_000, keep_pings_s=500) == 3
+        assert [r.id for r in queue.list_rows(limit=None)] == [old_pending]
+
+    def test_an_alert_row_is_undone_with_the_run_end_it_was_decided_with(self, store: HistoryStore,
+                                                                          queue: OutboxQueue) -> None:
+        run_id = start(store)
+        with pytest.raises(Boom), store.transaction():
+            finish(store, run_id, RunStatus.FAILED)
+            enqueue(store, at=T0 + 1, run_id=run_id)
+            raise Boom
+        assert queue.list_rows(limit=None) == []
+        assert got(store, run_id).status is RunStatus.RUNNING
+        with store.transaction():
+            finish(store, run_id, RunStatus.FAILED)
+            row_id = enqueue(store, at=T0 + 1, run_id=run_id)
+        assert [r.id for r in queue.list_rows(limit=None)] == [row_id]

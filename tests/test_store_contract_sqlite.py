@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.store.api import HistoryStore
-from cronplus.store.history import History
+from cronplus.store.api import HistoryStore, OutboxQueue
+from cronplus.store.history import History, connect
+from cronplus.store.outbox import Outbox
 from tests.store_contract import StoreContract
 
 
@@ -19,3 +20,9 @@ class TestSQLiteStore(StoreContract):
         history = History(tmp_path / "state" / "history.db", host="host-a")
         yield history
         history.close()
+
+    @pytest.fixture
+    def queue(self, store: HistoryStore, tmp_path: Path) -> Iterator[OutboxQueue]:
+        conn = connect(tmp_path / "state" / "history.db")  # a connection of its own, as the worker's
+        yield Outbox(conn)
+        conn.close()

@@ -16,8 +16,9 @@ behaviour any backend must show (run against SQLite by tests/test_store_contract
   transaction or part of the caller's `transaction()`.
 - `HistoryStore`: all of the above, what `cronplus run` hands the engine.
 - `OutboxWriter`: `enqueue_outbox`, one pending alert / ping / mail row (outbox.enqueue), in the
-  caller's transaction. The delivery side (claim, mark_*, list) is still outbox.py's functions
-  over a connection, not behind a Protocol yet.
+  caller's transaction; `OutboxQueue`: the delivery side (claim, mark_*, list; outbox.Outbox
+  on a connection of its own). alerts/delivery.py and cli/alerts.py still call outbox.py's
+  functions with a connection.
 - `AlertStore`: what alerting needs: a unit of work, kv, the outbox writer.
 - `LastFinal`: the one read the scheduler's dependency check makes (Store serves it with the
   held writes included).
@@ -33,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cronplus.model import RunRecord
-from cronplus.status import RunStatus, Trigger
+from cronplus.status import DeliveryStatus, RunStatus, Trigger
+from cronplus.store.outbox import OutboxRow
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -113,6 +115,24 @@ class RunWriter(UnitOfWork, Protocol):
 class OutboxWriter(Protocol):
     def enqueue_outbox(self, *, kind: str, event: str, job: str | None, run_id: int | None, target: str,
                        format: str, secret_ref: str | None, payload: dict[str, Any], now: float) -> int: ...
+
+
+class OutboxQueue(Protocol):
+    """The delivery side of the outbox (a worker's own connection): due rows oldest first, a
+    lease by `claim` (at-least-once: a row whose sender died is due again when it runs out),
+    then delivered / retry (pending, due later) / failed; rows are never deleted but by prune."""
+
+    def due(self, *, now: float, limit: int = 200) -> list[OutboxRow]: ...
+    def due_targets(self, *, now: float, limit: int = 500) -> list[tuple[int, str]]: ...
+    def claim(self, ids: Sequence[int], *, now: float, lease_s: float) -> list[OutboxRow]: ...
+    def mark_delivered(self, row_id: int, *, now: float, http_status: int | None) -> None: ...
+    def mark_retry(self, row_id: int, *, next_attempt_at: float, error: str, http_status: int | None) -> None: ...
+    def mark_failed(self, row_id: int, *, error: str, http_status: int | None, count_attempt: bool = True) -> None: ...
+    def get(self, row_id: int) -> OutboxRow | None: ...
+    def list_rows(self, *, status: DeliveryStatus | str | None = None, limit: int | None = 50) -> list[OutboxRow]: ...
+    def next_due_at(self) -> float | None: ...
+    def prune(self, *, now: float, keep_s: float, keep_pings_s: float) -> int: ...
+    def counts(self) -> dict[str, int]: ...
 
 
 class HistoryStore(RunWriter, RunReader, KeyValue, OutboxWriter, Protocol):

@@ -25,7 +25,12 @@ from typing import Any
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
-from cronplus.store.api import HistoryStore, RunStart  # RunStart: the shared API, re-exported
+from cronplus.store import outbox
+from cronplus.store.api import (  # RunStart: the shared API, re-exported
+    HistoryStore,
+    OutboxQueue,
+    RunStart,
+)
 from cronplus.store.readhistory import (  # the shared API, re-exported
     RUN_JSON_KEYS,
     NoHistoryError,
@@ -306,8 +311,6 @@ class History(ReadHistory):
     def enqueue_outbox(self, *, kind: str, event: str, job: str | None, run_id: int | None, target: str,
                        format: str, secret_ref: str | None, payload: dict[str, Any], now: float) -> int:
         """One pending outbox row (outbox.enqueue), part of the caller's transaction if any."""
-        from cronplus.store import outbox
-
         return outbox.enqueue(self.conn, kind=kind, event=event, job=job, run_id=run_id, target=target,
                               format=format, secret_ref=secret_ref, payload=payload, now=now)
 
@@ -351,5 +354,5 @@ def _file_size(path: str | None) -> int | None:
         return None
 
 
-def _satisfies(history: History) -> HistoryStore:  # mypy: History is a HistoryStore
-    return history
+def _satisfies(history: History, queue: outbox.Outbox) -> tuple[HistoryStore, OutboxQueue]:  # for mypy
+    return history, queue

@@ -198,3 +198,44 @@ def prune(conn: sqlite3.Connection, *, now: float, keep_s: float, keep_pings_s: 
 
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {s: n for s, n in conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()}
+
+
+class Outbox:
+    """The functions above on one connection: the delivery side as an object (api.OutboxQueue),
+    so that a backend other than SQLite can stand in for it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def due(self, *, now: float, limit: int = 200) -> list[OutboxRow]:
+        return due(self.conn, now=now, limit=limit)
+
+    def due_targets(self, *, now: float, limit: int = 500) -> list[tuple[int, str]]:
+        return due_targets(self.conn, now=now, limit=limit)
+
+    def claim(self, ids: Sequence[int], *, now: float, lease_s: float) -> list[OutboxRow]:
+        return claim(self.conn, ids, now=now, lease_s=lease_s)
+
+    def mark_delivered(self, row_id: int, *, now: float, http_status: int | None) -> None:
+        mark_delivered(self.conn, row_id, now=now, http_status=http_status)
+
+    def mark_retry(self, row_id: int, *, next_attempt_at: float, error: str, http_status: int | None) -> None:
+        mark_retry(self.conn, row_id, next_attempt_at=next_attempt_at, error=error, http_status=http_status)
+
+    def mark_failed(self, row_id: int, *, error: str, http_status: int | None, count_attempt: bool = True) -> None:
+        mark_failed(self.conn, row_id, error=error, http_status=http_status, count_attempt=count_attempt)
+
+    def get(self, row_id: int) -> OutboxRow | None:
+        return get(self.conn, row_id)
+
+    def list_rows(self, *, status: DeliveryStatus | str | None = None, limit: int | None = 50) -> list[OutboxRow]:
+        return list_rows(self.conn, status=status, limit=limit)
+
+    def next_due_at(self) -> float | None:
+        return next_due_at(self.conn)
+
+    def prune(self, *, now: float, keep_s: float, keep_pings_s: float) -> int:
+        return prune(self.conn, now=now, keep_s=keep_s, keep_pings_s=keep_pings_s)
+
+    def counts(self) -> dict[str, int]:
+        return counts(self.conn)
