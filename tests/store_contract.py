@@ -339,3 +339,25 @@ class StoreContract:
             finish(store, run_id, RunStatus.FAILED)
             row_id = enqueue(store, at=T0 + 1, run_id=run_id)
         assert [r.id for r in queue.list_rows(limit=None)] == [row_id]
+
+    def test_a_destination_backoff_holds_its_other_rows_and_releases_give_leases_back(
+            self, store: HistoryStore, queue: OutboxQueue) -> None:
+        a, b = (enqueue(store, at=T0 + i, target="http://127.0.0.1:9/x") for i in range(2))
+        late = enqueue(store, at=T0 + 500, target="http://127.0.0.1:9/x")
+        other = enqueue(store, at=T0 + 2, target="http://127.0.0.1:9/y")
+        queue.hold_target("http://127.0.0.1:9/x", until=T0 + 100, except_id=a)
+        assert [r.next_attempt_at for r in map(queue.get, (a, b, late, other)) if r] == [T0, T0 + 100, T0 + 500, T0 + 2]
+        assert queue.next_due_at() == T0
+        assert queue.next_due_at(exclude_targets=["http://127.0.0.1:9/x"]) == T0 + 2
+        assert [r.id for r in queue.claim([a, other], now=T0 + 3, lease_s=60)] == [a, other]
+        queue.release([a], now=T0 + 4)
+        assert [r.id for r in queue.due(now=T0 + 4)] == [a]  # other's lease still holds
+
+    def test_a_failing_batch_leaves_none_of_its_outcomes(self, store: HistoryStore, queue: OutboxQueue) -> None:
+        a, b = enqueue(store, at=T0), enqueue(store, at=T0 + 1)
+        with pytest.raises(Boom), queue.batch():
+            queue.mark_delivered(a, now=T0 + 5, http_status=200)
+            raise Boom
+        with queue.batch():
+            queue.mark_delivered(b, now=T0 + 5, http_status=200)
+        assert [(r.id, r.status) for r in queue.list_rows(limit=None)] == [(a, "pending"), (b, "delivered")]

@@ -260,7 +260,7 @@ def test_no_secret_url_or_token_reaches_logs_or_the_stored_error(conn, db, rx, c
 
 def test_deliver_now_sends_one_row_synchronously(conn, db, rx) -> None:
     row_id = enqueue(conn, rx.url())
-    row = deliver_now(conn, row_id, env={}, policy=FAST)
+    row = deliver_now(outbox.Outbox(conn), row_id, env={}, policy=FAST)
     assert row.status == "delivered" and len(rx.requests) == 1
 
 
@@ -347,7 +347,7 @@ def test_a_destinations_alerts_arrive_in_order_even_after_a_transient_failure(co
 
 def test_a_row_with_an_unknown_format_fails_instead_of_retrying_for_a_day(conn, db, rx) -> None:
     row_id = enqueue(conn, rx.url(), fmt="carrier-pigeon")
-    row = deliver_now(conn, row_id, env={}, policy=FAST)
+    row = deliver_now(outbox.Outbox(conn), row_id, env={}, policy=FAST)
     assert row.status == "failed" and "cannot render carrier-pigeon payload" in row.last_error
     assert rx.requests == []
 
@@ -388,7 +388,7 @@ def test_an_hour_long_outage_loses_nothing_with_the_default_backoff(conn, db, rx
 @pytest.mark.parametrize("fmt", ["slack", "discord", "teams", "ntfy"])
 def test_each_chat_format_arrives_unsigned_with_its_own_content_type(conn, db, rx, fmt) -> None:
     row_id = enqueue(conn, rx.url(f"/{fmt}"), fmt=fmt)
-    row = deliver_now(conn, row_id, env={"CRONPLUS_WEBHOOK_SECRET": "s" * 32}, policy=FAST)
+    row = deliver_now(outbox.Outbox(conn), row_id, env={"CRONPLUS_WEBHOOK_SECRET": "s" * 32}, policy=FAST)
     assert row.status == "delivered"
     [request] = rx.requests
     assert "webhook-signature" not in request.headers  # only JSON alerts are signed

@@ -39,8 +39,8 @@ from cronplus.redact import redact_url
 from cronplus.store import outbox
 
 if TYPE_CHECKING:
+    from cronplus.store.api import OutboxQueue
     from cronplus.store.outbox import OutboxRow
-    from cronplus.store.schema import Connection
 
 log = logging.getLogger("cronplus.delivery")
 
@@ -50,10 +50,10 @@ log = logging.getLogger("cronplus.delivery")
 IDLE_POLL_S = 300.0
 
 
-def record(conn: Connection, row: OutboxRow, outcome: Outcome, *, now: float, policy: Policy) -> str:
+def record(box: OutboxQueue, row: OutboxRow, outcome: Outcome, *, now: float, policy: Policy) -> str:
     """Store an outcome; returns the row's new status. Also backs off the whole destination."""
     if outcome.kind == "delivered":
-        outbox.mark_delivered(conn, row.id, now=now, http_status=outcome.http_status)
+        box.mark_delivered(row.id, now=now, http_status=outcome.http_status)
         return "delivered"
     error = outcome.error or "unknown error"
     if outcome.kind == "retry":
@@ -63,20 +63,16 @@ def record(conn: Connection, row: OutboxRow, outcome: Outcome, *, now: float, po
         else:
             delay = outcome.retry_after if outcome.retry_after is not None else policy.delay(row.attempts + 1)
             next_at = min(now + delay, deadline)
-            outbox.mark_retry(conn, row.id, next_attempt_at=next_at, error=error, http_status=outcome.http_status)
+            box.mark_retry(row.id, next_attempt_at=next_at, error=error, http_status=outcome.http_status)
             # Per-destination backoff: the same receiver's other rows wait too, keeping order.
-            conn.execute(
-                "UPDATE outbox SET next_attempt_at = ? WHERE status = 'pending' AND target = ? AND id != ?"
-                " AND next_attempt_at < ?",
-                (next_at, row.target, row.id, next_at),
-            )
+            box.hold_target(row.target, until=next_at, except_id=row.id)
             return "pending"
-    outbox.mark_failed(conn, row.id, error=error, http_status=outcome.http_status)
+    box.mark_failed(row.id, error=error, http_status=outcome.http_status)
     return "failed"
 
 
 def deliver_now(
-    conn: Connection,
+    box: OutboxQueue,
     row_id: int,
     *,
     env: Mapping[str, str] | None = None,
@@ -90,13 +86,13 @@ def deliver_now(
     clock = clock or SystemClock()
     policy = policy or Policy()
     now = clock.time()
-    won = outbox.claim(conn, [row_id], now=now, lease_s=policy.connect_timeout + policy.read_timeout + 10)
+    won = box.claim([row_id], now=now, lease_s=policy.connect_timeout + policy.read_timeout + 10)
     if won:
         with requests.Session() as session:
             outcome = send(won[0], session=session, env=os.environ if env is None else env, policy=policy, now=now,
                            mailer=mailer)
-        record(conn, won[0], outcome, now=clock.time(), policy=policy)
-    return outbox.get(conn, row_id)
+        record(box, won[0], outcome, now=clock.time(), policy=policy)
+    return box.get(row_id)
 
 
 class DeliveryWorker:
@@ -167,7 +163,7 @@ class DeliveryWorker:
         from cronplus.store import history
 
         try:
-            conn = history.connect(self.db_path)
+            box = outbox.Outbox(history.connect(self.db_path))
         except Exception:  # noqa: BLE001 - logged; alerts stay in the outbox for the next start
             log.exception("alert delivery cannot open %s; alerts stay queued", self.db_path)
             return
@@ -177,13 +173,13 @@ class DeliveryWorker:
             while True:
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + 3600.0
-                    self._prune(conn)
+                    self._prune(box)
                 try:
-                    self._record_results(conn)
-                    if self._stopping.is_set() and self._finished(conn):
+                    self._record_results(box)
+                    if self._stopping.is_set() and self._finished(box):
                         break
-                    self._dispatch(conn)
-                    timeout = self._sleep_for(conn)
+                    self._dispatch(box)
+                    timeout = self._sleep_for(box)
                 except Exception as exc:  # noqa: BLE001 - a DB hiccup must not kill delivery for good
                     timeout, full = self._loop_error(exc, full)
                 else:
@@ -196,7 +192,7 @@ class DeliveryWorker:
                 self._wake.wait(timeout)
                 self._wake.clear()
         finally:
-            conn.close()
+            box.close()
 
     def _loop_error(self, exc: Exception, full: int) -> tuple[float, int]:
         """A full disk is said once and retried with backoff (1 s doubling to 30 s), not logged
@@ -212,9 +208,9 @@ class DeliveryWorker:
             log.warning("alert delivery paused: %s; alerts stay queued", problem)
         return min(30.0, 2.0 ** full), full + 1
 
-    def _prune(self, conn: Connection) -> None:
+    def _prune(self, box: OutboxQueue) -> None:
         try:
-            removed = outbox.prune(conn, now=self.clock.time(), keep_s=self.keep_s, keep_pings_s=self.keep_pings_s)
+            removed = box.prune(now=self.clock.time(), keep_s=self.keep_s, keep_pings_s=self.keep_pings_s)
         except Exception as exc:  # noqa: BLE001 - pruning is housekeeping, never fatal
             from cronplus.store.faults import is_storage_error
             from cronplus.store.schema import is_corrupt
@@ -225,35 +221,29 @@ class DeliveryWorker:
         if removed:
             log.debug("pruned %d old outbox rows", removed)
 
-    def _finished(self, conn: Connection) -> bool:
+    def _finished(self, box: OutboxQueue) -> bool:
         """While stopping: done when nothing is in flight or due, or the grace is over."""
         if time.monotonic() >= self._stop_deadline:
             return True
-        return not self._busy and not outbox.due_targets(conn, now=self.clock.time(), limit=1)
+        return not self._busy and not box.due_targets(now=self.clock.time(), limit=1)
 
-    def _record_results(self, conn: Connection) -> None:
+    def _record_results(self, box: OutboxQueue) -> None:
         while True:
             try:
                 target, results, unsent = self._results.get_nowait()
             except queue.Empty:
                 return
-            self._record_batch(conn, target, results, unsent)
+            self._record_batch(box, target, results, unsent)
 
-    def _record_batch(self, conn: Connection, target: str, results: list[tuple[OutboxRow, Outcome]],
+    def _record_batch(self, box: OutboxQueue, target: str, results: list[tuple[OutboxRow, Outcome]],
                       unsent: list[OutboxRow]) -> None:
         """One transaction per batch: give back the leases of rows not tried (they are due again
         now, or after the destination's backoff that `record` applies), then the outcomes."""
         self._busy.pop(target, None)
         now = self.clock.time()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for row in unsent:
-                conn.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'", (now, row.id))
-            statuses = [record(conn, row, outcome, now=now, policy=self.policy) for row, outcome in results]
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with box.batch():
+            box.release([row.id for row in unsent], now=now)
+            statuses = [record(box, row, outcome, now=now, policy=self.policy) for row, outcome in results]
         where = target if target.startswith("mailto:") else redact_url(target)  # addresses are no secret
         for (row, outcome), status in zip(results, statuses, strict=True):
             if status == "delivered":
@@ -264,14 +254,14 @@ class DeliveryWorker:
                 log.info("alert %d (%s %s) to %s will be retried: %s", row.id, row.job, row.event, where,
                          outcome.error)
 
-    def _dispatch(self, conn: Connection) -> None:
+    def _dispatch(self, box: OutboxQueue) -> None:
         """Claim up to `batch` due rows for each idle destination (one batch in flight per
         destination, sent in order by one pool thread), for as many destinations as threads."""
         free = self.max_workers - len(self._busy)
         if free <= 0:
             return
         batches: dict[str, list[int]] = {}
-        for row_id, target in outbox.due_targets(conn, now=self.clock.time(), limit=500):
+        for row_id, target in box.due_targets(now=self.clock.time(), limit=500):
             if target in self._busy:
                 continue
             if target not in batches:
@@ -282,23 +272,20 @@ class DeliveryWorker:
                 batches[target].append(row_id)
         chosen = [row_id for ids in batches.values() for row_id in ids]
         claimed: dict[str, list[OutboxRow]] = {}
-        for row in outbox.claim(conn, chosen, now=self.clock.time(), lease_s=self.lease_s):
+        for row in box.claim(chosen, now=self.clock.time(), lease_s=self.lease_s):
             claimed.setdefault(row.target, []).append(row)
         for target, rows in claimed.items():
             self._busy[target] = rows[0].id
             self._tasks.put((target, rows))
 
-    def _sleep_for(self, conn: Connection) -> float:
+    def _sleep_for(self, box: OutboxQueue) -> float:
         busy = list(self._busy)
-        sql = "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
-        if busy:
-            sql += f" AND target NOT IN ({','.join('?' * len(busy))})"
         if len(busy) >= self.max_workers:
             return self.idle_poll_s  # a finishing request wakes us
-        value = conn.execute(sql, busy).fetchone()[0]
+        value = box.next_due_at(exclude_targets=busy)
         if value is None:
             return self.idle_poll_s
-        return max(0.0, min(self.idle_poll_s, float(value) - self.clock.time()))
+        return max(0.0, min(self.idle_poll_s, value - self.clock.time()))
 
     def _session(self) -> Any:
         session = getattr(self._local, "session", None)

@@ -164,11 +164,11 @@ def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
     now = SystemClock().time()
     paths.ensure()  # the test alert's row is written to the state directory
     store = history.History(paths.db_path)
-    conn = store.conn  # delivery (deliver_now, outbox.mark_failed) still takes the connection
+    box = outbox.Outbox(store.conn)  # the delivery side, on the same connection
     try:
         row_id = enqueue_alert(store, job.options, test_alert_data(job, host=socket.gethostname()), now=now)
         assert row_id is not None
-        row = deliver_now(conn, row_id, env=env)
+        row = deliver_now(box, row_id, env=env)
         assert row is not None
         target = job.options.alert if row.kind == "mail" else redact_url(job.options.alert)
         if row.status == "delivered":
@@ -176,8 +176,8 @@ def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
             print(f"test alert {row_id} to {target} ({row.format}): delivered ({how})")
             return 0
         if row.status == "pending":  # a transient failure: a test should not linger in the queue
-            outbox.mark_failed(conn, row_id, error=f"{row.last_error}", http_status=row.http_status,
-                               count_attempt=False)
+            box.mark_failed(row_id, error=f"{row.last_error}", http_status=row.http_status,
+                           count_attempt=False)
         print(f"test alert {row_id} to {target} ({row.format}): failed: {row.last_error}", file=sys.stderr)
         return 1
     finally:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,10 +180,43 @@ def list_rows(
     return [_row(r) for r in reversed(conn.execute(sql, params).fetchall())]
 
 
-def next_due_at(conn: sqlite3.Connection) -> float | None:
-    """When the earliest pending row becomes due (None when nothing is pending)."""
-    r = conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()
+def next_due_at(conn: sqlite3.Connection, *, exclude_targets: Sequence[str] = ()) -> float | None:
+    """When the earliest pending row becomes due (None when nothing is pending), not counting
+    the rows of `exclude_targets` (destinations a worker is busy with)."""
+    sql = "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
+    if exclude_targets:
+        sql += f" AND target NOT IN ({','.join('?' * len(exclude_targets))})"
+    r = conn.execute(sql, list(exclude_targets)).fetchone()
     return None if r is None or r[0] is None else float(r[0])
+
+
+def hold_target(conn: sqlite3.Connection, target: str, *, until: float, except_id: int) -> None:
+    """Per-destination backoff: the destination's other pending rows wait until `until` too
+    (none is moved earlier), so its rows keep their order."""
+    conn.execute(
+        "UPDATE outbox SET next_attempt_at = ? WHERE status = 'pending' AND target = ? AND id != ?"
+        " AND next_attempt_at < ?",
+        (until, target, except_id, until),
+    )
+
+
+def release(conn: sqlite3.Connection, ids: Sequence[int], *, now: float) -> None:
+    """Give back the leases of claimed rows that were not tried: due again at `now`."""
+    conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'",
+                     [(now, row_id) for row_id in ids])
+
+
+@contextmanager
+def batch(conn: sqlite3.Connection) -> Iterator[None]:
+    """One `BEGIN IMMEDIATE` transaction for several of the writes above (a batch's outcomes)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # SQLITE_FULL at COMMIT may have rolled it back already
+            conn.execute("ROLLBACK")
+        raise
 
 
 def prune(conn: sqlite3.Connection, *, now: float, keep_s: float, keep_pings_s: float) -> int:
@@ -231,8 +265,20 @@ class Outbox:
     def list_rows(self, *, status: DeliveryStatus | str | None = None, limit: int | None = 50) -> list[OutboxRow]:
         return list_rows(self.conn, status=status, limit=limit)
 
-    def next_due_at(self) -> float | None:
-        return next_due_at(self.conn)
+    def next_due_at(self, *, exclude_targets: Sequence[str] = ()) -> float | None:
+        return next_due_at(self.conn, exclude_targets=exclude_targets)
+
+    def hold_target(self, target: str, *, until: float, except_id: int) -> None:
+        hold_target(self.conn, target, until=until, except_id=except_id)
+
+    def release(self, ids: Sequence[int], *, now: float) -> None:
+        release(self.conn, ids, now=now)
+
+    def batch(self) -> AbstractContextManager[None]:
+        return batch(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
 
     def prune(self, *, now: float, keep_s: float, keep_pings_s: float) -> int:
         return prune(self.conn, now=now, keep_s=keep_s, keep_pings_s=keep_pings_s)
