@@ -160,10 +160,8 @@ class DeliveryWorker:
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
-        from cronplus.store import history
-
         try:
-            box = outbox.Outbox(history.connect(self.db_path))
+            box = outbox.open_outbox(self.db_path)
         except Exception:  # noqa: BLE001 - logged; alerts stay in the outbox for the next start
             log.exception("alert delivery cannot open %s; alerts stay queued", self.db_path)
             return

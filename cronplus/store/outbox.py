@@ -13,6 +13,7 @@ again when the lease runs out. Every connection here is one from `history.connec
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cronplus.status import DeliveryStatus
+from cronplus.store.schema import connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,3 +287,8 @@ class Outbox:
 
     def counts(self) -> dict[str, int]:
         return counts(self.conn)
+
+
+def open_outbox(db_path: str | os.PathLike[str], *, readonly: bool = False) -> Outbox:
+    """The outbox on a connection of its own (schema.connect: a writer creates and migrates)."""
+    return Outbox(connect(db_path, readonly=readonly))
