@@ -16,6 +16,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from cronplus.clock import Clock, SystemClock
 from cronplus.engine import leftovers
 from cronplus.model import Crontab, RunRecord
 
@@ -30,7 +31,9 @@ log = logging.getLogger("cronplus")
 ABANDONED_AT_START = "retry abandoned: supervisor stopped while the retry was pending"
 
 
-def recover(history: RunWriter, crontab: Crontab, alerting: AlertSink | None, *, owner: str) -> None:
+def recover(history: RunWriter, crontab: Crontab, alerting: AlertSink | None, *, owner: str,
+            clock: Clock | None = None) -> None:
+    """`clock` (the supervisor's, the system clock by default) says when the runs were interrupted."""
     jobs = {job.name: job for job in crontab.jobs}
 
     def decide(record: RunRecord) -> None:
@@ -43,7 +46,7 @@ def recover(history: RunWriter, crontab: Crontab, alerting: AlertSink | None, *,
     notes = leftovers.sweep(stale, {name: job.options.kill_grace for name, job in jobs.items()})
     if notes:
         log.info("leftovers of %d run(s) stopped in %.2fs", len(notes), time.monotonic() - started)
-    for rec in history.mark_interrupted(live_owner=owner, now=time.time(), notes=notes, on_final=decide):
+    for rec in history.mark_interrupted(live_owner=owner, now=(clock or SystemClock()).time(), notes=notes, on_final=decide):
         log.warning("job %s: run %d interrupted (%s)", rec.job, rec.run_id, rec.reason)
     for rec in history.mark_abandoned_retries(reason=ABANDONED_AT_START, on_final=decide):
         log.warning("job %s: run %d final (%s)", rec.job, rec.run_id, rec.reason)

@@ -37,6 +37,9 @@ Contract (docs/ARCHITECTURE.md, runner.py):
   when that fails with ENOENT; one /dev/null fd serves every job's stdin.
 - The supervisor's RLIMIT_NOFILE soft limit is raised once (each running attempt holds 3-4
   fds); each job gets the original limit back through prlimit right after the spawn.
+- Time: the runner never reads the wall clock for a result. `started_at` is the injected
+  Clock's `time()` at the spawn, `ended_at` is `started_at` plus the attempt's duration measured
+  on `time.monotonic()` (see `Spawned.now`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from cronplus.clock import Clock, SystemClock
 from cronplus.engine.output import OutputPump, StdinFeeder, devnull_fd, open_log
 from cronplus.engine.procgroup import STATUS_LOST, kill_and_reap, terminate_group, track, wait_exit
 from cronplus.engine.runprocs import RunTag
@@ -232,7 +236,8 @@ class Spawned:
     whole tick's jobs back to back, as a bare loop would, and supervise them afterwards."""
 
     job: JobSpec
-    started: float
+    started: float  # the injected clock's time() at the spawn
+    mono: float  # time.monotonic() at the spawn
     failure: AttemptResult | None = None  # set when nothing runs; `supervise` returns it
     proc: subprocess.Popen[bytes] | None = None
     log_fd: int = -1
@@ -245,6 +250,16 @@ class Spawned:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
+
+    def now(self) -> float:
+        """The attempt's "now" on the injected clock: its start plus the real time elapsed since.
+
+        A record's times are the clock's (a FakeClock's or a shifted clock's), so started_at and
+        ended_at never mix two clocks; the elapsed part is time.monotonic(), not the clock's, so a
+        duration is the time the job really took even under a FakeClock that stands still while a
+        real process runs, and a wall-clock step (NTP, `date -s`) during a run changes neither
+        the duration nor its sign. ended_at = started_at + duration always holds."""
+        return self.started + (time.monotonic() - self.mono)
 
     def abandon(self) -> None:
         """Never supervised (the supervisor failed in between): kill the group, reap the shell,
@@ -272,17 +287,19 @@ def spawn_attempt(
     scheduled_at: datetime,
     log_path: Path,
     system: bool = False,
+    clock: Clock | None = None,
 ) -> Spawned:
     """Start one attempt's process now (synchronously; never raises for the job's sake). A spawn
-    failure comes back as `Spawned.failure`, with its `[cronplus: ...]` line in the log."""
-    started = time.time()
+    failure comes back as `Spawned.failure`, with its `[cronplus: ...]` line in the log. `clock`
+    gives the attempt's start (the scheduler passes its own; the system clock by default)."""
+    spawned = Spawned(job, (clock or _SYSTEM_CLOCK).time(), time.monotonic())
     _ensure_fd_capacity()
     lost = None
     try:
         log_fd = open_log(log_path)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            return Spawned(job, started, _failure(started, f"cannot open log {log_path}: {exc.strerror or exc}"))
+            return _failed(spawned, f"cannot open log {log_path}: {exc.strerror or exc}")
         # A full log disk is no reason not to run the job (cron runs it and loses the mail):
         # it runs, its output is drained and dropped, and its record says so.
         lost = f"output lost: {_why(exc)}: {log_path}"
@@ -293,7 +310,7 @@ def spawn_attempt(
     except _SpawnError as exc:
         _write_note(log_fd, f"cannot start job: {exc}")
         os.close(log_fd)
-        return Spawned(job, started, _failure(started, str(exc)))
+        return _failed(spawned, str(exc))
     shell, home = env["SHELL"], env["HOME"]
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     feeder = StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
@@ -317,13 +334,14 @@ def spawn_attempt(
         error = _spawn_error_text(exc, shell, home)
         _write_note(log_fd, f"cannot start job: {error}")
         os.close(log_fd)
-        return Spawned(job, started, _failure(started, error))
+        return _failed(spawned, error)
     finally:
         os.close(write_fd)  # only the job holds the write end now: EOF when it and its children close it
     track(proc.pid)
     _restore_child_limit(proc.pid)
-    return Spawned(job, started, proc=proc, log_fd=log_fd, read_fd=read_fd, feeder=feeder, log_path=log_path,
-                   output_lost=lost, tag=RunTag(run_id, job.name))
+    spawned.proc, spawned.log_fd, spawned.read_fd, spawned.feeder = proc, log_fd, read_fd, feeder
+    spawned.log_path, spawned.output_lost, spawned.tag = log_path, lost, RunTag(run_id, job.name)
+    return spawned
 
 
 async def run_attempt(
@@ -336,10 +354,11 @@ async def run_attempt(
     system: bool = False,
     on_spawn: Callable[[int], None] | None = None,
     cancel: asyncio.Event | None = None,
+    clock: Clock | None = None,
 ) -> AttemptResult:
     """Run one attempt to completion (see the module docstring). Never raises for the job's sake."""
     spawned = spawn_attempt(job, run_id=run_id, attempt=attempt, scheduled_at=scheduled_at,
-                            log_path=log_path, system=system)
+                            log_path=log_path, system=system, clock=clock)
     if on_spawn is not None and spawned.pid is not None:
         try:
             on_spawn(spawned.pid)
@@ -349,14 +368,22 @@ async def run_attempt(
     return await supervise(spawned, cancel=cancel)
 
 
-def _failure(started: float, error: str) -> AttemptResult:
+_SYSTEM_CLOCK = SystemClock()
+
+
+def _failed(spawned: Spawned, error: str) -> Spawned:
+    spawned.failure = _failure(spawned, error)
+    return spawned
+
+
+def _failure(spawned: Spawned, error: str) -> AttemptResult:
     return AttemptResult(
         exit_code=None,
         signal=None,
         timed_out=False,
         cancelled=False,
-        started_at=started,
-        ended_at=time.time(),
+        started_at=spawned.started,
+        ended_at=spawned.now(),
         pid=None,
         output_bytes=0,
         truncated=False,
@@ -377,7 +404,7 @@ async def supervise(spawned: Spawned, *, cancel: asyncio.Event | None = None) ->
 
 async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptResult:
     loop = asyncio.get_running_loop()
-    job, proc, feeder, started = spawned.job, spawned.proc, spawned.feeder, spawned.started
+    job, proc, feeder = spawned.job, spawned.proc, spawned.feeder
     assert proc is not None
     pid = proc.pid
     pump = OutputPump(spawned.read_fd, spawned.log_fd, job.options.max_log_size)
@@ -415,7 +442,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
     if status == STATUS_LOST:
         proc.returncode = -1
         return replace(
-            _failure(started, "exit status lost: the job was reaped outside cronplus"),
+            _failure(spawned, "exit status lost: the job was reaped outside cronplus"),
             pid=pid,
             output_bytes=pump.total,
             timed_out=timed_out,
@@ -429,8 +456,8 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         signal=sig,
         timed_out=timed_out,
         cancelled=cancelled,
-        started_at=started,
-        ended_at=time.time(),
+        started_at=spawned.started,
+        ended_at=spawned.now(),
         pid=pid,
         output_bytes=pump.total,
         truncated=pump.dropped > 0,

@@ -406,7 +406,7 @@ class Scheduler:
     def _spawn(self, run: Run) -> runner.Spawned:
         assert run.run_id is not None and run.log_path is not None
         return runner.spawn_attempt(run.job, run_id=run.run_id, attempt=run.attempt, scheduled_at=run.tick,
-                                    log_path=run.log_path, system=self.crontab.system)
+                                    log_path=run.log_path, system=self.crontab.system, clock=self.clock)
 
     def _flush_launches(self) -> None:
         while self._launch_queue:

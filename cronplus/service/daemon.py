@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cronplus.clock import Clock
+from cronplus.clock import Clock, SystemClock
 from cronplus.engine.orphans import OrphanReaper
 from cronplus.engine.scheduler import Scheduler
 from cronplus.errors import CronplusError, CrontabError, capped, escape
@@ -98,13 +98,14 @@ class Daemon:
 
         self.history = History(self.paths.db_path)
         self.owner = owner_id()
-        self.worker = DeliveryWorker(self.paths.db_path, mailer=self.settings.mailer)
-        self.alerting = Alerting(self.history, wake=self.worker.wake)
-        recover(self.history, self.crontab, self.alerting, owner=self.owner)  # a killed supervisor's runs
+        clock = self.settings.clock or SystemClock()  # one clock for every record: rows, alerts, the outbox
+        self.worker = DeliveryWorker(self.paths.db_path, mailer=self.settings.mailer, clock=clock)
+        self.alerting = Alerting(self.history, wake=self.worker.wake, clock=clock)
+        recover(self.history, self.crontab, self.alerting, owner=self.owner, clock=clock)  # a killed supervisor's runs
         self._prune()
         self.worker.start()  # after the first reads: a corrupt history.db is one line, not a thread's
         self.scheduler = Scheduler(self.crontab, history=self.history, alerting=self.alerting,
-                                   log_dir=self.paths.log_dir, owner=self.owner, clock=self.settings.clock)
+                                   log_dir=self.paths.log_dir, owner=self.owner, clock=clock)
         self.scheduler.on_step = self._status
         self.scheduler.store.on_change = self._status
         loop = asyncio.get_running_loop()
