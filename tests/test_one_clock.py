@@ -4,13 +4,21 @@ time the job took (the fake clock stands still while it runs)."""
 
 from __future__ import annotations
 
+import signal
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
 from cronplus.engine.recovery import recover
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.history import open_readonly
+from tests.test_daemon import cli
+from tests.test_faults_restart import Shifted, rows, wait_until
 from tests.test_scheduler import World, run, ts
 
 FAR = ts("2001-01-01T00:00:30")  # ~25 years before any real "now" this suite runs at
@@ -70,3 +78,47 @@ def test_a_run_a_dead_supervisor_left_running_is_interrupted_at_the_fake_time(tm
     record = w.history.get_run(run_id)
     assert record is not None and record.status is RunStatus.INTERRUPTED
     assert record.ended_at is not None and record.ended_at.timestamp() == TICK + 5.0
+
+
+# ---- the real `cronplus run` on a clock shifted by years (tests/shifted_run.py) -------------
+
+YEARS_S = 20 * 365 * 86400.0
+
+
+@pytest.fixture
+def supervisors() -> Iterator[list[Shifted]]:
+    started: list[Shifted] = []
+    yield started
+    for sup in started:
+        if sup.proc.poll() is None:
+            sup.proc.kill()
+            sup.proc.wait()
+
+
+def records(state: Path) -> dict[str, RunRecord]:
+    with open_readonly(state / "history.db") as reader:
+        return {name: reader.latest_runs(name)[0] for name in reader.job_names()}
+
+
+def test_a_shifted_supervisor_records_runs_and_interruptions_on_its_own_clock(supervisors: list[Shifted], tmp_path: Path) -> None:
+    (tmp_path / "crontab").write_text("# cronplus: name=quick\n0 0 1 1 * true\n"
+                                      "# cronplus: name=slow\n0 0 1 1 * sleep 60\n")
+    first = Shifted(tmp_path, YEARS_S)
+    supervisors.append(first)
+    first.wait_ready()
+    assert cli(first.state, first.crontab, "trigger", "quick").returncode == 0
+    assert cli(first.state, first.crontab, "trigger", "slow").returncode == 0
+    wait_until(lambda: rows(first.state, "SELECT 1 FROM runs WHERE job = 'slow' AND pid IS NOT NULL"), 20, "slow's start")
+    wait_until(lambda: rows(first.state, "SELECT 1 FROM runs WHERE job = 'quick' AND final = 1"), 20, "quick's end")
+    first.stop(signal.SIGKILL)
+    again = Shifted(tmp_path, YEARS_S)  # its start makes the run the dead one left `running` interrupted
+    supervisors.append(again)
+    again.wait_ready()
+    assert again.stop() == 0
+    got = records(again.state)
+    shifted_now = time.time() + YEARS_S
+    for name, status in (("slow", RunStatus.INTERRUPTED), ("quick", RunStatus.SUCCESS)):
+        record = got[name]
+        assert record.status is status
+        assert record.started_at is not None and record.ended_at is not None
+        assert shifted_now - 300 <= record.started_at.timestamp() <= record.ended_at.timestamp() <= shifted_now

@@ -98,7 +98,7 @@ class Daemon:
 
         self.history = History(self.paths.db_path)
         self.owner = owner_id()
-        clock = self.settings.clock or SystemClock()  # one clock for every record: rows, alerts, the outbox
+        self.clock = clock = self.settings.clock or SystemClock()  # one clock for every record: rows, alerts, the outbox
         self.worker = DeliveryWorker(self.paths.db_path, mailer=self.settings.mailer, clock=clock)
         self.alerting = Alerting(self.history, wake=self.worker.wake, clock=clock)
         recover(self.history, self.crontab, self.alerting, owner=self.owner, clock=clock)  # a killed supervisor's runs
@@ -225,7 +225,7 @@ class Daemon:
     def _prune(self) -> None:
         s = self.settings
         try:
-            counts = self.history.prune(now=time.time(), log_dir=self.paths.log_dir, max_age_s=s.max_age_s,
+            counts = self.history.prune(now=self.clock.time(), log_dir=self.paths.log_dir, max_age_s=s.max_age_s,
                                         max_runs_per_job=s.max_runs_per_job, max_log_bytes=s.max_log_bytes)
             if any(counts.values()):
                 log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
@@ -251,7 +251,7 @@ class Daemon:
             return
         if self.loopwatch.died:
             return  # its STATUS= stays
-        now = time.time()
+        now = self.clock.time()  # the next tick is on that clock
         pending = [(t.timestamp(), n) for n, t in self.scheduler.next_tick.items() if t is not None]
         first = min(pending) if pending else None
         running = sum(1 for r in self.scheduler.runs if r.state == "active")
