@@ -8,6 +8,7 @@ before anything is scheduled and before READY=1:
 Every run made final here gets its alert decision (Alerting.on_end, will_retry=False) in the
 same transaction as its final write, as a run ending under a live supervisor does: a failed
 first attempt whose retry died with the supervisor alerts its failure once, not never.
+The `interrupted` rows end at the supervisor's clock's now (the Clock the scheduler uses).
 """
 
 from __future__ import annotations
