@@ -18,8 +18,9 @@ from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.history import open_readonly
 from tests.test_daemon import cli
-from tests.test_faults_restart import Shifted, rows, wait_until
+from tests.test_faults_restart import Shifted, rows
 from tests.test_scheduler import World, run, ts
+from tests.waiting import wait_until
 
 FAR = ts("2001-01-01T00:00:30")  # ~25 years before any real "now" this suite runs at
 TICK = ts("2001-01-01T00:01:00")
