@@ -653,14 +653,3 @@ class Scheduler:
         from cronplus.engine.shutdown import shutdown
 
         await shutdown(self, grace, reason)
-
-    def status(self) -> dict[str, Any]:
-        """For the control socket: jobs with their next tick, runs in flight."""
-        def iso(t: datetime | None) -> str | None:
-            return t.isoformat() if t else None
-
-        return {
-            "jobs": [{"name": n, "schedule": j.schedule.text, "next": iso(self.next_tick.get(n))} for n, j in self.jobs.items()],
-            "runs": [{"job": r.job.name, "run_id": r.run_id, "attempt": r.attempt, "state": r.state,
-                      "trigger": str(r.trigger), "scheduled_at": iso(r.tick)} for r in self.runs],
-        }
