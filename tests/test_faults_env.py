@@ -40,7 +40,7 @@ def cronplus(cwd: Path, state: str, crontab: str, args: list[str], *,
     editor = "./editor.sh"  # (relative: uid 65534 cannot reach the absolute path) an edit that changes the file
     return subprocess.run([*prefix, sys.executable, "-m", "cronplus", "--state-dir", state, "--crontab", crontab, *args],
                           cwd=cwd, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "VISUAL": "", "EDITOR": editor, "TMPDIR": str(cwd / "tmp")})
+                          env={**os.environ, "VISUAL": "", "EDITOR": editor, "TMPDIR": "tmp"})  # relative: uid 65534 cannot reach tmp_path by its absolute path
 
 
 @pytest.fixture
