@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
@@ -18,7 +15,7 @@ from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.history import open_readonly
 from tests.test_daemon import cli
-from tests.test_faults_restart import Shifted, rows
+from tests.test_faults_restart import Shifted, rows, shifted  # noqa: F401 - the fixture
 from tests.test_scheduler import World, run, ts
 from tests.waiting import wait_until
 
@@ -86,26 +83,17 @@ def test_a_run_a_dead_supervisor_left_running_is_interrupted_at_the_fake_time(tm
 YEARS_S = 20 * 365 * 86400.0
 
 
-@pytest.fixture
-def supervisors() -> Iterator[list[Shifted]]:
-    started: list[Shifted] = []
-    yield started
-    for sup in started:
-        if sup.proc.poll() is None:
-            sup.proc.kill()
-            sup.proc.wait()
-
 
 def records(state: Path) -> dict[str, RunRecord]:
     with open_readonly(state / "history.db") as reader:
         return {name: reader.latest_runs(name)[0] for name in reader.job_names()}
 
 
-def test_a_shifted_supervisor_records_runs_and_interruptions_on_its_own_clock(supervisors: list[Shifted], tmp_path: Path) -> None:
+def test_a_shifted_supervisor_records_runs_and_interruptions_on_its_own_clock(shifted: list[Shifted], tmp_path: Path) -> None:  # noqa: F811 - the fixture
     (tmp_path / "crontab").write_text("# cronplus: name=quick\n0 0 1 1 * true\n"
                                       "# cronplus: name=slow\n0 0 1 1 * sleep 60\n")
     first = Shifted(tmp_path, YEARS_S)
-    supervisors.append(first)
+    shifted.append(first)
     first.wait_ready()
     assert cli(first.state, first.crontab, "trigger", "quick").returncode == 0
     assert cli(first.state, first.crontab, "trigger", "slow").returncode == 0
@@ -113,7 +101,7 @@ def test_a_shifted_supervisor_records_runs_and_interruptions_on_its_own_clock(su
     wait_until(lambda: rows(first.state, "SELECT 1 FROM runs WHERE job = 'quick' AND final = 1"), 20, "quick's end")
     first.stop(signal.SIGKILL)
     again = Shifted(tmp_path, YEARS_S)  # its start makes the run the dead one left `running` interrupted
-    supervisors.append(again)
+    shifted.append(again)
     again.wait_ready()
     assert again.stop() == 0
     got = records(again.state)
