@@ -23,7 +23,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "engine": {"foundation", "crontab", "store"},
     "alerts": {"foundation", "crontab", "store", "engine"},
     "service": {"foundation", "crontab", "store", "engine", "alerts"},
-    "cli": {"foundation", "crontab", "store", "engine", "alerts", "service"},
+    "web": {"foundation", "crontab", "store", "engine", "alerts", "service"},
+    "cli": {"foundation", "crontab", "store", "engine", "alerts", "service", "web"},
 }
 # Modules over MAX_LINES, each with why it is not split yet; the list must shrink, not grow.
 TOO_LONG = {

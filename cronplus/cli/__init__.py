@@ -18,7 +18,7 @@ every URL cut to its host (redact.py), as URLs carry tokens.
 tests run commands in-process that way): commands read the environment only as `args.environ`
 (paths.environ_of), which is os.environ when no `env` is given.
 
-May import: foundation, crontab, store, engine, alerts, service.
+May import: foundation, crontab, store, engine, alerts, service, web.
 """
 
 from __future__ import annotations
