@@ -10,7 +10,7 @@ May import: foundation, crontab, store, engine, alerts, service (as web/__init__
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,6 +45,18 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class Stats(Protocol):
+    """Counters since the supervisor started, fed by run events (an after-commit subscriber in
+    service/), for /metrics. Prometheus takes a counter's reset at a restart in its stride."""
+
+    def runs_total(self) -> Mapping[tuple[str, str], int]: ...  # (job, status) -> final runs ended
+    def last_success(self) -> Mapping[str, float]: ...  # job -> Unix time of its last successful end
+    def last_duration(self) -> Mapping[str, float]: ...  # job -> seconds of its last final run
+    def start_delay(self) -> tuple[Sequence[float], Sequence[int], float, int]: ...  # bucket bounds, cumulative counts, sum, count (tick -> spawn)
+    def alert_deliveries(self) -> Mapping[str, int]: ...  # result (delivered / retry / failed) -> count
+    def reload_ok(self) -> bool: ...  # the last reload's result (True before any)
+
+
 class Site(Protocol):
     """What a handler may read and do. Reads are this thread's; actions go to the loop."""
 
@@ -54,6 +66,7 @@ class Site(Protocol):
     def job_rows(self) -> list[JobRow]: ...  # service.views rows: what `cronplus jobs` shows
     def history(self) -> RunReader: ...  # read-only, this thread's connection
     def outbox(self) -> OutboxQueue: ...  # read-only use: list_rows, counts
+    def stats(self) -> Stats: ...
     def output(self, run_id: int, *, offset: int = 0, limit: int | None = None) -> bytes | None: ...  # None: no output kept
     def trigger(self, job: str, *, params: Mapping[str, str] | None = None) -> dict[str, Any]: ...  # as Commands.trigger's JSON
     def pause(self, job: str) -> dict[str, Any]: ...
