@@ -187,4 +187,4 @@ def ensure_private_dir(path: str | os.PathLike[str], what: str) -> None:
             break
         current = current.parent
     if os.stat(real).st_uid == euid:
-        os.chmod(real, 0o700)  # SPEC §1: state dirs are 0700, also when they existed already
+        os.chmod(real, 0o700)  # README "Where files live": state dirs are 0700, also when they existed already

@@ -1,4 +1,4 @@
-"""Where cronplus keeps things (SPEC §1): user vs system mode, XDG and systemd directories,
+"""Where cronplus keeps things (README "Where files live"): user vs system mode, XDG and systemd directories,
 command-line and environment overrides. Creating (and checking) directories is the only I/O here.
 The environment is a mapping passed in (`env`, os.environ when None): the CLI passes its
 `args.environ`, so a command run in-process with another environment resolves from that one."""

@@ -59,7 +59,7 @@ def test_json_lines_carry_exactly_the_spec_fields_newest_last(state: Path, histo
     second = add(history, "backup", now - 200, RunStatus.FAILED, exit_code=3, reason="exit 3")
     rows = runs_json(state, tz="UTC")
     assert [r["run_id"] for r in rows] == [first, second]
-    assert list(rows[0]) == list(RUN_JSON_KEYS)  # SPEC §4's keys plus signal, reason and host
+    assert list(rows[0]) == list(RUN_JSON_KEYS)  # the documented keys plus signal, reason and host
     assert rows[0]["duration_s"] == 0.85 and rows[1]["status"] == "failed" and rows[1]["exit_code"] == 3
     assert rows[0]["started_at"].endswith("+00:00") and rows[0]["log_path"] is None
 

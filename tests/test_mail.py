@@ -1,4 +1,4 @@
-"""MAILTO (SPEC §6) end to end with the real command: `cronplus trigger` runs the job, and the
+"""MAILTO (README "Alerts") end to end with the real command: `cronplus trigger` runs the job, and the
 mail reaches a real recording mailer ($CRONPLUS_MAILER) through the outbox; plus the message's
 shape as cronie's do_command.c writes it, from the pure builder."""
 

@@ -1,4 +1,4 @@
-"""croniter 7.0.0 against cron (CRON-NOTES A-G): each difference as a regression test that we
+"""croniter 7.0.0 against cron (docs/cron-compat.md, "croniter against cron" A-G): each difference as a regression test that we
 give cron's answer, and checks that our croniter-backed naive-minute search (croniter handed a
 normalized expression: explicit value lists, `day_or` from the star flags) matches exactly the
 minutes crontab(5) matches, by brute force."""
@@ -22,7 +22,7 @@ from cronplus.errors import CrontabError
 from cronplus.model import Schedule
 from tests.cron_oracle import EPOCH, cron_matches_day, schedule
 
-# Pin what croniter itself answers only for the version whose behaviour CRON-NOTES records.
+# Pin what croniter itself answers only for the version whose behaviour docs/cron-compat.md records.
 CRONITER_7_0_0 = version("croniter") == "7.0.0"
 
 
@@ -55,7 +55,7 @@ def test_we_give_crons_answer_where_croniter_differs(
     got = next_fire(schedule(expr), start, tz)
     assert got is not None and got.isoformat() == cron, label
     if CRONITER_7_0_0:
-        assert croniter_next(expr, start).isoformat() == croniter_answer, "croniter changed: update CRON-NOTES"
+        assert croniter_next(expr, start).isoformat() == croniter_answer, "croniter changed: update docs/cron-compat.md"
 
 
 def test_a_never_firing_schedule_is_none_where_croniter_raises() -> None:  # F

@@ -1,10 +1,10 @@
-"""Mail as cron sends it (SPEC §6): who gets it, the message, the mailer command. Pure except
+"""Mail as cron sends it (README "Alerts", MAILTO): who gets it, the message, the mailer command. Pure except
 `mailer_missing` (one stat) and `read_output` (reads a run's log).
 
 Contract:
 - `mailto(job) -> tuple[str, ...]`: the recipients of the `MAILTO` in effect for the job's
   line, split on commas; () when MAILTO is unset, `""`, or not safe (`address_problem`).
-  Unlike cronie, an unset MAILTO mails nobody (cronie mails the crontab owner): SPEC §6 mails
+  Unlike cronie, an unset MAILTO mails nobody (cronie mails the crontab owner): cronplus mails
   only when MAILTO is non-empty, and a run's output is kept in history anyway.
 - `cron_message(...) -> str`: the message cronie's `child_process()` (src/do_command.c)
   writes to the mailer: `From: "(Cron Daemon)" <MAILFROM or USER>`, `To:`, `Subject: Cron

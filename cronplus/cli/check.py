@@ -1,4 +1,4 @@
-"""`cronplus check [FILE]`: validate a crontab (SPEC §4).
+"""`cronplus check [FILE]`: validate a crontab (README "Using it day to day").
 
 Errors and warnings go to stderr, one `FILE:LINE:COL: message` line each (warnings say
 `warning:`). Exit 0 when valid (warnings allowed), 1 when invalid. On success one line

@@ -7,7 +7,7 @@ A supervisor that listens but does not answer within STATUS_TIMEOUT_S is an erro
 so) unless the crontab is named (--crontab / CRONPLUS_CRONTAB): then a warning, and the table.
 With no --crontab / CRONPLUS_CRONTAB, the crontab is the one the state dir's running supervisor
 runs (it says which in the same reply), so `cronplus --state-dir DIR jobs` shows what DIR's
-supervisor runs; with no supervisor, the default crontab of SPEC §1.
+supervisor runs; with no supervisor, the default crontab (README "Where files live").
 
 --json prints one object a line (like `log --json`): job schedule tz after next_run last_run_id
 last_status last_start last_end duration_s running waiting; times ISO 8601 with offset. A job

@@ -1,4 +1,4 @@
-"""`cronplus next`: the next run times of a cron expression or of a crontab job (SPEC §4).
+"""`cronplus next`: the next run times of a cron expression or of a crontab job (README "Using it day to day").
 
     cronplus next EXPR [-n N] [--tz ZONE] [--from ISO]
     cronplus next --job NAME [FILE] [-n N] [--tz ZONE] [--from ISO]

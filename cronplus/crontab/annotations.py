@@ -1,4 +1,4 @@
-"""`# cronplus:` and `# cronplus-defaults:` annotations (SPEC §2): one key table, value converters.
+"""`# cronplus:` and `# cronplus-defaults:` annotations (README "The crontab language"): one key table, value converters.
 
 Contract:
 - `parse_duration("1h30m") -> float` seconds: `45`, `30s`, `5m`, `1h30m`, `2d` (units d h m s,

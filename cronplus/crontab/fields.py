@@ -14,7 +14,7 @@ The grammar is cronie's `get_list`/`get_range`/`get_number` (src/entry.c):
 Digits are ASCII `0-9` only, as cron's `isdigit()` in the C locale: `１` (full-width) and `①`
 are not numbers. Echoed field text goes through `errors.shown` (escaped, cut to 40 chars).
 
-Where deployed crons read the same text differently (CRON-NOTES "Where deployed crons
+Where deployed crons read the same text differently (docs/cron-compat.md, "Where deployed crons
 disagree") we reject it with a message naming the disagreement and a hint how to write the
 intent unambiguously. Pure: no I/O.
 """

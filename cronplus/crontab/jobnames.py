@@ -1,4 +1,4 @@
-"""Default job names: a stable slug of the command (SPEC §2 `name` default).
+"""Default job names: a stable slug of the command (README "The crontab language": `name`'s default).
 
 Rule (documented for users, deterministic across runs and machines):
 1. Split the command (before any unescaped `%`) at shell operators (`;`, `&`, `|`), drop

@@ -1,4 +1,4 @@
-"""The crontab language: text -> frozen model.Crontab (SPEC §2), or CrontabError with every error.
+"""The crontab language: text -> frozen model.Crontab (README "The crontab language"; docs/cron-compat.md), or CrontabError with every error.
 
 Contract:
 - `parse_schedule(expr, loc=None) -> Schedule`: one 5-field expression or `@nickname` (it lives

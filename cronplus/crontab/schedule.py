@@ -32,7 +32,7 @@ Design. Two layers, each doing what it is sound at:
    but never from the crontab text. Our parser (cronplus/crontab/parser.py) validates cron's syntax
    and yields value sets and star flags; `_croniter_form` turns them into an expression croniter
    7 reads exactly as cron would: explicit comma lists of integers (no `N-N` ranges, which
-   croniter turns into `*`, CRON-NOTES B; no names, steps or croniter extensions, G), `*` only
+   croniter turns into `*`, docs/cron-compat.md, croniter B; no names, steps or croniter extensions, G), `*` only
    for a full field (or `* *` when cron's OR rule makes every day match), and cron's day-field
    star rule (A) passed as croniter's `day_or` flag (False = both day fields must match). It is asked with *naive* datetimes only, so its own
    DST handling (C, D, E) never runs. Schedules that never fire are recognized from the value
@@ -127,7 +127,7 @@ class _Compiled:
 
 
 def _field(values: frozenset[int], full: int) -> str:
-    # Explicit lists only: croniter 7 turns an `N-N` range into `*` (CRON-NOTES B) and reads
+    # Explicit lists only: croniter 7 turns an `N-N` range into `*` (docs/cron-compat.md, croniter B) and reads
     # its own extensions into other syntax; a plain list of integers means the same to both.
     return "*" if len(values) == full else ",".join(map(str, sorted(values)))
 
@@ -138,7 +138,7 @@ def _croniter_form(s: Schedule) -> tuple[str, bool]:
     croniter 7 ORs the day fields only when day_or=True *and* neither expanded field is `*`
     (croniter.py `_calc_next`); otherwise it ANDs them. Its `implement_cron_bug` looks at the
     field *text* for a leading `*`, which our normalized text no longer has, so we do not use
-    it: cron's star rule (CRON-NOTES A) is decided here, from Schedule.dom_star/dow_star.
+    it: cron's star rule (docs/cron-compat.md, croniter A) is decided here, from Schedule.dom_star/dow_star.
     """
     head = " ".join((_field(s.minutes, 60), _field(s.hours, 24)))
     month = _field(s.months, 12)
@@ -169,7 +169,7 @@ def _days_exist(s: Schedule) -> bool:
 def _can_fire(s: Schedule) -> bool:
     """False for schedules cron accepts but never runs (`0 0 30 2 *`, `0 0 31 4,6 *`).
 
-    Decided here so croniter is never asked (it searches 50 years and raises, CRON-NOTES F).
+    Decided here so croniter is never asked (it searches 50 years and raises, docs/cron-compat.md, croniter F).
     With the OR rule the weekday set alone (never empty) matches days of every month. With the
     AND rule some (month, day) must exist; over 400 years each such date meets every weekday.
     """
