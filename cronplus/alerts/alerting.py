@@ -1,8 +1,11 @@
 """Which alerts a run's end deserves, with incident semantics; enqueue them in the outbox.
 
-The scheduler calls `Alerting.on_start/on_end/on_not_run/on_config_error` on its loop thread
-right after its history write. Each call is a few SQL statements on the History connection (no
-network: delivery.py sends later) and never raises: an alert problem must never fail a job.
+`Alerting.subscribe(bus)` makes it a transactional subscriber of the run events
+(engine/events.py): RunStarted, RunEnded, RunNotRun, TicksMissed and ConfigRejected reach
+`on_start/on_end/on_not_run/on_config_error` inside the transaction of the history write they
+are about. Each call is a few SQL statements on the History connection (no network:
+delivery.py sends later) in a savepoint of its own, and never raises (an alert problem must
+never fail a job) but for a storage error, which the scheduler's Store holds with the write.
 
 Incidents, so a minutely job that breaks does not send 60 alerts an hour (state per job in the
 kv table, key `alert.incident.<job>`, JSON):
@@ -43,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from cronplus.alerts import mail, payloads
 from cronplus.clock import Clock, SystemClock
 from cronplus.crontab.mailto import MAILTO_SCHEME
+from cronplus.engine import events
 from cronplus.status import AlertEvent, RunStatus
 
 if TYPE_CHECKING:
@@ -165,7 +169,28 @@ class Alerting:
         self._wake = wake
         self.hostname = hostname or socket.gethostname()
 
-    # -- scheduler hooks (never raise) ------------------------------------------------------
+    def subscribe(self, bus: events.Bus) -> None:
+        bus.subscribe(events.RunStarted, lambda e: self.on_start(e.job, e.record), transactional=True)
+        bus.subscribe(events.RunEnded, lambda e: self.on_end(e.job, e.record, will_retry=e.will_retry), transactional=True)
+        bus.subscribe(events.RunNotRun, self._run_not_run, transactional=True)
+        bus.subscribe(events.TicksMissed, self._ticks_missed, transactional=True)
+        bus.subscribe(events.ConfigRejected, self._config_rejected, transactional=True)
+
+    def _run_not_run(self, event: events.RunNotRun) -> None:
+        if event.record.status is not RunStatus.SKIPPED:  # a skip is no alert (a skip-exit end is on_end's)
+            self.on_not_run(event.job, event.record)
+
+    def _ticks_missed(self, event: events.TicksMissed) -> None:
+        if event.records:  # one alert for the whole gap, not one per tick
+            self.on_not_run(event.job, event.records[-1])
+
+    def _config_rejected(self, event: events.ConfigRejected) -> None:
+        from cronplus.errors import CrontabError
+
+        if isinstance(event.error, CrontabError):  # an unreadable file is the log's (and STATUS='s)
+            self.on_config_error(event.defaults, event.error)
+
+    # -- the decisions' entry points (never raise) ---------------------------------------------
     def on_start(self, job: JobSpec, record: RunRecord) -> None:
         try:
             if job.options.ping:
@@ -197,9 +222,6 @@ class Alerting:
         except Exception as exc:  # noqa: BLE001
             _reraise_storage(exc)
             log.exception("alerting: on_not_run for %s failed", job.name)
-
-    # The architecture document calls it on_skipped; same thing.
-    on_skipped = on_not_run
 
     def on_config_error(self, defaults: JobOptions, error: CrontabError) -> None:
         try:

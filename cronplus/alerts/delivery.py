@@ -18,6 +18,10 @@ destination's other pending rows back too, so a dead or hanging receiver occupie
 thread at most and never starves the others (and a destination's alerts stay in order).
 One attempt (resolve, render, sign, POST, classify) is webhook.py's `send`; the retry policy
 and an attempt's Outcome are in outcome.py.
+
+`on_settled(events.AlertSettled)`, when given, hears each recorded attempt once its batch is
+committed (result delivered / retry / failed), on the delivery thread: the daemon carries it to
+its loop, where the counters for /metrics are kept (service/stats.py). It must not block.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +39,7 @@ from cronplus.alerts.outcome import Outcome
 from cronplus.alerts.outcome import Policy as Policy  # the public name stays here
 from cronplus.alerts.webhook import send
 from cronplus.clock import Clock, SystemClock
+from cronplus.engine.events import AlertSettled
 from cronplus.redact import redact_url
 from cronplus.store import outbox
 
@@ -112,7 +117,9 @@ class DeliveryWorker:
         keep_pings_s: float = 86400.0,
         batch: int = 16,
         mailer: str | None = None,
+        on_settled: Callable[[AlertSettled], None] | None = None,
     ) -> None:
+        self.on_settled = on_settled
         self.mailer = mailer  # `cronplus run --mailer CMD`; None: $CRONPLUS_MAILER, else sendmail
         self.db_path = Path(db_path)
         self.keep_s, self.keep_pings_s = keep_s, keep_pings_s
@@ -251,6 +258,12 @@ class DeliveryWorker:
             else:
                 log.info("alert %d (%s %s) to %s will be retried: %s", row.id, row.job, row.event, where,
                          outcome.error)
+            if self.on_settled is not None:
+                try:
+                    self.on_settled(AlertSettled(row_id=row.id, kind=row.kind, job=row.job, event=row.event,
+                                                 result="retry" if status == "pending" else status))
+                except Exception:  # noqa: BLE001 - a listener's bug never stops delivery
+                    log.exception("alert delivery: on_settled failed")
 
     def _dispatch(self, box: OutboxQueue) -> None:
         """Claim up to `batch` due rows for each idle destination (one batch in flight per

@@ -5,8 +5,9 @@ before anything is scheduled and before READY=1:
 2. those rows become final `interrupted` (the reason says what was stopped);
 3. ended attempts whose retry was pending become final ("retry abandoned: ...").
 
-Every run made final here gets its alert decision (Alerting.on_end, will_retry=False) in the
-same transaction as its final write, as a run ending under a live supervisor does: a failed
+Every run made final here is published (events.RunEnded, will_retry=False) in the same
+transaction as its final write, so its alert decision commits with it, as a run ending under a
+live supervisor does (a job gone from the crontab took its alerts with it: not published): a failed
 first attempt whose retry died with the supervisor alerts its failure once, not never.
 The `interrupted` rows end at the supervisor's clock's now (the Clock the scheduler uses).
 """
@@ -19,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine import leftovers
+from cronplus.engine.events import Bus, RunEnded
 from cronplus.model import Crontab, RunRecord
 
 if TYPE_CHECKING:
-    from cronplus.engine.alertsink import AlertSink
     from cronplus.store.api import RunWriter
 
 log = logging.getLogger("cronplus")
@@ -32,15 +33,16 @@ log = logging.getLogger("cronplus")
 ABANDONED_AT_START = "retry abandoned: supervisor stopped while the retry was pending"
 
 
-def recover(history: RunWriter, crontab: Crontab, alerting: AlertSink | None, *, owner: str,
+def recover(history: RunWriter, crontab: Crontab, bus: Bus | None, *, owner: str,
             clock: Clock | None = None) -> None:
-    """`clock` (the supervisor's, the system clock by default) says when the runs were interrupted."""
+    """`clock` (the supervisor's, the system clock by default) says when the runs were interrupted;
+    `bus` is the supervisor's, with its alerting subscribed (engine/events.py)."""
     jobs = {job.name: job for job in crontab.jobs}
 
     def decide(record: RunRecord) -> None:
         job = jobs.get(record.job)
-        if job is not None and alerting is not None:  # a job gone from the crontab took its alert with it
-            alerting.on_end(job, record, will_retry=False)
+        if job is not None and bus is not None:
+            bus.publish(RunEnded(job=job, record=record, will_retry=False))
 
     stale = history.stale_running(live_owner=owner)
     started = time.monotonic()

@@ -12,8 +12,8 @@ history rows, alerts). asyncio, one thread; time from an injected clock.Clock.
   runner.spawn_attempt, synchronously, for every run of the tick in turn (chunks of
   INSERT_CHUNK: rows, spawns, then the chunk's pids in one commit, then a yield to the loop so
   the control socket is served during a big tick); each run's task then
-  logs and alerts its start and awaits runner.supervise; policy.outcome ->
-  finish_run -> Alerting. A run ending failed, timeout, upstream_failed, missed or interrupted
+  logs and publishes its start and awaits runner.supervise; policy.outcome ->
+  finish_run -> RunEnded (events.py: alerting decides in the same transaction). A run ending failed, timeout, upstream_failed, missed or interrupted
   is logged at WARNING (the rest at INFO). The next tick of a job that just ran is computed after the spawns. Retries are new attempt rows
   (trigger `retry`, same scheduled_at) after policy.retry_delay.
 * The last tick handled per job is persisted (ticks.LastTicks) so a restart records the ticks
@@ -38,21 +38,17 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from cronplus.clock import Clock, SystemClock
 from cronplus.crontab import schedule
-from cronplus.engine import dagrun, policy, runner  # imported up front: not on a run's start path
-from cronplus.engine.alertsink import AlertSink
+from cronplus.engine import dagrun, events, policy, runner  # up front: not on a run's start path
 from cronplus.engine.dagrun import Run, utc
 from cronplus.engine.ticks import LastTicks, reboot_due, reboot_ran
 from cronplus.model import Crontab, JobSpec, RunRecord
 from cronplus.status import CatchUp, RunStatus, Trigger
 from cronplus.store.api import HistoryStore
-from cronplus.store.faults import is_storage_error
 from cronplus.store.history import RunStart
 from cronplus.store.storeguard import Ids, Store, draft_record
 
@@ -74,13 +70,16 @@ def _level(status: RunStatus) -> int:
 
 
 class Scheduler:
-    def __init__(self, crontab: Crontab, *, history: HistoryStore, alerting: AlertSink | None, log_dir: Path, owner: str,
-                 clock: Clock | None = None, scheduling: bool = True, rng: random.Random | None = None) -> None:
+    def __init__(self, crontab: Crontab, *, history: HistoryStore, alerting: events.Subscriber | None, log_dir: Path, owner: str,
+                 clock: Clock | None = None, scheduling: bool = True, rng: random.Random | None = None,
+                 bus: events.Bus | None = None) -> None:
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()  # jitter; tests pass a seeded one
         self.history = history
         self.store = Store(history)  # every history write of ours goes through it (a full disk)
-        self.alerting = alerting
+        self.bus = bus if bus is not None else events.Bus(history)  # run events (engine/events.py)
+        if alerting is not None:  # a transactional subscriber of ours (the daemon subscribes it to its bus)
+            alerting.subscribe(self.bus)
         self.log_dir = Path(log_dir).absolute()
         self.owner = owner
         self.scheduling = scheduling  # False: `cronplus trigger` without a supervisor
@@ -102,7 +101,6 @@ class Scheduler:
         self._unsettled: dict[str, datetime] = {}  # job -> tick it just ran; next tick not yet computed
         self._driven = False  # serve() is running: it starts queued launches itself
         self._stepping = False
-        self.on_step: Callable[[], None] | None = None  # the daemon's STATUS= update
         self._install(crontab, self.clock.time(), initial=True)
 
     # ---- configuration -------------------------------------------------------------------
@@ -232,13 +230,12 @@ class Scheduler:
 
         def write(ids: Ids) -> None:  # the rows, the tick they handle and their alert: all or nothing
             self.history.kv_set_many(handled)
-            record = None
+            records = []
             for tick, run_id in zip(due.missed, ids, strict=True):
-                record = self.history.record_not_run(job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
+                records.append(self.history.record_not_run(job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
                                                      scheduled_at=tick.timestamp(), tz=job.tz, at=now, reason=reason,
-                                                     run_id=run_id)
-            if record is not None:  # one alert for the whole gap, not one per tick
-                self._alert("on_not_run", job, record)
+                                                     run_id=run_id))
+            self.bus.publish(events.TicksMissed(job=job, records=tuple(records), total=due.missed_total))
 
         self.store.write(write, lambda _: None, ids=len(due.missed), what=f"{len(due.missed)} missed tick(s) of job {job.name}")
         log.warning("job %s: %d tick(s) missed (%s)", job.name, due.missed_total, reason)
@@ -300,8 +297,7 @@ class Scheduler:
             record: RunRecord = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
                                                  scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now, reason=reason,
                                                  run_id=ids[0])
-            if status is not RunStatus.SKIPPED:
-                self._alert("on_not_run", run.job, record)
+            self.bus.publish(events.RunNotRun(job=run.job, record=record))
             return record
 
         def draft(ids: list[int]) -> RunRecord:
@@ -501,7 +497,7 @@ class Scheduler:
 
         def write(_: Ids) -> RunRecord:  # the final row and its alert: all or nothing
             record: RunRecord = self.history.mark_final(run_id, f"retry abandoned: {why}")
-            self._alert("on_end", run.job, record, will_retry=False)  # its failure alert was held for the retry
+            self.bus.publish(events.RunEnded(job=run.job, record=record, will_retry=False))  # its failure alert was held for the retry
             return record
 
         def draft(_: list[int]) -> RunRecord:
@@ -535,11 +531,11 @@ class Scheduler:
             def started(_: Ids) -> None:  # the pid and a start ping: one commit
                 if spawned.pid is not None and not recorded:
                     self.history.set_pid(run_id, spawned.pid)
-                self._alert("on_start", job, RunRecord(  # what the row holds; no query on the start path
+                self.bus.publish(events.RunStarted(job=job, spawned_at=spawned.started, record=RunRecord(  # what the row holds
                     run_id=run_id, job=job.name, attempt=run.attempt, status=RunStatus.RUNNING,
                     trigger=run.attempt_trigger, scheduled_at=run.tick,
                     started_at=utc(run.started_at), ended_at=None, exit_code=None, log_path=str(run.log_path),
-                    pid=spawned.pid, host=getattr(self.history, "host", None)))
+                    pid=spawned.pid, host=getattr(self.history, "host", None))))
 
             self.store.write(started, lambda _: None, what=f"pid of run {run_id} of job {job.name}")
             log.info("job %s: run %d started (attempt %d, %s)", job.name, run_id, run.attempt, run.attempt_trigger)
@@ -556,7 +552,7 @@ class Scheduler:
         def write(_: Ids) -> RunRecord:  # the run's end and its alerts: both or neither, even across a kill -9
             record: RunRecord = self.history.finish_run(run_id, status=out.status, ended_at=ended, exit_code=result.exit_code,
                                              signal=result.signal, reason=out.reason, final=not retry)
-            self._alert("on_end", job, record, will_retry=retry)
+            self.bus.publish(events.RunEnded(job=job, record=record, will_retry=retry))
             return record
 
         def draft(_: list[int]) -> RunRecord:
@@ -601,16 +597,6 @@ class Scheduler:
             run.chain.ended(run, record)  # after the fan-out: the chain is whole
         self.wake()
 
-    def _alert(self, method: str, job: JobSpec, record: RunRecord, **kwargs: Any) -> None:
-        if self.alerting is None:
-            return
-        try:
-            getattr(self.alerting, method)(job, record, **kwargs)
-        except Exception as exc:  # alerts never fail a job
-            if is_storage_error(exc):  # but the Store must hold the run's end together with its alert
-                raise
-            log.exception("alerting %s failed for job %s", method, job.name)
-
     # ---- the driver ----------------------------------------------------------------------
 
     def wake(self) -> None:
@@ -633,8 +619,7 @@ class Scheduler:
             self.step(now)
             await self._launch_queued()
             self._settle_next_ticks(now)
-            if self.on_step is not None:
-                self.on_step()
+            self.bus.publish(events.Stepped(now=now))  # after-commit subscribers: the daemon's STATUS=
             try:
                 await asyncio.wait_for(self._event.wait(), timeout=policy.approach(self.next_wake(self.clock.time())))
             except TimeoutError:

@@ -2,6 +2,8 @@
 (watchdog on the crontab's directory: editors replace files by rename), parse-then-swap reload,
 control socket (answered by service/commands.py's Commands facade), retention timer, delivery
 worker, systemd notify; orderly shutdown.
+Run events (engine/events.py): one `bus`; alerting its transactional subscriber, STATUS= an
+after-commit one; the delivery's AlertSettled goes via the loop.
 
 Also `trigger_in_process`: `cronplus trigger` with no supervisor running uses the same
 Scheduler, History, runner and Alerting, without scheduling ticks.
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cronplus.clock import Clock, SystemClock
+from cronplus.engine import events
 from cronplus.engine.orphans import OrphanReaper
 from cronplus.engine.scheduler import Scheduler
 from cronplus.errors import CronplusError, CrontabError, capped, escape
@@ -99,16 +102,19 @@ class Daemon:
         self.history = History(self.paths.db_path)
         self.owner = owner_id()
         self.clock = clock = self.settings.clock or SystemClock()  # one clock for every record: rows, alerts, the outbox
-        self.worker = DeliveryWorker(self.paths.db_path, mailer=self.settings.mailer, clock=clock)
-        self.alerting = Alerting(self.history, wake=self.worker.wake, clock=clock)
-        recover(self.history, self.crontab, self.alerting, owner=self.owner, clock=clock)  # a killed supervisor's runs
+        loop = asyncio.get_running_loop()
+        self.bus = bus = events.Bus(self.history)
+        self.worker = DeliveryWorker(self.paths.db_path, mailer=self.settings.mailer, clock=clock,
+                                     on_settled=bus.from_thread(loop))
+        Alerting(self.history, wake=self.worker.wake, clock=clock).subscribe(bus)
+        bus.subscribe(events.Stepped, self._status_on, transactional=False)
+        bus.subscribe(events.ConfigReloaded, self._status_on, transactional=False)
+        recover(self.history, self.crontab, bus, owner=self.owner, clock=clock)  # a killed supervisor's runs
         self._prune()
         self.worker.start()  # after the first reads: a corrupt history.db is one line, not a thread's
-        self.scheduler = Scheduler(self.crontab, history=self.history, alerting=self.alerting,
+        self.scheduler = Scheduler(self.crontab, history=self.history, alerting=None, bus=bus,
                                    log_dir=self.paths.log_dir, owner=self.owner, clock=clock)
-        self.scheduler.on_step = self._status
         self.scheduler.store.on_change = self._status
-        loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
@@ -198,15 +204,11 @@ class Daemon:
             for line in capped(exc.diagnostics):
                 log.error("reload refused: %s", line)
             log.error("reload refused: keeping the previous crontab (%d job(s))", len(self.crontab.jobs))
-            try:
-                self.alerting.on_config_error(self.crontab.defaults, exc)
-            except Exception:
-                log.exception("config_error alert failed")
-            self.notifier.ready()
+            self._rejected(exc)
             return str(exc)
         except (CronplusError, OSError) as exc:
             log.error("reload refused: %s", escape(str(exc)))  # a path may hold control characters
-            self.notifier.ready()
+            self._rejected(exc)
             return str(exc)
         self.crontab_missing = not self.paths.crontab.exists()
         if self.crontab_missing:
@@ -217,8 +219,16 @@ class Daemon:
         self.scheduler.reload(crontab)
         log.info("reload ok: %d job(s) (+%d -%d)", len(new), len(new - old), len(old - new))
         self.notifier.ready()
-        self._status()
+        self.bus.publish(events.ConfigReloaded(jobs=len(new), added=tuple(sorted(new - old)),
+                                               removed=tuple(sorted(old - new))))
         return None
+
+    def _rejected(self, exc: Exception) -> None:
+        try:  # its config_error alert (a full disk is the one error the bus lets through)
+            self.bus.publish(events.ConfigRejected(defaults=self.crontab.defaults, error=exc))
+        except Exception:
+            log.exception("config_error alert failed")
+        self.notifier.ready()
 
     # ---- timers ----------------------------------------------------------------------------
 
@@ -243,6 +253,9 @@ class Daemon:
     def _loop_died(self) -> None:
         self.exit_code = 1
         self.stop_event.set()
+
+    def _status_on(self, _: events.Event) -> None:
+        self._status()
 
     def _status(self) -> None:
         from cronplus.service.systemd import format_status
