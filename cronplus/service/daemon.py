@@ -2,8 +2,8 @@
 (watchdog on the crontab's directory: editors replace files by rename), parse-then-swap reload,
 control socket (answered by service/commands.py's Commands facade), retention timer, delivery
 worker, systemd notify; orderly shutdown.
-Run events (engine/events.py): one `bus`; alerting its transactional subscriber, STATUS= an
-after-commit one; the delivery's AlertSettled goes via the loop.
+Run events (engine/events.py): one `bus`; alerting its transactional subscriber, `stats` (the
+/metrics counters) and STATUS= after-commit ones; the delivery's AlertSettled goes via the loop.
 
 Also `trigger_in_process`: `cronplus trigger` with no supervisor running uses the same
 Scheduler, History, runner and Alerting, without scheduling ticks.
@@ -32,6 +32,7 @@ from cronplus.paths import Paths
 from cronplus.service.commands import Commands
 from cronplus.service.control import ControlServer, SupervisorLock, suggest
 from cronplus.service.loopwatch import LoopWatch
+from cronplus.service.stats import RunStats
 
 if TYPE_CHECKING:
     from cronplus.engine.dagrun import Chain, Run
@@ -85,6 +86,7 @@ class Daemon:
         self._file_sig: tuple[float, int] | None = self._signature()
         self.crontab_missing = not self.paths.crontab.exists()
         self.exit_code = 0
+        self.stats = RunStats()
 
     def _signature(self) -> tuple[float, int] | None:
         try:
@@ -107,6 +109,8 @@ class Daemon:
         self.worker = DeliveryWorker(self.paths.db_path, mailer=self.settings.mailer, clock=clock,
                                      on_settled=bus.from_thread(loop))
         Alerting(self.history, wake=self.worker.wake, clock=clock).subscribe(bus)
+        self.stats.seed(self.history, (job.name for job in self.crontab.jobs))
+        self.stats.subscribe(bus)
         bus.subscribe(events.Stepped, self._status_on, transactional=False)
         bus.subscribe(events.ConfigReloaded, self._status_on, transactional=False)
         recover(self.history, self.crontab, bus, owner=self.owner, clock=clock)  # a killed supervisor's runs
