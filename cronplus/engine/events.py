@@ -139,11 +139,12 @@ class Bus:
 
     def __init__(self, uow: UnitOfWork | None = None) -> None:
         self.uow = uow
-        self._now: dict[type, list[_Handler]] = {}
-        self._after: dict[type, list[_Handler]] = {}
+        self._now: dict[type, tuple[_Handler, ...]] = {}
+        self._after: dict[type, tuple[_Handler, ...]] = {}
 
     def subscribe(self, kind: type[_E], handler: Callable[[_E], None], *, transactional: bool) -> None:
-        (self._now if transactional else self._after).setdefault(kind, []).append(handler)
+        table = self._now if transactional else self._after
+        table[kind] = (*table.get(kind, ()), handler)  # a tuple: publish hands it on as it is
 
     def publish(self, event: Event) -> None:
         kind = type(event)
@@ -159,7 +160,7 @@ class Bus:
             if self.uow is None:
                 _deliver(event, after)
             else:
-                self.uow.after_commit(functools.partial(_deliver, event, tuple(after)))
+                self.uow.after_commit(functools.partial(_deliver, event, after))
 
 
     def from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[Event], None]:

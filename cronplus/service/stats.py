@@ -145,16 +145,13 @@ class RunStats:
         self._reload_ok = True
 
     def _count(self, record: RunRecord) -> None:
-        key = (record.job, str(record.status))
+        key = (record.job, record.status.value)
         self._runs[key] = self._runs.get(key, 0) + 1
-        self._note_final(record)
-
-    def _note_final(self, record: RunRecord) -> None:
-        duration = record.duration_s
-        if duration is not None:
-            self._last_duration[record.job] = max(0.0, duration)
-        if record.status is RunStatus.SUCCESS:
-            self._last_success[record.job] = _ended(record)
+        started, ended = record.started_at, record.ended_at
+        if started is not None and ended is not None:  # it ran (a not-run row has no duration)
+            self._last_duration[record.job] = max(0.0, (ended - started).total_seconds())
+            if record.status is RunStatus.SUCCESS:
+                self._last_success[record.job] = ended.timestamp()
 
 
 def _ended(record: RunRecord) -> float:
