@@ -162,7 +162,6 @@ class Bus:
             else:
                 self.uow.after_commit(functools.partial(_deliver, event, after))
 
-
     def from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[Event], None]:
         """`publish` for another thread: the event is published on `loop`'s thread (dropped
         once the loop is closed: its supervisor and subscribers are gone)."""
