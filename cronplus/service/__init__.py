@@ -3,7 +3,8 @@ on disk (install, edit).
 
 - daemon: `cronplus run`'s wiring (lock, load, READY=1, signals, reload, control socket);
   control: the control socket; systemd: sd_notify and the journal's log format; loopwatch: the
-  scheduling task's supervision; units: the systemd unit files; installer: validate and write
+  scheduling task's supervision; stats: counters since start for /metrics (an after-commit
+  subscriber of the run events); units: the systemd unit files; installer: validate and write
   a crontab atomically; editor: `cronplus edit`'s session.
 
 May import: foundation, crontab, store, engine, alerts.
