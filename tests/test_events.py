@@ -145,7 +145,7 @@ def test_a_failing_after_commit_subscriber_is_logged_and_the_loop_and_the_record
 
     asyncio.run(main())
     assert [(r[0], r[2]) for r in w.rows()] == [("a", "success"), ("a", "success")]
-    assert lines.count("RunEnded: after-commit subscriber") == 2
+    assert lines.count("RunEnded of job a: after-commit subscriber") == 2
     assert lines.count("Stepped: after-commit subscriber") >= 2
     w.history.close()
 
@@ -162,7 +162,7 @@ def test_a_failing_transactional_subscriber_is_logged_and_the_end_and_the_alert_
     asyncio.run(w.step_at(T0 + 30))
     assert [r[2] for r in w.rows()] == ["failed"]
     assert [tuple(r) for r in w.history.conn.execute("SELECT job, event FROM outbox")] == [("bad", "failure")]
-    assert lines.count("RunEnded: subscriber") == 1
+    assert lines.count("RunEnded of job bad: subscriber") == 1
     w.history.close()
 
 

@@ -154,7 +154,7 @@ class Bus:
             except Exception as exc:  # a subscriber never fails the record it is about
                 if is_storage_error(exc):  # but a full disk holds the record and this decision together
                     raise
-                log.exception("%s: subscriber %s failed", kind.__name__, _name(handler))
+                log.exception("%s: subscriber %s failed", _what(event), _name(handler))
         after = self._after.get(kind)
         if after:
             if self.uow is None:
@@ -179,7 +179,13 @@ def _deliver(event: Event, handlers: Sequence[_Handler]) -> None:
         try:
             handler(event)
         except Exception:  # after the commit: the record is safe; log, and the others still hear it
-            log.exception("%s: after-commit subscriber %s failed", type(event).__name__, _name(handler))
+            log.exception("%s: after-commit subscriber %s failed", _what(event), _name(handler))
+
+
+def _what(event: Event) -> str:
+    job = getattr(event, "job", None)
+    name = job if isinstance(job, str) or job is None else job.name
+    return f"{type(event).__name__} of job {name}" if name else type(event).__name__
 
 
 def _name(handler: _Handler) -> str:
