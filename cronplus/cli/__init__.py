@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "log": ("log", "run history, newest last"),
     "output": ("output", "print the captured output of a run"),
     "trigger": ("trigger", "run a job now, through the running supervisor when there is one"),
+    "why": ("why", "why a job did or did not run at a time (default: its last expected tick)"),
+    "exec": ("execjob", "run a job's command now in the foreground, in exactly its cron environment"),
     "reload": ("reload", "reload the running supervisor's crontab and wait: exit 1 when it refuses the file"),
     "edit": ("edit", "edit the crontab in $VISUAL/$EDITOR, validate, install (like crontab -e)"),
     "list": ("listing", "print the installed crontab (like crontab -l)"),
