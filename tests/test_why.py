@@ -117,7 +117,7 @@ def test_an_upstream_failure_names_the_upstream_run_and_the_trigger_rule(tmp_pat
     assert finding["upstreams"][0]["run"]["status"] == "failed"
     assert finding["upstreams"][0]["run"]["exit_code"] == 3
     out = why(tmp_path, "load", "--at", "2026-03-02 10:00").stdout
-    assert "trigger=all_success over after=extract: extract run 1 (failed: exit 3)" in out
+    assert "run 2 is upstream_failed by its upstreams (after=extract trigger=all_success): extract run 1 (failed: exit 3)" in out
 
 
 def test_a_downstream_still_waiting_names_the_upstream_run_in_flight(tmp_path: Path) -> None:

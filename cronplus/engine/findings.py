@@ -228,8 +228,8 @@ class UpstreamFailed(Finding):
 
     def sentence(self) -> str:
         ups = "; ".join(u.words() for u in self.upstreams)
-        return (f"The tick {shown(self.tick)} was recorded {self.run.status} ({self.run.reason}), run {self.run.run_id}: "
-                f"trigger={self.rule} over after={','.join(u.job for u in self.upstreams)}: {ups}.")
+        return (f"The tick {shown(self.tick)} did not run: run {self.run.run_id} is {self.run.status} by its upstreams "
+                f"(after={','.join(u.job for u in self.upstreams)} trigger={self.rule}): {ups}.")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
