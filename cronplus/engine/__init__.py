@@ -9,7 +9,8 @@ wires them).
   (outcome, retry delay, overlap); ticks: what persists between supervisors; shutdown: stop
   with every run recorded; runner: one attempt as cron runs it; output: its output pump;
   procgroup, runprocs, orphans: its processes; recovery, leftovers: runs a dead supervisor left;
-  events: the run events and their Bus (transactional and after-commit subscribers).
+  events: the run events and their Bus (transactional and after-commit subscribers); explain,
+  findings: why a job did or did not run at a time (`cronplus why`), from history.
 
 May import: foundation, crontab, store.
 """
