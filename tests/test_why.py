@@ -388,3 +388,76 @@ def test_without_history_the_answer_is_that_no_supervisor_ran(tmp_path: Path) ->
     assert "no history yet" in done.stderr
     assert done.stdout.splitlines()[0] == "j: supervisor_down"
     assert "no supervisor has ever scheduled this job" in done.stdout
+
+
+def test_a_run_that_exited_with_skip_exit_says_so(tmp_path: Path) -> None:
+    t1 = ts("2026-03-02T10:00:00")
+
+    async def main() -> None:
+        w = scenario(tmp_path, "# cronplus: name=maybe skip-exit=42\n0 * * * * exit 42\n", t1 - 1)
+        await w.step_at(t1)
+        w.history.close()
+
+    run(main())
+    answer = why_json(tmp_path, "maybe", "--at", "2026-03-02T10:00:00+00:00")
+    assert verdicts(answer) == ["skip_exit"]
+    assert "exited 42, the job's skip-exit" in answer["findings"][0]["sentence"]
+
+
+def test_a_queued_tick_started_late_behind_the_previous_run(tmp_path: Path) -> None:
+    stop = tmp_path / "stop"
+    text = f"# cronplus: name=q overlap=queue\n* * * * * until [ -e {stop} ]; do sleep 0.05; done\n"
+    t1 = ts("2026-03-02T10:00:00")
+
+    async def main() -> None:
+        w = scenario(tmp_path, text, t1 - 1)
+        w.clock.jump(1)
+        w.sched.step(t1)
+        await asyncio.sleep(0.1)
+        w.clock.jump(60)
+        w.sched.step(t1 + 60)  # queued behind run 1
+        w.clock.jump(30)
+        stop.touch()
+        await w.step_at(t1 + 90)  # run 1 ends; the queued tick starts now, 30 s late
+        w.history.close()
+
+    run(main())
+    answer = why_json(tmp_path, "q", "--at", "2026-03-02T10:01:00+00:00")
+    assert verdicts(answer) == ["ran", "late_start"]
+    assert "overlap=queue: it waited for the job's previous run to end" in answer["findings"][1]["sentence"]
+
+
+def test_a_run_replaced_by_the_next_tick_names_its_replacement(tmp_path: Path) -> None:
+    text = "# cronplus: name=r overlap=replace kill-grace=2s\n* * * * * sleep 30\n"
+    t1 = ts("2026-03-02T10:00:00")
+
+    async def main() -> None:
+        w = scenario(tmp_path, text, t1 - 1)
+        w.clock.jump(1)
+        w.sched.step(t1)
+        await asyncio.sleep(0.1)
+        w.clock.jump(60)
+        w.sched.step(t1 + 60)  # run 2 replaces run 1
+        deadline = time.monotonic() + 20
+        while w.history.get_run(1).status == "running":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "run 1 was not replaced"
+            await asyncio.sleep(0.05)
+        await w.sched.shutdown(0.0)
+        w.history.close()
+
+    run(main())
+    answer = why_json(tmp_path, "r", "--at", "2026-03-02T10:00:00+00:00")
+    assert verdicts(answer) == ["overlap"]
+    assert answer["findings"][0]["run"]["reason"] == "replaced by run 2"
+    assert [h["run_id"] for h in answer["findings"][0]["holders"]] == [2]
+
+
+def test_a_tick_still_to_come_is_not_yet(tmp_path: Path) -> None:
+    job = parse_crontab("# cronplus: name=j tz=UTC\n0 12 * * *\ttrue\n", path="c", system=False).jobs[0]
+    reader = History(":memory:")
+    try:
+        answer = explain(job, reader, Facts(now=_utc(ts("2026-03-02T10:00:00"))), at=_utc(ts("2026-03-02T12:00:00")))
+    finally:
+        reader.close()
+    assert [f.verdict for f in answer.findings] == ["not_yet"]
+    assert answer.sentences() == ["The tick 2026-03-02 12:00:00+00:00 is still to come (now 2026-03-02 10:00:00+00:00)."]

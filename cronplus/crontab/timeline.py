@@ -19,7 +19,7 @@ Pure, built on schedule.py (`next_fire`, `naive_matches`): the same rules, never
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from cronplus.crontab.schedule import naive_matches, next_fire, zone
 from cronplus.model import Schedule
@@ -34,6 +34,9 @@ def previous_fire(schedule: Schedule, at: datetime, tz: str | None) -> datetime 
     """The last fire instant at or before the aware instant `at`, aware in the schedule's zone."""
     if at.tzinfo is None:
         raise ValueError("previous_fire needs an aware datetime")
+    # In UTC: aware datetimes sharing a tzinfo subtract and compare by wall time, fold ignored,
+    # which is wrong in a repeated hour (02:30+01:00 is after 02:45+02:00).
+    at = at.astimezone(UTC)
     for window in _WINDOWS:
         try:
             start = at - window

@@ -113,12 +113,12 @@ def explain(job: JobSpec, reader: RunReader, world: World, *, at: datetime | Non
         return Explanation(job=job.name, at=at, tick=None, findings=tuple(found))
     if tick is None:
         previous = timeline.previous_fire(job.schedule, at, job.tz)
-        if previous is None or (at - previous).total_seconds() >= 60:
+        if previous is None or at.timestamp() - previous.timestamp() >= 60:
             found.append(_not_due(job, tzi, at, previous))
             return Explanation(job=job.name, at=at, tick=None, findings=tuple(found))
         tick = previous
     tick = tick.astimezone(tzi)
-    if tick > now:
+    if tick.timestamp() > now.timestamp():
         found.append(f.NotYet(tick=tick, now=now))
     else:
         found = _notes(job, world, tzi, tick, found + _tick_findings(job, reader, world, tzi, tick))
@@ -214,10 +214,11 @@ def _tick_findings(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, t
 
 def _late(job: JobSpec, reader: RunReader, tick: datetime, run: RunRecord) -> list[Finding]:
     """Why a run started well after its tick: jitter=, waiting for after=, or overlap=queue."""
-    if run.started_at is None or run.attempt > 1 or (run.started_at - tick).total_seconds() < LATE_S:
+    late = run.started_at.timestamp() - tick.timestamp() if run.started_at is not None else 0.0
+    if run.started_at is None or run.attempt > 1 or late < LATE_S:
         return []
     out: list[Finding] = []
-    if job.options.jitter > 0 and (run.started_at - tick).total_seconds() <= job.options.jitter + LATE_S:
+    if job.options.jitter > 0 and late <= job.options.jitter + LATE_S:
         out.append(f.Jitter(tick=tick, jitter_s=job.options.jitter, started_at=run.started_at))
     elif job.options.after:
         ups = "; ".join(u.words() for u in _upstreams(job, reader, tick, running=False))
@@ -286,11 +287,11 @@ def _no_row(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, tick: da
     now = world.now
     handled = _last_handled(reader, job.name)
     pending = handled is None or handled < tick.timestamp() - SAME_TICK_S
-    if pending and job.options.after and now < wait_deadline(job, tick):
+    if pending and job.options.after and now.timestamp() < wait_deadline(job, tick).timestamp():
         ups = _upstreams(job, reader, tick, running=True)
         return [f.WaitingUpstream(tick=tick, rule=str(job.options.trigger), upstreams=ups,
                                   gives_up_at=wait_deadline(job, tick).astimezone(tzi))]
-    if pending and job.options.jitter > 0 and (now - tick).total_seconds() <= job.options.jitter:
+    if pending and job.options.jitter > 0 and now.timestamp() - tick.timestamp() <= job.options.jitter:
         return [f.Jitter(tick=tick, jitter_s=job.options.jitter, started_at=None)]
     first = _first_run(reader, job.name)
     if handled is None and first is None:
@@ -303,7 +304,7 @@ def _no_row(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, tick: da
         last = datetime.fromtimestamp(handled, UTC).astimezone(tzi) if handled is not None else None
         return [f.SupervisorDown(tick=tick, run=None, back_at=None, missed=0, first_missed=None, last_missed=None,
                                  last_before=before[-1] if before else None, last_handled=last)]
-    if first is not None and _when(first) > tick:
+    if first is not None and _when(first).timestamp() > tick.timestamp():
         return [f.CrontabChanged(tick=tick, changed_at=None, first_run=first)]
     if first is None:
         return [f.CrontabChanged(tick=tick, changed_at=None, first_run=None,
@@ -323,7 +324,7 @@ def _notes(job: JobSpec, world: World, tzi: tzinfo, tick: datetime, found: list[
     into a CrontabChanged already found), the job's user missing now (system mode)."""
     out = list(found)
     changed = world.crontab_mtime
-    if changed is not None and changed > tick:
+    if changed is not None and changed.timestamp() > tick.timestamp():
         known = [(i, x) for i, x in enumerate(out) if isinstance(x, f.CrontabChanged)]
         if known:
             i, finding = known[0]

@@ -259,7 +259,7 @@ class Jitter(Finding):
         if self.started_at is None:
             return (f"jitter={duration(self.jitter_s)}: the tick {shown(self.tick)} starts at a random moment up to "
                     f"{duration(self.jitter_s)} after it, and has no row until it starts.")
-        late = (self.started_at - self.tick).total_seconds()
+        late = self.started_at.timestamp() - self.tick.timestamp()
         return f"jitter={duration(self.jitter_s)} delayed the start by {duration(late)} (started {shown(self.started_at)})."
 
 
@@ -273,7 +273,7 @@ class LateStart(Finding):
     def sentence(self) -> str:
         from cronplus.humanize import duration
 
-        late = (self.started_at - self.tick).total_seconds()
+        late = self.started_at.timestamp() - self.tick.timestamp()
         return f"It started {duration(late)} after its tick ({shown(self.started_at)}): {self.because}."
 
 
