@@ -174,6 +174,7 @@ def test_a_fixed_time_in_the_spring_forward_gap_ran_once_right_after_it(tmp_path
     out = why(tmp_path, "nightly", "--at", "2026-03-29 02:30").stdout
     assert "02:30 does not exist in Europe/Berlin on 2026-03-29" in out
     assert "once, at the first instant after it, 2026-03-29 03:00:00+02:00" in out
+    assert "run 1 (success), started 2026-03-29 03:00:00+02:00" in out  # the run's times in the job's zone too
 
 
 def test_a_wildcard_job_does_not_run_for_the_times_the_gap_skips(tmp_path: Path) -> None:

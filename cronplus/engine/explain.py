@@ -101,28 +101,46 @@ def explain(job: JobSpec, reader: RunReader, world: World, *, at: datetime | Non
     now = world.now.astimezone(tzi)
     if job.schedule.reboot:
         last = reader.latest_runs(job.name, 1)
-        return Explanation(job=job.name, at=at or now, tick=None, findings=(f.Reboot(last=last[0] if last else None),))
-    if at is None:
-        at = last_tick(job, now) or now
-    at = at.astimezone(tzi)
-    found: list[Finding] = []
-    tick: datetime | None
-    dst, tick = _dst(job, tzi, at, wall)
-    found += dst
-    if dst and tick is None:
-        return Explanation(job=job.name, at=at, tick=None, findings=tuple(found))
+        return _answer(job, (at or now).astimezone(tzi), None, [f.Reboot(last=last[0] if last else None)], tzi)
+    at = (at or last_tick(job, now) or now).astimezone(tzi)
+    found, tick = _dst(job, tzi, at, wall)
+    if found and tick is None:
+        return _answer(job, at, None, found, tzi)
     if tick is None:
         previous = timeline.previous_fire(job.schedule, at, job.tz)
         if previous is None or at.timestamp() - previous.timestamp() >= 60:
-            found.append(_not_due(job, tzi, at, previous))
-            return Explanation(job=job.name, at=at, tick=None, findings=tuple(found))
+            return _answer(job, at, None, [*found, _not_due(job, tzi, at, previous)], tzi)
         tick = previous
     tick = tick.astimezone(tzi)
     if tick.timestamp() > now.timestamp():
         found.append(f.NotYet(tick=tick, now=now))
     else:
         found = _notes(job, world, tzi, tick, found + _tick_findings(job, reader, world, tzi, tick))
-    return Explanation(job=job.name, at=at, tick=tick, findings=tuple(found))
+    return _answer(job, at, tick, found, tzi)
+
+
+def _answer(job: JobSpec, at: datetime, tick: datetime | None, found: list[Finding], tzi: tzinfo) -> Explanation:
+    return Explanation(job=job.name, at=at, tick=tick, findings=tuple(_zoned(x, tzi) for x in found))
+
+
+def _zoned(finding: Finding, tzi: tzinfo) -> Finding:
+    """The finding with its runs' times in the job's zone (history gives them in local time),
+    so that every time of an answer reads as the schedule does."""
+    def run(record: RunRecord) -> RunRecord:
+        return dataclasses.replace(record, scheduled_at=_in(record.scheduled_at, tzi),
+                                   started_at=_in(record.started_at, tzi), ended_at=_in(record.ended_at, tzi))
+
+    def value(v: object) -> object:
+        if isinstance(v, RunRecord):
+            return run(v)
+        if isinstance(v, f.Upstream):
+            return dataclasses.replace(v, run=run(v.run) if v.run is not None else None)
+        if isinstance(v, tuple):
+            return tuple(value(x) for x in v)
+        return v
+
+    changes = {field.name: value(getattr(finding, field.name)) for field in dataclasses.fields(finding)}
+    return dataclasses.replace(finding, **changes)
 
 
 def _dst(job: JobSpec, tzi: tzinfo, at: datetime, wall: datetime | None) -> tuple[list[Finding], datetime | None]:
