@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,9 +147,7 @@ def test_a_downstream_still_waiting_names_the_upstream_run_in_flight(tmp_path: P
     assert "extract still running" in answer.sentences()[0]
 
 
-def _utc(t: float) -> Any:
-    from datetime import UTC, datetime
-
+def _utc(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
@@ -244,7 +243,8 @@ def test_not_due_spells_out_the_and_rule_when_a_day_field_starts_with_a_star(tmp
 
 
 def test_ticks_missed_while_no_supervisor_ran_are_explained_with_the_gap(shifted, tmp_path: Path) -> None:  # noqa: F811
-    (tmp_path / "crontab").write_text("# cronplus: name=beat\n*/5 * * * * true\n")
+    (tmp_path / "crontab").write_text("# cronplus: name=beat\n*/5 * * * * true\n"
+                                      "# cronplus: name=caught catch-up=last\n*/5 * * * * true\n")
     os.utime(tmp_path / "crontab", (LONG_AGO, LONG_AGO))
     first = Shifted(tmp_path, -3 * 3600.0)
     shifted.append(first)
@@ -263,8 +263,15 @@ def test_ticks_missed_while_no_supervisor_ran_are_explained_with_the_gap(shifted
     assert finding["run"]["status"] == "missed"
     assert finding["run"]["reason"].startswith("supervisor not running")
     assert 20 <= finding["missed"] <= 25  # two hours of */5, give or take the edges
-    assert finding["first_missed"] <= answer["tick"] <= finding["last_missed"] or finding["missed"] == 1
+    first_missed, last_missed, asked = (datetime.fromisoformat(t) for t in
+                                        (finding["first_missed"], finding["last_missed"], answer["tick"]))
+    assert first_missed < asked < last_missed
     assert finding["back_at"] is not None
+    # with catch-up=last, the latest missed tick ran when the supervisor came back
+    caught = why_json(tmp_path, "caught", "--at", finding["last_missed"])
+    assert verdicts(caught) == ["ran"]
+    assert caught["findings"][0]["run"]["trigger"] == "catch-up"
+    assert "catch-up=last ran the latest tick missed while no supervisor ran" in caught["findings"][0]["sentence"]
     # the default question: the last tick, which no supervisor has handled since the second stopped
     now_answer = why_json(tmp_path, "beat")
     assert verdicts(now_answer) == ["supervisor_down"]

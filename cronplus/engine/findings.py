@@ -122,6 +122,10 @@ class Ran(Finding):
 
     def sentence(self) -> str:
         started = f", started {shown(self.run.started_at)}" if self.run.started_at else ""
+        if self.run.attempt > 1:
+            started += f" (attempt {self.run.attempt}: retries=)"
+        if self.run.trigger == "catch-up":
+            started += "; a catch-up run: catch-up=last ran the latest tick missed while no supervisor ran"
         return f"It ran for the tick {shown(self.tick)}: {run_words(self.run)}{started}."
 
 
