@@ -469,3 +469,23 @@ def test_a_tick_still_to_come_is_not_yet(tmp_path: Path) -> None:
         reader.close()
     assert [f.verdict for f in answer.findings] == ["not_yet"]
     assert answer.sentences() == ["The tick 2026-03-02 12:00:00+00:00 is still to come (now 2026-03-02 10:00:00+00:00)."]
+
+
+def test_a_jittered_tick_the_supervisors_stop_kept_from_starting_says_so(tmp_path: Path) -> None:
+    t1 = ts("2026-03-02T10:00:00")
+
+    async def main() -> None:
+        w = scenario(tmp_path, "# cronplus: name=late jitter=50s\n0 * * * * true\n", t1 - 1)
+        w.clock.jump(1)
+        w.sched.step(t1)  # delayed by jitter: no row yet
+        pending = explain(w.sched.jobs["late"], w.history, Facts(now=_utc(t1 + 10)))
+        assert [x.verdict for x in pending.findings] == ["jitter"]
+        assert "starts at a random moment up to 50s after it, and has no row until it starts" in pending.sentences()[0]
+        await w.sched.shutdown(0.0)
+        w.history.close()
+
+    run(main())
+    answer = why_json(tmp_path, "late", "--at", "2026-03-02T10:00:00+00:00")
+    assert verdicts(answer) == ["interrupted"]
+    assert answer["findings"][0]["sentence"].startswith(
+        "The tick 2026-03-02 10:00:00+00:00 never started: the supervisor was stopping (supervisor shutdown before it could start)")

@@ -202,6 +202,9 @@ class Interrupted(Finding):
     run: RunRecord
 
     def sentence(self) -> str:
+        if self.run.started_at is None:
+            return (f"The tick {shown(self.tick)} never started: the supervisor was stopping ({self.run.reason}), "
+                    f"run {self.run.run_id} recorded {shown(self.run.ended_at)}.")
         return (f"It started for the tick {shown(self.tick)} but the supervisor stopped while it ran: "
                 f"{run_words(self.run)}, started {shown(self.run.started_at)}, recorded {shown(self.run.ended_at)}.")
 
