@@ -2,7 +2,8 @@
 the previous fire time, cron's day-field rule applied to one date, and what a wall time is in a
 zone (normal, in a spring-forward gap, or in a repeated fall-back hour).
 
-Pure, built on schedule.py (`next_fire`, `naive_matches`): the same rules, never a second copy.
+Pure, built on schedule.py (`next_fire`, `naive_matches`): the same rules, never a second copy
+(docs/cron-compat.md, "The day fields" and "Daylight saving").
 
 - `previous_fire(schedule, at, tz)`: the last fire instant at or before the aware `at` (None for
   `@reboot`, a never-firing schedule, or none within 400 years). Found by widening a window back
