@@ -489,3 +489,56 @@ def test_a_jittered_tick_the_supervisors_stop_kept_from_starting_says_so(tmp_pat
     assert verdicts(answer) == ["interrupted"]
     assert answer["findings"][0]["sentence"].startswith(
         "The tick 2026-03-02 10:00:00+00:00 never started: the supervisor was stopping (supervisor shutdown before it could start)")
+
+
+# ---- what a running supervisor holds without a row ------------------------------------------
+
+
+def test_a_downstream_a_running_supervisor_holds_waiting_names_its_upstream(shifted, tmp_path: Path) -> None:  # noqa: F811
+    stop = tmp_path / "stop"
+    (tmp_path / "crontab").write_text(f"# cronplus: name=extract\n* * * * * until [ -e {stop} ]; do sleep 0.05; done\n"
+                                      "# cronplus: name=load after=extract\n* * * * * true\n")
+    os.utime(tmp_path / "crontab", (LONG_AGO, LONG_AGO))
+    now = time.time()
+    tick = (now // 60 - 5) * 60  # a past minute, reached by the shifted clock a few seconds from now
+    sup = Shifted(tmp_path, tick - 4.0 - now)
+    shifted.append(sup)
+    try:
+        sup.wait_ready()
+        wait_until(lambda: rows(sup.state, "SELECT 1 FROM runs WHERE job = 'extract' AND status = 'running'"), 30,
+                   "extract to start")
+        answer = why_json(tmp_path, "load", "--at", f"@{tick:.0f}")
+        assert verdicts(answer) == ["waiting_upstream"]
+        finding = answer["findings"][0]
+        assert finding["upstreams"] == [{"job": "extract", "run": None, "running": True}]
+        assert "a run waits for its upstreams (trigger=all_success): extract still running" in finding["sentence"]
+    finally:
+        stop.touch()
+    assert sup.stop() == 0
+
+
+def test_a_tick_queued_behind_a_running_run_names_that_run(tmp_path: Path) -> None:
+    from cronplus.engine.explain import Held
+
+    stop = tmp_path / "stop"
+    text = f"# cronplus: name=q overlap=queue\n* * * * * until [ -e {stop} ]; do sleep 0.05; done\n"
+    t1 = ts("2026-03-02T10:00:00")
+
+    async def main() -> Any:
+        w = scenario(tmp_path, text, t1 - 1)
+        w.clock.jump(1)
+        w.sched.step(t1)
+        await asyncio.sleep(0.1)
+        w.clock.jump(60)
+        w.sched.step(t1 + 60)  # queued behind run 1: no row
+        held = tuple(Held(job=r.job.name, tick=r.tick, state=r.state) for r in w.sched.runs)  # what `status` reports
+        answer = explain(w.sched.jobs["q"], w.history, Facts(now=_utc(t1 + 61), held=held), at=_utc(t1 + 60))
+        stop.touch()
+        await w.step_at(t1 + 62)
+        w.history.close()
+        return answer
+
+    answer = run(main())
+    assert [x.verdict for x in answer.findings] == ["overlap"]
+    assert answer.sentences()[0].startswith("The tick 2026-03-02 10:01:00+00:00 is queued by overlap=queue behind run 1 "
+                                            "(tick 2026-03-02 10:00:00+00:00")

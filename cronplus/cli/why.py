@@ -2,7 +2,8 @@
 its last expected tick), in plain sentences with the evidence: the first line is the verdict,
 the rest adds to it. engine/explain.py reasons; this module only gathers what it needs (the
 crontab, a read-only history, now, the crontab file's modification time, the passwd database in
-system mode) and prints.
+system mode, the runs a running supervisor holds without a row yet: its control socket's
+`status`) and prints.
 
 `--json`: one object, `{job, at, tick, verdict, findings: [{verdict, sentence, ...evidence}]}`
 (engine/findings.py: times ISO 8601 with offset, runs in `log --json`'s shape).
@@ -18,9 +19,14 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+
+    from cronplus.engine.explain import Held
     from cronplus.store.api import RunReader
 
 HELP = "why a job did or did not run at a time (default: its last expected tick)"
+STATUS_TIMEOUT_S = 4.0  # as `jobs`: a supervisor answers within 1 s even during a big tick
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     at, wall = parse_at(args.at, job.tz, now=now) if args.at else (None, None)
     world = World(now=datetime.fromtimestamp(now, UTC), crontab_mtime=_mtime(crontab.path), system=crontab.system,
-                  user_exists=_user_exists)
+                  user_exists=_user_exists, held=_held(where.control_socket))
     reader = _open(where.db_path)
     try:
         answer = explain(job, reader, world, at=at, wall=wall)
@@ -78,6 +84,29 @@ def _empty_history() -> RunReader:
     return History(":memory:")
 
 
+def _held(sock_path: Path) -> tuple[Held, ...] | None:
+    """The runs the state dir's running supervisor holds without a row (waiting, queued,
+    delayed), from its control socket's `status`; None when no supervisor answers."""
+    if not sock_path.exists():
+        return None
+    from datetime import datetime
+
+    from cronplus.engine.explain import Held
+    from cronplus.service.control import NoSupervisor, request
+
+    try:
+        reply = next(request(sock_path, {"cmd": "status"}, timeout=STATUS_TIMEOUT_S), {})
+    except (NoSupervisor, TimeoutError, OSError, ValueError):
+        return None  # history alone still answers
+    held = []
+    for run in reply.get("runs", []) if isinstance(reply, dict) else []:
+        try:
+            held.append(Held(job=str(run["job"]), tick=datetime.fromisoformat(run["scheduled_at"]), state=str(run["state"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return tuple(held)
+
+
 def _mtime(path: str) -> datetime | None:
     import os
     from datetime import UTC, datetime
@@ -96,7 +125,3 @@ def _user_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
-
-
-if TYPE_CHECKING:
-    from datetime import datetime

@@ -19,8 +19,10 @@ The reasoning, in order (the first finding is the headline; the others add evide
    (each upstream's run for the tick, as dagrun.upstream_states picks it); `interrupted`;
    a spawn failure for a missing user -> UserMissing; skip-exit; else Ran/Running, with Jitter or
    LateStart when it started well after its tick.
-5. No row: a downstream still waiting (WaitingUpstream), a jittered start still to come
-   (Jitter), no supervisor since the last tick handled (SupervisorDown from kv
+5. No row: what the running supervisor holds (World.held: queued behind a run -> Queued,
+   waiting on upstreams -> WaitingUpstream, delayed by jitter -> Jitter); a downstream still
+   within its wait or a jittered start still to come (from the options, when no supervisor
+   answered); no supervisor since the last tick handled (SupervisorDown from kv
    `scheduler.tick.<job>`, engine/ticks.py), the job's history starting after the tick
    (CrontabChanged), else NoRecord (pruned).
 6. Notes: the crontab file changed after the tick (CrontabChanged); system mode and the job's
@@ -57,13 +59,25 @@ _REPLACED_BY = re.compile(r"replaced by run (\d+)")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Held:
+    """A run the running supervisor holds without a row yet (its control socket's `status`):
+    `waiting` on upstreams, `queued` by overlap=queue, `delayed` by jitter."""
+
+    job: str
+    tick: datetime
+    state: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class World:
-    """What the caller knows beyond history: the present, the crontab file, the passwd database."""
+    """What the caller knows beyond history: the present, the crontab file, the passwd database,
+    the running supervisor's held runs (None: no supervisor answered)."""
 
     now: datetime
     crontab_mtime: datetime | None = None
     system: bool = False  # system mode: jobs run as their user field
     user_exists: Callable[[str], bool] | None = None  # system mode: is the user in passwd now
+    held: tuple[Held, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -305,9 +319,16 @@ def _no_row(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, tick: da
     from cronplus.engine.dagrun import wait_deadline
 
     now = world.now
+    held = next((h.state for h in world.held or () if h.job == job.name
+                 and abs(h.tick.timestamp() - tick.timestamp()) < SAME_TICK_S), None)
+    if held == "queued":
+        active = tuple(r for r in reader.running() if r.job == job.name)
+        return [f.Queued(tick=tick, policy=str(job.options.overlap), holders=active)]
+    if held == "delayed":
+        return [f.Jitter(tick=tick, jitter_s=job.options.jitter, started_at=None)]
     handled = _last_handled(reader, job.name)
     pending = handled is None or handled < tick.timestamp() - SAME_TICK_S
-    if pending and job.options.after and now.timestamp() < wait_deadline(job, tick).timestamp():
+    if held == "waiting" or (pending and job.options.after and now.timestamp() < wait_deadline(job, tick).timestamp()):
         ups = _upstreams(job, reader, tick, running=True)
         return [f.WaitingUpstream(tick=tick, rule=str(job.options.trigger), upstreams=ups,
                                   gives_up_at=wait_deadline(job, tick).astimezone(tzi))]

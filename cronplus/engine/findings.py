@@ -226,6 +226,21 @@ class Overlap(Finding):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Queued(Finding):
+    """The running supervisor holds the tick queued behind a run of the job (overlap=queue)."""
+
+    verdict: ClassVar[Verdict] = Verdict.OVERLAP
+    tick: datetime
+    policy: str
+    holders: tuple[RunRecord, ...]  # the job's runs running now
+
+    def sentence(self) -> str:
+        held = ", ".join(f"run {h.run_id} (tick {shown(h.scheduled_at)}, started {shown(h.started_at)})"
+                         for h in self.holders) or "a run that is ending"
+        return f"The tick {shown(self.tick)} is queued by overlap={self.policy} behind {held}: it starts when that ends."
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class UpstreamFailed(Finding):
     verdict: ClassVar[Verdict] = Verdict.UPSTREAM_FAILED
     tick: datetime
