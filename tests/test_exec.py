@@ -133,3 +133,21 @@ def test_an_unknown_job_is_one_line(tmp_path: Path) -> None:
                      env=incli.base_env(HOME=str(tmp_path)))
     assert done.returncode == 1
     assert done.stderr == f"cronplus exec: no job named 'reprot' in {tmp_path / 'crontab'} (did you mean 'report'?)\n"
+
+
+@pytest.mark.e2e
+def test_a_sigterm_to_cronplus_exec_goes_to_the_job_and_its_exit_status_comes_back(tmp_path: Path) -> None:
+    (tmp_path / "crontab").write_text("# cronplus: name=trap\n"
+                                      "0 0 * * * trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done\n")
+    proc = subprocess.Popen([sys.executable, "-m", "cronplus", "--crontab", str(tmp_path / "crontab"), "exec", "trap"],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT, env=incli.base_env(HOME=str(tmp_path)))
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(15)
+        assert proc.wait(30) == 3
+        assert proc.stdout.read() == "got TERM\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -104,9 +104,10 @@ def _command(job: JobSpec, env: dict[str, str], identity: dict[str, Any]) -> int
     import subprocess
 
     stdin = job.stdin.encode() if job.stdin is not None else None
-    proc = _spawn([env["SHELL"], "-c", job.command], env, identity, start_new_session=True,
-                  stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
-    with _forwarding(proc.pid):
+    with _forwarding() as forward:  # from before the spawn: no signal may find us without it
+        proc = _spawn([env["SHELL"], "-c", job.command], env, identity, start_new_session=True,
+                      stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+        forward.to(proc.pid)
         try:
             proc.communicate(stdin)
         except BrokenPipeError:  # the job did not read all its stdin: cron does not mind either
@@ -159,18 +160,33 @@ def _spawn(argv: list[str], env: dict[str, str], identity: dict[str, Any], **kwa
 
 
 class _forwarding:
-    """While the job runs, the signals a user sends to `cronplus exec` go to the job's group."""
+    """While the job runs, the signals a user sends to `cronplus exec` go to the job's group
+    (its own session: the terminal's Ctrl-C reaches only us). One that comes before the spawn
+    is passed on right after it."""
 
-    def __init__(self, pgid: int) -> None:
-        self.pgid = pgid
+    def __init__(self) -> None:
+        self.pgid: int | None = None
+        self.pending: list[int] = []
         self.saved: dict[int, Any] = {}
 
-    def _forward(self, signum: int, _frame: object) -> None:
-        import contextlib
+    def to(self, pgid: int) -> None:
+        self.pgid = pgid
+        for signum in self.pending:
+            self._send(signum)
+        self.pending.clear()
+
+    def _send(self, signum: int) -> None:
         import os
 
+        assert self.pgid is not None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pgid, signum)
+
+    def _forward(self, signum: int, _frame: object) -> None:
+        if self.pgid is None:
+            self.pending.append(signum)
+        else:
+            self._send(signum)
 
     def __enter__(self) -> _forwarding:
         import signal
