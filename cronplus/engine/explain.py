@@ -328,23 +328,21 @@ def _no_row(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, tick: da
         return [f.Jitter(tick=tick, jitter_s=job.options.jitter, started_at=None)]
     handled = _last_handled(reader, job.name)
     pending = handled is None or handled < tick.timestamp() - SAME_TICK_S
-    if held == "waiting" or (pending and job.options.after and now.timestamp() < wait_deadline(job, tick).timestamp()):
+    guess = world.held is None  # no supervisor answered: what one would hold is read from the options
+    if held == "waiting" or (guess and pending and job.options.after
+                             and now.timestamp() < wait_deadline(job, tick).timestamp()):
         ups = _upstreams(job, reader, tick, running=True)
         return [f.WaitingUpstream(tick=tick, rule=str(job.options.trigger), upstreams=ups,
                                   gives_up_at=wait_deadline(job, tick).astimezone(tzi))]
-    if pending and job.options.jitter > 0 and now.timestamp() - tick.timestamp() <= job.options.jitter:
+    if guess and pending and job.options.jitter > 0 and now.timestamp() - tick.timestamp() <= job.options.jitter:
         return [f.Jitter(tick=tick, jitter_s=job.options.jitter, started_at=None)]
     first = _first_run(reader, job.name)
-    if handled is None and first is None:
-        before = reader.query(until=tick.timestamp(), limit=1)
-        return [f.SupervisorDown(tick=tick, run=None, back_at=None, missed=0, first_missed=None, last_missed=None,
-                                 last_before=before[-1] if before else None, last_handled=None)]
-    if pending:
-        assert handled is not None or first is not None
+    if pending:  # (also: no supervisor ever scheduled the job)
         before = reader.query(until=tick.timestamp(), limit=1)
         last = datetime.fromtimestamp(handled, UTC).astimezone(tzi) if handled is not None else None
         return [f.SupervisorDown(tick=tick, run=None, back_at=None, missed=0, first_missed=None, last_missed=None,
-                                 last_before=before[-1] if before else None, last_handled=last)]
+                                 last_before=before[-1] if before else None, last_handled=last,
+                                 supervisor_running=world.held is not None)]
     if first is not None and _when(first).timestamp() > tick.timestamp():
         return [f.CrontabChanged(tick=tick, changed_at=None, first_run=first)]
     if first is None:

@@ -179,6 +179,7 @@ class SupervisorDown(Finding):
     last_missed: datetime | None
     last_before: RunRecord | None  # the newest run of any job before the gap: the supervisor was up then
     last_handled: datetime | None  # the last tick a supervisor handled for the job (persisted)
+    supervisor_running: bool = False  # a supervisor answers on the state dir's socket now
 
     def sentence(self) -> str:
         before = ""
@@ -192,7 +193,9 @@ class SupervisorDown(Finding):
                     f"it recorded {span} as missed ({self.run.reason or 'missed'}), run {self.run.run_id}.{before}")
         handled = (f"the last tick a supervisor handled for this job is {shown(self.last_handled)}"
                    if self.last_handled is not None else "no supervisor has ever scheduled this job")
-        return f"No supervisor handled the tick {shown(self.tick)}: {handled}, and no row exists for it.{before}"
+        now = (" A supervisor runs now, with this state directory: if the tick is not a moment ago, it runs another "
+               "crontab (`cronplus jobs` shows which) or its clock is behind." if self.supervisor_running else "")
+        return f"No supervisor handled the tick {shown(self.tick)}: {handled}, and no row exists for it.{before}{now}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
