@@ -1,7 +1,7 @@
 """Why a job did or did not run at a time (`cronplus why`, the job's web page): the job, the time
 and a store reader in, typed findings out (engine/findings.py). Reads history, never writes it,
 and does no other I/O: what the caller knows of the world (now, the crontab file's modification
-time, whether the job's user exists) comes in a `World`.
+time, whether the job's user exists, the runs a running supervisor holds) comes in a `World`.
 
 The reasoning, in order (the first finding is the headline; the others add evidence):
 
