@@ -187,6 +187,17 @@ def test_a_wildcard_job_does_not_run_for_the_times_the_gap_skips(tmp_path: Path)
     assert answer["tick"] is None
 
 
+def test_a_wall_time_in_the_gap_that_is_not_a_tick_says_the_time_does_not_exist(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    (tmp_path / "crontab").write_text("# cronplus: name=nightly tz=Europe/Berlin\n30 2 * * * true\n")
+    answer = why_json(tmp_path, "nightly", "--at", "2026-03-29 02:15")
+    assert verdicts(answer) == ["not_due"]
+    assert answer["findings"][0]["sentence"].startswith(
+        "Not due at 02:15 (that wall time does not exist on 2026-03-29, clocks spring forward: read as "
+        "2026-03-29 03:15:00+02:00)")
+    assert answer["findings"][0]["previous"] == "2026-03-29T03:00:00+02:00"  # 02:30's run, caught up
+
+
 def test_a_fixed_time_job_ran_only_in_the_first_pass_of_the_repeated_hour(tmp_path: Path) -> None:
     text = "# cronplus: name=nightly tz=Europe/Berlin\n30 2 * * * true\n"
     first = ts("2026-10-25T00:30:00")  # 02:30 CEST

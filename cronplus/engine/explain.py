@@ -116,14 +116,15 @@ def explain(job: JobSpec, reader: RunReader, world: World, *, at: datetime | Non
     if job.schedule.reboot:
         last = reader.latest_runs(job.name, 1)
         return _answer(job, (at or now).astimezone(tzi), None, [f.Reboot(last=last[0] if last else None)], tzi)
-    at = (at or last_tick(job, now) or now).astimezone(tzi)
+    at = (at or last_tick(job, now) or now).astimezone(UTC).astimezone(tzi)  # via UTC: a gap wall time becomes real
     found, tick = _dst(job, tzi, at, wall)
     if found and tick is None:
         return _answer(job, at, None, found, tzi)
     if tick is None:
         previous = timeline.previous_fire(job.schedule, at, job.tz)
         if previous is None or at.timestamp() - previous.timestamp() >= 60:
-            return _answer(job, at, None, [*found, _not_due(job, tzi, at, previous)], tzi)
+            gap = wall if wall is not None and timeline.wall_kind(wall, job.tz).kind == "gap" else None
+            return _answer(job, at, None, [*found, _not_due(job, tzi, at, previous, gap)], tzi)
         tick = previous
     tick = tick.astimezone(tzi)
     if tick.timestamp() > now.timestamp():
@@ -196,10 +197,10 @@ def _in(value: datetime | None, tzi: tzinfo) -> datetime | None:
     return value.astimezone(tzi) if value is not None else None
 
 
-def _not_due(job: JobSpec, tzi: tzinfo, at: datetime, previous: datetime | None) -> Finding:
+def _not_due(job: JobSpec, tzi: tzinfo, at: datetime, previous: datetime | None, gap: datetime | None) -> Finding:
     rule = timeline.day_rule(job.schedule, at.date())
     return f.NotDue(at=at, schedule=job.schedule.text, previous=_in(previous, tzi),
-                    next=_in(next_fire(job.schedule, at, job.tz), tzi), day=None if rule.runs else rule)
+                    next=_in(next_fire(job.schedule, at, job.tz), tzi), day=None if rule.runs else rule, gap_wall=gap)
 
 
 def _row(reader: RunReader, name: str, tick: datetime) -> RunRecord | None:

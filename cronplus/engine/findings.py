@@ -147,9 +147,14 @@ class NotDue(Finding):
     previous: datetime | None
     next: datetime | None
     day: DayRule | None  # set when the day fields decided (the date is not one of its days)
+    gap_wall: datetime | None = None  # the wall time asked about, when a spring-forward skips it
 
     def sentence(self) -> str:
-        head = f"Not due at {shown(self.at)}: '{self.schedule}' has no tick then"
+        asked = shown(self.at)
+        if self.gap_wall is not None:
+            asked = (f"{self.gap_wall.strftime('%H:%M')} (that wall time does not exist on "
+                     f"{self.gap_wall.date().isoformat()}, clocks spring forward: read as {asked})")
+        head = f"Not due at {asked}: '{self.schedule}' has no tick then"
         if self.day is not None:
             head += f"; {self.day.sentence()}"
         return f"{head}. Previous tick {shown(self.previous)}, next tick {shown(self.next)}."
