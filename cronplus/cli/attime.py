@@ -29,7 +29,9 @@ def parse_at(text: str, tz: str | None, *, now: float) -> tuple[datetime, dateti
     if value is not None:
         if value.tzinfo is not None:
             return value, None
-        return value.replace(tzinfo=zone(tz)), value
+        # Through UTC: a wall time that a spring-forward skips becomes a real instant (read with
+        # the offset before the gap, as `date -d` does); a repeated one is its first pass.
+        return value.replace(tzinfo=zone(tz)).astimezone(UTC).astimezone(zone(tz)), value
     from cronplus.timeparse import parse_time
 
     return datetime.fromtimestamp(parse_time(raw, now=now), UTC).astimezone(zone(tz)), None
