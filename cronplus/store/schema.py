@@ -1,4 +1,6 @@
-"""The history database's schema: ordered migrations keyed by `PRAGMA user_version`, and
+"""The history database's schema, described once (VERSIONS: tables, columns, kinds, indexes,
+triggers, per version, in ddl.py's words) and rendered for SQLite (MIGRATIONS, keyed by
+`PRAGMA user_version`) and PostgreSQL (PG_MIGRATIONS, applied by postgres.py); and SQLite's
 `connect`, which every module opening the database uses (WAL, busy timeout, explicit
 transactions; writers create the file 0600 and migrate it, readers open it read-only).
 A file that is not an SQLite database, or a damaged one, raises `CorruptHistory` naming the
@@ -12,47 +14,51 @@ import sqlite3
 from pathlib import Path
 
 from cronplus.errors import CronplusError, escape
+from cronplus.store.ddl import (
+    AddColumn,
+    Column,
+    Index,
+    Native,
+    Step,
+    Table,
+    postgres_script,
+    sqlite_script,
+)
 
 # The database's connection and error types under the store's own names: code outside store/
 # (alerts, service, cli) names these and never imports sqlite3 itself.
 Connection = sqlite3.Connection
 StoreError = sqlite3.Error
 
-# Each entry moves the schema from version i to i+1. Never edit a released entry: append.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE runs (
-        run_id       INTEGER PRIMARY KEY AUTOINCREMENT,
-        job          TEXT    NOT NULL,
-        attempt      INTEGER NOT NULL DEFAULT 1,
-        status       TEXT    NOT NULL,
-        trigger      TEXT    NOT NULL,
-        scheduled_at REAL,             -- the logical tick (Unix s); NULL for none
-        tz           TEXT,             -- zone of the schedule, to render scheduled_at as cron saw it
-        started_at   REAL,
-        ended_at     REAL,
-        exit_code    INTEGER,
-        log_path     TEXT,
-        pid          INTEGER,
-        reason       TEXT,             -- "exit 3", "timeout after 30s", "upstream train failed"
-        final        INTEGER NOT NULL DEFAULT 0, -- 1 when no further attempt follows for this tick
-        owner        TEXT,             -- id of the supervisor running it; cleared when the run ends
-        log_bytes    INTEGER           -- size of the log file at the end; NULL: none, or evicted
-    );
-    CREATE INDEX runs_by_job ON runs (job, run_id);
-    CREATE INDEX runs_by_status ON runs (status) WHERE status = 'running';
-    -- last_final_run(job, at_or_before=tick): the dependency check the scheduler makes per tick.
-    CREATE INDEX runs_by_tick ON runs (job, scheduled_at) WHERE final = 1;
-    -- "When" a run happened: its start, or for runs that never started (skipped, missed,
-    -- upstream_failed) the moment that was decided. --since/--until and age retention use it.
-    CREATE INDEX runs_by_time ON runs (coalesce(started_at, ended_at));
-    -- Per-job row count and finished-log bytes, kept by triggers, so that retention can check
-    -- its limits in O(jobs) instead of scanning a million rows every few minutes.
-    CREATE TABLE run_stats (
-        job       TEXT PRIMARY KEY,
-        runs      INTEGER NOT NULL,
-        log_bytes INTEGER NOT NULL
-    ) WITHOUT ROWID;
+# ---- The one description ---------------------------------------------------------------------
+# Each entry of VERSIONS moves the schema from version i to i+1, on both backends (SQLite's
+# `PRAGMA user_version`, PostgreSQL's cronplus_schema table). Never edit a released entry: append.
+# Its SQLite rendering must stay what the released migrations said (tests/test_schema_versions.py
+# compares them with a database made by the old text), so existing files migrate unchanged.
+
+_RUNS = Table("runs", (
+    Column("run_id", "id"),
+    Column("job", "text", null=False),
+    Column("attempt", "int", null=False, default="1"),
+    Column("status", "text", null=False),
+    Column("trigger", "text", null=False),
+    Column("scheduled_at", "real", note="the logical tick (Unix s); NULL for none"),
+    Column("tz", "text", note="zone of the schedule, to render scheduled_at as cron saw it"),
+    Column("started_at", "real"),
+    Column("ended_at", "real"),
+    Column("exit_code", "int"),
+    Column("log_path", "text"),
+    Column("pid", "int"),
+    Column("reason", "text", note='"exit 3", "timeout after 30s", "upstream train failed"'),
+    Column("final", "int", null=False, default="0", note="1 when no further attempt follows for this tick"),
+    Column("owner", "text", note="id of the supervisor running it; cleared when the run ends"),
+    Column("log_bytes", "int", note="size of the log file at the end; NULL: none, or evicted"),
+))
+
+# Per-job row count and finished-log bytes, kept by triggers, so that retention can check its
+# limits in O(jobs) instead of scanning a million rows every few minutes.
+_RUN_STATS_TRIGGERS = Native(
+    sqlite="""
     CREATE TRIGGER run_stats_insert AFTER INSERT ON runs BEGIN
         INSERT INTO run_stats (job, runs, log_bytes) VALUES (NEW.job, 1, coalesce(NEW.log_bytes, 0))
         ON CONFLICT (job) DO UPDATE SET runs = runs + 1, log_bytes = log_bytes + excluded.log_bytes;
@@ -66,37 +72,79 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE run_stats SET log_bytes = log_bytes - coalesce(OLD.log_bytes, 0) + coalesce(NEW.log_bytes, 0)
         WHERE job = NEW.job;
     END;
-    CREATE TABLE kv (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    ) WITHOUT ROWID;
-    CREATE TABLE outbox (
-        id              INTEGER PRIMARY KEY AUTOINCREMENT,
-        created_at      REAL    NOT NULL,
-        kind            TEXT    NOT NULL,  -- 'alert' | 'ping'
-        event           TEXT    NOT NULL,  -- AlertEvent value, or ping: 'start' | 'success' | 'fail'
-        job             TEXT,
-        run_id          INTEGER,
-        target          TEXT    NOT NULL,  -- URL or 'env:VAR' as configured; resolved at send time
-        format          TEXT    NOT NULL,  -- AlertFormat value ('json' for pings)
-        secret_ref      TEXT,              -- 'env:VAR' for the HMAC key, NULL for the default
-        payload         TEXT    NOT NULL,  -- JSON of the event data (format applied at send time)
-        status          TEXT    NOT NULL DEFAULT 'pending',  -- DeliveryStatus
-        attempts        INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL    NOT NULL,
-        last_error      TEXT,              -- redacted: never a whole URL or token
-        http_status     INTEGER,
-        delivered_at    REAL
-    );
-    CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
     """,
-    # 2: which host ran a run (SPEC §9: runs carry `host`; NULL for rows written before), and the
-    # signal that killed its shell (exit_code alone cannot tell `kill -9` from `exit 137`).
-    """
-    ALTER TABLE runs ADD COLUMN host TEXT;
-    ALTER TABLE runs ADD COLUMN signal INTEGER;
+    postgresql="""
+    CREATE FUNCTION run_stats_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        INSERT INTO run_stats (job, runs, log_bytes) VALUES (NEW.job, 1, coalesce(NEW.log_bytes, 0))
+        ON CONFLICT (job) DO UPDATE SET runs = run_stats.runs + 1,
+                                        log_bytes = run_stats.log_bytes + excluded.log_bytes;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER run_stats_insert AFTER INSERT ON runs FOR EACH ROW EXECUTE FUNCTION run_stats_insert();
+    CREATE FUNCTION run_stats_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        UPDATE run_stats SET runs = runs - 1, log_bytes = log_bytes - coalesce(OLD.log_bytes, 0)
+        WHERE job = OLD.job;
+        DELETE FROM run_stats WHERE job = OLD.job AND runs <= 0;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER run_stats_delete AFTER DELETE ON runs FOR EACH ROW EXECUTE FUNCTION run_stats_delete();
+    CREATE FUNCTION run_stats_log_bytes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        UPDATE run_stats SET log_bytes = log_bytes - coalesce(OLD.log_bytes, 0) + coalesce(NEW.log_bytes, 0)
+        WHERE job = NEW.job;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER run_stats_log_bytes AFTER UPDATE OF log_bytes ON runs
+        FOR EACH ROW EXECUTE FUNCTION run_stats_log_bytes();
     """,
 )
+
+_OUTBOX = Table("outbox", (
+    Column("id", "id"),
+    Column("created_at", "real", null=False),
+    Column("kind", "text", null=False, note="'alert' | 'ping'"),
+    Column("event", "text", null=False, note="AlertEvent value, or ping: 'start' | 'success' | 'fail'"),
+    Column("job", "text"),
+    Column("run_id", "int"),
+    Column("target", "text", null=False, note="URL or 'env:VAR' as configured; resolved at send time"),
+    Column("format", "text", null=False, note="AlertFormat value ('json' for pings)"),
+    Column("secret_ref", "text", note="'env:VAR' for the HMAC key, NULL for the default"),
+    Column("payload", "text", null=False, note="JSON of the event data (format applied at send time)"),
+    Column("status", "text", null=False, default="'pending'", note="DeliveryStatus"),
+    Column("attempts", "int", null=False, default="0"),
+    Column("next_attempt_at", "real", null=False),
+    Column("last_error", "text", note="redacted: never a whole URL or token"),
+    Column("http_status", "int"),
+    Column("delivered_at", "real"),
+))
+
+VERSIONS: tuple[tuple[Step, ...], ...] = (
+    (
+        _RUNS,
+        Index("runs_by_job", "runs", ("job", "run_id")),
+        Index("runs_by_status", "runs", ("status",), where="status = 'running'"),
+        Index("runs_by_tick", "runs", ("job", "scheduled_at"), where="final = 1",
+              note="last_final_run(job, at_or_before=tick): the dependency check the scheduler makes per tick."),
+        Index("runs_by_time", "runs", ("coalesce(started_at, ended_at)",),
+              note='"When" a run happened: its start, or for runs that never started (skipped, missed,'
+                   " upstream_failed) the moment that was decided. --since/--until and age retention use it."),
+        Table("run_stats", (Column("job", "text"), Column("runs", "int", null=False),
+                            Column("log_bytes", "int", null=False)), key="job"),
+        _RUN_STATS_TRIGGERS,
+        Table("kv", (Column("key", "text"), Column("value", "text", null=False)), key="key"),
+        _OUTBOX,
+        Index("outbox_due", "outbox", ("status", "next_attempt_at")),
+    ),
+    # 2: which host ran a run (SPEC §9: runs carry `host`; NULL for rows written before), and the
+    # signal that killed its shell (exit_code alone cannot tell `kill -9` from `exit 137`).
+    (
+        AddColumn("runs", Column("host", "text")),
+        AddColumn("runs", Column("signal", "int")),
+    ),
+)
+
+# The renderings: SQLite's (applied by `migrate` below) and PostgreSQL's (postgres.py).
+MIGRATIONS: tuple[str, ...] = tuple(sqlite_script(steps) for steps in VERSIONS)
+PG_MIGRATIONS: tuple[str, ...] = tuple(postgres_script(steps) for steps in VERSIONS)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
