@@ -51,3 +51,27 @@ def redact_urls_in(text: str) -> str:
     """Every URL in free text cut to its scheme and host: the last line of defence for texts
     that may quote a URL we do not know (a library's exception, a traceback)."""
     return _URL_IN_TEXT.sub(_keep_host, text)
+
+
+# libpq's URL parameters that name where the database is, not how to get in: kept.
+_DB_PLACE_PARAMS = ("host", "hostaddr", "port", "dbname", "user", "service")
+
+
+def redact_db_url(url: str) -> str:
+    """A libpq URL as it may be printed: `postgresql://ops:s3cret@db1:5432/cron?sslkey=...` ->
+    `postgresql://ops@db1:5432/cron`. The password goes, and every query parameter but those
+    of _DB_PLACE_PARAMS (`password`, `options`, `sslpassword`... may carry secrets)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "<redacted>"
+    authority, path_query = rest, ""
+    for i, ch in enumerate(rest):
+        if ch in "/?#":
+            authority, path_query = rest[:i], rest[i:]
+            break
+    userinfo, at, hosts = authority.rpartition("@")
+    user = userinfo.partition(":")[0]
+    path, _, query = path_query.partition("#")[0].partition("?")
+    kept = [part for part in query.split("&") if part.partition("=")[0] in _DB_PLACE_PARAMS]
+    shown = f"{scheme}://{user}{at if user else ''}{hosts}{path}" + (f"?{'&'.join(kept)}" if kept else "")
+    return shown if shown.isprintable() else "<redacted>"

@@ -27,6 +27,7 @@ import pytest
 from cronplus.store.history import History
 
 if TYPE_CHECKING:
+    from tests.pgserver import PgServer
     from tests.test_daemon import Supervisor
 
 
@@ -114,3 +115,22 @@ def _diff(before: Any, after: Any) -> str:
         keys = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
         return ", ".join(f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in keys)
     return f"{before!r} -> {after!r}"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    """The session's one PostgreSQL server (tests/pgserver.py), started by the first test that
+    wants it and stopped at the end; locally a skip when its binaries are missing, in CI a failure."""
+    from tests.pgserver import start_server
+
+    server = start_server(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A URL (with the role's password) to an empty schema of this test's own, dropped after it."""
+    schema = pg_server.new_schema()
+    yield pg_server.url(schema=schema)
+    pg_server.drop_schema(schema)

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
@@ -48,7 +48,21 @@ def _dt(ts: float | None, tz: str | None = None) -> datetime | None:
     return utc.astimezone(zone) if zone is not None else utc.astimezone()
 
 
-def _record(row: sqlite3.Row) -> RunRecord:
+class Row(Protocol):
+    """A result row by column name: sqlite3.Row, or the PostgreSQL store's dict rows."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+COLUMNS = _COLUMNS  # the runs columns a RunRecord is made of (record_from_row), for other backends
+
+
+def record_from_row(row: Row) -> RunRecord:
+    """The RunRecord of a runs row selected with COLUMNS."""
+    return _record(row)
+
+
+def _record(row: Row) -> RunRecord:
     return RunRecord(
         run_id=row["run_id"],
         job=row["job"],
