@@ -5,6 +5,9 @@ system, an I/O error), and the one line that says so. Pure but for one statvfs.
   kernel's strerror put it), "disk quota exceeded: <path>", "cannot write <path>: ...", or None
   for an error that is not about storage (a bug).
 - `is_storage_error(exc)`: the same as a yes/no, for code that swallows its own errors.
+- `DatabaseUnavailable`: a database server that cannot be reached or whose connection was lost
+  (the PostgreSQL store raises it, naming the database without its password); it counts as
+  storage refusing the write, so the scheduler's Store holds the write and retries it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,13 @@ import errno
 import os
 import sqlite3
 from pathlib import Path
+
+from cronplus.errors import CronplusError
+
+
+class DatabaseUnavailable(CronplusError):
+    """The database server cannot be reached, or the connection was lost mid-call."""
+
 
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 # sqlite3.c: primary result codes (the low byte of an extended code).
@@ -35,6 +45,8 @@ def storage_problem(exc: BaseException, path: str | Path) -> str | None:
 
 
 def _storage_problem(exc: BaseException, path: str | Path) -> str | None:
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)  # names the database (redacted) and what happened
     if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
         if exc.errno == errno.ENOSPC:
             return f"no space left on device: {path}"

@@ -23,7 +23,7 @@ from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import HistoryStore, RunStart
-from cronplus.store.postgres import Database
+from cronplus.store.postgres_conn import Database
 from cronplus.store.readhistory import COLUMNS, record_from_row
 
 _TIME = "coalesce(started_at, ended_at)"  # the runs_by_time index expression

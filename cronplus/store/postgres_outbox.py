@@ -18,7 +18,7 @@ from typing import Any
 from cronplus.status import DeliveryStatus
 from cronplus.store.api import OutboxQueue
 from cronplus.store.outbox import OutboxRow
-from cronplus.store.postgres import Database
+from cronplus.store.postgres_conn import Database
 
 
 def _row(r: dict[str, Any]) -> OutboxRow:

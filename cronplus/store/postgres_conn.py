@@ -1,0 +1,125 @@
+"""The PostgreSQL store's connection (postgres.py's docstring has the contract): `Database`,
+one psycopg connection that migrates the schema when a writer opens it and reconnects after it
+was lost; DatabaseUnavailable (faults.py) for a server that cannot be reached."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from cronplus.errors import CronplusError
+from cronplus.store.faults import DatabaseUnavailable
+from cronplus.store.readhistory import NoHistoryError
+from cronplus.store.schema import PG_MIGRATIONS
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["SCHEMA_VERSION", "SCHEMES", "Database", "DatabaseUnavailable"]
+
+SCHEMES = ("postgresql", "postgres")
+SCHEMA_VERSION = len(PG_MIGRATIONS)
+_MIGRATION_LOCK = 0x63726F6E  # pg_advisory_xact_lock key ("cron"): one migrator at a time
+CONNECT_TIMEOUT_S = 10
+
+
+class Database:
+    """One psycopg connection (autocommit: each statement its own transaction unless inside
+    `conn.transaction()`), opened now, reopened by `conn()` after it was lost."""
+
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
+        from cronplus.redact import redact_db_url
+
+        self._url = url
+        self.readonly = readonly
+        self.shown = redact_db_url(url)  # for messages: never the URL itself
+        self._conn: psycopg.Connection[dict[str, Any]] | None = None
+        self._conn = self._connect(migrate=not readonly)
+
+    def __repr__(self) -> str:
+        return f"Database({self.shown!r}, readonly={self.readonly})"
+
+    def conn(self) -> psycopg.Connection[dict[str, Any]]:
+        """The live connection; a lost one is replaced (outside a transaction only: one that
+        was lost in a transaction raised DatabaseUnavailable to its caller already)."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self.close()
+            self._conn = self._connect(migrate=False)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a lost connection into DatabaseUnavailable (the next call reconnects)."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                raise DatabaseUnavailable(f"history database {self.shown}: connection lost ({_why(exc)});"
+                                          " reconnecting on the next call") from None
+            raise
+
+    def _connect(self, *, migrate: bool) -> psycopg.Connection[dict[str, Any]]:
+        try:
+            import psycopg
+            from psycopg.rows import dict_row
+        except ImportError:
+            raise CronplusError("PostgreSQL needs cronplus[cluster]: pip install 'cronplus[cluster]'") from None
+        try:
+            conn = psycopg.connect(self._url, autocommit=True, row_factory=dict_row,
+                                   connect_timeout=CONNECT_TIMEOUT_S, application_name="cronplus")
+        except psycopg.Error as exc:  # ProgrammingError too: a malformed URL
+            raise DatabaseUnavailable(f"history database {self.shown}: cannot connect ({_why(exc)})") from None
+        try:
+            if self.readonly:
+                conn.execute("SET default_transaction_read_only = on")
+            version = _version(conn, create=migrate)
+            if version is None:
+                raise NoHistoryError(f"no history yet in {self.shown} (no cronplus tables there)")
+            if version > SCHEMA_VERSION:
+                raise CronplusError(f"history database {self.shown}: schema {version} is newer than this"
+                                    f" cronplus ({SCHEMA_VERSION})")
+            if migrate and version < SCHEMA_VERSION:
+                _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
+def _version(conn: psycopg.Connection[dict[str, Any]], *, create: bool) -> int | None:
+    row = conn.execute("SELECT to_regclass('cronplus_schema') IS NOT NULL AS present").fetchone()
+    if not (row and row["present"]):
+        return 0 if create else None
+    row = conn.execute("SELECT version FROM cronplus_schema").fetchone()
+    return int(row["version"]) if row else 0
+
+
+def _migrate(conn: psycopg.Connection[dict[str, Any]]) -> None:
+    """Apply the missing versions, all in one transaction, under an advisory lock: another
+    supervisor starting at the same moment waits, then finds nothing left to do."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS cronplus_schema (version integer NOT NULL)")
+        row = conn.execute("SELECT version FROM cronplus_schema FOR UPDATE").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO cronplus_schema (version) VALUES (0)")
+        version = int(row["version"]) if row else 0
+        for index in range(version, SCHEMA_VERSION):
+            conn.execute(PG_MIGRATIONS[index])  # several statements: allowed without parameters
+        conn.execute("UPDATE cronplus_schema SET version = %s", (max(version, SCHEMA_VERSION),))
+
+
+def _why(exc: BaseException) -> str:
+    """libpq's message, first line, with any URL in it cut to its host."""
+    from cronplus.redact import redact_urls_in
+
+    text = str(exc).strip().splitlines()
+    return redact_urls_in(text[0] if text else type(exc).__name__)
