@@ -64,14 +64,13 @@ def redact_db_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return "<redacted>"
-    authority, path_query = rest, ""
-    for i, ch in enumerate(rest):
-        if ch in "/?#":
-            authority, path_query = rest[:i], rest[i:]
-            break
-    userinfo, at, hosts = authority.rpartition("@")
-    user = userinfo.partition(":")[0]
-    path, _, query = path_query.partition("#")[0].partition("?")
+    # The last "@" ends the user info, even past a "/" or "?": a password with an unencoded
+    # "/", "?" or "@" in it must not show (libpq refuses such a URL, and we say so with it).
+    userinfo, at, place = rest.partition("#")[0].rpartition("@")
+    user = userinfo.partition(":")[0].partition("/")[0].partition("?")[0]
+    main, _, query = place.partition("?")
+    hosts, slash, dbname = main.partition("/")
+    path = slash + dbname
     kept = [part for part in query.split("&") if part.partition("=")[0] in _DB_PLACE_PARAMS]
     shown = f"{scheme}://{user}{at if user else ''}{hosts}{path}" + (f"?{'&'.join(kept)}" if kept else "")
     return shown if shown.isprintable() else "<redacted>"
