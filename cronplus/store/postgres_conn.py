@@ -123,3 +123,23 @@ def _why(exc: BaseException) -> str:
 
     text = str(exc).strip().splitlines()
     return redact_urls_in(text[0] if text else type(exc).__name__)
+
+
+class QmarkConnection:
+    """The connection as retention.py speaks to it (retention.Connection): `?` placeholders,
+    rows by column name; lost connections raise DatabaseUnavailable."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @staticmethod
+    def _sql(sql: str) -> bytes:
+        return sql.replace("%", "%%").replace("?", "%s").encode()
+
+    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[dict[str, Any]]:
+        with self._db.guard():
+            return self._db.conn().execute(self._sql(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> None:
+        with self._db.guard(), self._db.conn().cursor() as cur:
+            cur.executemany(self._sql(sql), parameters)

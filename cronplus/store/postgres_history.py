@@ -8,7 +8,8 @@ Where the SQL differs from SQLite's: `%s` placeholders; `IS NOT DISTINCT FROM` f
 `IS`; run_ids from the identity sequence, which an explicit run_id (storeguard's held rows)
 moves past, so that the database never hands it out again (SQLite's AUTOINCREMENT does that by
 itself); `iter_query` pages by run_id instead of holding a cursor open, so that other calls
-may run on the connection between two rows. Not here yet: `prune` (retention.py speaks SQLite).
+may run on the connection between two rows. `prune` is retention.py's, whose SQL reads alike
+on both (through QmarkConnection).
 """
 
 from __future__ import annotations
@@ -17,13 +18,19 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Self
 
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import HistoryStore, RunStart
-from cronplus.store.postgres_conn import Database
+from cronplus.store.history import (
+    DEFAULT_MAX_AGE_S,
+    DEFAULT_MAX_LOG_BYTES,
+    DEFAULT_MAX_RUNS_PER_JOB,
+)
+from cronplus.store.postgres_conn import Database, QmarkConnection
 from cronplus.store.readhistory import COLUMNS, record_from_row
 
 _TIME = "coalesce(started_at, ended_at)"  # the runs_by_time index expression
@@ -54,15 +61,16 @@ class PostgresHistory:
     # ---- the unit of work ----------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[object]:
+    def transaction(self) -> Iterator[None]:
         """One transaction for several writes (a run's end and its alert decision: both or
-        neither). Nested, a savepoint: an inner failure undoes only the inner part."""
+        neither). Nested, a savepoint: an inner failure undoes only the inner part. It yields
+        nothing: the connection stays inside the store."""
         outer = self._depth == 0
         conn = self.db.conn()
         self._depth += 1
         try:
             with self.db.guard(), conn.transaction():
-                yield conn
+                yield
         except BaseException:
             if outer:
                 self._after_commit.clear()
@@ -228,6 +236,21 @@ class PostgresHistory:
                     on_final(record)
             records.append(record)
         return records
+
+    @property
+    def conn(self) -> QmarkConnection:
+        """For retention.py only (its SQL reads alike on both backends)."""
+        return QmarkConnection(self.db)
+
+    def prune(self, *, now: float, log_dir: Path, max_age_s: float | None = DEFAULT_MAX_AGE_S,
+              max_runs_per_job: int | None = DEFAULT_MAX_RUNS_PER_JOB, max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES,
+              max_rows: int | None = -1) -> dict[str, int]:
+        """Retention, as History.prune (store/retention.py's rules and defaults). Only this
+        host's log files are unlinked (only files under `log_dir` ever are)."""
+        from cronplus.store.retention import PRUNE_MAX_ROWS, prune
+
+        return prune(self, now=now, log_dir=Path(log_dir), max_age_s=max_age_s, max_runs_per_job=max_runs_per_job,
+                     max_log_bytes=max_log_bytes, max_rows=PRUNE_MAX_ROWS if max_rows == -1 else max_rows)
 
     def enqueue_outbox(self, *, kind: str, event: str, job: str | None, run_id: int | None, target: str,
                        format: str, secret_ref: str | None, payload: dict[str, Any], now: float) -> int:

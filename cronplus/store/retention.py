@@ -21,7 +21,6 @@ instead of stalling scheduling for seconds.
 from __future__ import annotations
 
 import os
-import sqlite3
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,13 +31,28 @@ PRUNE_MAX_ROWS = 5_000  # per call: ~0.1-0.4 s on a busy 2-core machine; 5k per 
 LOG_CURSOR_KEY = "retention:log_cursor"  # run_id below which every finished log is evicted
 
 
+class Cursor(Protocol):
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """The SQL this module speaks: `?` placeholders, rows read by column name (every selected
+    value is named), nothing but what SQLite and PostgreSQL read alike. SQLite's connection is
+    one; the PostgreSQL store gives an adapter (postgres_history.QmarkConnection)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
 class History(Protocol):
-    """What prune needs of the writer (history.History): said here, so that this module does not
-    import the one that calls it."""
+    """What prune needs of the writer (history.History, postgres_history.PostgresHistory): said
+    here, so that this module does not import the ones that call it."""
 
-    conn: sqlite3.Connection
+    @property
+    def conn(self) -> Connection: ...
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def transaction(self) -> AbstractContextManager[object]: ...
     def kv_get(self, key: str) -> str | None: ...
     def kv_set(self, key: str, value: str) -> None: ...
 
@@ -79,7 +93,7 @@ class _Pruner:
     def prune_counts(self, keep: int) -> int:
         over = self.conn.execute("SELECT job FROM run_stats WHERE runs > ? ORDER BY job", (keep,)).fetchall()
         deleted = 0
-        for (job,) in over:
+        for job in (row["job"] for row in over):
             oldest_kept = self._oldest_kept(job, keep)
             if oldest_kept is not None:
                 sql = (
@@ -92,12 +106,12 @@ class _Pruner:
     def _oldest_kept(self, job: str, keep: int) -> int | None:
         """run_id of the keep-th newest row of `job` (O(keep) on runs_by_job); None: nothing to cut."""
         if keep == 0:
-            row = self.conn.execute("SELECT max(run_id) + 1 FROM runs WHERE job = ?", (job,)).fetchone()
+            row = self.conn.execute("SELECT max(run_id) + 1 AS run_id FROM runs WHERE job = ?", (job,)).fetchone()
         else:
             row = self.conn.execute(
                 "SELECT run_id FROM runs WHERE job = ? ORDER BY run_id DESC LIMIT 1 OFFSET ?", (job, keep - 1)
             ).fetchone()
-        return None if row is None or row[0] is None else int(row[0])
+        return None if row is None or row["run_id"] is None else int(row["run_id"])
 
     def delete_rows(self, select_sql: str, params: tuple[Any, ...]) -> int:
         deleted = 0
@@ -118,7 +132,7 @@ class _Pruner:
 
     def enforce_log_budget(self, budget: int) -> None:
         # run_stats sums log_bytes, which is set only once a run has ended (running logs excluded).
-        total = self.conn.execute("SELECT total(log_bytes) FROM run_stats").fetchone()[0]
+        total = float(self.conn.execute("SELECT coalesce(sum(log_bytes), 0) AS total FROM run_stats").fetchone()["total"])
         if total <= budget:
             return
         # Oldest first, resuming where the last eviction stopped, so rows whose logs are already
@@ -129,7 +143,7 @@ class _Pruner:
             total, cursor = self._evict_from(start, total, budget)
             if total <= budget or self.remaining <= 0:
                 break
-        oldest_running = self.conn.execute("SELECT min(run_id) FROM runs WHERE status = 'running'").fetchone()[0]
+        oldest_running = self.conn.execute("SELECT min(run_id) AS run_id FROM runs WHERE status = 'running'").fetchone()["run_id"]
         if oldest_running is not None:
             cursor = min(cursor, oldest_running - 1)
         self.history.kv_set(LOG_CURSOR_KEY, str(cursor))
