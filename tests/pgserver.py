@@ -130,13 +130,22 @@ class PgServer:
         options = f"?options={quote(f'-csearch_path={schema}', safe='')}" if schema else ""
         return f"postgresql://{auth}127.0.0.1:{self.port}/{DATABASE}{options}"
 
-    def new_schema(self) -> str:
+    def new_schema(self, owner: str = ROLE) -> str:
         name = f"t_{secrets.token_hex(6)}"
-        self.admin_sql(f"CREATE SCHEMA {name} AUTHORIZATION {ROLE}", DATABASE)
+        self.admin_sql(f"CREATE SCHEMA {name} AUTHORIZATION {owner}", DATABASE)
         return name
 
     def drop_schema(self, name: str) -> None:
         self.admin_sql(f"DROP SCHEMA IF EXISTS {name} CASCADE", DATABASE)
+
+    def new_role(self) -> tuple[str, str]:
+        """A login role of a test's own (to lock it out without touching the others): name, password."""
+        name, password = f"r_{secrets.token_hex(6)}", secrets.token_hex(12)
+        self.admin_sql(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+        return name, password
+
+    def drop_role(self, name: str) -> None:
+        self.admin_sql(f"DROP ROLE IF EXISTS {name}")
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -155,6 +155,30 @@ def test_a_write_on_a_lost_connection_is_held_and_written_when_it_reconnects(pg_
         store.close()
 
 
+def test_with_the_database_away_run_ids_still_come_and_held_rows_are_written_with_them(pg_server: PgServer) -> None:
+    role, password = pg_server.new_role()  # locked out below: reconnecting fails as with a server down
+    schema_name = pg_server.new_schema(owner=role)
+    try:
+        with open_postgres(pg_server.url(schema=schema_name, user=role, password=password)) as history:
+            first = start(history)
+            store = Store(history)
+            pg_server.admin_sql(f"ALTER ROLE {role} NOLOGIN")
+            kill_connection(pg_server, history)
+            ids = store.start_runs([RunStart(job=job, attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0 + 60,
+                                             tz=None, started_at=T0 + 60, log_path=None, owner="sup-1")
+                                    for job in ("a", "b")])
+            assert ids == [first + 1, first + 2] and store.problem is not None
+            assert store.flush() is False and "cannot connect" in (store.problem or "")
+            pg_server.admin_sql(f"ALTER ROLE {role} LOGIN")
+            assert store.flush() is True
+            assert [(r.run_id, r.job) for r in history.running()] == [(first, "backup"), (ids[0], "a"), (ids[1], "b")]
+            assert start(history) == ids[1] + 1
+            store.close()
+    finally:
+        pg_server.drop_schema(schema_name)
+        pg_server.drop_role(role)
+
+
 def test_an_unreachable_server_is_one_line_without_the_password(pg_server: PgServer, pg_url: str) -> None:
     wrong = pg_server.url(password="not-the-password-x1")
     with pytest.raises(DatabaseUnavailable) as refused:

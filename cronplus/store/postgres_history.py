@@ -30,7 +30,7 @@ from cronplus.store.history import (
     DEFAULT_MAX_LOG_BYTES,
     DEFAULT_MAX_RUNS_PER_JOB,
 )
-from cronplus.store.postgres_conn import Database, QmarkConnection
+from cronplus.store.postgres_conn import Database, DatabaseUnavailable, QmarkConnection
 from cronplus.store.readhistory import COLUMNS, record_from_row
 
 _TIME = "coalesce(started_at, ended_at)"  # the runs_by_time index expression
@@ -45,6 +45,9 @@ class PostgresHistory:
         self.host = host  # every row this writer inserts carries it
         self._depth = 0
         self._after_commit: list[Callable[[], None]] = []
+        self._high = 0  # the highest run_id this store has seen handed out (next_run_id's fallback)
+        if not db.readonly:
+            self.next_run_id()
 
     def __repr__(self) -> str:
         return f"PostgresHistory({self.db.shown!r}, host={self.host!r})"
@@ -129,8 +132,11 @@ class PostgresHistory:
     def _insert_run(self, run_id: int | None, columns: str, values: tuple[Any, ...]) -> int:
         marks = ", ".join(["%s"] * len(values))
         if run_id is None:
-            return int(self._value(f"INSERT INTO runs ({columns}) VALUES ({marks}) RETURNING run_id", values))
+            run_id = int(self._value(f"INSERT INTO runs ({columns}) VALUES ({marks}) RETURNING run_id", values))
+            self._high = max(self._high, run_id)
+            return run_id
         self._rows(f"INSERT INTO runs (run_id, {columns}) VALUES (%s, {marks}) RETURNING run_id", (run_id, *values))
+        self._high = max(self._high, run_id)
         # The sequence does not move for an explicit id: move it past, or it would hand it out again.
         self._rows(f"SELECT setval(s, %s) FROM (SELECT {_SEQ} AS s) AS q"
                    " WHERE coalesce(pg_sequence_last_value(s), 0) < %s", (run_id, run_id))
@@ -141,9 +147,16 @@ class PostgresHistory:
             cur.executemany(sql, params)
 
     def next_run_id(self) -> int:
-        """Above every run_id handed out so far (the sequence's and the table's)."""
-        return int(self._value(f"SELECT greatest(coalesce(pg_sequence_last_value(s), 0),"
-                               f" coalesce((SELECT max(run_id) FROM runs), 0)) + 1 FROM (SELECT {_SEQ} AS s) AS q"))
+        """Above every run_id handed out so far (the sequence's and the table's). With the
+        database away (storeguard asks when it starts holding writes), above every run_id this
+        store has seen: on one host the supervisor is the only writer, so none is taken meanwhile."""
+        try:
+            value = int(self._value(f"SELECT greatest(coalesce(pg_sequence_last_value(s), 0),"
+                                    f" coalesce((SELECT max(run_id) FROM runs), 0)) + 1 FROM (SELECT {_SEQ} AS s) AS q"))
+        except DatabaseUnavailable:
+            return self._high + 1
+        self._high = max(self._high, value - 1)
+        return value
 
     def set_log_path(self, run_id: int, log_path: str) -> None:
         with self.transaction():
