@@ -8,6 +8,9 @@ schema.StoreError.
   retention: prune by age, count and log bytes; outbox: the alert outbox's rows; storeguard:
   the scheduler's writes, held while the disk refuses them; faults: which errors mean the
   storage refused a write.
+- ddl: the words of the schema's one description (schema.VERSIONS) and its SQLite and PostgreSQL
+  renderings; postgres (entry points), postgres_conn, postgres_history, postgres_outbox: the
+  same Protocols on PostgreSQL (`--db postgresql://...`; psycopg, imported only there).
 
 May import: foundation.
 """
