@@ -207,3 +207,17 @@ def test_credentials_from_pgpassfile_and_a_libpq_service(pg_server: PgServer, pg
     with open_postgres(f"postgresql://?service=cronplus-test&{options}", host="h") as store:
         assert [r.job for r in store.running()] == ["backup"]
         assert pg_server.password not in repr(store)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://ops:p%zzWhisper42@127.0.0.1:1/cron",  # libpq quotes the bad token: the password
+    "postgresql://ops:Whisper 42@127.0.0.1:1/cron",
+    "postgresql://ops@127.0.0.1:1/cron?password=Whisper%2042&sslmode=nonsense",
+    "postgresql://ops:Whisper42@127.0.0.1:notaport/cron",
+])
+def test_a_malformed_or_refused_url_is_one_line_without_its_password(url: str) -> None:
+    with pytest.raises(DatabaseUnavailable) as refused:
+        open_postgres(url)
+    text = str(refused.value)
+    assert text.startswith("history database postgresql://ops@127.0.0.1:") and "cannot connect" in text
+    assert "Whisper" not in text and "\n" not in text

@@ -4,9 +4,11 @@ was lost; DatabaseUnavailable (faults.py) for a server that cannot be reached.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from cronplus.errors import CronplusError
 from cronplus.store.faults import DatabaseUnavailable
@@ -62,7 +64,7 @@ class Database:
             yield
         except psycopg.OperationalError as exc:
             if self._conn is None or self._conn.closed or self._conn.broken:
-                raise DatabaseUnavailable(f"history database {self.shown}: connection lost ({_why(exc)});"
+                raise DatabaseUnavailable(f"history database {self.shown}: connection lost ({_why(exc, self._url)});"
                                           " reconnecting on the next call") from None
             raise
 
@@ -76,7 +78,7 @@ class Database:
             conn = psycopg.connect(self._url, autocommit=True, row_factory=dict_row,
                                    connect_timeout=CONNECT_TIMEOUT_S, application_name="cronplus")
         except psycopg.Error as exc:  # ProgrammingError too: a malformed URL
-            raise DatabaseUnavailable(f"history database {self.shown}: cannot connect ({_why(exc)})") from None
+            raise DatabaseUnavailable(f"history database {self.shown}: cannot connect ({_why(exc, self._url)})") from None
         try:
             if self.readonly:
                 conn.execute("SET default_transaction_read_only = on")
@@ -117,12 +119,33 @@ def _migrate(conn: psycopg.Connection[dict[str, Any]]) -> None:
         conn.execute("UPDATE cronplus_schema SET version = %s", (max(version, SCHEMA_VERSION),))
 
 
-def _why(exc: BaseException) -> str:
-    """libpq's message, first line, with any URL in it cut to its host."""
+def _why(exc: BaseException, url: str) -> str:
+    """libpq's message, first line, with any URL in it cut to its host and the URL's secrets
+    taken out: libpq quotes the bad part of a malformed URL, which may be the password
+    (`invalid percent-encoded token: "..."`), so a quoted part of such a message goes whole."""
+    import psycopg
+
     from cronplus.redact import redact_urls_in
 
-    text = str(exc).strip().splitlines()
-    return redact_urls_in(text[0] if text else type(exc).__name__)
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    if isinstance(exc, psycopg.ProgrammingError):  # the URL itself is wrong
+        text = re.sub(r'"[^"]*"', '"…"', text)
+    for secret in sorted(_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, "<redacted>")
+    return redact_urls_in(text)
+
+
+def _secrets(url: str) -> list[str]:
+    """The password of a URL and its secret parameters, as written and percent-decoded."""
+    rest = url.partition("://")[2].partition("#")[0]
+    userinfo = rest.rpartition("@")[0]
+    found = [userinfo.partition(":")[2]] if ":" in userinfo else []
+    for part in rest.partition("?")[2].split("&"):
+        key, _, value = part.partition("=")
+        if key in ("password", "sslpassword"):
+            found.append(value)
+    return [s for s in {*found, *(unquote(f) for f in found)} if len(s) >= 4]  # shorter: would eat words
 
 
 class QmarkConnection:
