@@ -5,6 +5,7 @@ throw-away server (tests/pgserver.py), each test in a schema of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -137,6 +138,14 @@ def test_a_lost_connection_is_one_clear_error_and_the_next_call_reconnects(pg_se
             kill_connection(pg_server, store)
             store.finish_run(run_id, status=RunStatus.FAILED, ended_at=T0 + 1, exit_code=1, reason="exit 1", final=True)
         assert calls == [] and store.get_run(run_id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+        assert store.kv_get("k") == "v"
+
+        with pytest.raises(DatabaseUnavailable), store.transaction():  # a caller that swallows the loss
+            store.kv_set("k", "x")
+            kill_connection(pg_server, store)
+            with contextlib.suppress(DatabaseUnavailable):
+                store.kv_set("k", "y")
+            store.kv_set("k", "z")  # not on a new connection of its own: the transaction is gone
         assert store.kv_get("k") == "v"
 
 

@@ -5,7 +5,7 @@ was lost; DatabaseUnavailable (faults.py) for a server that cannot be reached.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -42,10 +42,14 @@ class Database:
     def __repr__(self) -> str:
         return f"Database({self.shown!r}, readonly={self.readonly})"
 
-    def conn(self) -> psycopg.Connection[dict[str, Any]]:
-        """The live connection; a lost one is replaced (outside a transaction only: one that
-        was lost in a transaction raised DatabaseUnavailable to its caller already)."""
+    def conn(self, *, reconnect: bool = True) -> psycopg.Connection[dict[str, Any]]:
+        """The live connection; a lost one is replaced, but not inside a transaction
+        (`reconnect=False`): what the transaction wrote is gone with it, so its later
+        statements must fail too rather than run on their own on a new connection."""
         if self._conn is None or self._conn.closed or self._conn.broken:
+            if not reconnect:
+                raise DatabaseUnavailable(f"history database {self.shown}: connection lost in a transaction;"
+                                          " reconnecting on the next call")
             self.close()
             self._conn = self._connect(migrate=False)
         return self._conn
@@ -152,8 +156,9 @@ class QmarkConnection:
     """The connection as retention.py speaks to it (retention.Connection): `?` placeholders,
     rows by column name; lost connections raise DatabaseUnavailable."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, in_transaction: Callable[[], bool]) -> None:
         self._db = db
+        self._in_transaction = in_transaction
 
     @staticmethod
     def _sql(sql: str) -> bytes:
@@ -161,8 +166,8 @@ class QmarkConnection:
 
     def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[dict[str, Any]]:
         with self._db.guard():
-            return self._db.conn().execute(self._sql(sql), parameters)
+            return self._db.conn(reconnect=not self._in_transaction()).execute(self._sql(sql), parameters)
 
     def executemany(self, sql: str, parameters: Any, /) -> None:
-        with self._db.guard(), self._db.conn().cursor() as cur:
+        with self._db.guard(), self._db.conn(reconnect=not self._in_transaction()).cursor() as cur:
             cur.executemany(self._sql(sql), parameters)

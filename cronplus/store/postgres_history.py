@@ -69,7 +69,7 @@ class PostgresHistory:
         neither). Nested, a savepoint: an inner failure undoes only the inner part. It yields
         nothing: the connection stays inside the store."""
         outer = self._depth == 0
-        conn = self.db.conn()
+        conn = self.db.conn(reconnect=outer)
         self._depth += 1
         try:
             with self.db.guard(), conn.transaction():
@@ -94,7 +94,7 @@ class PostgresHistory:
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.db.guard():
-            return self.db.conn().execute(sql, params).fetchall()
+            return self.db.conn(reconnect=not self._depth).execute(sql, params).fetchall()
 
     def _value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self._rows(sql, params)
@@ -143,7 +143,7 @@ class PostgresHistory:
         return run_id
 
     def _many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
-        with self.db.guard(), self.db.conn().cursor() as cur:
+        with self.db.guard(), self.db.conn(reconnect=not self._depth).cursor() as cur:
             cur.executemany(sql, params)
 
     def next_run_id(self) -> int:
@@ -253,7 +253,7 @@ class PostgresHistory:
     @property
     def conn(self) -> QmarkConnection:
         """For retention.py only (its SQL reads alike on both backends)."""
-        return QmarkConnection(self.db)
+        return QmarkConnection(self.db, in_transaction=lambda: self._depth > 0)
 
     def prune(self, *, now: float, log_dir: Path, max_age_s: float | None = DEFAULT_MAX_AGE_S,
               max_runs_per_job: int | None = DEFAULT_MAX_RUNS_PER_JOB, max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES,

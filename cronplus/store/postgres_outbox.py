@@ -34,18 +34,19 @@ def _row(r: dict[str, Any]) -> OutboxRow:
 class PostgresOutbox:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._in_batch = False  # a connection lost in a batch is not replaced until it ends
 
     def __repr__(self) -> str:
         return f"PostgresOutbox({self.db.shown!r})"
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.db.guard():
-            cur = self.db.conn().execute(sql, params)
+            cur = self.db.conn(reconnect=not self._in_batch).execute(sql, params)
             return cur.fetchall() if cur.description else []
 
     def _count(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self.db.guard():
-            return self.db.conn().execute(sql, params).rowcount
+            return self.db.conn(reconnect=not self._in_batch).execute(sql, params).rowcount
 
     def due(self, *, now: float, limit: int = 200) -> list[OutboxRow]:
         """Pending rows whose time has come, oldest first (not yet claimed)."""
@@ -124,7 +125,11 @@ class PostgresOutbox:
     def batch(self) -> Iterator[None]:
         """One transaction for several of the writes above (a batch's outcomes)."""
         with self.db.guard(), self.db.conn().transaction():
-            yield
+            self._in_batch = True
+            try:
+                yield
+            finally:
+                self._in_batch = False
 
     def close(self) -> None:
         self.db.close()
