@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Self
 
@@ -84,6 +84,11 @@ class PostgresHistory:
             callbacks, self._after_commit = self._after_commit, []
             for callback in callbacks:
                 callback()
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        """A transaction begun now (retention.py's batches; SQLite's History begins its
+        `transaction()` lazily, at the first write): every one here is."""
+        return self.transaction()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once what was written so far is committed (now, outside a transaction)."""
