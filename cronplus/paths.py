@@ -22,10 +22,18 @@ class Paths:
     state_dir: Path
     log_dir: Path
     system: bool  # the crontab has a user field
+    db_url: str | None = None  # `--db URL|PATH` / CRONPLUS_DB; None: the state dir's history.db
 
     @property
     def db_path(self) -> Path:
+        """The state dir's SQLite file (the default store; control files live beside it)."""
         return self.state_dir / "history.db"
+
+    @property
+    def db(self) -> str | Path:
+        """Where history is: what cronplus.store.open opens (a path or a URL; may hold a
+        password: shown only through store.open.shown)."""
+        return self.db_url if self.db_url else self.db_path
 
     @property
     def control_socket(self) -> Path:
@@ -93,14 +101,17 @@ def resolve(
     log_dir: str | os.PathLike[str] | None = None,
     system: bool = False,
     env: Mapping[str, str] | None = None,
+    db: str | None = None,
 ) -> Paths:
     """Resolve paths: explicit arguments, then CRONPLUS_* variables of `env` (default
-    os.environ), then mode defaults."""
+    os.environ), then mode defaults. `db` (`--db`, else CRONPLUS_DB): a URL is kept as it is,
+    a path has `~` expanded."""
     env = os.environ if env is None else env
     system_mode = system or os.geteuid() == 0
     crontab = crontab or env.get("CRONPLUS_CRONTAB")
     state_dir = state_dir or env.get("CRONPLUS_STATE_DIR")
     log_dir = log_dir or env.get("CRONPLUS_LOG_DIR")
+    db = db or env.get("CRONPLUS_DB") or None
 
     if crontab:
         crontab_path = _expand(crontab, env)
@@ -128,16 +139,18 @@ def resolve(
         state_dir=state,
         log_dir=logs,
         system=is_system_format(crontab_path, system),
+        db_url=db if db is None or "://" in db else str(_expand(db, env)),
     )
 
 
 def from_args(args: Any, *, crontab: str | None = None) -> Paths:
-    """Paths from the global CLI options (`--crontab`, `--state-dir`, `--log-dir`, `--system`);
-    `crontab` stands in for a missing `--crontab`."""
+    """Paths from the global CLI options (`--crontab`, `--state-dir`, `--log-dir`, `--system`)
+    and a command's `--db`; `crontab` stands in for a missing `--crontab`."""
     return resolve(
         crontab=getattr(args, "crontab", None) or crontab,
         state_dir=getattr(args, "state_dir", None),
         log_dir=getattr(args, "log_dir", None),
         system=bool(getattr(args, "system", False)),
         env=environ_of(args),
+        db=getattr(args, "db", None),
     )

@@ -1,7 +1,8 @@
 """Deliver the outbox over HTTP (and `mail` rows through the mailer, maildelivery.py), in the
 background, never losing an alert.
 
-`DeliveryWorker(db_path)` is a daemon thread with its own SQLite connection. It claims due
+`DeliveryWorker(db)` is a daemon thread with its own store connection (store/open.py's
+`open_outbox(db)`; `db` a location: a path or a URL). It claims due
 outbox rows (a lease, see outbox.py), hands them to a small thread pool that POSTs them with
 `requests` (explicit connect/read timeouts), and records each outcome:
 
@@ -41,7 +42,6 @@ from cronplus.alerts.webhook import send
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine.events import AlertSettled
 from cronplus.redact import redact_url
-from cronplus.store import outbox
 
 if TYPE_CHECKING:
     from cronplus.store.api import OutboxQueue
@@ -105,7 +105,7 @@ class DeliveryWorker:
 
     def __init__(
         self,
-        db_path: str | os.PathLike[str],
+        db: str | os.PathLike[str],
         *,
         clock: Clock | None = None,
         policy: Policy | None = None,
@@ -121,7 +121,10 @@ class DeliveryWorker:
     ) -> None:
         self.on_settled = on_settled
         self.mailer = mailer  # `cronplus run --mailer CMD`; None: $CRONPLUS_MAILER, else sendmail
-        self.db_path = Path(db_path)
+        from cronplus.store.open import shown, sqlite_path
+
+        self.db = db
+        self.db_path = sqlite_path(db) or Path(shown(db))  # what messages name (a URL: redacted)
         self.keep_s, self.keep_pings_s = keep_s, keep_pings_s
         self.batch = max(1, batch)
         self.clock = clock or SystemClock()
@@ -168,7 +171,9 @@ class DeliveryWorker:
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            box = outbox.open_outbox(self.db_path)
+            from cronplus.store.open import open_outbox
+
+            box = open_outbox(self.db)
         except Exception:  # noqa: BLE001 - logged; alerts stay in the outbox for the next start
             log.exception("alert delivery cannot open %s; alerts stay queued", self.db_path)
             return

@@ -37,6 +37,9 @@ FLEX = {"JOB": 10, "TARGET": 16, "LAST ERROR": 16}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cronplus.cli.dbopt import add_db_option
+
+    add_db_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object per delivery, one a line")
     p.add_argument("--status", choices=("pending", "delivered", "failed"), help="only deliveries in this state")
     p.add_argument("-n", "--lines", type=int, default=20, metavar="N", help="the newest N deliveries (default 20; 0 = all)")
@@ -56,31 +59,36 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(paths: Any, *, status: str | None, limit: int | None, as_json: bool, wide: bool = False) -> int:
-    from cronplus.store import history, outbox
+    from contextlib import closing
+
+    from cronplus.store.open import exists, open_outbox, open_reader, sqlite_path
+    from cronplus.store.readhistory import NoHistoryError, run_json
     from cronplus.store.schema import StoreError
 
-    if not paths.db_path.exists():
+    if not exists(paths.db):
         print("no alert deliveries yet", file=sys.stderr)
         return 0
     try:
-        conn = history.connect(paths.db_path, readonly=True)
-        rows = outbox.list_rows(conn, status=status, limit=limit)
+        with closing(open_outbox(paths.db, readonly=True)) as box:
+            rows = box.list_rows(status=status, limit=limit)
         runs: dict[int, RunRecord] = {}
-        if as_json:
-            ids = sorted({row.run_id for row in rows if row.run_id is not None})
-            reader = history.ReadHistory(conn)
-            for start in range(0, len(ids), 500):  # SQLite caps the ? of one statement
-                runs.update((r.run_id, r) for r in reader.runs_by_id(ids[start:start + 500]))
-        conn.close()
+        ids = sorted({row.run_id for row in rows if row.run_id is not None})
+        if as_json and ids:
+            with closing(open_reader(paths.db)) as reader:
+                for start in range(0, len(ids), 500):  # SQLite caps the ? of one statement
+                    runs.update((r.run_id, r) for r in reader.runs_by_id(ids[start:start + 500]))
+    except NoHistoryError:
+        print("no alert deliveries yet", file=sys.stderr)
+        return 0
     except StoreError as exc:
         from cronplus.store.schema import db_problem
 
-        raise CronplusError(db_problem(paths.db_path, exc)) from exc
+        raise CronplusError(db_problem(sqlite_path(paths.db) or paths.db_path, exc)) from exc
     if as_json:
         for row in rows:
             record = runs.get(row.run_id) if row.run_id is not None else None
             obj = row_to_json(row)
-            obj["run"] = history.run_json(record) if record is not None else None
+            obj["run"] = run_json(record) if record is not None else None
             print(json.dumps(obj, ensure_ascii=False))
         return 0
     if not rows:
@@ -149,7 +157,7 @@ def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
     from cronplus.clock import SystemClock
     from cronplus.crontab.parser import load_crontab
     from cronplus.redact import redact_url
-    from cronplus.store import history, outbox
+    from cronplus.store.open import open_outbox, open_writer
 
     crontab = load_crontab(paths.crontab, system=paths.system)
     job = crontab.job(name)
@@ -163,11 +171,14 @@ def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
         raise CronplusError(f"job '{name}' has no alert= target (set alert=URL or alert=env:VAR)")
     now = SystemClock().time()
     paths.ensure()  # the test alert's row is written to the state directory
-    store = history.History(paths.db_path)
-    box = outbox.Outbox(store.conn)  # the delivery side, on the same connection
+    store = open_writer(paths.db)
     try:
         row_id = enqueue_alert(store, job.options, test_alert_data(job, host=socket.gethostname()), now=now)
-        assert row_id is not None
+    finally:
+        store.close()
+    assert row_id is not None
+    box = open_outbox(paths.db)  # the delivery side, as the supervisor's worker has it
+    try:
         row = deliver_now(box, row_id, env=env)
         assert row is not None
         target = job.options.alert if row.kind == "mail" else redact_url(job.options.alert)
@@ -181,4 +192,4 @@ def _send_test(paths: Any, name: str, env: Mapping[str, str]) -> int:
         print(f"test alert {row_id} to {target} ({row.format}): failed: {row.last_error}", file=sys.stderr)
         return 1
     finally:
-        store.close()
+        box.close()

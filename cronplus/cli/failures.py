@@ -22,7 +22,9 @@ def describe(exc: BaseException, args: Any) -> str | None:
     sqlite3 = sys.modules.get("sqlite3")
     if sqlite3 is not None and isinstance(exc, sqlite3.Error):
         from cronplus.paths import from_args
+        from cronplus.store.open import sqlite_path
         from cronplus.store.schema import db_problem
 
-        return db_problem(from_args(args).db_path, exc)
+        paths = from_args(args)
+        return db_problem(sqlite_path(paths.db) or paths.db_path, exc)
     return None

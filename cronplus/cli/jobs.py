@@ -35,6 +35,9 @@ HELP = "table of jobs: schedule, next run, last status"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cronplus.cli.dbopt import add_db_option
+
+    add_db_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object per job, one a line")
     p.add_argument("--wide", action="store_true", help="every column in full, however wide the terminal")
 
@@ -136,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         paths = from_args(args, crontab=status["crontab"])
     crontab = load_crontab(paths.crontab, system=paths.system)
     now = datetime.now(UTC)
-    rows = job_rows(paths.db_path, crontab, now, held_in_reply(status))
+    rows = job_rows(paths.db, crontab, now, held_in_reply(status))
     for warning in crontab.warnings:
         print(str(warning), file=sys.stderr)
     if args.json:

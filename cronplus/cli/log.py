@@ -21,16 +21,18 @@ newest last, like journalctl.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 from cronplus.errors import UsageError
 
 if TYPE_CHECKING:
     from cronplus.model import RunRecord
-    from cronplus.store.history import ReadHistory
+    from cronplus.store.api import RunReader
 
 HELP = "run history, newest last"
 DEFAULT_LINES = 20
@@ -56,6 +58,10 @@ COLOURS = {
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     import re
+
+    from cronplus.cli.dbopt import add_db_option
+
+    add_db_option(p)
 
     # `-S -2h` must read -2h as the value, as journalctl's getopt does. argparse takes any
     # "-x..." that is not a negative number for an option; widen its negative-number pattern
@@ -122,13 +128,13 @@ def run(args: argparse.Namespace) -> int:
     limit = parse_lines(args.lines, bounded=since is not None or until is not None)
     statuses = parse_statuses(args.status)
     filters = {"jobs": args.jobs, "statuses": statuses, "since": since, "until": until}
-    db_path = paths.from_args(args).db_path
+    db = paths.from_args(args).db
     env = paths.environ_of(args)
 
-    hist = _open(db_path, wait=args.follow)
+    hist = _open(db, wait=args.follow)
     if hist is None:
         return 0
-    with hist:
+    with closing(hist):
         if args.follow:
             return _follow(hist, filters, limit, json_out=args.json, colour=_use_colour(env), wide=args.wide)
         if args.json and limit is None:  # all of a range: stream it, whatever its size
@@ -151,13 +157,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(db_path: Any, *, wait: bool) -> ReadHistory | None:
-    from cronplus.store.history import NoHistoryError, open_readonly
+def _open(db: str | os.PathLike[str], *, wait: bool) -> RunReader | None:
+    from cronplus.store.open import open_reader
+    from cronplus.store.readhistory import NoHistoryError
 
     announced = False
     while True:
         try:
-            return open_readonly(db_path)
+            return open_reader(db)
         except NoHistoryError as exc:
             if not wait:
                 print(f"cronplus log: {exc}", file=sys.stderr)
@@ -251,7 +258,7 @@ def follow_line(record: RunRecord | None, *, colour: bool, width: int | None = N
     return clip("  ".join(padded).rstrip(), width) + "\n"
 
 
-def _follow(hist: ReadHistory, filters: dict[str, Any], limit: int | None, *, json_out: bool, colour: bool,
+def _follow(hist: RunReader, filters: dict[str, Any], limit: int | None, *, json_out: bool, colour: bool,
             wide: bool = False) -> int:
     """Print the newest `limit` runs, then every matching run as it becomes final, until
     Ctrl-C/SIGTERM. A run still running is watched by run_id and printed once it is final."""

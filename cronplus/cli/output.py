@@ -22,13 +22,19 @@ CHUNK = 1 << 16
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cronplus.cli.dbopt import add_db_option
+
+    add_db_option(p)
     p.add_argument("run_id", metavar="RUN_ID", help="the run's id (the RUN column of `cronplus log`)")
     p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import closing
+
     from cronplus import paths
-    from cronplus.store.history import NoHistoryError, open_readonly
+    from cronplus.store.open import open_reader
+    from cronplus.store.readhistory import NoHistoryError
 
     try:
         run_id = int(str(args.run_id).lstrip("#"))
@@ -37,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
     if args.tail is not None and args.tail < 0:
         raise UsageError("--tail takes a number >= 0")
     try:
-        hist = open_readonly(paths.from_args(args).db_path)
+        hist = open_reader(paths.from_args(args).db)
     except NoHistoryError as exc:
         raise CronplusError(f"no run {run_id}: {exc}") from None
-    with hist:
+    with closing(hist):
         record = hist.get_run(run_id)
     if record is None:
         raise CronplusError(f"no run {run_id} in history (see `cronplus log`)")

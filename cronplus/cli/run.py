@@ -26,6 +26,9 @@ def _size(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cronplus.cli.dbopt import add_db_option
+
+    add_db_option(p)
     p.add_argument("--shutdown-grace", type=_duration, default=30.0, metavar="DURATION",
                    help="on SIGTERM, let running jobs finish this long before stopping them (default 30s; "
                         "keep it below systemd's TimeoutStopSec)")

@@ -32,6 +32,9 @@ HELP = "run a job now, through the running supervisor when there is one"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cronplus.cli.dbopt import add_db_option
+
+    add_db_option(p)
     p.add_argument("job", metavar="JOB", help="the job's name")
     p.add_argument("--wait", action="store_true",
                    help="wait for the run and the downstream runs it causes (retries included), printing each "

@@ -99,14 +99,14 @@ class Daemon:
         from cronplus.alerts.alerting import Alerting
         from cronplus.alerts.delivery import DeliveryWorker
         from cronplus.engine.recovery import recover
-        from cronplus.store.history import History
+        from cronplus.store.open import open_writer
 
-        self.history = History(self.paths.db_path)
+        self.history = open_writer(self.paths.db)
         self.owner = owner_id()
         self.clock = clock = self.settings.clock or SystemClock()  # one clock for every record: rows, alerts, the outbox
         loop = asyncio.get_running_loop()
         self.bus = bus = events.Bus(self.history)
-        self.worker = DeliveryWorker(self.paths.db_path, mailer=self.settings.mailer, clock=clock,
+        self.worker = DeliveryWorker(self.paths.db, mailer=self.settings.mailer, clock=clock,
                                      on_settled=bus.from_thread(loop))
         Alerting(self.history, wake=self.worker.wake, clock=clock).subscribe(bus)
         self.stats.seed(self.history, (job.name for job in self.crontab.jobs))
@@ -296,12 +296,14 @@ def run_supervisor(settings: Settings) -> int:
     (full, read-only: store.faults.storage_problem) is one line and exit 1, not a traceback; under
     systemd, Restart=on-failure starts it again. While it runs, the Store handles a full disk."""
     from cronplus.store.faults import storage_problem
+    from cronplus.store.open import sqlite_path
     from cronplus.store.schema import StoreError
 
     try:
         return _run_supervisor(settings)
     except (OSError, StoreError) as exc:
-        where = settings.paths.db_path if isinstance(exc, StoreError) else getattr(exc, "filename", None)
+        db = sqlite_path(settings.paths.db) or settings.paths.db_path
+        where = db if isinstance(exc, StoreError) else getattr(exc, "filename", None)
         problem = storage_problem(exc, where or settings.paths.state_dir)
         if problem is None:
             raise
@@ -363,15 +365,15 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False,
     Raises chain.TriggerRefused when after= does not allow the run (and not `force`)."""
     from cronplus.alerts.alerting import Alerting
     from cronplus.alerts.delivery import DeliveryWorker
-    from cronplus.store.history import History
+    from cronplus.store.open import open_writer
 
     crontab = load(paths)
     if crontab.job(name) is None:
         raise UnknownJob(name, [j.name for j in crontab.jobs])
 
     async def main() -> dict[str, Any]:
-        history = History(paths.db_path)
-        worker = DeliveryWorker(paths.db_path)
+        history = open_writer(paths.db)
+        worker = DeliveryWorker(paths.db)
         try:
             alerting = Alerting(history, wake=worker.wake)
             scheduler = Scheduler(crontab, history=history, alerting=alerting, log_dir=paths.log_dir,

@@ -2,8 +2,8 @@
 status into typed rows, for `cronplus jobs` (which renders them as a table or JSON lines) and
 the supervisor's HTTP API alike. Reads only: the history through a read-only connection.
 
-`job_rows(db_path, crontab, now, held)` -> one `JobRow` per job of the crontab, in its order,
-then one per job removed from the crontab while a run of it goes on (schedule None), by name.
+`job_rows(db, crontab, now, held)` (`db`: a store location, opened by store/open.py) -> one
+`JobRow` per job of the crontab, in its order, then one per job removed from the crontab while a run of it goes on (schedule None), by name.
 A row carries the last *final* run (a run in progress is not an outcome: it is in `running`,
 history's `running` rows) and `waiting`, what the supervisor holds the job's run back for
 ("waiting on upstream", "queued (overlap)"): only it knows those runs, they have no row yet.
@@ -14,10 +14,10 @@ history database yet, every job is listed without runs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -79,15 +79,18 @@ def held_in_reply(reply: Mapping[str, Any]) -> dict[str, str]:
     return held_states(pairs)
 
 
-def _history(db_path: Path, jobs: list[str]) -> tuple[dict[str, RunRecord], dict[str, list[RunRecord]]]:
-    """Last final run and running runs per job; empty when there is no history database yet."""
-    from cronplus.store.history import NoHistoryError, open_readonly
+def _history(db: str | os.PathLike[str], jobs: list[str]) -> tuple[dict[str, RunRecord], dict[str, list[RunRecord]]]:
+    """Last final run and running runs per job; empty when there is no history yet."""
+    from contextlib import closing
+
+    from cronplus.store.open import open_reader
+    from cronplus.store.readhistory import NoHistoryError
 
     try:
-        hist = open_readonly(db_path)
+        hist = open_reader(db)
     except NoHistoryError:
         return {}, {}
-    with hist:
+    with closing(hist):
         last: dict[str, RunRecord] = {}
         for name in jobs:
             record = hist.last_final_run(name)  # "last status" is an outcome; runs in progress are shown apart
@@ -99,10 +102,10 @@ def _history(db_path: Path, jobs: list[str]) -> tuple[dict[str, RunRecord], dict
         return last, running
 
 
-def job_rows(db_path: Path, crontab: Crontab, now: datetime, held: Mapping[str, str]) -> list[JobRow]:
+def job_rows(db: str | os.PathLike[str], crontab: Crontab, now: datetime, held: Mapping[str, str]) -> list[JobRow]:
     from cronplus.service import installer
 
-    last, running = _history(db_path, [j.name for j in crontab.jobs])
+    last, running = _history(db, [j.name for j in crontab.jobs])
     rows = [JobRow(job=job.name, schedule=job.schedule.text, tz=job.tz, after=tuple(job.options.after),
                    next_run=installer.next_run(job, now), last=last.get(job.name),
                    running=tuple(running.get(job.name, [])), waiting=held.get(job.name))

@@ -14,7 +14,8 @@ behaviour any backend must show (run against SQLite by tests/test_store_contract
   `after_commit(callback)` runs once what was written so far is committed.
 - `RunWriter`: the supervisor's writes of runs (one writer, one thread), each its own
   transaction or part of the caller's `transaction()`.
-- `HistoryStore`: all of the above, what `cronplus run` hands the engine.
+- `HistoryStore`: all of the above and retention (`prune`), what `cronplus run` hands the
+  engine; opened by store/open.py (`open_writer`), as are readers and the outbox queue.
 - `OutboxWriter`: `enqueue_outbox`, one pending alert / ping / mail row (outbox.enqueue), in the
   caller's transaction; `OutboxQueue`: the delivery side (due, claim, mark_*, the
   destination's backoff, `batch()` for one transaction; outbox.Outbox on a connection of its
@@ -31,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from cronplus.model import RunRecord
@@ -86,7 +88,7 @@ class RunReader(LastFinal, KvReader, Protocol):
 
 
 class UnitOfWork(Protocol):
-    def transaction(self) -> AbstractContextManager[object]: ...  # SQLite yields its connection: store-internal
+    def transaction(self) -> AbstractContextManager[None]: ...  # yields nothing: no connection leaves the store
     def after_commit(self, callback: Callable[[], None]) -> None: ...
 
 
@@ -140,7 +142,12 @@ class OutboxQueue(Protocol):
 
 
 class HistoryStore(RunWriter, RunReader, KeyValue, OutboxWriter, Protocol):
-    """The supervisor's store: writes, reads and kv on one backend."""
+    """The supervisor's store: writes, reads and kv on one backend; `prune` applies retention
+    (store/retention.py's rules: None disables a limit; `max_rows` bounds one call's work,
+    -1 the default bound)."""
+
+    def prune(self, *, now: float, log_dir: Path, max_age_s: float | None = ..., max_runs_per_job: int | None = ...,
+              max_log_bytes: int | None = ..., max_rows: int | None = ...) -> dict[str, int]: ...
 
 
 class AlertStore(UnitOfWork, KvReader, OutboxWriter, Protocol):
