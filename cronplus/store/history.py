@@ -72,9 +72,15 @@ class History(ReadHistory):
         self._after_commit: list[Callable[[], None]] = []
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[None]:
         """One transaction for several writes (a run's end and its alerts: both or neither, even
-        across a kill -9). Nested, it is a savepoint: an inner failure undoes only the inner part."""
+        across a kill -9). Nested, it is a savepoint: an inner failure undoes only the inner part.
+        It yields nothing: the connection stays inside the store (api.UnitOfWork)."""
+        with self._transaction():
+            yield
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         if self.conn.in_transaction:
             self._savepoints += 1
             name = f"nested_{self._savepoints}"
@@ -140,7 +146,7 @@ class History(ReadHistory):
         per run); run_ids in the order given. `kv` entries are set in that transaction (the ticks
         these rows handle: ticks.py)."""
         run_ids = []
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             if kv:
                 conn.executemany("INSERT INTO kv (key, value) VALUES (?, ?)"
                                  " ON CONFLICT (key) DO UPDATE SET value = excluded.value", kv)
@@ -168,7 +174,7 @@ class History(ReadHistory):
 
     def set_log_path(self, run_id: int, log_path: str) -> None:
         """For callers that only know the log path once the run_id exists (<log_dir>/<job>/<id>.log)."""
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             conn.execute("UPDATE runs SET log_path = ? WHERE run_id = ?", (log_path, run_id))
 
     def set_pid(self, run_id: int, pid: int) -> None:
@@ -176,11 +182,11 @@ class History(ReadHistory):
 
     def set_pids(self, pids: Sequence[tuple[int, int]]) -> None:
         """(run_id, pid) pairs in one transaction: a tick's chunk of spawns, one commit."""
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             conn.executemany("UPDATE runs SET pid = ? WHERE run_id = ?", [(pid, run_id) for run_id, pid in pids])
 
     def kv_set_many(self, items: Sequence[tuple[str, str]]) -> None:
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             conn.executemany(
                 "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 items,
@@ -203,7 +209,7 @@ class History(ReadHistory):
         if row is None:
             raise CronplusError(f"no run {run_id} in history")
         log_bytes = _file_size(row["log_path"])
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, signal = ?, reason = ?, final = ?,"
                 " log_bytes = ?, owner = NULL WHERE run_id = ?",
@@ -227,7 +233,7 @@ class History(ReadHistory):
     ) -> RunRecord:
         """A final row for a run that never started (skipped, missed, upstream_failed): no process,
         no log; started_at stays NULL and ended_at is when it was decided."""
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final, host)"
                 " VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, 1, ?)",
@@ -258,7 +264,7 @@ class History(ReadHistory):
         stale = self._stale(live_owner)
         if not stale:
             return []
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             for row in stale:
                 reason = f"supervisor {row['owner']} stopped while it ran" if row["owner"] else "supervisor stopped while it ran"
                 if notes and row["run_id"] in notes:
@@ -277,7 +283,7 @@ class History(ReadHistory):
     def mark_final(self, run_id: int, reason: str) -> RunRecord:
         """An ended attempt whose retry will not happen (shutdown, replaced) becomes the run's final
         row; `reason` is appended to the attempt's own (e.g. "exit 3; retry abandoned: ...")."""
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 "UPDATE runs SET final = 1, reason = CASE WHEN reason IS NULL THEN ? ELSE reason || '; ' || ? END"
                 " WHERE run_id = ? AND final = 0 AND status != 'running'",
@@ -315,7 +321,7 @@ class History(ReadHistory):
                               format=format, secret_ref=secret_ref, payload=payload, now=now)
 
     def kv_set(self, key: str, value: str) -> None:
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
