@@ -31,6 +31,7 @@ from cronplus.store.api import (  # RunStart: the shared API, re-exported
     OutboxQueue,
     RunStart,
 )
+from cronplus.store.checkpoint import Checkpointer
 from cronplus.store.readhistory import (  # the shared API, re-exported
     RUN_JSON_KEYS,
     NoHistoryError,
@@ -64,23 +65,62 @@ class History(ReadHistory):
     """The supervisor's writer. One thread; each method is one short explicit transaction, or
     part of the caller's when it runs inside `transaction()`."""
 
-    def __init__(self, db_path: str | os.PathLike[str], *, host: str | None = None) -> None:
+    def __init__(self, db_path: str | os.PathLike[str], *, host: str | None = None,
+                 checkpoint_thread: bool = False) -> None:
         super().__init__(connect(db_path))
         self.db_path = Path(db_path)
         self.host = host or socket.gethostname()  # every row this writer inserts carries it
         self._savepoints = 0
+        self._pending = False  # an outermost transaction() not begun yet: it has written nothing
         self._after_commit: list[Callable[[], None]] = []
+        # The supervisor's writer (store/open.py): its commits never checkpoint, a thread does
+        # (store/checkpoint.py), so the loop that commits never waits on the disk.
+        self.checkpointer: Checkpointer | None = None
+        if checkpoint_thread:
+            self.checkpointer = Checkpointer(self.db_path)
+            self.checkpointer.start(self.conn)
+
+    def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
+        super().close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One transaction for several writes (a run's end and its alerts: both or neither, even
         across a kill -9). Nested, it is a savepoint: an inner failure undoes only the inner part.
-        It yields nothing: the connection stays inside the store (api.UnitOfWork)."""
-        with self._transaction():
+        It yields nothing: the connection stays inside the store (api.UnitOfWork).
+
+        The outermost one begins at its first write (`_begin_pending`): one that writes nothing
+        (a run's start with no ping to send, every run of a tick) takes no lock and commits
+        nothing, so it never waits for another writer (the delivery worker) nor for the disk."""
+        if self.conn.in_transaction or self._pending:
+            with self._transaction():
+                yield
+            return
+        self._pending = True
+        try:
             yield
+        except BaseException:
+            self._pending = False
+            self._rollback()
+            raise
+        self._pending = False
+        if self.conn.in_transaction:
+            self._commit()
+        self._committed()
+
+    def _begin_pending(self) -> None:
+        """The first write of a `transaction()` that has not begun yet: begin it now."""
+        if self._pending and not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A transaction begun now (or a savepoint inside one): what every write of the store
+        runs in, and retention's batches."""
+        self._begin_pending()
         if self.conn.in_transaction:
             self._savepoints += 1
             name = f"nested_{self._savepoints}"
@@ -88,7 +128,7 @@ class History(ReadHistory):
             try:
                 yield self.conn
             except BaseException:
-                if self.conn.in_transaction:  # see below: SQLite may have ended it already
+                if self.conn.in_transaction:  # see _rollback: SQLite may have ended it already
                     self.conn.execute(f"ROLLBACK TO {name}")
                     self.conn.execute(f"RELEASE {name}")
                 raise
@@ -99,16 +139,31 @@ class History(ReadHistory):
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+        self._committed()
+
+    def _commit(self) -> None:
+        try:
             self.conn.execute("COMMIT")  # a full disk shows here too (WAL frames are written at commit)
         except BaseException:
-            # On SQLITE_FULL / SQLITE_IOERR SQLite may roll the whole transaction back by itself
-            # (sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction"); a
-            # second ROLLBACK would then hide the real error behind "no transaction is active".
-            if self.conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self.conn.execute("ROLLBACK")
-            self._after_commit.clear()
+            self._rollback()
             raise
+        if self.checkpointer is not None:
+            self.checkpointer.poke()
+
+    def _rollback(self) -> None:
+        # On SQLITE_FULL / SQLITE_IOERR SQLite may roll the whole transaction back by itself
+        # (sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction"); a
+        # second ROLLBACK would then hide the real error behind "no transaction is active".
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+        self._after_commit.clear()
+
+    def _committed(self) -> None:
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
@@ -116,7 +171,7 @@ class History(ReadHistory):
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once what was written so far is committed (now, outside a transaction):
         another connection (the delivery worker) told to look before would not see it."""
-        if self.conn.in_transaction:
+        if self.conn.in_transaction or self._pending:
             self._after_commit.append(callback)
         else:
             callback()
@@ -317,6 +372,7 @@ class History(ReadHistory):
     def enqueue_outbox(self, *, kind: str, event: str, job: str | None, run_id: int | None, target: str,
                        format: str, secret_ref: str | None, payload: dict[str, Any], now: float) -> int:
         """One pending outbox row (outbox.enqueue), part of the caller's transaction if any."""
+        self._begin_pending()
         return outbox.enqueue(self.conn, kind=kind, event=event, job=job, run_id=run_id, target=target,
                               format=format, secret_ref=secret_ref, payload=payload, now=now)
 

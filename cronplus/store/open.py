@@ -19,7 +19,8 @@ history.db) is
 
 Openers:
 - `open_writer(db, *, host=None) -> HistoryStore`: the supervisor's store (one writer, one
-  thread; the scheduler fronts it with storeguard.Store). Creates and migrates.
+  thread; the scheduler fronts it with storeguard.Store). Creates and migrates. Its commits
+  never wait on the disk: SQLite's checkpoints run on a thread of their own (checkpoint.py).
 - `open_reader(db) -> RunReader`: read-only, one per thread (log, output, jobs, the web page);
   never blocks the writer. NoHistoryError when there is no history yet.
 - `open_outbox(db, *, readonly=False) -> OutboxQueue`: the delivery side on its own
@@ -92,7 +93,7 @@ def open_writer(db: Db, *, host: str | None = None) -> HistoryStore:
         return store
     from cronplus.store.history import History
 
-    return History(path, host=host)
+    return History(path, host=host, checkpoint_thread=True)  # the loop's commits never wait on the disk
 
 
 def open_reader(db: Db) -> RunReader:
