@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ class Paths:
     state_dir: Path
     log_dir: Path
     system: bool  # the crontab has a user field
-    db_url: str | None = None  # `--db URL|PATH` / CRONPLUS_DB; None: the state dir's history.db
+    # `--db URL|PATH` / CRONPLUS_DB; None: the state dir's history.db. Never in a repr: a URL may
+    # hold a password (store.open.shown prints it).
+    db_url: str | None = field(default=None, repr=False)
 
     @property
     def db_path(self) -> Path:

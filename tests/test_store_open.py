@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cronplus.paths import resolve
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.history import History
 from cronplus.store.open import (
@@ -126,6 +127,8 @@ def test_shown_never_prints_a_urls_password_or_query() -> None:
     assert shown("/var/lib/cronplus/history.db") == "/var/lib/cronplus/history.db"
     assert shown("/tmp/a\nb.db") == "/tmp/a\\x0ab.db"
     assert sqlite_path(PG_URL) is None and sqlite_path("sqlite:///x/y.db") == Path("/x/y.db")
+    paths = resolve(db=PG_URL, env={"HOME": "/home/u"})
+    assert paths.db == PG_URL and SECRET not in repr(paths)
 
 
 def test_the_supervisor_writes_where_db_says_and_trigger_and_alerts_read_it(supervisors, tmp_path: Path) -> None:
@@ -135,6 +138,7 @@ def test_the_supervisor_writes_where_db_says_and_trigger_and_alerts_read_it(supe
     out = cli(sup.state, sup.crontab, "trigger", "hello", "--wait")
     assert out.returncode == 1 and "failed, exit 3" in out.stdout
     assert sup.stop() == 0
+    assert f"history {db}" in sup.stderr  # the start line says where history goes
     assert db.exists() and not (sup.state / "history.db").exists()
     with closing(open_reader(db)) as reader:
         assert [(r.job, r.status) for r in reader.query()] == [("hello", RunStatus.FAILED)]

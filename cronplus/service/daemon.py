@@ -136,8 +136,11 @@ class Daemon:
         serve = loop.create_task(self.scheduler.serve(), name="scheduler")
         self.loopwatch.watch(serve)  # a bug that ends it is logged and stops us with exit 1
         timers = [loop.create_task(self._prune_timer()), loop.create_task(self.loopwatch.feed_watchdog())]
-        log.info("cronplus supervisor started: %d job(s) from %s, state %s",
-                 len(self.crontab.jobs), self.paths.crontab, self.paths.state_dir)
+        from cronplus.store.open import shown
+
+        log.info("cronplus supervisor started: %d job(s) from %s, state %s%s",
+                 len(self.crontab.jobs), self.paths.crontab, self.paths.state_dir,
+                 f", history {shown(self.paths.db)}" if self.paths.db_url else "")
         self.notifier.ready()
         self._status()
         await self.stop_event.wait()
