@@ -3,8 +3,9 @@
 blocking database call on the event loop's tick path").
 
 The real Scheduler, History (SQLite in a temp dir, store/open.py's writer) and Alerting, as
-`cronplus run` wires them, on bench_tick's shifted clock: N jobs (`true`, each with an alert=
-target so every end makes an alert decision) due at one tick. Measured on the loop thread:
+`cronplus run` wires them, on bench_tick's shifted clock: N jobs (`true`, as W3's; with
+`--alerts` each has an alert= target, so every end makes an alert decision and, with
+alert-on=success, enqueues a row) due at one tick. Measured on the loop thread:
 - the time spent inside `Store.write` (every history write of the scheduler goes through it),
   split by kind (the tick's inserts, the pids, the runs' ends, other) and per run;
 - the loop's lag: a task sleeping 1 ms notes how late it wakes (max and total over 2 ms), i.e.
@@ -18,7 +19,8 @@ one invocation, for before/after figures from the same run.
 SQLite's own checkpoints (in the committing thread: before) and with store/checkpoint.py's
 thread (after), alternating in one process.
 
-Usage: .venv/bin/python bench/bench_loop_block.py [--jobs 500 1000] [--ticks 3] [--trees DIR ...]
+Usage: .venv/bin/python bench/bench_loop_block.py [--jobs 500 1000] [--ticks 3] [--alerts] [--trees DIR ...]
+       .venv/bin/python bench/bench_loop_block.py --commits 3000
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def kind_of(what: Any) -> str:
     return "other"
 
 
-async def one_tick(jobs: int, work: Path) -> dict[str, Any]:
+async def one_tick(jobs: int, work: Path, alerts: bool) -> dict[str, Any]:
     sys.path.insert(0, str(HERE.parent))
     from bench_tick import ShiftedClock
 
@@ -60,8 +62,8 @@ async def one_tick(jobs: int, work: Path) -> dict[str, Any]:
         from cronplus.store.history import History as open_writer  # type: ignore[assignment]
 
     crontab = work / "crontab"
-    crontab.write_text("".join(f"# cronplus: name=j{i} alert=http://127.0.0.1:9/x alert-on=failure,success\n"
-                               f"* * * * * true\n" for i in range(jobs)))
+    note = " alert=http://127.0.0.1:9/x alert-on=failure,success" if alerts else ""
+    crontab.write_text("".join(f"# cronplus: name=j{i}{note}\n* * * * * true\n" for i in range(jobs)))
     state = work / "state"
     state.mkdir(mode=0o700)
     clock = ShiftedClock()
@@ -154,9 +156,9 @@ async def one_tick(jobs: int, work: Path) -> dict[str, Any]:
             "tick_to_idle": idle_at - max(t_tick, real_tick)}
 
 
-def child(jobs: int) -> None:
+def child(jobs: int, alerts: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-block-") as tmp:
-        print(json.dumps(asyncio.run(one_tick(jobs, Path(tmp)))))
+        print(json.dumps(asyncio.run(one_tick(jobs, Path(tmp), alerts))))
 
 
 def report(tree: str, jobs: int, results: list[dict[str, Any]]) -> None:
@@ -208,6 +210,7 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=3)
     ap.add_argument("--trees", nargs="*", default=[str(HERE.parent.parent)])
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--alerts", action="store_true", help="every job has an alert target (alert-on=failure,success)")
     ap.add_argument("--commits", type=int, help="measure the writer's commit latency alone (N chunks)")
     args = ap.parse_args()
     if args.commits:
@@ -220,14 +223,15 @@ def main() -> None:
         import cronplus
 
         print(f"tree: {Path(cronplus.__file__).parent.parent}", file=sys.stderr)
-        child(args.child)
+        child(args.child, args.alerts)
         return
     for jobs in args.jobs:
         results: dict[str, list[dict[str, Any]]] = {tree: [] for tree in args.trees}
         for _ in range(args.ticks):  # the trees take turns, so the machine's load falls on each alike
             for tree in args.trees:  # a fresh process and database per tick: no warm-up carried over
                 env = {**os.environ, "PYTHONPATH": tree}
-                out = subprocess.run([sys.executable, str(HERE), "--child", str(jobs)], env=env, cwd=tree,
+                out = subprocess.run([sys.executable, str(HERE), "--child", str(jobs), *(["--alerts"] if args.alerts else [])],
+                                     env=env, cwd=tree,
                                      capture_output=True, text=True, check=True)
                 results[tree].append(json.loads(out.stdout.strip().splitlines()[-1]))
         for tree in args.trees:
