@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,7 +91,8 @@ def shown(db: Db) -> str:
 def open_writer(db: Db, *, host: str | None = None) -> HistoryStore:
     path = sqlite_path(db)
     if path is None:
-        store: HistoryStore = _postgres().open_postgres(os.fspath(db), host=host, readonly=False)
+        with _needs_cluster():
+            store: HistoryStore = _postgres().open_postgres(os.fspath(db), host=host, readonly=False)
         return store
     from cronplus.store.history import History
 
@@ -99,7 +102,8 @@ def open_writer(db: Db, *, host: str | None = None) -> HistoryStore:
 def open_reader(db: Db) -> RunReader:
     path = sqlite_path(db)
     if path is None:
-        reader: RunReader = _postgres().open_postgres(os.fspath(db), host=None, readonly=True)
+        with _needs_cluster():
+            reader: RunReader = _postgres().open_postgres(os.fspath(db), host=None, readonly=True)
         return reader
     from cronplus.store.readhistory import open_readonly
 
@@ -109,7 +113,8 @@ def open_reader(db: Db) -> RunReader:
 def open_outbox(db: Db, *, readonly: bool = False) -> OutboxQueue:
     path = sqlite_path(db)
     if path is None:
-        queue: OutboxQueue = _postgres().open_postgres_outbox(os.fspath(db))
+        with _needs_cluster():
+            queue: OutboxQueue = _postgres().open_postgres_outbox(os.fspath(db))
         return queue
     from cronplus.store import outbox
 
@@ -123,14 +128,20 @@ def exists(db: Db) -> bool:
 
 
 def _postgres() -> _PostgresModule:
+    return importlib.import_module(_POSTGRES_MODULE)  # a ModuleType; its entry points: the module docstring
+
+
+@contextmanager
+def _needs_cluster() -> Iterator[None]:
+    """The module, or its driver (imported at its top or inside an entry point), not installed:
+    the one line that says how to get them."""
     try:
-        module = importlib.import_module(_POSTGRES_MODULE)
+        yield
     except ModuleNotFoundError as exc:
         name = exc.name or ""
         if name == _POSTGRES_MODULE or name.split(".")[0] in _DRIVERS:
             raise CronplusError(POSTGRES_MISSING) from None
         raise
-    return module  # a ModuleType; its entry points: the module docstring
 
 
 if TYPE_CHECKING:
