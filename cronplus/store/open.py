@@ -11,7 +11,7 @@ history.db) is
   (store/api.py) and passing tests/store_contract.py:
 
       open_postgres(url: str, *, host: str | None, readonly: bool) -> HistoryStore
-      open_postgres_outbox(url: str) -> OutboxQueue
+      open_postgres_outbox(url: str, *, readonly: bool) -> OutboxQueue
 
   (`host`: stamped on the rows a writer inserts, default the host name; `readonly`: a reader
   for one thread, whose writes fail.) Missing module or driver: one line, POSTGRES_MISSING.
@@ -114,7 +114,7 @@ def open_outbox(db: Db, *, readonly: bool = False) -> OutboxQueue:
     path = sqlite_path(db)
     if path is None:
         with _needs_cluster():
-            queue: OutboxQueue = _postgres().open_postgres_outbox(os.fspath(db))
+            queue: OutboxQueue = _postgres().open_postgres_outbox(os.fspath(db), readonly=readonly)
         return queue
     from cronplus.store import outbox
 
@@ -149,6 +149,6 @@ if TYPE_CHECKING:
 
     class _PostgresModule(Protocol):
         def open_postgres(self, url: str, *, host: str | None, readonly: bool) -> HistoryStore: ...
-        def open_postgres_outbox(self, url: str) -> OutboxQueue: ...
+        def open_postgres_outbox(self, url: str, *, readonly: bool) -> OutboxQueue: ...
 else:
     _PostgresModule = object
