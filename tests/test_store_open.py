@@ -31,7 +31,7 @@ from tests.test_daemon import cli, start
 T0 = 1_750_000_000.0
 SECRET = "s3cr3t-pa55"
 PG_URL = f"postgresql://cron:{SECRET}@db.example.com:5432/cronplus?sslpassword={SECRET}"
-COMMANDS = (["log"], ["output", "1"], ["jobs"], ["alerts"], ["trigger", "hello"])
+COMMANDS = (["log"], ["output", "1"], ["jobs"], ["alerts"], ["trigger", "hello"], ["why", "hello"])
 
 
 def one_run(h: History, log_dir: Path, *, job: str = "job", text: bytes = b"out\n") -> int:
@@ -210,3 +210,15 @@ def test_no_module_outside_the_store_opens_an_sqlite_store_itself() -> None:
                     and isinstance(node.value, ast.Name) and node.value.id in store_aliases):
                 found.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
     assert found == []
+
+
+def test_why_reads_the_history_db_names(tmp_path: Path) -> None:
+    db = tmp_path / "elsewhere.db"
+    (tmp_path / "crontab").write_text("# cronplus: name=job\n0 3 * * * true\n")
+    with History(db) as h:
+        one_run(h, tmp_path / "logs")
+    env = env_for(tmp_path)
+    plain = incli.run(["why", "job", "--json"], env=env)
+    assert plain.returncode == 0 and "no history yet" in plain.stderr
+    told = incli.run(["why", "job", "--db", str(db), "--json"], env=env)
+    assert told.returncode == 0 and told.stderr == "", told.stderr

@@ -15,6 +15,7 @@ unreadable crontab or history; 2 for a bad --at. No history yet is an empty hist
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,9 @@ STATUS_TIMEOUT_S = 4.0  # as `jobs`: a supervisor answers within 1 s even during
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cronplus.cli.dbopt import add_db_option
+
+    add_db_option(p)
     p.add_argument("job", metavar="JOB", help="the job's name")
     p.add_argument("--at", metavar="TIME",
                    help="the time to explain: ISO 8601 (without an offset: wall time in the job's zone), "
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     at, wall = parse_at(args.at, job.tz, now=now) if args.at else (None, None)
     world = World(now=datetime.fromtimestamp(now, UTC), crontab_mtime=_mtime(crontab.path), system=crontab.system,
                   user_exists=_user_exists, held=_held(where.control_socket))
-    reader = _open(where.db_path)
+    reader = _open(where.db)
     try:
         answer = explain(job, reader, world, at=at, wall=wall)
     finally:
@@ -64,24 +68,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(db_path: object) -> RunReader:
-    """The history, read-only; an empty one when the supervisor never ran (nothing to read)."""
-    from pathlib import Path
-
-    from cronplus.store.history import NoHistoryError, open_readonly
+def _open(db: str | os.PathLike[str]) -> RunReader:
+    """The history, read-only; an empty one when the supervisor never ran (nothing to read):
+    the answers then say no supervisor ran."""
+    from cronplus.store.open import empty_reader, open_reader
+    from cronplus.store.readhistory import NoHistoryError
 
     try:
-        return open_readonly(Path(str(db_path)))
+        return open_reader(db)
     except NoHistoryError as exc:
         print(f"cronplus why: {exc}", file=sys.stderr)
-        return _empty_history()
-
-
-def _empty_history() -> RunReader:
-    """An in-memory history with the schema and no rows: the answers then say no supervisor ran."""
-    from cronplus.store.history import History
-
-    return History(":memory:")
+        return empty_reader()
 
 
 def _held(sock_path: Path) -> tuple[Held, ...] | None:

@@ -22,7 +22,8 @@ Openers:
   thread; the scheduler fronts it with storeguard.Store). Creates and migrates. Its commits
   never wait on the disk: SQLite's checkpoints run on a thread of their own (checkpoint.py).
 - `open_reader(db) -> RunReader`: read-only, one per thread (log, output, jobs, the web page);
-  never blocks the writer. NoHistoryError when there is no history yet.
+  never blocks the writer. NoHistoryError when there is no history yet; `empty_reader()` is
+  one with no runs, for a command that then answers from nothing (`why`).
 - `open_outbox(db, *, readonly=False) -> OutboxQueue`: the delivery side on its own
   connection (alerts/delivery.py's worker thread, `cronplus alerts`).
 - `shown(db)`: the location for a message or a log line: a URL's user, password, path and
@@ -108,6 +109,15 @@ def open_reader(db: Db) -> RunReader:
     from cronplus.store.readhistory import open_readonly
 
     return open_readonly(path)
+
+
+def empty_reader() -> RunReader:
+    """A history with no runs (the schema, in memory): what a command reads where no supervisor
+    ever wrote one."""
+    from cronplus.store.readhistory import ReadHistory
+    from cronplus.store.schema import connect
+
+    return ReadHistory(connect(":memory:"))
 
 
 def open_outbox(db: Db, *, readonly: bool = False) -> OutboxQueue:
