@@ -13,7 +13,7 @@ Contract:
 - `Checkpointer(db_path)` opens a connection of its own; `start()` sets the writer's connection
   (given) to `wal_autocheckpoint = 0` and starts the thread. `poke()` (after a commit: one
   Event.set) asks for a look; the thread waits DELAY_S to take a burst of commits in one go,
-  then, once the log holds PAGES frames (SQLite's own threshold), runs
+  then, once COMMITS commits were made since the last (about SQLite's own threshold), runs
   `PRAGMA wal_checkpoint(PASSIVE)`, which never waits for the writer nor for readers (it
   checkpoints what it can; the rest at the next poke). Idle, the thread sleeps without a
   timeout: no wake-ups, no CPU.
@@ -27,18 +27,20 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import sys
 import threading
 from pathlib import Path
 
 log = logging.getLogger("cronplus")
 
 DELAY_S = 0.2  # after a poke: a tick's chunks of commits make one checkpoint, not one each
-# SQLite's own threshold (wal_autocheckpoint's default). Not less: a checkpoint that completes
-# makes the next commit restart the log, and that commit syncs the log's header (on the writer's
+# About SQLite's own threshold (wal_autocheckpoint: 1,000 pages; a commit of the supervisor
+# writes ~5 pages: a row, its indexes, run_stats). Not oftener: a checkpoint that completes makes
+# the next commit restart the log, and that commit syncs the log's header (on the writer's
 # thread; sqlite.org/pragma.html#pragma_synchronous, NORMAL): as rare as it was, no rarer.
-PAGES = 1000
-_MX_FRAME = 16  # offset of mxFrame, the log's last valid frame, in the -shm file's header (walformat.html §2.1)
+# Counted, not read from the -shm file: opening and closing a file descriptor of it would drop
+# every POSIX lock this process holds on it (fcntl(2)), SQLite's included, and another process
+# would then take the wal-index for unused and reset it under the supervisor (seen: SIGBUS).
+COMMITS = 200
 
 
 class Checkpointer:
@@ -50,6 +52,7 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._failing = False
         self.checkpoints = 0  # how many ran (tests and the bench read it)
+        self.commits = 0  # since the last one
 
     def start(self, writer: sqlite3.Connection) -> None:
         writer.execute("PRAGMA wal_autocheckpoint = 0")  # commits no longer checkpoint: we do
@@ -57,6 +60,8 @@ class Checkpointer:
         self._thread.start()
 
     def poke(self) -> None:
+        """After a commit (the writer's thread)."""
+        self.commits += 1
         self._wanted.set()
 
     def stop(self) -> None:
@@ -77,19 +82,10 @@ class Checkpointer:
             if self._stopping.is_set():
                 return
 
-    def frames(self) -> int:
-        """Frames in the log now, read from the wal-index header (no lock, no I/O but a pread of
-        the shared memory file); PAGES when it cannot be read (a checkpoint then says)."""
-        try:
-            with open(f"{self.db_path}-shm", "rb") as shm:
-                head = shm.read(_MX_FRAME + 4)
-        except OSError:
-            return PAGES
-        return int.from_bytes(head[_MX_FRAME:_MX_FRAME + 4], sys.byteorder) if len(head) == _MX_FRAME + 4 else PAGES
-
     def checkpoint(self, *, force: bool = False) -> None:
-        if not force and self.frames() < PAGES:
+        if not force and self.commits < COMMITS:
             return
+        self.commits = 0  # a poke racing this reset is counted in the next round at worst
         try:
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
