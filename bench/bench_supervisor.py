@@ -1,270 +1,291 @@
 #!/usr/bin/env python3
-"""Supervisor benchmarks (workloads in /work/shared/BENCH.md), each side by side with a ~20-line
-bare Python loop that sleeps to the next minute and spawns every command with subprocess.
+"""Supervisor benchmarks W1-W4 (/work/shared/BENCH.md): the real `cronplus run` and a ~20-line
+bare Python loop (bench/supervised.py BARE_LOOP), in the same run, each figure with its ratio.
 
-  W1 idle:      N jobs far ahead (yearly); RSS and CPU seconds of each process over --idle seconds
-  W2 delay:     20 `* * * * *` jobs stamping their start (a tiny C program); delay from the minute
-                boundary over --minutes minutes each: median, p95 (one after the other)
-  W3 fan-out:   --fanout jobs due at one minute; until the last has started / all are recorded;
-                peak RSS (one after the other, one minute each)
+  W1 idle:     50 yearly jobs; RSS of each process tree and CPU seconds over --idle s (scaled to 120 s)
+  W2 delay:    20 `* * * * *` jobs stamping their start (a tiny C program); delay from the minute
+               boundary, median and p95; supervisor CPU per run; when the 20 runs are recorded
+  W3 fan-out:  500 and 1,000 jobs due at one minute: last start, all recorded, peak RSS
+  W4 output:   one job writing 200 MB (and 1 GB) to stdout: time until recorded, supervisor CPU, peak RSS
+               (cronplus with its default 100 MiB cap and with a cap above the size; bare: file as stdout)
 
-Usage: .venv/bin/python bench/bench_supervisor.py [--only W1,W2,W3] [--minutes 3] [--idle 120]
-A job "starts" when its stamp process writes clock_gettime(CLOCK_REALTIME).
+No waiting for real minutes: every tick is a fresh supervisor (tests/shifted_run.py) or bare loop
+started on a clock shifted so that its next minute boundary is a few seconds away. The two sides
+alternate tick by tick, so a change in the machine's load hits both alike. Per-run CPU is the
+process's CPU (all threads, /proc schedstat) from 0.8 s before the boundary until 0.3 s after
+the tick's last record. "Recorded": polling every 10 ms until every run is final in history.db
+(cronplus) or every child is reaped and its line written (bare), then the newest mtime of those
+files (history.db and its WAL; the bare loop's record file): when the last record landed.
+
+Usage: .venv/bin/python bench/bench_supervisor.py [--quick] [--only W1,W2,W3,W4] [--ticks N]
+       [--idle S] [--repeat N]
+--quick (about 3 minutes): W1 over 20 s, W2 4 ticks a side, W3 and W4 once a side.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-STAMP_C = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <fcntl.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    struct timespec ts; clock_gettime(CLOCK_REALTIME, &ts);
-    char buf[128];
-    int n = snprintf(buf, sizeof buf, "%s %ld.%09ld\n", argc > 2 ? argv[2] : "-", (long)ts.tv_sec, ts.tv_nsec);
-    int fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT, 0644);
-    if (fd < 0) return 1;
-    return write(fd, buf, n) == n ? 0 : 1;
-}
-"""
+from supervised import (  # noqa: E402
+    ROOT,
+    compile_stamp,
+    cpu_seconds,
+    env_note,
+    nice_ratio,
+    offset_for,
+    pct,
+    read_stamps,
+    rss_mib,
+    sleep_until,
+    start_bare,
+    start_cronplus,
+    stop,
+    tree_rss_mib,
+    write_crontab,
+)
 
-BARE_LOOP = r"""
-import subprocess, sys, time
-# The bare loop: parse `m h dom mon dow cmd` lines, run every job each minute (all are * * * * *)
-# or never (anything else), output straight to a file.
-lines = [l.rstrip("\n") for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")]
-every = [l.split(None, 5)[5] for l in lines if l.split(None, 5)[:5] == ["*"] * 5]
-out = open(sys.argv[2], "ab")
-minutes = int(sys.argv[3]) if len(sys.argv) > 3 else 10**9
-children = []
-for _ in range(minutes):
-    time.sleep(60 - time.time() % 60)
-    children = [p for p in children if p.poll() is None]
-    for cmd in every:
-        children.append(subprocess.Popen(cmd, shell=True, stdout=out, stderr=out, stdin=subprocess.DEVNULL))
-for p in children:
-    p.wait()
-"""
+# side key -> checkout whose `cronplus run` it runs; "bare" is the bare loop. --tree adds sides.
+TREES: dict[str, Path] = {"cronplus": ROOT}
+SIDES: list[str] = ["cronplus", "bare"]
 
 
-def compile_stamp(work: Path) -> str:
-    src = work / "stamp.c"
-    src.write_text(STAMP_C)
-    exe = work / "stamp"
-    if shutil.which("gcc"):
-        subprocess.run(["gcc", "-O2", "-o", str(exe), str(src)], check=True)
-        return str(exe)
-    sh = work / "stamp.sh"  # fallback: a shell stamp (slower start, same measurement)
-    sh.write_text('#!/bin/sh\necho "$2 $(date +%s.%N)" >> "$1"\n')
-    sh.chmod(0o755)
-    return str(sh)
+@dataclass
+class Tick:
+    boundary: float  # real time of the tick
+    late: bool = False  # the side was not ready 0.8 s before the boundary
+    starts: list[float] = field(default_factory=list)  # stamp - boundary
+    recorded: float | None = None  # all recorded - boundary
+    cpu: float = 0.0
+    peak_mib: float = 0.0
 
 
-def write_crontab(path: Path, n: int, command: str, schedule: str = "* * * * *") -> None:
-    lines = []
-    for i in range(n):
-        lines.append(f"# cronplus: name=j{i:04d}")
-        lines.append(f"{schedule} {command.format(i=i)}")
-    path.write_text("\n".join(lines) + "\n")
+def record_files(side: str, work: Path, tag: str) -> list[Path]:
+    if side == "bare":
+        return [work / f"bare-{tag}.rec"]
+    db = work / f"state-{tag}" / "history.db"
+    return [db, db.with_name("history.db-wal")]
 
 
-def start_cronplus(work: Path, crontab: Path, tag: str) -> subprocess.Popen[bytes]:
-    state = work / f"state-{tag}"
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/cronplus"), "--crontab", str(crontab), "--state-dir", str(state),
-                             "run"], stdout=subprocess.DEVNULL, stderr=open(work / f"cronplus-{tag}.err", "w"))  # noqa: SIM115
-    deadline = time.time() + 15
-    while not (state / "control.sock").exists():
-        if proc.poll() is not None or time.time() > deadline:
-            raise SystemExit(f"cronplus did not start: {(work / f'cronplus-{tag}.err').read_text()}")
-        time.sleep(0.05)
-    return proc
+def last_write(paths: list[Path]) -> float:
+    """When the records were last written: the files' newest mtime (ns resolution here), which is
+    when the last record's commit landed, not when the 10 ms poll noticed it."""
+    times = []
+    for p in paths:
+        with contextlib.suppress(OSError):
+            times.append(p.stat().st_mtime_ns / 1e9)
+    return max(times, default=time.time())
 
 
-def start_bare(work: Path, crontab: Path, tag: str, minutes: int = 10**6) -> subprocess.Popen[bytes]:
-    script = work / "bare_loop.py"
-    script.write_text(BARE_LOOP)
-    return subprocess.Popen([sys.executable, str(script), str(crontab), str(work / f"bare-{tag}.out"), str(minutes)])
+WIDTH = 8
 
 
-def proc_stats(pid: int) -> tuple[float, float, float]:
-    """(RSS MiB, peak RSS MiB, CPU seconds user+system) of one process."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    fields = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if line.startswith("Vm")}
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    return int(fields["VmRSS"]) / 1024, int(fields["VmHWM"]) / 1024, cpu
-
-
-def cpu_and_wakeups(pid: int) -> tuple[float, int]:
-    """CPU seconds on all threads (schedstat: nanoseconds, not 10 ms clock ticks) and voluntary
-    context switches (each is a wake-up from a sleep) of one process."""
-    ns = switches = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            ns += int((task / "schedstat").read_text().split()[0])
-            status = (task / "status").read_text()
-        except OSError:
-            continue
-        switches += int(next(line for line in status.splitlines() if line.startswith("voluntary_ctxt")).split()[1])
-    return ns / 1e9, switches
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wait_for_boundary(margin: float = 3.0) -> None:
-    """Start supervisors with at least `margin` s before the next minute, so they are ready for it."""
-    if 60 - time.time() % 60 < margin:
-        time.sleep(60 - time.time() % 60 + 0.5)
-
-
-def read_stamps(path: Path) -> list[tuple[str, float]]:
-    if not path.exists():
-        return []
-    return [(parts[0], float(parts[1])) for parts in (line.split() for line in path.read_text().splitlines()) if len(parts) == 2]
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
-
-
-def w1(work: Path, n: int, seconds: float) -> None:
-    crontab = work / "w1.crontab"
-    write_crontab(crontab, n, "true", schedule="0 0 1 1 *")
-    cp, bare = start_cronplus(work, crontab, "w1"), start_bare(work, crontab, "w1")
-    time.sleep(2)  # start-up done
-    c0, b0 = cpu_and_wakeups(cp.pid), cpu_and_wakeups(bare.pid)
-    time.sleep(seconds)
-    c1, b1 = cpu_and_wakeups(cp.pid), cpu_and_wakeups(bare.pid)
-    rss = proc_stats(cp.pid)[0], proc_stats(bare.pid)[0]
-    stop(cp), stop(bare)
-    scale = 120.0 / seconds
-    print(f"W1 idle, {n} yearly jobs, measured {seconds:g}s (scaled to 120 s x{scale:g}):")
-    for name, before, after, mib in (("cronplus", c0, c1, rss[0]), ("bare    ", b0, b1, rss[1])):
-        print(f"  {name}: RSS {mib:.1f} MiB, CPU {(after[0] - before[0]) * scale:.4f} s/120s,"
-              f" {(after[1] - before[1]) * scale:.0f} wake-ups/120s")
-
-
-def w2(work: Path, stamp: str, minutes: int) -> None:
-    """Each supervisor alone on the machine for `minutes` minutes (cronplus first, then the bare
-    loop), same 20 jobs: run at once on 2 cores they competed and the ratio was noise."""
-    results: dict[str, list[float]] = {}
-    for tag in ("cp", "bare"):
-        out = work / f"w2.{tag}.stamps"
-        crontab = work / f"w2-{tag}.crontab"
-        write_crontab(crontab, 20, f"{stamp} {out} {{i}}")
-        wait_for_boundary(5)
-        proc = start_cronplus(work, crontab, f"w2-{tag}") if tag == "cp" else start_bare(work, crontab, "w2", minutes)
-        first_minute = (time.time() // 60 + 1) * 60
-        time.sleep(max(0.0, first_minute + 60 * (minutes - 1) + 5 - time.time()))
-        stop(proc)
-        results[tag] = [t - (t // 60) * 60 for _, t in read_stamps(out)]
-    print(f"W2 start delay, 20 jobs * * * * *, {minutes} minute(s) each, one supervisor at a time:")
-    for tag, name in (("cp", "cronplus"), ("bare", "bare    ")):
-        d = results[tag]
-        if d:
-            print(f"  {name}: n={len(d)} median {statistics.median(d) * 1000:.1f} ms, p95 {pct(d, 95) * 1000:.1f} ms,"
-                  f" max {max(d) * 1000:.1f} ms")
-        else:
-            print(f"  {name}: no stamps")
-    if results["cp"] and results["bare"]:
-        print(f"  ratio cronplus/bare: median x{statistics.median(results['cp']) / statistics.median(results['bare']):.2f},"
-              f" p95 x{pct(results['cp'], 95) / pct(results['bare'], 95):.2f}")
-
-
-def w3(work: Path, stamp: str, n: int) -> None:
-    print(f"W3 fan-out, {n} jobs due at one minute (one supervisor at a time):")
-    for tag in ("cp", "bare"):
-        out = work / f"w3.{tag}.stamps"
-        crontab = work / f"w3-{tag}.crontab"
-        write_crontab(crontab, n, f"{stamp} {out} {{i}}")
-        wait_for_boundary(5)
-        proc = start_cronplus(work, crontab, "w3") if tag == "cp" else start_bare(work, crontab, "w3", 1)
-        boundary = (time.time() // 60 + 1) * 60
-        peak = 0.0
-        deadline = boundary + 30
-        recorded_at = None
-        while time.time() < deadline:
-            try:
-                peak = max(peak, proc_stats(proc.pid)[1])
-            except (FileNotFoundError, ProcessLookupError, KeyError):  # exited (a zombie has no VmRSS)
-                break
-            if len(read_stamps(out)) >= n and time.time() > boundary:
-                if tag == "bare":
-                    break
-                recorded_at = all_recorded(work / "state-w3" / "history.db", n)
-                if recorded_at:
-                    break
-            time.sleep(0.1)
-        stamps = [t for _, t in read_stamps(out)]
-        stop(proc)
-        name = "cronplus" if tag == "cp" else "bare    "
-        if not stamps:
-            print(f"  {name}: no stamps")
-            continue
-        last = max(stamps) - boundary
-        rec = f", all recorded {recorded_at - boundary:.2f} s" if recorded_at else ""
-        print(f"  {name}: started {len(stamps)}/{n}, last start {last:.2f} s{rec}, peak RSS {peak:.1f} MiB")
-        if tag == "cp":
-            shutil.rmtree(work / "state-w3", ignore_errors=True)
-
-
-def all_recorded(db: Path, n: int) -> float | None:
-    """When every run is final in history: the latest ended_at, else None."""
+def recorded_count(side: str, work: Path, tag: str) -> int:
+    if side == "bare":
+        rec = work / f"bare-{tag}.rec"
+        return rec.read_text().count("\n") if rec.exists() else 0
+    db = work / f"state-{tag}" / "history.db"
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.05)
         try:
-            done, last = conn.execute("SELECT count(*), max(ended_at) FROM runs WHERE status != 'running'").fetchone()
+            return int(conn.execute("SELECT count(*) FROM runs WHERE status != 'running'").fetchone()[0])
         finally:
             conn.close()
     except sqlite3.Error:
-        return None
-    return float(last) if done >= n else None
+        return 0
+
+
+def one_tick(work: Path, side: str, crontab: Path, n: int, *, lead: float, tag: str, stamps: Path | None,
+             timeout: float = 60.0) -> Tick:
+    """Start `side` so its next minute comes `lead` s from now; wait for `n` records; stop it."""
+    offset, boundary = offset_for(lead)
+    if side != "bare":
+        proc = start_cronplus(work, crontab, work / f"state-{tag}", offset, tag, TREES[side])
+    else:
+        proc = start_bare(work, crontab, tag, offset, 2)  # 2: still alive (asleep) after the tick
+    tick = Tick(boundary, late=time.time() > boundary - 0.8)
+    sleep_until(boundary - 0.8)
+    cpu0 = cpu_seconds(proc.pid)[0]
+    while time.time() < boundary + timeout:
+        if time.time() > boundary and recorded_count(side, work, tag) >= n:
+            tick.recorded = min(time.time(), last_write(record_files(side, work, tag))) - boundary
+            break
+        time.sleep(0.01)
+    time.sleep(0.3)  # what follows a record (after-commit work) belongs to the run too
+    tick.cpu = cpu_seconds(proc.pid)[0] - cpu0
+    tick.peak_mib = rss_mib(proc.pid)[1]
+    stop(proc)
+    if stamps is not None:
+        tick.starts = [t - boundary for _, t in read_stamps(stamps)]
+        stamps.unlink(missing_ok=True)
+    shutil.rmtree(work / f"state-{tag}", ignore_errors=True)
+    for leftover in (work / f"bare-{tag}.out", work / f"bare-{tag}.rec"):
+        leftover.unlink(missing_ok=True)
+    return tick
+
+
+def ms(v: float) -> str:
+    return f"{v * 1000:8.1f} ms"
+
+
+def w1(work: Path, seconds: float) -> None:
+    """All sides at once (they are idle)."""
+    crontab = work / "w1.crontab"
+    write_crontab(crontab, 50, "true", schedule="0 0 1 1 *")
+    procs = {side: start_bare(work, crontab, "w1", 0.0, 10**6) if side == "bare"
+             else start_cronplus(work, crontab, work / f"state-w1-{side}", 0.0, f"w1-{side}", TREES[side])
+             for side in SIDES}
+    time.sleep(2)  # start-up done
+    before = {side: cpu_seconds(p.pid) for side, p in procs.items()}
+    time.sleep(seconds)
+    after = {side: cpu_seconds(p.pid) for side, p in procs.items()}
+    rss = {side: tree_rss_mib(p.pid) for side, p in procs.items()}
+    for p in procs.values():
+        stop(p)
+    scale = 120.0 / seconds
+    print(f"W1 idle, 50 yearly jobs, all sides at once, measured {seconds:g} s, scaled to 120 s:")
+    cpu = {}
+    for side in SIDES:
+        cpu[side] = (after[side][0] - before[side][0]) * scale
+        print(f"  {side:<{WIDTH}}: tree RSS {rss[side]:6.1f} MiB, CPU {cpu[side]:.4f} s,"
+              f" {(after[side][1] - before[side][1]) * scale:.0f} wake-ups")
+    for side in SIDES[:-1]:
+        print(f"  ratio {side}/bare: RSS {nice_ratio(rss[side], rss['bare'])}, CPU {nice_ratio(cpu[side], cpu['bare'])}")
+
+
+def w2(work: Path, stamp: str, ticks: int) -> None:
+    n = 20
+    results: dict[str, list[Tick]] = {side: [] for side in SIDES}
+    for i in range(ticks):
+        for side in SIDES:
+            out = work / f"w2.{side}.stamps"
+            crontab = work / f"w2-{side}.crontab"
+            write_crontab(crontab, n, f"{stamp} {out} {{i}}")
+            results[side].append(one_tick(work, side, crontab, n, lead=4.0, tag=f"w2-{side}-{i}", stamps=out))
+    print(f"W2 start delay, {n} jobs * * * * *, {ticks} tick(s) a side, alternating:")
+    summary = {}
+    for side in SIDES:
+        name = f"{side:<{WIDTH}}"
+        d = [s for t in results[side] for s in t.starts]
+        rec = [t.recorded for t in results[side] if t.recorded is not None]
+        cpu_run = sum(t.cpu for t in results[side]) / max(1, len(d))
+        late = sum(t.late for t in results[side])
+        if not d:
+            print(f"  {name}: no stamps")
+            continue
+        summary[side] = (statistics.median(d), pct(d, 95), cpu_run, statistics.median(rec) if rec else float("nan"))
+        print(f"  {name}: n={len(d):3d} delay median {ms(summary[side][0])}, p95 {ms(summary[side][1])};"
+              f" CPU/run {ms(cpu_run)}; all {n} recorded (median) {ms(summary[side][3])}"
+              + (f"  [{late} tick(s) started late]" if late else ""))
+    for side in SIDES[:-1]:
+        if side in summary and "bare" in summary:
+            c, b = summary[side], summary["bare"]
+            print(f"  ratio {side}/bare: delay median {nice_ratio(c[0], b[0])}, p95 {nice_ratio(c[1], b[1])},"
+                  f" CPU/run {nice_ratio(c[2], b[2])}, recorded {nice_ratio(c[3], b[3])}")
+
+
+def w3(work: Path, stamp: str, sizes: list[int], repeat: int) -> None:
+    for n in sizes:
+        results: dict[str, list[Tick]] = {side: [] for side in SIDES}
+        for i in range(repeat):
+            for side in SIDES:
+                out = work / f"w3.{side}.stamps"
+                crontab = work / f"w3-{side}.crontab"
+                write_crontab(crontab, n, f"{stamp} {out} {{i}}")
+                results[side].append(one_tick(work, side, crontab, n, lead=4.0 + n / 250, tag=f"w3-{side}-{i}",
+                                              stamps=out, timeout=120))
+        print(f"W3 fan-out, {n} jobs due at one minute, {repeat} tick(s) a side (medians):")
+        figures = {}
+        for side in SIDES:
+            name = f"{side:<{WIDTH}}"
+            ticks = results[side]
+            last = statistics.median(max(t.starts) if t.starts else float("nan") for t in ticks)
+            started = min(len(t.starts) for t in ticks)
+            rec = statistics.median(t.recorded if t.recorded is not None else float("nan") for t in ticks)
+            peak = max(t.peak_mib for t in ticks)
+            cpu_run = sum(t.cpu for t in ticks) / (n * len(ticks))
+            figures[side] = (last, rec, peak, cpu_run)
+            late = sum(t.late for t in ticks)
+            print(f"  {name}: started {started}/{n}, last start {last:6.2f} s, all recorded {rec:6.2f} s,"
+                  f" peak RSS {peak:6.1f} MiB, CPU/run {ms(cpu_run)}" + (f"  [{late} late]" if late else ""))
+        for side in SIDES[:-1]:
+            c, b = figures[side], figures["bare"]
+            print(f"  ratio {side}/bare: last start {nice_ratio(c[0], b[0])}, all recorded {nice_ratio(c[1], b[1])},"
+                  f" peak RSS {nice_ratio(c[2], b[2])}, CPU/run {nice_ratio(c[3], b[3])}")
+
+
+def w4(work: Path, size: int, repeat: int) -> None:
+    command = f"head -c {size} /dev/zero"
+    cap = f"{size * 3 // 2000000}M"
+    modes = {"bare (file as stdout)": ("bare", "")}
+    for side in SIDES[:-1]:
+        modes[f"{side}, 100 MiB cap"] = (side, "")
+        modes[f"{side}, whole (cap {cap})"] = (side, f"max-log-size={cap}")
+    results: dict[str, list[Tick]] = {name: [] for name in modes}
+    for i in range(repeat):
+        for name, (side, annotation) in modes.items():
+            crontab = work / f"w4-{side}.crontab"
+            write_crontab(crontab, 1, command, annotation=annotation)
+            os.sync()  # no dirty pages from the previous run
+            results[name].append(one_tick(work, side, crontab, 1, lead=4.0, tag=f"w4-{side}-{i}", stamps=None))
+    print(f"W4 output, one job writing {size / 1e6:.0f} MB to stdout, {repeat} run(s) each (medians):")
+    bare_rec = statistics.median(t.recorded or float("nan") for t in results["bare (file as stdout)"])
+    for name, ticks in results.items():
+        rec = statistics.median(t.recorded or float("nan") for t in ticks)
+        cpu = statistics.median(t.cpu for t in ticks)
+        peak = max(t.peak_mib for t in ticks)
+        print(f"  {name:<{WIDTH + 19}}: recorded {rec:6.3f} s ({nice_ratio(rec, bare_rec)}), supervisor CPU {cpu:6.3f} s,"
+              f" peak RSS {peak:6.1f} MiB")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="W1,W2,W3")
-    ap.add_argument("--minutes", type=int, default=3, help="W2 duration")
-    ap.add_argument("--idle", type=float, default=120.0, help="W1 measurement seconds (scaled to 120 s)")
-    ap.add_argument("--idle-jobs", type=int, default=100)
-    ap.add_argument("--fanout", type=int, default=1000)
+    ap.add_argument("--quick", action="store_true", help="about 3 minutes in all")
+    ap.add_argument("--only", default="W1,W2,W3,W4")
+    ap.add_argument("--ticks", type=int, default=None, help="W2 ticks a side (default 10, quick 4)")
+    ap.add_argument("--idle", type=float, default=None, help="W1 seconds (default 120, quick 20)")
+    ap.add_argument("--repeat", type=int, default=None, help="W3/W4 runs a side (default 3, quick 1)")
+    ap.add_argument("--fanout", default="500,1000")
+    ap.add_argument("--tree", action="append", default=[], metavar="LABEL=DIR",
+                    help="also run the cronplus of another checkout (e.g. main=/work/wt/x-old), side by side")
+    ap.add_argument("--w4-sizes", default=None, help="W4 output sizes in MB (default 200,1000; quick 200)")
     args = ap.parse_args()
+    ticks = args.ticks or (4 if args.quick else 10)
+    idle = args.idle or (20.0 if args.quick else 120.0)
+    repeat = args.repeat or (1 if args.quick else 3)
+    w4_sizes = args.w4_sizes or ("200" if args.quick else "200,1000")
+    global WIDTH
+    for spec in args.tree:
+        label, _, path = spec.partition("=")
+        TREES[label] = Path(path).resolve()
+        SIDES.insert(-1, label)
+    WIDTH = max(len(s) for s in SIDES)
     only = {w.strip().upper() for w in args.only.split(",")}
+    print(f"bench_supervisor: {time.strftime('%Y-%m-%d %H:%M %Z')}, {env_note()}, {sys.executable}")
     with tempfile.TemporaryDirectory(prefix="bench-supervisor-") as tmp:
         work = Path(tmp)
         stamp = compile_stamp(work)
-        if "W1" in only:
-            w1(work, args.idle_jobs, args.idle)
-        if "W2" in only:
-            w2(work, stamp, args.minutes)
-        if "W3" in only:
-            w3(work, stamp, args.fanout)
+        began = time.monotonic()
+        for name, run in (("W1", lambda: w1(work, idle)), ("W2", lambda: w2(work, stamp, ticks)),
+                          ("W3", lambda: w3(work, stamp, [int(x) for x in args.fanout.split(",")], repeat)),
+                          ("W4", lambda: [w4(work, int(mb) * 1000 * 1000, repeat) for mb in w4_sizes.split(",")])):
+            if name in only:
+                t0 = time.monotonic()
+                run()
+                print(f"  ({name}: {time.monotonic() - t0:.0f} s)", flush=True)
+        with contextlib.suppress(OSError):
+            print(f"total {time.monotonic() - began:.0f} s; {env_note()}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ stamp minus the tick's real instant. Side by side, a bare loop in this same proc
 the same kind of instant and Popen()s the same commands (the floor of a Python design).
 
 This is for iterating on the hot path (W2: 20 jobs, W3: 1,000 jobs per tick); the figures of
-record are bench/bench_supervisor.py's, which run the real `cronplus run` on real minutes.
+record are bench/bench_supervisor.py's, which run the real `cronplus run` (on a shifted clock).
 
 Usage: .venv/bin/python bench/bench_tick.py [--jobs 20] [--ticks 15] [--profile]
 """
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_supervisor import compile_stamp, pct, read_stamps, write_crontab  # noqa: E402
+from supervised import compile_stamp, pct, read_stamps, write_crontab  # noqa: E402
 
 
 class ShiftedClock:

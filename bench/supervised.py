@@ -1,0 +1,191 @@
+"""Shared pieces of the supervisor benchmarks (bench_supervisor.py, bench_tick.py): the job's
+start stamp (a tiny C program), the ~20-line bare loop, starting each side on a shifted clock,
+and reading a process's CPU and RSS from /proc.
+
+A shifted clock: `python -m tests.shifted_run OFFSET ... run` is the real `cronplus run` whose
+wall clock is the system clock plus OFFSET seconds, so the next minute boundary can be put a
+few seconds after start instead of up to a minute away. The bare loop takes the same OFFSET.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STAMP_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct timespec ts; clock_gettime(CLOCK_REALTIME, &ts);
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "%s %ld.%09ld\n", argc > 2 ? argv[2] : "-", (long)ts.tv_sec, ts.tv_nsec);
+    int fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd < 0) return 1;
+    return write(fd, buf, n) == n ? 0 : 1;
+}
+"""
+
+# argv: CRONTAB OUT RECORDS OFFSET MINUTES. Every `* * * * *` line runs at each of the next
+# MINUTES minute boundaries of the clock shifted by OFFSET; other lines never. Output goes straight
+# to OUT; a thread reaps each tick's children in order and appends "index status time" to RECORDS
+# (the bare loop's "history record").
+BARE_LOOP = r"""
+import subprocess, sys, threading, time
+crontab, out_path, rec_path, offset, minutes = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+lines = [l.rstrip("\n") for l in open(crontab) if l.strip() and not l.startswith("#")]
+every = [l.split(None, 5)[5] for l in lines if l.split(None, 5)[:5] == ["*"] * 5]
+out, rec = open(out_path, "ab"), open(rec_path, "a")
+def reap(procs):
+    for i, p in procs:
+        p.wait()
+        rec.write(f"{i} {p.returncode} {time.time():.6f}\n")
+        rec.flush()
+threads = []
+for _ in range(minutes):
+    time.sleep(60 - (time.time() + offset) % 60)
+    procs = [(i, subprocess.Popen(c, shell=True, stdin=subprocess.DEVNULL, stdout=out, stderr=out))
+             for i, c in enumerate(every)]
+    threads.append(threading.Thread(target=reap, args=(procs,)))
+    threads[-1].start()
+for t in threads:
+    t.join()
+"""
+
+
+def compile_stamp(work: Path) -> str:
+    src = work / "stamp.c"
+    src.write_text(STAMP_C)
+    exe = work / "stamp"
+    if shutil.which("gcc"):
+        subprocess.run(["gcc", "-O2", "-o", str(exe), str(src)], check=True)
+        return str(exe)
+    sh = work / "stamp.sh"  # fallback: a shell stamp (slower start, same measurement)
+    sh.write_text('#!/bin/sh\necho "$2 $(date +%s.%N)" >> "$1"\n')
+    sh.chmod(0o755)
+    return str(sh)
+
+
+def write_crontab(path: Path, n: int, command: str, schedule: str = "* * * * *", annotation: str = "") -> None:
+    lines = []
+    for i in range(n):
+        lines.append(f"# cronplus: name=j{i:04d}{' ' + annotation if annotation else ''}")
+        lines.append(f"{schedule} {command.format(i=i)}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def offset_for(lead: float) -> tuple[float, float]:
+    """An offset putting the shifted clock's next minute boundary `lead` real seconds from now,
+    and that boundary's real time."""
+    now = time.time()
+    real_boundary = now + lead
+    shifted = (real_boundary // 60 + 1) * 60  # a whole minute at or after real_boundary...
+    offset = shifted - real_boundary  # ...made to fall exactly on it
+    return offset, real_boundary
+
+
+def start_cronplus(work: Path, crontab: Path, state: Path, offset: float, tag: str,
+                   root: Path = ROOT) -> subprocess.Popen[bytes]:
+    """The real supervisor (the checkout at `root`) on a shifted clock; returns once its control
+    socket is up."""
+    err = work / f"cronplus-{tag}.err"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.shifted_run", repr(offset), "--crontab", str(crontab), "--state-dir", str(state), "run"],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=open(err, "w"))  # noqa: SIM115
+    deadline = time.time() + 30
+    while not (state / "control.sock").exists():
+        if proc.poll() is not None or time.time() > deadline:
+            stop(proc)
+            raise SystemExit(f"cronplus did not start: {err.read_text()}")
+        time.sleep(0.02)
+    return proc
+
+
+def start_bare(work: Path, crontab: Path, tag: str, offset: float, minutes: int) -> subprocess.Popen[bytes]:
+    script = work / "bare_loop.py"
+    script.write_text(BARE_LOOP)
+    return subprocess.Popen([sys.executable, str(script), str(crontab), str(work / f"bare-{tag}.out"),
+                             str(work / f"bare-{tag}.rec"), repr(offset), str(minutes)])
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _status(pid: int) -> dict[str, str]:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return {line.split(":")[0]: line.split(":", 1)[1].strip() for line in text.splitlines() if ":" in line}
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    """(RSS, peak RSS) of one process, MiB."""
+    s = _status(pid)
+    return int(s["VmRSS"].split()[0]) / 1024, int(s["VmHWM"].split()[0]) / 1024
+
+
+def tree_rss_mib(pid: int) -> float:
+    """RSS of a process and all its descendants, MiB."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += rss_mib(p)[0]
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, KeyError):  # gone, or a zombie (no VmRSS)
+            continue
+    return total
+
+
+def cpu_seconds(pid: int) -> tuple[float, int]:
+    """CPU seconds on all threads (schedstat: nanoseconds, not 10 ms clock ticks) and voluntary
+    context switches (each a wake-up from a sleep) of one process."""
+    ns = switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            ns += int((task / "schedstat").read_text().split()[0])
+            status = (task / "status").read_text()
+        except OSError:
+            continue
+        switches += int(next(line for line in status.splitlines() if line.startswith("voluntary_ctxt")).split()[1])
+    return ns / 1e9, switches
+
+
+def read_stamps(path: Path) -> list[tuple[str, float]]:
+    if not path.exists():
+        return []
+    return [(parts[0], float(parts[-1])) for parts in (line.split() for line in path.read_text().splitlines()) if len(parts) >= 2]
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def sleep_until(real: float) -> None:
+    time.sleep(max(0.0, real - time.time()))
+
+
+def nice_ratio(a: float, b: float) -> str:
+    return f"x{a / b:.2f}" if b > 0 else "-"
+
+
+def env_note() -> str:
+    load = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
