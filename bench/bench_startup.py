@@ -6,18 +6,23 @@ mix, and 10,000 calls over 20 varied schedules, 4 zones and random start times).
 
 Each command runs as a fresh subprocess (`python -m cronplus ...`, the same start-up path as
 the console script minus its tiny wrapper). The machine is shared and noisy: read the medians
-and the overhead over bare Python, not single runs. Budget: `cronplus next` under 150 ms.
+and the overhead over bare Python, not single runs, and the CPU column (user + system of the
+child, steadier than wall time under load). Budget (issue 11): `cronplus next` under 100 ms.
+`--tree main=DIR` times another checkout's commands in the same rounds (cwd DIR, where
+`python -m cronplus` finds that checkout's package first), side by side.
 `cronplus next` imports croniter (and with it dateutil) on its first next_fire; `--help` must not.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
@@ -28,13 +33,24 @@ COMMANDS = {
 }
 
 
-def time_command(argv: list[str], runs: int) -> list[float]:
-    times = []
+# As installed: pip writes the bytecode at install time, so the children may cache theirs (the
+# warm-up runs write it). With PYTHONDONTWRITEBYTECODE=1 in the environment every run would
+# compile cronplus from source, ~15 ms more than a user's `cronplus next` pays.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def time_command(argv: list[str], runs: int, cwd: str | None = None) -> tuple[list[float], list[float]]:
+    """Wall seconds and CPU seconds (user + system, from wait4: steadier than wall on a loaded
+    machine) of each of `runs` runs."""
+    times, cpus = [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd, env=ENV)
+        _, _, usage = os.wait4(proc.pid, 0)
         times.append(time.perf_counter() - t0)
-    return times
+        proc.returncode = 0  # reaped above
+        cpus.append(usage.ru_utime + usage.ru_stime)
+    return times, cpus
 
 
 def next_fire_cost(n: int = 20000) -> float:
@@ -90,15 +106,27 @@ def croniter_import_cost() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--tree", action="append", default=[], metavar="LABEL=DIR",
+                    help="also time the commands of another checkout (run with it as the working directory)")
     args = ap.parse_args()
+    trees: list[tuple[str, str | None]] = [("", None)]
+    trees += [(f"[{label}] ", str(Path(path).resolve())) for label, _, path in (t.partition("=") for t in args.tree)]
+    print(f"{'command':<60} {'median ms':>10} {'min ms':>8} {'over python':>12} {'CPU ms':>7}")
     base = None
-    print(f"{'command':<52} {'median ms':>10} {'min ms':>8} {'over python':>12}")
-    for label, argv in COMMANDS.items():
-        time_command(argv, 2)  # warm the page cache
-        times = time_command(argv, args.runs)
+    rows = [(prefix + label, argv, cwd) for label, argv in COMMANDS.items() for prefix, cwd in trees
+            if cwd is None or argv[1] == "-m"]
+    for _, argv, cwd in rows:
+        time_command(argv, 2, cwd)  # warm the page cache
+    results: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label, _, _ in rows}
+    for _ in range(args.runs):  # round-robin: a change in the machine's load hits every row alike
+        for label, argv, cwd in rows:
+            wall, cpu = time_command(argv, 1, cwd)
+            results[label][0].extend(wall)
+            results[label][1].extend(cpu)
+    for label, (times, cpus) in results.items():
         med = statistics.median(times) * 1000
         base = med if base is None else base
-        print(f"{label:<52} {med:>10.1f} {min(times) * 1000:>8.1f} {med - base:>+11.1f}")
+        print(f"{label:<60} {med:>10.1f} {min(times) * 1000:>8.1f} {med - base:>+11.1f} {statistics.median(cpus) * 1000:>7.1f}")
     print(f"next_fire, 5 mixed schedules, Europe/Berlin: {next_fire_cost() * 1e6:.1f} us per call")
     print(f"next_fire, 10,000 calls, 20 varied schedules, 4 zones: {next_fire_varied_cost() * 1e6:.1f} us per call")
     print(f"(for scale: `import croniter` alone adds ~{croniter_import_cost() * 1000:.0f} ms; cronplus next pays it, --help does not)")

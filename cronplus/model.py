@@ -3,7 +3,6 @@ re-validates them or needs the raw text to explain an error."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +65,8 @@ class _Chain:
         self.digests: list[bytes] = [b""]
 
     def digest(self, n: int) -> bytes:
+        import hashlib  # here: `cronplus next EXPR` loads the model but never hashes env lines
+
         digests, lines = self.digests, self.lines
         while len(digests) <= n:
             name, value = lines[len(digests) - 1]

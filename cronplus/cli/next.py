@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _expr_schedule(args: argparse.Namespace) -> tuple[Schedule, str | None]:
-    from cronplus.crontab.parser import parse_schedule
+    from cronplus.crontab.fields import parse_schedule  # not .parser: that loads the whole crontab language
     from cronplus.errors import UsageError
 
     if not args.words:
