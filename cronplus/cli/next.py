@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _expr_schedule(args: argparse.Namespace) -> tuple[Schedule, str | None]:
-    from cronplus.crontab.fields import parse_schedule  # not .parser: that loads the whole crontab language
+    # from .fields, not .parser: that would load the whole crontab language (annotations, deps, lint)
+    from cronplus.crontab.fields import parse_schedule
     from cronplus.errors import UsageError
 
     if not args.words:
