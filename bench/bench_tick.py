@@ -101,6 +101,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=20)
     ap.add_argument("--ticks", type=int, default=15)
     ap.add_argument("--profile", action="store_true", help="cProfile the cronplus side (top 25 by cumtime)")
+    ap.add_argument("--sort", default="cumulative", help="the profile's order (cumulative, tottime, ...)")
+    ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-tick-") as tmp:
         work = Path(tmp)
@@ -141,7 +143,7 @@ def main() -> None:
     print(f"  ratio: median x{statistics.median(cp_all) / statistics.median(bare_all):.2f},"
           f" p95 x{pct(cp_all, 95) / pct(bare_all, 95):.2f}")
     if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":
