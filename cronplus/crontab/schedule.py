@@ -42,6 +42,11 @@ Design. Two layers, each doing what it is sound at:
 2. Every candidate minute is then mapped to its fire instants by the DST rules above, in our
    code (none, one, or -- wildcard jobs in a repeated hour -- two).
 
+A shortcut comes first (`_later_this_hour`): when the next matching minute is later in the same
+local hour and the UTC offset is the same and unambiguous at both minutes, no DST rule can
+apply and that minute is the answer, without a croniter step (~20 us instead of ~90 us; a job
+due every few minutes takes it for all but the last fire of each hour).
+
 tests/test_schedule_croniter.py pins each difference A-G as a regression test (we give cron's
 answer) and checks the naive layer against a brute-force reading of crontab(5).
 """
