@@ -15,11 +15,12 @@ alternate tick by tick, so a change in the machine's load hits both alike. Per-r
 process's CPU (all threads, /proc schedstat) from 0.8 s before the boundary until 0.3 s after
 the tick's last record. "Recorded": polling every 10 ms until every run is final in history.db
 (cronplus) or every child is reaped and its line written (bare), then the newest mtime of those
-files (history.db and its WAL; the bare loop's record file): when the last record landed.
+files (history.db and its WAL; the bare loop's record file): when the last record landed (a
+file time may read up to one kernel clock tick, a few ms, early: alike for both sides).
 
 Usage: .venv/bin/python bench/bench_supervisor.py [--quick] [--only W1,W2,W3,W4] [--ticks N]
        [--idle S] [--repeat N]
---quick (about 3 minutes): W1 over 20 s, W2 4 ticks a side, W3 and W4 once a side.
+--quick (about 3 minutes): W1 over 65 s, W2 4 ticks a side, W3 and W4 once a side.
 """
 
 from __future__ import annotations
@@ -254,7 +255,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="about 3 minutes in all")
     ap.add_argument("--only", default="W1,W2,W3,W4")
     ap.add_argument("--ticks", type=int, default=None, help="W2 ticks a side (default 10, quick 4)")
-    ap.add_argument("--idle", type=float, default=None, help="W1 seconds (default 120, quick 20)")
+    ap.add_argument("--idle", type=float, default=None, help="W1 seconds (default 120, quick 65: one minute's wake-up)")
     ap.add_argument("--repeat", type=int, default=None, help="W3/W4 runs a side (default 3, quick 1)")
     ap.add_argument("--fanout", default="500,1000")
     ap.add_argument("--tree", action="append", default=[], metavar="LABEL=DIR",
@@ -262,7 +263,7 @@ def main() -> None:
     ap.add_argument("--w4-sizes", default=None, help="W4 output sizes in MB (default 200,1000; quick 200)")
     args = ap.parse_args()
     ticks = args.ticks or (4 if args.quick else 10)
-    idle = args.idle or (20.0 if args.quick else 120.0)
+    idle = args.idle or (65.0 if args.quick else 120.0)
     repeat = args.repeat or (1 if args.quick else 3)
     w4_sizes = args.w4_sizes or ("200" if args.quick else "200,1000")
     global WIDTH
