@@ -1,7 +1,7 @@
-"""next_fire's shortcut for a later minute of the same hour (no croniter step) gives the general
-search's answer, and steps aside where a DST rule applies (a repeated or skipped hour, or an
-offset change inside the hour). The year-long cron simulation (test_schedule_oracle.py) checks
-the whole; these pin the cases at the shortcut's edges."""
+"""next_fire's shortcut for a minute later today or tomorrow (no croniter step) gives the general
+search's answer, and steps aside where a DST rule applies (a repeated or skipped hour, an
+offset change in between). The year-long cron simulation (test_schedule_oracle.py) checks the
+whole; these pin the cases at the shortcut's edges."""
 
 from __future__ import annotations
 
@@ -30,17 +30,24 @@ from cronplus.crontab.schedule import next_fire
     ("*/5 * * * *", "Europe/Berlin", "2025-03-30T01:57:00+01:00", "2025-03-30T03:00:00+02:00"),
     # Lord Howe moves by 30 minutes at 02:00 (to 02:30) inside an hour.
     ("*/5 * * * *", "Australia/Lord_Howe", "2025-10-05T01:57:00+10:30", "2025-10-05T02:30:00+11:00"),
+    # Tomorrow, and across the transition night (the offset differs: the general search answers).
+    ("30 2 * * *", "Europe/Berlin", "2025-06-01T10:00:00+02:00", "2025-06-02T02:30:00+02:00"),
+    ("30 2 * * *", "Europe/Berlin", "2025-03-29T10:00:00+01:00", "2025-03-30T03:00:00+02:00"),
+    ("30 2 * * *", "Europe/Berlin", "2025-10-25T10:00:00+02:00", "2025-10-26T02:30:00+02:00"),
+    ("0 9 * * 1-5", "UTC", "2025-06-06T10:00:00+00:00", "2025-06-09T09:00:00+00:00"),  # Friday -> Monday
 ])
 def test_the_next_fire_in_the_same_hour_is_crons(expr: str, tz: str, after: str, want: str) -> None:
     got = next_fire(parse_schedule(expr), datetime.fromisoformat(after), tz)
     assert got is not None and got.isoformat() == want
 
 
-def test_a_later_minute_of_the_hour_is_found_without_loading_croniter() -> None:
+def test_the_next_minute_this_hour_or_tomorrow_is_found_without_loading_croniter() -> None:
     code = ("import sys\nfrom datetime import datetime\nfrom cronplus.crontab.fields import parse_schedule\n"
             "from cronplus.crontab.schedule import next_fire\n"
-            "got = next_fire(parse_schedule('*/5 * * * *'), datetime.fromisoformat('2025-06-01T10:02:30+00:00'), 'UTC')\n"
-            "print(got.isoformat(), 'croniter' in sys.modules)")
+            "for expr in ('*/5 * * * *', '30 2 * * *'):\n"
+            "    got = next_fire(parse_schedule(expr), datetime.fromisoformat('2025-06-01T10:02:30+00:00'), 'UTC')\n"
+            "    print(got.isoformat())\n"
+            "print('croniter' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent).stdout.split()
-    assert out == ["2025-06-01T10:05:00+00:00", "False"]
+    assert out == ["2025-06-01T10:05:00+00:00", "2025-06-02T02:30:00+00:00", "False"]
