@@ -18,8 +18,9 @@ invalid crontab, unknown job; 2 usage errors: bad --tz, bad --from, bad -n (they
 on the command line, not in a schedule).
 
 Start-up matters (`cronplus next` is typed interactively and used in scripts): this module
-imports only argparse at the top; croniter is imported lazily by schedule.next_fire, and
-not at all for a schedule that never fires.
+imports only argparse at the top and parses EXPR with crontab.fields (not the whole crontab
+parser); croniter is imported lazily by schedule.next_fire, and not at all for a schedule that
+never fires or whose times are all found by its today-or-tomorrow shortcut.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ Design. Two layers, each doing what it is sound at:
    DST handling (C, D, E) never runs. Schedules that never fire are recognized from the value
    sets first and croniter is never asked about them (F: it would search and raise). The parsed
    croniter is cached per Schedule and copied per call; croniter is imported lazily, on the
-   first next_fire, so `cronplus --help` does not load it (nor dateutil, which it imports).
+   first search that needs it (not for the shortcut below), so `cronplus --help` does not
+   load it (nor dateutil, which it imports).
 2. Every candidate minute is then mapped to its fire instants by the DST rules above, in our
    code (none, one, or -- wildcard jobs in a repeated hour -- two).
 
