@@ -98,7 +98,8 @@ def main() -> None:
     ap.add_argument("--writer", choices=["head", "dd"], default="head", help="head -c (8 KiB writes) or dd bs=1M")
     ap.add_argument("--dir", default=None, help="where log files go (default: a temp dir)")
     args = ap.parse_args()
-    base = Path(args.dir or tempfile.mkdtemp(prefix="bench-w4-"))
+    made = None if args.dir else tempfile.mkdtemp(prefix="bench-w4-")
+    base = Path(args.dir or made)
     base.mkdir(parents=True, exist_ok=True)
     print(f"W4 output: writer {args.writer}, median of {args.repeat}; logs in {base}; {os.cpu_count()} CPUs")
     print(f"{'size':>6} {'mode':<22} {'wall s':>7} {'x bare':>7} {'cpu s':>6} {'rss+ MB':>8} {'MB/s':>7} {'kept MB':>8}")
@@ -130,6 +131,8 @@ def main() -> None:
             print(
                 f"{text:>6} {name:<22} {wall:7.3f} {wall / bare_wall:7.2f} {cpu:6.2f} {rss:8.1f} {size / MB / wall:7.0f} {kept / MB:8.1f}"
             )
+    if made is not None:
+        os.rmdir(made)  # each log was removed after its run
 
 
 if __name__ == "__main__":
