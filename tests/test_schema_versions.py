@@ -90,6 +90,15 @@ RELEASED: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN host TEXT;
     ALTER TABLE runs ADD COLUMN signal INTEGER;
     """,
+    """
+    ALTER TABLE runs ADD COLUMN params TEXT;
+    ALTER TABLE runs ADD COLUMN outputs TEXT;
+    ALTER TABLE runs ADD COLUMN queued_s REAL;
+    ALTER TABLE runs ADD COLUMN sensor_s REAL;
+    ALTER TABLE runs ADD COLUMN peak_memory_bytes INTEGER;
+    ALTER TABLE runs ADD COLUMN cpu_s REAL;
+    ALTER TABLE runs ADD COLUMN slow_at REAL;
+    """,
 )
 
 

@@ -140,6 +140,20 @@ VERSIONS: tuple[tuple[Step, ...], ...] = (
         AddColumn("runs", Column("host", "text")),
         AddColumn("runs", Column("signal", "int")),
     ),
+    # 3: what the pipeline features (README "Pipeline features") record with a run: a manual
+    # run's parameters and the outputs a run wrote to $CRONPLUS_OUTPUT (JSON objects of strings),
+    # the seconds it waited queued for a pool slot and on its sensor (wait-for=) before its
+    # command started, the peak memory and CPU time its processes used (cgroup v2 where the
+    # supervisor has one), and when it was flagged slow (alert-on=slow); NULL when none applies.
+    (
+        AddColumn("runs", Column("params", "text")),
+        AddColumn("runs", Column("outputs", "text")),
+        AddColumn("runs", Column("queued_s", "real")),
+        AddColumn("runs", Column("sensor_s", "real")),
+        AddColumn("runs", Column("peak_memory_bytes", "int")),
+        AddColumn("runs", Column("cpu_s", "real")),
+        AddColumn("runs", Column("slow_at", "real")),
+    ),
 )
 
 # The renderings: SQLite's (applied by `migrate` below) and PostgreSQL's (postgres.py).
