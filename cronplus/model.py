@@ -236,6 +236,14 @@ class RunRecord:
     reason: str | None = None  # why: "exit 3", "timeout after 30s", "upstream train failed", ...
     signal: int | None = None  # the signal that killed the job's shell (exit_code is then 128+signal)
     host: str | None = None  # the host whose supervisor ran (or decided) it; None for old rows
+    # What the pipeline features record (store schema version 3); empty / None where none applies.
+    params: tuple[tuple[str, str], ...] = ()  # a manual run's --param K=V, in the order given
+    outputs: tuple[tuple[str, str], ...] = ()  # KEY=VALUE lines the run wrote to $CRONPLUS_OUTPUT
+    queued_s: float | None = None  # seconds it waited for a pool slot before it started
+    sensor_s: float | None = None  # seconds its sensor (wait-for=) waited before the command
+    peak_memory_bytes: int | None = None  # its processes' peak memory (cgroup v2 only)
+    cpu_s: float | None = None  # CPU seconds its processes used (cgroup v2 only)
+    slow_at: datetime | None = None  # when it ran past its expected duration (alert-on=slow)
 
     @property
     def duration_s(self) -> float | None:

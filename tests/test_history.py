@@ -130,8 +130,10 @@ def test_run_json_has_the_spec_fields_plus_signal_reason_and_host_with_offsets(h
     record = history.finish_run(run_id, status=RunStatus.SUCCESS, ended_at=T0 + 0.85, exit_code=0, reason=None, final=True)
     obj = json.loads(json.dumps(run_json(record)))
     assert list(obj) == ["run_id", "job", "attempt", "status", "exit_code", "signal", "reason", "trigger", "host",
-                         "scheduled_at", "started_at", "ended_at", "duration_s", "log_path"]
+                         "scheduled_at", "started_at", "ended_at", "duration_s", "log_path",
+        "params", "outputs", "queued_s", "sensor_s", "peak_memory_bytes", "cpu_s", "slow_at"]
     assert obj["status"] == "success" and obj["trigger"] == "schedule" and obj["duration_s"] == 0.85
+    assert obj["params"] == {} and obj["outputs"] == {} and obj["queued_s"] is None and obj["slow_at"] is None
     assert datetime.fromisoformat(obj["started_at"]).timestamp() == T0
     assert datetime.fromisoformat(obj["started_at"]).tzinfo is not None
 

@@ -15,7 +15,8 @@ from cronplus.store.schema import MIGRATIONS
 from tests.test_daemon import cli, start
 
 KEYS = ["run_id", "job", "attempt", "status", "exit_code", "signal", "reason", "trigger", "host",
-        "scheduled_at", "started_at", "ended_at", "duration_s", "log_path"]
+        "scheduled_at", "started_at", "ended_at", "duration_s", "log_path",
+        "params", "outputs", "queued_s", "sensor_s", "peak_memory_bytes", "cpu_s", "slow_at"]
 
 
 def test_the_run_json_keys_are_spec_s_plus_signal_reason_and_host() -> None:

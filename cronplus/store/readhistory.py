@@ -4,6 +4,7 @@ The writer, History, extends ReadHistory in cronplus.store.history."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -18,7 +19,8 @@ from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import RunReader
 from cronplus.store.schema import SCHEMA_VERSION, connect, db_problem
 
-_COLUMNS = "run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid, reason, signal, host"
+_COLUMNS = ("run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid,"
+            " reason, signal, host, params, outputs, queued_s, sensor_s, peak_memory_bytes, cpu_s, slow_at")
 _TIME = "coalesce(started_at, ended_at)"  # must match the runs_by_time index expression
 TIME_INDEX_ROWS = 50_000  # see ReadHistory._narrow_time_range
 
@@ -78,18 +80,39 @@ def _record(row: Row) -> RunRecord:
         reason=row["reason"],
         signal=row["signal"],
         host=row["host"],
+        params=_pairs(row["params"]),
+        outputs=_pairs(row["outputs"]),
+        queued_s=row["queued_s"],
+        sensor_s=row["sensor_s"],
+        peak_memory_bytes=row["peak_memory_bytes"],
+        cpu_s=row["cpu_s"],
+        slow_at=_dt(row["slow_at"]),
     )
 
 
+def _pairs(text: str | None) -> tuple[tuple[str, str], ...]:
+    """A JSON object of strings (params, outputs columns) as ordered pairs; () for NULL."""
+    if not text:
+        return ()
+    return tuple((str(k), str(v)) for k, v in json.loads(text).items())
+
+
+def pairs_json(pairs: Sequence[tuple[str, str]]) -> str | None:
+    """The column text of ordered pairs (the writer's side of `_pairs`); None for none."""
+    return json.dumps(dict(pairs), ensure_ascii=False) if pairs else None
+
+
 RUN_JSON_KEYS = ("run_id", "job", "attempt", "status", "exit_code", "signal", "reason", "trigger", "host",
-                 "scheduled_at", "started_at", "ended_at", "duration_s", "log_path")
+                 "scheduled_at", "started_at", "ended_at", "duration_s", "log_path",
+                 "params", "outputs", "queued_s", "sensor_s", "peak_memory_bytes", "cpu_s", "slow_at")
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:
     """The one JSON shape of a run, wherever one is printed or sent (`log --json`,
-    `trigger --wait --json`, the control socket's done message, `alerts --json`): SPEC §4's keys
-    plus `signal`, `reason` and `host` (RUN_JSON_KEYS, in that order); ISO 8601 times with
-    offset; null where absent."""
+    `trigger --wait --json`, the control socket's done message, `alerts --json`, the API): the README's keys
+    plus `signal`, `reason` and `host`, then what the pipeline features record (`params` and
+    `outputs` as objects, `{}` for none; `queued_s`, `sensor_s`, `peak_memory_bytes`, `cpu_s`,
+    `slow_at`) (RUN_JSON_KEYS, in that order); ISO 8601 times with offset; null where absent."""
 
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value is not None else None
@@ -110,7 +133,18 @@ def run_json(record: RunRecord) -> dict[str, Any]:
         "ended_at": iso(record.ended_at),
         "duration_s": round(duration, 3) if duration is not None else None,
         "log_path": record.log_path,
+        "params": dict(record.params),
+        "outputs": dict(record.outputs),
+        "queued_s": _rounded(record.queued_s),
+        "sensor_s": _rounded(record.sensor_s),
+        "peak_memory_bytes": record.peak_memory_bytes,
+        "cpu_s": _rounded(record.cpu_s),
+        "slow_at": iso(record.slow_at),
     }
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return round(seconds, 3) if seconds is not None else None
 
 
 class ReadHistory:
