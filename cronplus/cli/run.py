@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cronplus.service.daemon import HttpServing
 
 HELP = "run the supervisor in the foreground (what systemd starts)"
 
@@ -42,12 +46,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="send MAILTO mail with CMD (run by /bin/sh, message on stdin, recipients as \"$@\"),"
                         " as crond -m does (default /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem"
                         " RECIPIENTS; smtp://HOST:PORT sends to that SMTP relay; env CRONPLUS_MAILER)")
+    p.add_argument("--http", metavar="HOST:PORT", default=None,
+                   help="serve the web pages, the HTTP API and /metrics there (env CRONPLUS_HTTP; off by default;"
+                        " port 0 picks a free port, written to <state>/http.address)")
+    p.add_argument("--http-token-file", metavar="FILE", default=None,
+                   help="the token that actions need (default <state>/http.token, made at first start);"
+                        " required to serve a non-loopback address")
 
 
 def _limit(value: float | None, default: float) -> float | None:
     if value is None:
         return default
     return None if value == 0 else value
+
+
+def _http(args: argparse.Namespace) -> HttpServing | None:
+    """The server of `--http` (or CRONPLUS_HTTP); None, and nothing of cronplus.web imported,
+    when neither is given."""
+    from cronplus import paths
+    from cronplus.errors import UsageError
+
+    address = args.http or paths.environ_of(args).get("CRONPLUS_HTTP") or None
+    if address is None:
+        if args.http_token_file:
+            raise UsageError("--http-token-file needs --http HOST:PORT")
+        return None
+    from cronplus.web.auth import address_problem
+    from cronplus.web.mount import HttpService, parse_address
+
+    host, port = parse_address(address)
+    problem = address_problem(host, args.http_token_file)
+    if problem:
+        raise UsageError(problem)
+    return HttpService(host, port, token_file=args.http_token_file)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,5 +95,6 @@ def run(args: argparse.Namespace) -> int:
         max_runs_per_job=int(max_runs) if max_runs is not None else None,
         max_log_bytes=int(max_log) if max_log is not None else None,
         mailer=args.mailer,
+        http=_http(args),
     )
     return run_supervisor(settings)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine import events
@@ -43,6 +43,16 @@ RELOAD_DEBOUNCE_S = 0.15  # an editor's save is several file events; reload once
 PRUNE_INTERVAL_S = 300.0  # each prune does bounded work (retention.py): a backlog goes in steps
 
 
+class HttpServing(Protocol):
+    """`--http`'s server (web/mount.HttpService; service does not import web): `bind` before
+    anything starts (a bad address or token file is one line), `start` once the Commands exist
+    (returns its URL), `stop` in the shutdown. It installs no signal handler."""
+
+    def bind(self, paths: Paths) -> None: ...
+    def start(self, daemon: Daemon) -> str: ...
+    def stop(self) -> None: ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     paths: Paths
@@ -52,6 +62,7 @@ class Settings:
     max_log_bytes: int | None = None
     clock: Clock | None = None  # the scheduler's; tests shift it to reach a minute's tick at once
     mailer: str | None = None  # `--mailer CMD` (mail.py); None: $CRONPLUS_MAILER, else sendmail
+    http: HttpServing | None = None  # `--http HOST:PORT`; None: nothing of cronplus.web is imported
 
 
 def owner_id() -> str:
@@ -85,6 +96,7 @@ class Daemon:
         self._reload_handle: asyncio.TimerHandle | None = None
         self._file_sig: tuple[float, int] | None = self._signature()
         self.crontab_missing = not self.paths.crontab.exists()
+        self.reload_error: str | None = None  # the last reload's refusal (/metrics' reload_success)
         self.exit_code = 0
         self.stats = RunStats()
 
@@ -101,6 +113,9 @@ class Daemon:
         from cronplus.engine.recovery import recover
         from cronplus.store.open import open_writer
 
+        http = self.settings.http
+        if http is not None:
+            http.bind(self.paths)  # before any run: a bad address or token file stops us here
         self.history = open_writer(self.paths.db)
         self.owner = owner_id()
         self.clock = clock = self.settings.clock or SystemClock()  # one clock for every record: rows, alerts, the outbox
@@ -129,6 +144,8 @@ class Daemon:
         except OSError as exc:  # e.g. a state path longer than a unix socket address allows
             log.error("control socket %s unavailable (%s): `cronplus trigger` cannot reach this supervisor",
                       self.paths.control_socket, exc)
+        if http is not None:
+            log.info("http: serving on %s", http.start(self))
         observer = self._watch(loop)
         reaper = OrphanReaper(loop)
         if not reaper.start():
@@ -149,6 +166,8 @@ class Daemon:
         await self.scheduler.shutdown(self.settings.shutdown_grace)
         for task in (serve, *timers):
             task.cancel()
+        if http is not None:
+            await loop.run_in_executor(None, http.stop)  # its threads may wait on the loop meanwhile
         await self.control.stop()
         reaper.stop()
         if observer is not None:
@@ -224,6 +243,7 @@ class Daemon:
         new = {j.name for j in crontab.jobs}
         self.crontab = crontab
         self.scheduler.reload(crontab)
+        self.reload_error = None
         log.info("reload ok: %d job(s) (+%d -%d)", len(new), len(new - old), len(old - new))
         self.notifier.ready()
         self.bus.publish(events.ConfigReloaded(jobs=len(new), added=tuple(sorted(new - old)),

@@ -1,0 +1,86 @@
+"""What `cronplus run --http` hands the supervisor: `HttpService`, which the daemon starts once
+its Commands exist and stops in its shutdown (service/daemon.HttpServing is its shape; service
+does not import web).
+
+- `parse_address("HOST:PORT")` (`[::1]:8080` for IPv6; port 0 picks a free one) raises UsageError.
+- `HttpService(host, port, token_file=None)` is made by cli/run.py before the supervisor starts;
+  `bind(paths)` (the daemon, first thing) reads or creates the token (auth.load_token) and binds
+  the socket: a bad token file or an address in use is one line, before any run starts.
+- `start(daemon) -> url` serves (LiveSite on the running loop) and writes the URL to
+  `<state>/http.address` (how a test or a script finds port 0's choice; also logged);
+  `stop()` stops serving and removes the file.
+- The routes: api.ROUTES, metrics.ROUTES, and the pages' (`cronplus.web.pages.routes.ROUTES`
+  when that module exists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cronplus.errors import UsageError
+
+if TYPE_CHECKING:
+    from cronplus.paths import Paths
+    from cronplus.service.daemon import Daemon
+    from cronplus.web.http import Route
+    from cronplus.web.server import WebServer
+
+ADDRESS_FILE = "http.address"
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host:
+        raise UsageError(f"--http takes HOST:PORT (e.g. 127.0.0.1:8080), not {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"--http {text}: the port must be a number from 0 to 65535")
+    return host, int(port)
+
+
+def routes() -> list[Route]:
+    from cronplus.web import api, metrics
+
+    found = [*api.ROUTES, *metrics.ROUTES]
+    if importlib.util.find_spec("cronplus.web.pages") and importlib.util.find_spec("cronplus.web.pages.routes"):
+        found += importlib.import_module("cronplus.web.pages.routes").ROUTES
+    return found
+
+
+class HttpService:
+    def __init__(self, host: str, port: int, *, token_file: str | None = None) -> None:
+        self.host, self.port = host, port
+        self.token_file = token_file
+        self.server: WebServer | None = None
+        self._address_file: Path | None = None
+
+    def bind(self, paths: Paths) -> None:
+        from cronplus.web.auth import TOKEN_FILE, Auth, load_token
+        from cronplus.web.server import WebServer
+
+        token = load_token(Path(self.token_file) if self.token_file else paths.state_dir / TOKEN_FILE)
+        self.auth = Auth(token)
+        self.server = WebServer(self.host, self.port, routes(), self.auth)
+        self._address_file = paths.state_dir / ADDRESS_FILE
+
+    def start(self, daemon: Daemon) -> str:
+        from cronplus.web.site import LiveSite
+
+        assert self.server is not None and self._address_file is not None
+        site = LiveSite(daemon, asyncio.get_running_loop(), stats=getattr(daemon, "stats", None), auth=self.auth)
+        url = self.server.start(site)
+        tmp = self._address_file.with_suffix(".tmp")
+        tmp.write_text(url + "\n")
+        tmp.replace(self._address_file)
+        return url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        if self._address_file is not None:
+            self._address_file.unlink(missing_ok=True)

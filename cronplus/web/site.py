@@ -1,0 +1,174 @@
+"""The concrete `Site` (http.py) over a running supervisor: what a handler reads and does, from
+the server's threads, never blocking the event loop.
+
+- Reads of history and the outbox: a read-only SQLite connection opened by the request's
+  thread when first needed and closed when its response is sent (`RequestSite.close`); SQLite
+  in WAL mode never makes the supervisor's writer wait for it.
+- The loop's state (`snapshot`) and actions (`trigger`): carried to the event loop with
+  `call_soon_threadsafe` and waited for here (`LiveSite.on_loop`), so the scheduler's objects
+  are only ever touched on its own thread; service/commands.py's Commands answers, as it does
+  the control socket.
+- `alive(timeout)`: the scheduling task lives (service/loopwatch.py) and the loop answers within
+  `timeout` (a loop blocked by a bug is as dead to /healthz as a crashed task).
+- `stats()`: the supervisor's Stats when it keeps one (`daemon.stats`, fed by run events), else
+  web/histstats.py's HistoryStats, brought up to date from history on each call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from cronplus.errors import CronplusError
+
+if TYPE_CHECKING:
+    from cronplus.model import Crontab
+    from cronplus.service.commands import SupervisorSnapshot
+    from cronplus.service.daemon import Daemon
+    from cronplus.service.views import JobRow
+    from cronplus.store.api import OutboxQueue, RunReader
+    from cronplus.web.auth import Auth
+    from cronplus.web.http import Stats
+
+T = TypeVar("T")
+LOOP_TIMEOUT_S = 10.0  # a loop that does not answer within this is stuck (a tick yields every chunk)
+
+
+class LoopUnavailable(CronplusError):
+    """The event loop did not answer: stopped, or stuck."""
+
+
+class LiveSite:
+    def __init__(self, daemon: Daemon, loop: asyncio.AbstractEventLoop, *, stats: Stats | None = None,
+                 auth: Auth | None = None) -> None:
+        from cronplus.web.histstats import HistoryStats
+
+        self.daemon = daemon
+        self.auth = auth
+        self.loop = loop
+        self.closing = threading.Event()
+        # Built on the loop's thread at start: the writer's reads are its own there.
+        self._stats: Stats = stats if stats is not None else HistoryStats(
+            after_run_id=daemon.history.last_run_id(), running=daemon.history.running(),
+            reload_ok=lambda: getattr(daemon, "reload_error", None) is None)
+
+    def for_request(self) -> RequestSite:
+        return RequestSite(self)
+
+    def on_loop(self, fn: Callable[[], T], timeout: float = LOOP_TIMEOUT_S) -> T:
+        """fn() run on the event loop's thread; its result (or exception) here."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def call() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except Exception as exc:  # noqa: BLE001 (handed back to the caller's thread, raised there)
+                    future.set_exception(exc)
+
+        try:
+            self.loop.call_soon_threadsafe(call)
+            return future.result(timeout)
+        except RuntimeError:  # the loop is closed
+            raise LoopUnavailable("the supervisor is stopping") from None
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise LoopUnavailable(f"the scheduling loop did not answer within {timeout:g}s") from None
+
+    def alive(self, timeout: float = 5.0) -> str | None:
+        """None when the scheduling loop lives and answers, else why not."""
+        watch = self.daemon.loopwatch
+        if not watch.alive:
+            return watch.died or "the scheduling loop is not running"
+        try:
+            self.on_loop(lambda: None, timeout)
+        except LoopUnavailable as exc:
+            return str(exc)
+        return None
+
+
+class RequestSite:
+    """One request's Site: its own read connections, closed with `close()`."""
+
+    def __init__(self, live: LiveSite) -> None:
+        self.live = live
+        self.daemon = live.daemon
+        self.auth = live.auth  # POST /login checks a token against it
+        self._history: RunReader | None = None
+        self._outbox: OutboxQueue | None = None
+
+    @property
+    def closing(self) -> threading.Event:
+        return self.live.closing
+
+    def alive(self) -> str | None:
+        return self.live.alive()
+
+    def close(self) -> None:
+        if self._history is not None:
+            self._history.close()
+            self._history = None
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
+
+    def now(self) -> float:
+        return self.daemon.clock.time()
+
+    def snapshot(self) -> SupervisorSnapshot:
+        return self.live.on_loop(self.daemon.commands.status)
+
+    def crontab(self) -> Crontab:
+        return self.daemon.crontab  # swapped whole by a reload: a reference read is atomic
+
+    def job_rows(self) -> list[JobRow]:
+        from cronplus.service.views import held_states, job_rows
+
+        held = held_states((r.job, r.state) for r in self.snapshot().runs)
+        now = datetime.fromtimestamp(self.now(), tz=UTC).astimezone()
+        return job_rows(self.daemon.paths.db_path, self.crontab(), now, held)
+
+    def history(self) -> RunReader:
+        if self._history is None:
+            from cronplus.store.history import open_readonly
+
+            self._history = open_readonly(self.daemon.paths.db_path)
+        return self._history
+
+    def outbox(self) -> OutboxQueue:
+        if self._outbox is None:
+            from cronplus.store.outbox import open_outbox
+
+            self._outbox = open_outbox(self.daemon.paths.db_path, readonly=True)
+        return self._outbox
+
+    def stats(self) -> Stats:
+        from cronplus.web.histstats import HistoryStats
+
+        stats = self.live._stats
+        if isinstance(stats, HistoryStats):
+            stats.refresh(self.history(), self.outbox(), self.crontab())
+        return stats
+
+    def output(self, run_id: int, *, offset: int = 0, limit: int | None = None) -> bytes | None:
+        """Bytes of the run's log from `offset` (at most `limit`); None: no log kept (the run
+        never started, or its log is gone)."""
+        record = self.history().get_run(run_id)
+        if record is None or not record.log_path:
+            return None
+        try:
+            with open(record.log_path, "rb") as f:
+                f.seek(max(0, offset))
+                return f.read(-1 if limit is None else max(0, limit))
+        except FileNotFoundError:
+            return None
+
+    def trigger(self, job: str, *, params: Mapping[str, str] | None = None, force: bool = False) -> dict[str, Any]:
+        if params:  # the API offers none; no job takes parameters yet
+            raise CronplusError("a trigger takes no parameters")
+        commands = self.daemon.commands
+        return self.live.on_loop(lambda: commands.trigger(job, force=force).to_json())
