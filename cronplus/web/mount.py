@@ -53,9 +53,10 @@ def routes() -> list[Route]:
 
 
 class HttpService:
-    def __init__(self, host: str, port: int, *, token_file: str | None = None) -> None:
+    def __init__(self, host: str, port: int, *, token_file: str | None = None, health_timeout: float = 5.0) -> None:
         self.host, self.port = host, port
         self.token_file = token_file
+        self.health_timeout = health_timeout  # /healthz: a loop that does not answer within it is stuck
         self.server: WebServer | None = None
         self._address_file: Path | None = None
 
@@ -72,7 +73,8 @@ class HttpService:
         from cronplus.web.site import LiveSite
 
         assert self.server is not None and self._address_file is not None
-        site = LiveSite(daemon, asyncio.get_running_loop(), stats=getattr(daemon, "stats", None), auth=self.auth)
+        site = LiveSite(daemon, asyncio.get_running_loop(), stats=getattr(daemon, "stats", None), auth=self.auth,
+                        health_timeout=self.health_timeout)
         url = self.server.start(site)
         tmp = self._address_file.with_suffix(".tmp")
         tmp.write_text(url + "\n")

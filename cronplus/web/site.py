@@ -44,11 +44,12 @@ class LoopUnavailable(CronplusError):
 
 class LiveSite:
     def __init__(self, daemon: Daemon, loop: asyncio.AbstractEventLoop, *, stats: Stats | None = None,
-                 auth: Auth | None = None) -> None:
+                 auth: Auth | None = None, health_timeout: float = 5.0) -> None:
         from cronplus.web.histstats import HistoryStats
 
         self.daemon = daemon
         self.auth = auth
+        self.health_timeout = health_timeout
         self.loop = loop
         self.closing = threading.Event()
         # Built on the loop's thread at start: the writer's reads are its own there.
@@ -79,8 +80,9 @@ class LiveSite:
             future.cancel()
             raise LoopUnavailable(f"the scheduling loop did not answer within {timeout:g}s") from None
 
-    def alive(self, timeout: float = 5.0) -> str | None:
-        """None when the scheduling loop lives and answers, else why not."""
+    def alive(self, timeout: float | None = None) -> str | None:
+        """None when the scheduling loop lives and answers (within `health_timeout`), else why not."""
+        timeout = self.health_timeout if timeout is None else timeout
         watch = self.daemon.loopwatch
         if not watch.alive:
             return watch.died or "the scheduling loop is not running"
