@@ -118,3 +118,13 @@ def test_a_token_file_others_can_read_is_refused_in_one_line(tmp_path: Path) -> 
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1 and f"chmod 600 {token_file}" in out.stderr
     assert "secret-token-value" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_on_loopback_a_foreign_host_header_is_refused_against_dns_rebinding(supervisors, tmp_path: Path) -> None:
+    sup = start_web(supervisors, tmp_path, JOBS)
+    port = sup.url.rsplit(":", 1)[1]
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example"):
+        reply = sup.get("/api/v1/jobs", headers={"Host": host})
+        assert reply.status == 403 and "Host" in reply.json()["error"], host
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+        assert sup.get("/api/v1/jobs", headers={"Host": host}).status == 200, host

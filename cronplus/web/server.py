@@ -101,6 +101,21 @@ class Router:
         return None, allowed
 
 
+def _loopback_host(host: str) -> bool:
+    """A Host header naming a loopback server: `localhost` or an IP address, any port."""
+    import ipaddress
+
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _match(parts: list[str], segments: list[str]) -> dict[str, str] | None:
     if len(parts) != len(segments):
         return None
@@ -120,8 +135,11 @@ class WebServer:
     site: SiteSource
 
     def __init__(self, host: str, port: int, routes: Iterable[Route], auth: Auth) -> None:
+        from cronplus.web.auth import is_loopback
+
         self.router = Router(routes)
         self.auth = auth
+        self.loopback = is_loopback(host)
         handler = type("Handler", (_Handler,), {"web": self})
         try:
             self.httpd = _HTTPServer((host, port), handler)
@@ -160,6 +178,10 @@ class WebServer:
                 return error(path, 405, f"{method} is not allowed here", {"Allow": ", ".join(sorted(set(found)))})
             return error(path, 404, f"nothing at {path}")
         assert isinstance(found, dict)
+        if self.loopback and not _loopback_host(headers.get("host", "")):
+            # DNS rebinding: a page of evil.example resolved to 127.0.0.1 would read the API
+            # from the user's browser; on loopback only an address or localhost names us.
+            return error(path, 403, "this server answers to its address or localhost only (Host header)")
         refusal = self.auth.cross_site(method, headers)
         if refusal is not None:
             return error(path, 403, refusal)
@@ -171,7 +193,10 @@ class WebServer:
         request = Request(method="GET" if method == "HEAD" else method, path=path,
                           query=parse_qs(parts.query, keep_blank_values=True), headers=headers, body=body,
                           params=found, authenticated=authenticated)
-        return route.handler(request, site)
+        try:
+            return route.handler(request, site)
+        except CronplusError as exc:  # the loop did not answer, no history yet: said, not a bug
+            return error(path, 503, str(exc))
 
 
 class _HTTPServer(ThreadingHTTPServer):
