@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cronplus.model import Crontab, RunRecord
+    from cronplus.model import Crontab, JobSpec, RunRecord
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,12 +102,20 @@ def _history(db: str | os.PathLike[str], jobs: list[str]) -> tuple[dict[str, Run
         return last, running
 
 
-def job_rows(db: str | os.PathLike[str], crontab: Crontab, now: datetime, held: Mapping[str, str]) -> list[JobRow]:
+def job_rows(db: str | os.PathLike[str], crontab: Crontab, now: datetime, held: Mapping[str, str],
+             next_runs: Mapping[str, datetime | None] | None = None) -> list[JobRow]:
+    """`next_runs`: the supervisor's own next ticks (its snapshot), used instead of computing
+    each job's next fire time from `now` (a thousand croniter walks are most of the time)."""
     from cronplus.service import installer
+
+    def next_run(job: JobSpec) -> datetime | None:
+        if next_runs is not None and job.name in next_runs:
+            return next_runs[job.name]
+        return installer.next_run(job, now)
 
     last, running = _history(db, [j.name for j in crontab.jobs])
     rows = [JobRow(job=job.name, schedule=job.schedule.text, tz=job.tz, after=tuple(job.options.after),
-                   next_run=installer.next_run(job, now), last=last.get(job.name),
+                   next_run=next_run(job), last=last.get(job.name),
                    running=tuple(running.get(job.name, [])), waiting=held.get(job.name))
             for job in crontab.jobs]
     listed = {job.name for job in crontab.jobs}

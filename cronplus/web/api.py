@@ -85,9 +85,7 @@ def _job_objects(site: Site, name: str | None = None) -> list[dict[str, Any]]:
     from cronplus.store.history import run_json
 
     found = []
-    for row in site.job_rows():
-        if name is not None and row.job != name:
-            continue
+    for row in site.job_rows(only=name):
         obj = row.to_json()
         found.append({"name": row.job, **obj, "last_run": run_json(row.last) if row.last else None})
     return found

@@ -63,7 +63,7 @@ class Site(Protocol):
     def now(self) -> float: ...  # the supervisor's clock (Settings.clock)
     def snapshot(self) -> SupervisorSnapshot: ...  # the loop's state: jobs, runs in flight, warnings
     def crontab(self) -> Crontab: ...  # the crontab in effect
-    def job_rows(self) -> list[JobRow]: ...  # service.views rows: what `cronplus jobs` shows
+    def job_rows(self, only: str | None = None) -> list[JobRow]: ...  # service.views rows: what `cronplus jobs` shows; only: one job's
     def history(self) -> RunReader: ...  # read-only, this thread's connection
     def outbox(self) -> OutboxQueue: ...  # read-only use: list_rows, counts
     def stats(self) -> Stats: ...

@@ -127,12 +127,22 @@ class RequestSite:
     def crontab(self) -> Crontab:
         return self.daemon.crontab  # swapped whole by a reload: a reference read is atomic
 
-    def job_rows(self) -> list[JobRow]:
+    def job_rows(self, only: str | None = None) -> list[JobRow]:
+        """The jobs' rows (`only`: that job's row alone, if it has one), next runs from the
+        loop's snapshot: the ticks the scheduler will act on, without computing them again."""
+        from dataclasses import replace
+
         from cronplus.service.views import held_states, job_rows
 
-        held = held_states((r.job, r.state) for r in self.snapshot().runs)
+        snapshot = self.snapshot()
+        held = held_states((r.job, r.state) for r in snapshot.runs)
+        next_runs = {job.name: job.next_run for job in snapshot.jobs}
         now = datetime.fromtimestamp(self.now(), tz=UTC).astimezone()
-        return job_rows(self.daemon.paths.db_path, self.crontab(), now, held)
+        crontab = self.crontab()
+        if only is not None:
+            crontab = replace(crontab, jobs=tuple(job for job in crontab.jobs if job.name == only))
+        rows = job_rows(self.daemon.paths.db_path, crontab, now, held, next_runs)
+        return rows if only is None else [row for row in rows if row.job == only]
 
     def history(self) -> RunReader:
         if self._history is None:
