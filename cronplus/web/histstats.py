@@ -10,7 +10,8 @@ this is not; the two answer alike (a final run counted once, at its end).
 the run's end when it becomes the job's last final run or a later final run of the job exists
 without a retry of it; a retry row (trigger `retry`, same tick, next attempt) drops it. So a
 counter never goes down. Gauges (last success, last duration) start from history, whatever its
-age. Alert deliveries count the outbox's `delivered` / `failed` rows beyond those at the first
+age. The start delay is a scheduled first attempt's, of a job with neither jitter= nor after=
+(late on purpose, or waiting for upstreams). Alert deliveries count the outbox's `delivered` / `failed` rows beyond those at the first
 scrape (never less than before: pruning old rows does not lower them).
 """
 
@@ -83,12 +84,14 @@ class HistoryStats:
     def refresh(self, reader: RunReader, outbox: OutboxQueue, crontab: Crontab) -> None:
         with self._lock:
             retries = {job.name: job.options.retries for job in crontab.jobs}
+            # late on purpose (jitter=) or waiting for upstreams (after=): not the supervisor's delay
+            timely = {job.name for job in crontab.jobs if not job.options.jitter and not job.options.after}
             self._gauges_from_history(reader, [job.name for job in crontab.jobs])
             fresh = reader.query(after_run_id=self._seen)
             if fresh:
                 self._seen = fresh[-1].run_id
             for record in fresh:
-                if record.started_at is not None and record.scheduled_at is not None \
+                if record.started_at is not None and record.scheduled_at is not None and record.job in timely \
                         and record.trigger == Trigger.SCHEDULE and record.attempt == 1:
                     self._delay(max(0.0, (record.started_at - record.scheduled_at).total_seconds()))
             updated = {r.run_id: r for r in reader.runs_by_id(sorted(self._open))}
