@@ -29,6 +29,8 @@ JOBS = """\
 0 0 1 1 * echo one; sleep 2; echo two
 # cronplus: name=downstream after=hello
 0 0 1 1 * true
+# cronplus: name=big
+0 0 1 1 * seq 1 40000
 """
 
 
@@ -52,7 +54,7 @@ def test_a_triggered_run_reads_back_exactly_as_log_json_and_jobs_as_jobs_json(su
     out = cli(sup.state, sup.crontab, "jobs", "--json")
     assert out.returncode == 0, out.stderr
     cli_jobs = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [j["name"] for j in jobs] == ["hello", "broken", "talk", "downstream"]
+    assert [j["name"] for j in jobs] == ["hello", "broken", "talk", "downstream", "big"]
     for api_job, cli_job in zip(jobs, cli_jobs, strict=True):
         assert {k: v for k, v in api_job.items() if k not in ("name", "last_run")} == cli_job
     assert jobs[0]["last_run"] == run and jobs[0]["last_run_id"] == run_id
@@ -210,3 +212,13 @@ def test_a_malformed_address_is_a_usage_error(tmp_path: Path, address: str) -> N
                           "--http", address], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "--http" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_an_output_larger_than_a_chunk_comes_whole_and_from_an_offset(supervisors, tmp_path: Path) -> None:
+    sup = start_web(supervisors, tmp_path, JOBS)
+    run = sup.wait_final(sup.trigger("big").json()["run_id"])
+    written = Path(run["log_path"]).read_bytes()
+    assert len(written) > 200_000
+    whole = sup.get(f"/api/v1/runs/{run['run_id']}/output")
+    assert whole.body == written and whole.headers["transfer-encoding"] == "chunked"
+    assert sup.get(f"/api/v1/runs/{run['run_id']}/output?offset=100000&follow=1").body == written[100_000:]

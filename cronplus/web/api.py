@@ -211,23 +211,23 @@ def get_output(request: Request, site: Site) -> Response:
     if first is None:
         return error(request.path, 410, f"the output of run {run_id} is no longer available (log retention)")
     headers = {"X-Run-Status": str(record.status)}
-    if not _flag(request, "follow") or record.status != RunStatus.RUNNING:
-        whole = first + (site.output(run_id, offset=offset + len(first)) or b"") if len(first) == CHUNK else first
-        return Response(body=whole, content_type="text/plain; charset=utf-8", headers=headers)
-    return Response(body=_follow(site, run_id, offset, first), content_type="text/plain; charset=utf-8",
-                    headers=headers)
+    if len(first) < CHUNK and (not _flag(request, "follow") or record.status != RunStatus.RUNNING):
+        return Response(body=first, content_type="text/plain; charset=utf-8", headers=headers)
+    follow = _flag(request, "follow") and record.status == RunStatus.RUNNING
+    return Response(body=_stream(site, run_id, offset, first, follow=follow),
+                    content_type="text/plain; charset=utf-8", headers=headers)
 
 
-def _follow(site: Site, run_id: int, offset: int, first: bytes) -> Iterator[bytes]:
-    """The log from `offset` while the run runs: what is there, then what is written, until the
-    run's row is final and the log read to its end (or the server stops)."""
+def _stream(site: Site, run_id: int, offset: int, first: bytes, *, follow: bool) -> Iterator[bytes]:
+    """The log from `offset` in chunks (a 1 GB log costs no memory); with `follow`, what the run
+    writes too, until its row is final and the log read to its end (or the server stops)."""
     from cronplus.status import RunStatus
 
     closing = getattr(site, "closing", None)
     yield first
     offset += len(first)
     while closing is None or not closing.is_set():
-        record = site.history().get_run(run_id)
+        record = site.history().get_run(run_id) if follow else None
         running = record is not None and record.status == RunStatus.RUNNING
         chunk = site.output(run_id, offset=offset, limit=CHUNK) or b""
         while chunk:
