@@ -236,7 +236,10 @@ def _stream(site: Site, run_id: int, offset: int, first: bytes, *, follow: bool)
             chunk = site.output(run_id, offset=offset, limit=CHUNK) or b""
         if not running:
             return
-        time.sleep(FOLLOW_POLL_S)
+        if closing is not None:
+            closing.wait(FOLLOW_POLL_S)  # the server's stop ends the wait at once
+        else:
+            time.sleep(FOLLOW_POLL_S)
 
 
 # ---- login ---------------------------------------------------------------------------------

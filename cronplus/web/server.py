@@ -12,7 +12,8 @@ Contract:
 - `WebServer(host, port, routes, auth)` binds at construction (an address in use is a
   CronplusError naming it, before the supervisor starts anything); `start(site)` serves in a daemon
   thread and returns the URL (port 0 picks a free port: the URL has the bound one); `stop()`
-  stops accepting, tells streams to end (`site.closing`) and closes the socket.
+  stops accepting, tells streams to end (`site.closing`), waits up to 2 s for the responses in
+  progress to end (a followed output gets its last chunk), and closes the socket.
 - Each request gets a `Request` (path percent-decoded, route parameters decoded per segment,
   so a job name may hold `/` as %2F) and a Site of its own (`site.for_request()`, closed after
   the response, streamed ones included). `Route.action`: 401 without a token or session
@@ -31,6 +32,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cronplus")
 
+STOP_WAIT_S = 2.0  # at shutdown, how long responses in progress may take to end
 MAX_BODY = 64 * 1024  # a login form or a trigger's JSON; nothing here takes uploads
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -146,6 +149,8 @@ class WebServer:
         except OSError as exc:
             raise CronplusError(f"--http {host}:{port}: cannot listen there: {exc.strerror or exc}") from None
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._serving: set[threading.Thread] = set()  # request threads still answering
 
     @property
     def url(self) -> str:
@@ -161,11 +166,25 @@ class WebServer:
         return self.url
 
     def stop(self) -> None:
+        """Stop accepting, let the responses in progress end (a followed output ends at once:
+        `closing`), waiting at most STOP_WAIT_S for a slow client, then close the socket."""
         if self._thread is not None:
             self.site.closing.set()
             self.httpd.shutdown()
             self._thread.join(timeout=5.0)
+            deadline = time.monotonic() + STOP_WAIT_S
+            with self._lock:
+                serving = list(self._serving)
+            for thread in serving:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.httpd.server_close()
+
+    def serving(self, thread: threading.Thread, on: bool) -> None:
+        with self._lock:
+            if on:
+                self._serving.add(thread)
+            else:
+                self._serving.discard(thread)
 
     def respond(self, method: str, target: str, headers: Mapping[str, str], body: bytes,
                 site: RequestSite) -> Response:
@@ -221,6 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         path = urlsplit(self.path).path
         site = self.web.site.for_request()
+        self.web.serving(threading.current_thread(), True)
         try:
             length = int(headers.get("content-length") or 0)
             if length < 0 or length > MAX_BODY:
@@ -240,6 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(error(path, 400, "bad Content-Length"), head=False, api=path.startswith("/api/"))
         finally:
             site.close()
+            self.web.serving(threading.current_thread(), False)
 
     def _send(self, response: Response, *, head: bool, api: bool) -> None:
         self.send_response(response.status)
