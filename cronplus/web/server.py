@@ -219,6 +219,7 @@ class WebServer:
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 64  # listen backlog: a page's assets and a scrape arriving together
     daemon_threads = True  # a client following a run's output must not hold the supervisor's exit
     block_on_close = False
 
