@@ -96,7 +96,7 @@ def test_a_non_loopback_address_needs_a_token_file(supervisors, tmp_path: Path) 
     token_file = tmp_path / "web.token"
     token_file.write_text("a-token-the-operator-chose-0123456789\n")
     token_file.chmod(0o600)
-    sup = WebSupervisor(tmp_path, JOBS, "--http-token-file", str(token_file), http="0.0.0.0:0")
+    sup = WebSupervisor(tmp_path, JOBS, http="0.0.0.0:0", env={"CRONPLUS_HTTP_TOKEN_FILE": str(token_file)})
     supervisors.append(sup)
     sup.wait_http()
     port = sup.url.rsplit(":", 1)[1]

@@ -51,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         " port 0 picks a free port, written to <state>/http.address)")
     p.add_argument("--http-token-file", metavar="FILE", default=None,
                    help="the token that actions need (default <state>/http.token, made at first start);"
-                        " required to serve a non-loopback address")
+                        " required to serve a non-loopback address (env CRONPLUS_HTTP_TOKEN_FILE)")
 
 
 def _limit(value: float | None, default: float) -> float | None:
@@ -66,7 +66,9 @@ def _http(args: argparse.Namespace) -> HttpServing | None:
     from cronplus import paths
     from cronplus.errors import UsageError
 
-    address = args.http or paths.environ_of(args).get("CRONPLUS_HTTP") or None
+    env = paths.environ_of(args)
+    address = args.http or env.get("CRONPLUS_HTTP") or None
+    token_file = args.http_token_file or env.get("CRONPLUS_HTTP_TOKEN_FILE") or None
     if address is None:
         if args.http_token_file:
             raise UsageError("--http-token-file needs --http HOST:PORT")
@@ -75,10 +77,10 @@ def _http(args: argparse.Namespace) -> HttpServing | None:
     from cronplus.web.mount import HttpService, parse_address
 
     host, port = parse_address(address)
-    problem = address_problem(host, args.http_token_file)
+    problem = address_problem(host, token_file)
     if problem:
         raise UsageError(problem)
-    return HttpService(host, port, token_file=args.http_token_file)
+    return HttpService(host, port, token_file=token_file)
 
 
 def run(args: argparse.Namespace) -> int:
