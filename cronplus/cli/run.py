@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cronplus.service.daemon import HttpServing
+    from cronplus.service.serving import HttpServing
 
 HELP = "run the supervisor in the foreground (what systemd starts)"
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine import events
@@ -36,21 +36,12 @@ from cronplus.service.stats import RunStats
 
 if TYPE_CHECKING:
     from cronplus.engine.dagrun import Chain, Run
+    from cronplus.service.serving import HttpServing
 
 log = logging.getLogger("cronplus")
 
 RELOAD_DEBOUNCE_S = 0.15  # an editor's save is several file events; reload once after them
 PRUNE_INTERVAL_S = 300.0  # each prune does bounded work (retention.py): a backlog goes in steps
-
-
-class HttpServing(Protocol):
-    """`--http`'s server (web/mount.HttpService; service does not import web): `bind` before
-    anything starts (a bad address or token file is one line), `start` once the Commands exist
-    (returns its URL), `stop` in the shutdown. It installs no signal handler."""
-
-    def bind(self, paths: Paths) -> None: ...
-    def start(self, daemon: Daemon) -> str: ...
-    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +75,8 @@ def missing_crontab(paths: Paths) -> str:
 
 
 class Daemon:
+    reload_error: str | None = None  # the last reload's refusal, None after a good one (/metrics)
+
     def __init__(self, settings: Settings, crontab: Crontab) -> None:
         from cronplus.service.systemd import Notifier
 
@@ -96,7 +89,6 @@ class Daemon:
         self._reload_handle: asyncio.TimerHandle | None = None
         self._file_sig: tuple[float, int] | None = self._signature()
         self.crontab_missing = not self.paths.crontab.exists()
-        self.reload_error: str | None = None  # the last reload's refusal (/metrics' reload_success)
         self.exit_code = 0
         self.stats = RunStats()
 
@@ -113,9 +105,8 @@ class Daemon:
         from cronplus.engine.recovery import recover
         from cronplus.store.open import open_writer
 
-        http = self.settings.http
-        if http is not None:
-            http.bind(self.paths)  # before any run: a bad address or token file stops us here
+        if (http := self.settings.http) is not None:  # bound before any run: a bad address is one line
+            http.bind(self.paths)
         self.history = open_writer(self.paths.db)
         self.owner = owner_id()
         self.clock = clock = self.settings.clock or SystemClock()  # one clock for every record: rows, alerts, the outbox
