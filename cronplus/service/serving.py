@@ -9,14 +9,13 @@ wait on the loop meanwhile). It installs no signal handler.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from cronplus.paths import Paths
-    from cronplus.service.daemon import Daemon
 
 
 class HttpServing(Protocol):
     def bind(self, paths: Paths) -> None: ...
-    def start(self, daemon: Daemon) -> str: ...
+    def start(self, daemon: Any) -> str: ...  # service.daemon.Daemon (named here it would be a circle)
     def stop(self) -> None: ...
