@@ -222,3 +222,12 @@ def test_an_output_larger_than_a_chunk_comes_whole_and_from_an_offset(supervisor
     whole = sup.get(f"/api/v1/runs/{run['run_id']}/output")
     assert whole.body == written and whole.headers["transfer-encoding"] == "chunked"
     assert sup.get(f"/api/v1/runs/{run['run_id']}/output?offset=100000&follow=1").body == written[100_000:]
+
+
+def test_a_url_of_undecodable_bytes_is_a_404_not_a_server_error(supervisors, tmp_path: Path) -> None:
+    sup = start_web(supervisors, tmp_path, JOBS)
+    page = sup.get("/jobs-%FF%FE/x")
+    assert page.status == 404 and b"\\xff\\xfe" in page.body
+    api = sup.get("/api/v1/jobs/%FF%FE")
+    assert api.status == 404 and api.json()["status"] == 404
+    assert "Traceback" not in sup.stderr and "failed" not in sup.stderr

@@ -73,7 +73,8 @@ class SiteSource(Protocol):
 
 def error(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """An error in the caller's language: JSON under /api/, plain text for machines' endpoints,
-    an escaped HTML page for a person."""
+    an escaped HTML page for a person. A URL's undecodable bytes (kept as surrogates) show as \\xNN."""
+    message = message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     if path.startswith("/api/"):
         body = json.dumps({"error": message, "status": status}).encode()
         return Response(status=status, body=body, content_type="application/json", headers=dict(headers or {}))
