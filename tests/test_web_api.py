@@ -103,6 +103,8 @@ def test_runs_filter_by_job_and_status_newest_first_and_page_with_the_cursor(sup
     assert [r["run_id"] for r in rest["runs"]] == [ids[0]] and rest["next"] is None
 
     assert sup.get("/api/v1/runs?since=-1h&until=now").json()["runs"] == runs
+    relative = sup.get("/api/v1/runs?since=-1h&limit=1").json()["next"]
+    assert "since=%40" in relative and "-1h" not in relative  # the next page has this page's instant
     assert sup.get("/api/v1/runs?until=@1000").json()["runs"] == []
     assert sup.stop() == 0
 

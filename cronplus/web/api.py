@@ -176,6 +176,9 @@ def list_runs(request: Request, site: Site) -> Response:
     following = None
     if more:
         query = {k: v for k, v in request.query.items() if k != "before"}
+        for name, value in (("since", since), ("until", until)):
+            if value is not None:  # `-1h` would move with each page: the next page keeps this one's instant
+                query[name] = [f"@{value:.6f}"]
         following = "/api/v1/runs?" + urlencode({**query, "before": [str(runs[-1].run_id)]}, doseq=True)
     return _json({"runs": [run_json(r) for r in runs], "next": following})
 
