@@ -2,7 +2,7 @@
 --http, then with --http and a client polling the jobs page `/` and `/api/v1/jobs` every second;
 one supervisor at a time. The issue's bar: within 1.1x of W2 without it.
 
-    .venv/bin/python bench/bench_web_w2.py [--minutes 3]
+    .venv/bin/python bench/bench_web_w2.py [--minutes 3] [--http-first]
 """
 
 from __future__ import annotations
@@ -63,13 +63,15 @@ def poll(address: str, stop_event: threading.Event, counts: dict[int, int]) -> N
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=int, default=3)
+    ap.add_argument("--http-first", action="store_true", help="run the --http supervisor first (order effects)")
     args = ap.parse_args()
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         stamp = compile_stamp(work)
         counts: dict[int, int] = {}
-        for tag, web in (("plain", False), ("http", True)):
+        order = [("plain", False), ("http", True)]
+        for tag, web in (order[::-1] if args.http_first else order):
             out = work / f"w2.{tag}.stamps"
             crontab = work / f"w2-{tag}.crontab"
             write_crontab(crontab, 20, f"{stamp} {out} {{i}}")
