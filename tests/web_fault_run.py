@@ -22,12 +22,11 @@ STUCK_S = 3.0
 
 
 class FaultyHttp(HttpService):
-    def start(self, daemon: Daemon) -> str:
-        url = super().start(daemon)
+    def start(self, daemon: Daemon) -> None:
+        super().start(daemon)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR1, time.sleep, STUCK_S)
         loop.add_signal_handler(signal.SIGUSR2, self._cancel_scheduler, loop)
-        return url
 
     @staticmethod
     def _cancel_scheduler(loop: asyncio.AbstractEventLoop) -> None:

@@ -60,11 +60,12 @@ def _limit(value: float | None, default: float) -> float | None:
     return None if value == 0 else value
 
 
-def _http(args: argparse.Namespace) -> HttpServing | None:
-    """The server of `--http` (or CRONPLUS_HTTP); None, and nothing of cronplus.web imported,
-    when neither is given."""
+def _http(args: argparse.Namespace) -> HttpServing:
+    """The server of `--http` (or CRONPLUS_HTTP); serving.NO_HTTP, and nothing of cronplus.web
+    imported, when neither is given."""
     from cronplus import paths
     from cronplus.errors import UsageError
+    from cronplus.service.serving import NO_HTTP
 
     env = paths.environ_of(args)
     address = args.http or env.get("CRONPLUS_HTTP") or None
@@ -72,7 +73,7 @@ def _http(args: argparse.Namespace) -> HttpServing | None:
     if address is None:
         if args.http_token_file:
             raise UsageError("--http-token-file needs --http HOST:PORT")
-        return None
+        return NO_HTTP
     from cronplus.web.auth import address_problem
     from cronplus.web.mount import HttpService, parse_address
 

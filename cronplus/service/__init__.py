@@ -5,7 +5,8 @@ on disk (install, edit).
   control: the control socket; systemd: sd_notify and the journal's log format; loopwatch: the
   scheduling task's supervision; stats: counters since start for /metrics (an after-commit
   subscriber of the run events); units: the systemd unit files; installer: validate and write
-  a crontab atomically; editor: `cronplus edit`'s session.
+  a crontab atomically; editor: `cronplus edit`'s session; serving: the shape of `--http`'s
+  server (built in web/, handed over by cli).
 
 May import: foundation, crontab, store, engine, alerts.
 """

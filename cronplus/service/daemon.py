@@ -32,11 +32,11 @@ from cronplus.paths import Paths
 from cronplus.service.commands import Commands
 from cronplus.service.control import ControlServer, SupervisorLock, suggest
 from cronplus.service.loopwatch import LoopWatch
+from cronplus.service.serving import NO_HTTP, HttpServing
 from cronplus.service.stats import RunStats
 
 if TYPE_CHECKING:
     from cronplus.engine.dagrun import Chain, Run
-    from cronplus.service.serving import HttpServing
 
 log = logging.getLogger("cronplus")
 
@@ -53,7 +53,7 @@ class Settings:
     max_log_bytes: int | None = None
     clock: Clock | None = None  # the scheduler's; tests shift it to reach a minute's tick at once
     mailer: str | None = None  # `--mailer CMD` (mail.py); None: $CRONPLUS_MAILER, else sendmail
-    http: HttpServing | None = None  # `--http HOST:PORT`; None: nothing of cronplus.web is imported
+    http: HttpServing = NO_HTTP  # `--http HOST:PORT` (web/mount.py); by default nothing is served or imported
 
 
 def owner_id() -> str:
@@ -105,8 +105,6 @@ class Daemon:
         from cronplus.engine.recovery import recover
         from cronplus.store.open import open_writer
 
-        if (http := self.settings.http) is not None:  # bound before any run: a bad address is one line
-            http.bind(self.paths)
         self.history = open_writer(self.paths.db)
         self.owner = owner_id()
         self.clock = clock = self.settings.clock or SystemClock()  # one clock for every record: rows, alerts, the outbox
@@ -135,8 +133,7 @@ class Daemon:
         except OSError as exc:  # e.g. a state path longer than a unix socket address allows
             log.error("control socket %s unavailable (%s): `cronplus trigger` cannot reach this supervisor",
                       self.paths.control_socket, exc)
-        if http is not None:
-            log.info("http: serving on %s", http.start(self))
+        self.settings.http.start(self)  # before READY=1; a bad address or token file: one line, exit 1
         observer = self._watch(loop)
         reaper = OrphanReaper(loop)
         if not reaper.start():
@@ -157,8 +154,7 @@ class Daemon:
         await self.scheduler.shutdown(self.settings.shutdown_grace)
         for task in (serve, *timers):
             task.cancel()
-        if http is not None:
-            await loop.run_in_executor(None, http.stop)  # its threads may wait on the loop meanwhile
+        await loop.run_in_executor(None, self.settings.http.stop)  # its threads may wait on the loop meanwhile
         await self.control.stop()
         reaper.stop()
         if observer is not None:

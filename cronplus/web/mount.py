@@ -3,12 +3,11 @@ its Commands exist and stops in its shutdown (service/daemon.HttpServing is its 
 does not import web).
 
 - `parse_address("HOST:PORT")` (`[::1]:8080` for IPv6; port 0 picks a free one) raises UsageError.
-- `HttpService(host, port, token_file=None)` is made by cli/run.py before the supervisor starts;
-  `bind(paths)` (the daemon, first thing) reads or creates the token (auth.load_token) and binds
-  the socket: a bad token file or an address in use is one line, before any run starts.
-- `start(daemon) -> url` serves (LiveSite on the running loop) and writes the URL to
-  `<state>/http.address` (how a test or a script finds port 0's choice; also logged);
-  `stop()` stops serving and removes the file.
+- `HttpService(host, port, token_file=None)` is made by cli/run.py before the supervisor starts.
+- `start(daemon)` (service/serving.py: before READY=1, no run begun) reads or creates the token
+  (auth.load_token), binds (a bad token file or an address in use: CronplusError, one line),
+  serves (LiveSite on the running loop), logs the URL and writes it to `<state>/http.address`
+  (how a test or a script finds port 0's choice); `stop()` stops serving and removes the file.
 - The routes: api.ROUTES, metrics.ROUTES, and the pages' (`cronplus.web.pages.routes.ROUTES`
   when that module exists).
 """
@@ -18,17 +17,18 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cronplus.errors import UsageError
 
 if TYPE_CHECKING:
-    from cronplus.paths import Paths
     from cronplus.service.daemon import Daemon
     from cronplus.web.http import Route
     from cronplus.web.server import WebServer
 
+log = logging.getLogger("cronplus")
 ADDRESS_FILE = "http.address"
 
 
@@ -60,26 +60,25 @@ class HttpService:
         self.server: WebServer | None = None
         self._address_file: Path | None = None
 
-    def bind(self, paths: Paths) -> None:
+    def start(self, daemon: Daemon) -> None:
+        """Token, bind, serve (LiveSite on the running loop); the URL is logged and written to
+        `<state>/http.address`."""
         from cronplus.web.auth import TOKEN_FILE, Auth, load_token
         from cronplus.web.server import WebServer
-
-        token = load_token(Path(self.token_file) if self.token_file else paths.state_dir / TOKEN_FILE)
-        self.auth = Auth(token)
-        self.server = WebServer(self.host, self.port, routes(), self.auth)
-        self._address_file = paths.state_dir / ADDRESS_FILE
-
-    def start(self, daemon: Daemon) -> str:
         from cronplus.web.site import LiveSite
 
-        assert self.server is not None and self._address_file is not None
-        site = LiveSite(daemon, asyncio.get_running_loop(), stats=getattr(daemon, "stats", None), auth=self.auth,
+        paths = daemon.paths
+        token = load_token(Path(self.token_file) if self.token_file else paths.state_dir / TOKEN_FILE)
+        auth = Auth(token)
+        self.server = WebServer(self.host, self.port, routes(), auth)
+        site = LiveSite(daemon, asyncio.get_running_loop(), stats=getattr(daemon, "stats", None), auth=auth,
                         health_timeout=self.health_timeout)
         url = self.server.start(site)
+        self._address_file = paths.state_dir / ADDRESS_FILE
         tmp = self._address_file.with_suffix(".tmp")
         tmp.write_text(url + "\n")
         tmp.replace(self._address_file)
-        return url
+        log.info("http: serving on %s", url)
 
     def stop(self) -> None:
         if self.server is not None:
