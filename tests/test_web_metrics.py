@@ -1,7 +1,6 @@
 """`/metrics` and `/healthz` of a real supervisor: Prometheus' text format checked by `promtool
 check metrics` (Debian's prometheus package) and parsed here, the counters following real runs
-(a retried run counted once), and a real Prometheus server scraping it. The history-backed Stats
-on a real SQLite history: final runs counted once, counters that never go down, start delays."""
+(a retried run counted once), and a real Prometheus server scraping it."""
 
 from __future__ import annotations
 
@@ -16,11 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.crontab.parser import parse_crontab
-from cronplus.status import RunStatus, Trigger
-from cronplus.store.history import History
-from cronplus.store.outbox import open_outbox
-from cronplus.web.histstats import HistoryStats
 from tests.waiting import wait_until
 from tests.web_supervisor import start_web
 
@@ -161,66 +155,3 @@ def test_a_real_prometheus_scrapes_the_supervisor(supervisors, tmp_path: Path) -
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
-
-
-# ---- HistoryStats on a real history ----------------------------------------------------------
-
-CRONTAB = parse_crontab("# cronplus: name=j retries=1\n* * * * * true\n# cronplus: name=k\n* * * * * true\n",
-                        path="crontab", system=False)
-
-
-def _attempt(h: History, job: str, attempt: int, tick: float, start: float, status: RunStatus | None,
-             final: bool = True) -> int:
-    trigger = Trigger.RETRY if attempt > 1 else Trigger.SCHEDULE
-    run_id = h.start_run(job=job, attempt=attempt, trigger=trigger, scheduled_at=tick, tz=None, started_at=start,
-                         log_path=None, owner="sup")
-    if status is not None:
-        h.finish_run(run_id, status=status, ended_at=start + 2.0, exit_code=0 if status == RunStatus.SUCCESS else 3,
-                     reason=None, final=final)
-    return run_id
-
-
-def test_history_stats_count_each_final_run_once_from_the_supervisors_start(tmp_path: Path) -> None:
-    db = tmp_path / "history.db"
-    with History(db) as h:
-        _attempt(h, "k", 1, 1000.0, 1000.5, RunStatus.SUCCESS)  # before the start: a gauge, not a count
-        stats = HistoryStats(after_run_id=h.last_run_id(), running=h.running())
-        outbox = open_outbox(db, readonly=True)
-        from cronplus.store.history import open_readonly
-
-        with open_readonly(db) as reader:
-            def refresh() -> None:
-                stats.refresh(reader, outbox, CRONTAB)
-
-            refresh()
-            assert stats.runs_total() == {}
-            assert stats.last_success() == {"k": 1002.5} and stats.last_duration() == {"k": 2.0}
-
-            first = _attempt(h, "j", 1, 2000.0, 2000.03, RunStatus.FAILED, final=False)  # a retry follows
-            refresh()
-            assert stats.runs_total() == {}  # not an end yet: its retry may follow
-            _attempt(h, "j", 2, 2000.0, 2010.0, None)  # the retry runs
-            refresh()
-            assert stats.runs_total() == {}
-            h.finish_run(first + 1, status=RunStatus.FAILED, ended_at=2012.0, exit_code=3, reason=None, final=True)
-            refresh()
-            assert stats.runs_total() == {("j", "failed"): 1}
-
-            abandoned = _attempt(h, "j", 1, 3000.0, 3000.3, RunStatus.TIMEOUT, final=False)
-            refresh()
-            assert stats.runs_total() == {("j", "failed"): 1}
-            h.mark_final(abandoned, "retry abandoned: supervisor shutdown")  # no retry will come
-            refresh()
-            assert stats.runs_total() == {("j", "failed"): 1, ("j", "timeout"): 1}
-
-            _attempt(h, "k", 1, 4000.0, 4000.007, RunStatus.SUCCESS)
-            refresh()
-            refresh()  # a second look counts nothing twice
-            assert stats.runs_total() == {("j", "failed"): 1, ("j", "timeout"): 1, ("k", "success"): 1}
-            assert stats.last_success()["k"] == 4002.007
-            bounds, cumulative, total, count = stats.start_delay()
-            assert count == 3 and total == pytest.approx(0.03 + 0.3 + 0.007)
-            assert dict(zip(bounds, cumulative, strict=True))[0.01] == 1  # 7 ms
-            assert dict(zip(bounds, cumulative, strict=True))[0.05] == 2  # and 30 ms
-            assert cumulative[-1] == 3
-        outbox.close()

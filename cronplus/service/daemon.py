@@ -75,8 +75,6 @@ def missing_crontab(paths: Paths) -> str:
 
 
 class Daemon:
-    reload_error: str | None = None  # the last reload's refusal, None after a good one (/metrics)
-
     def __init__(self, settings: Settings, crontab: Crontab) -> None:
         from cronplus.service.systemd import Notifier
 
@@ -230,7 +228,6 @@ class Daemon:
         new = {j.name for j in crontab.jobs}
         self.crontab = crontab
         self.scheduler.reload(crontab)
-        self.reload_error = None
         log.info("reload ok: %d job(s) (+%d -%d)", len(new), len(new - old), len(old - new))
         self.notifier.ready()
         self.bus.publish(events.ConfigReloaded(jobs=len(new), added=tuple(sorted(new - old)),

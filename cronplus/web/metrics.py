@@ -4,7 +4,7 @@ Names follow Prometheus' rules (units in names, `_total` on counters only, label
 name, a run status, a delivery result): SPEC §7's list.
 
 - counters, since the supervisor started (Site.stats()): `cronplus_job_runs_total{job,status}`
-  (final runs), `cronplus_alert_deliveries_total{result}`, and the histogram
+  (final runs recorded), `cronplus_alert_deliveries_total{result}` (delivery attempts), and the histogram
   `cronplus_start_delay_seconds` (tick to spawn of scheduled runs);
 - gauges: `cronplus_job_last_success_timestamp_seconds{job}`, `cronplus_job_last_duration_seconds{job}`
   (Stats), `cronplus_job_running{job}` and `cronplus_job_next_run_timestamp_seconds{job}` (the
@@ -96,7 +96,7 @@ def render(site: Site) -> bytes:
     out.family("cronplus_alerts_pending", "gauge", "Alert, ping and mail deliveries waiting in the outbox.",
                [({}, pending)])
     out.family("cronplus_alert_deliveries_total", "counter",
-               "Alert deliveries since the supervisor started, by result.",
+               "Delivery attempts of alert, ping and mail rows since the supervisor started, by result.",
                (({"result": result}, n) for result, n in sorted(stats.alert_deliveries().items())))
     out.family("cronplus_reload_success", "gauge", "1 when the last crontab reload succeeded (or none happened).",
                [({}, 1 if stats.reload_ok() else 0)])

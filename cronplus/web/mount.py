@@ -71,8 +71,7 @@ class HttpService:
         token = load_token(Path(self.token_file) if self.token_file else paths.state_dir / TOKEN_FILE)
         auth = Auth(token)
         self.server = WebServer(self.host, self.port, routes(), auth)
-        site = LiveSite(daemon, asyncio.get_running_loop(), stats=getattr(daemon, "stats", None), auth=auth,
-                        health_timeout=self.health_timeout)
+        site = LiveSite(daemon, asyncio.get_running_loop(), auth=auth, health_timeout=self.health_timeout)
         url = self.server.start(site)
         self._address_file = paths.state_dir / ADDRESS_FILE
         tmp = self._address_file.with_suffix(".tmp")

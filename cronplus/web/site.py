@@ -10,8 +10,7 @@ the server's threads, never blocking the event loop.
   the control socket.
 - `alive(timeout)`: the scheduling task lives (service/loopwatch.py) and the loop answers within
   `timeout` (a loop blocked by a bug is as dead to /healthz as a crashed task).
-- `stats()`: the supervisor's Stats when it keeps one (`daemon.stats`, fed by run events), else
-  web/histstats.py's HistoryStats, brought up to date from history on each call.
+- `stats()`: the supervisor's Stats (`daemon.stats`, service/stats.RunStats, fed by run events).
 """
 
 from __future__ import annotations
@@ -43,19 +42,13 @@ class LoopUnavailable(CronplusError):
 
 
 class LiveSite:
-    def __init__(self, daemon: Daemon, loop: asyncio.AbstractEventLoop, *, stats: Stats | None = None,
+    def __init__(self, daemon: Daemon, loop: asyncio.AbstractEventLoop, *,
                  auth: Auth | None = None, health_timeout: float = 5.0) -> None:
-        from cronplus.web.histstats import HistoryStats
-
         self.daemon = daemon
         self.auth = auth
         self.health_timeout = health_timeout
         self.loop = loop
         self.closing = threading.Event()
-        # Built on the loop's thread at start: the writer's reads are its own there.
-        self._stats: Stats = stats if stats is not None else HistoryStats(
-            after_run_id=daemon.history.last_run_id(), running=daemon.history.running(),
-            reload_ok=lambda: getattr(daemon, "reload_error", None) is None)
 
     def for_request(self) -> RequestSite:
         return RequestSite(self)
@@ -159,12 +152,7 @@ class RequestSite:
         return self._outbox
 
     def stats(self) -> Stats:
-        from cronplus.web.histstats import HistoryStats
-
-        stats = self.live._stats
-        if isinstance(stats, HistoryStats):
-            stats.refresh(self.history(), self.outbox(), self.crontab())
-        return stats
+        return self.daemon.stats  # its reads take a copy under its lock: safe from this thread
 
     def output(self, run_id: int, *, offset: int = 0, limit: int | None = None) -> bytes | None:
         """Bytes of the run's log from `offset` (at most `limit`); None: no log kept (the run
