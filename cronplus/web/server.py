@@ -3,7 +3,7 @@ of its own, so serving never delays a tick (the event loop never reads a socket 
 for it), routing to `Route` handlers (http.py), auth and CSRF (auth.py), security headers.
 
 Why the stdlib: the supervisor serves a handful of people and one Prometheus, on loopback by
-default; a thread per request with a read-only SQLite connection each is enough (bench/
+default; a thread per request with a read-only store reader each is enough (bench/
 measures it), and an embedded ASGI server would bring its own event loop and signal handlers
 (uvicorn's took SIGTERM from the supervisor). The server installs no signal handler: the
 daemon stops it (`stop()`) in its own shutdown, once.

@@ -1,9 +1,9 @@
 """The concrete `Site` (http.py) over a running supervisor: what a handler reads and does, from
 the server's threads, never blocking the event loop.
 
-- Reads of history and the outbox: a read-only SQLite connection opened by the request's
-  thread when first needed and closed when its response is sent (`RequestSite.close`); SQLite
-  in WAL mode never makes the supervisor's writer wait for it.
+- Reads of history and the outbox: a reader of the store (store/open.open_reader, open_outbox
+  read-only) opened by the request's thread when first needed and closed when its response is
+  sent (`RequestSite.close`); it never makes the supervisor's writer wait (SQLite's WAL).
 - The loop's state (`snapshot`) and actions (`trigger`): carried to the event loop with
   `call_soon_threadsafe` and waited for here (`LiveSite.on_loop`), so the scheduler's objects
   are only ever touched on its own thread; service/commands.py's Commands answers, as it does
@@ -134,21 +134,21 @@ class RequestSite:
         crontab = self.crontab()
         if only is not None:
             crontab = replace(crontab, jobs=tuple(job for job in crontab.jobs if job.name == only))
-        rows = job_rows(self.daemon.paths.db_path, crontab, now, held, next_runs)
+        rows = job_rows(self.daemon.paths.db, crontab, now, held, next_runs)
         return rows if only is None else [row for row in rows if row.job == only]
 
     def history(self) -> RunReader:
         if self._history is None:
-            from cronplus.store.history import open_readonly
+            from cronplus.store.open import open_reader
 
-            self._history = open_readonly(self.daemon.paths.db_path)
+            self._history = open_reader(self.daemon.paths.db)
         return self._history
 
     def outbox(self) -> OutboxQueue:
         if self._outbox is None:
-            from cronplus.store.outbox import open_outbox
+            from cronplus.store.open import open_outbox
 
-            self._outbox = open_outbox(self.daemon.paths.db_path, readonly=True)
+            self._outbox = open_outbox(self.daemon.paths.db, readonly=True)
         return self._outbox
 
     def stats(self) -> Stats:
