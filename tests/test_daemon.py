@@ -282,7 +282,7 @@ def test_stopping_the_crontab_watcher_leaves_no_watchdog_error_in_the_log(
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers import Observer
 
-    from cronplus.service.daemon import _stop_watching
+    from cronplus.service.crontabwatch import stop_watching
 
     watchdog_logger = logging.getLogger("watchdog")
     saved_level = watchdog_logger.level
@@ -292,7 +292,7 @@ def test_stopping_the_crontab_watcher_leaves_no_watchdog_error_in_the_log(
     emitters = list(observer.emitters)
     try:
         with caplog.at_level(logging.DEBUG):
-            _stop_watching(observer)
+            stop_watching(observer)
             for emitter in emitters:
                 emitter.queue_events(0)
     finally:

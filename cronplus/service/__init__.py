@@ -6,7 +6,8 @@ on disk (install, edit).
   scheduling task's supervision; stats: counters since start for /metrics (an after-commit
   subscriber of the run events); units: the systemd unit files; installer: validate and write
   a crontab atomically; editor: `cronplus edit`'s session; serving: the shape of `--http`'s
-  server (built in web/, handed over by cli).
+  server (built in web/, handed over by cli); crontabwatch: the crontab's directory watched
+  for edits.
 
 May import: foundation, crontab, store, engine, alerts.
 """

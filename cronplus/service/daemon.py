@@ -19,7 +19,6 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cronplus.clock import Clock, SystemClock
@@ -31,6 +30,7 @@ from cronplus.model import Crontab, JobOptions
 from cronplus.paths import Paths
 from cronplus.service.commands import Commands
 from cronplus.service.control import ControlServer, SupervisorLock, suggest
+from cronplus.service.crontabwatch import stop_watching, watch_crontab
 from cronplus.service.loopwatch import LoopWatch
 from cronplus.service.serving import NO_HTTP, HttpServing
 from cronplus.service.stats import RunStats
@@ -132,7 +132,7 @@ class Daemon:
             log.error("control socket %s unavailable (%s): `cronplus trigger` cannot reach this supervisor",
                       self.paths.control_socket, exc)
         self.settings.http.start(self)  # before READY=1; a bad address or token file: one line, exit 1
-        observer = self._watch(loop)
+        observer = watch_crontab(self.paths.crontab, loop, self.request_reload)
         reaper = OrphanReaper(loop)
         if not reaper.start():
             log.warning("cannot become a child subreaper: orphans of jobs are left to PID 1")
@@ -155,8 +155,7 @@ class Daemon:
         await loop.run_in_executor(None, self.settings.http.stop)  # its threads may wait on the loop meanwhile
         await self.control.stop()
         reaper.stop()
-        if observer is not None:
-            _stop_watching(observer)
+        stop_watching(observer)
         self.scheduler.store.close()
         self.worker.stop(timeout=2.0)
         self.history.close()
@@ -164,33 +163,6 @@ class Daemon:
         return self.exit_code
 
     # ---- reload --------------------------------------------------------------------------
-
-    def _watch(self, loop: asyncio.AbstractEventLoop) -> Any:
-        """Watch the crontab's directory (an editor's rename replaces the file's inode)."""
-        try:
-            from watchdog.events import FileSystemEventHandler
-            from watchdog.observers import Observer
-        except ImportError:  # SIGHUP still works
-            log.warning("watchdog not installed: reload with SIGHUP")
-            return None
-        target = self.paths.crontab.name
-        daemon = self
-
-        class Handler(FileSystemEventHandler):
-            def on_any_event(self, event: Any) -> None:
-                names = {Path(str(event.src_path)).name, Path(str(getattr(event, "dest_path", "") or "")).name}
-                if target in names:
-                    loop.call_soon_threadsafe(daemon.request_reload, False)
-
-        directory = self.paths.crontab.parent
-        if not directory.is_dir():
-            log.warning("crontab directory %s does not exist: reload with SIGHUP", directory)
-            return None
-        observer = Observer()
-        observer.daemon = True
-        observer.schedule(Handler(), str(directory), recursive=False)
-        observer.start()
-        return observer
 
     def request_reload(self, forced: bool = True) -> None:
         """SIGHUP (forced) or a file event: reload after a short debounce."""
@@ -287,15 +259,6 @@ class Daemon:
         if store.problem:
             text += f"; {store.problem}: {len(store.held)} history write(s) held in memory"
         self.notifier.status(text)
-
-
-def _stop_watching(observer: Any) -> None:
-    """Stop the crontab watcher. watchdog's inotify emitter races its own stop and may log
-    "queue_events() called when the thread is inactive" (watchdog 7.1): once we have asked it
-    to stop, nothing it reports concerns the supervisor, so its logger is quieted first."""
-    logging.getLogger("watchdog").setLevel(logging.CRITICAL)
-    observer.stop()
-    observer.join(timeout=2.0)
 
 
 def run_supervisor(settings: Settings) -> int:
