@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 description of the API (api.py), served at /api/v1/openapi.json.
 
-Built from the same key lists the replies are built from (store.readhistory.RUN_JSON_KEYS,
-JobRow.to_json's keys), so a key added to a run or a job appears here too; tests check the
-document against the OpenAPI schema and the replies against it.
+Its Run and Job schemas list the keys of store.readhistory.run_json and JobRow.to_json; tests
+check that they name exactly RUN_JSON_KEYS, the document against the OpenAPI schema, and a real
+supervisor's replies against the document (a run with a key not described fails it).
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ RUN_PROPERTIES: dict[str, Any] = {
     "ended_at": NULLABLE_TIME,
     "duration_s": NULLABLE_NUM,
     "log_path": NULLABLE_STR,
+    "params": {"type": "object", "description": "the run's parameters ({} for none)"},
+    "outputs": {"type": "object", "description": "what the run recorded as outputs ({} for none)"},
+    "queued_s": NULLABLE_NUM,
+    "sensor_s": NULLABLE_NUM,
+    "peak_memory_bytes": NULLABLE_INT,
+    "cpu_s": NULLABLE_NUM,
+    "slow_at": NULLABLE_TIME,
 }
 JOB_PROPERTIES: dict[str, Any] = {
     "name": {"type": "string"},
