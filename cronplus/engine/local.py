@@ -1,0 +1,70 @@
+"""The local executor: an attempt is a subprocess of the supervisor, run as cron runs it
+(runner.spawn_attempt, synchronous), waited for in the loop (supervise.supervise). Its output
+is <log_dir>/<job>/<attempt_id>.log on this host. The contract is executor.py's."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+from cronplus.clock import Clock
+from cronplus.engine import runner
+from cronplus.engine.executor import AttemptResult, AttemptSpec, OutputRef
+from cronplus.engine.procgroup import untrack
+from cronplus.engine.spawned import Spawned
+from cronplus.engine.supervise import supervise
+
+
+class LocalAttempt:
+    """One attempt's process on this host (executor.Attempt)."""
+
+    def __init__(self, spawned: Spawned, *, host: str, output: OutputRef) -> None:
+        self.spawned = spawned
+        self.host = host
+        self.output = output
+        self._cancel = asyncio.Event()
+
+    @property
+    def pid(self) -> int | None:
+        return self.spawned.pid
+
+    @property
+    def started_at(self) -> float:
+        return self.spawned.started
+
+    async def result(self) -> AttemptResult:
+        result = await supervise(self.spawned, cancel=self._cancel)
+        return dataclasses.replace(result, host=self.host, output=self.output)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def kill(self) -> None:
+        self.spawned.kill()
+
+    def abandon(self) -> None:
+        """Leave the process running, unwatched: our ends of its pipes close (its later output
+        is lost) and its exit is the orphan reaper's (orphans.py) to reap; the next supervisor's recovery finds it by its
+        environment (leftovers.py)."""
+        if self.spawned.pid is not None:
+            untrack(self.spawned.pid)
+        self.spawned.close_fds()
+
+
+class LocalExecutor:
+    """Runs attempts as subprocesses of this supervisor (executor.Executor)."""
+
+    def __init__(self, log_dir: Path, *, host: str, clock: Clock) -> None:
+        self.log_dir = Path(log_dir).absolute()
+        self.host = host
+        self.clock = clock
+
+    def output_for(self, job: str, attempt_id: int) -> OutputRef:
+        return OutputRef(self.host, str(runner.log_path_for(self.log_dir, job, attempt_id)))
+
+    def start(self, spec: AttemptSpec) -> LocalAttempt:
+        spawned = runner.spawn_attempt(spec.job, run_id=spec.attempt_id, attempt=spec.attempt,
+                                       scheduled_at=spec.scheduled_at, log_path=Path(spec.output.path),
+                                       system=spec.system, clock=self.clock)
+        return LocalAttempt(spawned, host=self.host, output=spec.output)
