@@ -59,6 +59,10 @@ log = logging.getLogger("cronplus")
 MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
 
 
+def _final(run: Run) -> bool:
+    return run.state is RunState.FINAL
+
+
 def _busy(run: Run) -> bool:
     """In flight for overlap=: started, or about to (waiting for upstreams, jitter)."""
     return run.state.started or run.state is RunState.WAITING or run.state is RunState.DELAYED
@@ -371,8 +375,13 @@ class Scheduler:
         run.attempt += 1
         run.attempt_id = run.output = None
         run.cancelled, run.cancel_reason = False, None
-        self._fire(run, Event(Kind.START))
-        self._launched()
+        try:
+            self._fire(run, Event(Kind.START))
+            self._launched()
+        except Exception:  # a bug must not leave the run launching forever (a timer has no task to crash)
+            log.exception("job %s: the retry of run %s crashed in the supervisor", run.job.name, run.run_id)
+            if not _final(run):  # (read again: the events above moved it)
+                self._fire(run, Event(Kind.CRASHED))
 
     # ---- the driver ----------------------------------------------------------------------
 
