@@ -133,7 +133,8 @@ class Launcher:
             run.output = self.executor.output_for(run.job.name, attempt_id)
 
     def _output_text(self, job: str, attempt_id: int) -> str:
-        return str(self.executor.output_for(job, attempt_id))
+        """The row's log_path (a held write asks for it when it is written back)."""
+        return self.executor.output_for(job, attempt_id).path
 
     def _record_pids(self, runs: list[Run]) -> None:
         """The chunk's pids, one commit, right after its starts (the restart sweep finds a run's

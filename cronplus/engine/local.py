@@ -57,11 +57,12 @@ class LocalExecutor:
 
     def __init__(self, log_dir: Path, *, host: str, clock: Clock) -> None:
         self.log_dir = Path(log_dir).absolute()
+        self._root = str(self.log_dir)
         self.host = host
         self.clock = clock
 
     def output_for(self, job: str, attempt_id: int) -> OutputRef:
-        return OutputRef(self.host, str(runner.log_path_for(self.log_dir, job, attempt_id)))
+        return OutputRef(self.host, f"{self._root}/{job}/{attempt_id}.log")  # runner.log_path_for, as text
 
     def start(self, spec: AttemptSpec) -> LocalAttempt:
         spawned = runner.spawn_attempt(spec.job, run_id=spec.attempt_id, attempt=spec.attempt,
