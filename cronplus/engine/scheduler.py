@@ -57,6 +57,9 @@ from cronplus.store.storeguard import Store
 log = logging.getLogger("cronplus")
 
 MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
+# The events without a payload, made once: several per run on the start path.
+START, SPAWNED = Event(Kind.START), Event(Kind.SPAWNED)
+ADMIT_WAIT, ADMIT_QUEUE, ADMIT_DELAY = Event(Kind.ADMIT_WAIT), Event(Kind.ADMIT_QUEUE), Event(Kind.ADMIT_DELAY)
 
 
 def _final(run: Run) -> bool:
@@ -143,9 +146,8 @@ class Scheduler:
         else:
             self.ticker.stepped(now)
         self._evaluate_waiting(now)
-        start = Event(Kind.START)
         for run in [r for r in self.runs if r.state is RunState.DELAYED and r.start_at is not None and r.start_at <= now]:
-            self._fire(run, start)
+            self._fire(run, START)
         if not self._served:
             self.launcher.flush()
             self.ticker.settle(now)
@@ -171,7 +173,7 @@ class Scheduler:
         run = Run(job, tick, trigger, jitter=job.options.jitter)
         self._add(run)
         if action is policy.OverlapAction.QUEUE:
-            self._fire(run, Event(Kind.ADMIT_QUEUE))
+            self._fire(run, ADMIT_QUEUE)
             log.info("job %s: tick %s queued behind run %s", job.name, tick.isoformat(), active[0].attempt_id)
             return
         if action is policy.OverlapAction.REPLACE:
@@ -181,7 +183,7 @@ class Scheduler:
     def _admit(self, run: Run) -> None:
         if run.job.options.after:
             run.deadline = dagrun.wait_deadline(run.job, run.tick)
-            self._fire(run, Event(Kind.ADMIT_WAIT))
+            self._fire(run, ADMIT_WAIT)
         else:
             self._launch(run)
 
@@ -190,9 +192,9 @@ class Scheduler:
         clock (step() starts it then): no row until it starts, like cron's own delay."""
         if run.jitter > 0 and run.start_at is None:
             run.start_at = self.clock.time() + self.rng.uniform(0, run.jitter)
-            self._fire(run, Event(Kind.ADMIT_DELAY))
+            self._fire(run, ADMIT_DELAY)
         else:
-            self._fire(run, Event(Kind.START))
+            self._fire(run, START)
 
     def _evaluate_waiting(self, now: float) -> None:
         now_dt = utc(now)
@@ -233,11 +235,11 @@ class Scheduler:
         Chain(run, notes=admission.notes).add(run)
         self._add(run)
         if admission.overlap == policy.OverlapAction.QUEUE:
-            self._fire(run, Event(Kind.ADMIT_QUEUE))
+            self._fire(run, ADMIT_QUEUE)
             return run
         if admission.overlap == policy.OverlapAction.REPLACE:
             run.replaces = in_flight
-        self._fire(run, Event(Kind.START))
+        self._fire(run, START)
         self.launcher.start_now(run)
         self._launched()
         return run
@@ -333,7 +335,7 @@ class Scheduler:
 
     def _spawned(self, run: Run) -> None:
         """The launcher wrote the run's row and started its attempt."""
-        self._fire(run, Event(Kind.SPAWNED))
+        self._fire(run, SPAWNED)
         if run.replaces:
             replaced = Event(Kind.REPLACED, reason=f"replaced by run {run.attempt_id}")
             for old in run.replaces:
@@ -376,7 +378,7 @@ class Scheduler:
         run.attempt_id = run.output = None
         run.cancelled, run.cancel_reason = False, None
         try:
-            self._fire(run, Event(Kind.START))
+            self._fire(run, START)
             self._launched()
         except Exception:  # a bug must not leave the run launching forever (a timer has no task to crash)
             log.exception("job %s: the retry of run %s crashed in the supervisor", run.job.name, run.run_id)
