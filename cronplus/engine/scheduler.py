@@ -359,6 +359,8 @@ class Scheduler:
             if policy.will_retry(out, run.attempt, job.options) and not self.stopping:
                 delay = policy.retry_delay(run.attempt, job.options)
                 self._fire(run, Event(Kind.ENDED_RETRY, result=result, outcome=out, delay=delay))
+                if run.cancelled:  # replaced, but it ended by itself first: its retry will not happen
+                    self._fire(run, Event(Kind.REPLACED, reason=run.cancel_reason))
             else:
                 self._fire(run, Event(Kind.ENDED, result=result, outcome=out))
             self._launched()
