@@ -14,14 +14,10 @@ states by `_fire(run, event)` only, the one place its effects are carried out; i
   driver, every entry point (step, trigger, a run's end, a retry's timer) starts what it
   launched before it returns.
 * A run: its row (`running`, with its output reference) is inserted before its attempt starts;
-  its task logs and publishes its start and awaits the attempt's result; policy.outcome -> the
-  end row and RunEnded in one write (records.py; events.py: alerting decides in the same
-  transaction). Retries are new attempt rows (trigger
-  `retry`, same scheduled_at) after policy.retry_delay (RETRY_WAIT, real time).
-* The last tick handled per job is persisted (ticks.LastTicks) with the rows that handle it.
-* Shutdown and reload are events: STOP (not-started ticks `skipped`, a pending retry's attempt
-  final), after the grace INTERRUPT (runs still going are cancelled, `interrupted`); REMOVED
-  for the runs of a job a reload removed that have not started.
+  its task publishes its start and awaits the attempt's result; policy.outcome -> the end row
+  and RunEnded in one write (records.py). Retries are new attempt rows (trigger `retry`, same
+  scheduled_at) after policy.retry_delay (RETRY_WAIT, real time). Shutdown and reload are
+  events (runstate.py: STOP, INTERRUPT, REMOVED).
 * jitter=: a run is DELAYED to a random wall-clock instant in [start, start + jitter] (no row
   until it starts; step() starts it, next_wake() includes it), so a FakeClock drives it too.
 * Manual triggers run now (no dependency wait, no jitter; overlap= and after= as chain.py
