@@ -45,6 +45,16 @@ def test_start_runs_the_job_before_anything_awaits_it_and_the_result_says_where(
     assert our_zombies() == []
 
 
+def test_an_attempt_that_cannot_start_says_why_and_where(tmp_path: Path) -> None:
+    ex = executor(tmp_path)
+    attempt_spec = spec(ex, "true", env=(("SHELL", str(tmp_path / "no-such-shell")),))
+    attempt = ex.start(attempt_spec)
+    assert attempt.pid is None
+    result = asyncio.run(attempt.result())
+    assert result.error and "no-such-shell" in result.error
+    assert (result.host, result.output) == ("here", attempt_spec.output)
+
+
 def test_cancel_before_the_result_is_awaited_terminates_the_group_at_once(tmp_path: Path) -> None:
     ex = executor(tmp_path)
     attempt = ex.start(spec(ex, "sleep 30", kill_grace=5.0))

@@ -34,8 +34,7 @@ class LocalAttempt:
         return self.spawned.started
 
     async def result(self) -> AttemptResult:
-        result = await supervise(self.spawned, cancel=self._cancel)
-        return dataclasses.replace(result, host=self.host, output=self.output)
+        return await supervise(self.spawned, cancel=self._cancel)  # with our host and output (start)
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -68,4 +67,7 @@ class LocalExecutor:
         spawned = runner.spawn_attempt(spec.job, run_id=spec.attempt_id, attempt=spec.attempt,
                                        scheduled_at=spec.scheduled_at, log_path=Path(spec.output.path),
                                        system=spec.system, clock=self.clock)
+        spawned.host, spawned.output = self.host, spec.output  # the result names them
+        if spawned.failure is not None:  # it did not start: its result is ready, and names them too
+            spawned.failure = dataclasses.replace(spawned.failure, host=self.host, output=spec.output)
         return LocalAttempt(spawned, host=self.host, output=spec.output)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cronplus.engine.executor import AttemptResult
+from cronplus.engine.executor import AttemptResult, OutputRef
 from cronplus.engine.output import StdinFeeder
 from cronplus.engine.procgroup import kill_and_reap
 from cronplus.engine.runprocs import RunTag
@@ -37,6 +37,8 @@ class Spawned:
     log_path: Path | None = None
     output_lost: str | None = None  # the log could not even be created: output goes to /dev/null
     tag: RunTag | None = None  # what its processes carry in their environment (runprocs.py)
+    host: str | None = None  # for the result: where it runs (the local executor's host)
+    output: OutputRef | None = None  # for the result: its output reference
 
     @property
     def pid(self) -> int | None:
@@ -83,6 +85,8 @@ def failure(spawned: Spawned, error: str) -> AttemptResult:
         output_bytes=0,
         truncated=False,
         error=error,
+        host=spawned.host,
+        output=spawned.output,
     )
 
 

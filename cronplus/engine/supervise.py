@@ -99,6 +99,8 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         killed=killed,
         error=None,
         output_error=_output_error(spawned, pump),
+        host=spawned.host,
+        output=spawned.output,
     )
 
 
