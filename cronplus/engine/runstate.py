@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from cronplus.status import RunStatus
 
 
-class RunState(enum.Enum):
+class RunState(enum.StrEnum):  # a str: "queued" == RunState.QUEUED
     NEW = "new"  # created, not yet admitted
     WAITING = "waiting"  # for its upstreams' runs of its tick (after=)
     QUEUED = "queued"  # behind a run of its own job (overlap=queue)
