@@ -85,7 +85,7 @@ T0 = ts("2026-01-01T12:00:30")
 
 async def settle(sched: Scheduler) -> None:
     """Let the runs started so far end (their tasks record them)."""
-    while any(r.state == "active" for r in sched.runs):
+    while any(r.state.started for r in sched.runs):
         await asyncio.sleep(0.02)
 
 

@@ -464,8 +464,8 @@ def test_an_abandoned_spawn_is_killed_with_its_group_reaped_and_its_fds_closed(t
                             run_id=1, attempt=1, scheduled_at=TICK, log_path=tmp_path / "run.log")
     assert spawned.pid is not None
     assert wait_until(child.exists, timeout=5.0)
-    spawned.abandon()
-    spawned.abandon()  # idempotent
+    spawned.kill()
+    spawned.kill()  # idempotent
     assert is_dead(spawned.pid)
     assert wait_until(lambda: is_dead(int(child.read_text())), timeout=5.0)
     assert our_zombies() == []

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
+from cronplus.engine.runstate import RunState
 from cronplus.engine.scheduler import Scheduler
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.history import History
@@ -40,7 +41,7 @@ class World:
         self.clock.jump(when - self.clock.time())
         while True:
             self.sched.step(self.clock.time())
-            if not any(r.state in ("active", "queued") for r in self.sched.runs):
+            if not any(r.state.started or r.state is RunState.QUEUED for r in self.sched.runs):
                 return
             await asyncio.sleep(0.02)
 

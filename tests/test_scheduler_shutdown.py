@@ -8,6 +8,7 @@ import random
 import time
 from pathlib import Path
 
+from cronplus.engine.runstate import RunState
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.history import History
 from tests.test_scheduler import World, run, ts
@@ -35,7 +36,7 @@ def test_shutdown_during_a_retry_wait_makes_the_ended_attempt_final_with_the_rea
     async def main() -> None:
         w = world(tmp_path, "# cronplus: name=a retries=3 retry-delay=60\n* * * * * exit 3\n")
         w.sched.step(T1)
-        await until(lambda: any(r.sleeping for r in w.sched.runs))
+        await until(lambda: any(r.state is RunState.RETRY_WAIT for r in w.sched.runs))
         started = time.monotonic()
         await w.sched.shutdown(5.0)
         assert time.monotonic() - started < 1  # a retry wait is not a running job: no grace spent
@@ -49,7 +50,7 @@ def test_a_replaced_run_in_its_retry_wait_is_final_naming_its_replacement(tmp_pa
     async def main() -> None:
         w = world(tmp_path, "# cronplus: name=a overlap=replace retries=3 retry-delay=60\n* * * * * exit 3\n")
         w.sched.step(T1)
-        await until(lambda: any(r.sleeping for r in w.sched.runs))
+        await until(lambda: any(r.state is RunState.RETRY_WAIT for r in w.sched.runs))
         w.clock.jump(T2 - w.clock.time())
         w.sched.step(T2)
         await until(lambda: len([r for r in finals(w) if r[2] == 1]) == 1)
@@ -68,7 +69,7 @@ def test_shutdown_records_ticks_waiting_on_an_upstream_or_queued_as_skipped(tmp_
             w.clock.jump(when - w.clock.time())
             w.sched.step(when)
             await asyncio.sleep(0.05)
-        assert {(r.job.name, r.state) for r in w.sched.runs} >= {("down", "waiting"), ("q", "queued")}
+        assert {(r.job.name, r.state) for r in w.sched.runs} >= {("down", RunState.WAITING), ("q", RunState.QUEUED)}
         await w.sched.shutdown(0.0)
         rows = [tuple(r) for r in w.history.conn.execute(
             "SELECT job, scheduled_at, status, reason, final FROM runs ORDER BY job, scheduled_at")]
@@ -117,7 +118,7 @@ def test_shutdown_records_a_run_still_in_its_jitter_delay_as_skipped(tmp_path: P
         w = jittered(tmp_path, 7)
         w.clock.jump(T1 - w.clock.time())
         w.sched.step(T1)
-        assert [r.state for r in w.sched.runs] == ["delayed"]
+        assert [r.state for r in w.sched.runs] == [RunState.DELAYED]
         await w.sched.shutdown(1.0)
         assert finals(w) == [("a", "skipped", 1, "supervisor shutdown before it could start")]
 

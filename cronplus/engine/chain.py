@@ -2,7 +2,7 @@
 `overlap`; README "Triggering a job by hand").
 
 * A `Chain` is the triggered run R plus every downstream run created because of R, transitively
-  (scheduler._finish fans out), retries included. It is an async stream of events, the same for
+  (scheduler._release fans out), retries included. It is an async stream of events, the same for
   the control socket (daemon.py) and the in-process trigger:
   {"event": "retry", **run_json(ended attempt), "delay_s": S} when a retry is scheduled,
   {"event": "ended", **run_json(final record)} when a run of the chain is final, and last
@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cronplus.engine.runstate import RunState
 from cronplus.errors import CronplusError
 from cronplus.model import JobSpec, RunRecord
 from cronplus.status import Overlap, RunStatus
@@ -130,7 +131,7 @@ def _upstream_notes(job: JobSpec, last_final: Callable[[str], RunRecord | None],
     said: list[str] = []
     statuses: list[RunStatus | None] = []
     for name in job.options.after:
-        busy = [r for r in running(name) if r.state != "done"]
+        busy = [r for r in running(name) if r.state is not RunState.FINAL]
         record = last_final(name)
         if busy:
             statuses.append(None)

@@ -1,5 +1,5 @@
-"""Run state and dependency waiting for `after=`: the `Run` record the scheduler tracks (one job
-at one tick, across its attempts), which upstream run belongs to a downstream tick, and the
+"""A run and dependency waiting for `after=`: the `Run` record the scheduler tracks (one job at
+one tick, across its attempts; its states: runstate.py), which upstream run belongs to a downstream tick, and the
 verdict of the job's trigger rule (deps.evaluate). Reads history, never writes it.
 
 Rules (SPEC §2 `after`):
@@ -23,13 +23,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cronplus.engine.runstate import RunState
 from cronplus.model import JobSpec, RunRecord
 from cronplus.status import RunStatus, Trigger
 
 if TYPE_CHECKING:
+    from cronplus.engine.executor import Attempt, OutputRef
     from cronplus.store.api import LastFinal
 
 MAX_WAIT_S = 24 * 3600.0
@@ -49,29 +50,34 @@ class Chain(Protocol):
 
 @dataclass(eq=False)
 class Run:
-    """One job at one tick, across its attempts."""
+    """One job at one tick, across its attempts; its state moves by runstate.transition only."""
 
     job: JobSpec
     tick: datetime
     trigger: Trigger
     chain: Chain | None = None  # a manual trigger's: fan out to downstream jobs when final (chain.py)
-    state: str = "new"  # waiting (deps) / queued (overlap=queue) / delayed (jitter) / active (task) / done
+    state: RunState = RunState.NEW
     attempt: int = 1
-    run_id: int | None = None
-    deadline: datetime | None = None
+    attempt_id: int | None = None  # the current attempt's history row (None before it exists)
+    deadline: datetime | None = None  # WAITING gives up then
     jitter: float = 0.0
-    start_at: float | None = None  # wall time a jittered run starts (state delayed)
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    start_at: float | None = None  # wall time a jittered run starts (DELAYED)
+    cancelled: bool = False  # its attempt is to be cancelled (why: cancel_reason)
     cancel_reason: str | None = None
     cancel_status: RunStatus = RunStatus.FAILED
     replaces: list[Run] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-    spawned: Any = None  # runner.Spawned: the attempt's process, started, until its task takes it
-    sleeping: bool = False  # in a retry wait
+    handle: Attempt | None = None  # the current attempt, from its start until its result
+    task: asyncio.Task[None] | None = None  # awaits the current attempt's result
+    retry_timer: asyncio.TimerHandle | None = None  # RETRY_WAIT: START when it fires
     started_at: float = 0.0  # of the current attempt's row
-    log_path: Path | None = None
-    record: RunRecord | None = None
+    output: OutputRef | None = None  # of the current attempt
+    record: RunRecord | None = None  # the last attempt's, once ended
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def run_id(self) -> int | None:
+        """History's name for `attempt_id` (the runs table's key, `run_id` in JSON)."""
+        return self.attempt_id
 
     @property
     def attempt_trigger(self) -> Trigger:

@@ -53,7 +53,7 @@ class RunStarted:
 
     job: JobSpec
     record: RunRecord
-    spawned_at: float  # the supervisor's clock at the spawn (runner.Spawned.started)
+    spawned_at: float  # the supervisor's clock at the spawn (executor.Attempt.started_at)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -232,7 +232,7 @@ def _tick_findings(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, t
             return [f.Overlap(tick=tick, run=run, policy=str(job.options.overlap), holders=_holders(reader, reason))]
         if "removed from the crontab" in reason:
             return [f.CrontabChanged(tick=tick, changed_at=None, first_run=None, reason=f"the tick's row says: {reason}")]
-        if reason.endswith("before it could start"):  # shutdown.py: a run the stop kept from starting
+        if reason.endswith("before it could start"):  # runstate STOP: a run the stop kept from starting
             return [f.Interrupted(tick=tick, run=run)]
     if run.status is RunStatus.FAILED and run.exit_code is None and "no such user" in reason and job.user:
         return [f.UserMissing(user=job.user, run=run)]

@@ -26,6 +26,11 @@ def track(pid: int) -> None:
     _shells.add(pid)
 
 
+def untrack(pid: int) -> None:
+    """A job shell no longer waited for (an abandoned attempt): orphans.py may reap it."""
+    _shells.discard(pid)
+
+
 def tracked() -> frozenset[int]:
     return frozenset(_shells)
 

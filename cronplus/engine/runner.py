@@ -21,7 +21,7 @@ Contract (docs/ARCHITECTURE.md, runner.py):
   itself SIGKILLs the group at once and reaps the shell before re-raising.
 - Stragglers: when the shell exits normally, processes it left in the background keep running,
   as under cron. If one still holds the output pipe, the run is finished after OUTPUT_GRACE
-  seconds (whatever it wrote until then is in the log); the pipe is then closed, so its later
+  seconds (supervise.py; whatever it wrote until then is in the log); the pipe is then closed, so its later
   writes get EPIPE/SIGPIPE. They are not killed: cron does not kill them either.
 - No thread per process: exit is seen through a pidfd in the loop (Linux >= 5.3), with a
   polling fallback; the shell is always reaped, also when killed or cancelled. Orphaned
@@ -53,36 +53,23 @@ import resource
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from cronplus.clock import Clock, SystemClock
-from cronplus.engine.output import OutputPump, StdinFeeder, devnull_fd, open_log
-from cronplus.engine.procgroup import STATUS_LOST, kill_and_reap, terminate_group, track, wait_exit
+from cronplus.engine.executor import AttemptResult
+from cronplus.engine.output import StdinFeeder, devnull_fd, open_log
+from cronplus.engine.procgroup import track
 from cronplus.engine.runprocs import RunTag
+from cronplus.engine.spawned import Spawned, failure, why
+from cronplus.engine.supervise import supervise
 from cronplus.model import JobSpec
+
+__all__ = ["AttemptResult", "Spawned", "build_env", "log_path_for", "run_attempt", "spawn_attempt", "supervise"]
 
 DEFAULT_PATH = "/usr/bin:/bin"  # cronie's _PATH_DEFPATH
 DEFAULT_SHELL = "/bin/sh"  # cronie's _PATH_BSHELL
-OUTPUT_GRACE = 0.5  # seconds to keep reading after the shell exited (background child holding the pipe)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class AttemptResult:
-    exit_code: int | None  # the shell's status; 128+n when killed by signal n; None on spawn error
-    signal: int | None  # the signal that killed the shell, if any
-    timed_out: bool
-    cancelled: bool
-    started_at: float
-    ended_at: float
-    pid: int | None
-    output_bytes: int  # everything the job wrote, kept or not
-    truncated: bool  # some output was dropped by max_log_size
-    error: str | None = None  # spawn failure text; exit_code is None then
-    killed: bool = False  # timed out or cancelled, and the grace ran out: SIGKILL was needed
-    output_error: str | None = None  # "output lost[ after N bytes]: <why>: <log path>" (full log disk)
 
 
 def log_path_for(log_dir: Path, job: str, run_id: int) -> Path:
@@ -216,67 +203,9 @@ def _spawn_error_text(exc: BaseException, shell: str, home: str) -> str:
     return f"cannot start {shell}: {exc}"
 
 
-def _decode_status(status: int) -> tuple[int, int | None]:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return 128 + sig, sig
-    return os.waitstatus_to_exitcode(status), None
-
-
 def _write_note(log_fd: int, text: str) -> None:
     with contextlib.suppress(OSError):
         os.write(log_fd, f"[cronplus: {text}]\n".encode())
-
-
-@dataclass(slots=True, eq=False)
-class Spawned:
-    """An attempt whose process was started (or failed to start), not yet supervised.
-
-    `spawn_attempt` does everything up to the exec synchronously, so a scheduler can start a
-    whole tick's jobs back to back, as a bare loop would, and supervise them afterwards."""
-
-    job: JobSpec
-    started: float  # the injected clock's time() at the spawn
-    mono: float  # time.monotonic() at the spawn
-    failure: AttemptResult | None = None  # set when nothing runs; `supervise` returns it
-    proc: subprocess.Popen[bytes] | None = None
-    log_fd: int = -1
-    read_fd: int = -1
-    feeder: StdinFeeder | None = None
-    log_path: Path | None = None
-    output_lost: str | None = None  # the log could not even be created: output goes to /dev/null
-    tag: RunTag | None = None  # what its processes carry in their environment (runprocs.py)
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def now(self) -> float:
-        """The attempt's "now" on the injected clock: its start plus the real time elapsed since.
-
-        A record's times are the clock's (a FakeClock's or a shifted clock's), so started_at and
-        ended_at never mix two clocks; the elapsed part is time.monotonic(), not the clock's, so a
-        duration is the time the job really took even under a FakeClock that stands still while a
-        real process runs, and a wall-clock step (NTP, `date -s`) during a run changes neither
-        the duration nor its sign. ended_at = started_at + duration always holds."""
-        return self.started + (time.monotonic() - self.mono)
-
-    def abandon(self) -> None:
-        """Never supervised (the supervisor failed in between): kill the group, reap the shell,
-        close our fds. Idempotent."""
-        if self.proc is not None and self.proc.returncode is None:
-            kill_and_reap(self.proc.pid, self.tag)
-            self.proc.returncode = -9
-        self._close_fds()
-
-    def _close_fds(self) -> None:
-        for fd in (self.read_fd, self.log_fd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self.read_fd = self.log_fd = -1
-        if self.feeder is not None:
-            self.feeder.close()
 
 
 def spawn_attempt(
@@ -302,7 +231,7 @@ def spawn_attempt(
             return _failed(spawned, f"cannot open log {log_path}: {exc.strerror or exc}")
         # A full log disk is no reason not to run the job (cron runs it and loses the mail):
         # it runs, its output is drained and dropped, and its record says so.
-        lost = f"output lost: {_why(exc)}: {log_path}"
+        lost = f"output lost: {why(exc)}: {log_path}"
         log_fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     try:
         pw, identity = _resolve_user(job, system)
@@ -363,7 +292,7 @@ async def run_attempt(
         try:
             on_spawn(spawned.pid)
         except BaseException:
-            spawned.abandon()
+            spawned.kill()
             raise
     return await supervise(spawned, cancel=cancel)
 
@@ -372,114 +301,5 @@ _SYSTEM_CLOCK = SystemClock()
 
 
 def _failed(spawned: Spawned, error: str) -> Spawned:
-    spawned.failure = _failure(spawned, error)
+    spawned.failure = failure(spawned, error)
     return spawned
-
-
-def _failure(spawned: Spawned, error: str) -> AttemptResult:
-    return AttemptResult(
-        exit_code=None,
-        signal=None,
-        timed_out=False,
-        cancelled=False,
-        started_at=spawned.started,
-        ended_at=spawned.now(),
-        pid=None,
-        output_bytes=0,
-        truncated=False,
-        error=error,
-    )
-
-
-async def supervise(spawned: Spawned, *, cancel: asyncio.Event | None = None) -> AttemptResult:
-    """Wait for a spawned attempt: output into its log, timeout and cancel (terminate the group),
-    reap; returns its result. Closes the attempt's fds."""
-    if spawned.failure is not None:
-        return spawned.failure
-    try:
-        return await _supervise(spawned, cancel)
-    finally:
-        spawned._close_fds()
-
-
-async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptResult:
-    loop = asyncio.get_running_loop()
-    job, proc, feeder = spawned.job, spawned.proc, spawned.feeder
-    assert proc is not None
-    pid = proc.pid
-    pump = OutputPump(spawned.read_fd, spawned.log_fd, job.options.max_log_size)
-    spawned.read_fd = -1  # the pump owns (and closes) it now
-    pump.start(loop)
-    if feeder:
-        feeder.start(loop)
-    exit_task: asyncio.Future[int] = asyncio.ensure_future(wait_exit(pid))
-    cancel_task = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
-    timed_out = cancelled = killed = False
-    try:
-        waiters: set[asyncio.Future[Any]] = {exit_task} | ({cancel_task} if cancel_task else set())
-        await asyncio.wait(waiters, timeout=job.options.timeout, return_when=asyncio.FIRST_COMPLETED)
-        if not exit_task.done():
-            cancelled = cancel_task is not None and cancel_task.done()
-            timed_out = not cancelled
-            killed = await terminate_group(pid, exit_task, job.options.kill_grace, spawned.tag)
-        status = await exit_task
-        assert pump.eof is not None
-        await asyncio.wait({pump.eof}, timeout=OUTPUT_GRACE)
-        pump.drain_now()
-    except BaseException:
-        # Our caller gave up on us (task cancelled) or a callback failed: never leave the job
-        # running unsupervised, never leave a zombie.
-        exit_task.cancel()
-        kill_and_reap(pid, spawned.tag)  # a zombie must not stay
-        proc.returncode = -9
-        raise
-    finally:
-        if cancel_task is not None:
-            cancel_task.cancel()
-        pump.close()
-        if feeder:
-            feeder.close()
-    if status == STATUS_LOST:
-        proc.returncode = -1
-        return replace(
-            _failure(spawned, "exit status lost: the job was reaped outside cronplus"),
-            pid=pid,
-            output_bytes=pump.total,
-            timed_out=timed_out,
-            cancelled=cancelled,
-            killed=killed,
-        )
-    exit_code, sig = _decode_status(status)
-    proc.returncode = exit_code  # reaped by us: keeps Popen.__del__ from waiting on a reused pid
-    return AttemptResult(
-        exit_code=exit_code,
-        signal=sig,
-        timed_out=timed_out,
-        cancelled=cancelled,
-        started_at=spawned.started,
-        ended_at=spawned.now(),
-        pid=pid,
-        output_bytes=pump.total,
-        truncated=pump.dropped > 0,
-        killed=killed,
-        error=None,
-        output_error=_output_error(spawned, pump),
-    )
-
-
-def _why(exc: OSError) -> str:
-    """Kernel wording, lower case as it reads inside a reason: "no space left on device"."""
-    text = exc.strerror or str(exc)
-    return text[:1].lower() + text[1:]
-
-
-def _output_error(spawned: Spawned, pump: OutputPump) -> str | None:
-    """What the run's record must say when its output did not reach the log (a full disk)."""
-    if spawned.output_lost is not None:
-        # the job wrote nothing: nothing is lost, but `cronplus output` must not blame retention
-        return spawned.output_lost if pump.total else spawned.output_lost.replace("output lost", "log not created", 1)
-    if pump.error is None:
-        return None
-    why = _why(pump.error)
-    kept = f" after {pump.written} bytes" if pump.written else ""
-    return f"output lost{kept}: {why}: {spawned.log_path}"

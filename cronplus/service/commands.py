@@ -160,7 +160,7 @@ class Commands:
             warnings=tuple(str(w) for w in sup.crontab.warnings),
             jobs=tuple(JobState(name=n, schedule=j.schedule.text, tz=j.tz, next_run=sched.next_tick.get(n))
                        for n, j in sched.jobs.items()),
-            runs=tuple(RunState(job=r.job.name, run_id=r.run_id, attempt=r.attempt, state=r.state,
+            runs=tuple(RunState(job=r.job.name, run_id=r.run_id, attempt=r.attempt, state=r.state.shown,
                                 trigger=str(r.trigger), scheduled_at=r.tick, started_at=r.started_at or None)
                        for r in sched.runs),
         )

@@ -250,7 +250,7 @@ class Daemon:
         now = self.clock.time()  # the next tick is on that clock
         pending = [(t.timestamp(), n) for n, t in self.scheduler.next_tick.items() if t is not None]
         first = min(pending) if pending else None
-        running = sum(1 for r in self.scheduler.runs if r.state == "active")
+        running = self.scheduler.running()  # a run in its retry wait has no process
         text = format_status(len(self.crontab.jobs), running, first[1] if first else None,
                              first[0] - now if first else None)
         if self.crontab_missing:

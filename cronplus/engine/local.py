@@ -1,0 +1,73 @@
+"""The local executor: an attempt is a subprocess of the supervisor, run as cron runs it
+(runner.spawn_attempt, synchronous), waited for in the loop (supervise.supervise). Its output
+is <log_dir>/<job>/<attempt_id>.log on this host. The contract is executor.py's."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+from cronplus.clock import Clock
+from cronplus.engine import runner
+from cronplus.engine.executor import AttemptResult, AttemptSpec, OutputRef
+from cronplus.engine.procgroup import untrack
+from cronplus.engine.spawned import Spawned
+from cronplus.engine.supervise import supervise
+
+
+class LocalAttempt:
+    """One attempt's process on this host (executor.Attempt)."""
+
+    def __init__(self, spawned: Spawned, *, host: str, output: OutputRef) -> None:
+        self.spawned = spawned
+        self.host = host
+        self.output = output
+        self._cancel = asyncio.Event()
+
+    @property
+    def pid(self) -> int | None:
+        return self.spawned.pid
+
+    @property
+    def started_at(self) -> float:
+        return self.spawned.started
+
+    async def result(self) -> AttemptResult:
+        return await supervise(self.spawned, cancel=self._cancel)  # with our host and output (start)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def kill(self) -> None:
+        self.spawned.kill()
+
+    def abandon(self) -> None:
+        """Leave the process running, unwatched: our ends of its pipes close (its later output
+        is lost) and its exit is the orphan reaper's (orphans.py) to reap; the next supervisor's recovery finds it by its
+        environment (leftovers.py)."""
+        if self.spawned.pid is not None:
+            untrack(self.spawned.pid)
+        self.spawned.close_fds()
+
+
+class LocalExecutor:
+    """Runs attempts as subprocesses of this supervisor (executor.Executor)."""
+
+    def __init__(self, log_dir: Path, *, host: str, clock: Clock) -> None:
+        self.log_dir = Path(log_dir).absolute()
+        self._root = str(self.log_dir)
+        self.host = host
+        self.clock = clock
+
+    def output_for(self, job: str, attempt_id: int) -> OutputRef:
+        return OutputRef(self.host, f"{self._root}/{job}/{attempt_id}.log")  # runner.log_path_for, as text
+
+    def start(self, spec: AttemptSpec) -> LocalAttempt:
+        spawned = runner.spawn_attempt(spec.job, run_id=spec.attempt_id, attempt=spec.attempt,
+                                       scheduled_at=spec.scheduled_at, log_path=Path(spec.output.path),
+                                       system=spec.system, clock=self.clock)
+        spawned.host, spawned.output = self.host, spec.output  # the result names them
+        if spawned.failure is not None:  # it did not start: its result is ready, and names them too
+            spawned.failure = dataclasses.replace(spawned.failure, host=self.host, output=spec.output)
+        return LocalAttempt(spawned, host=self.host, output=spec.output)

@@ -1,0 +1,134 @@
+"""What a run writes to history, and the run events it publishes (events.py) inside the same
+Store write (storeguard.Store: a full disk holds it in memory, with a draft of the record it
+would return), so a transactional subscriber (alerting) decides in the row's transaction:
+
+* `not_run`: the final row of a run that never ran (skipped, upstream_failed) with the tick it
+  handles (RunNotRun); `missed`: the rows of ticks missed (one TicksMissed for the whole gap).
+* `started`: an attempt's RunStarted (its row and pid are written by launcher.py).
+* `ended`: an attempt's end row (final or not: a retry follows) and RunEnded;
+  `abandon_retry`: the ended attempt becomes the run's final row (RunEnded, final).
+
+A run ending failed, timeout, upstream_failed, missed or interrupted is logged at WARNING (so
+`journalctl -p warning` lists it), the rest at INFO.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
+from cronplus.engine import events, policy
+from cronplus.engine.dagrun import Run, utc
+from cronplus.model import JobSpec, RunRecord
+from cronplus.status import RunStatus, Trigger
+from cronplus.store.api import HistoryStore
+from cronplus.store.storeguard import Ids, Store, draft_record
+
+if TYPE_CHECKING:
+    from cronplus.engine.executor import AttemptResult
+
+log = logging.getLogger("cronplus")
+
+WARN_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.UPSTREAM_FAILED, RunStatus.MISSED,
+                           RunStatus.INTERRUPTED})
+Kv = list[tuple[str, str]]
+
+
+def level(status: RunStatus) -> int:
+    return logging.WARNING if status in WARN_STATUSES else logging.INFO
+
+
+class Records:
+    def __init__(self, store: Store, history: HistoryStore, bus: events.Bus) -> None:
+        self.store = store
+        self.history = history
+        self.bus = bus
+        self.host: str | None = getattr(history, "host", None)
+
+    def missed(self, job: JobSpec, due: policy.DueTicks, now: float, handled: Kv) -> None:
+        reason = policy.missed_reason(due.missed_total, len(due.missed))
+
+        def write(ids: Ids) -> None:  # the rows, the tick they handle and their alert: all or nothing
+            self.history.kv_set_many(handled)
+            records = tuple(self.history.record_not_run(job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
+                                                        scheduled_at=tick.timestamp(), tz=job.tz, at=now, reason=reason,
+                                                        run_id=attempt_id)
+                            for tick, attempt_id in zip(due.missed, ids, strict=True))
+            self.bus.publish(events.TicksMissed(job=job, records=records, total=due.missed_total))
+
+        self.store.write(write, lambda _: None, ids=len(due.missed), what=f"{len(due.missed)} missed tick(s) of job {job.name}")
+        log.warning("job %s: %d tick(s) missed (%s)", job.name, due.missed_total, reason)
+
+    def not_run(self, run: Run, status: RunStatus, reason: str | None, now: float, handled: Kv) -> RunRecord:
+        def write(ids: Ids) -> RunRecord:  # the row, the tick it handles and its alert: all or nothing
+            if handled:
+                self.history.kv_set_many(handled)
+            record: RunRecord = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
+                                                            scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now,
+                                                            reason=reason, run_id=ids[0])
+            self.bus.publish(events.RunNotRun(job=run.job, record=record))
+            return record
+
+        def draft(ids: list[int]) -> RunRecord:
+            return draft_record(run_id=ids[0], job=run.job.name, attempt=1, status=status, trigger=run.trigger,
+                                scheduled_at=run.tick, started_at=None, ended_at=utc(now), reason=reason, host=self.host)
+
+        record = self.store.write(write, draft, ids=1, final=True, what=f"{status} run of job {run.job.name}: {reason}")
+        log.log(level(status), "job %s: run %d %s: %s", run.job.name, record.run_id, status, reason)
+        return record
+
+    def started(self, run: Run, pid: int | None, started_at: float) -> None:
+        """RunStarted (the record is what the row holds: no query on the start path) and the
+        log line; `started_at` is the attempt's start on the clock (its spawn)."""
+        job, attempt_id = run.job, run.attempt_id
+        assert attempt_id is not None
+        record = RunRecord(run_id=attempt_id, job=job.name, attempt=run.attempt, status=RunStatus.RUNNING,
+                           trigger=run.attempt_trigger, scheduled_at=run.tick, started_at=utc(run.started_at),
+                           ended_at=None, exit_code=None, log_path=str(run.output), pid=pid, host=self.host)
+        self.store.write(lambda _: self.bus.publish(events.RunStarted(job=job, record=record, spawned_at=started_at)),
+                         lambda _: None, what=f"start of run {attempt_id} of job {job.name}")
+        log.info("job %s: run %d started (attempt %d, %s)", job.name, attempt_id, run.attempt, run.attempt_trigger)
+
+    def ended(self, run: Run, result: AttemptResult, out: policy.Outcome, *, final: bool) -> RunRecord:
+        job, attempt_id = run.job, run.attempt_id
+        assert attempt_id is not None
+        ended = result.ended_at
+
+        def write(_: Ids) -> RunRecord:  # the run's end and its alerts: both or neither, even across a kill -9
+            record: RunRecord = self.history.finish_run(attempt_id, status=out.status, ended_at=ended,
+                                                        exit_code=result.exit_code, signal=result.signal,
+                                                        reason=out.reason, final=final)
+            self.bus.publish(events.RunEnded(job=job, record=record, will_retry=not final))
+            return record
+
+        def draft(_: list[int]) -> RunRecord:
+            return draft_record(run_id=attempt_id, job=job.name, attempt=run.attempt, status=out.status,
+                                trigger=run.attempt_trigger, scheduled_at=run.tick, started_at=utc(run.started_at),
+                                ended_at=utc(ended), exit_code=result.exit_code, log_path=str(run.output),
+                                pid=result.pid, reason=out.reason, signal=result.signal, host=result.host or self.host)
+
+        record = self.store.write(write, draft, final=final, what=f"end of run {attempt_id} of job {job.name}: {out.status}")
+        duration = ended - result.started_at if result.started_at else 0.0
+        log.log(level(out.status), "job %s: run %d %s in %.3fs%s", job.name, attempt_id, out.status, duration,
+                f": {out.reason}" if out.reason else "")
+        return record
+
+    def abandon_retry(self, run: Run, why: str) -> RunRecord:
+        """The retry will not happen (shutdown, replaced): the ended attempt is the run's final row."""
+        attempt_id, ended = run.attempt_id, run.record
+        assert attempt_id is not None
+
+        def write(_: Ids) -> RunRecord:  # the final row and its alert: all or nothing
+            record: RunRecord = self.history.mark_final(attempt_id, f"retry abandoned: {why}")
+            self.bus.publish(events.RunEnded(job=run.job, record=record, will_retry=False))  # its failure alert was held for the retry
+            return record
+
+        def draft(_: list[int]) -> RunRecord:
+            assert ended is not None
+            reason = f"{ended.reason}; retry abandoned: {why}" if ended.reason else f"retry abandoned: {why}"
+            return dataclasses.replace(ended, reason=reason)
+
+        record = self.store.write(write, draft, final=True, what=f"run {attempt_id} of job {run.job.name}: retry abandoned")
+        log.info("job %s: run %d final, retry abandoned: %s", run.job.name, attempt_id, why)
+        return record

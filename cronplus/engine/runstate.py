@@ -1,0 +1,160 @@
+"""A run's state machine, written down once: the states of a run (one job at one tick, across its
+attempts), the events that move it, and the effects each move asks of the scheduler. Pure: no
+I/O, no clock; `transition(state, kind)` reads TABLE. The scheduler (scheduler.py `_fire`) is
+the one place that carries the effects out.
+
+The path of one tick: NEW -(admitted)-> WAITING (after=) / QUEUED (overlap=queue, busy) /
+DELAYED (jitter) / LAUNCHING; -(START)-> LAUNCHING: in the launch queue, where its row is
+inserted and its attempt started (launcher.py); -(SPAWNED)-> RUNNING: its task awaits the
+executor's result; -(ENDED)-> FINAL, or -(ENDED_RETRY)-> RETRY_WAIT -(START after the delay)->
+LAUNCHING again, for the next attempt's row and process.
+
+Shutdown and reload are events too: STOP (no new runs: what has not started is recorded and
+final, a running attempt gets its grace), INTERRUPT (the grace is over: cancel what runs),
+REMOVED (its job left the crontab: a run not started is skipped), REPLACED (overlap=replace).
+
+Room to grow (SPEC's pipeline features): PAUSED (a paused job's run, resumed by START), a
+sensor's wait (WAITING, by its own events) and a pool slot (QUEUED, released by START) are
+rows of this table, not new flags.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cronplus.engine.executor import AttemptResult
+    from cronplus.engine.policy import Outcome
+    from cronplus.status import RunStatus
+
+
+class RunState(enum.StrEnum):  # a str: "queued" == RunState.QUEUED
+    NEW = "new"  # created, not yet admitted
+    WAITING = "waiting"  # for its upstreams' runs of its tick (after=)
+    QUEUED = "queued"  # behind a run of its own job (overlap=queue)
+    DELAYED = "delayed"  # jitter: until Run.start_at on the clock
+    LAUNCHING = "launching"  # to start: its row, then its attempt (launcher.py)
+    RUNNING = "running"  # an attempt is under way (a process runs)
+    RETRY_WAIT = "retry_wait"  # an attempt ended; the next starts after the retry delay
+    FINAL = "final"  # its last row is final
+
+    @property
+    def started(self) -> bool:
+        """An attempt was decided: the job runs, will run again, or is about to (overlap's "busy")."""
+        return self in _STARTED
+
+    @property
+    def shown(self) -> str:
+        """The word the control socket's `status` has always shown: active for a started run."""
+        return "active" if self in _STARTED else "done" if self is RunState.FINAL else self.value
+
+
+_STARTED = frozenset({RunState.LAUNCHING, RunState.RUNNING, RunState.RETRY_WAIT})
+NOT_STARTED = frozenset({RunState.WAITING, RunState.QUEUED, RunState.DELAYED})
+
+
+class Kind(enum.Enum):
+    ADMIT_WAIT = "admit_wait"  # admitted; it has upstreams
+    ADMIT_QUEUE = "admit_queue"  # admitted while a run of its job is busy (overlap=queue)
+    ADMIT_DELAY = "admit_delay"  # admitted; jitter picks its start instant
+    START = "start"  # admitted to start now / verdict run / released from the queue / delay over
+    NOT_RUN = "not_run"  # overlap=skip, or its upstreams' verdict (skip, upstream_failed)
+    SPAWNED = "spawned"  # its row is written and its attempt started
+    ENDED_RETRY = "ended_retry"  # the attempt ended and another follows
+    ENDED = "ended"  # the attempt ended and is the run's last
+    REPLACED = "replaced"  # a newer run of its job replaces it (overlap=replace)
+    REMOVED = "removed"  # its job left the crontab (reload)
+    STOP = "stop"  # shutdown: no run starts any more
+    INTERRUPT = "interrupt"  # shutdown: the grace is over
+    CRASHED = "crashed"  # a bug in the supervisor while it ran
+
+
+class Effect(enum.Enum):
+    WAKE = "wake"  # the driver recomputes when to step (a deadline, a start instant)
+    LAUNCH = "launch"  # into the launch queue: row, then attempt
+    SUPERVISE = "supervise"  # the attempt gets its task (await the executor's result)
+    RECORD_END = "record_end"  # the attempt's end row (final or not) and its alert
+    RETRY_TIMER = "retry_timer"  # START after the retry delay
+    RECORD_NOT_RUN = "record_not_run"  # a final row for a run that did not run (status, reason)
+    RECORD_UNSTARTED = "record_unstarted"  # will not start (again): skipped row, or ended attempt final
+    CANCEL = "cancel"  # terminate its attempt (now, or as soon as it starts)
+    KILL = "kill"  # kill its attempt at once (a supervisor bug)
+    RELEASE = "release"  # done: out of the tables, its job's queue moves, a manual chain fans out
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event and what its effects need: a row's status and reason, an attempt's result."""
+
+    kind: Kind
+    reason: str | None = None  # why (not run, cancelled, retry abandoned)
+    status: RunStatus | None = None  # NOT_RUN's row; INTERRUPT's cancel status
+    result: AttemptResult | None = None  # ENDED, ENDED_RETRY
+    outcome: Outcome | None = None  # ENDED, ENDED_RETRY: policy.outcome of the result
+    delay: float = 0.0  # ENDED_RETRY: seconds until the next attempt
+
+    @property
+    def unstarted_reason(self) -> str | None:
+        """A skipped row's reason for a run that will not start: replaced says by which run."""
+        if self.kind is Kind.REPLACED or self.reason is None:
+            return self.reason
+        return f"{self.reason} before it could start"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    state: RunState
+    effects: tuple[Effect, ...] = ()
+
+
+class IllegalTransition(Exception):
+    """An event the run's state has no row for: a bug in the scheduler."""
+
+
+S, K, E = RunState, Kind, Effect
+_ENDS = (E.RECORD_UNSTARTED, E.RELEASE)
+_STAY = {state: Step(state) for state in RunState}
+
+# (state, event) -> Step. What is not here is illegal.
+TABLE: dict[tuple[RunState, Kind], Step] = {
+    # admission (a run queued behind its job is admitted again when that run is final)
+    **{(s, K.ADMIT_WAIT): Step(S.WAITING, (E.WAKE,)) for s in (S.NEW, S.QUEUED)},
+    **{(s, K.ADMIT_DELAY): Step(S.DELAYED, (E.WAKE,)) for s in (S.NEW, S.QUEUED, S.WAITING)},
+    (S.NEW, K.ADMIT_QUEUE): Step(S.QUEUED),
+    **{(s, K.START): Step(S.LAUNCHING, (E.LAUNCH,))
+       for s in (S.NEW, S.WAITING, S.QUEUED, S.DELAYED, S.RETRY_WAIT)},
+    **{(s, K.NOT_RUN): Step(S.FINAL, (E.RECORD_NOT_RUN, E.RELEASE)) for s in (S.NEW, S.WAITING)},
+    # an attempt
+    (S.LAUNCHING, K.SPAWNED): Step(S.RUNNING, (E.SUPERVISE,)),
+    (S.RUNNING, K.ENDED_RETRY): Step(S.RETRY_WAIT, (E.RECORD_END, E.RETRY_TIMER)),
+    (S.RUNNING, K.ENDED): Step(S.FINAL, (E.RECORD_END, E.RELEASE)),
+    # overlap=replace: what has not started never will; what runs is cancelled
+    (S.WAITING, K.REPLACED): _STAY[S.WAITING],  # it waits for its own upstreams, as before
+    (S.DELAYED, K.REPLACED): Step(S.FINAL, _ENDS),
+    (S.LAUNCHING, K.REPLACED): Step(S.LAUNCHING, (E.CANCEL,)),
+    (S.RUNNING, K.REPLACED): Step(S.RUNNING, (E.CANCEL,)),
+    (S.RETRY_WAIT, K.REPLACED): Step(S.FINAL, _ENDS),
+    (S.QUEUED, K.REPLACED): _STAY[S.QUEUED],  # not in flight: a newer run does not replace it
+    (S.FINAL, K.REPLACED): _STAY[S.FINAL],
+    # reload: a removed job's runs that have not started are skipped; started ones go on
+    **{(s, K.REMOVED): Step(S.FINAL, _ENDS) for s in NOT_STARTED},
+    **{(s, K.REMOVED): _STAY[s] for s in _STARTED | {S.FINAL}},
+    # shutdown
+    **{(s, K.STOP): Step(S.FINAL, _ENDS) for s in NOT_STARTED | {S.LAUNCHING, S.RETRY_WAIT}},
+    (S.RUNNING, K.STOP): _STAY[S.RUNNING],  # its grace
+    (S.FINAL, K.STOP): _STAY[S.FINAL],
+    (S.RUNNING, K.INTERRUPT): Step(S.RUNNING, (E.CANCEL,)),
+    **{(s, K.INTERRUPT): Step(S.FINAL, _ENDS) for s in NOT_STARTED | {S.LAUNCHING, S.RETRY_WAIT}},  # as STOP
+    (S.FINAL, K.INTERRUPT): _STAY[S.FINAL],
+    **{(s, K.CRASHED): Step(S.FINAL, (E.KILL, E.RELEASE)) for s in RunState if s is not S.FINAL},
+}
+
+
+def transition(state: RunState, kind: Kind) -> Step:
+    """The state a run in `state` moves to on `kind`, and the effects to carry out, in order."""
+    step = TABLE.get((state, kind))
+    if step is None:
+        raise IllegalTransition(f"event {kind.value} in state {state.value}")
+    return step

@@ -1,0 +1,127 @@
+"""Which ticks of which jobs are due at a wall time: each job's next tick, the ticks missed after
+downtime or a big clock jump (policy.due_ticks; recorded `missed`, catch-up=last runs the
+newest), @reboot once per boot, and the last tick handled per job (ticks.LastTicks), persisted
+with the rows that handle it so a restart never re-runs a tick nor drops one.
+
+`Ticker.due(now)` hands each due tick to `new_tick(job, tick, trigger, now)` (the scheduler's
+admission). In the common case, exactly one tick due, the job's next tick is found only after
+the tick's runs are started (`settle`): croniter's ~0.1 ms per job is off the start path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from cronplus.crontab import schedule
+from cronplus.engine import policy
+from cronplus.engine.dagrun import Run, utc
+from cronplus.engine.records import Records
+from cronplus.engine.ticks import LastTicks, reboot_due, reboot_ran
+from cronplus.model import JobSpec
+from cronplus.status import CatchUp, Trigger
+from cronplus.store.storeguard import Store
+
+TICK_SPACING_S = 60.0  # distinct ticks are distinct minutes: never closer than this
+TICK_TRIGGERS = (Trigger.SCHEDULE, Trigger.CATCH_UP)  # the runs that handle a job's tick (ticks.LastTicks)
+
+NewTick = Callable[[JobSpec, datetime, Trigger, float], None]
+
+
+class Ticker:
+    def __init__(self, store: Store, records: Records, *, clock_start: float, scheduling: bool) -> None:
+        self.store = store
+        self.records = records
+        self.scheduling = scheduling  # False: `cronplus trigger` without a supervisor (no ticks at all)
+        self.jobs: dict[str, JobSpec] = {}
+        self.order: list[str] = []
+        self.next_tick: dict[str, datetime | None] = {}
+        self.last = LastTicks(store)
+        self._started = clock_start
+        self._last_eval: float | None = None
+        self._first = True
+        self._unsettled: dict[str, datetime] = {}  # job -> tick it just ran; next tick not yet computed
+
+    def install(self, jobs: dict[str, JobSpec], order: list[str], now: float, *, initial: bool) -> None:
+        old = self.jobs
+        self.jobs, self.order = jobs, order
+        next_tick: dict[str, datetime | None] = {}
+        for name, job in jobs.items():
+            prev = old.get(name)
+            if prev is not None and prev.schedule == job.schedule and prev.tz == job.tz:
+                next_tick[name] = self.next_tick.get(name)
+            else:
+                next_tick[name] = self._first_tick(job, now, initial=initial)
+        self.next_tick = next_tick
+        # A job first seen: its ticks from now on are ours, so one a kill -9 keeps from its rows
+        # is seen missed at the next start (ticks.LastTicks).
+        baseline = self.last.record([(name, now) for name, job in jobs.items()
+                                     if self.scheduling and not job.schedule.reboot and self.last.get(name) is None])
+        if baseline:
+            self.store.write(lambda _: self.store.history.kv_set_many(baseline), lambda _: None,
+                             what=f"first ticks of {len(baseline)} job(s)", own_transaction=True)
+
+    def _first_tick(self, job: JobSpec, now: float, *, initial: bool) -> datetime | None:
+        """The first tick not yet done: after the persisted last tick at start (so downtime is
+        seen as missed), else after now; never at or before the last tick done."""
+        if not self.scheduling or job.schedule.reboot:
+            return None
+        last = self.last.get(job.name)
+        if initial and last is not None:
+            return schedule.next_fire(job.schedule, utc(last), job.tz)
+        start = max(now, last) if last is not None else now
+        return schedule.next_fire(job.schedule, utc(start), job.tz)
+
+    def due(self, now: float, new_tick: NewTick) -> None:
+        """Hand every tick due at `now` to `new_tick`, jobs in dependency order."""
+        if self._first:  # ticks up to our start fell while no supervisor ran: missed
+            for name in reboot_due(self.store, [job.name for job in self.jobs.values() if job.schedule.reboot]):
+                new_tick(self.jobs[name], utc(now), Trigger.REBOOT, now)  # once per boot per state dir
+            for name in self.order:
+                self._tick_job(self.jobs[name], min(now, self._started), True, new_tick)
+            self._last_eval = min(now, self._started)
+        downtime = self._last_eval is not None and now - self._last_eval >= policy.BIG_JUMP_S
+        for name in self.order:
+            self._tick_job(self.jobs[name], now, downtime, new_tick)
+        self.stepped(now)
+
+    def stepped(self, now: float) -> None:
+        self._first = False
+        self._last_eval = now
+
+    def _tick_job(self, job: JobSpec, now: float, downtime: bool, new_tick: NewTick) -> None:
+        if job.name in self._unsettled:
+            self.settle(now)
+        tick = self.next_tick.get(job.name)
+        if not downtime and tick is not None and tick.timestamp() <= now < tick.timestamp() + TICK_SPACING_S:
+            self._unsettled[job.name] = tick  # the common case: its next tick after the starts (settle)
+            new_tick(job, tick, Trigger.SCHEDULE, now)
+            return
+        due = policy.due_ticks(lambda t: schedule.next_fire(job.schedule, t, job.tz),
+                               next_tick=self.next_tick.get(job.name), now=now, downtime=downtime)
+        self.next_tick[job.name] = due.next_tick
+        if due.missed:
+            self.records.missed(job, due, now, self.last.record([(job.name, due.missed[-1].timestamp())]))
+            if job.options.catch_up is CatchUp.LAST:
+                new_tick(job, due.missed[-1], Trigger.CATCH_UP, now)
+        if due.run is not None:
+            new_tick(job, due.run, Trigger.SCHEDULE, now)
+
+    def settle(self, now: float) -> None:
+        """Each job that just ran its tick gets its next one: the first after `now` (as
+        policy.due_ticks would find it). A reload in between already set a new one."""
+        unsettled, self._unsettled = self._unsettled, {}
+        after = utc(now)
+        for name, tick in unsettled.items():
+            job = self.jobs.get(name)
+            if job is not None and self.next_tick.get(name) == tick:
+                self.next_tick[name] = schedule.next_fire(job.schedule, max(tick, after), job.tz)
+
+    def due_instants(self) -> list[float]:
+        return [t.timestamp() for t in self.next_tick.values() if t is not None]
+
+    def handled(self, runs: Iterable[Run]) -> list[tuple[str, str]]:
+        """The kv entries saying these runs' ticks are handled (ticks.py): written with their rows."""
+        runs = list(runs)
+        return (self.last.record((run.job.name, run.tick.timestamp()) for run in runs if run.trigger in TICK_TRIGGERS)
+                + reboot_ran(run.job.name for run in runs if run.trigger is Trigger.REBOOT))

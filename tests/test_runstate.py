@@ -1,0 +1,122 @@
+"""The run state machine as a table: every row of runstate.TABLE is pinned here, written out
+again by hand (state, event -> state, effects), so a change to the machine is a change to this
+table too; what the table does not allow raises."""
+
+from __future__ import annotations
+
+import pytest
+
+from cronplus.engine.runstate import (
+    TABLE,
+    Effect,
+    Event,
+    IllegalTransition,
+    Kind,
+    RunState,
+    Step,
+    transition,
+)
+
+S, K, E = RunState, Kind, Effect
+UNSTARTED = (E.RECORD_UNSTARTED, E.RELEASE)
+
+EXPECTED: list[tuple[RunState, Kind, RunState, tuple[Effect, ...]]] = [
+    # admission
+    (S.NEW, K.ADMIT_WAIT, S.WAITING, (E.WAKE,)),
+    (S.QUEUED, K.ADMIT_WAIT, S.WAITING, (E.WAKE,)),
+    (S.NEW, K.ADMIT_DELAY, S.DELAYED, (E.WAKE,)),
+    (S.QUEUED, K.ADMIT_DELAY, S.DELAYED, (E.WAKE,)),
+    (S.WAITING, K.ADMIT_DELAY, S.DELAYED, (E.WAKE,)),
+    (S.NEW, K.ADMIT_QUEUE, S.QUEUED, ()),
+    (S.NEW, K.START, S.LAUNCHING, (E.LAUNCH,)),
+    (S.WAITING, K.START, S.LAUNCHING, (E.LAUNCH,)),
+    (S.QUEUED, K.START, S.LAUNCHING, (E.LAUNCH,)),
+    (S.DELAYED, K.START, S.LAUNCHING, (E.LAUNCH,)),
+    (S.RETRY_WAIT, K.START, S.LAUNCHING, (E.LAUNCH,)),
+    (S.NEW, K.NOT_RUN, S.FINAL, (E.RECORD_NOT_RUN, E.RELEASE)),
+    (S.WAITING, K.NOT_RUN, S.FINAL, (E.RECORD_NOT_RUN, E.RELEASE)),
+    # an attempt
+    (S.LAUNCHING, K.SPAWNED, S.RUNNING, (E.SUPERVISE,)),
+    (S.RUNNING, K.ENDED_RETRY, S.RETRY_WAIT, (E.RECORD_END, E.RETRY_TIMER)),
+    (S.RUNNING, K.ENDED, S.FINAL, (E.RECORD_END, E.RELEASE)),
+    # overlap=replace
+    (S.WAITING, K.REPLACED, S.WAITING, ()),
+    (S.QUEUED, K.REPLACED, S.QUEUED, ()),
+    (S.DELAYED, K.REPLACED, S.FINAL, UNSTARTED),
+    (S.LAUNCHING, K.REPLACED, S.LAUNCHING, (E.CANCEL,)),
+    (S.RUNNING, K.REPLACED, S.RUNNING, (E.CANCEL,)),
+    (S.RETRY_WAIT, K.REPLACED, S.FINAL, UNSTARTED),
+    (S.FINAL, K.REPLACED, S.FINAL, ()),
+    # reload removed the job
+    (S.WAITING, K.REMOVED, S.FINAL, UNSTARTED),
+    (S.QUEUED, K.REMOVED, S.FINAL, UNSTARTED),
+    (S.DELAYED, K.REMOVED, S.FINAL, UNSTARTED),
+    (S.LAUNCHING, K.REMOVED, S.LAUNCHING, ()),
+    (S.RUNNING, K.REMOVED, S.RUNNING, ()),
+    (S.RETRY_WAIT, K.REMOVED, S.RETRY_WAIT, ()),
+    (S.FINAL, K.REMOVED, S.FINAL, ()),
+    # shutdown: STOP, then INTERRUPT after the grace
+    (S.WAITING, K.STOP, S.FINAL, UNSTARTED),
+    (S.QUEUED, K.STOP, S.FINAL, UNSTARTED),
+    (S.DELAYED, K.STOP, S.FINAL, UNSTARTED),
+    (S.LAUNCHING, K.STOP, S.FINAL, UNSTARTED),
+    (S.RETRY_WAIT, K.STOP, S.FINAL, UNSTARTED),
+    (S.RUNNING, K.STOP, S.RUNNING, ()),
+    (S.FINAL, K.STOP, S.FINAL, ()),
+    (S.WAITING, K.INTERRUPT, S.FINAL, UNSTARTED),
+    (S.QUEUED, K.INTERRUPT, S.FINAL, UNSTARTED),
+    (S.DELAYED, K.INTERRUPT, S.FINAL, UNSTARTED),
+    (S.LAUNCHING, K.INTERRUPT, S.FINAL, UNSTARTED),
+    (S.RETRY_WAIT, K.INTERRUPT, S.FINAL, UNSTARTED),
+    (S.RUNNING, K.INTERRUPT, S.RUNNING, (E.CANCEL,)),
+    (S.FINAL, K.INTERRUPT, S.FINAL, ()),
+    # a bug in the supervisor
+    *((s, K.CRASHED, S.FINAL, (E.KILL, E.RELEASE)) for s in RunState if s is not S.FINAL),
+]
+
+
+@pytest.mark.parametrize(("state", "kind", "to", "effects"), EXPECTED,
+                         ids=[f"{s.value}-{k.value}" for s, k, _, _ in EXPECTED])
+def test_each_transition(state: RunState, kind: Kind, to: RunState, effects: tuple[Effect, ...]) -> None:
+    assert transition(state, kind) == Step(to, effects)
+
+
+def test_the_table_has_no_row_that_is_not_pinned_here() -> None:
+    assert set(TABLE) == {(s, k) for s, k, _, _ in EXPECTED}
+    assert len(EXPECTED) == len(TABLE)  # no row twice
+
+
+@pytest.mark.parametrize(("state", "kind"), [
+    (S.FINAL, K.START),  # a final run never starts again (a retry timer that fired late)
+    (S.RUNNING, K.START),
+    (S.NEW, K.SPAWNED),  # a row and a process only from the launch queue
+    (S.RETRY_WAIT, K.ENDED),  # no attempt runs to end
+    (S.FINAL, K.ENDED),
+    (S.RUNNING, K.NOT_RUN),  # a started run is never recorded as not run
+    (S.FINAL, K.CRASHED),
+])
+def test_what_the_table_does_not_allow_raises(state: RunState, kind: Kind) -> None:
+    with pytest.raises(IllegalTransition, match=f"event {kind.value} in state {state.value}"):
+        transition(state, kind)
+
+
+def test_a_final_state_is_reached_only_through_a_row_and_release() -> None:
+    """Every way into FINAL records something (or kills what a bug left) and releases the run."""
+    for (state, kind), step in TABLE.items():
+        if step.state is S.FINAL and state is not S.FINAL:
+            assert step.effects[-1] is E.RELEASE, (state, kind)
+            assert step.effects[0] in (E.RECORD_END, E.RECORD_NOT_RUN, E.RECORD_UNSTARTED, E.KILL), (state, kind)
+
+
+def test_the_words_the_control_socket_shows_are_those_it_always_showed() -> None:
+    assert {s: s.shown for s in RunState} == {
+        S.NEW: "new", S.WAITING: "waiting", S.QUEUED: "queued", S.DELAYED: "delayed",
+        S.LAUNCHING: "active", S.RUNNING: "active", S.RETRY_WAIT: "active", S.FINAL: "done"}
+    assert [s for s in RunState if s.started] == [S.LAUNCHING, S.RUNNING, S.RETRY_WAIT]
+
+
+def test_a_skipped_row_says_the_run_did_not_start_except_when_replaced() -> None:
+    assert Event(K.STOP, reason="supervisor shutdown").unstarted_reason == "supervisor shutdown before it could start"
+    assert Event(K.REMOVED, reason="job removed from the crontab").unstarted_reason == \
+        "job removed from the crontab before it could start"
+    assert Event(K.REPLACED, reason="replaced by run 7").unstarted_reason == "replaced by run 7"
