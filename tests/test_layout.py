@@ -176,3 +176,12 @@ def test_no_module_is_over_the_line_limit_but_the_listed_ones(name: str) -> None
         assert lines > MAX_LINES, f"{rel} is {lines} lines now: strike it from TOO_LONG"
     else:
         assert lines <= MAX_LINES, f"{rel} is {lines} lines: split it by job (or list it with a reason)"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_the_code_cites_only_documents_that_ship(name: str) -> None:
+    """Comments and docstrings cite cron's man pages and source, the README and docs/: not the
+    project's internal SPEC or CRON-NOTES, which a reader of the repository does not have."""
+    text = MODULES[name].read_text()
+    found = re.findall(r"\bSPEC\b|CRON-NOTES", text)
+    assert not found, f"{MODULES[name]}: cites {sorted(set(found))}; cite README or docs/ (docs/cron-compat.md)"

@@ -22,7 +22,7 @@ kv table, key `alert.incident.<job>`, JSON):
 - `missed` / `upstream_failed` are sent once, then at most every `alert-remind` until the job
   succeeds again; `config_error` once per distinct error text (again after `alert-remind`).
 
-Cron mail (SPEC §6, mail.py): a run made final (no retry follows) that wrote output or ended
+Cron mail (README "Alerts", mail.py): a run made final (no retry follows) that wrote output or ended
 `failed`/`timeout`, on a line with a non-empty MAILTO, gets one `mail` row holding the whole
 message (its output read from the log now, so a later log prune loses nothing); an alert to
 `alert=mailto:ADDR` is a `mail` row too. The delivery worker runs the mailer (maildelivery.py).

@@ -1,4 +1,4 @@
-"""`--db URL|PATH`: the option of `run` and of every command that reads history (SPEC §9).
+"""`--db URL|PATH`: the option of `run` and of every command that reads history (README "Where files live").
 paths.from_args reads it (before $CRONPLUS_DB, before the state dir's history.db), and
 cronplus.store.open opens what it names."""
 

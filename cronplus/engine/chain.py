@@ -1,4 +1,4 @@
-"""The runs one manual trigger set going, and what `cronplus trigger` may start (SPEC §2 `after`,
+"""The runs one manual trigger set going, and what `cronplus trigger` may start (README "Dependencies and trigger rules",
 `overlap`; README "Triggering a job by hand").
 
 * A `Chain` is the triggered run R plus every downstream run created because of R, transitively

@@ -2,7 +2,7 @@
 one tick, across its attempts; its states: runstate.py), which upstream run belongs to a downstream tick, and the
 verdict of the job's trigger rule (deps.evaluate). Reads history, never writes it.
 
-Rules (SPEC §2 `after`):
+Rules (README "Dependencies and trigger rules"):
 
 * A downstream run for tick T waits for each upstream's run belonging to T: the upstream's
   newest *final* run with `scheduled_at <= T` (History.last_final_run). While an upstream has a

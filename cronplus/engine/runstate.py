@@ -13,7 +13,7 @@ Shutdown and reload are events too: STOP (no new runs: what has not started is r
 final, a running attempt gets its grace), INTERRUPT (the grace is over: cancel what runs),
 REMOVED (its job left the crontab: a run not started is skipped), REPLACED (overlap=replace).
 
-Room to grow (SPEC's pipeline features): PAUSED (a paused job's run, resumed by START), a
+Room to grow (the pipeline features: pause, pools, sensors): PAUSED (a paused job's run, resumed by START), a
 sensor's wait (WAITING, by its own events) and a pool slot (QUEUED, released by START) are
 rows of this table, not new flags.
 """

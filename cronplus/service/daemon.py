@@ -313,7 +313,7 @@ def _run_supervisor(settings: Settings) -> int:
 
 
 def _start_warnings(crontab: Crontab, settings: Settings) -> None:
-    """Said once at start: MAILTO mail without a mailer (SPEC §6), a malformed whsec_ secret."""
+    """Said once at start: MAILTO mail without a mailer (README "Alerts"), a malformed whsec_ secret."""
     from cronplus.alerts.mail import mailer_warning
     from cronplus.alerts.signing import secret_problems
     from cronplus.status import AlertFormat

@@ -36,7 +36,7 @@ class JobRow:
     waiting: str | None  # why the supervisor holds a run back, or None
 
     def to_json(self) -> dict[str, Any]:
-        """The object of `cronplus jobs --json` (SPEC: job schedule tz after next_run last_run_id
+        """The object of `cronplus jobs --json` (README: job schedule tz after next_run last_run_id
         last_status last_start last_end duration_s running waiting; times ISO 8601 with offset)."""
         rec = self.last
         return {

@@ -1,4 +1,4 @@
-"""The PostgreSQL store (`--db postgresql://...`, SPEC §9): the entry points that store/open.py
+"""The PostgreSQL store (`--db postgresql://...`): the entry points that store/open.py
 imports, only when such a URL is given, and the connection they share. The driver is psycopg 3
 (the `cluster` extra), imported here and only here, when a store is opened.
 

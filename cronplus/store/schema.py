@@ -134,7 +134,7 @@ VERSIONS: tuple[tuple[Step, ...], ...] = (
         _OUTBOX,
         Index("outbox_due", "outbox", ("status", "next_attempt_at")),
     ),
-    # 2: which host ran a run (SPEC §9: runs carry `host`; NULL for rows written before), and the
+    # 2: which host ran a run (runs carry `host` for a cluster; NULL for rows written before), and the
     # signal that killed its shell (exit_code alone cannot tell `kill -9` from `exit 137`).
     (
         AddColumn("runs", Column("host", "text")),

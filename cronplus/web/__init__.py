@@ -1,5 +1,5 @@
 """The web stage: the pages, the HTTP API and `/metrics` that `cronplus run --http HOST:PORT`
-serves from the supervisor (SPEC §7 in docs/web.md once written).
+serves from the supervisor (docs/web.md).
 
 Off by default: nothing here is imported unless `--http` (or CRONPLUS_HTTP) is given, so
 `cronplus --help` and an idle supervisor do not pay for it.

@@ -1,4 +1,4 @@
-"""The HTTP API of SPEC §7 under /api/v1 (described by openapi.py), and the token login.
+"""The HTTP API (docs/web.md) under /api/v1 (described by openapi.py), and the token login.
 
 - `GET /api/v1/jobs` -> `{"jobs": [JOB, ...]}`; `GET /api/v1/jobs/NAME` -> JOB with `options`.
   JOB is `cronplus jobs --json`'s object (service/views.JobRow.to_json) plus `name` and

@@ -1,5 +1,5 @@
 """Who may act, and from where: the HTTP token, the session cookie, the CSRF check, the address
-rule (SPEC §7).
+rule (docs/web.md).
 
 - The token is in `<state>/http.token` (or the file `--http-token-file` names): 0600, created
   with a random value at first start when missing, never printed nor logged. A token file that

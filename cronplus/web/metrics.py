@@ -1,7 +1,7 @@
 """`GET /metrics` in the Prometheus text format (0.0.4), and `GET /healthz`.
 
 Names follow Prometheus' rules (units in names, `_total` on counters only, labels bounded: a job
-name, a run status, a delivery result): SPEC §7's list.
+name, a run status, a delivery result): docs/web.md's list.
 
 - counters, since the supervisor started (Site.stats()): `cronplus_job_runs_total{job,status}`
   (final runs recorded), `cronplus_alert_deliveries_total{result}` (delivery attempts), and the histogram

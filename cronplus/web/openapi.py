@@ -81,7 +81,7 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "cronplus", "version": __version__,
-                 "description": "The jobs and runs of one cronplus supervisor (SPEC §7). Reads need no token; "
+                 "description": "The jobs and runs of one cronplus supervisor. Reads need no token; "
                                 "actions need `Authorization: Bearer TOKEN` (the token is in the state "
                                 "directory, `http.token`) or the session cookie set by `POST /login`."},
         "servers": [{"url": "/"}],
