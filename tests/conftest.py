@@ -93,7 +93,14 @@ def _process_state() -> dict[str, Any]:
         "root logger": logger_state(None),
         '"cronplus" logger': logger_state("cronplus"),
         "tempfile.tempdir": tempfile.tempdir,
+        "umask": _umask(),
     }
+
+
+def _umask() -> str:
+    """The process's umask, read without setting it (os.umask would, for every thread)."""
+    with open("/proc/self/status") as f:
+        return next((line.split()[1] for line in f if line.startswith("Umask:")), "?")
 
 
 @pytest.fixture(autouse=True)

@@ -147,3 +147,18 @@ def test_a_root_owned_parent_writable_by_a_system_group_is_the_distributions_lay
     os.chown(logs, 0, NOBODY)
     with pytest.raises(CronplusError, match=r"writable by its group \(mode 0770\)"):
         ensure_private_dir(logs, "log directory")  # the directory itself: no exception
+
+
+def test_no_module_sets_the_process_umask() -> None:
+    """The umask is the whole process's: while one thread had it at 077 to create a file, a file
+    another thread created got 0600 too (the suite saw a crontab it wrote become unreadable to
+    the user it ran a command as). Modes are given to os.open / chmod instead."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "cronplus"
+    calls = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "umask":
+                calls.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert calls == []

@@ -1,5 +1,5 @@
 """The control channel of a running supervisor: a unix socket `<state>/control.sock`, mode 0600
-(created under umask 077), speaking JSON lines. Also the single-supervisor lock. What each
+(0600, in the 0700 state dir), speaking JSON lines. Also the single-supervisor lock. What each
 command does is service/commands.py's (the Commands facade and its dispatch table).
 
 One request per connection (one JSON object on one line); the answers are JSON lines, then the
@@ -45,17 +45,16 @@ class SupervisorLock:
     def acquire(self, *, what: str = "supervisor") -> None:
         import fcntl
 
-        old = os.umask(0o077)
         try:
             # O_NOFOLLOW: a symlink planted here must not make us truncate the file it points to.
+            # Mode 0600 by os.open's argument, never by os.umask: the umask is the whole process's,
+            # and a thread creating a file meanwhile (the web server's, a test's) would get ours.
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             f = os.fdopen(fd, "r+")  # held open: the flock lives as long as the file
         except PermissionError:
             raise
         except OSError as exc:  # ELOOP: a symlink in place of the lock
             raise CronplusError(f"cannot open {self.path}: {exc.strerror} (remove it if it is a symlink)") from None
-        finally:
-            os.umask(old)
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -95,11 +94,9 @@ class ControlServer:
     async def start(self) -> None:
         if self.path.exists() or self.path.is_symlink():
             self.path.unlink()  # a stale socket: we hold the lock, so nobody serves it
-        old = os.umask(0o077)
-        try:
-            self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
-        finally:
-            os.umask(old)
+        # No os.umask (process-wide, see acquire): the state dir is 0700 (filechecks), so nobody
+        # else reaches the socket before the chmod.
+        self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
         os.chmod(self.path, 0o600)
 
     async def stop(self) -> None:

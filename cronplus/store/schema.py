@@ -218,12 +218,11 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
         conn.row_factory = sqlite3.Row
         return conn
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    old_umask = os.umask(0o077)
-    try:
-        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
-    finally:
-        os.umask(old_umask)
+    # The file is made 0600 here, not under os.umask (the process's, so a thread creating a file
+    # meanwhile would get ours); SQLite gives its -wal and -shm files the database file's mode.
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
