@@ -1,0 +1,151 @@
+"""`/`: every job's state at a glance.
+
+A summary line (how many jobs, failing, running; the last reload's result), the crontab's lint
+warnings, then one row per job (`Site.job_rows`, what `cronplus jobs` shows): its schedule, a
+strip of its recent runs oldest to newest as Airflow's grid draws them (a square per run, its
+colour and symbol the status, a link to the run), the last final run, the next run with a
+countdown, and what runs or waits now. Below, the runs the supervisor holds (its snapshot).
+Refreshed every 15 s by the script (a meta refresh without it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from cronplus.web.http import Request, Response, Site
+from cronplus.web.pages.layout import (
+    Html,
+    badge,
+    duration,
+    esc,
+    fmt,
+    job_href,
+    join,
+    local,
+    page,
+    relative,
+    run_href,
+    status_key,
+    symbol_of,
+    table,
+    when,
+)
+
+if TYPE_CHECKING:
+    from cronplus.model import RunRecord
+    from cronplus.service.commands import SupervisorSnapshot
+    from cronplus.service.views import JobRow
+
+STRIP = 14  # runs in a job's strip: two weeks of a daily job, a bit over two hours of a 10-minute one
+REFRESH_S = 15
+
+
+def strip(runs: Sequence[RunRecord], *, slots: int = STRIP) -> Html:
+    """The last `slots` runs as squares, oldest left; empty squares pad a short history on the left."""
+    cells = [fmt('<span class="cell empty" aria-hidden="true"></span>') for _ in range(slots - len(runs))]
+    for r in runs[-slots:]:
+        tip = f"run {r.run_id} · attempt {r.attempt} · {r.status} · {local(r.started_at)}"
+        if r.reason:
+            tip += f" · {r.reason}"
+        cells.append(fmt('<a class="cell st-{}" href="{}" title="{}" aria-label="{}">{}</a>',
+                         status_key(r.status), run_href(r.run_id), tip, tip, symbol_of(r.status)))
+    return fmt('<span class="strip">{}</span>', join(cells))
+
+
+def handle(request: Request, site: Site) -> Response:
+    now = site.now()
+    rows = site.job_rows()
+    snap = site.snapshot()
+    history = site.history()
+    body = [_summary(rows, snap, site), _warnings(snap)]
+    table_rows = [_row(row, history.latest_runs(row.job, STRIP), now) for row in rows]
+    if table_rows:
+        body.append(table(("Job", "Schedule", "Recent runs", "Last run", "Next run", "Now"), table_rows, cls="jobs"))
+    else:
+        body.append(fmt('<p class="notice">The crontab has no jobs.</p>'))
+    body.append(_in_flight(snap, now))
+    # Paused jobs (SPEC §8, `cronplus pause`) get their place here once the supervisor's
+    # snapshot carries them; until then nothing is shown rather than a guess.
+    return page("Jobs", join(body), now=now, active="/", refresh=REFRESH_S)
+
+
+def _summary(rows: Sequence[JobRow], snap: SupervisorSnapshot, site: Site) -> Html:
+    failing = sum(1 for r in rows if r.last is not None and status_key(r.last.status) not in ("success", "skipped"))
+    running = sum(len(r.running) for r in rows)
+    reload_ok = site.stats().reload_ok()
+    if snap.crontab_missing:
+        loaded = fmt('<span class="badge st-failed"><span class="sym">✗</span> crontab {} is missing</span>', snap.crontab)
+    elif reload_ok:
+        loaded = fmt('<span class="badge st-success"><span class="sym">✓</span> crontab loaded</span> <code>{}</code>',
+                     snap.crontab)
+    else:
+        loaded = fmt('<span class="badge st-failed"><span class="sym">✗</span> the last reload failed: '
+                     'the previous crontab is kept</span> <code>{}</code>', snap.crontab)
+    return fmt('<section class="summary"><h1>Jobs</h1><p>{} jobs · <span class="st-text-failed">{} {} failing</span>'
+               ' · <span class="st-text-running">{} {} running</span></p><p>{}</p></section>',
+               len(rows), symbol_of("failed"), failing, symbol_of("running"), running, loaded)
+
+
+def _warnings(snap: SupervisorSnapshot) -> Html:
+    if not snap.warnings:
+        return Html("")
+    items = join(fmt("<li><code>{}</code></li>", w) for w in snap.warnings)
+    return fmt('<details class="warnings" open><summary>⚠ {} lint warning{}</summary><ul>{}</ul></details>',
+               len(snap.warnings), "" if len(snap.warnings) == 1 else "s", items)
+
+
+def _row(row: JobRow, recent: Sequence[RunRecord], now: float) -> Html:
+    name = fmt('<a class="job" href="{}">{}</a>', job_href(row.job), row.job)
+    if row.after:
+        name = fmt('{}<div class="small muted">after {}</div>', name,
+                   join((fmt('<a href="{}">{}</a>', job_href(a), a) for a in row.after), ", "))
+    if row.schedule is None:
+        schedule = fmt('<span class="muted">removed from the crontab</span>')
+    else:
+        schedule = fmt("<code>{}</code>{}", row.schedule,
+                       fmt(' <span class="small muted">{}</span>', row.tz) if row.tz else "")
+    last = row.last
+    if last is None:
+        last_cell = badge(None)
+    else:
+        ago = relative(last.ended_at.timestamp() - now) if last.ended_at else ""
+        last_cell = fmt('<a href="{}">{}</a><div class="small muted">{} · {}</div>', run_href(last.run_id),
+                        badge(last.status), ago, duration(last.duration_s))
+    if row.next_run is not None:
+        next_cell = when(row.next_run, now, countdown=True)
+    elif row.schedule is not None and row.schedule.startswith("@reboot"):
+        next_cell = fmt('<span class="muted">at boot</span>')
+    else:
+        next_cell = fmt('<span class="muted">-</span>')
+    doing = [fmt('<a href="{}">{}</a> <span class="small muted">{}</span>', run_href(r.run_id), badge("running"),
+                 relative(r.started_at.timestamp() - now) if r.started_at else "")
+             for r in row.running]
+    if row.waiting:
+        doing.append(fmt('<span class="badge st-waiting"><span class="sym">…</span> {}</span>', row.waiting))
+    return fmt('<tr class="st-row-{}"><td data-label="Job">{}</td><td data-label="Schedule">{}</td>'
+               '<td data-label="Recent">{}</td><td data-label="Last">{}</td><td data-label="Next">{}</td>'
+               '<td data-label="Now">{}</td></tr>',
+               status_key(last.status if last else None), name, schedule, strip(recent), last_cell, next_cell,
+               join(doing, " ") or esc(""))
+
+
+def _in_flight(snap: SupervisorSnapshot, now: float) -> Html:
+    """The runs the supervisor holds: active ones, and those waiting on upstreams or queued."""
+    if not snap.runs:
+        return fmt('<section><h2>Now</h2><p class="muted">Nothing runs or waits.</p></section>')
+    items = []
+    for r in snap.runs:
+        run = fmt('<a href="{}">run {}</a>', run_href(r.run_id), r.run_id) if r.run_id is not None else esc("no row yet")
+        since = relative(r.started_at - now) if r.started_at is not None else ""
+        items.append(fmt('<li><a href="{}">{}</a> · {} · {} · attempt {} · tick {} {}</li>', job_href(r.job), r.job,
+                         _state(r.state), run, r.attempt,
+                         local(r.scheduled_at), fmt('<span class="muted">started {}</span>', since) if since else ""))
+    return fmt('<section><h2>Now</h2><ul class="inflight">{}</ul></section>', join(items))
+
+
+def _state(state: str) -> Html:
+    if state == "active":
+        return badge("running")
+    words = {"waiting": "waiting on upstream", "queued": "queued (overlap)", "delayed": "delayed (jitter)"}
+    return fmt('<span class="badge st-waiting"><span class="sym">…</span> {}</span>', words.get(state, state))

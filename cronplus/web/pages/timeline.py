@@ -1,0 +1,55 @@
+"""`/timeline`: the last 24 hours as a Gantt chart (SVG), one row per job that ran in them (the
+crontab's order, then jobs no longer in it), a bar per run from its start to its end, a running
+run up to now; the hour lines are local time. At most LIMIT runs, the newest (a note says when
+more were left out); the window can be moved back a day at a time (`?end=UNIX`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cronplus.web.http import Request, Response, Site
+from cronplus.web.pages.graph import legend
+from cronplus.web.pages.layout import fmt, href, job_href, join, local, page
+from cronplus.web.pages.svg import GanttRow, gantt
+
+WINDOW_S = 24 * 3600.0
+LIMIT = 5000
+
+if TYPE_CHECKING:
+    from cronplus.model import RunRecord
+
+
+def handle(request: Request, site: Site) -> Response:
+    now = site.now()
+    end_text = request.arg("end")
+    end = now
+    if end_text is not None:
+        try:
+            end = min(float(end_text), now)
+        except ValueError:
+            end = now
+    start = end - WINDOW_S
+    history = site.history()
+    runs = list(history.iter_query(since=start, until=end, newest_first=True, limit=LIMIT))
+    capped = len(runs) >= LIMIT
+    seen = {r.run_id for r in runs}
+    runs += [r for r in history.running() if r.run_id not in seen and r.started_at is not None
+             and r.started_at.timestamp() < end]
+    by_job: dict[str, list[RunRecord]] = {}
+    for r in sorted(runs, key=lambda r: r.run_id):
+        by_job.setdefault(r.job, []).append(r)
+    order = [job.name for job in site.crontab().jobs if job.name in by_job]
+    order += sorted(set(by_job) - set(order))
+    rows = [GanttRow(label=name, url=job_href(name), runs=by_job[name]) for name in order]
+    parts = [fmt("<h1>Timeline</h1><p>{} runs of {} jobs from {} to {}.</p>", len(runs), len(rows), local(start), local(end)),
+             legend(), fmt('<div class="scroll">{}</div>', gantt(rows, start=start, end=end, now=now))]
+    if capped:
+        parts.append(fmt('<p class="notice">Only the newest {} runs of the window are drawn.</p>', LIMIT))
+    nav = [fmt('<a href="{}">← previous 24 h</a>', href("/timeline", end=f"{start:.0f}"))]
+    if end < now:
+        nav.append(fmt('<a href="{}">next 24 h →</a>', href("/timeline", end=f"{min(end + WINDOW_S, now):.0f}")))
+        nav.append(fmt('<a href="/timeline">now</a>'))
+    parts.append(fmt('<p class="pager">{}</p>', join(nav, " · ")))
+    return page("Timeline", join(parts), now=now, active="/timeline", refresh=60 if end_text is None else None)
+
