@@ -238,7 +238,7 @@ def test_the_run_page_lists_the_attempts_of_its_tick_and_says_why(site: StoreSit
     html = text(get(site, f"/runs/{ids(site)['try1']}"))
     attempts = html[html.index("<h2>Attempts</h2>"):]
     assert f'href="/runs/{ids(site)["try1"]}">1<' in attempts and f'href="/runs/{ids(site)["try2"]}">2<' in attempts
-    assert "timeout after 2s" in html and "SIGTERM (15)" in html and "⏱" in html
+    assert "timeout after 2s" in html and "SIGTERM (15)" in html and "◷" in html
     assert "No output kept" in html
     assert "déjà vu" in text(get(site, f"/runs/{ids(site)['try2']}"))
 

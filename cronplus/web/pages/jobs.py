@@ -17,6 +17,7 @@ from cronplus.web.http import Request, Response, Site
 from cronplus.web.pages.layout import (
     Html,
     badge,
+    clip,
     duration,
     esc,
     fmt,
@@ -82,9 +83,10 @@ def _summary(rows: Sequence[JobRow], snap: SupervisorSnapshot, site: Site) -> Ht
     else:
         loaded = fmt('<span class="badge st-failed"><span class="sym">✗</span> the last reload failed: '
                      'the previous crontab is kept</span> <code>{}</code>', snap.crontab)
-    return fmt('<section class="summary"><h1>Jobs</h1><p>{} jobs · <span class="st-text-failed">{} {} failing</span>'
-               ' · <span class="st-text-running">{} {} running</span></p><p>{}</p></section>',
-               len(rows), symbol_of("failed"), failing, symbol_of("running"), running, loaded)
+    return fmt('<section class="summary"><h1>Jobs</h1><p>{} jobs · <span class="{}">{} {} failing</span>'
+               ' · <span class="{}">{} {} running</span></p><p>{}</p></section>',
+               len(rows), "st-text-failed" if failing else "", symbol_of("failed"), failing,
+               "st-text-running" if running else "", symbol_of("running"), running, loaded)
 
 
 def _warnings(snap: SupervisorSnapshot) -> Html:
@@ -96,7 +98,7 @@ def _warnings(snap: SupervisorSnapshot) -> Html:
 
 
 def _row(row: JobRow, recent: Sequence[RunRecord], now: float) -> Html:
-    name = fmt('<a class="job" href="{}">{}</a>', job_href(row.job), row.job)
+    name = fmt('<a class="job" href="{}" title="{}">{}</a>', job_href(row.job), row.job, clip(row.job, 40))
     if row.after:
         name = fmt('{}<div class="small muted">after {}</div>', name,
                    join((fmt('<a href="{}">{}</a>', job_href(a), a) for a in row.after), ", "))

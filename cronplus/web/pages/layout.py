@@ -30,7 +30,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 STATUS: dict[str, tuple[str, str]] = {
     "success": ("✓", "success"),
     "failed": ("✗", "failed"),
-    "timeout": ("⏱", "timed out"),
+    "timeout": ("◷", "timed out"),  # a clock face: ⏱ is missing from common fonts (DejaVu)
     "running": ("▶", "running"),
     "skipped": ("↷", "skipped"),
     "upstream_failed": ("⇡", "upstream failed"),
@@ -97,6 +97,11 @@ def symbol_of(status: object | None) -> str:
     return STATUS[status_key(status)][0]
 
 
+def clip(value: str, n: int) -> str:
+    """At most n characters, an ellipsis marking the cut (the whole text goes in a title)."""
+    return value if len(value) <= n else value[: n - 1] + "…"
+
+
 def local(value: datetime | float | None, *, with_date: bool = True) -> str:
     from cronplus.humanize import local_time
 
@@ -109,8 +114,10 @@ def when(value: datetime | None, now: float, *, countdown: bool = False) -> Html
     if value is None:
         return fmt('<span class="muted">-</span>')
     rel = relative(value.timestamp() - now)
-    cls = ' class="countdown"' if countdown else ""
-    return fmt('<time datetime="{}"' + cls + ' title="{}">{} <span class="rel">{}</span></time>',
+    if countdown:
+        return fmt('<time datetime="{}" class="countdown" title="{}"><span class="rel">{}</span> '
+                   '<span class="at">{}</span></time>', value.isoformat(), value.isoformat(), rel, local(value))
+    return fmt('<time datetime="{}" title="{}">{} <span class="rel">{}</span></time>',
                value.isoformat(), value.isoformat(), local(value), rel)
 
 

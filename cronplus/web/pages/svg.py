@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cronplus.model import RunRecord
 from cronplus.web.pages.layout import (
     Html,
+    clip,
     duration,
     fmt,
     join,
@@ -30,9 +31,9 @@ def _n(value: float) -> str:
 
 
 def svg(width: float, height: float, body: Html, *, label: str, cls: str = "chart") -> Html:
-    return fmt('<svg class="{}" viewBox="0 0 {} {}" role="img" aria-label="{}" '
+    return fmt('<svg class="{}" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}" '
                'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMinYMin meet">{}</svg>',
-               cls, _n(width), _n(height), label, body)
+               cls, _n(width), _n(height), _n(width), _n(height), label, body)
 
 
 def rect(x: float, y: float, w: float, h: float, *, cls: str, title: str = "", rx: float = 0) -> Html:
@@ -119,7 +120,7 @@ def gantt(rows: Sequence[GanttRow], *, start: float, end: float, now: float, wid
         parts.append(text(x, top - 8, local(t, with_date=False)[:5], cls="axis", anchor="middle"))
     for i, row in enumerate(rows):
         y = top + i * row_h
-        parts.append(link(row.url, text(label_w - 6, y + row_h * 0.68, _clip(row.label, 20), cls="label", anchor="end")))
+        parts.append(link(row.url, text(label_w - 6, y + row_h * 0.68, clip(row.label, 20), cls="label", anchor="end")))
         for r in row.runs:
             if r.started_at is None:
                 continue
@@ -135,10 +136,6 @@ def gantt(rows: Sequence[GanttRow], *, start: float, end: float, now: float, wid
     parts.append(fmt('<line class="now" x1="{}" y1="{}" x2="{}" y2="{}"><title>now</title></line>',
                      _n(x_now), _n(top - 4), _n(x_now), _n(height)))
     return svg(width, height, join(parts), label=f"timeline of {len(rows)} jobs", cls="chart gantt")
-
-
-def _clip(value: str, n: int) -> str:
-    return value if len(value) <= n else value[: n - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -181,6 +178,6 @@ def graph(nodes: Sequence[Node], edges: Sequence[tuple[str, str]], *, width_per_
         box = Html(rect(x, y, box_w, box_h, cls=f"node st-{key}", rx=6,
                         title=f"{node.name}: last run {key.replace('_', ' ')}")
                    + text(x + 10, y + box_h * 0.64, symbol_of(node.status), cls="sym")
-                   + text(x + 28, y + box_h * 0.64, _clip(node.name, 18), cls="label"))
+                   + text(x + 28, y + box_h * 0.64, clip(node.name, 18), cls="label"))
         parts.append(link(node.url, box))
     return svg(width, height, join(parts), label=f"dependency graph of {len(nodes)} jobs", cls="chart graph")
