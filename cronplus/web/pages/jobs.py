@@ -112,7 +112,7 @@ def _row(row: JobRow, recent: Sequence[RunRecord], now: float) -> Html:
         last_cell = badge(None)
     else:
         ago = relative(last.ended_at.timestamp() - now) if last.ended_at else ""
-        last_cell = fmt('<a href="{}">{}</a><div class="small muted">{} · {}</div>', run_href(last.run_id),
+        last_cell = fmt('<a href="{}">{}</a><div class="small muted">{} · took {}</div>', run_href(last.run_id),
                         badge(last.status), ago, duration(last.duration_s))
     if row.next_run is not None:
         next_cell = when(row.next_run, now, countdown=True)

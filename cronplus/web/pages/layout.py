@@ -125,7 +125,7 @@ def relative(seconds: float) -> str:
     from cronplus.humanize import duration
 
     if abs(seconds) < 1:
-        return "now"
+        return "just now"
     text = duration(abs(round(seconds)))
     return f"in {text}" if seconds > 0 else f"{text} ago"
 

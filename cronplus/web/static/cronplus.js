@@ -9,7 +9,7 @@
 
   function human(s) {
     var a = Math.abs(Math.round(s)), t;
-    if (a < 1) return "now";
+    if (a < 1) return "just now";
     if (a < 60) t = a + "s";
     else if (a < 3600) t = Math.floor(a / 60) + "min" + (a % 60 ? " " + (a % 60) + "s" : "");
     else if (a < 86400) t = Math.floor(a / 3600) + "h" + (Math.floor(a % 3600 / 60) ? " " + Math.floor(a % 3600 / 60) + "min" : "");
