@@ -35,6 +35,8 @@ CRONTAB = """\
 0 0 1 1 * for i in 1 2 3 4 5 6 7 8 9 10; do echo "tick $i"; sleep 1; done
 # cronplus: name=publish after=greet
 0 0 1 1 * echo published
+# cronplus: name=check-disk
+0 0 1 1 * echo "checking /var"; exit 3
 """
 
 
@@ -98,12 +100,16 @@ def sup(supervisors: list[Any], tmp_path: Path, browser: Any) -> WebSupervisor:
 
 def test_the_jobs_page_names_every_job_and_its_state_and_a_run_s_output_is_two_clicks_away(
         sup: WebSupervisor, browser: Any, tmp_path: Path) -> None:
-    run_id = triggered(sup, "greet")
-    assert sup.wait_final(run_id)["status"] == "success"
+    for _ in range(3):
+        run_id = triggered(sup, "greet")
+        assert sup.wait_final(run_id)["status"] == "success"
+    assert sup.wait_final(triggered(sup, "check-disk"))["status"] == "failed"
     browser.get(sup.url + "/")
     text = body_text(browser)
-    for job in ("greet", "ticker", "publish"):
+    for job in ("greet", "ticker", "publish", "check-disk"):
         assert job in text
+    failing = browser.find_element("css selector", 'tr:has(a.job[href="/jobs/check-disk"])')
+    assert "failed" in failing.text and failing.find_element("css selector", "a.cell.st-failed").text == "✗"
     row = browser.find_element("css selector", 'tr:has(a.job[href="/jobs/greet"])')
     assert "success" in row.text and row.find_element("css selector", "a.cell.st-success").text == "✓"
     assert "no run yet" in browser.find_element("css selector", 'tr:has(a.job[href="/jobs/ticker"])').text

@@ -96,8 +96,7 @@ def _facts(r: RunRecord, now: float) -> dict[str, object]:
         "Tick": local(r.scheduled_at),
         "Started": local(r.started_at),
         "Ended": local(r.ended_at) if r.ended_at else "still running" if r.status is RunStatus.RUNNING else "-",
-        "Duration": duration(r.duration_s) if r.duration_s is not None else (
-            duration(now - r.started_at.timestamp()) + " so far" if r.started_at and r.status is RunStatus.RUNNING else "-"),
+        "Duration": _duration(r, now),
     }
     if r.exit_code is not None:
         facts["Exit code"] = r.exit_code
@@ -113,6 +112,16 @@ def _facts(r: RunRecord, now: float) -> dict[str, object]:
     if r.pid:
         facts["PID"] = r.pid
     return facts
+
+
+def _duration(r: RunRecord, now: float) -> Html:
+    """A final run's duration; a running one's time so far, kept current by the script."""
+    if r.duration_s is not None:
+        return esc(duration(r.duration_s))
+    if r.started_at is None or r.status is not RunStatus.RUNNING:
+        return esc("-")
+    return fmt('<time class="elapsed" datetime="{}">{}</time> so far', r.started_at.isoformat(),
+               duration(now - r.started_at.timestamp()))
 
 
 def _attempts_table(attempts: list[RunRecord], current: int) -> Html:

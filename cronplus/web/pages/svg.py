@@ -68,8 +68,9 @@ def duration_chart(runs: Sequence[RunRecord], *, width: float = 640, height: flo
     top, left, bottom = 18.0, 48.0, 18.0
     plot_h = height - top - bottom
     longest = max(r.duration_s or 0.0 for r in runs) or 1.0
-    slot = (width - left) / max(len(runs), 1)
-    bar_w = max(min(slot * 0.8, 28.0), 1.0)
+    slot = min((width - left) / len(runs), 20.0)  # a few runs stay thin bars at the right, newest last
+    bar_w = max(slot * 0.75, 1.0)
+    first = width - slot * len(runs)
     parts: list[Html] = [
         text(left - 6, top + 4, duration(longest), cls="axis", anchor="end"),
         text(left - 6, top + plot_h, "0", cls="axis", anchor="end"),
@@ -77,7 +78,7 @@ def duration_chart(runs: Sequence[RunRecord], *, width: float = 640, height: flo
     ]
     for i, r in enumerate(runs):
         h = max(plot_h * (r.duration_s or 0.0) / longest, 1.0)
-        x = left + i * slot + (slot - bar_w) / 2
+        x = first + i * slot + (slot - bar_w) / 2
         y = top + plot_h - h
         bar = rect(x, y, bar_w, h, cls=f"bar st-{status_key(r.status)}", title=_run_title(r))
         if status_key(r.status) != "success":

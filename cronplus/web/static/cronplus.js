@@ -17,8 +17,15 @@
     return s > 0 ? "in " + t : t + " ago";
   }
 
+  function span(s) {
+    return Math.abs(s) < 1 ? "0s" : human(s).replace(/^in /, "");
+  }
+
   function tick() {
     var now = Date.now() + skew;
+    document.querySelectorAll("time.elapsed").forEach(function (el) {
+      el.textContent = span((now - Date.parse(el.getAttribute("datetime"))) / 1000);
+    });
     document.querySelectorAll("time.countdown").forEach(function (el) {
       var rel = el.querySelector(".rel");
       if (rel) rel.textContent = human((Date.parse(el.getAttribute("datetime")) - now) / 1000);
