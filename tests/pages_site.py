@@ -64,6 +64,7 @@ class StoreSite:
         self._history: ReadHistory | None = None
         self._outbox: outbox_mod.Outbox | None = None
         self.triggered: list[str] = []
+        self.refuse: str | None = None  # the refusal after= / overlap= would give a trigger without force
 
     def close(self) -> None:
         if self._history is not None:
@@ -109,9 +110,11 @@ class StoreSite:
             f.seek(offset)
             return f.read() if limit is None else f.read(limit)
 
-    def trigger(self, job: str, *, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def trigger(self, job: str, *, params: Mapping[str, str] | None = None, force: bool = False) -> dict[str, Any]:
         if self._crontab.job(job) is None:
             return {"ok": False, "error": f"no job named {job!r}", "suggestion": None}
+        if self.refuse and not force:
+            return {"ok": False, "error": self.refuse, "refused": True}
         self.triggered.append(job)
         hist = History(self.db_path)
         try:
@@ -120,12 +123,6 @@ class StoreSite:
         finally:
             hist.close()
         return {"ok": True, "run_id": run_id, "notes": []}
-
-    def pause(self, job: str) -> dict[str, Any]:
-        return {"ok": False, "error": "pause is not built yet"}
-
-    def resume(self, job: str) -> dict[str, Any]:
-        return {"ok": False, "error": "resume is not built yet"}
 
 
 def _match(pattern: str, path: str) -> dict[str, str] | None:

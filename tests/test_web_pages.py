@@ -298,3 +298,15 @@ def test_static_assets_are_served_from_the_package_and_nothing_else(site: StoreS
     assert js.status == 200 and js.content_type.startswith("text/javascript")
     assert get(site, "/static/..%2Fhttp.py").status == 404 and get(site, "/static/nope.css").status == 404
     assert get(site, "/jobs/nosuch").status == 404
+
+
+def test_a_refused_run_now_says_why_and_offers_to_force_it(site: StoreSite) -> None:
+    site.refuse = "report: upstream extract has not run for this tick (--force runs it anyway)"
+    refused = get(site, "/jobs/report/trigger", method="POST", authenticated=True)
+    html = text(refused)
+    assert refused.status == 409 and "upstream extract has not run" in html and site.triggered == []
+    assert '<input type="hidden" name="force" value="1"><button type="submit" class="force">' in html
+    forced = get(site, "/jobs/report/trigger", method="POST", authenticated=True, body=b"force=1")
+    assert forced.status == 303 and site.triggered == ["report"]
+    unknown = get(site, "/jobs/nosuch/trigger", method="POST", authenticated=True)
+    assert unknown.status == 404

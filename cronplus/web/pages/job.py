@@ -54,8 +54,12 @@ def handle(request: Request, site: Site) -> Response:
 
 
 def trigger(request: Request, site: Site) -> Response:
+    from urllib.parse import parse_qs
+
     name = request.params.get("name", "")
-    reply = site.trigger(name)
+    form = parse_qs(request.body.decode("utf-8", errors="replace"))
+    force = form.get("force", [""])[0] == "1"
+    reply = site.trigger(name, force=force)
     run_id = reply.get("run_id")
     if reply.get("ok") and isinstance(run_id, int):
         return Response(status=303, headers={"Location": run_href(run_id)})
@@ -65,10 +69,11 @@ def trigger(request: Request, site: Site) -> Response:
     message = str(reply.get("error") or "the supervisor refused")
     if reply.get("suggestion"):
         message += f" (did you mean {reply['suggestion']}?)"
-    return _render(request, site, notice=message, status=409)
+    return _render(request, site, notice=message, status=409, refused=bool(reply.get("refused")))
 
 
-def _render(request: Request, site: Site, *, notice: str | None = None, status: int = 200) -> Response:
+def _render(request: Request, site: Site, *, notice: str | None = None, status: int = 200,
+            refused: bool = False) -> Response:
     now = site.now()
     name = request.params.get("name", "")
     spec = site.crontab().job(name)
@@ -96,7 +101,7 @@ def _render(request: Request, site: Site, *, notice: str | None = None, status: 
     parts.append(_facts(spec, site, now) if spec else
                  fmt('<p class="notice">{} is not in the crontab any more; its history is kept.</p>', name))
     if spec:
-        parts.append(_run_now(name, request))
+        parts.append(_run_now(name, request, refused=refused))
     charted = history.query(jobs=[name], statuses=[str(s) for s in CHARTED], limit=CHART_RUNS)
     parts.append(fmt('<section><h2>Durations</h2>{}</section>', duration_chart(charted)))
     parts.append(_filters(name, statuses, since_text, error))
@@ -181,10 +186,14 @@ def _options(options: JobOptions) -> dict[str, object]:
     return {k: fmt("<code>{}</code>", v) for k, v in shown.items()}
 
 
-def _run_now(name: str, request: Request) -> Html:
+def _run_now(name: str, request: Request, *, refused: bool = False) -> Html:
+    """The button (a form POST: works without the script); after a refusal by after= or
+    overlap=, a second one that forces the run, as `cronplus trigger --force` does."""
     action = job_href(name) + "/trigger"
     if request.authenticated:
-        return fmt('<form class="run-now" method="post" action="{}"><button type="submit">▶ Run now</button></form>', action)
+        force = fmt('<input type="hidden" name="force" value="1"><button type="submit" class="force">'
+                    '▶ Run anyway (force)</button>') if refused else fmt('<button type="submit">▶ Run now</button>')
+        return fmt('<form class="run-now" method="post" action="{}">{}</form>', action, force)
     return fmt('<form class="run-now login" method="post" action="/login">'
                '<input type="hidden" name="next" value="{}">'
                '<label>Token to act <input type="password" name="token" autocomplete="current-password" required '
