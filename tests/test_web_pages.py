@@ -310,3 +310,26 @@ def test_a_refused_run_now_says_why_and_offers_to_force_it(site: StoreSite) -> N
     assert forced.status == 303 and site.triggered == ["report"]
     unknown = get(site, "/jobs/nosuch/trigger", method="POST", authenticated=True)
     assert unknown.status == 404
+
+
+def test_the_jobs_page_shows_a_hundred_jobs_a_page_and_filters_by_name_and_failing(tmp_path: Path) -> None:
+    text_ = "".join(f"# cronplus: name=job{i:03}\n*/5 * * * * echo {i}\n" for i in range(120))
+    db = tmp_path / "state" / "history.db"
+    hist = History(db)
+    runs = Runs(hist, tmp_path / "logs")
+    runs.add("job007", start=NOW - 60, seconds=1, status=RunStatus.FAILED, exit_code=1)
+    runs.add("job110", start=NOW - 60, seconds=1, status=RunStatus.SUCCESS)
+    hist.close()
+    site = StoreSite(db, parse_crontab(text_, path=str(tmp_path / "crontab"), system=False), now=NOW)
+    try:
+        def listed(url: str) -> list[str]:
+            return re.findall(r'<a class="job" href="/jobs/(job\d+)"', text(get(site, url)))
+
+        first = text(get(site, "/"))
+        assert listed("/") == [f"job{i:03}" for i in range(100)] and "page 1 of 2" in first
+        assert 'href="/?page=2"' in first and "120 jobs" in first
+        assert listed("/?page=2") == [f"job{i:03}" for i in range(100, 120)]
+        assert listed("/?q=JOB11") == [f"job{i:03}" for i in range(110, 120)]
+        assert listed("/?show=failing") == ["job007"] and listed("/?q=zzz") == []
+    finally:
+        site.close()
