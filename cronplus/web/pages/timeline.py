@@ -6,6 +6,7 @@ more were left out); the window can be moved back a day at a time (`?end=UNIX`).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from cronplus.web.http import Request, Response, Site
@@ -23,12 +24,12 @@ if TYPE_CHECKING:
 def handle(request: Request, site: Site) -> Response:
     now = site.now()
     end_text = request.arg("end")
-    end = now
-    if end_text is not None:
-        try:
-            end = min(float(end_text), now)
-        except ValueError:
-            end = now
+    try:
+        end = float(end_text) if end_text is not None else now
+    except ValueError:
+        end = now
+    if not math.isfinite(end) or end > now or end < 0:
+        end, end_text = now, None
     start = end - WINDOW_S
     history = site.history()
     runs = list(history.iter_query(since=start, until=end, newest_first=True, limit=LIMIT))
