@@ -51,6 +51,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     home = tmp_path_factory.mktemp("chromium")
     options = Options()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors: CSP refusals, 404s
     for flag in (*FLAGS, f"--user-data-dir={home / 'profile'}"):
         options.add_argument(flag)
     # The browser's own temp files stay in its directory, not in the session's $TMPDIR.
@@ -82,6 +83,11 @@ def shoot(driver: Any, tmp_path: Path, name: str, size: tuple[int, int] = (1280,
     return path
 
 
+def console_errors(driver: Any) -> list[str]:
+    """The browser console's errors since the last call (a CSP violation, a failed load, a script error)."""
+    return [str(entry["message"]) for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
 def body_text(driver: Any) -> str:
     return str(driver.find_element("tag name", "body").text)
 
@@ -95,6 +101,7 @@ def triggered(sup: WebSupervisor, job: str) -> int:
 @pytest.fixture
 def sup(supervisors: list[Any], tmp_path: Path, browser: Any) -> WebSupervisor:
     browser.delete_all_cookies()
+    browser.get_log("browser")  # drop what the previous test left
     return start_web(supervisors, tmp_path, CRONTAB)
 
 
@@ -136,6 +143,7 @@ def test_the_jobs_page_names_every_job_and_its_state_and_a_run_s_output_is_two_c
             wait(browser, lambda d: (d.refresh() or "http://127.0.0.1:9/…" in body_text(d)), "the alert row")
             assert "HOOKSECRET123" not in browser.page_source
         shoot(browser, tmp_path, name)
+    assert console_errors(browser) == []  # nothing refused by the CSP, nothing failed to load
 
 
 def test_a_running_job_s_output_page_shows_new_lines_as_they_are_written(

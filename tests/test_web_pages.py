@@ -335,3 +335,17 @@ def test_the_jobs_page_shows_a_hundred_jobs_a_page_and_filters_by_name_and_faili
         assert listed("/?show=failing") == ["job007"] and listed("/?q=zzz") == []
     finally:
         site.close()
+
+
+def test_every_static_asset_is_package_data() -> None:
+    """A wheel ships what pyproject's package-data names: each served asset must match it."""
+    import tomllib
+    from fnmatch import fnmatch
+
+    from cronplus.web.pages.static import TYPES
+
+    root = Path(__file__).resolve().parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["cronplus.web"]
+    for name in TYPES:
+        assert (root / "cronplus" / "web" / "static" / name).is_file(), name
+        assert any(fnmatch(f"static/{name}", g) for g in globs), name

@@ -151,6 +151,7 @@ def page(title: str, body: Html, *, now: float, active: str = "", status: int = 
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<title>{title} · cronplus</title>{meta}'
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
         '<link rel="stylesheet" href="/static/cronplus.css">'
         '<script src="/static/cronplus.js" defer></script></head>'
         '<body data-now="{now}" data-refresh="{every}">'

@@ -1,4 +1,4 @@
-"""`/static/NAME`: the stylesheet and the small script, read from the package (cronplus/web/static/,
+"""`/static/NAME`: the stylesheet, the small script and the icon, read from the package (cronplus/web/static/,
 shipped as package data: nothing is fetched from the internet). Only the names listed here are
 served; anything else is 404 (no path is ever built from the request)."""
 
@@ -8,7 +8,8 @@ from functools import cache
 
 from cronplus.web.http import Request, Response, Site
 
-TYPES = {"cronplus.css": "text/css; charset=utf-8", "cronplus.js": "text/javascript; charset=utf-8"}
+TYPES = {"cronplus.css": "text/css; charset=utf-8", "cronplus.js": "text/javascript; charset=utf-8",
+         "favicon.svg": "image/svg+xml"}
 
 
 @cache
