@@ -77,7 +77,7 @@ def shoot(driver: Any, tmp_path: Path, name: str, size: tuple[int, int] = (1280,
     driver.set_window_size(size[0], min(max(int(height) + 40, 480), 4000))
     path = tmp_path / f"{name}.png"
     driver.save_screenshot(str(path))
-    driver.set_window_size(1280, 900)
+    driver.set_window_size(*size)
     if os.environ.get("CRONPLUS_SCREENSHOTS"):
         shutil.copy(path, Path(os.environ["CRONPLUS_SCREENSHOTS"]) / path.name)
     return path
@@ -144,6 +144,21 @@ def test_the_jobs_page_names_every_job_and_its_state_and_a_run_s_output_is_two_c
             assert "HOOKSECRET123" not in browser.page_source
         shoot(browser, tmp_path, name)
     assert console_errors(browser) == []  # nothing refused by the CSP, nothing failed to load
+
+
+def test_on_a_phone_s_width_no_page_scrolls_sideways(sup: WebSupervisor, browser: Any, tmp_path: Path) -> None:
+    run_id = triggered(sup, "greet")
+    sup.wait_final(run_id)
+    browser.set_window_size(390, 844)
+    try:
+        for path in ("/", "/jobs/greet", f"/runs/{run_id}", "/graph", "/timeline", "/alerts"):
+            browser.get(sup.url + path)
+            wide = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+            assert wide[0] <= wide[1], (path, wide)  # wide charts scroll in their own box
+        browser.get(sup.url + "/")
+        shoot(browser, tmp_path, "jobs-phone", size=(390, 844))
+    finally:
+        browser.set_window_size(1280, 900)
 
 
 def test_a_running_job_s_output_page_shows_new_lines_as_they_are_written(
