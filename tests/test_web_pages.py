@@ -74,6 +74,9 @@ def site(tmp_path: Path) -> Iterator[StoreSite]:
                                       exit_code=3 if status is RunStatus.FAILED else 0,
                                       reason="exit 3" if status is RunStatus.FAILED else None, output=b"pulled\n")
         runs.add("transform", start=start + 60, seconds=5, status=RunStatus.SUCCESS)
+    ids["not_run"] = hist.record_not_run(job="load", status=RunStatus.UPSTREAM_FAILED, trigger=Trigger.SCHEDULE,
+                                         scheduled_at=NOW - 3600, tz=None, at=NOW - 3500,
+                                         reason="upstream transform failed").run_id
     tick = NOW - 600
     ids["try1"] = runs.add("report", start=tick, seconds=2, status=RunStatus.TIMEOUT, exit_code=None, tick=tick,
                            reason="timeout after 2s", final=False, signal=15)
@@ -115,7 +118,7 @@ def ids(site: StoreSite) -> dict[str, int]:
 def pages(site: StoreSite) -> list[str]:
     return ["/", "/jobs/extract", "/jobs/report", "/jobs/lonely", "/jobs/" + quote(HOSTILE, safe=""),
             f"/runs/{ids(site)['try1']}", f"/runs/{ids(site)['load']}", f"/runs/{ids(site)['hostile']}",
-            f"/runs/{ids(site)['hostile_done']}", "/graph", "/timeline", "/alerts", "/alerts?status=failed"]
+            f"/runs/{ids(site)['hostile_done']}", f"/runs/{ids(site)['not_run']}", "/graph", "/timeline", "/alerts", "/alerts?status=failed"]
 
 
 def test_every_page_answers_200_with_a_strict_csp_and_no_inline_script_or_style(site: StoreSite) -> None:
@@ -241,6 +244,9 @@ def test_the_run_page_lists_the_attempts_of_its_tick_and_says_why(site: StoreSit
     assert "timeout after 2s" in html and "SIGTERM (15)" in html and "◷" in html
     assert "No output kept" in html
     assert "déjà vu" in text(get(site, f"/runs/{ids(site)['try2']}"))
+    never = text(get(site, f"/runs/{ids(site)['not_run']}"))  # decided, never started: no times, no log
+    assert "⇡" in never and "upstream failed" in never and "upstream transform failed" in never
+    assert "<dt>Started</dt><dd>-</dd>" in never and "No output kept" in never
 
 
 def test_a_running_run_is_followed_through_its_tail(site: StoreSite) -> None:
@@ -277,7 +283,7 @@ def test_the_timeline_draws_a_row_per_job_and_a_bar_per_run_of_the_last_day(site
     svg = html[html.index("<svg"):html.index("</svg>")]
     labels = re.findall(r'<text class="label"[^>]*>([^<]+)</text>', svg)
     assert labels[:4] == ["extract", "transform", "load", "report"]
-    assert svg.count('class="bar st-') == 30 + 30 + 1 + 2 + 2
+    assert svg.count('class="bar st-') == 30 + 30 + 1 + 2 + 2  # a run that never started has no bar
     assert 'class="now"' in svg
     earlier = text(get(site, f"/timeline?end={NOW - 86400:.0f}"))
     assert "No runs in this window" in earlier and "next 24 h" in earlier
