@@ -313,6 +313,7 @@ def test_a_refused_run_now_says_why_and_offers_to_force_it(site: StoreSite) -> N
     refused = get(site, "/jobs/report/trigger", method="POST", authenticated=True)
     html = text(refused)
     assert refused.status == 409 and "upstream extract has not run" in html and site.triggered == []
+    assert "http-equiv" not in html and 'data-refresh=""' in html  # reloading a POST's URL would not show the job
     assert '<input type="hidden" name="force" value="1"><button type="submit" class="force">' in html
     forced = get(site, "/jobs/report/trigger", method="POST", authenticated=True, body=b"force=1")
     assert forced.status == 303 and site.triggered == ["report"]

@@ -112,7 +112,10 @@ def _render(request: Request, site: Site, *, notice: str | None = None, status: 
     if before is not None:
         parts.append(fmt('<p class="pager"><a href="{}">← Newest runs</a></p>',
                          href(job_href(name), status=statuses, since=since_text)))
-    return page(name, join(parts), now=now, status=status, refresh=30 if before is None else None)
+    # Refreshed while it shows the newest runs; not a deeper page, nor the answer to a POST (its
+    # URL is the action's: reloading it would not show the job).
+    live = before is None and request.method == "GET"
+    return page(name, join(parts), now=now, status=status, refresh=30 if live else None)
 
 
 def _int(text: str | None) -> int | None:
