@@ -177,6 +177,11 @@ def test_the_jobs_page_shows_strips_last_and_next_runs_what_runs_and_the_reload(
     assert f'href="/runs/{ids(site)["load"]}"' in now and "waiting on upstream" in now
     assert "&lt;warn&gt; &amp; check" in html and "1 lint warning" in html
     assert "crontab loaded" in html and '<a href="/">6 jobs</a>' in html  # 5 in the crontab, 1 removed yet running
+    many = [RunState(job="extract", run_id=i, attempt=1, state="active", trigger="schedule",
+                     scheduled_at=datetime.fromtimestamp(NOW, UTC), started_at=NOW) for i in range(1, 81)]
+    site.runs = tuple(many)
+    crowded = text(get(site, "/"))
+    assert crowded.count('<li><a href="/jobs/extract">') == 50 and "and 30 more" in crowded
     site._stats = type(site._stats)(reload_ok=False)
     assert "the last reload failed" in text(get(site, "/"))
 

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from cronplus.service.views import JobRow
 
 PAGE = 100  # jobs a page: a thousand rows are neither read at a glance nor rendered in 100 ms
-STRIP = 14  # runs in a job's strip: two weeks of a daily job, a bit over two hours of a 10-minute one
+STRIP = 14
+IN_FLIGHT = 50  # runs listed under "Now": a 2,000-job tick would otherwise list them all  # runs in a job's strip: two weeks of a daily job, a bit over two hours of a 10-minute one
 REFRESH_S = 15
 
 
@@ -186,12 +187,15 @@ def _in_flight(snap: SupervisorSnapshot, now: float) -> Html:
     if not snap.runs:
         return fmt('<section><h2>Now</h2><p class="muted">Nothing runs or waits.</p></section>')
     items = []
-    for r in snap.runs:
+    for r in snap.runs[:IN_FLIGHT]:
         run = fmt('<a href="{}">run {}</a>', run_href(r.run_id), r.run_id) if r.run_id is not None else esc("no row yet")
         since = relative(r.started_at - now) if r.started_at is not None else ""
         items.append(fmt('<li><a href="{}">{}</a> · {} · {} · attempt {} · tick {} {}</li>', job_href(r.job), r.job,
                          _state(r.state), run, r.attempt,
                          local(r.scheduled_at), fmt('<span class="muted">started {}</span>', since) if since else ""))
+    more = len(snap.runs) - IN_FLIGHT
+    if more > 0:
+        items.append(fmt('<li class="muted">and {} more (the <a href="/?show=running">running jobs</a>)</li>', more))
     return fmt('<section><h2>Now</h2><ul class="inflight">{}</ul></section>', join(items))
 
 
