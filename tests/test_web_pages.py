@@ -361,3 +361,26 @@ def test_every_static_asset_is_package_data() -> None:
     for name in TYPES:
         assert (root / "cronplus" / "web" / "static" / name).is_file(), name
         assert any(fnmatch(f"static/{name}", g) for g in globs), name
+
+
+def test_the_timeline_pages_a_hundred_jobs_and_draws_a_run_that_began_before_the_day(tmp_path: Path) -> None:
+    text_ = "".join(f"# cronplus: name=job{i:03}\n*/5 * * * * echo {i}\n" for i in range(120))
+    db = tmp_path / "state" / "history.db"
+    hist = History(db)
+    runs = Runs(hist, tmp_path / "logs")
+    long_one = runs.add("job000", start=NOW - 86400 - 7200, seconds=3 * 3600, status=RunStatus.SUCCESS)
+    runs.add("job001", start=NOW - 86400 - 7200, seconds=60, status=RunStatus.SUCCESS)  # ended before the day
+    for i in range(120):
+        runs.add(f"job{i:03}", start=NOW - 3600 + i, seconds=5, status=RunStatus.SUCCESS)
+    hist.close()
+    site = StoreSite(db, parse_crontab(text_, path=str(tmp_path / "crontab"), system=False), now=NOW)
+    try:
+        first = text(get(site, "/timeline"))
+        labels = re.findall(r'<text class="label"[^>]*>(job\d+)</text>', first)
+        assert labels == [f"job{i:03}" for i in range(100)] and "jobs 1 to 100 of 120" in first
+        assert f'<a href="/runs/{long_one}"><rect class="bar st-success" x="150"' in first  # clipped at the day's start
+        assert first.count('class="bar st-') == 101
+        second = text(get(site, "/timeline?page=2"))
+        assert re.findall(r'<text class="label"[^>]*>(job\d+)</text>', second) == [f"job{i:03}" for i in range(100, 120)]
+    finally:
+        site.close()

@@ -1,7 +1,8 @@
 """`/timeline`: the last 24 hours as a Gantt chart (SVG), one row per job that ran in them (the
 crontab's order, then jobs no longer in it), a bar per run from its start to its end, a running
 run up to now; the hour lines are local time. At most LIMIT runs, the newest (a note says when
-more were left out); the window can be moved back a day at a time (`?end=UNIX`).
+more were left out), ROWS jobs a page (`?page=N`); the window can be moved back a day at a time
+(`?end=UNIX`).
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from typing import TYPE_CHECKING
 
 from cronplus.web.http import Request, Response, Site
 from cronplus.web.pages.graph import legend
-from cronplus.web.pages.layout import fmt, href, job_href, join, local, page
+from cronplus.web.pages.layout import Html, fmt, href, job_href, join, local, page
 from cronplus.web.pages.svg import GanttRow, gantt
 
 WINDOW_S = 24 * 3600.0
 LIMIT = 5000
+ROWS = 100  # jobs a page
+SLACK_S = 6 * 3600.0  # a run that started this long before the window and ended in it is drawn too
 
 if TYPE_CHECKING:
     from cronplus.model import RunRecord
+    from cronplus.store.api import RunReader
 
 
 def handle(request: Request, site: Site) -> Response:
@@ -32,7 +36,8 @@ def handle(request: Request, site: Site) -> Response:
         end, end_text = now, None
     start = end - WINDOW_S
     history = site.history()
-    runs = list(history.iter_query(since=start, until=end, newest_first=True, limit=LIMIT))
+    runs = _latest(history, start, now) if end_text is None else \
+        list(history.iter_query(since=start, until=end, newest_first=True, limit=LIMIT))
     capped = len(runs) >= LIMIT
     seen = {r.run_id for r in runs}
     runs += [r for r in history.running() if r.run_id not in seen and r.started_at is not None
@@ -42,9 +47,17 @@ def handle(request: Request, site: Site) -> Response:
         by_job.setdefault(r.job, []).append(r)
     order = [job.name for job in site.crontab().jobs if job.name in by_job]
     order += sorted(set(by_job) - set(order))
-    rows = [GanttRow(label=name, url=job_href(name), runs=by_job[name]) for name in order]
-    parts = [fmt("<h1>Timeline</h1><p>{} runs of {} jobs from {} to {}.</p>", len(runs), len(rows), local(start), local(end)),
+    pages = max((len(order) + ROWS - 1) // ROWS, 1)
+    number = min(max(int(p) if (p := request.arg("page") or "").isdigit() else 1, 1), pages)
+    rows = [GanttRow(label=name, url=job_href(name), runs=by_job[name])
+            for name in order[(number - 1) * ROWS:number * ROWS]]
+    parts = [fmt("<h1>Timeline</h1><p>{} runs of {} jobs from {} to {}.</p>", len(runs), len(order), local(start), local(end)),
              legend(), fmt('<div class="scroll">{}</div>', gantt(rows, start=start, end=end, now=now))]
+    if pages > 1:
+        parts.append(fmt('<p class="pager">jobs {} to {} of {} · {}</p>', (number - 1) * ROWS + 1,
+                         min(number * ROWS, len(order)), len(order), join(
+                             (fmt('<a href="{}"{}>{}</a>', href("/timeline", end=end_text, page=n),
+                                  Html(' aria-current="page"') if n == number else "", n) for n in range(1, pages + 1)), " ")))
     if capped:
         parts.append(fmt('<p class="notice">Only the newest {} runs of the window are drawn.</p>', LIMIT))
     nav = [fmt('<a href="{}">← previous 24 h</a>', href("/timeline", end=f"{start:.0f}"))]
@@ -54,3 +67,21 @@ def handle(request: Request, site: Site) -> Response:
     parts.append(fmt('<p class="pager">{}</p>', join(nav, " · ")))
     return page("Timeline", join(parts), now=now, active="/timeline", refresh=60 if end_text is None else None)
 
+
+
+def _latest(history: RunReader, start: float, now: float) -> list[RunRecord]:
+    """The runs of the last day, newest first, walking run ids down from the newest (cheap, and
+    SQLite's plan for a wide time range sorts every row in it first): run ids are handed out
+    at start, so once runs start more than SLACK_S before the window, none after them is in it
+    (a longer run still going is in `running()`)."""
+    runs: list[RunRecord] = []
+    for r in history.iter_query(newest_first=True):
+        t = (r.started_at or r.ended_at)
+        if t is None:
+            continue
+        if t.timestamp() < start - SLACK_S or len(runs) >= LIMIT:
+            break
+        ended = r.ended_at.timestamp() if r.ended_at else now
+        if ended >= start and t.timestamp() <= now:
+            runs.append(r)
+    return runs
