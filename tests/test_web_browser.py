@@ -124,6 +124,12 @@ def test_the_jobs_page_names_every_job_and_its_state_and_a_run_s_output_is_two_c
     assert browser.execute_script("return getComputedStyle(document.querySelector('.cell.st-success')).backgroundColor") \
         == "rgb(0, 158, 115)"  # the stylesheet from /static/ applied, under the server's CSP
     shoot(browser, tmp_path, "jobs")
+    browser.execute_script("window.cronplusSamePage = true")  # gone if the page reloads
+    assert sup.wait_final(triggered(sup, "greet"))["status"] == "success"
+    browser.find_element("css selector", "footer a.refresh").click()
+    wait(browser, lambda d: len(d.find_elements("css selector", 'tr:has(a.job[href="/jobs/greet"]) a.cell')) == 4,
+         "the new run in greet's strip")
+    assert browser.execute_script("return window.cronplusSamePage") is True  # refreshed in place
 
     browser.find_element("css selector", 'a.job[href="/jobs/greet"]').click()
     wait(browser, lambda d: d.current_url.endswith("/jobs/greet"), "the job page")

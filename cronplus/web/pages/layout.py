@@ -157,9 +157,9 @@ def page(title: str, body: Html, *, now: float, active: str = "", status: int = 
         '<body data-now="{now}" data-refresh="{every}">'
         '<header><a class="brand" href="/">cronplus</a><nav>{links}</nav></header>'
         '<main>{body}</main>'
-        '<footer>supervisor time {clock}</footer></body></html>\n',
+        '<footer>supervisor time {clock}{again}</footer></body></html>\n',
         title=title, meta=meta, now=f"{now:.3f}", every=every or "", links=links, body=body,
-        clock=local(now))
+        clock=local(now), again=fmt(' · <a class="refresh" href="">refresh</a>') if every else "")
     return Response(status=status, body=doc.encode(), headers=page_headers())
 
 

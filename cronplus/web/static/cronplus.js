@@ -1,5 +1,6 @@
 // cronplus pages: the only script. The pages work without it; it (1) keeps countdowns current,
-// (2) refreshes a page's <main> every data-refresh seconds without losing the scroll position,
+// (2) refreshes a page's <main> every data-refresh seconds (and when its "refresh" link is
+// clicked) without losing the scroll position,
 // (3) follows a running run's output (data-follow), appending the bytes after data-offset.
 // Times count from the supervisor's clock (body data-now), not the browser's.
 (function () {
@@ -58,22 +59,32 @@
     };
     setTimeout(follow, 500);
   } else if (every > 0) {
-    setInterval(function () {
-      fetch(window.location.href, { credentials: "same-origin" }).then(function (r) {
-        if (!r.ok) return null;
-        return r.text();
-      }).then(function (html) {
-        if (!html) return;
-        var doc = new DOMParser().parseFromString(html, "text/html");
-        var fresh = doc.querySelector("main");
-        var main = document.querySelector("main");
-        if (fresh && main && (document.activeElement === document.body || !main.contains(document.activeElement))) {
-          main.replaceWith(fresh);
-          body.dataset.now = doc.body.dataset.now;
-          skew = parseFloat(doc.body.dataset.now || "0") * 1000 - Date.now();
-          tick();
-        }
-      }).catch(function () {});
-    }, every * 1000);
+    setInterval(refresh, every * 1000);
   }
+
+  // The page again, in place: <main> and the footer swapped for the server's new ones (the
+  // scroll position stays); not while the person types in a form of the page.
+  function refresh() {
+    return fetch(window.location.href, { credentials: "same-origin" }).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (!html) return;
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var main = document.querySelector("main");
+      if (!main || (document.activeElement !== document.body && main.contains(document.activeElement))) return;
+      ["main", "footer"].forEach(function (tag) {
+        var fresh = doc.querySelector(tag), old = document.querySelector(tag);
+        if (fresh && old) old.replaceWith(fresh);
+      });
+      body.dataset.now = doc.body.dataset.now;
+      skew = parseFloat(doc.body.dataset.now || "0") * 1000 - Date.now();
+      tick();
+    }).catch(function () {});
+  }
+
+  // "refresh" links reload the page without the script; with it, in place.
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest("a.refresh");
+    if (link && every > 0) { e.preventDefault(); refresh(); }
+  });
 })();
