@@ -4,8 +4,9 @@ A summary line (how many jobs, failing, running; the last reload's result), the 
 warnings, then one row per job (`Site.job_rows`, what `cronplus jobs` shows): its schedule, a
 strip of its recent runs oldest to newest as Airflow's grid draws them (a square per run, its
 colour and symbol the status, a link to the run), the last final run, the next run with a
-countdown, and what runs or waits now. Below, the runs the supervisor holds (its snapshot).
-Refreshed every 15 s by the script (a meta refresh without it).
+countdown, and what runs or waits now; PAGE jobs a page, filtered by a part of the name (`q`)
+or to the failing or running ones (`show`). Below, the runs the supervisor holds (its
+snapshot). Refreshed every 15 s by the script (a meta refresh without it).
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ if TYPE_CHECKING:
     from cronplus.service.views import JobRow
 
 PAGE = 100  # jobs a page: a thousand rows are neither read at a glance nor rendered in 100 ms
-STRIP = 14
-IN_FLIGHT = 50  # runs listed under "Now": a 2,000-job tick would otherwise list them all  # runs in a job's strip: two weeks of a daily job, a bit over two hours of a 10-minute one
+STRIP = 14  # runs in a job's strip: two weeks of a daily job, a bit over two hours of a 10-minute one
+IN_FLIGHT = 50  # runs listed under "Now": a 2,000-job tick would otherwise list them all
 REFRESH_S = 15
 
 
@@ -53,9 +54,9 @@ def strip(runs: Sequence[RunRecord], *, slots: int = STRIP) -> Html:
     cells = []
     for r in runs[-slots:]:
         key = status_key(r.status)
-        when = r.started_at.strftime("%m-%d %H:%M") if r.started_at else "-"
+        at = local(r.started_at or r.ended_at)[5:16]  # MM-DD HH:MM, local time
         reason = f" · {esc(r.reason)}" if r.reason else ""
-        cells.append(f'<a class="cell st-{key}" href="/runs/{r.run_id}" title="run {r.run_id} · {key} · {when}'
+        cells.append(f'<a class="cell st-{key}" href="/runs/{r.run_id}" title="run {r.run_id} · {key} · {at}'
                      f'{reason}">{STATUS[key][0]}</a>')
     return Html(f'<span class="strip">{empty}{"".join(cells)}</span>')
 
