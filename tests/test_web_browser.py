@@ -198,3 +198,20 @@ def test_the_run_now_button_with_the_token_starts_a_run_that_then_appears(
     browser.get(sup.url + "/jobs/greet")
     assert browser.find_elements("css selector", f'td[data-label="Run"] a[href="/runs/{run_id}"]')
     shoot(browser, tmp_path, "job-after-run-now")
+
+
+def test_without_javascript_the_pages_work_and_a_running_run_s_page_reloads_itself(
+        sup: WebSupervisor, browser: Any, tmp_path: Path) -> None:
+    browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        run_id = triggered(sup, "ticker")
+        browser.get(sup.url + "/")
+        assert "ticker" in body_text(browser) and "running" in body_text(browser)
+        browser.find_element("css selector", f'a[href="/runs/{run_id}"]').click()
+        wait(browser, lambda d: d.current_url.endswith(f"/runs/{run_id}"), "the run page")
+        first = browser.find_element("id", "output").text
+        # Only a reload can bring new lines now: the <noscript> meta refresh does, every 3 s.
+        wait(browser, lambda d: "tick 4" in d.find_element("id", "output").text and "tick 4" not in first,
+             "a reload with later output")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
