@@ -159,7 +159,9 @@ def test_no_secret_reaches_a_page(site: StoreSite) -> None:
     alerts = text(get(site, "/alerts"))
     assert "https://hooks.slack.com/…" in alerts and "https://hc-ping.com/…" in alerts and "env:OPS_HOOK" in alerts
     job = text(get(site, "/jobs/extract"))
-    assert "https://hooks.slack.com/…" in job and "https://api.example.com/…" in job
+    assert "https://hooks.slack.com/…" in job and "curl" not in job  # the command needs the token
+    signed_in = text(get(site, "/jobs/extract", authenticated=True))
+    assert "curl -s https://api.example.com/…" in signed_in and "CMDSECRET99" not in signed_in
 
 
 def test_the_jobs_page_shows_strips_last_and_next_runs_what_runs_and_the_reload(site: StoreSite) -> None:

@@ -98,7 +98,7 @@ def _render(request: Request, site: Site, *, notice: str | None = None, status: 
     parts = [fmt('<h1>{}</h1>', name)]
     if notice:
         parts.append(fmt('<p class="notice">{}</p>', notice))
-    parts.append(_facts(spec, site, now) if spec else
+    parts.append(_facts(spec, site, now, signed_in=request.authenticated) if spec else
                  fmt('<p class="notice">{} is not in the crontab any more; its history is kept.</p>', name))
     if spec:
         parts.append(_run_now(name, request, refused=refused))
@@ -133,7 +133,7 @@ def _history(history: RunReader, name: str, statuses: list[str], since: float | 
             yield record
 
 
-def _facts(spec: JobSpec, site: Site, now: float) -> Html:
+def _facts(spec: JobSpec, site: Site, now: float, *, signed_in: bool) -> Html:
     from cronplus.crontab.schedule import next_fires
     from cronplus.redact import redact_urls_in
 
@@ -147,7 +147,10 @@ def _facts(spec: JobSpec, site: Site, now: float) -> Html:
     facts: dict[str, object] = {
         "Schedule": fmt("<code>{}</code> {}", spec.schedule.text, spec.tz or "local time"),
         "Next runs": upcoming,
-        "Command": fmt("<code>{}</code>", redact_urls_in(spec.command)),
+        # Reading the pages needs no token, and a command may carry a password (`PGPASSWORD=...`)
+        # where no URL shows it: only the token's holder sees it, URLs still cut to their host.
+        "Command": fmt("<code>{}</code>", redact_urls_in(spec.command)) if signed_in else
+        fmt('<span class="muted">shown once signed in (below)</span>'),
         "After (upstream)": _links(spec.options.after) if spec.options.after else "-",
         "Before (downstream)": _links(downstream) if downstream else "-",
         "Defined at": f"{spec.loc.path}:{spec.loc.line}",
