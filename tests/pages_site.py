@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from cronplus.crontab.schedule import next_fire
 from cronplus.model import Crontab
 from cronplus.service.commands import JobState, RunState, SupervisorSnapshot
-from cronplus.service.views import JobRow, job_rows
+from cronplus.service.views import JobRow, held_states, job_rows
 from cronplus.status import Trigger
 from cronplus.store import outbox as outbox_mod
 from cronplus.store.history import History, ReadHistory, connect, open_readonly
@@ -86,8 +86,13 @@ class StoreSite:
     def crontab(self) -> Crontab:
         return self._crontab
 
-    def job_rows(self) -> list[JobRow]:
-        return job_rows(self.db_path, self._crontab, datetime.fromtimestamp(self._now, UTC), {})
+    def job_rows(self, only: str | None = None) -> list[JobRow]:
+        """As the supervisor's site: next runs and held runs from the snapshot."""
+        snapshot = self.snapshot()
+        held = held_states((r.job, r.state) for r in snapshot.runs)
+        next_runs = {job.name: job.next_run for job in snapshot.jobs}
+        rows = job_rows(self.db_path, self._crontab, datetime.fromtimestamp(self._now, UTC), held, next_runs)
+        return rows if only is None else [row for row in rows if row.job == only]
 
     def history(self) -> ReadHistory:
         if self._history is None:
