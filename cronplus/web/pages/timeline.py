@@ -18,6 +18,7 @@ from cronplus.web.pages.svg import GanttRow, gantt
 WINDOW_S = 24 * 3600.0
 LIMIT = 5000
 ROWS = 100  # jobs a page
+SCAN = 4 * LIMIT  # rows the walk from the newest reads at most
 SLACK_S = 6 * 3600.0  # a run that started this long before the window and ended in it is drawn too
 
 if TYPE_CHECKING:
@@ -36,8 +37,9 @@ def handle(request: Request, site: Site) -> Response:
         end, end_text = now, None
     start = end - WINDOW_S
     history = site.history()
-    runs = _latest(history, start, now) if end_text is None else \
-        list(history.iter_query(since=start, until=end, newest_first=True, limit=LIMIT))
+    runs = _latest(history, start, now) if end_text is None else None
+    if runs is None:  # an earlier day, or a history whose newest runs are not the window's
+        runs = list(history.iter_query(since=start, until=end, newest_first=True, limit=LIMIT))
     capped = len(runs) >= LIMIT
     seen = {r.run_id for r in runs}
     runs += [r for r in history.running() if r.run_id not in seen and r.started_at is not None
@@ -69,13 +71,16 @@ def handle(request: Request, site: Site) -> Response:
 
 
 
-def _latest(history: RunReader, start: float, now: float) -> list[RunRecord]:
+def _latest(history: RunReader, start: float, now: float) -> list[RunRecord] | None:
     """The runs of the last day, newest first, walking run ids down from the newest (cheap, and
     SQLite's plan for a wide time range sorts every row in it first): run ids are handed out
     at start, so once runs start more than SLACK_S before the window, none after them is in it
-    (a longer run still going is in `running()`)."""
+    (a longer run still going is in `running()`). None when SCAN rows are not enough (runs
+    stamped after now: the clock was set back), for the time index to answer instead."""
     runs: list[RunRecord] = []
-    for r in history.iter_query(newest_first=True):
+    for scanned, r in enumerate(history.iter_query(newest_first=True)):
+        if scanned >= SCAN:
+            return None
         t = (r.started_at or r.ended_at)
         if t is None:
             continue
