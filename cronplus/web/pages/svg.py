@@ -169,21 +169,23 @@ def graph(nodes: Sequence[Node], edges: Sequence[tuple[str, str]], *, width_per_
     parts: list[Html] = [fmt(
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path class="arrowhead" d="M 0 0 L 10 5 L 0 10 z"></path></marker></defs>')]
+    # Written out by hand rather than with fmt (a thousand jobs make thousands of shapes); the
+    # job names are the only text in them, escaped.
     for up, down in edges:
         if up not in pos or down not in pos:
             continue
         (x0, y0), (x1, y1) = pos[up], pos[down]
         sx, sy, ex, ey = x0 + box_w, y0 + box_h / 2, x1, y1 + box_h / 2
-        mid = (sx + ex) / 2
-        parts.append(fmt('<path class="edge" d="M {} {} C {} {}, {} {}, {} {}" marker-end="url(#arrow)">'
-                         '<title>{} → {}</title></path>',
-                         _n(sx), _n(sy), _n(mid), _n(sy), _n(mid), _n(ey), _n(ex), _n(ey), up, down))
+        mid = _n((sx + ex) / 2)
+        parts.append(Html(f'<path class="edge" d="M {_n(sx)} {_n(sy)} C {mid} {_n(sy)}, {mid} {_n(ey)}, {_n(ex)} {_n(ey)}"'
+                          f' marker-end="url(#arrow)"><title>{esc(up)} → {esc(down)}</title></path>'))
     for node in nodes:
         x, y = pos[node.name]
         key = status_key(node.status)
-        box = Html(rect(x, y, box_w, box_h, cls=f"node st-{key}", rx=6,
-                        title=f"{node.name}: last run {key.replace('_', ' ')}")
-                   + text(x + 10, y + box_h * 0.64, symbol_of(node.status), cls="sym")
-                   + text(x + 28, y + box_h * 0.64, clip(node.name, 18), cls="label"))
-        parts.append(link(node.url, box))
+        base = _n(y + box_h * 0.64)
+        parts.append(Html(
+            f'<a href="{esc(node.url)}"><rect class="node st-{key}" x="{_n(x)}" y="{_n(y)}" width="{_n(box_w)}" '
+            f'height="{_n(box_h)}" rx="6"><title>{esc(node.name)}: last run {key.replace("_", " ")}</title></rect>'
+            f'<text class="sym" x="{_n(x + 10)}" y="{base}">{symbol_of(key)}</text>'
+            f'<text class="label" x="{_n(x + 28)}" y="{base}">{esc(clip(node.name, 18))}</text></a>'))
     return svg(width, height, join(parts), label=f"dependency graph of {len(nodes)} jobs", cls="chart graph")
