@@ -18,7 +18,7 @@ from cronplus.web.pages.svg import GanttRow, gantt
 WINDOW_S = 24 * 3600.0
 LIMIT = 5000
 ROWS = 100  # jobs a page
-SCAN = 4 * LIMIT  # rows the walk from the newest reads at most
+SCAN = LIMIT + 1000  # rows the walk from the newest reads at most (a busy day: LIMIT of them)
 SLACK_S = 6 * 3600.0  # a run that started this long before the window and ended in it is drawn too
 
 if TYPE_CHECKING:
@@ -79,12 +79,14 @@ def _latest(history: RunReader, start: float, now: float) -> list[RunRecord] | N
     stamped after now: the clock was set back), for the time index to answer instead."""
     runs: list[RunRecord] = []
     for scanned, r in enumerate(history.iter_query(newest_first=True)):
+        if len(runs) >= LIMIT:
+            break
         if scanned >= SCAN:
             return None
         t = (r.started_at or r.ended_at)
         if t is None:
             continue
-        if t.timestamp() < start - SLACK_S or len(runs) >= LIMIT:
+        if t.timestamp() < start - SLACK_S:
             break
         ended = r.ended_at.timestamp() if r.ended_at else now
         if ended >= start and t.timestamp() <= now:
