@@ -198,6 +198,10 @@ def test_the_run_now_button_with_the_token_starts_a_run_that_then_appears(
     browser.get(sup.url + "/jobs/greet")
     assert browser.find_elements("css selector", f'td[data-label="Run"] a[href="/runs/{run_id}"]')
     shoot(browser, tmp_path, "job-after-run-now")
+    browser.find_element("css selector", "form.sign-out button").click()
+    wait(browser, lambda d: d.current_url.rstrip("/") == sup.url.rstrip("/"), "the jobs page after signing out")
+    browser.get(sup.url + "/jobs/greet")
+    assert browser.find_elements("css selector", 'input[name="token"]')  # asked for the token again
 
 
 def test_without_javascript_the_pages_work_and_a_running_run_s_page_reloads_itself(

@@ -199,7 +199,9 @@ def _run_now(name: str, request: Request, *, refused: bool = False) -> Html:
     if request.authenticated:
         force = fmt('<input type="hidden" name="force" value="1"><button type="submit" class="force">'
                     '▶ Run anyway (force)</button>') if refused else fmt('<button type="submit">▶ Run now</button>')
-        return fmt('<form class="run-now" method="post" action="{}">{}</form>', action, force)
+        return fmt('<div class="actions"><form class="run-now" method="post" action="{}">{}</form>'
+                   '<form class="sign-out" method="post" action="/logout"><button type="submit">Sign out</button>'
+                   '</form></div>', action, force)
     return fmt('<form class="run-now login" method="post" action="/login">'
                '<input type="hidden" name="next" value="{}">'
                '<label>Token to act <input type="password" name="token" autocomplete="current-password" required '

@@ -32,7 +32,8 @@ def _n(value: float) -> str:
 
 
 def svg(width: float, height: float, body: Html, *, label: str, cls: str = "chart") -> Html:
-    return fmt('<svg class="{}" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}" '
+    # role=group, not img: the shapes are links a keyboard and a screen reader can reach
+    return fmt('<svg class="{}" width="{}" height="{}" viewBox="0 0 {} {}" role="group" aria-label="{}" '
                'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMinYMin meet">{}</svg>',
                cls, _n(width), _n(height), _n(width), _n(height), label, body)
 
