@@ -392,9 +392,8 @@ def test_the_timeline_of_a_clock_set_back_still_shows_the_day_s_runs(site: Store
     """Runs stamped after now (the supervisor's clock went back a week) are not in the window;
     the day's runs still are, however many newer rows come first (the walk from the newest
     gives up after SCAN rows and the time index answers: bench_pages measured 12.7 s without)."""
-    from cronplus.web.pages import timeline
-
     from cronplus.store.api import RunStart
+    from cronplus.web.pages import timeline
 
     hist = History(site.db_path)
     hist.start_runs([RunStart(job="extract", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=NOW + 7 * 86400 + i,
