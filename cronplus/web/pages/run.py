@@ -150,6 +150,7 @@ def _output(site: Site, record: RunRecord, running: bool) -> Html:
     shown = data.decode("utf-8", errors="replace")
     empty = fmt('<p class="muted" id="no-output">{}</p>', "No output yet." if running else "The run wrote nothing.") \
         if not data else Html("")
-    return fmt('<section><h2>Output{}</h2>{}{}<pre class="output" id="output"{}>{}</pre></section>',
-               fmt(' <span class="small muted">followed live</span>') if follow else "", note, empty, follow,
+    raw = fmt(' <a class="small" href="{}">raw</a>', f"/api/v1/runs/{record.run_id}/output")
+    return fmt('<section><h2>Output{}{}</h2>{}{}<pre class="output" id="output"{}>{}</pre></section>',
+               fmt(' <span class="small muted">followed live</span>') if follow else "", raw, note, empty, follow,
                esc(shown))
