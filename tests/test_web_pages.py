@@ -403,3 +403,19 @@ def test_the_timeline_of_a_clock_set_back_still_shows_the_day_s_runs(site: Store
     html = text(get(site, "/timeline"))
     svg = html[html.index("<svg"):html.index("</svg>")]
     assert svg.count('class="bar st-') == 30 + 30 + 1 + 2 + 2
+
+
+def test_the_longest_name_and_a_hostile_command_render_escaped_and_whole_where_it_matters(tmp_path: Path) -> None:
+    long_name = "n" * 50 + "." + "m" * 49  # the parser's longest (a 300-character one comes only from history: above)
+    crontab = f"# cronplus: name={long_name}\n* * * * * echo \"<script>alert('c')</script>\" 'q\"uote' && true\n"
+    db = tmp_path / "state" / "history.db"
+    History(db).close()
+    site = StoreSite(db, parse_crontab(crontab, path=str(tmp_path / "crontab"), system=False), now=NOW)
+    try:
+        jobs = text(get(site, "/"))
+        assert f'title="{long_name}"' in jobs and long_name[:39] + "…" in jobs  # clipped, whole on hover
+        job = text(get(site, "/jobs/" + long_name, authenticated=True))
+        assert f"<h1>{long_name}</h1>" in job and "<script>alert" not in job
+        assert "echo &quot;&lt;script&gt;alert(&#x27;c&#x27;)&lt;/script&gt;&quot; &#x27;q&quot;uote&#x27; &amp;&amp; true" in job
+    finally:
+        site.close()
