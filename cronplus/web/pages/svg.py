@@ -68,11 +68,12 @@ def duration_chart(runs: Sequence[RunRecord], *, width: float = 640, height: flo
     if not runs:
         return fmt('<p class="muted">No finished runs to chart yet.</p>')
     top, left, bottom = 18.0, 48.0, 18.0
+    width = min(width, max(240.0, left + 20.0 * len(runs) + 8))  # a few runs: a narrower chart
     plot_h = height - top - bottom
     longest = max(r.duration_s or 0.0 for r in runs) or 1.0
-    slot = min((width - left) / len(runs), 20.0)  # a few runs stay thin bars at the right, newest last
+    slot = min((width - left - 8) / len(runs), 20.0)  # newest at the right
     bar_w = max(slot * 0.75, 1.0)
-    first = width - slot * len(runs)
+    first = width - 8 - slot * len(runs)
     parts: list[Html] = [
         text(left - 6, top + 4, duration(longest), cls="axis", anchor="end"),
         text(left - 6, top + plot_h, "0", cls="axis", anchor="end"),
