@@ -294,6 +294,11 @@ def test_the_timeline_draws_a_row_per_job_and_a_bar_per_run_of_the_last_day(site
     assert 'class="now"' in svg
     earlier = text(get(site, f"/timeline?end={NOW - 86400:.0f}"))
     assert "No runs in this window" in earlier and "next 24 h" in earlier
+    hour = text(get(site, "/timeline?hours=1"))
+    svg = hour[hour.index("<svg"):hour.index("</svg>")]
+    assert svg.count('class="bar st-') == 12 + 12 + 1 + 2 + 2  # the runs of the last hour (hostile_done too)
+    assert len(re.findall(r'<line class="grid"', svg)) == 6  # a tick every 10 minutes
+    assert 'href="/timeline?hours=1&amp;end=' in hour and "previous 1 h" in hour
     for bad in ("nan", "inf", "-1e400", "x"):
         assert 'class="now"' in text(get(site, f"/timeline?end={bad}")), bad  # the last 24 h instead
 

@@ -100,7 +100,7 @@ class GanttRow:
 
 def gantt(rows: Sequence[GanttRow], *, start: float, end: float, now: float, width: float = 960) -> Html:
     """One row per job over [start, end]: a bar per run from its start to its end (a running one
-    to `now`), hour ticks along the top. A bar is at least 2 units wide, so a one-second run shows."""
+    to `now`), time ticks along the top (at most 12: every 10 min for an hour, 3 h for a day). A bar is at least 2 units wide, so a one-second run shows."""
     if not rows:
         return fmt('<p class="muted">No runs in this window.</p>')
     label_w, row_h, top = 150.0, 22.0, 24.0
@@ -112,16 +112,13 @@ def gantt(rows: Sequence[GanttRow], *, start: float, end: float, now: float, wid
 
     height = top + row_h * len(rows) + 6
     parts: list[Html] = []
-    hours = int(span // 3600)
-    step = 1 if hours <= 12 else 3
-    first_hour = (int(start // 3600) + 1) * 3600
-    for k in range(0, hours + 1, step):
-        t = first_hour + k * 3600
-        if t > end:
-            break
+    step = next((s for s in (600, 1800, 3600, 3 * 3600, 6 * 3600) if span / s <= 12), 12 * 3600)
+    t = (int(start // step) + 1) * step
+    while t <= end:
         x = x_of(t)
         parts.append(fmt('<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"></line>', _n(x), _n(top - 4), _n(x), _n(height)))
         parts.append(text(x, top - 8, local(t, with_date=False)[:5], cls="axis", anchor="middle"))
+        t += step
     for i, row in enumerate(rows):
         y = top + i * row_h
         parts.append(link(row.url, text(label_w - 6, y + row_h * 0.68, clip(row.label, 20), cls="label", anchor="end")))

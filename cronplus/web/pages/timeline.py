@@ -1,8 +1,8 @@
-"""`/timeline`: the last 24 hours as a Gantt chart (SVG), one row per job that ran in them (the
+"""`/timeline`: the last 24 hours (or 6, or 1: `?hours=`) as a Gantt chart (SVG), one row per job that ran in them (the
 crontab's order, then jobs no longer in it), a bar per run from its start to its end, a running
 run up to now; the hour lines are local time. At most LIMIT runs, the newest (a note says when
 more were left out), ROWS jobs a page (`?page=N`); the window can be moved back a day at a time
-(`?end=UNIX`).
+(`?end=UNIX`), a window at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from cronplus.web.pages.graph import legend
 from cronplus.web.pages.layout import Html, fmt, href, job_href, join, local, page
 from cronplus.web.pages.svg import GanttRow, gantt
 
-WINDOW_S = 24 * 3600.0
 LIMIT = 5000
 ROWS = 100  # jobs a page
 SCAN = LIMIT + 1000  # rows the walk from the newest reads at most (a busy day: LIMIT of them)
@@ -28,6 +27,8 @@ if TYPE_CHECKING:
 
 def handle(request: Request, site: Site) -> Response:
     now = site.now()
+    hours = int(h) if (h := request.arg("hours") or "") in ("1", "6", "24") else 24
+    window = hours * 3600.0
     end_text = request.arg("end")
     try:
         end = float(end_text) if end_text is not None else now
@@ -35,7 +36,7 @@ def handle(request: Request, site: Site) -> Response:
         end = now
     if not math.isfinite(end) or end > now or end < 0:
         end, end_text = now, None
-    start = end - WINDOW_S
+    start = end - window
     history = site.history()
     runs = _latest(history, start, now) if end_text is None else None
     if runs is None:  # an earlier day, or a history whose newest runs are not the window's
@@ -58,15 +59,19 @@ def handle(request: Request, site: Site) -> Response:
     if pages > 1:
         parts.append(fmt('<p class="pager">jobs {} to {} of {} · {}</p>', (number - 1) * ROWS + 1,
                          min(number * ROWS, len(order)), len(order), join(
-                             (fmt('<a href="{}"{}>{}</a>', href("/timeline", end=end_text, page=n),
+                             (fmt('<a href="{}"{}>{}</a>', href("/timeline", hours=request.arg("hours"), end=end_text, page=n),
                                   Html(' aria-current="page"') if n == number else "", n) for n in range(1, pages + 1)), " ")))
     if capped:
         parts.append(fmt('<p class="notice">Only the newest {} runs of the window are drawn.</p>', LIMIT))
-    nav = [fmt('<a href="{}">← previous 24 h</a>', href("/timeline", end=f"{start:.0f}"))]
+    shown = None if hours == 24 else hours  # in the links; 24 is the default
+    nav = [fmt('<a href="{}">← previous {} h</a>', href("/timeline", hours=shown, end=f"{start:.0f}"), hours)]
     if end < now:
-        nav.append(fmt('<a href="{}">next 24 h →</a>', href("/timeline", end=f"{min(end + WINDOW_S, now):.0f}")))
-        nav.append(fmt('<a href="/timeline">now</a>'))
-    parts.append(fmt('<p class="pager">{}</p>', join(nav, " · ")))
+        nav.append(fmt('<a href="{}">next {} h →</a>', href("/timeline", hours=shown, end=f"{min(end + window, now):.0f}"),
+                       hours))
+        nav.append(fmt('<a href="{}">now</a>', href("/timeline", hours=shown)))
+    widths = join((fmt('<a href="{}"{}>{} h</a>', href("/timeline", hours=None if n == 24 else n, end=end_text),
+                       Html(' aria-current="page"') if n == hours else "", n) for n in (1, 6, 24)), " ")
+    parts.append(fmt('<p class="pager">{} · window: {}</p>', join(nav, " · "), widths))
     return page("Timeline", join(parts), now=now, active="/timeline", refresh=60 if end_text is None else None)
 
 
