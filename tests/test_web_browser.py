@@ -32,7 +32,7 @@ CRONTAB = """\
 # cronplus: name=greet
 0 0 1 1 * echo "hello from $CRONPLUS_JOB <b>not bold</b>"
 # cronplus: name=ticker
-0 0 1 1 * for i in 1 2 3 4 5 6 7 8 9 10; do echo "tick $i"; sleep 1; done
+0 0 1 1 * for i in 1 2 3; do echo "tick $i"; done; while [ ! -e GATE/go ]; do sleep 0.1; done; for i in 4 5 6; do echo "tick $i"; done; while [ ! -e GATE/end ]; do sleep 0.1; done; echo "tick 7"
 # cronplus: name=publish after=greet
 0 0 1 1 * echo published
 # cronplus: name=check-disk alert=http://127.0.0.1:9/hooks/HOOKSECRET123
@@ -92,6 +92,11 @@ def body_text(driver: Any) -> str:
     return str(driver.find_element("tag name", "body").text)
 
 
+def gate(tmp_path: Path, name: str) -> None:
+    """Lets the ticker go on: `go` after its third line, `end` after its sixth."""
+    (tmp_path / name).touch()
+
+
 def triggered(sup: WebSupervisor, job: str) -> int:
     reply = sup.trigger(job)
     assert reply.status == 202, reply.text
@@ -99,10 +104,12 @@ def triggered(sup: WebSupervisor, job: str) -> int:
 
 
 @pytest.fixture
-def sup(supervisors: list[Any], tmp_path: Path, browser: Any) -> WebSupervisor:
+def sup(supervisors: list[Any], tmp_path: Path, browser: Any) -> Iterator[WebSupervisor]:
     browser.delete_all_cookies()
     browser.get_log("browser")  # drop what the previous test left
-    return start_web(supervisors, tmp_path, CRONTAB)
+    yield start_web(supervisors, tmp_path, CRONTAB.replace("GATE", str(tmp_path)))
+    gate(tmp_path, "go")  # a ticker left waiting by a failed test ends, not lingers
+    gate(tmp_path, "end")
 
 
 def test_the_jobs_page_names_every_job_and_its_state_and_a_run_s_output_is_two_clicks_away(
@@ -171,16 +178,18 @@ def test_a_running_job_s_output_page_shows_new_lines_as_they_are_written(
         sup: WebSupervisor, browser: Any, tmp_path: Path) -> None:
     run_id = triggered(sup, "ticker")
     browser.get(f"{sup.url}/runs/{run_id}")
-    wait(browser, lambda d: "tick 2" in d.find_element("id", "output").text, "the second line")
+    wait(browser, lambda d: "tick 3" in d.find_element("id", "output").text, "the first lines")
     browser.execute_script("window.cronplusSamePage = true")  # gone if the page reloads
-    wait(browser, lambda d: "tick 5" in d.find_element("id", "output").text, "a later line")
+    gate(tmp_path, "go")
+    wait(browser, lambda d: "tick 6" in d.find_element("id", "output").text, "the lines written after the page loaded")
     assert browser.execute_script("return window.cronplusSamePage") is True  # appended, not reloaded
     assert "running" in browser.find_element("tag name", "h1").text
     shoot(browser, tmp_path, "run-live")
+    gate(tmp_path, "end")
     # When the run ends the page reloads once and says how it ended.
     wait(browser, lambda d: "success" in d.find_element("tag name", "h1").text, "the run's end", timeout=60)
     output = browser.find_element("id", "output").text
-    assert [line for line in output.splitlines() if line.startswith("tick")] == [f"tick {i}" for i in range(1, 11)]
+    assert [line for line in output.splitlines() if line.startswith("tick")] == [f"tick {i}" for i in range(1, 8)]
 
 
 def test_the_run_now_button_with_the_token_starts_a_run_that_then_appears(
@@ -213,9 +222,10 @@ def test_without_javascript_the_pages_work_and_a_running_run_s_page_reloads_itse
         assert "ticker" in body_text(browser) and "running" in body_text(browser)
         browser.find_element("css selector", f'a[href="/runs/{run_id}"]').click()
         wait(browser, lambda d: d.current_url.endswith(f"/runs/{run_id}"), "the run page")
-        first = browser.find_element("id", "output").text
+        wait(browser, lambda d: "tick 3" in d.find_element("id", "output").text, "the first lines")
+        gate(tmp_path, "go")
         # Only a reload can bring new lines now: the <noscript> meta refresh does, every 3 s.
-        wait(browser, lambda d: "tick 4" in d.find_element("id", "output").text and "tick 4" not in first,
-             "a reload with later output")
+        wait(browser, lambda d: "tick 6" in d.find_element("id", "output").text, "a reload with later output")
+        gate(tmp_path, "end")
     finally:
         browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
