@@ -73,8 +73,9 @@ def wait(driver: Any, condition: Callable[[Any], Any], what: str, timeout: float
 
 def shoot(driver: Any, tmp_path: Path, name: str, size: tuple[int, int] = (1280, 900)) -> Path:
     """A screenshot of the whole page (the window grown to the page's height)."""
-    height = driver.execute_script("return Math.max(document.body.scrollHeight, 400)")
-    driver.set_window_size(size[0], min(max(int(height) + 40, 480), 4000))
+    height = driver.execute_script(
+        "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight, 400)")
+    driver.set_window_size(size[0], min(max(int(height) + 80, 480), 4000))
     path = tmp_path / f"{name}.png"
     driver.save_screenshot(str(path))
     driver.set_window_size(*size)

@@ -262,6 +262,8 @@ def test_a_running_run_is_followed_through_its_tail(site: StoreSite) -> None:
     html = text(get(site, f"/runs/{run_id}"))
     assert f'data-follow="/runs/{run_id}/tail" data-offset="14"' in html and "line 1\nline 2\n" in html
     assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in html
+    assert 'class="refresh"' not in html  # an in-place refresh would cut the follow off its <pre>
+    assert 'class="refresh"' in text(get(site, "/"))
     log = site.history().get_run(run_id).log_path  # type: ignore[union-attr]
     with open(str(log), "ab") as f:
         f.write(b"line 3\n")

@@ -159,7 +159,8 @@ def page(title: str, body: Html, *, now: float, active: str = "", status: int = 
         '<main>{body}</main>'
         '<footer>supervisor time {clock}{again}</footer></body></html>\n',
         title=title, meta=meta, now=f"{now:.3f}", every=every or "", links=links, body=body,
-        clock=local(now), again=fmt(' · <a class="refresh" href="">refresh</a>') if every else "")
+        # no refresh link while following a run: the page's output grows by itself
+        clock=local(now), again=fmt(' · <a class="refresh" href="">refresh</a>') if refresh and not follow else "")
     return Response(status=status, body=doc.encode(), headers=page_headers())
 
 
