@@ -66,9 +66,13 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def wait(driver: Any, condition: Callable[[Any], Any], what: str, timeout: float = 30) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message=f"waited for {what}")
+    # A page that reloads while it is read (the run's end) leaves found elements stale: ask again.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(
+        condition, message=f"waited for {what}")
 
 
 def shoot(driver: Any, tmp_path: Path, name: str, size: tuple[int, int] = (1280, 900)) -> Path:
