@@ -89,12 +89,14 @@ def test_the_supervisors_writer_leaves_checkpoints_to_a_thread_of_its_own(tmp_pa
     conn.close()
 
 
-def shm_locks(db: Path) -> list[str]:
-    """This process's POSIX locks on the database's -shm file, from /proc/locks."""
+def shm_locks(db: Path) -> list[tuple[str, ...]]:
+    """This process's POSIX locks on the database's -shm file, from /proc/locks: kind, mode and
+    range of each (not the line's leading ordinal, which other processes' locks shift)."""
     st = (db.parent / f"{db.name}-shm").stat()
     where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     with open("/proc/locks") as locks:
-        return [line for line in locks if line.split()[4] == str(os.getpid()) and line.split()[5] == where]
+        fields = [line.split()[1:] for line in locks if "->" not in line.split()[1]]
+    return sorted(tuple(f) for f in fields if f[3] == str(os.getpid()) and f[4] == where)
 
 
 def test_the_checkpointer_leaves_sqlites_locks_on_the_shared_memory_file_alone(tmp_path: Path) -> None:
