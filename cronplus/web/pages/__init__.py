@@ -1,4 +1,4 @@
-"""The pages of SPEC §7: server-rendered HTML that works without JavaScript, one module per page.
+"""The pages (docs/web.md): server-rendered HTML that works without JavaScript, one module per page.
 
 - `layout.py`: the one escaping helper (`esc`, `fmt`: every value put into markup goes through
   it, so a hostile job name or output renders as text), the page frame (navigation, the

@@ -79,7 +79,7 @@ def handle(request: Request, site: Site) -> Response:
     if pages > 1:
         body.append(_pager(request, number, pages))
     body.append(_in_flight(snap, now))
-    # Paused jobs (SPEC §8, `cronplus pause`) get their place here once the supervisor's
+    # Paused jobs (`cronplus pause`) get their place here once the supervisor's
     # snapshot carries them; until then nothing is shown rather than a guess.
     return page("Jobs", join(body), now=now, active="/", refresh=REFRESH_S)
 
