@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cronplus.errors import CronplusError
+from cronplus.errors import CronplusError, UsageError
 
 HELP = "write, enable and start the systemd unit"
 
@@ -33,6 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", action="store_true",
                    help="install a user unit in ~/.config/systemd/user (default: the system unit, as root)")
     p.add_argument("--dry-run", action="store_true", help="print the unit and the commands; change nothing")
+    p.add_argument("--http", metavar="HOST:PORT", default=None,
+                   help="the unit's supervisor serves the web page, API and /metrics there (as `run --http`)")
+    p.add_argument("--http-token-file", metavar="FILE", default=None,
+                   help="the token file actions need (as `run --http-token-file`; required off loopback)")
 
 
 def cronplus_argv() -> list[str]:
@@ -56,6 +60,24 @@ def _override_args(args: argparse.Namespace) -> list[str]:
     if getattr(args, "system", False):
         extra.append("--system")
     return extra
+
+
+def _http_args(args: argparse.Namespace) -> list[str]:
+    """`run`'s --http options for ExecStart=, checked as `run` would check them, so a unit that
+    cannot start is not written (an address off loopback without a token file, a bad port)."""
+    if args.http_token_file and not args.http:
+        raise UsageError("--http-token-file needs --http HOST:PORT")
+    if not args.http:
+        return []
+    from cronplus.web.auth import address_problem
+    from cronplus.web.mount import parse_address
+
+    host, _port = parse_address(args.http)
+    token = os.path.abspath(os.path.expanduser(args.http_token_file)) if args.http_token_file else None
+    problem = address_problem(host, token)
+    if problem:
+        raise UsageError(problem)
+    return ["--http", args.http, *(["--http-token-file", token] if token else [])]
 
 
 def unit_dir(user: bool) -> Path:
@@ -102,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from cronplus.service.units import UNIT_NAME, render_unit
 
     user = bool(args.user)
-    exec_start = [*cronplus_argv(), "run", *_override_args(args)]
+    exec_start = [*cronplus_argv(), "run", *_override_args(args), *_http_args(args)]
     try:
         text = render_unit(user=user, exec_start=exec_start)
     except ValueError as exc:
