@@ -361,3 +361,16 @@ class StoreContract:
         with queue.batch():
             queue.mark_delivered(b, now=T0 + 5, http_status=200)
         assert [(r.id, r.status) for r in queue.list_rows(limit=None)] == [(a, "pending"), (b, "delivered")]
+
+    # ---- alert-on=slow (engine/slowness.py) ----------------------------------------------------
+
+    def test_set_slow_at_marks_a_running_row_once_and_it_reads_back(self, store: HistoryStore) -> None:
+        run_id, other = start(store, "etl"), start(store, "etl")
+        store.set_slow_at(run_id, T0 + 30)
+        store.set_slow_at(run_id, T0 + 90)  # a second mark keeps the first: when it first ran past
+        marked = got(store, run_id)
+        assert marked.slow_at is not None and marked.slow_at.timestamp() == T0 + 30
+        assert marked.status is RunStatus.RUNNING and got(store, other).slow_at is None
+        ended = store.finish_run(run_id, status=RunStatus.SUCCESS, ended_at=T0 + 100, exit_code=0, reason=None,
+                                 final=True)
+        assert ended.slow_at is not None and ended.slow_at.timestamp() == T0 + 30

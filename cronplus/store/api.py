@@ -112,6 +112,7 @@ class RunWriter(UnitOfWork, Protocol):
     def mark_final(self, run_id: int, reason: str) -> RunRecord: ...
     def mark_abandoned_retries(self, *, reason: str,
                                on_final: Callable[[RunRecord], None] | None = None) -> list[RunRecord]: ...
+    def set_slow_at(self, run_id: int, at: float) -> None: ...  # alert-on=slow: when it ran past its threshold
 
 
 class OutboxWriter(Protocol):

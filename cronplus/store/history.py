@@ -252,6 +252,11 @@ class History(ReadHistory):
         with self._transaction() as conn:
             conn.executemany("UPDATE runs SET pid = ? WHERE run_id = ?", [(pid, run_id) for run_id, pid in pids])
 
+    def set_slow_at(self, run_id: int, at: float) -> None:
+        """The attempt ran past its expected duration at `at` (engine/slowness.py); the first mark stays."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE runs SET slow_at = ? WHERE run_id = ? AND slow_at IS NULL", (at, run_id))
+
     def kv_set_many(self, items: Sequence[tuple[str, str]]) -> None:
         with self._transaction() as conn:
             conn.executemany(

@@ -174,6 +174,11 @@ class PostgresHistory:
         with self.transaction():
             self._many("UPDATE runs SET pid = %s WHERE run_id = %s", [(pid, run_id) for run_id, pid in pids])
 
+    def set_slow_at(self, run_id: int, at: float) -> None:
+        """The attempt ran past its expected duration at `at` (engine/slowness.py); the first mark stays."""
+        with self.transaction():
+            self._many("UPDATE runs SET slow_at = %s WHERE run_id = %s AND slow_at IS NULL", [(at, run_id)])
+
     def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None,
                    reason: str | None, final: bool, signal: int | None = None) -> RunRecord:
         """Complete a row: status, end, exit code (and signal), reason; `final` when no attempt follows."""
