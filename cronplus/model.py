@@ -176,6 +176,8 @@ class JobOptions:
     alert_remind: float = 24 * 3600.0  # while an incident lasts, re-alert at most this often
     ping: str | None = None  # healthchecks-style base URL; a secret, never print whole
     max_log_size: int = 100 * MiB
+    slow_factor: float = 3.0  # alert-on=slow: the learned p95 duration times this
+    expected_duration: float | None = None  # alert-on=slow: this threshold instead of the learned one
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -67,6 +67,7 @@ class AlertEvent(StrEnum):
     SUCCESS = "success"
     CONFIG_ERROR = "config_error"
     TEST = "test"
+    SLOW = "slow"  # an attempt still running past its expected duration (engine/slowness.py)
 
 
 class AlertFormat(StrEnum):

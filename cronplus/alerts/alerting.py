@@ -15,6 +15,7 @@ kv table, key `alert.incident.<job>`, JSON):
   sent as `failure` with status `timeout`);
 - further failures while it is open are counted and stay quiet, except a reminder (same event,
   `incident.reminder: true`) at most every `alert-remind` seconds;
+- `slow` (alerts/slowalert.py, on RunSlow): once per run, while it still runs;
 - the next success closes it with one `recovery` carrying the number of failed runs and the
   incident's duration (first failing tick to the recovering run's end);
 - `retry` (an attempt failed and another follows) and `success` are sent each time, if enabled;
@@ -43,7 +44,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cronplus.alerts import mail, payloads
+from cronplus.alerts import mail, payloads, slowalert
 from cronplus.clock import Clock, SystemClock
 from cronplus.crontab.mailto import MAILTO_SCHEME
 from cronplus.engine import events
@@ -175,6 +176,7 @@ class Alerting:
         bus.subscribe(events.RunNotRun, self._run_not_run, transactional=True)
         bus.subscribe(events.TicksMissed, self._ticks_missed, transactional=True)
         bus.subscribe(events.ConfigRejected, self._config_rejected, transactional=True)
+        bus.subscribe(events.RunSlow, lambda e: slowalert.on_slow(self, e), transactional=True)  # alert-on=slow
 
     def _run_not_run(self, event: events.RunNotRun) -> None:
         if event.record.status is not RunStatus.SKIPPED:  # a skip is no alert (a skip-exit end is on_end's)

@@ -31,6 +31,7 @@ _TITLES: dict[str, str] = {
     AlertEvent.SUCCESS: "succeeded",
     AlertEvent.CONFIG_ERROR: "crontab reload refused",
     AlertEvent.TEST: "test alert",
+    AlertEvent.SLOW: "is running slow",
 }
 _EMOJI: dict[str, str] = {
     AlertEvent.FAILURE: "🔴",
@@ -42,6 +43,7 @@ _EMOJI: dict[str, str] = {
     AlertEvent.SUCCESS: "✅",
     AlertEvent.CONFIG_ERROR: "⚠️",
     AlertEvent.TEST: "🧪",
+    AlertEvent.SLOW: "🐢",
 }
 _COLORS: dict[str, int] = {  # Discord embed colour (RGB int); Teams uses the style names below
     AlertEvent.FAILURE: 0xD9363E,
@@ -50,6 +52,7 @@ _COLORS: dict[str, int] = {  # Discord embed colour (RGB int); Teams uses the st
     AlertEvent.RECOVERY: 0x2EA043,
     AlertEvent.SUCCESS: 0x2EA043,
     AlertEvent.TEST: 0x4A90D9,
+    AlertEvent.SLOW: 0xE8A33D,
 }
 _NTFY: dict[str, tuple[str, str]] = {  # event -> (Priority, Tags) per docs.ntfy.sh/publish
     AlertEvent.FAILURE: ("high", "rotating_light"),
@@ -61,6 +64,7 @@ _NTFY: dict[str, tuple[str, str]] = {  # event -> (Priority, Tags) per docs.ntfy
     AlertEvent.SUCCESS: ("low", "heavy_check_mark"),
     AlertEvent.CONFIG_ERROR: ("high", "warning"),
     AlertEvent.TEST: ("default", "test_tube"),
+    AlertEvent.SLOW: ("default", "turtle"),
 }
 
 

@@ -140,6 +140,13 @@ def _timeout(v: str) -> float | None:
     return value
 
 
+def _positive_duration(v: str, key: str) -> float:
+    value = _duration(v)
+    if value <= 0:
+        raise AnnotationError(f"{key} must be more than 0")
+    return value
+
+
 def _size(v: str) -> int:
     try:
         return parse_size(v)
@@ -289,6 +296,8 @@ KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "alert-remind": ("alert_remind", _duration),
     "ping": ("ping", lambda v: _url(v, env_ok=False)),
     "max-log-size": ("max_log_size", _size),
+    "slow-factor": ("slow_factor", _float_min(1.0)),
+    "expected-duration": ("expected_duration", lambda v: _positive_duration(v, "expected-duration")),
 }
 NOT_DEFAULTS = ("name", "after")  # per-job by nature; a default would be a duplicate or a cycle
 

@@ -1,6 +1,7 @@
 """Run events: what happened to runs and to the configuration, told to whoever subscribed.
 
-Publishers: the scheduler (`RunStarted`, `RunEnded`, `RunNotRun`, `TicksMissed`, `Stepped`),
+Publishers: the scheduler (`RunStarted`, `RunEnded`, `RunNotRun`, `TicksMissed`, `Stepped`;
+`RunSlow` through slowness.py),
 recovery (`RunEnded` of the runs a dead supervisor left), the daemon (`ConfigRejected`,
 `ConfigReloaded`) and the delivery worker (`AlertSettled`, carried to the loop by the daemon).
 Every event is a frozen dataclass; the run events carry the row as written (`RunRecord`).
@@ -122,7 +123,20 @@ class AlertSettled:
     result: str  # delivered / retry / failed
 
 
-Event = RunStarted | RunEnded | RunNotRun | TicksMissed | ConfigRejected | ConfigReloaded | Stepped | AlertSettled
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSlow:
+    """An attempt still runs past its expected duration (engine/slowness.py); published with its
+    row's `slow_at` write, once per run. `record` is the running row as marked."""
+
+    job: JobSpec
+    record: RunRecord
+    running_s: float  # how long it has run so far
+    threshold_s: float
+    learned: str  # how the threshold was found: "p95 of last 50 successful runs 12.3s x 3"
+
+
+Event = (RunStarted | RunEnded | RunNotRun | TicksMissed | ConfigRejected | ConfigReloaded | Stepped | AlertSettled
+         | RunSlow)
 _E = TypeVar("_E", bound=Event)
 _Handler = Callable[[Any], None]
 

@@ -6,6 +6,7 @@ would return), so a transactional subscriber (alerting) decides in the row's tra
   handles (RunNotRun); `missed`: the rows of ticks missed (one TicksMissed for the whole gap).
 * `started`: an attempt's RunStarted (its row and pid are written by launcher.py).
 * `ended`: an attempt's end row (final or not: a retry follows) and RunEnded;
+* `slowness` (slowness.py): alert-on=slow's timer, armed by `started`, cancelled by `ended`;
   `abandon_retry`: the ended attempt becomes the run's final row (RunEnded, final).
 
 A run ending failed, timeout, upstream_failed, missed or interrupted is logged at WARNING (so
@@ -18,8 +19,10 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
+from cronplus.clock import Clock, SystemClock
 from cronplus.engine import events, policy
 from cronplus.engine.dagrun import Run, utc
+from cronplus.engine.slowness import Slowness
 from cronplus.model import JobSpec, RunRecord
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import HistoryStore
@@ -40,11 +43,12 @@ def level(status: RunStatus) -> int:
 
 
 class Records:
-    def __init__(self, store: Store, history: HistoryStore, bus: events.Bus) -> None:
+    def __init__(self, store: Store, history: HistoryStore, bus: events.Bus, clock: Clock | None = None) -> None:
         self.store = store
         self.history = history
         self.bus = bus
         self.host: str | None = getattr(history, "host", None)
+        self.slowness = Slowness(store, history, bus, clock or SystemClock())  # alert-on=slow's timers
 
     def missed(self, job: JobSpec, due: policy.DueTicks, now: float, handled: Kv) -> None:
         reason = policy.missed_reason(due.missed_total, len(due.missed))
@@ -89,6 +93,7 @@ class Records:
         self.store.write(lambda _: self.bus.publish(events.RunStarted(job=job, record=record, spawned_at=started_at)),
                          lambda _: None, what=f"start of run {attempt_id} of job {job.name}")
         log.info("job %s: run %d started (attempt %d, %s)", job.name, attempt_id, run.attempt, run.attempt_trigger)
+        self.slowness.started(job, record, started_at)
 
     def ended(self, run: Run, result: AttemptResult, out: policy.Outcome, *, final: bool) -> RunRecord:
         job, attempt_id = run.job, run.attempt_id
@@ -109,6 +114,7 @@ class Records:
                                 pid=result.pid, reason=out.reason, signal=result.signal, host=result.host or self.host)
 
         record = self.store.write(write, draft, final=final, what=f"end of run {attempt_id} of job {job.name}: {out.status}")
+        self.slowness.ended(job, record, final=final)
         duration = ended - result.started_at if result.started_at else 0.0
         log.log(level(out.status), "job %s: run %d %s in %.3fs%s", job.name, attempt_id, out.status, duration,
                 f": {out.reason}" if out.reason else "")

@@ -82,7 +82,7 @@ class Scheduler:
         self.crontab = crontab
         host = getattr(history, "host", None) or socket.gethostname()
         self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock)
-        self.records = Records(self.store, history, self.bus)
+        self.records = Records(self.store, history, self.bus, self.clock)
         self.ticker = Ticker(self.store, self.records, clock_start=self.clock.time(), scheduling=scheduling)
         self.launcher = Launcher(store=self.store, history=history, executor=self.executor, clock=self.clock,
                                  owner=owner, handled=self.ticker.handled, on_started=self._spawned,
