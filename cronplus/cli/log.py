@@ -6,7 +6,8 @@ newest last, like journalctl.
   whole range); `-n all` shows everything. The same default holds for `--json`.
 - `--status` takes comma lists and may repeat; statuses are validated (usage error, exit 2).
 - Times as journalctl takes them (cronplus.timeparse): `-2h`, `yesterday`, `2025-06-01 14:00`...
-- The table shows local times and compact durations; status is coloured only on a terminal with
+- The table shows local times and compact durations; a run that ran past its expected duration
+  (runs.slow_at, alert-on=slow) has `slow` after its status; status is coloured only on a terminal with
   NO_COLOR unset; a terminal gets a pager (`$PAGER`, else `less` with LESS=FRX) unless --no-pager
   or TERM is dumb or unset (as journalctl). On a terminal the table fits its width (cli/fit.py:
   the reason and job shortened, low-priority columns dropped); `--wide` or a pipe: every column.
@@ -199,7 +200,7 @@ def _cells(record: RunRecord, now: float) -> list[str]:
         str(record.run_id),
         record.job,
         str(record.attempt),
-        str(record.status),
+        f"{record.status} slow" if record.slow_at is not None else str(record.status),  # alert-on=slow marked it
         str(record.trigger),
         local_time(record.scheduled_at),
         local_time(record.started_at),
@@ -228,7 +229,7 @@ def render_table(records: list[RunRecord], *, colour: bool, width: int | None = 
     rows = []
     for record in records:
         cells = _cells(record, now)
-        cells[3] = _paint(cells[3], cells[3], colour)
+        cells[3] = _paint(str(record.status), cells[3], colour)
         rows.append(cells)
     return table(_columns(), rows, width=width)
 
@@ -254,7 +255,7 @@ def follow_line(record: RunRecord | None, *, colour: bool, width: int | None = N
         cut = width is not None and i != len(HEADERS) - 1 and len(cells[i]) > widths[i]  # a pipe: nothing cut
         cell = shorten(cells[i], widths[i]) if cut else cells[i]
         text = cell.ljust(FOLLOW_WIDTHS[i] if width is None else widths[i])
-        padded.append(_paint(cells[3], text, colour) if i == 3 and record is not None else text)
+        padded.append(_paint(str(record.status), text, colour) if i == 3 and record is not None else text)
     return clip("  ".join(padded).rstrip(), width) + "\n"
 
 

@@ -147,10 +147,6 @@ class Slowness:
             if record.status is RunStatus.SUCCESS:
                 self._learned.pop(job.name, None)  # read again at its next start
 
-    def forget(self, job: str) -> None:
-        """The job's options or history changed (reload): learn again at its next start."""
-        self._learned.pop(job, None)
-
     def _fire(self, job: JobSpec, record: RunRecord, limit: Threshold, ran: float, armed_at: float) -> None:
         self._timers.pop(record.run_id, None)
         self._flagged.add((job.name, record.scheduled_at))
