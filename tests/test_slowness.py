@@ -20,6 +20,7 @@ from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
 from cronplus.engine import slowness
 from cronplus.engine.scheduler import Scheduler
+from cronplus.service.stats import RunStats
 from cronplus.status import RunStatus, Trigger
 from cronplus.store import outbox
 from cronplus.store.history import History
@@ -133,11 +134,15 @@ def test_expected_duration_needs_no_history_and_a_run_alerts_once_across_its_ret
     w = World(tmp_path, "alert=http://127.0.0.1:9/hook alert-on=slow expected-duration=0.3 timeout=1 kill-grace=1"
                         " retries=1 retry-delay=0", command="sleep 30")
 
+    stats = RunStats()
+    stats.subscribe(w.sched.bus)
+
     async def main() -> None:
         w.sched.trigger("etl")
         await w.sched.wait_idle()  # two attempts, each slow, each timed out
 
     asyncio.run(main())
+    assert stats.slow_total() == {"etl": 1}
     attempts = sorted(w.history.latest_runs("etl", 5), key=lambda r: r.attempt)
     assert [(r.attempt, r.status) for r in attempts] == [(1, RunStatus.TIMEOUT), (2, RunStatus.TIMEOUT)]
     assert attempts[0].slow_at is not None and attempts[1].slow_at is None  # once per run, not per attempt

@@ -18,6 +18,8 @@ web; tests/test_stats.py checks the shape):
 - `alert_deliveries()`: result (delivered / retry / failed) -> attempts of outbox rows recorded
   (AlertSettled: alerts, pings and mail alike).
 - `reload_ok()`: the last reload's result; True before any.
+- `slow_total()`: job -> runs flagged slow (RunSlow, alert-on=slow: once per run); not yet on
+  /metrics.
 
 Handlers run on the loop's thread; the readers are the web server's threads, so every read
 takes a copy under a lock (a reader never sees a dict change size under it).
@@ -54,6 +56,7 @@ class RunStats:
         self._delay_sum = 0.0
         self._deliveries = dict.fromkeys(DELIVERY_RESULTS, 0)
         self._reload_ok = True
+        self._slow: dict[str, int] = {}  # job -> runs flagged slow (alert-on=slow, engine/slowness.py)
 
     def subscribe(self, bus: events.Bus) -> None:
         bus.subscribe(events.RunStarted, self._started, transactional=False)
@@ -63,6 +66,7 @@ class RunStats:
         bus.subscribe(events.AlertSettled, self._settled, transactional=False)
         bus.subscribe(events.ConfigRejected, self._rejected, transactional=False)
         bus.subscribe(events.ConfigReloaded, self._reloaded, transactional=False)
+        bus.subscribe(events.RunSlow, self._run_slow, transactional=False)
 
     def seed(self, history: RunReader, jobs: Iterable[str]) -> None:
         """Last success and last duration of each job from history (before any event): its
@@ -108,6 +112,11 @@ class RunStats:
     def reload_ok(self) -> bool:
         return self._reload_ok
 
+    def slow_total(self) -> Mapping[str, int]:
+        """job -> its runs flagged slow since the supervisor started (once per run)."""
+        with self._lock:
+            return dict(self._slow)
+
     # ---- handlers (the loop's thread, after the commit) ---------------------------------------
 
     def _started(self, event: events.RunStarted) -> None:
@@ -143,6 +152,10 @@ class RunStats:
 
     def _reloaded(self, event: events.ConfigReloaded) -> None:
         self._reload_ok = True
+
+    def _run_slow(self, event: events.RunSlow) -> None:
+        with self._lock:
+            self._slow[event.job.name] = self._slow.get(event.job.name, 0) + 1
 
     def _count(self, record: RunRecord) -> None:
         key = (record.job, record.status.value)
