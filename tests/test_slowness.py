@@ -194,3 +194,22 @@ def test_slow_annotations_are_checked() -> None:
     for key, bad in (("slow-factor", "0.5"), ("expected-duration", "0"), ("expected-duration", "soon")):
         with pytest.raises(AnnotationError):
             convert(key, bad)
+
+
+def test_expected_duration_without_alert_on_slow_marks_the_run_but_sends_nothing(tmp_path: Path) -> None:
+    w = World(tmp_path, "alert=http://127.0.0.1:9/hook expected-duration=0.3")
+
+    async def main() -> None:
+        run = w.sched.trigger("etl")
+
+        def marked() -> bool:
+            row = w.history.get_run(run.run_id)
+            return row is not None and row.slow_at is not None
+
+        await w.until("the run to be marked slow", marked)
+        assert w.history.get_run(run.run_id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+        w.stop.write_text("")
+        await w.sched.wait_idle()
+
+    asyncio.run(main())
+    assert w.alert_rows() == []
