@@ -213,3 +213,28 @@ def test_expected_duration_without_alert_on_slow_marks_the_run_but_sends_nothing
 
     asyncio.run(main())
     assert w.alert_rows() == []
+
+
+def test_a_final_success_refreshes_the_learned_history_so_the_tenth_success_arms_the_next_run(tmp_path: Path) -> None:
+    w = World(tmp_path, "alert=http://127.0.0.1:9/hook alert-on=slow")
+    w.seed([0.1] * 9)  # read at the first start (9: nothing armed), then kept up to date from the runs' ends
+
+    async def main() -> None:
+        w.stop.write_text("")
+        first = w.sched.trigger("etl")  # ends at once: the 10th success
+        await w.sched.wait_idle()
+        assert w.history.get_run(first.run_id).status is RunStatus.SUCCESS  # type: ignore[union-attr]
+        w.stop.unlink()
+        second = w.sched.trigger("etl")
+
+        def marked() -> bool:
+            row = w.history.get_run(second.run_id)
+            return row is not None and row.slow_at is not None
+
+        await w.until("the second run to be marked slow", marked)
+        w.stop.write_text("")
+        await w.sched.wait_idle()
+
+    asyncio.run(main())
+    [row] = w.alert_rows()
+    assert row.payload["data"]["learned"].startswith("p95 of last 10 successful runs ")

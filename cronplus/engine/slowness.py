@@ -13,9 +13,10 @@ transactional subscriber (alerts/slowalert.py) enqueues the alert in the same wr
   RunSlow in one Store write (a full disk holds both), and logs a WARNING.
 * Once per run: a run (job, tick) flagged in one attempt arms no timer for its retries; it is
   forgotten when the run is final.
-* Cost: the learned p95 is read once per job (one query of at most HISTORY_RUNS rows) and kept
-  until the job's next final success, the only thing that changes it. Jobs with neither
-  `alert-on=slow` nor `expected-duration=` cost nothing.
+* Cost: a job's last HISTORY_RUNS successful durations are read once per supervisor (one
+  query, at its first watched start: ~1.5 ms with a 120,000-row history) and then kept up to
+  date from its final successes (`ended`: no query); each start sorts at most 50 numbers. Jobs
+  with neither `alert-on=slow` nor `expected-duration=` cost nothing.
 
 May import: foundation, store, engine.events, engine.dagrun.
 """
@@ -26,6 +27,7 @@ import asyncio
 import dataclasses
 import logging
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -113,7 +115,7 @@ class Slowness:
         self.history = history
         self.bus = bus
         self.clock = clock
-        self._learned: dict[str, Learned | None] = {}  # per job, until its next final success
+        self._durations: dict[str, deque[float]] = {}  # per job: its last successes' durations, newest first
         self._timers: dict[int, asyncio.TimerHandle] = {}  # attempt run_id -> its armed timer
         self._flagged: set[RunKey] = set()
 
@@ -128,9 +130,14 @@ class Slowness:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (a synchronous caller): nothing can fire
             return
-        if job.options.expected_duration is None and job.name not in self._learned:
-            self._learned[job.name] = learn(read_durations(self.history, job.name))
-        limit = threshold(job, self._learned.get(job.name))
+        learned = None
+        if job.options.expected_duration is None:
+            durations = self._durations.get(job.name)
+            if durations is None:  # once per job and supervisor: then kept up to date by `ended`
+                durations = self._durations[job.name] = deque(read_durations(self.history, job.name),
+                                                              maxlen=HISTORY_RUNS)
+            learned = learn(list(durations))
+        limit = threshold(job, learned)
         if limit is None:
             return
         ran = max(0.0, self.clock.time() - spawned_at)
@@ -144,8 +151,9 @@ class Slowness:
             timer.cancel()
         if final:
             self._flagged.discard((job.name, record.scheduled_at))
-            if record.status is RunStatus.SUCCESS:
-                self._learned.pop(job.name, None)  # read again at its next start
+            durations = self._durations.get(job.name)
+            if record.status is RunStatus.SUCCESS and durations is not None and record.duration_s is not None:
+                durations.appendleft(record.duration_s)  # the oldest of HISTORY_RUNS drops out
 
     def _fire(self, job: JobSpec, record: RunRecord, limit: Threshold, ran: float, armed_at: float) -> None:
         self._timers.pop(record.run_id, None)
