@@ -62,6 +62,7 @@ class World:
             if test():  # type: ignore[operator]
                 return
             await asyncio.sleep(0.05)
+        self.stop.write_text("")  # the run ends: nothing is left running after a failure
         raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -238,3 +239,15 @@ def test_a_final_success_refreshes_the_learned_history_so_the_tenth_success_arms
     asyncio.run(main())
     [row] = w.alert_rows()
     assert row.payload["data"]["learned"].startswith("p95 of last 10 successful runs ")
+
+
+@pytest.mark.parametrize("fmt", ["json", "slack", "discord", "teams", "ntfy"])
+def test_every_format_renders_the_slow_alert_with_its_threshold(fmt: str) -> None:
+    from cronplus.alerts import payloads
+
+    data = {"event": "slow", "job": "etl", "run_id": 7, "attempt": 1, "status": "running", "host": "web1",
+            "duration_s": 45.2, "threshold_s": 36.9, "learned": "p95 of last 50 successful runs 12.3s x 3",
+            "message": "still running after 45.2s, past its threshold 36.9s (p95 of last 50 successful runs 12.3s x 3)",
+            "output_tail": "", "exit_code": None, "reason": None}
+    body = payloads.render(fmt, {"id": "msg_1", **payloads.envelope(data, timestamp=T0)}).body.decode()
+    assert "past its threshold 36.9s" in body and "p95 of last 50 successful runs 12.3s x 3" in body
