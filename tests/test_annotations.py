@@ -115,7 +115,7 @@ def test_the_key_table_covers_every_job_option() -> None:
         ("jitter=x", "ct:1:20: bad jitter: 'x' is not a duration (like 45, 30s, 5m, 1h30m, 2d)"),
         ("tz=Mars/Base", "ct:1:16: bad tz: unknown time zone 'Mars/Base' (an IANA name like Europe/Berlin or UTC)"),
         ("alert-format=xml", "ct:1:26: bad alert-format: 'xml' is not one of json / slack / discord / teams / ntfy"),
-        ("alert-on=failure,oops", "ct:1:22: bad alert-on: 'oops' is not an alert event (events: failure,timeout,retry,recovery,missed,upstream_failed,success,config_error)"),
+        ("alert-on=failure,oops", "ct:1:22: bad alert-on: 'oops' is not an alert event (events: failure,timeout,retry,recovery,missed,upstream_failed,success,config_error,slow)"),
         ("alert-secret=hunter2-secret", "ct:1:26: bad alert-secret: the HMAC key must be given as env:VAR, not inline (put it in the environment)"),
         ("alert-remind=often", "ct:1:26: bad alert-remind: 'often' is not a duration (like 45, 30s, 5m, 1h30m, 2d)"),
         ("max-log-size=huge", "ct:1:26: bad max-log-size: 'huge' is not a size (like 4096, 512K, 100M, 1G)"),
