@@ -176,7 +176,7 @@ class Alerting:
         bus.subscribe(events.RunNotRun, self._run_not_run, transactional=True)
         bus.subscribe(events.TicksMissed, self._ticks_missed, transactional=True)
         bus.subscribe(events.ConfigRejected, self._config_rejected, transactional=True)
-        bus.subscribe(events.RunSlow, lambda e: slowalert.on_slow(self, e), transactional=True)  # alert-on=slow
+        bus.subscribe(events.RunSlow, lambda e: slowalert.on_slow(self, e, enqueue_alert), transactional=True)  # alert-on=slow
 
     def _run_not_run(self, event: events.RunNotRun) -> None:
         if event.record.status is not RunStatus.SKIPPED:  # a skip is no alert (a skip-exit end is on_end's)

@@ -12,20 +12,36 @@ it has run so far, `threshold_s`, `learned` ("p95 of last 50 successful runs 12.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cronplus.alerts import payloads
 from cronplus.status import AlertEvent
 
 if TYPE_CHECKING:
-    from cronplus.alerts.alerting import Alerting
+    from cronplus.clock import Clock
     from cronplus.engine.events import RunSlow
+    from cronplus.model import JobSpec, RunRecord
+    from cronplus.store.api import AlertStore
 
 log = logging.getLogger("cronplus.alerts")
 
 
-def on_slow(alerting: Alerting, event: RunSlow) -> None:
-    from cronplus.alerts.alerting import _reraise_storage, enqueue_alert
+class _Alerting(Protocol):
+    """What on_slow uses of alerting.Alerting (which calls it: this module cannot import it)."""
+
+    history: AlertStore
+    clock: Clock
+
+    def _data(self, job: JobSpec, record: RunRecord, event: AlertEvent, tail: str, cut: bool) -> dict[str, Any]: ...
+    def _notify(self) -> None: ...
+
+
+Enqueue = Callable[..., int | None]  # alerting.enqueue_alert(store, options, data, now=, run_id=)
+
+
+def on_slow(alerting: _Alerting, event: RunSlow, enqueue: Enqueue) -> None:
+    from cronplus.store.faults import is_storage_error
 
     job, record = event.job, event.record
     if not job.options.alert or AlertEvent.SLOW not in job.options.alert_on:
@@ -37,10 +53,11 @@ def on_slow(alerting: Alerting, event: RunSlow) -> None:
                         learned=event.learned, slow_at=payloads.iso(record.slow_at),
                         message=f"still running after {_human(event.running_s)}, past its threshold "
                                 f"{_human(event.threshold_s)} ({event.learned})")
-            enqueue_alert(alerting.history, job.options, data, now=alerting.clock.time(), run_id=record.run_id)
+            enqueue(alerting.history, job.options, data, now=alerting.clock.time(), run_id=record.run_id)
         alerting._notify()
     except Exception as exc:  # noqa: BLE001 - alerts never fail a job
-        _reraise_storage(exc)
+        if is_storage_error(exc):  # the Store holds the mark with this alert, and writes both later
+            raise
         log.exception("alerting: on_slow for %s failed", job.name)
 
 
