@@ -37,3 +37,11 @@ def test_opening_the_database_again_keeps_the_first_connections_locks(tmp_path: 
     finally:
         writer.close()
     assert oct(db.stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_in_memory_history_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+    from cronplus.store.history import History
+
+    monkeypatch.chdir(tmp_path)
+    History(":memory:").close()
+    assert list(tmp_path.iterdir()) == []

@@ -223,10 +223,11 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     # O_EXCL: only a file nobody has open yet is opened (and closed) here. Closing a descriptor
     # of a database this process already has open would drop the POSIX locks its connections
     # hold on it (fcntl(2)), and with them SQLite's view of who reads the log.
-    try:
-        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-    except FileExistsError:
-        pass
+    if str(path) != ":memory:":  # SQLite's in-memory database: no file
+        try:
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        except FileExistsError:
+            pass
     conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.row_factory = sqlite3.Row
