@@ -112,6 +112,8 @@ class RunWriter(UnitOfWork, Protocol):
     def mark_final(self, run_id: int, reason: str) -> RunRecord: ...
     def mark_abandoned_retries(self, *, reason: str,
                                on_final: Callable[[RunRecord], None] | None = None) -> list[RunRecord]: ...
+    def set_params(self, run_id: int, params: Sequence[tuple[str, str]]) -> None: ...  # trigger --param
+    def set_outputs(self, run_id: int, outputs: Sequence[tuple[str, str]]) -> None: ...  # $CRONPLUS_OUTPUT's
 
 
 class OutboxWriter(Protocol):

@@ -37,6 +37,7 @@ from cronplus.store.readhistory import (  # the shared API, re-exported
     NoHistoryError,
     ReadHistory,
     open_readonly,
+    pairs_json,
     run_json,
 )
 from cronplus.store.schema import (  # the shared API, re-exported
@@ -251,6 +252,16 @@ class History(ReadHistory):
         """(run_id, pid) pairs in one transaction: a tick's chunk of spawns, one commit."""
         with self._transaction() as conn:
             conn.executemany("UPDATE runs SET pid = ? WHERE run_id = ?", [(pid, run_id) for run_id, pid in pids])
+
+    def set_params(self, run_id: int, params: Sequence[tuple[str, str]]) -> None:
+        """A manual run's parameters (`trigger --param`), on one attempt's row."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE runs SET params = ? WHERE run_id = ?", (pairs_json(params), run_id))
+
+    def set_outputs(self, run_id: int, outputs: Sequence[tuple[str, str]]) -> None:
+        """What an attempt wrote to $CRONPLUS_OUTPUT (engine/runio.py), before its finish_run."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE runs SET outputs = ? WHERE run_id = ?", (pairs_json(outputs), run_id))
 
     def kv_set_many(self, items: Sequence[tuple[str, str]]) -> None:
         with self._transaction() as conn:
