@@ -149,11 +149,12 @@ def parse_outputs(data: bytes, *, cut: int = 0) -> Outputs:
                 bad.append(f"line {i}: no '='")
                 continue
             body: list[str] = []
+            start = i
             while i < len(lines) and lines[i].removesuffix("\r") != delim:
                 body.append(lines[i].removesuffix("\r"))
                 i += 1
             if i >= len(lines):
-                bad.append(f"line {i}: {_shown(key)}<<{_shown(delim)} never ended")
+                bad.append(f"line {start}: {_shown(key)}<<{_shown(delim)} never ended")
                 continue
             i += 1
             value = "\n".join(body)
