@@ -361,3 +361,18 @@ class StoreContract:
         with queue.batch():
             queue.mark_delivered(b, now=T0 + 5, http_status=200)
         assert [(r.id, r.status) for r in queue.list_rows(limit=None)] == [(a, "pending"), (b, "delivered")]
+
+    # ---- a run's parameters and outputs (engine/runio.py) -------------------------------------
+
+    def test_params_and_outputs_are_kept_in_order_and_read_back_by_every_reader(self, store: HistoryStore) -> None:
+        run_id = start(store)
+        store.set_params(run_id, [("day", "2026-12-01"), ("Mode", "full; $(rm -rf /)")])
+        with store.transaction():  # the scheduler writes outputs in the run end's transaction
+            store.set_outputs(run_id, [("score", "0.93"), ("notes", "line one\nline two é")])
+            ended = finish(store, run_id)
+        assert ended.params == (("day", "2026-12-01"), ("Mode", "full; $(rm -rf /)"))
+        assert ended.outputs == (("score", "0.93"), ("notes", "line one\nline two é"))
+        assert got(store, run_id) == ended == store.last_final_run("backup")
+        assert store.query(jobs=["backup"])[-1].outputs == ended.outputs
+        other = start(store, at=T0 + 10)
+        assert (got(store, other).params, got(store, other).outputs) == ((), ())
