@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,21 @@ def test_parse_outputs_last_repeated_key_wins_and_an_unended_heredoc_is_named() 
     assert parsed.pairs == (("b", "2"), ("a", "3"))
     assert parsed.note == "outputs skipped: line 4: c<<END never ended"
     assert runio.upstream_env({"model-v2.train": (("score", "1"),)}) == {"CRONPLUS_UPSTREAM_MODEL_V2_TRAIN_SCORE": "1"}
+
+
+def test_the_example_pipeline_hands_trains_candidate_to_evaluate_and_deploy_as_outputs(tmp_path: Path) -> None:
+    ml = Path(__file__).resolve().parent.parent / "examples" / "ml"
+    data = tmp_path / "data"
+    crontab = _crontab(tmp_path, f"CRONPLUS_EXAMPLE_DIR={data}\nTRAIN_SEED=1\n"
+                                 f"# cronplus: name=train\n0 3 * * 0 {sys.executable} {ml}/train.py\n"
+                                 f"# cronplus: name=evaluate after=train skip-exit=99\n0 3 * * 0 {sys.executable} {ml}/evaluate.py\n"
+                                 f"# cronplus: name=deploy after=evaluate\n0 3 * * 0 {sys.executable} {ml}/deploy.py\n")
+    out = _cronplus(tmp_path, crontab, "trigger", "train", "--wait")
+    assert out.returncode == 0, out.stdout + out.stderr
+    candidate = json.loads((data / "model.json").read_text())["id"]
+    path = str((data / "candidates" / f"{candidate}.json").resolve())
+    rows = _rows(tmp_path / "state")
+    assert [r[:2] for r in rows] == [("train", "success"), ("evaluate", "success"), ("deploy", "success")]
+    assert json.loads(rows[0][3])["candidate"] == path and float(json.loads(rows[0][3])["train_mse"]) > 0
+    assert json.loads((data / "evaluation.json").read_text())["candidate_path"] == path  # not guessed: given
+    assert json.loads(rows[1][3])["candidate"] == path  # and handed on to deploy
