@@ -207,3 +207,14 @@ def test_the_example_pipeline_hands_trains_candidate_to_evaluate_and_deploy_as_o
     assert json.loads(rows[0][3])["candidate"] == path and float(json.loads(rows[0][3])["train_mse"]) > 0
     assert json.loads((data / "evaluation.json").read_text())["candidate_path"] == path  # not guessed: given
     assert json.loads(rows[1][3])["candidate"] == path  # and handed on to deploy
+
+
+def test_an_outputs_file_the_job_replaced_is_read_and_a_fifo_in_its_place_is_refused(tmp_path: Path) -> None:
+    crontab = _crontab(tmp_path, "# cronplus: name=mv\n0 3 * * 0 echo a=1 > new; mv new \"$CRONPLUS_OUTPUT\"\n"
+                                 "# cronplus: name=fifo\n0 3 * * 0 rm \"$CRONPLUS_OUTPUT\"; mkfifo \"$CRONPLUS_OUTPUT\"\n")
+    assert _cronplus(tmp_path, crontab, "trigger", "mv").returncode == 0
+    assert _cronplus(tmp_path, crontab, "trigger", "fifo").returncode == 0  # it ends: no open waits on the FIFO
+    rows = _rows(tmp_path / "state")
+    assert json.loads(rows[0][3]) == {"a": "1"}
+    assert rows[1][1] == "success" and rows[1][4].startswith("outputs lost: not a regular file: ")
+    assert os.listdir(tmp_path / "state" / "outputs") == []
