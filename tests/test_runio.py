@@ -19,6 +19,8 @@ from cronplus.engine import runio
 from cronplus.errors import UsageError
 from tests import incli
 from tests.test_daemon import cli, start
+from tests.test_faults_restart import Shifted, offset_to_next_minute, rows, shifted  # noqa: F401 - the fixture
+from tests.waiting import wait_until
 
 
 def _env(tmp_path: Path, crontab: Path) -> dict[str, str]:
@@ -218,3 +220,18 @@ def test_an_outputs_file_the_job_replaced_is_read_and_a_fifo_in_its_place_is_ref
     assert json.loads(rows[0][3]) == {"a": "1"}
     assert rows[1][1] == "success" and rows[1][4].startswith("outputs lost: not a regular file: ")
     assert os.listdir(tmp_path / "state" / "outputs") == []
+
+
+def test_a_scheduled_ticks_outputs_reach_its_after_job_under_a_shifted_supervisor(shifted, tmp_path: Path) -> None:  # noqa: F811 - the fixture
+
+    _crontab(tmp_path, "# cronplus: name=extract\n* * * * * echo rows=42 >> \"$CRONPLUS_OUTPUT\"\n"
+                       f"# cronplus: name=load after=extract\n* * * * * echo \"$CRONPLUS_UPSTREAM_EXTRACT_ROWS\" >> {tmp_path}/got\n")
+    offset, tick = offset_to_next_minute(lead=3.0)
+    sup = Shifted(tmp_path, offset)
+    shifted.append(sup)
+    sup.wait_ready()
+    wait_until(lambda: rows(sup.state, "SELECT 1 FROM runs WHERE job = 'load' AND final = 1 AND scheduled_at = ?", tick),
+               30, "the tick's load run")
+    assert sup.stop() == 0
+    assert (tmp_path / "got").read_text().splitlines()[0] == "42"
+    assert rows(sup.state, "SELECT outputs FROM runs WHERE job = 'extract' AND scheduled_at = ?", tick) == [('{"rows": "42"}',)]
