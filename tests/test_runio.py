@@ -235,3 +235,11 @@ def test_a_scheduled_ticks_outputs_reach_its_after_job_under_a_shifted_superviso
     assert sup.stop() == 0
     assert (tmp_path / "got").read_text().splitlines()[0] == "42"
     assert rows(sup.state, "SELECT outputs FROM runs WHERE job = 'extract' AND scheduled_at = ?", tick) == [('{"rows": "42"}',)]
+
+
+def test_outputs_files_a_killed_supervisor_left_are_removed_by_the_next_one(supervisors, tmp_path: Path) -> None:
+    outputs = tmp_path / "state" / "outputs"
+    outputs.mkdir(parents=True)
+    (outputs / "7.999999.out").write_text("a=1\n")  # another pid's: a dead supervisor's
+    start(supervisors, tmp_path, "# cronplus: name=a\n0 0 1 1 * true\n")
+    assert os.listdir(outputs) == []

@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from cronplus.clock import Clock
-from cronplus.engine import runner
+from cronplus.engine import runio, runner
 from cronplus.engine.executor import AttemptResult, AttemptSpec, OutputRef
 from cronplus.engine.procgroup import untrack
 from cronplus.engine.spawned import Spawned
@@ -60,6 +60,7 @@ class LocalExecutor:
         self.log_dir = Path(log_dir).absolute()
         self._root = str(self.log_dir)
         self.outputs_dir = Path(outputs_dir).absolute() if outputs_dir is not None else self.log_dir.parent / "outputs"
+        runio.sweep(self.outputs_dir)  # a killed supervisor's leftovers
         self.host = host
         self.clock = clock
 

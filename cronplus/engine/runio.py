@@ -234,3 +234,21 @@ class OutputFile:
         self.fd = -1
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+def sweep(directory: Path) -> int:
+    """Remove the outputs files a dead supervisor left (killed between an attempt's start and its
+    end: `<run_id>.<pid>.out` of another pid). Only one supervisor or in-process trigger runs
+    per state directory (control.SupervisorLock), so another pid's file is nobody's now."""
+    mine = f".{os.getpid()}.out"
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:  # none yet
+        return 0
+    for name in names:
+        if name.endswith(".out") and not name.endswith(mine):
+            with contextlib.suppress(OSError):
+                os.unlink(directory / name)
+                removed += 1
+    return removed
