@@ -1,4 +1,4 @@
-"""Data into and out of a run (SPEC §8): a manual run's parameters and a job's outputs.
+"""Data into and out of a run (README "What a job sees"): a manual run's parameters and a job's outputs.
 
 Parameters: `cronplus trigger JOB --param K=V` (or the API's `{"params": {...}}`) gives the
 run's every attempt `CRONPLUS_PARAM_K=V`. K keeps its case (`--param day=2026-12-01` is
