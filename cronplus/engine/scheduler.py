@@ -83,7 +83,7 @@ class Scheduler:
         self.crontab = crontab
         host = getattr(history, "host", None) or socket.gethostname()
         self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock,
-                                                                  outputs_dir=outputs_dir)
+                                                            outputs_dir=outputs_dir)
         self.records = Records(self.store, history, self.bus)
         self.ticker = Ticker(self.store, self.records, clock_start=self.clock.time(), scheduling=scheduling)
         self.launcher = Launcher(store=self.store, history=history, executor=self.executor, clock=self.clock,
