@@ -374,3 +374,18 @@ class StoreContract:
         ended = store.finish_run(run_id, status=RunStatus.SUCCESS, ended_at=T0 + 100, exit_code=0, reason=None,
                                  final=True)
         assert ended.slow_at is not None and ended.slow_at.timestamp() == T0 + 30
+
+    # ---- a run's parameters and outputs (engine/runio.py) -------------------------------------
+
+    def test_params_and_outputs_are_kept_in_order_and_read_back_by_every_reader(self, store: HistoryStore) -> None:
+        run_id = start(store)
+        store.set_params(run_id, [("day", "2026-12-01"), ("Mode", "full; $(rm -rf /)")])
+        with store.transaction():  # the scheduler writes outputs in the run end's transaction
+            store.set_outputs(run_id, [("score", "0.93"), ("notes", "line one\nline two é")])
+            ended = finish(store, run_id)
+        assert ended.params == (("day", "2026-12-01"), ("Mode", "full; $(rm -rf /)"))
+        assert ended.outputs == (("score", "0.93"), ("notes", "line one\nline two é"))
+        assert got(store, run_id) == ended == store.last_final_run("backup")
+        assert store.query(jobs=["backup"])[-1].outputs == ended.outputs
+        other = start(store, at=T0 + 10)
+        assert (got(store, other).params, got(store, other).outputs) == ((), ())

@@ -11,6 +11,8 @@ newest last, like journalctl.
   NO_COLOR unset; a terminal gets a pager (`$PAGER`, else `less` with LESS=FRX) unless --no-pager
   or TERM is dumb or unset (as journalctl). On a terminal the table fits its width (cli/fit.py:
   the reason and job shortened, low-priority columns dropped); `--wide` or a pipe: every column.
+- REASON ends with a manual run's parameters and the outputs it wrote ("params day=...;
+  outputs score=0.93"), values escaped and cut; `--json` has them whole (`params`, `outputs`).
 - `--json`: one run object per line (history.run_json: the same shape as
   `trigger --wait --json` and `alerts --json`).
 - `-f`: after the last N runs, print each matching run when it *ends* (polling the read-only
@@ -206,8 +208,20 @@ def _cells(record: RunRecord, now: float) -> list[str]:
         local_time(record.started_at),
         took,
         "-" if record.exit_code is None else str(record.exit_code),
-        record.reason or "",
+        _reason(record),
     ]
+
+
+def _reason(record: RunRecord) -> str:
+    """The reason, then a manual run's parameters and the outputs it wrote (engine/runio.py), each
+    value escaped and cut (errors.shown): "params day=2026-12-01; outputs score=0.93"."""
+    from cronplus.errors import shown
+
+    parts = [record.reason] if record.reason else []
+    for label, pairs in (("params", record.params), ("outputs", record.outputs)):
+        if pairs:
+            parts.append(f"{label} " + " ".join(f"{key}={shown(value)}" for key, value in pairs))
+    return "; ".join(parts)
 
 
 def _paint(status: str, text: str, colour: bool) -> str:

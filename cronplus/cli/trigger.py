@@ -15,6 +15,9 @@ upstream_failed or interrupted (skipped is fine), else 0. Same with and without 
 `--json` (implies --wait): stdout is one JSON object per finished run of the chain, the shape of
 `cronplus log --json` (readhistory.run_json); the "started" line and notes go to stderr.
 
+`--param K=V` (repeatable) gives the run CRONPLUS_PARAM_K=V (engine/runio.py: K of letters, digits
+and _, case kept; a bad one is refused in one line, exit 2); its downstream runs do not inherit them.
+
 overlap= and after= hold for a manual run (chain.check_manual): refused in one line naming
 --force, which starts it anyway; a downstream job triggered alone names the upstream runs it uses."""
 
@@ -41,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "as it ends; exit 1 if any failed, timed out or was upstream_failed, else 0")
     p.add_argument("--json", action="store_true",
                    help="print each finished run as one JSON object, as `log --json` does (implies --wait)")
+    p.add_argument("--param", action="append", default=[], metavar="K=V",
+                   help="give the run CRONPLUS_PARAM_K=V (K: letters, digits and _, case kept; V at most 4 KiB; "
+                        "at most 64); repeatable; downstream runs do not inherit them")
     p.add_argument("--force", action="store_true",
                    help="start even when the job's overlap= (a run in flight) or after= (its upstream runs "
                         "did not succeed) would not")
@@ -99,19 +105,21 @@ class Printer:
 
 def run(args: argparse.Namespace) -> int:
     from cronplus import paths
+    from cronplus.engine.runio import params_from_args
     from cronplus.errors import CronplusError
     from cronplus.service import control
 
     p = paths.from_args(args)
+    params = params_from_args(args.param)  # a bad one: one line, exit 2, before anything runs
     args.wait = args.wait or args.json
     said = sys.stderr if args.json else sys.stdout  # with --json, stdout is the JSON objects only
     try:
         answers = control.request(p.control_socket, {"cmd": "trigger", "job": args.job, "wait": args.wait,
-                                                     "force": args.force},
+                                                     "force": args.force, "params": dict(params)},
                                   timeout=None if args.wait else 10.0)
         first = next(answers)
     except control.NoSupervisor:
-        return _in_process(p, args.job, as_json=args.json, force=args.force)
+        return _in_process(p, args.job, as_json=args.json, force=args.force, params=params)
     except StopIteration:
         raise CronplusError("the supervisor closed the connection without an answer") from None
     except TimeoutError:
@@ -133,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     raise CronplusError("the supervisor went away before the run ended")
 
 
-def _in_process(p: Paths, job: str, *, as_json: bool, force: bool) -> int:
+def _in_process(p: Paths, job: str, *, as_json: bool, force: bool, params: tuple[tuple[str, str], ...]) -> int:
     """No supervisor: run it here (always waiting: nobody else would finish the run)."""
     from cronplus.service.control import SupervisorLock
     from cronplus.service.daemon import TriggerInterrupted, trigger_in_process
@@ -151,7 +159,7 @@ def _in_process(p: Paths, job: str, *, as_json: bool, force: bool) -> int:
         print(f"run {run.run_id} started (no supervisor running)", file=said, flush=True)
 
     try:
-        final = trigger_in_process(p, job, force=force, on_started=started, on_event=printer.event)
+        final = trigger_in_process(p, job, force=force, params=params, on_started=started, on_event=printer.event)
     except TriggerInterrupted as exc:  # Ctrl-C / SIGTERM: the run was cancelled and recorded interrupted
         printer.done(exc.final)
         sys.stdout.flush()

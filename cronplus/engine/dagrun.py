@@ -73,6 +73,7 @@ class Run:
     output: OutputRef | None = None  # of the current attempt
     record: RunRecord | None = None  # the last attempt's, once ended
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    params: tuple[tuple[str, str], ...] = ()  # a manual run's --param K=V, every attempt's (runio.py)
 
     @property
     def run_id(self) -> int | None:

@@ -53,6 +53,8 @@ class AttemptSpec:
     scheduled_at: datetime  # the run's tick
     output: OutputRef
     system: bool = False  # a system crontab: the job's user field names who runs it
+    params: tuple[tuple[str, str], ...] = ()  # a manual run's --param K=V (runio.py)
+    upstream: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (after= job, its outputs) of the tick
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -71,6 +73,8 @@ class AttemptResult:
     output_error: str | None = None  # "output lost[ after N bytes]: <why>: <log path>" (full log disk)
     host: str | None = None  # where it ran
     output: OutputRef | None = None  # where its output is
+    outputs: tuple[tuple[str, str], ...] = ()  # what it wrote to $CRONPLUS_OUTPUT (runio.py)
+    outputs_note: str | None = None  # for its reason: the outputs file was cut, lines skipped
 
 
 class Attempt(Protocol):

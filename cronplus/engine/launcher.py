@@ -113,7 +113,8 @@ class Launcher:
         for run in runs:
             assert run.attempt_id is not None and run.output is not None
             run.handle = self.executor.start(AttemptSpec(job=run.job, attempt_id=run.attempt_id, attempt=run.attempt,
-                                                         scheduled_at=run.tick, output=run.output, system=system))
+                                                         scheduled_at=run.tick, output=run.output, system=system,
+                                                         params=run.params, upstream=self._upstream(run)))
         self._record_pids(runs)
         for run in runs:
             self.on_started(run)
@@ -131,6 +132,27 @@ class Launcher:
         for run, attempt_id in zip(runs, self.store.start_runs(starts, kv=handled), strict=True):
             run.attempt_id = attempt_id
             run.output = self.executor.output_for(run.job.name, attempt_id)
+        self._record_params([run for run in runs if run.params])
+
+    def _record_params(self, runs: list[Run]) -> None:
+        """A manual run's parameters on each attempt's row (rare: its own commit)."""
+        for run in runs:
+            assert run.attempt_id is not None
+            self._write_params(run.attempt_id, run.params)
+
+    def _write_params(self, attempt_id: int, params: tuple[tuple[str, str], ...]) -> None:
+        self.store.write(lambda _: self.history.set_params(attempt_id, params), lambda _: None,
+                         what=f"parameters of run {attempt_id}", own_transaction=True)
+
+    def _upstream(self, run: Run) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+        """The outputs of the upstream runs this run's tick uses (dagrun's rule: the newest final
+        run at or before the tick), for CRONPLUS_UPSTREAM_<JOB>_<KEY>."""
+        found = []
+        for name in run.job.options.after:
+            record = self.store.last_final_run(name, at_or_before=run.tick.timestamp())
+            if record is not None and record.outputs:
+                found.append((name, record.outputs))
+        return tuple(found)
 
     def _output_text(self, job: str, attempt_id: int) -> str:
         """The row's log_path (a held write asks for it when it is written back)."""

@@ -1,6 +1,8 @@
 """The local executor: an attempt is a subprocess of the supervisor, run as cron runs it
 (runner.spawn_attempt, synchronous), waited for in the loop (supervise.supervise). Its output
-is <log_dir>/<job>/<attempt_id>.log on this host. The contract is executor.py's."""
+is <log_dir>/<job>/<attempt_id>.log on this host; its $CRONPLUS_OUTPUT file is made in
+`outputs_dir` (<state>/outputs under a supervisor; beside the log directory by default) and read
+into the result (runio.py). The contract is executor.py's."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from cronplus.clock import Clock
-from cronplus.engine import runner
+from cronplus.engine import runio, runner
 from cronplus.engine.executor import AttemptResult, AttemptSpec, OutputRef
 from cronplus.engine.procgroup import untrack
 from cronplus.engine.spawned import Spawned
@@ -54,9 +56,11 @@ class LocalAttempt:
 class LocalExecutor:
     """Runs attempts as subprocesses of this supervisor (executor.Executor)."""
 
-    def __init__(self, log_dir: Path, *, host: str, clock: Clock) -> None:
+    def __init__(self, log_dir: Path, *, host: str, clock: Clock, outputs_dir: Path | None = None) -> None:
         self.log_dir = Path(log_dir).absolute()
         self._root = str(self.log_dir)
+        self.outputs_dir = Path(outputs_dir).absolute() if outputs_dir is not None else self.log_dir.parent / "outputs"
+        runio.sweep(self.outputs_dir)  # a killed supervisor's leftovers
         self.host = host
         self.clock = clock
 
@@ -66,7 +70,8 @@ class LocalExecutor:
     def start(self, spec: AttemptSpec) -> LocalAttempt:
         spawned = runner.spawn_attempt(spec.job, run_id=spec.attempt_id, attempt=spec.attempt,
                                        scheduled_at=spec.scheduled_at, log_path=Path(spec.output.path),
-                                       system=spec.system, clock=self.clock)
+                                       system=spec.system, clock=self.clock, params=spec.params,
+                                       upstream=dict(spec.upstream), outputs_dir=self.outputs_dir)
         spawned.host, spawned.output = self.host, spec.output  # the result names them
         if spawned.failure is not None:  # it did not start: its result is ready, and names them too
             spawned.failure = dataclasses.replace(spawned.failure, host=self.host, output=spec.output)

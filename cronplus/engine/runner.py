@@ -52,15 +52,17 @@ import pwd
 import resource
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from cronplus.clock import Clock, SystemClock
+from cronplus.engine import runio
 from cronplus.engine.executor import AttemptResult
 from cronplus.engine.output import StdinFeeder, devnull_fd, open_log
 from cronplus.engine.procgroup import track
+from cronplus.engine.runio import Pairs
 from cronplus.engine.runprocs import RunTag
 from cronplus.engine.spawned import Spawned, failure, why
 from cronplus.engine.supervise import supervise
@@ -84,8 +86,13 @@ def build_env(
     attempt: int,
     scheduled_at: datetime,
     user: pwd.struct_passwd | None = None,
+    params: Pairs = (),
+    upstream: Mapping[str, Pairs] | None = None,
+    output_file: str | None = None,
 ) -> dict[str, str]:
-    """Cron's environment for one attempt (see the module docstring for the order)."""
+    """Cron's environment for one attempt (see the module docstring for the order); then a
+    manual run's CRONPLUS_PARAM_<K>, its upstreams' CRONPLUS_UPSTREAM_<JOB>_<KEY> and
+    CRONPLUS_OUTPUT (runio.py)."""
     pw = user if user is not None else _own_passwd()
     env: dict[str, str] = {}
     for key, value in job.env:  # later lines win, as env_set() replaces in place
@@ -101,6 +108,12 @@ def build_env(
     env["CRONPLUS_RUN_ID"] = str(run_id)
     env["CRONPLUS_ATTEMPT"] = str(attempt)
     env["CRONPLUS_SCHEDULED_TIME"] = scheduled_at.isoformat(timespec="seconds")
+    if upstream:
+        env.update(runio.upstream_env(upstream))
+    if params:
+        env.update(runio.param_env(params))
+    if output_file is not None:
+        env["CRONPLUS_OUTPUT"] = output_file
     return env
 
 
@@ -217,10 +230,15 @@ def spawn_attempt(
     log_path: Path,
     system: bool = False,
     clock: Clock | None = None,
+    params: Pairs = (),
+    upstream: Mapping[str, Pairs] | None = None,
+    outputs_dir: Path | None = None,
 ) -> Spawned:
     """Start one attempt's process now (synchronously; never raises for the job's sake). A spawn
     failure comes back as `Spawned.failure`, with its `[cronplus: ...]` line in the log. `clock`
-    gives the attempt's start (the scheduler passes its own; the system clock by default)."""
+    gives the attempt's start (the scheduler passes its own; the system clock by default).
+    `params`, `upstream`: build_env's; `outputs_dir`: where its $CRONPLUS_OUTPUT file is made
+    (none without it), read by supervise."""
     spawned = Spawned(job, (clock or _SYSTEM_CLOCK).time(), time.monotonic())
     _ensure_fd_capacity()
     lost = None
@@ -235,11 +253,14 @@ def spawn_attempt(
         log_fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     try:
         pw, identity = _resolve_user(job, system)
-        env = build_env(job, run_id=run_id, attempt=attempt, scheduled_at=scheduled_at, user=pw)
+        outputs = _output_file(outputs_dir, run_id, pw, identity)
+        env = build_env(job, run_id=run_id, attempt=attempt, scheduled_at=scheduled_at, user=pw, params=params,
+                        upstream=upstream, output_file=str(outputs.path) if outputs is not None else None)
     except _SpawnError as exc:
         _write_note(log_fd, f"cannot start job: {exc}")
         os.close(log_fd)
         return _failed(spawned, str(exc))
+    spawned.outputs = outputs
     shell, home = env["SHELL"], env["HOME"]
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     feeder = StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
@@ -258,6 +279,8 @@ def spawn_attempt(
         )
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
         os.close(read_fd)
+        if outputs is not None:
+            outputs.remove()
         if feeder:
             feeder.close()
         error = _spawn_error_text(exc, shell, home)
@@ -298,6 +321,20 @@ async def run_attempt(
 
 
 _SYSTEM_CLOCK = SystemClock()
+
+
+def _output_file(directory: Path | None, run_id: int, pw: pwd.struct_passwd,
+                 identity: dict[str, Any]) -> runio.OutputFile | None:
+    """The attempt's $CRONPLUS_OUTPUT file; a job run as another user (system crontab) owns it."""
+    if directory is None:
+        return None
+    try:
+        made = runio.OutputFile(directory, run_id)
+        if identity:
+            os.chown(made.path, pw.pw_uid, pw.pw_gid)
+    except OSError as exc:
+        raise _SpawnError(f"cannot create the outputs file in {directory}: {exc.strerror or exc}") from None
+    return made
 
 
 def _failed(spawned: Spawned, error: str) -> Spawned:

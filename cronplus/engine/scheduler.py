@@ -70,7 +70,8 @@ def _busy(run: Run) -> bool:
 class Scheduler:
     def __init__(self, crontab: Crontab, *, history: HistoryStore, alerting: events.Subscriber | None, log_dir: Path,
                  owner: str, clock: Clock | None = None, scheduling: bool = True, rng: random.Random | None = None,
-                 bus: events.Bus | None = None, executor: Executor | None = None) -> None:
+                 bus: events.Bus | None = None, executor: Executor | None = None,
+                 outputs_dir: Path | None = None) -> None:
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()  # jitter; tests pass a seeded one
         self.history = history
@@ -81,7 +82,8 @@ class Scheduler:
         self.owner = owner
         self.crontab = crontab
         host = getattr(history, "host", None) or socket.gethostname()
-        self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock)
+        self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock,
+                                                            outputs_dir=outputs_dir)
         self.records = Records(self.store, history, self.bus, self.clock)
         self.ticker = Ticker(self.store, self.records, clock_start=self.clock.time(), scheduling=scheduling)
         self.launcher = Launcher(store=self.store, history=history, executor=self.executor, clock=self.clock,
@@ -215,7 +217,7 @@ class Scheduler:
 
     # ---- manual triggers -----------------------------------------------------------------
 
-    def trigger(self, name: str, *, force: bool = False) -> Run:
+    def trigger(self, name: str, *, force: bool = False, params: tuple[tuple[str, str], ...] = ()) -> Run:
         """Run a job now (trigger=manual), as its overlap= and after= allow (chain.check_manual;
         TriggerRefused otherwise, unless `force`). The run's `chain` streams its events and
         those of the downstream runs it causes. Its first history row exists when this returns,
@@ -227,7 +229,7 @@ class Scheduler:
         in_flight = [r for r in self._job_runs(name) if _busy(r)]
         admission = check_manual(job, in_flight=in_flight, running=self._job_runs, force=force,
                                  last_final=lambda up: self.store.last_final_run(up, at_or_before=now))
-        run = Run(job, utc(now), Trigger.MANUAL)
+        run = Run(job, utc(now), Trigger.MANUAL, params=params)  # its downstream runs do not inherit params
         Chain(run, notes=admission.notes).add(run)
         self._add(run)
         if admission.overlap == policy.OverlapAction.QUEUE:
@@ -350,8 +352,8 @@ class Scheduler:
             result = await handle.result()
             job = run.job
             out = policy.outcome(result, job.options, cancel_reason=run.cancel_reason, cancel_status=run.cancel_status)
-            if result.output_error:  # the status stays what the job did; the record says its output is lost
-                out = dataclasses.replace(out, reason="; ".join(filter(None, (out.reason, result.output_error))))
+            if result.output_error or result.outputs_note:  # the status stays what the job did; the reason says more
+                out = dataclasses.replace(out, reason="; ".join(filter(None, (out.reason, result.output_error, result.outputs_note))))
             if policy.will_retry(out, run.attempt, job.options) and not self.stopping:
                 delay = policy.retry_delay(run.attempt, job.options)
                 self._fire(run, Event(Kind.ENDED_RETRY, result=result, outcome=out, delay=delay))

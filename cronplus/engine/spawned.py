@@ -15,6 +15,7 @@ from pathlib import Path
 from cronplus.engine.executor import AttemptResult, OutputRef
 from cronplus.engine.output import StdinFeeder
 from cronplus.engine.procgroup import kill_and_reap
+from cronplus.engine.runio import OutputFile
 from cronplus.engine.runprocs import RunTag
 from cronplus.model import JobSpec
 
@@ -39,6 +40,7 @@ class Spawned:
     tag: RunTag | None = None  # what its processes carry in their environment (runprocs.py)
     host: str | None = None  # for the result: where it runs (the local executor's host)
     output: OutputRef | None = None  # for the result: its output reference
+    outputs: OutputFile | None = None  # its $CRONPLUS_OUTPUT (runio.py), read once it ended
 
     @property
     def pid(self) -> int | None:
@@ -70,6 +72,8 @@ class Spawned:
         self.read_fd = self.log_fd = -1
         if self.feeder is not None:
             self.feeder.close()
+        if self.outputs is not None:  # never read (killed, abandoned): the file goes all the same
+            self.outputs.remove()
 
 
 def failure(spawned: Spawned, error: str) -> AttemptResult:

@@ -86,6 +86,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         )
     exit_code, sig = decode_status(status)
     proc.returncode = exit_code  # reaped by us: keeps Popen.__del__ from waiting on a reused pid
+    outputs = spawned.outputs.collect() if spawned.outputs is not None else None
     return AttemptResult(
         exit_code=exit_code,
         signal=sig,
@@ -101,6 +102,8 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         output_error=_output_error(spawned, pump),
         host=spawned.host,
         output=spawned.output,
+        outputs=outputs.pairs if outputs is not None else (),
+        outputs_note=outputs.note if outputs is not None else None,
     )
 
 

@@ -1,7 +1,7 @@
 """What a running supervisor offers, one typed method per action, and its control-socket face.
 
 `Commands` is the facade: `status() -> SupervisorSnapshot`, `reload() -> ReloadResult`,
-`trigger(job, *, force) -> Triggered | TriggerRefusal` (its `events()` stream the chain's
+`trigger(job, *, force, params) -> Triggered | TriggerRefusal` (its `events()` stream the chain's
 retries and run ends, the done message last: engine/chain.py). Each result is frozen and typed,
 and its `to_json()` is the control socket's reply byte for byte (service/control.py states the
 protocol), so the socket and the HTTP API that comes next answer alike from one place.
@@ -118,10 +118,13 @@ class TriggerRefusal:
     error: str
     suggestion: str | None = None
     refused: bool = False
+    invalid: bool = False  # bad parameters (runio.check_params): the request, not the job
 
     def to_json(self) -> dict[str, Any]:
         if self.refused:
             return {"ok": False, "error": self.error, "refused": True}
+        if self.invalid:
+            return {"ok": False, "error": self.error, "invalid": True}
         return {"ok": False, "error": self.error, "suggestion": self.suggestion}
 
 
@@ -170,15 +173,22 @@ class Commands:
         error = self.supervisor.reload()
         return ReloadResult(error=error, jobs=len(self.supervisor.crontab.jobs))
 
-    def trigger(self, job: str, *, force: bool = False) -> Triggered | TriggerRefusal:
+    def trigger(self, job: str, *, force: bool = False, params: object = None) -> Triggered | TriggerRefusal:
+        """`params`: a JSON object of strings (runio.params_from_json), CRONPLUS_PARAM_<K> of the run."""
         from cronplus.engine.chain import TriggerRefused
+        from cronplus.engine.runio import params_from_json
+        from cronplus.errors import UsageError
 
         sched = self.supervisor.scheduler
         if job not in sched.jobs or sched.stopping:
             error = "supervisor is stopping" if sched.stopping else f"no job named '{job}'"
             return TriggerRefusal(error=error, suggestion=suggest(job, list(sched.jobs)))
         try:
-            run = sched.trigger(job, force=force)
+            pairs = params_from_json(params)
+        except UsageError as exc:
+            return TriggerRefusal(error=str(exc), invalid=True)
+        try:
+            run = sched.trigger(job, force=force, params=pairs)
         except TriggerRefused as exc:
             return TriggerRefusal(error=str(exc), refused=True)
         assert run.chain is not None
@@ -203,7 +213,7 @@ class Commands:
 
     async def _trigger(self, req: dict[str, Any], send: Send) -> None:
         """Start the run; with wait, stream its chain's events, the done message last."""
-        result = self.trigger(str(req.get("job")), force=bool(req.get("force")))
+        result = self.trigger(str(req.get("job")), force=bool(req.get("force")), params=req.get("params"))
         await send(result.to_json())
         if isinstance(result, Triggered) and req.get("wait"):
             async for event in result.events():

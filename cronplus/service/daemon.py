@@ -119,7 +119,8 @@ class Daemon:
         self._prune()
         self.worker.start()  # after the first reads: a corrupt history.db is one line, not a thread's
         self.scheduler = Scheduler(self.crontab, history=self.history, alerting=None, bus=bus,
-                                   log_dir=self.paths.log_dir, owner=self.owner, clock=clock)
+                                   log_dir=self.paths.log_dir, owner=self.owner, clock=clock,
+                                   outputs_dir=self.paths.state_dir / "outputs")
         self.scheduler.store.on_change = self._status
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
@@ -327,7 +328,7 @@ def _start_warnings(crontab: Crontab, settings: Settings) -> None:
         log.warning("%s", problem)
 
 
-def trigger_in_process(paths: Paths, name: str, *, force: bool = False,
+def trigger_in_process(paths: Paths, name: str, *, force: bool = False, params: tuple[tuple[str, str], ...] = (),
                        on_started: Callable[[Run], None] | None = None,
                        on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """`cronplus trigger` with no supervisor: the same Scheduler code path (history, runner,
@@ -347,7 +348,7 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False,
         try:
             alerting = Alerting(history, wake=worker.wake)
             scheduler = Scheduler(crontab, history=history, alerting=alerting, log_dir=paths.log_dir,
-                                  owner=owner_id(), scheduling=False)
+                                  owner=owner_id(), scheduling=False, outputs_dir=paths.state_dir / "outputs")
             loop = asyncio.get_running_loop()
             got: list[int] = []
             stop = asyncio.Event()
@@ -360,7 +361,7 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False,
                 loop.add_signal_handler(sig, on_signal, sig)
             serve = loop.create_task(scheduler.serve())
             try:
-                run = scheduler.trigger(name, force=force)
+                run = scheduler.trigger(name, force=force, params=params)
             except BaseException:
                 scheduler.stopping = True
                 scheduler.wake()

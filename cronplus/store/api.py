@@ -113,6 +113,8 @@ class RunWriter(UnitOfWork, Protocol):
     def mark_abandoned_retries(self, *, reason: str,
                                on_final: Callable[[RunRecord], None] | None = None) -> list[RunRecord]: ...
     def set_slow_at(self, run_id: int, at: float) -> None: ...  # alert-on=slow: when it ran past its threshold
+    def set_params(self, run_id: int, params: Sequence[tuple[str, str]]) -> None: ...  # trigger --param
+    def set_outputs(self, run_id: int, outputs: Sequence[tuple[str, str]]) -> None: ...  # $CRONPLUS_OUTPUT's
 
 
 class OutboxWriter(Protocol):

@@ -37,6 +37,7 @@ from cronplus.store.readhistory import (  # the shared API, re-exported
     NoHistoryError,
     ReadHistory,
     open_readonly,
+    pairs_json,
     run_json,
 )
 from cronplus.store.schema import (  # the shared API, re-exported
@@ -256,6 +257,16 @@ class History(ReadHistory):
         """The attempt ran past its expected duration at `at` (engine/slowness.py); the first mark stays."""
         with self._transaction() as conn:
             conn.execute("UPDATE runs SET slow_at = ? WHERE run_id = ? AND slow_at IS NULL", (at, run_id))
+
+    def set_params(self, run_id: int, params: Sequence[tuple[str, str]]) -> None:
+        """A manual run's parameters (`trigger --param`), on one attempt's row."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE runs SET params = ? WHERE run_id = ?", (pairs_json(params), run_id))
+
+    def set_outputs(self, run_id: int, outputs: Sequence[tuple[str, str]]) -> None:
+        """What an attempt wrote to $CRONPLUS_OUTPUT (engine/runio.py), before its finish_run."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE runs SET outputs = ? WHERE run_id = ?", (pairs_json(outputs), run_id))
 
     def kv_set_many(self, items: Sequence[tuple[str, str]]) -> None:
         with self._transaction() as conn:

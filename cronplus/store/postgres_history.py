@@ -31,7 +31,7 @@ from cronplus.store.history import (
     DEFAULT_MAX_RUNS_PER_JOB,
 )
 from cronplus.store.postgres_conn import Database, DatabaseUnavailable, QmarkConnection
-from cronplus.store.readhistory import COLUMNS, record_from_row
+from cronplus.store.readhistory import COLUMNS, pairs_json, record_from_row
 
 _TIME = "coalesce(started_at, ended_at)"  # the runs_by_time index expression
 _SEQ = "pg_get_serial_sequence('runs', 'run_id')::regclass"
@@ -178,6 +178,14 @@ class PostgresHistory:
         """The attempt ran past its expected duration at `at` (engine/slowness.py); the first mark stays."""
         with self.transaction():
             self._many("UPDATE runs SET slow_at = %s WHERE run_id = %s AND slow_at IS NULL", [(at, run_id)])
+
+    def set_params(self, run_id: int, params: Sequence[tuple[str, str]]) -> None:
+        with self.transaction():
+            self._rows("UPDATE runs SET params = %s WHERE run_id = %s RETURNING run_id", (pairs_json(params), run_id))
+
+    def set_outputs(self, run_id: int, outputs: Sequence[tuple[str, str]]) -> None:
+        with self.transaction():
+            self._rows("UPDATE runs SET outputs = %s WHERE run_id = %s RETURNING run_id", (pairs_json(outputs), run_id))
 
     def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None,
                    reason: str | None, final: bool, signal: int | None = None) -> RunRecord:

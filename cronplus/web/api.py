@@ -11,7 +11,8 @@
 - `GET /api/v1/runs/ID/output[?offset=N][&follow=1]` -> the captured output, text/plain, bytes
   as the job wrote them; `follow=1` keeps the response open while the run runs, sending what it
   writes, and ends once it is over.
-- `POST /api/v1/jobs/NAME/trigger[?force=1]` (or a JSON body `{"force": true}`) -> 202
+- `POST /api/v1/jobs/NAME/trigger[?force=1]` (or a JSON body `{"force": true}`; `{"params":
+  {"K": "V"}}` gives the run CRONPLUS_PARAM_K, 400 for a bad name or size) -> 202
   `{"ok": true, "run_id": N (null when queued behind a run of the job), "notes": [...]}` with a
   Location; 404 (no such job, with `suggestion`), 409 (after= / overlap= refuse: force would
   start it), 503 (the supervisor is stopping). Needs the token (server.py, auth.py).
@@ -111,6 +112,7 @@ def get_job(request: Request, site: Site) -> Response:
 def trigger_job(request: Request, site: Site) -> Response:
     name = request.params["name"]
     force = _flag(request, "force")
+    params = None
     if request.body:
         try:
             body = json.loads(request.body)
@@ -119,11 +121,14 @@ def trigger_job(request: Request, site: Site) -> Response:
         if not isinstance(body, dict):
             return error(request.path, 400, 'the body must be a JSON object, e.g. {"force": true}')
         force = force or body.get("force") is True
-    reply = site.trigger(name, force=force)
+        params = body.get("params")
+    reply = site.trigger(name, force=force, params=params)
     if reply.get("ok"):
         run_id = reply.get("run_id")
         headers = {"Location": f"/api/v1/runs/{run_id}"} if run_id is not None else {}
         return _json(reply, 202, headers)
+    if reply.get("invalid"):  # bad params: a key, a size, not an object of strings
+        return _json({**reply, "status": 400}, 400)
     if reply.get("refused"):
         return _json({**reply, "status": 409}, 409)
     if site.crontab().job(name) is not None:  # known but refused: the supervisor is stopping

@@ -101,10 +101,13 @@ def document() -> dict[str, Any]:
                 "parameters": [NAME, _param("force", "query", "run even if after= or overlap= would refuse",
                                             {"type": "string", "enum": ["0", "1", "true", "false"]})],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"force": {"type": "boolean"}}}}}},
+                    "type": "object", "properties": {"force": {"type": "boolean"}, "params": {
+                        "type": "object", "additionalProperties": {"type": "string", "maxLength": 4096},
+                        "maxProperties": 64,
+                        "description": "CRONPLUS_PARAM_<K>=V for the run (K: letters, digits, _; case kept)"}}}}}},
                 "responses": {"202": _ok("the run is started (run_id null: queued behind a run of the job)",
                                          "#/components/schemas/Triggered"),
-                              "400": _error("a body that is not a JSON object"),
+                              "400": _error("a body that is not a JSON object, or bad params"),
                               "401": _error("no token"),
                               "403": _error("a cross-site request"),
                               "404": _error("no such job"),

@@ -168,7 +168,5 @@ class RequestSite:
             return None
 
     def trigger(self, job: str, *, params: Mapping[str, str] | None = None, force: bool = False) -> dict[str, Any]:
-        if params:  # the API offers none; no job takes parameters yet
-            raise CronplusError("a trigger takes no parameters")
-        commands = self.daemon.commands
-        return self.live.on_loop(lambda: commands.trigger(job, force=force).to_json())
+        commands = self.daemon.commands  # params: validated there (an `invalid` refusal)
+        return self.live.on_loop(lambda: commands.trigger(job, force=force, params=params).to_json())

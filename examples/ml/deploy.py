@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import datetime
 import sys
+from pathlib import Path
 
 import mlcommon as ml
 
 
 def main() -> int:
     d = ml.data_dir()
-    candidate = ml.read_json(d / "candidate.json")
+    given = ml.upstream("evaluate", "candidate")  # the one evaluate approved in this run; by hand: the latest
+    candidate = ml.read_json(Path(given) if given else d / "candidate.json")
     verdict = ml.read_json(d / "evaluation.json")
     if candidate is None or verdict is None:
         print("nothing to deploy: run train and evaluate first", file=sys.stderr)

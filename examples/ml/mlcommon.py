@@ -4,7 +4,9 @@ The model is a linear regression y = w·x + b fitted by least squares (normal eq
 Gaussian elimination) on synthetic data drawn with random.Random(seed). Files live under
 $CRONPLUS_EXAMPLE_DIR (default ./example-data, relative to the job's working directory):
 
-    candidate.json   the model train.py just fitted
+    candidates/      every model train.py fitted (<id>.json); train passes its path and score
+                     to evaluate as outputs ($CRONPLUS_OUTPUT -> $CRONPLUS_UPSTREAM_TRAIN_*)
+    candidate.json   the model train.py just fitted (what a script run by hand falls back to)
     evaluation.json  evaluate.py's verdict on the candidate
     model.json       the deployed model (deploy.py), read by predict.py
     models/          every deployed version
@@ -94,3 +96,17 @@ def write_json(path: Path, data: dict) -> None:
 
 def model_id(coef: list[float]) -> str:
     return hashlib.sha256(json.dumps(coef).encode()).hexdigest()[:12]
+
+
+def output(**pairs: object) -> None:
+    """This run's outputs (cronplus: KEY=VALUE lines in $CRONPLUS_OUTPUT, handed to the after=
+    jobs as $CRONPLUS_UPSTREAM_<JOB>_<KEY>); nothing when run by hand."""
+    path = os.environ.get("CRONPLUS_OUTPUT")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.writelines(f"{key}={value}\n" for key, value in pairs.items())
+
+
+def upstream(job: str, key: str) -> str | None:
+    """An upstream run's output of this tick (None when run by hand or it gave none)."""
+    return os.environ.get(f"CRONPLUS_UPSTREAM_{job.upper()}_{key.upper()}") or None

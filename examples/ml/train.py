@@ -1,7 +1,8 @@
 """Train a candidate model on this week's data (synthetic: the seed stands for the week).
 
 TRAIN_SEED / TRAIN_SAMPLES / TRAIN_NOISE pick the data (defaults: the ISO week, 200, 1.0), so
-each week's candidate differs a little and evaluation decides whether it is better."""
+each week's candidate differs a little and evaluation decides whether it is better. Its outputs
+(cronplus's $CRONPLUS_OUTPUT): `candidate` (the model file's path) and `train_mse`."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ def main() -> int:
         "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run_id": os.environ.get("CRONPLUS_RUN_ID"),
     }
+    path = (ml.data_dir() / "candidates" / f"{candidate['id']}.json").resolve()
+    ml.write_json(path, candidate)
     ml.write_json(ml.data_dir() / "candidate.json", candidate)
+    ml.output(candidate=path, train_mse=candidate["train_mse"])  # evaluate reads these, no file name guessed
     print(f"trained candidate {candidate['id']} on {n} samples (seed {seed}): train MSE {candidate['train_mse']:.4f}")
     return 0
 
