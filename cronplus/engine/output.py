@@ -36,6 +36,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -90,9 +91,15 @@ def open_log(log_path: str | os.PathLike[str]) -> int:
     directory, name = os.path.split(os.fspath(log_path))
     dir_fd = _open_dir(directory or ".")
     try:
-        fd = os.open(name, _LOG_FLAGS, 0o600, dir_fd=dir_fd)
+        fd = os.open(name, _LOG_FLAGS | os.O_NONBLOCK, 0o600, dir_fd=dir_fd)  # O_NONBLOCK: a FIFO must not hang us
     finally:
         os.close(dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        # A device or FIFO in the log's place (planted, or a log dir pointed at /dev): never
+        # chmod it (a /dev/null made 0600 breaks every other user of the machine), never write it.
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", os.fspath(log_path))
+    os.set_blocking(fd, True)
     os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
     return fd
 
