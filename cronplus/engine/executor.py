@@ -71,6 +71,9 @@ class AttemptResult:
     output_error: str | None = None  # "output lost[ after N bytes]: <why>: <log path>" (full log disk)
     host: str | None = None  # where it ran
     output: OutputRef | None = None  # where its output is
+    limit_reason: str | None = None  # killed by a resource limit: "memory limit 512M reached"
+    peak_memory_bytes: int | None = None  # its processes' peak memory (a run cgroup's memory.peak)
+    cpu_s: float | None = None  # CPU seconds its processes used (a run cgroup's cpu.stat)
 
 
 class Attempt(Protocol):

@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine.executor import AttemptResult
@@ -65,6 +65,9 @@ from cronplus.engine.runprocs import RunTag
 from cronplus.engine.spawned import Spawned, failure, why
 from cronplus.engine.supervise import supervise
 from cronplus.model import JobSpec
+
+if TYPE_CHECKING:
+    from cronplus.engine.cgroup import RunCgroup
 
 __all__ = ["AttemptResult", "Spawned", "build_env", "log_path_for", "run_attempt", "spawn_attempt", "supervise"]
 
@@ -241,6 +244,7 @@ def spawn_attempt(
         os.close(log_fd)
         return _failed(spawned, str(exc))
     shell, home = env["SHELL"], env["HOME"]
+    limited, run_cgroup = _limits(job, run_id, log_fd) if _has_limits(job) else ({}, None)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     feeder = StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
     try:
@@ -255,9 +259,12 @@ def spawn_attempt(
             env=env,
             start_new_session=True,  # own session and process group: pgid == pid
             **identity,
+            **limited,
         )
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
         os.close(read_fd)
+        if run_cgroup is not None:
+            run_cgroup.remove()
         if feeder:
             feeder.close()
         error = _spawn_error_text(exc, shell, home)
@@ -270,7 +277,41 @@ def spawn_attempt(
     _restore_child_limit(proc.pid)
     spawned.proc, spawned.log_fd, spawned.read_fd, spawned.feeder = proc, log_fd, read_fd, feeder
     spawned.log_path, spawned.output_lost, spawned.tag = log_path, lost, RunTag(run_id, job.name)
+    spawned.cgroup = run_cgroup
     return spawned
+
+
+# -- resource limits (limits.py) ----------------------------------------------------------
+
+
+def _has_limits(job: JobSpec) -> bool:
+    o = job.options
+    return o.nice is not None or o.memory_max is not None or o.cpu_max is not None or o.tasks_max is not None
+
+
+def _limits(job: JobSpec, run_id: int, log_fd: int) -> tuple[dict[str, Any], RunCgroup | None]:
+    """Popen's preexec_fn for a limited job (its cgroup made here; it costs the vfork path, so
+    only limited jobs pay it), and one log line per limit this host cannot enforce."""
+    from cronplus.engine import cgroup as cg
+    from cronplus.engine import limits
+
+    delegation = cg.delegated()
+    plan = limits.plan(job.options, delegation)
+    for e in plan:
+        if not e.enforced:
+            _write_note(log_fd, limits.describe(e))
+    run_cgroup = None
+    if limits.wants_cgroup(plan, delegation):
+        values = limits.limits_of(job.options)
+        try:
+            run_cgroup = cg.RunCgroup.create(delegation, run_id, memory_max=job.options.memory_max,
+                                             cpu_max=job.options.cpu_max, tasks_max=job.options.tasks_max)
+        except OSError as exc:  # the limits fall back to what needs no cgroup, and the log says so
+            _write_note(log_fd, f"cannot create a cgroup in {delegation.base}: {why(exc)}; limits "
+                        + " ".join(f"{limits.annotation(f)}={limits.value_text(f, v)}" for f, v in values.items())
+                        + " use rlimits where they can")
+            plan = limits.plan(job.options, cg.Delegation(None, frozenset(), f"cannot create a cgroup: {why(exc)}"))
+    return {"preexec_fn": limits.child_setup(plan, run_cgroup)}, run_cgroup
 
 
 async def run_attempt(
