@@ -146,12 +146,14 @@ class RunCgroup:
             raise
         return cgroup
 
-    def place(self) -> None:
-        """In the child, before exec (preexec_fn): move the calling process here. Only a
-        write(2): no lock, no allocation the forked child could deadlock on."""
+    def place(self, pid: int = 0) -> None:
+        """Move `pid` here; 0, in the child before exec (preexec_fn), is the calling process.
+        Only a write(2): no lock, no allocation the forked child could deadlock on."""
         fd = os.open(self.procs, os.O_WRONLY)
-        os.write(fd, b"0")
-        os.close(fd)
+        try:
+            os.write(fd, str(pid).encode())
+        finally:
+            os.close(fd)
 
     def kill(self) -> None:
         """SIGKILL every process in it (cgroup.kill); without cgroup.kill, each listed pid."""

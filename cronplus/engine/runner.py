@@ -37,6 +37,10 @@ Contract (docs/ARCHITECTURE.md, runner.py):
   when that fails with ENOENT; one /dev/null fd serves every job's stdin.
 - The supervisor's RLIMIT_NOFILE soft limit is raised once (each running attempt holds 3-4
   fds); each job gets the original limit back through prlimit right after the spawn.
+- Resource limits (limits.py, cgroup.py): a job with `nice`/`memory-max`/`cpu-max`/`tasks-max`
+  is spawned with a preexec_fn (the fork path; others keep vfork) that joins the run's own
+  cgroup v2 when the supervisor has a delegated one, sets the rlimit fallbacks and the nice
+  value; a limit this host cannot enforce is one `[cronplus: ...]` line at the top of its log.
 - Time: the runner never reads the wall clock for a result. `started_at` is the injected
   Clock's `time()` at the spawn, `ended_at` is `started_at` plus the attempt's duration measured
   on `time.monotonic()` (see `Spawned.now`).
@@ -244,7 +248,7 @@ def spawn_attempt(
         os.close(log_fd)
         return _failed(spawned, str(exc))
     shell, home = env["SHELL"], env["HOME"]
-    limited, run_cgroup = _limits(job, run_id, log_fd) if _has_limits(job) else ({}, None)
+    limited, run_cgroup = _limits(job, run_id, log_fd, bool(identity)) if _has_limits(job) else ({}, None)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     feeder = StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
     try:
@@ -274,6 +278,11 @@ def spawn_attempt(
     finally:
         os.close(write_fd)  # only the job holds the write end now: EOF when it and its children close it
     track(proc.pid)
+    if run_cgroup is not None and identity:  # the child was another user by its preexec_fn: we place it
+        try:
+            run_cgroup.place(proc.pid)
+        except OSError as exc:
+            _write_note(log_fd, f"the job runs outside its cgroup {run_cgroup.path}: {why(exc)}")
     _restore_child_limit(proc.pid)
     spawned.proc, spawned.log_fd, spawned.read_fd, spawned.feeder = proc, log_fd, read_fd, feeder
     spawned.log_path, spawned.output_lost, spawned.tag = log_path, lost, RunTag(run_id, job.name)
@@ -289,9 +298,12 @@ def _has_limits(job: JobSpec) -> bool:
     return o.nice is not None or o.memory_max is not None or o.cpu_max is not None or o.tasks_max is not None
 
 
-def _limits(job: JobSpec, run_id: int, log_fd: int) -> tuple[dict[str, Any], RunCgroup | None]:
+def _limits(job: JobSpec, run_id: int, log_fd: int, switch: bool) -> tuple[dict[str, Any], RunCgroup | None]:
     """Popen's preexec_fn for a limited job (its cgroup made here; it costs the vfork path, so
-    only limited jobs pay it), and one log line per limit this host cannot enforce."""
+    only limited jobs pay it), and one log line per limit this host cannot enforce. `switch`:
+    the child becomes another user before preexec_fn runs, when it may no longer write
+    cgroup.procs: the parent places it right after the exec instead (a shell that forks at
+    once may leave a child outside: said in the README)."""
     from cronplus.engine import cgroup as cg
     from cronplus.engine import limits
 
@@ -311,7 +323,7 @@ def _limits(job: JobSpec, run_id: int, log_fd: int) -> tuple[dict[str, Any], Run
                         + " ".join(f"{limits.annotation(f)}={limits.value_text(f, v)}" for f, v in values.items())
                         + " use rlimits where they can")
             plan = limits.plan(job.options, cg.Delegation(None, frozenset(), f"cannot create a cgroup: {why(exc)}"))
-    return {"preexec_fn": limits.child_setup(plan, run_cgroup)}, run_cgroup
+    return {"preexec_fn": limits.child_setup(plan, None if switch else run_cgroup)}, run_cgroup
 
 
 async def run_attempt(
