@@ -168,3 +168,19 @@ def test_not_delegated_memory_max_and_nice_are_rlimit_and_setpriority(tmp_path: 
     assert log.startswith("7\n") and "MemoryError" in log
     assert result["exit_code"] == 1
     assert (result["cpu_s"], result["peak_memory_bytes"]) == (None, None)  # no cgroup: nothing measured
+
+
+def test_a_limited_job_runs_in_its_run_cgroup_as_the_same_process_with_crons_environment(
+        tmp_path: Path, session_cgroup: Path) -> None:
+    probe = "echo $$; grep '^0::' /proc/self/cgroup; env | sort"
+    limited = supervise(tmp_path, probe, {"tasks_max": 1000}, cgroup=session_cgroup)
+    limited_log = (tmp_path / "run.log").read_text().splitlines()
+    plain = supervise(tmp_path, probe, {}, cgroup=session_cgroup)
+    plain_log = (tmp_path / "run.log").read_text().splitlines()
+    notes = [line for line in limited_log if line.startswith("[cronplus:")]  # tasks-max as root without pids
+    limited_log = limited_log[len(notes):]
+    assert limited_log[0] == str(limited["pid"])  # the job's shell is the process cronplus started
+    own = "/" + str(session_cgroup.relative_to(cgroup2_mount() or "/"))
+    assert limited_log[1] == f"0::{own}/cronplus-run-7"
+    assert plain_log[1] == f"0::{own}"
+    assert limited_log[2:] == plain_log[2:]  # the same environment, byte for byte

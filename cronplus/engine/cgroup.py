@@ -12,9 +12,11 @@ Contract:
   the base's `cgroup.subtree_control` on first need; when the kernel refuses that because the
   base holds processes ("no internal processes", EBUSY), the supervisor first moves itself into
   `<base>/cronplus-supervisor` (what a delegated service does).
-- The job is placed in it before it execs: the child writes `0` to the run cgroup's
-  cgroup.procs in Popen's preexec_fn (Python 3.11 has no clone3/CLONE_INTO_CGROUP), so the shell
-  and everything it forks are in it from the first instruction.
+- The job is placed in it before its command runs: a /bin/sh prologue (runner.JOIN_CGROUP)
+  writes `0` to the run cgroup's cgroup.procs and execs the job's shell, same pid (Python 3.11
+  has no clone3/CLONE_INTO_CGROUP, and a write in preexec_fn would make the supervisor wait for
+  each migration: ~3 ms of RCU grace period here, shared when many migrate at once). A job run
+  as another user is placed by the supervisor (`place(pid)`) right after its exec.
 - `kill()` writes `cgroup.kill` (Linux >= 5.14): every process in it is SIGKILLed, including a
   grandchild that left the session and cleared its environment. `usage()` reads memory.peak
   (Linux >= 5.19; None without the memory controller), cpu.stat usage_usec (always there in v2)
@@ -146,9 +148,8 @@ class RunCgroup:
             raise
         return cgroup
 
-    def place(self, pid: int = 0) -> None:
-        """Move `pid` here; 0, in the child before exec (preexec_fn), is the calling process.
-        Only a write(2): no lock, no allocation the forked child could deadlock on."""
+    def place(self, pid: int) -> None:
+        """Move process `pid` here."""
         fd = os.open(self.procs, os.O_WRONLY)
         try:
             os.write(fd, str(pid).encode())

@@ -16,7 +16,8 @@ Contract:
   A limit not enforced is an Enforcement with `enforced` False: `cronplus check` shows it, the
   run's log gets one `[cronplus: ...]` line for it. Nothing is silently ignored.
 - `describe(e)` is the one line `check` prints ("memory-max=512M: cgroup v2 (delegated: ...)").
-- `child_setup(...)` is the preexec_fn: cgroup placement, rlimits, nice; only system calls.
+- `child_setup(...)` is the preexec_fn of the rlimits and nice; only system calls. The run's
+  cgroup is joined by runner's /bin/sh prologue (JOIN_CGROUP), not here.
 - A run killed by the kernel's OOM killer in its cgroup (memory.events oom_kill) ends with
   the reason "memory limit 512M reached" (`limit_reason`).
 """
@@ -30,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cronplus.engine.cgroup import Delegation, RunCgroup, delegated
+from cronplus.engine.cgroup import Delegation, delegated
 
 if TYPE_CHECKING:
     from cronplus.model import JobSpec
@@ -120,8 +121,9 @@ def wants_cgroup(enforcements: list[Enforcement], delegation: Delegation) -> boo
     return bool(enforcements) and delegation.base is not None
 
 
-def child_setup(enforcements: list[Enforcement], cgroup: RunCgroup | None) -> Callable[[], None]:
-    """Popen's preexec_fn for a limited attempt: only system calls, in the forked child."""
+def child_setup(enforcements: list[Enforcement]) -> Callable[[], None] | None:
+    """Popen's preexec_fn for the rlimits and nice of an attempt (None: nothing to set): only
+    system calls, in the forked child."""
     rlimits: list[tuple[int, int]] = []
     nice = None
     for e in enforcements:
@@ -133,9 +135,10 @@ def child_setup(enforcements: list[Enforcement], cgroup: RunCgroup | None) -> Ca
         elif e.how == "setpriority":
             nice = int(e.value)
 
+    if not rlimits and nice is None:
+        return None
+
     def setup() -> None:
-        if cgroup is not None:
-            cgroup.place()
         for kind, value in rlimits:
             with contextlib.suppress(OSError, ValueError):  # a hard limit below it: keep the lower
                 resource.setrlimit(kind, (value, value))

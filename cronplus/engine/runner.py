@@ -38,9 +38,10 @@ Contract (docs/ARCHITECTURE.md, runner.py):
 - The supervisor's RLIMIT_NOFILE soft limit is raised once (each running attempt holds 3-4
   fds); each job gets the original limit back through prlimit right after the spawn.
 - Resource limits (limits.py, cgroup.py): a job with `nice`/`memory-max`/`cpu-max`/`tasks-max`
-  is spawned with a preexec_fn (the fork path; others keep vfork) that joins the run's own
-  cgroup v2 when the supervisor has a delegated one, sets the rlimit fallbacks and the nice
-  value; a limit this host cannot enforce is one `[cronplus: ...]` line at the top of its log.
+  joins a cgroup v2 of its own when the supervisor has a delegated one (a /bin/sh prologue,
+  JOIN_CGROUP, before the job's shell is exec'd with the same pid and environment); rlimit
+  fallbacks and nice are set by a preexec_fn (the fork path; jobs without them keep vfork); a
+  limit this host cannot enforce is one `[cronplus: ...]` line at the top of its log.
 - Time: the runner never reads the wall clock for a result. `started_at` is the injected
   Clock's `time()` at the spawn, `ended_at` is `started_at` plus the attempt's duration measured
   on `time.monotonic()` (see `Spawned.now`).
@@ -248,14 +249,18 @@ def spawn_attempt(
         os.close(log_fd)
         return _failed(spawned, str(exc))
     shell, home = env["SHELL"], env["HOME"]
-    limited, run_cgroup = _limits(job, run_id, log_fd, bool(identity)) if _has_limits(job) else ({}, None)
+    argv = [shell, "-c", job.command]
+    limited: dict[str, Any] = {}
+    run_cgroup = None
+    if _has_limits(job):
+        argv, limited, run_cgroup = _limits(job, run_id, log_fd, argv, switch=bool(identity))
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     feeder = StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
     try:
         # Popen returns once the shell is exec'd (vfork path, ~1 ms); asyncio's own subprocess
         # API would add a transport and a child watcher per job for nothing we need.
         proc = subprocess.Popen(
-            [shell, "-c", job.command],
+            argv,
             stdin=feeder.read_fd if feeder else devnull_fd(),
             stdout=write_fd,
             stderr=write_fd,
@@ -298,12 +303,21 @@ def _has_limits(job: JobSpec) -> bool:
     return o.nice is not None or o.memory_max is not None or o.cpu_max is not None or o.tasks_max is not None
 
 
-def _limits(job: JobSpec, run_id: int, log_fd: int, switch: bool) -> tuple[dict[str, Any], RunCgroup | None]:
-    """Popen's preexec_fn for a limited job (its cgroup made here; it costs the vfork path, so
-    only limited jobs pay it), and one log line per limit this host cannot enforce. `switch`:
-    the child becomes another user before preexec_fn runs, when it may no longer write
-    cgroup.procs: the parent places it right after the exec instead (a shell that forks at
-    once may leave a child outside: said in the README)."""
+# Joins the run's cgroup, then execs the job's shell (same pid, same environment: cron's). The
+# kernel's cgroup migration takes milliseconds (an RCU grace period); done here, after Popen's
+# exec, the supervisor goes on spawning meanwhile and concurrent migrations share that wait.
+JOIN_CGROUP = ('echo 0 2>/dev/null >"$0" || echo "[cronplus: the job runs outside its cgroup: cannot write $0]" >&2; '
+               'exec "$@"')
+
+
+def _limits(job: JobSpec, run_id: int, log_fd: int, argv: list[str], *,
+            switch: bool) -> tuple[list[str], dict[str, Any], RunCgroup | None]:
+    """(argv, Popen arguments, the run's cgroup) for a limited job: the cgroup made here and
+    joined by a /bin/sh prologue (JOIN_CGROUP) before the job's shell; rlimits and nice by a
+    preexec_fn (the fork path instead of vfork: only jobs with those limits pay it); one log
+    line per limit this host cannot enforce. `switch`: the child becomes another user, who may
+    not write cgroup.procs: the parent places it right after the exec instead (a shell that
+    forks at once may leave a child outside: said in the README)."""
     from cronplus.engine import cgroup as cg
     from cronplus.engine import limits
 
@@ -323,7 +337,10 @@ def _limits(job: JobSpec, run_id: int, log_fd: int, switch: bool) -> tuple[dict[
                         + " ".join(f"{limits.annotation(f)}={limits.value_text(f, v)}" for f, v in values.items())
                         + " use rlimits where they can")
             plan = limits.plan(job.options, cg.Delegation(None, frozenset(), f"cannot create a cgroup: {why(exc)}"))
-    return {"preexec_fn": limits.child_setup(plan, None if switch else run_cgroup)}, run_cgroup
+    setup = limits.child_setup(plan)
+    if run_cgroup is not None and not switch and os.access(argv[0], os.X_OK):  # else Popen's own error
+        argv = [DEFAULT_SHELL, "-c", JOIN_CGROUP, run_cgroup.procs, *argv]
+    return argv, ({"preexec_fn": setup} if setup else {}), run_cgroup
 
 
 async def run_attempt(
