@@ -175,7 +175,7 @@ def test_a_limited_job_runs_in_its_run_cgroup_as_the_same_process_with_crons_env
     probe = "echo $$; grep '^0::' /proc/self/cgroup; env | sort"
     limited = supervise(tmp_path, probe, {"tasks_max": 1000}, cgroup=session_cgroup)
     limited_log = (tmp_path / "run.log").read_text().splitlines()
-    plain = supervise(tmp_path, probe, {}, cgroup=session_cgroup)
+    supervise(tmp_path, probe, {}, cgroup=session_cgroup)
     plain_log = (tmp_path / "run.log").read_text().splitlines()
     notes = [line for line in limited_log if line.startswith("[cronplus:")]  # tasks-max as root without pids
     limited_log = limited_log[len(notes):]
@@ -184,3 +184,15 @@ def test_a_limited_job_runs_in_its_run_cgroup_as_the_same_process_with_crons_env
     assert limited_log[1] == f"0::{own}/cronplus-run-7"
     assert plain_log[1] == f"0::{own}"
     assert limited_log[2:] == plain_log[2:]  # the same environment, byte for byte
+
+
+def test_a_systemd_units_cgroup_is_used_only_when_the_unit_delegates_it(tmp_path: Path, session_cgroup: Path) -> None:
+    unit = session_cgroup / "cronplus.service"
+    unit.mkdir()  # removed by the fixture
+    result = supervise(tmp_path, "true", {"tasks_max": 1000}, cgroup=unit)
+    assert result["base"] is None  # writable to root, but systemd's: no Delegate=yes
+    assert result["plan"] == [f"tasks-max=1000: NOT ENFORCED: needs the cgroup v2 pids controller ({unit} is "
+                              "systemd's: add Delegate=yes to the unit); RLIMIT_NPROC does not apply to root"]
+    os.setxattr(unit, "trusted.delegate", b"1")  # what systemd >= 251 sets for Delegate=yes
+    result = supervise(tmp_path, "true", {"tasks_max": 1000}, cgroup=unit)
+    assert result["base"] == str(unit)

@@ -4,7 +4,8 @@ subtree, a child cgroup per limited run, its kill, its usage, its removal.
 Contract:
 - `delegated() -> Delegation`: the supervisor's own cgroup v2 directory (from /proc/self/cgroup's
   `0::` line and the cgroup2 mount in /proc/self/mountinfo) when we may create children in it
-  (systemd `Delegate=yes`, or root in a container), with the controllers its parent gives it
+  (writable, and for a systemd unit's cgroup (*.service, *.scope) marked delegated by systemd's
+  trusted.delegate xattr: `Delegate=yes`; or root in a container), with the controllers its parent gives it
   (`cgroup.controllers`); otherwise `base` is None and `why` says why. Read once per process.
 - `RunCgroup.create(delegation, run_id, ...)`: `<base>/cronplus-run-<run_id>` with memory.max,
   cpu.max (quota per 100 ms period: 1.5 CPUs = "150000 100000", systemd's CPUQuota=150%),
@@ -35,7 +36,6 @@ from pathlib import Path
 PREFIX = "cronplus-run-"
 SUPERVISOR_LEAF = "cronplus-supervisor"
 PERIOD_US = 100_000  # cpu.max's period: the kernel's and systemd's default
-_CONTROLLER = {"memory_max": "memory", "cpu_max": "cpu", "tasks_max": "pids"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,9 @@ def _detect() -> Delegation:
     base = Path(mount) / own.lstrip("/")
     if not (os.access(base, os.W_OK) and os.access(base / "cgroup.procs", os.W_OK)):
         return Delegation(None, none, f"{base} is not writable: not delegated (systemd Delegate=yes gives one)")
+    if base.name.endswith((".service", ".scope")) and not _systemd_delegated(base):
+        # root may write any unit's cgroup, but systemd owns it unless the unit delegates it
+        return Delegation(None, none, f"{base} is systemd's: add Delegate=yes to the unit")
     try:
         controllers = frozenset((base / "cgroup.controllers").read_text().split())
     except OSError as exc:
@@ -79,8 +82,14 @@ def _detect() -> Delegation:
     return Delegation(base, controllers, "")
 
 
-def controller_for(limit: str) -> str:
-    return _CONTROLLER[limit]
+def _systemd_delegated(base: Path) -> bool:
+    """systemd (>= 251) marks a delegated cgroup with the xattr trusted.delegate (user.delegate
+    under a user manager)."""
+    for name in ("trusted.delegate", "user.delegate"):
+        with contextlib.suppress(OSError):
+            if os.getxattr(base, name) == b"1":
+                return True
+    return False
 
 
 def _write(path: Path, text: str) -> None:
