@@ -12,7 +12,7 @@ import pytest
 from cronplus.crontab.parser import parse_crontab
 from cronplus.engine.cgroup import Delegation
 from cronplus.engine.executor import AttemptResult
-from cronplus.engine.limits import describe, plan
+from cronplus.engine.limits import describe, limit_reason, plan
 from cronplus.engine.policy import outcome
 from cronplus.errors import CrontabError, Severity
 from cronplus.model import JobOptions
@@ -110,6 +110,14 @@ def test_a_run_the_oom_killer_ended_says_which_limit_it_reached() -> None:
     assert out.reason == "memory limit 512M reached (exit 1)"  # a child was killed, the shell said so
     assert outcome(result(exit_code=0, signal=None, limit_reason="memory limit 1M reached"), JobOptions()).status \
         is RunStatus.SUCCESS  # it succeeded anyway: a success is not turned into a failure
+
+
+def test_the_limit_reason_names_the_limit_the_cgroup_counted() -> None:
+    both = JobOptions(memory_max=512 * 1024**2, tasks_max=64)
+    assert limit_reason(both, 1, 0) == "memory limit 512M reached"
+    assert limit_reason(both, 0, 3) == "task limit 64 reached (3 fork(s) refused)"
+    assert limit_reason(both, 0, 0) is None
+    assert limit_reason(JobOptions(), 1, 3) is None  # counted, but not by a limit of ours
 
 
 def test_check_lists_how_each_limit_is_enforced_and_warns_on_one_that_is_not(tmp_path: Path) -> None:

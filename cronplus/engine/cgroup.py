@@ -21,7 +21,7 @@ Contract:
 - `kill()` writes `cgroup.kill` (Linux >= 5.14): every process in it is SIGKILLed, including a
   grandchild that left the session and cleared its environment. `usage()` reads memory.peak
   (Linux >= 5.19; None without the memory controller), cpu.stat usage_usec (always there in v2)
-  and memory.events oom_kill. `remove()` rmdirs it; a cgroup still populated (a background child
+  memory.events oom_kill and pids.events max. `remove()` rmdirs it; a cgroup still populated (a background child
   left running after a normal exit, which cron does not kill) is retried at the next removal.
 """
 
@@ -177,10 +177,11 @@ class RunCgroup:
         except OSError:
             pass
 
-    def usage(self) -> tuple[int | None, float | None, int]:
-        """(memory.peak bytes or None, CPU seconds or None, memory.events oom_kill count)."""
+    def usage(self) -> tuple[int | None, float | None, int, int]:
+        """(memory.peak bytes or None, CPU seconds or None, memory.events oom_kill count,
+        pids.events max: forks refused by pids.max)."""
         peak = cpu = None
-        oom = 0
+        oom = refused = 0
         with contextlib.suppress(OSError, ValueError):
             peak = int((self.path / "memory.peak").read_text())
         with contextlib.suppress(OSError, ValueError):
@@ -189,7 +190,10 @@ class RunCgroup:
         with contextlib.suppress(OSError, ValueError):
             events = dict(line.split() for line in (self.path / "memory.events").read_text().splitlines() if " " in line)
             oom = int(events.get("oom_kill", 0))
-        return peak, cpu, oom
+        with contextlib.suppress(OSError, ValueError):
+            events = dict(line.split() for line in (self.path / "pids.events").read_text().splitlines() if " " in line)
+            refused = int(events.get("max", 0))
+        return peak, cpu, oom, refused
 
     def remove(self) -> None:
         """rmdir it (and any earlier run cgroup that was still populated then)."""

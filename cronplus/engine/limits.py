@@ -19,7 +19,8 @@ Contract:
 - `child_setup(...)` is the preexec_fn of the rlimits and nice; only system calls. The run's
   cgroup is joined by runner's /bin/sh prologue (JOIN_CGROUP), not here.
 - A run killed by the kernel's OOM killer in its cgroup (memory.events oom_kill) ends with
-  the reason "memory limit 512M reached" (`limit_reason`).
+  the reason "memory limit 512M reached"; a failed run whose forks pids.max refused, with
+  "task limit 64 reached (3 fork(s) refused)" (`limit_reason`).
 """
 
 from __future__ import annotations
@@ -149,11 +150,16 @@ def child_setup(enforcements: list[Enforcement]) -> Callable[[], None] | None:
     return setup
 
 
-def limit_reason(options: object, oom_kills: int) -> str | None:
-    """The reason a run ends with when the kernel killed it for its cgroup's memory.max."""
+def limit_reason(options: object, oom_kills: int, forks_refused: int = 0) -> str | None:
+    """What a failed run's reason says when its cgroup's limits bit: the kernel killed it for
+    memory.max (memory.events oom_kill), or refused forks for pids.max (pids.events max: not a
+    kill, the job saw fork fail with EAGAIN)."""
     memory_max = getattr(options, "memory_max", None)
+    tasks_max = getattr(options, "tasks_max", None)
     if oom_kills and memory_max is not None:
         return f"memory limit {size_text(memory_max)} reached"
+    if forks_refused and tasks_max is not None:
+        return f"task limit {tasks_max} reached ({forks_refused} fork(s) refused)"
     return None
 
 

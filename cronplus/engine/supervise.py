@@ -94,8 +94,8 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
     proc.returncode = exit_code  # reaped by us: keeps Popen.__del__ from waiting on a reused pid
     peak = cpu = limit = None
     if spawned.cgroup is not None:
-        peak, cpu, oom_kills = spawned.cgroup.usage()
-        limit = limit_reason(job.options, oom_kills)
+        peak, cpu, oom_kills, forks_refused = spawned.cgroup.usage()
+        limit = limit_reason(job.options, oom_kills, forks_refused)
     return AttemptResult(
         exit_code=exit_code,
         signal=sig,
