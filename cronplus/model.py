@@ -178,6 +178,11 @@ class JobOptions:
     max_log_size: int = 100 * MiB
     slow_factor: float = 3.0  # alert-on=slow: the learned p95 duration times this
     expected_duration: float | None = None  # alert-on=slow: this threshold instead of the learned one
+    # resource limits (engine/limits.py): None = not set
+    nice: int | None = None
+    memory_max: int | None = None  # bytes
+    cpu_max: float | None = None  # CPUs (0.5 = 50%, systemd's CPUQuota=50%)
+    tasks_max: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -114,6 +114,13 @@ class StoreContract:
         store.set_log_path(b, "/logs/b/2.log")
         assert (got(store, a).pid, got(store, b).pid, got(store, b).log_path) == (101, 202, "/logs/b/2.log")
 
+    def test_set_usage_records_a_runs_peak_memory_and_cpu(self, store: HistoryStore) -> None:
+        a, b = start(store, "a"), start(store, "b")
+        store.set_usage(a, peak_memory_bytes=512 * 1024 * 1024, cpu_s=1.25)
+        finish(store, a)
+        assert (got(store, a).peak_memory_bytes, got(store, a).cpu_s) == (512 * 1024 * 1024, 1.25)
+        assert (got(store, b).peak_memory_bytes, got(store, b).cpu_s) == (None, None)
+
     def test_record_not_run_is_final_without_a_start(self, store: HistoryStore) -> None:
         record = store.record_not_run(job="report", status=RunStatus.UPSTREAM_FAILED, trigger=Trigger.SCHEDULE,
                                       scheduled_at=T0, tz=None, at=T0 + 2, reason="upstream etl failed")

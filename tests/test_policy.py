@@ -18,6 +18,7 @@ class Result:
     cancelled: bool = False
     error: str | None = None
     killed: bool = False
+    limit_reason: str | None = None
 
 
 OPTS = JobOptions(retries=2, retry_delay=10, backoff=2, max_retry_delay=25, timeout=30, skip_exit=99)

@@ -52,5 +52,13 @@ def run(args: argparse.Namespace) -> int:
     if no_mailer:
         print(no_mailer, file=sys.stderr)
         w += 1
+    from cronplus.engine.limits import check_lines
+
+    enforced, not_enforced = check_lines(crontab.jobs)  # resource limits: how this host enforces each
+    for line in not_enforced:
+        print(line, file=sys.stderr)
+    w += len(not_enforced)
+    for line in enforced:
+        print(line)
     print(f"ok: {n} job{'s' if n != 1 else ''}, {w} warning{'s' if w != 1 else ''}")
     return 0

@@ -273,6 +273,29 @@ def _events(v: str) -> frozenset[AlertEvent]:
     return frozenset(out)
 
 
+def _signed(v: str, lo: int, hi: int) -> int:
+    if not re.fullmatch(r"[-+]?\d{1,3}", v, re.ASCII) or not lo <= int(v) <= hi:
+        raise AnnotationError(f"'{shown(v)}' is not a whole number {lo} to {hi}")
+    return int(v)
+
+
+def _size_min(v: str, lo: int) -> int:
+    value = _size(v)
+    if value < lo:
+        raise AnnotationError(f"'{shown(v)}' is too small: at least 1M (a shell alone needs more)")
+    return value
+
+
+def _cpus(v: str) -> float:
+    """cpu-max: `50%` (of one CPU, systemd's CPUQuota=) or `1.5` (CPUs); at least 1%."""
+    text = v[:-1] if v.endswith("%") else v
+    value = float(text) if _DECIMAL_RE.match(text) else float("nan")
+    cpus = value / 100 if v.endswith("%") else value
+    if not cpus >= 0.01 or cpus > 10_000:
+        raise AnnotationError(f"'{shown(v)}' is not a CPU share (like 50%, 150% or 1.5 CPUs; at least 1%)")
+    return cpus
+
+
 # key -> (JobOptions field or "name", converter). The one table: "did you mean" searches it.
 KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "name": ("name", _name),
@@ -298,6 +321,11 @@ KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "max-log-size": ("max_log_size", _size),
     "slow-factor": ("slow_factor", _float_min(1.0)),
     "expected-duration": ("expected_duration", lambda v: _positive_duration(v, "expected-duration")),
+    # resource limits (engine/limits.py)
+    "nice": ("nice", lambda v: _signed(v, -20, 19)),
+    "memory-max": ("memory_max", lambda v: _size_min(v, 1024 * 1024)),
+    "cpu-max": ("cpu_max", lambda v: _cpus(v)),
+    "tasks-max": ("tasks_max", _int(1, None)),
 }
 NOT_DEFAULTS = ("name", "after")  # per-job by nature; a default would be a duplicate or a cycle
 

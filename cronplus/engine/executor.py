@@ -75,6 +75,9 @@ class AttemptResult:
     output: OutputRef | None = None  # where its output is
     outputs: tuple[tuple[str, str], ...] = ()  # what it wrote to $CRONPLUS_OUTPUT (runio.py)
     outputs_note: str | None = None  # for its reason: the outputs file was cut, lines skipped
+    limit_reason: str | None = None  # killed by a resource limit: "memory limit 512M reached"
+    peak_memory_bytes: int | None = None  # its processes' peak memory (a run cgroup's memory.peak)
+    cpu_s: float | None = None  # CPU seconds its processes used (a run cgroup's cpu.stat)
 
 
 class Attempt(Protocol):

@@ -49,6 +49,8 @@ class AttemptLike(Protocol):
     def error(self) -> str | None: ...
     @property
     def killed(self) -> bool: ...
+    @property
+    def limit_reason(self) -> str | None: ...  # a resource limit's kill (limits.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,9 @@ def outcome(result: AttemptLike, options: JobOptions, *, cancel_reason: str | No
     if result.timed_out:
         ended = f"SIGKILL after {_secs(options.kill_grace)} grace" if result.killed else "ended on SIGTERM"
         return Outcome(RunStatus.TIMEOUT, f"timeout after {_secs(options.timeout)}: {ended}", True)
+    if result.limit_reason and (result.signal or result.exit_code):  # the kernel killed it for a limit
+        how = f" (killed by signal {result.signal}{_signame(result.signal)})" if result.signal else f" (exit {result.exit_code})"
+        return Outcome(RunStatus.FAILED, result.limit_reason + how, True)
     if result.signal:  # runner reports exit_code 128+n for a shell killed by signal n
         return Outcome(RunStatus.FAILED, f"killed by signal {result.signal}{_signame(result.signal)}", True)
     if result.exit_code is None:

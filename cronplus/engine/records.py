@@ -103,6 +103,8 @@ class Records:
         def write(_: Ids) -> RunRecord:  # the run's end and its alerts: both or neither, even across a kill -9
             if result.outputs:  # before finish_run, whose record carries them
                 self.history.set_outputs(attempt_id, result.outputs)
+            if result.peak_memory_bytes is not None or result.cpu_s is not None:  # a limited run's cgroup
+                self.history.set_usage(attempt_id, peak_memory_bytes=result.peak_memory_bytes, cpu_s=result.cpu_s)
             record: RunRecord = self.history.finish_run(attempt_id, status=out.status, ended_at=ended,
                                                         exit_code=result.exit_code, signal=result.signal,
                                                         reason=out.reason, final=final)
@@ -114,7 +116,8 @@ class Records:
                 run_id=attempt_id, job=job.name, attempt=run.attempt, status=out.status, trigger=run.attempt_trigger,
                 scheduled_at=run.tick, started_at=utc(run.started_at), ended_at=utc(ended), exit_code=result.exit_code,
                 log_path=str(run.output), pid=result.pid, reason=out.reason, signal=result.signal,
-                host=result.host or self.host), params=run.params, outputs=result.outputs)
+                host=result.host or self.host), params=run.params, outputs=result.outputs,
+                peak_memory_bytes=result.peak_memory_bytes, cpu_s=result.cpu_s)
 
         record = self.store.write(write, draft, final=final, what=f"end of run {attempt_id} of job {job.name}: {out.status}")
         self.slowness.ended(job, record, final=final)

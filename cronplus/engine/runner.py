@@ -37,6 +37,11 @@ Contract (docs/ARCHITECTURE.md, runner.py):
   when that fails with ENOENT; one /dev/null fd serves every job's stdin.
 - The supervisor's RLIMIT_NOFILE soft limit is raised once (each running attempt holds 3-4
   fds); each job gets the original limit back through prlimit right after the spawn.
+- Resource limits (limits.py, cgroup.py): a job with `nice`/`memory-max`/`cpu-max`/`tasks-max`
+  joins a cgroup v2 of its own when the supervisor has a delegated one (a /bin/sh prologue,
+  JOIN_CGROUP, before the job's shell is exec'd with the same pid and environment); rlimit
+  fallbacks and nice are set by a preexec_fn (the fork path; jobs without them keep vfork); a
+  limit this host cannot enforce is one `[cronplus: ...]` line at the top of its log.
 - Time: the runner never reads the wall clock for a result. `started_at` is the injected
   Clock's `time()` at the spawn, `ended_at` is `started_at` plus the attempt's duration measured
   on `time.monotonic()` (see `Spawned.now`).
@@ -55,7 +60,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine import runio
@@ -67,6 +72,9 @@ from cronplus.engine.runprocs import RunTag
 from cronplus.engine.spawned import Spawned, failure, why
 from cronplus.engine.supervise import supervise
 from cronplus.model import JobSpec
+
+if TYPE_CHECKING:
+    from cronplus.engine.cgroup import RunCgroup
 
 __all__ = ["AttemptResult", "Spawned", "build_env", "log_path_for", "run_attempt", "spawn_attempt", "supervise"]
 
@@ -262,13 +270,18 @@ def spawn_attempt(
         return _failed(spawned, str(exc))
     spawned.outputs = outputs
     shell, home = env["SHELL"], env["HOME"]
+    argv = [shell, "-c", job.command]
+    limited: dict[str, Any] = {}
+    run_cgroup = None
+    if _has_limits(job):
+        argv, limited, run_cgroup = _limits(job, run_id, log_fd, argv, switch=bool(identity))
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     feeder = StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
     try:
         # Popen returns once the shell is exec'd (vfork path, ~1 ms); asyncio's own subprocess
         # API would add a transport and a child watcher per job for nothing we need.
         proc = subprocess.Popen(
-            [shell, "-c", job.command],
+            argv,
             stdin=feeder.read_fd if feeder else devnull_fd(),
             stdout=write_fd,
             stderr=write_fd,
@@ -276,11 +289,14 @@ def spawn_attempt(
             env=env,
             start_new_session=True,  # own session and process group: pgid == pid
             **identity,
+            **limited,
         )
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
         os.close(read_fd)
         if outputs is not None:
             outputs.remove()
+        if run_cgroup is not None:
+            run_cgroup.remove()
         if feeder:
             feeder.close()
         error = _spawn_error_text(exc, shell, home)
@@ -290,10 +306,64 @@ def spawn_attempt(
     finally:
         os.close(write_fd)  # only the job holds the write end now: EOF when it and its children close it
     track(proc.pid)
+    if run_cgroup is not None and identity:  # the child was another user by its preexec_fn: we place it
+        try:
+            run_cgroup.place(proc.pid)
+        except OSError as exc:
+            _write_note(log_fd, f"the job runs outside its cgroup {run_cgroup.path}: {why(exc)}")
     _restore_child_limit(proc.pid)
     spawned.proc, spawned.log_fd, spawned.read_fd, spawned.feeder = proc, log_fd, read_fd, feeder
     spawned.log_path, spawned.output_lost, spawned.tag = log_path, lost, RunTag(run_id, job.name)
+    spawned.cgroup = run_cgroup
     return spawned
+
+
+# -- resource limits (limits.py) ----------------------------------------------------------
+
+
+def _has_limits(job: JobSpec) -> bool:
+    o = job.options
+    return o.nice is not None or o.memory_max is not None or o.cpu_max is not None or o.tasks_max is not None
+
+
+# Joins the run's cgroup, then execs the job's shell (same pid, same environment: cron's). The
+# kernel's cgroup migration takes milliseconds (an RCU grace period); done here, after Popen's
+# exec, the supervisor goes on spawning meanwhile and concurrent migrations share that wait.
+JOIN_CGROUP = ('echo 0 2>/dev/null >"$0" || echo "[cronplus: the job runs outside its cgroup: cannot write $0]" >&2; '
+               'exec "$@"')
+
+
+def _limits(job: JobSpec, run_id: int, log_fd: int, argv: list[str], *,
+            switch: bool) -> tuple[list[str], dict[str, Any], RunCgroup | None]:
+    """(argv, Popen arguments, the run's cgroup) for a limited job: the cgroup made here and
+    joined by a /bin/sh prologue (JOIN_CGROUP) before the job's shell; rlimits and nice by a
+    preexec_fn (the fork path instead of vfork: only jobs with those limits pay it); one log
+    line per limit this host cannot enforce. `switch`: the child becomes another user, who may
+    not write cgroup.procs: the parent places it right after the exec instead (a shell that
+    forks at once may leave a child outside: said in the README)."""
+    from cronplus.engine import cgroup as cg
+    from cronplus.engine import limits
+
+    delegation = cg.delegated()
+    plan = limits.plan(job.options, delegation)
+    for e in plan:
+        if not e.enforced:
+            _write_note(log_fd, limits.describe(e))
+    run_cgroup = None
+    if limits.wants_cgroup(plan, delegation):
+        values = limits.limits_of(job.options)
+        try:
+            run_cgroup = cg.RunCgroup.create(delegation, run_id, memory_max=job.options.memory_max,
+                                             cpu_max=job.options.cpu_max, tasks_max=job.options.tasks_max)
+        except OSError as exc:  # the limits fall back to what needs no cgroup, and the log says so
+            _write_note(log_fd, f"cannot create a cgroup in {delegation.base}: {why(exc)}; limits "
+                        + " ".join(f"{limits.annotation(f)}={limits.value_text(f, v)}" for f, v in values.items())
+                        + " use rlimits where they can")
+            plan = limits.plan(job.options, cg.Delegation(None, frozenset(), f"cannot create a cgroup: {why(exc)}"))
+    setup = limits.child_setup(plan)
+    if run_cgroup is not None and not switch and os.access(argv[0], os.X_OK):  # else Popen's own error
+        argv = [DEFAULT_SHELL, "-c", JOIN_CGROUP, run_cgroup.procs, *argv]
+    return argv, ({"preexec_fn": setup} if setup else {}), run_cgroup
 
 
 async def run_attempt(

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cronplus.engine.cgroup import RunCgroup
 from cronplus.engine.executor import AttemptResult, OutputRef
 from cronplus.engine.output import StdinFeeder
 from cronplus.engine.procgroup import kill_and_reap
@@ -41,6 +42,7 @@ class Spawned:
     host: str | None = None  # for the result: where it runs (the local executor's host)
     output: OutputRef | None = None  # for the result: its output reference
     outputs: OutputFile | None = None  # its $CRONPLUS_OUTPUT (runio.py), read once it ended
+    cgroup: RunCgroup | None = None  # a limited run's own cgroup v2 (limits.py, cgroup.py)
 
     @property
     def pid(self) -> int | None:
@@ -60,9 +62,17 @@ class Spawned:
         """Never supervised (the supervisor failed in between): kill the group, reap the shell,
         close our fds. Idempotent."""
         if self.proc is not None and self.proc.returncode is None:
+            if self.cgroup is not None:
+                self.cgroup.kill()
             kill_and_reap(self.proc.pid, self.tag)
             self.proc.returncode = -9
         self.close_fds()
+        self.release_cgroup()
+
+    def release_cgroup(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
 
     def close_fds(self) -> None:
         for fd in (self.read_fd, self.log_fd):

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from cronplus.engine.executor import AttemptResult
+from cronplus.engine.limits import limit_reason
 from cronplus.engine.output import OutputPump
 from cronplus.engine.procgroup import STATUS_LOST, kill_and_reap, terminate_group, wait_exit
 from cronplus.engine.spawned import Spawned, failure, why
@@ -35,6 +36,7 @@ async def supervise(spawned: Spawned, *, cancel: asyncio.Event | None = None) ->
         return await _supervise(spawned, cancel)
     finally:
         spawned.close_fds()
+        spawned.release_cgroup()
 
 
 async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptResult:
@@ -57,6 +59,8 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
             cancelled = cancel_task is not None and cancel_task.done()
             timed_out = not cancelled
             killed = await terminate_group(pid, exit_task, job.options.kill_grace, spawned.tag)
+            if spawned.cgroup is not None:  # exact: whatever of the run is left, wherever it went
+                spawned.cgroup.kill()
         status = await exit_task
         assert pump.eof is not None
         await asyncio.wait({pump.eof}, timeout=OUTPUT_GRACE)
@@ -65,6 +69,8 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         # Our caller gave up on us (task cancelled) or a callback failed: never leave the job
         # running unsupervised, never leave a zombie.
         exit_task.cancel()
+        if spawned.cgroup is not None:
+            spawned.cgroup.kill()
         kill_and_reap(pid, spawned.tag)  # a zombie must not stay
         proc.returncode = -9
         raise
@@ -87,6 +93,10 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
     exit_code, sig = decode_status(status)
     proc.returncode = exit_code  # reaped by us: keeps Popen.__del__ from waiting on a reused pid
     outputs = spawned.outputs.collect() if spawned.outputs is not None else None
+    peak = cpu = limit = None
+    if spawned.cgroup is not None:
+        peak, cpu, oom_kills, forks_refused = spawned.cgroup.usage()
+        limit = limit_reason(job.options, oom_kills, forks_refused)
     return AttemptResult(
         exit_code=exit_code,
         signal=sig,
@@ -104,6 +114,9 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
         output=spawned.output,
         outputs=outputs.pairs if outputs is not None else (),
         outputs_note=outputs.note if outputs is not None else None,
+        limit_reason=limit,
+        peak_memory_bytes=peak,
+        cpu_s=cpu,
     )
 
 

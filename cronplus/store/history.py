@@ -268,6 +268,12 @@ class History(ReadHistory):
         with self._transaction() as conn:
             conn.execute("UPDATE runs SET outputs = ? WHERE run_id = ?", (pairs_json(outputs), run_id))
 
+    def set_usage(self, run_id: int, *, peak_memory_bytes: int | None, cpu_s: float | None) -> None:
+        """What a run's processes used (its cgroup's memory.peak and cpu.stat; limits.py)."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE runs SET peak_memory_bytes = ?, cpu_s = ? WHERE run_id = ?",
+                         (peak_memory_bytes, cpu_s, run_id))
+
     def kv_set_many(self, items: Sequence[tuple[str, str]]) -> None:
         with self._transaction() as conn:
             conn.executemany(

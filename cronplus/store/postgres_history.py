@@ -187,6 +187,11 @@ class PostgresHistory:
         with self.transaction():
             self._rows("UPDATE runs SET outputs = %s WHERE run_id = %s RETURNING run_id", (pairs_json(outputs), run_id))
 
+    def set_usage(self, run_id: int, *, peak_memory_bytes: int | None, cpu_s: float | None) -> None:
+        with self.transaction():
+            self._many("UPDATE runs SET peak_memory_bytes = %s, cpu_s = %s WHERE run_id = %s",
+                       [(peak_memory_bytes, cpu_s, run_id)])
+
     def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None,
                    reason: str | None, final: bool, signal: int | None = None) -> RunRecord:
         """Complete a row: status, end, exit code (and signal), reason; `final` when no attempt follows."""
