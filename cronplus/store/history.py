@@ -253,26 +253,22 @@ class History(ReadHistory):
         with self._transaction() as conn:
             conn.executemany("UPDATE runs SET pid = ? WHERE run_id = ?", [(pid, run_id) for run_id, pid in pids])
 
-    def set_slow_at(self, run_id: int, at: float) -> None:
-        """The attempt ran past its expected duration at `at` (engine/slowness.py); the first mark stays."""
-        with self._transaction() as conn:
-            conn.execute("UPDATE runs SET slow_at = ? WHERE run_id = ? AND slow_at IS NULL", (at, run_id))
+    # The pipeline features' columns of a run (schema 3), each one UPDATE of one attempt's row.
+    def set_slow_at(self, run_id: int, at: float) -> None:  # alert-on=slow (engine/slowness.py); the first mark stays
+        self._update("UPDATE runs SET slow_at = ? WHERE run_id = ? AND slow_at IS NULL", (at, run_id))
 
-    def set_params(self, run_id: int, params: Sequence[tuple[str, str]]) -> None:
-        """A manual run's parameters (`trigger --param`), on one attempt's row."""
-        with self._transaction() as conn:
-            conn.execute("UPDATE runs SET params = ? WHERE run_id = ?", (pairs_json(params), run_id))
+    def set_params(self, run_id: int, params: Sequence[tuple[str, str]]) -> None:  # trigger --param
+        self._update("UPDATE runs SET params = ? WHERE run_id = ?", (pairs_json(params), run_id))
 
-    def set_outputs(self, run_id: int, outputs: Sequence[tuple[str, str]]) -> None:
-        """What an attempt wrote to $CRONPLUS_OUTPUT (engine/runio.py), before its finish_run."""
-        with self._transaction() as conn:
-            conn.execute("UPDATE runs SET outputs = ? WHERE run_id = ?", (pairs_json(outputs), run_id))
+    def set_outputs(self, run_id: int, outputs: Sequence[tuple[str, str]]) -> None:  # $CRONPLUS_OUTPUT's, before finish_run
+        self._update("UPDATE runs SET outputs = ? WHERE run_id = ?", (pairs_json(outputs), run_id))
 
-    def set_usage(self, run_id: int, *, peak_memory_bytes: int | None, cpu_s: float | None) -> None:
-        """What a run's processes used (its cgroup's memory.peak and cpu.stat; limits.py)."""
+    def set_usage(self, run_id: int, *, peak_memory_bytes: int | None, cpu_s: float | None) -> None:  # a run cgroup's
+        self._update("UPDATE runs SET peak_memory_bytes = ?, cpu_s = ? WHERE run_id = ?", (peak_memory_bytes, cpu_s, run_id))
+
+    def _update(self, sql: str, params: tuple[object, ...]) -> None:
         with self._transaction() as conn:
-            conn.execute("UPDATE runs SET peak_memory_bytes = ?, cpu_s = ? WHERE run_id = ?",
-                         (peak_memory_bytes, cpu_s, run_id))
+            conn.execute(sql, params)
 
     def kv_set_many(self, items: Sequence[tuple[str, str]]) -> None:
         with self._transaction() as conn:
