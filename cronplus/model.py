@@ -183,6 +183,7 @@ class JobOptions:
     memory_max: int | None = None  # bytes
     cpu_max: float | None = None  # CPUs (0.5 = 50%, systemd's CPUQuota=50%)
     tasks_max: int | None = None
+    pool: str | None = None  # pool=NAME: one of the crontab's `# cronplus-pools:` (engine/pools.py)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -217,6 +218,7 @@ class Crontab:
     jobs: tuple[JobSpec, ...]
     defaults: JobOptions  # the last `# cronplus-defaults:` in effect at end of file (config_error alerts)
     warnings: tuple[Diagnostic, ...] = ()
+    pools: tuple[tuple[str, int], ...] = ()  # `# cronplus-pools: gpu=1 db=4`: (name, slots), in file order
 
     def job(self, name: str) -> JobSpec | None:
         for job in self.jobs:

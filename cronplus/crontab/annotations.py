@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from cronplus.crontab.pools import pool_name
 from cronplus.errors import shown
 from cronplus.model import JobOptions
 from cronplus.redact import redact_url
@@ -326,6 +327,7 @@ KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "memory-max": ("memory_max", lambda v: _size_min(v, 1024 * 1024)),
     "cpu-max": ("cpu_max", lambda v: _cpus(v)),
     "tasks-max": ("tasks_max", _int(1, None)),
+    "pool": ("pool", pool_name),  # crontab/pools.py
 }
 NOT_DEFAULTS = ("name", "after")  # per-job by nature; a default would be a duplicate or a cycle
 

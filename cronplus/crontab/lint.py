@@ -14,17 +14,21 @@ Warnings:
 - a job `after=` an upstream that runs at a fixed time later in the day, on the same days, in
   the same zone: each of its ticks takes the upstream's run of the day before (dagrun.py: the
   upstream's newest run at or before the tick), never the one of its own day.
+`lint_pools(jobs, defined, pool_locs)` (`# cronplus-pools:`, crontab/pools.py): a job in an
+undefined pool is an ERROR (the parser raises it, with did-you-mean); a pool no job uses and a
+pool of 0 slots (its jobs would never run) are warnings.
 (an unsafe MAILTO and a missing final newline are reported by the parser, which sees the lines.)
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 
 from cronplus.crontab.tzcheck import get_zone
-from cronplus.errors import Diagnostic, Severity, SourceLoc
+from cronplus.errors import Diagnostic, Severity, SourceLoc, shown
 from cronplus.model import JobSpec, Schedule
 
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # Feb 29 exists in leap years
@@ -210,4 +214,30 @@ def after_later_upstream(jobs: Sequence[JobSpec], field_cols: Mapping[str, Seque
                        f"the day ({theirs[0]:02d}:{theirs[1]:02d}): each run waits for {name}'s run of the day before")
             hint = f"schedule {job.name} at or after {theirs[0]:02d}:{theirs[1]:02d} (the same time as {name} is fine)"
             out.append(Diagnostic(loc=loc, message=message, hint=hint, severity=Severity.WARNING))
+    return out
+
+
+def lint_pools(jobs: Sequence[JobSpec], defined: Mapping[str, tuple[int, SourceLoc]],
+          pool_locs: Mapping[str, SourceLoc]) -> list[Diagnostic]:
+    """Undefined pools (errors), unused pools and pools of 0 slots (warnings)."""
+    out: list[Diagnostic] = []
+    used: set[str] = set()
+    for job in jobs:
+        pool = job.options.pool
+        if pool is None:
+            continue
+        used.add(pool)
+        if pool not in defined:
+            close = difflib.get_close_matches(pool, list(defined), n=1)
+            hint = (f"did you mean '{close[0]}'?" if close else
+                    f"define it: '# cronplus-pools: {shown(pool)}=1'" if not defined else "pools: " + " ".join(defined))
+            out.append(Diagnostic(loc=pool_locs.get(job.name, job.loc), message=f"job {job.name}: pool "
+                                  f"'{shown(pool)}' is not defined by a '# cronplus-pools:' line", hint=hint))
+    for name, (slots, loc) in defined.items():
+        if name not in used:
+            out.append(Diagnostic(loc=loc, severity=Severity.WARNING, message=f"pool {name} is used by no job",
+                                  hint="add pool=" + name + " to a job, or remove it"))
+        elif slots == 0:
+            out.append(Diagnostic(loc=loc, severity=Severity.WARNING, message=f"pool {name} has 0 slots: "
+                                  "its jobs never run", hint="give it at least 1"))
     return out

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cronplus.crontab import deps, lint, textchecks
+from cronplus.crontab import deps, lint, pools, textchecks
 from cronplus.crontab.annotations import (
     NOT_DEFAULTS,
     AnnotationError,
@@ -112,6 +112,7 @@ class _Parser:
         self.jobs: list[_RawJob] = []
         self.broken_names: set[str] = set()  # name= of job lines with errors: no cascade errors
         self.users: dict[str, bool] = {}  # user field -> exists, looked up once per parse
+        self.pools: dict[str, tuple[int, SourceLoc]] = {}  # `# cronplus-pools:` name -> (slots, where)
 
     def loc(self, line: int, col: int) -> SourceLoc:
         return SourceLoc(path=self.path, line=line, col=col)
@@ -156,11 +157,20 @@ class _Parser:
             self.pending = _Pending()
 
     def _comment(self, lineno: int, raw: str, indent: int) -> None:
+        if (d := pools.DIRECTIVE.match(raw, indent)) is not None:  # pools, not a job's annotation
+            found, problems = pools.parse_line(raw[d.end():], d.end() + 1)
+            for col, message, hint in problems:
+                self.error(lineno, col, message, hint)
+            for name, slots, col in found:
+                if name in self.pools:
+                    self.error(lineno, col, f"pool {name} is defined twice (first at line {self.pools[name][1].line})")
+                self.pools.setdefault(name, (slots, self.loc(lineno, col)))
+            return
         m = _ANNOTATION.match(raw, indent)
         if m is None:
             if _LOOKS_LIKE_ANNOTATION.match(raw, indent):
-                self.error(lineno, indent + 1, "malformed annotation",
-                           "write '# cronplus: key=value ...' or '# cronplus-defaults: key=value ...'")
+                self.error(lineno, indent + 1, "malformed annotation", pools.misspelt_directive(raw[indent:])
+                           or "write '# cronplus: key=value ...' or '# cronplus-defaults: key=value ...'")
             return
         defaults = m.group(1) is not None
         target = self.defaults if defaults else self.pending.values
@@ -403,7 +413,11 @@ def _finish(parser: _Parser) -> Crontab:
                     env=raw.env, options=options, tz=options.tz or raw.cron_tz, user=raw.user,
                     explicit_name=("name" in raw.options))
         )
+    pool_locs = {name: raw.options["pool"][1] for raw, name in zip(parser.jobs, names, strict=True) if "pool" in raw.options}
+    pool_diags = lint.lint_pools(jobs, parser.pools, pool_locs)
+    parser.warnings += [d for d in pool_diags if d.severity is Severity.WARNING]
     errors = parser.errors + deps.check(jobs, after_locs, known=parser.broken_names)
+    errors += [d for d in pool_diags if d.severity is not Severity.WARNING]
     if errors:
         errors.sort(key=lambda d: (d.loc.line, d.loc.col))
         raise InvalidCrontab(errors, parser.warnings)
@@ -420,7 +434,7 @@ def _finish(parser: _Parser) -> Crontab:
     warnings.sort(key=lambda d: (d.loc.line, d.loc.col))
     defaults = build_options({k: v for k, (v, _) in parser.defaults.items()})
     return Crontab(path=parser.path, system=parser.system, jobs=tuple(jobs), defaults=defaults,
-                   warnings=tuple(warnings))
+                   warnings=tuple(warnings), pools=tuple((n, slots) for n, (slots, _) in parser.pools.items()))
 
 
 def load_crontab(path: str | os.PathLike[str], *, system: bool | None = None) -> Crontab:

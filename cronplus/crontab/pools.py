@@ -1,0 +1,66 @@
+"""`# cronplus-pools: gpu=1 db=4` (SPEC §8): named pools of run slots, and `pool=NAME`. Pure.
+
+Contract:
+- `DIRECTIVE` matches the line's start; `parse_line(text, base_col) -> (pools, problems)`:
+  `pools` is [(name, slots, col)], `problems` [(col, message, hint)] (cols 1-based, in the line).
+  A name is [A-Za-z0-9_.-]+, slots a whole number 0-100000 (0 is legal: lint warns, its jobs
+  never run). Several directive lines are allowed; a pool defined twice is an error (the
+  parser says where the first one is).
+- `misspelt_directive(comment) -> str | None`: a hint for `# cronplus-pool:` and the like.
+- `pool_name(value)` is the `pool=` converter (annotations.py's table names it).
+The checks across jobs (an undefined pool, an unused one, one of 0 slots) are lint.py's `lint_pools`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from cronplus.errors import shown
+
+DIRECTIVE = re.compile(r"#\s*cronplus-pools\s*:")
+_NEAR_DIRECTIVE = re.compile(r"#\s*cronplus-([A-Za-z_]+)\s*:")
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}\Z")
+_SLOTS_RE = re.compile(r"\d{1,6}\Z", re.ASCII)
+MAX_SLOTS = 100_000
+
+
+def parse_line(text: str, base_col: int) -> tuple[list[tuple[str, int, int]], list[tuple[int, str, str | None]]]:
+    """The pools of one directive's text (after the colon, which is at column base_col - 1)."""
+    from cronplus.crontab.annotations import parse_pairs
+
+    pools: list[tuple[str, int, int]] = []
+    problems: list[tuple[int, str, str | None]] = []
+    any_pair = False
+    for item in parse_pairs(text):
+        if isinstance(item, int):
+            problems.append((base_col + item, "bad pools line: expected NAME=SLOTS", "like '# cronplus-pools: gpu=1 db=4'"))
+            return pools, problems
+        any_pair = True
+        key_col, value_col = base_col + item.key_offset, base_col + item.value_offset
+        if not _NAME_RE.match(item.key):
+            problems.append((key_col, f"'{shown(item.key)}' is not a pool name", "use letters, digits, _ . -"))
+        elif not _SLOTS_RE.match(item.value) or int(item.value) > MAX_SLOTS:
+            problems.append((value_col, f"bad pool {item.key}: '{shown(item.value)}' is not a whole number 0-{MAX_SLOTS}",
+                             "the most runs of the pool's jobs at once"))
+        else:
+            pools.append((item.key, int(item.value), key_col))
+    if not any_pair:
+        problems.append((base_col, "empty pools line", "like '# cronplus-pools: gpu=1 db=4'"))
+    return pools, problems
+
+
+def misspelt_directive(comment: str) -> str | None:
+    m = _NEAR_DIRECTIVE.match(comment)
+    if m is None or m.group(1) in ("defaults", "pools"):
+        return None
+    close = difflib.get_close_matches(m.group(1), ["pools", "defaults"], n=1, cutoff=0.6)
+    return f"did you mean '# cronplus-{close[0]}:'?" if close else None
+
+
+def pool_name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        from cronplus.crontab.annotations import AnnotationError
+
+        raise AnnotationError(f"'{shown(value)}' is not a pool name", "name one of the '# cronplus-pools:' line")
+    return value
