@@ -121,6 +121,11 @@ class StoreContract:
         assert (got(store, a).peak_memory_bytes, got(store, a).cpu_s) == (512 * 1024 * 1024, 1.25)
         assert (got(store, b).peak_memory_bytes, got(store, b).cpu_s) == (None, None)
 
+    def test_set_queued_records_the_seconds_a_run_waited_for_a_pool_slot(self, store: HistoryStore) -> None:
+        a, b = start(store, "train"), start(store, "other")
+        store.set_queued(a, 12.5)
+        assert (got(store, a).queued_s, got(store, b).queued_s) == (12.5, None)
+
     def test_record_not_run_is_final_without_a_start(self, store: HistoryStore) -> None:
         record = store.record_not_run(job="report", status=RunStatus.UPSTREAM_FAILED, trigger=Trigger.SCHEDULE,
                                       scheduled_at=T0, tz=None, at=T0 + 2, reason="upstream etl failed")

@@ -266,6 +266,9 @@ class History(ReadHistory):
     def set_usage(self, run_id: int, *, peak_memory_bytes: int | None, cpu_s: float | None) -> None:  # a run cgroup's
         self._update("UPDATE runs SET peak_memory_bytes = ?, cpu_s = ? WHERE run_id = ?", (peak_memory_bytes, cpu_s, run_id))
 
+    def set_queued(self, run_id: int, queued_s: float) -> None:  # seconds it waited for a pool slot (engine/pools.py)
+        self._update("UPDATE runs SET queued_s = ? WHERE run_id = ?", (queued_s, run_id))
+
     def _update(self, sql: str, params: tuple[object, ...]) -> None:
         with self._transaction() as conn:
             conn.execute(sql, params)

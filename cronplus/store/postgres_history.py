@@ -192,6 +192,10 @@ class PostgresHistory:
             self._many("UPDATE runs SET peak_memory_bytes = %s, cpu_s = %s WHERE run_id = %s",
                        [(peak_memory_bytes, cpu_s, run_id)])
 
+    def set_queued(self, run_id: int, queued_s: float) -> None:
+        with self.transaction():
+            self._many("UPDATE runs SET queued_s = %s WHERE run_id = %s", [(queued_s, run_id)])
+
     def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None,
                    reason: str | None, final: bool, signal: int | None = None) -> RunRecord:
         """Complete a row: status, end, exit code (and signal), reason; `final` when no attempt follows."""
