@@ -111,7 +111,8 @@ def test_a_final_state_is_reached_only_through_a_row_and_release() -> None:
 def test_the_words_the_control_socket_shows_are_those_it_always_showed() -> None:
     assert {s: s.shown for s in RunState} == {
         S.NEW: "new", S.WAITING: "waiting", S.QUEUED: "queued", S.DELAYED: "delayed",
-        S.LAUNCHING: "active", S.RUNNING: "active", S.RETRY_WAIT: "active", S.FINAL: "done"}
+        S.LAUNCHING: "active", S.RUNNING: "active", S.RETRY_WAIT: "active", S.FINAL: "done",
+        S.POOLED: "queued"}  # waiting for a pool slot (pools.py): the socket adds which pool
     assert [s for s in RunState if s.started] == [S.LAUNCHING, S.RUNNING, S.RETRY_WAIT]
 
 

@@ -28,7 +28,6 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from cronplus.crontab.pools import pool_name
 from cronplus.errors import shown
 from cronplus.model import JobOptions
 from cronplus.redact import redact_url
@@ -295,6 +294,13 @@ def _cpus(v: str) -> float:
     if not cpus >= 0.01 or cpus > 10_000:
         raise AnnotationError(f"'{shown(v)}' is not a CPU share (like 50%, 150% or 1.5 CPUs; at least 1%)")
     return cpus
+POOL_NAME_RE = r"[A-Za-z0-9_.-]{1,100}\Z"  # `# cronplus-pools:` names (crontab/pools.py)
+
+
+def _pool(v: str) -> str:
+    if not re.match(POOL_NAME_RE, v):
+        raise AnnotationError(f"'{shown(v)}' is not a pool name", "name one of the '# cronplus-pools:' line")
+    return v
 
 
 # key -> (JobOptions field or "name", converter). The one table: "did you mean" searches it.
@@ -327,7 +333,7 @@ KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "memory-max": ("memory_max", lambda v: _size_min(v, 1024 * 1024)),
     "cpu-max": ("cpu_max", lambda v: _cpus(v)),
     "tasks-max": ("tasks_max", _int(1, None)),
-    "pool": ("pool", pool_name),  # crontab/pools.py
+    "pool": ("pool", _pool),  # crontab/pools.py
 }
 NOT_DEFAULTS = ("name", "after")  # per-job by nature; a default would be a duplicate or a cycle
 

@@ -7,7 +7,7 @@ Contract:
   never run). Several directive lines are allowed; a pool defined twice is an error (the
   parser says where the first one is).
 - `misspelt_directive(comment) -> str | None`: a hint for `# cronplus-pool:` and the like.
-- `pool_name(value)` is the `pool=` converter (annotations.py's table names it).
+- `pool=NAME` is annotations.py's key (`NAME_RE`, the same names).
 The checks across jobs (an undefined pool, an unused one, one of 0 slots) are lint.py's `lint_pools`.
 """
 
@@ -16,19 +16,18 @@ from __future__ import annotations
 import difflib
 import re
 
+from cronplus.crontab.annotations import POOL_NAME_RE, parse_pairs
 from cronplus.errors import shown
 
 DIRECTIVE = re.compile(r"#\s*cronplus-pools\s*:")
 _NEAR_DIRECTIVE = re.compile(r"#\s*cronplus-([A-Za-z_]+)\s*:")
-_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}\Z")
+_NAME_RE = re.compile(POOL_NAME_RE)
 _SLOTS_RE = re.compile(r"\d{1,6}\Z", re.ASCII)
 MAX_SLOTS = 100_000
 
 
 def parse_line(text: str, base_col: int) -> tuple[list[tuple[str, int, int]], list[tuple[int, str, str | None]]]:
     """The pools of one directive's text (after the colon, which is at column base_col - 1)."""
-    from cronplus.crontab.annotations import parse_pairs
-
     pools: list[tuple[str, int, int]] = []
     problems: list[tuple[int, str, str | None]] = []
     any_pair = False
@@ -56,11 +55,3 @@ def misspelt_directive(comment: str) -> str | None:
         return None
     close = difflib.get_close_matches(m.group(1), ["pools", "defaults"], n=1, cutoff=0.6)
     return f"did you mean '# cronplus-{close[0]}:'?" if close else None
-
-
-def pool_name(value: str) -> str:
-    if not _NAME_RE.match(value):
-        from cronplus.crontab.annotations import AnnotationError
-
-        raise AnnotationError(f"'{shown(value)}' is not a pool name", "name one of the '# cronplus-pools:' line")
-    return value

@@ -95,6 +95,13 @@ class Records:
         log.info("job %s: run %d started (attempt %d, %s)", job.name, attempt_id, run.attempt, run.attempt_trigger)
         self.slowness.started(job, record, started_at)
 
+    def queued(self, run: Run, seconds: float) -> None:
+        """How long the run's current row waited for a pool slot (runs.queued_s; engine/pools.py)."""
+        run_id = run.attempt_id
+        if run_id is not None:
+            self.store.write(lambda _: self.history.set_queued(run_id, seconds), lambda _: None,
+                             what=lambda: f"queued time of run {run_id}", own_transaction=True)
+
     def ended(self, run: Run, result: AttemptResult, out: policy.Outcome, *, final: bool) -> RunRecord:
         job, attempt_id = run.job, run.attempt_id
         assert attempt_id is not None

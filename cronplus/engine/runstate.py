@@ -16,6 +16,16 @@ REMOVED (its job left the crontab: a run not started is skipped), REPLACED (over
 Room to grow (the pipeline features: pause, pools, sensors): PAUSED (a paused job's run, resumed by START), a
 sensor's wait (WAITING, by its own events) and a pool slot (QUEUED, released by START) are
 rows of this table, not new flags.
+
+Pools (`pool=`, `--max-running`; engine/pools.py): a START that finds no free slot is turned
+into ADMIT_POOL by the scheduler: POOLED (shown `queued`), from any state START leaves (NEW,
+WAITING, QUEUED, DELAYED, RETRY_WAIT). pools.py grants slots first come first served and fires
+START (POOLED -> LAUNCHING). Its own state, not QUEUED with a reason: an overlap-queued run is
+not in flight (its job's run is; it is admitted again, upstreams and jitter included, when that
+one is final), while a pooled run is (overlap= and after= count it busy, like WAITING), and is
+released by a slot of any job. A slot is held while the run is LAUNCHING or RUNNING only: a
+retry's wait gives it back (a backoff can last hours; the retry queues again, last in line).
+A pooled run that will not start (STOP, INTERRUPT, REMOVED, REPLACED) ends as a not-started one.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ class RunState(enum.StrEnum):  # a str: "queued" == RunState.QUEUED
     RUNNING = "running"  # an attempt is under way (a process runs)
     RETRY_WAIT = "retry_wait"  # an attempt ended; the next starts after the retry delay
     FINAL = "final"  # its last row is final
+    POOLED = "pooled"  # due, waiting for a pool / --max-running slot (pools.py); shown `queued`
 
     @property
     def started(self) -> bool:
@@ -48,11 +59,12 @@ class RunState(enum.StrEnum):  # a str: "queued" == RunState.QUEUED
     @property
     def shown(self) -> str:
         """The word the control socket's `status` has always shown: active for a started run."""
-        return "active" if self in _STARTED else "done" if self is RunState.FINAL else self.value
+        return "active" if self in _STARTED else "done" if self is RunState.FINAL else _SHOWN.get(self, self.value)
 
 
 _STARTED = frozenset({RunState.LAUNCHING, RunState.RUNNING, RunState.RETRY_WAIT})
 NOT_STARTED = frozenset({RunState.WAITING, RunState.QUEUED, RunState.DELAYED})
+_SHOWN = {RunState.POOLED: "queued"}  # the user's word (SPEC §8); the socket adds which pool
 
 
 class Kind(enum.Enum):
@@ -69,6 +81,7 @@ class Kind(enum.Enum):
     STOP = "stop"  # shutdown: no run starts any more
     INTERRUPT = "interrupt"  # shutdown: the grace is over
     CRASHED = "crashed"  # a bug in the supervisor while it ran
+    ADMIT_POOL = "admit_pool"  # START found no free pool / --max-running slot (pools.py)
 
 
 class Effect(enum.Enum):
@@ -150,6 +163,13 @@ TABLE: dict[tuple[RunState, Kind], Step] = {
     (S.FINAL, K.INTERRUPT): _STAY[S.FINAL],
     **{(s, K.CRASHED): Step(S.FINAL, (E.KILL, E.RELEASE)) for s in RunState if s is not S.FINAL},
 }
+
+# pools (engine/pools.py): no free slot -> POOLED; a granted slot is START; what does not start ends unstarted
+TABLE.update({
+    **{(s, K.ADMIT_POOL): Step(S.POOLED) for s in (S.NEW, S.WAITING, S.QUEUED, S.DELAYED, S.RETRY_WAIT)},
+    (S.POOLED, K.START): Step(S.LAUNCHING, (E.LAUNCH,)),
+    **{(S.POOLED, k): Step(S.FINAL, _ENDS) for k in (K.STOP, K.INTERRUPT, K.REMOVED, K.REPLACED)},
+})
 
 
 def transition(state: RunState, kind: Kind) -> Step:

@@ -42,6 +42,7 @@ from cronplus.engine.dagrun import Run, utc
 from cronplus.engine.executor import Executor
 from cronplus.engine.launcher import Launcher
 from cronplus.engine.local import LocalExecutor
+from cronplus.engine.pools import Pools
 from cronplus.engine.records import Records
 from cronplus.engine.runstate import Effect, Event, Kind, RunState, transition
 from cronplus.engine.ticking import Ticker
@@ -58,20 +59,16 @@ START, SPAWNED = Event(Kind.START), Event(Kind.SPAWNED)
 ADMIT_WAIT, ADMIT_QUEUE, ADMIT_DELAY = Event(Kind.ADMIT_WAIT), Event(Kind.ADMIT_QUEUE), Event(Kind.ADMIT_DELAY)
 
 
-def _final(run: Run) -> bool:
-    return run.state is RunState.FINAL
-
-
 def _busy(run: Run) -> bool:
     """In flight for overlap=: started, or about to (waiting for upstreams, jitter)."""
-    return run.state.started or run.state is RunState.WAITING or run.state is RunState.DELAYED
+    return run.state.started or run.state in (RunState.WAITING, RunState.DELAYED, RunState.POOLED)
 
 
 class Scheduler:
     def __init__(self, crontab: Crontab, *, history: HistoryStore, alerting: events.Subscriber | None, log_dir: Path,
                  owner: str, clock: Clock | None = None, scheduling: bool = True, rng: random.Random | None = None,
                  bus: events.Bus | None = None, executor: Executor | None = None,
-                 outputs_dir: Path | None = None) -> None:
+                 outputs_dir: Path | None = None, max_running: int | None = None) -> None:
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()  # jitter; tests pass a seeded one
         self.history = history
@@ -89,6 +86,8 @@ class Scheduler:
         self.launcher = Launcher(store=self.store, history=history, executor=self.executor, clock=self.clock,
                                  owner=owner, handled=self.ticker.handled, on_started=self._spawned,
                                  supervise=self._supervise, system=lambda: self.crontab.system)
+        self.pools = Pools(cap=max_running, clock=self.clock, start=lambda run: self._fire(run, START),
+                           record_wait=self.records.queued, stopping=lambda: self.stopping)  # pools.py
         self.jobs: dict[str, JobSpec] = {}
         self.runs: dict[Run, None] = {}  # not yet final, in order (a dict: O(1) removal at W3 scale)
         self._by_job: dict[str, list[Run]] = {}
@@ -123,6 +122,7 @@ class Scheduler:
 
         self.crontab = crontab
         self.jobs = {job.name: job for job in crontab.jobs}
+        self.pools.configure(dict(crontab.pools), self.pools.cap)
         self.ticker.install(self.jobs, topological_order(crontab.jobs), now, initial=initial)
 
     def reload(self, crontab: Crontab) -> None:
@@ -221,7 +221,7 @@ class Scheduler:
         """Run a job now (trigger=manual), as its overlap= and after= allow (chain.check_manual;
         TriggerRefused otherwise, unless `force`). The run's `chain` streams its events and
         those of the downstream runs it causes. Its first history row exists when this returns,
-        unless it is queued behind a running one (overlap=queue)."""
+        unless it is queued behind a running one (overlap=queue) or for a pool slot (pool=)."""
         from cronplus.engine.chain import Chain, check_manual
 
         job = self.jobs[name]
@@ -238,13 +238,16 @@ class Scheduler:
         if admission.overlap == policy.OverlapAction.REPLACE:
             run.replaces = in_flight
         self._fire(run, START)
-        self.launcher.start_now(run)
+        if run.state is RunState.LAUNCHING:  # else POOLED: it starts when a slot frees
+            self.launcher.start_now(run)
         self._launched()
         return run
 
     # ---- the one place a run's effects are carried out ----------------------------------
 
     def _fire(self, run: Run, event: Event) -> None:
+        before = run.state
+        event = self.pools.gate(run, event)  # START with no free slot: ADMIT_POOL, in line (pools.py)
         step = transition(run.state, event.kind)
         run.state = step.state
         for effect in step.effects:
@@ -273,6 +276,7 @@ class Scheduler:
                     run.handle.kill()
             elif effect is Effect.RELEASE:
                 self._release(run)
+        self.pools.moved(run, before)  # a slot freed lets the next run in
 
     def _record_end(self, run: Run, event: Event) -> None:
         assert event.result is not None and event.outcome is not None
@@ -316,7 +320,7 @@ class Scheduler:
         mine = self._job_runs(name)
         queued = [r for r in mine if r.state is RunState.QUEUED]
         if queued and not self.stopping and name in self.jobs and not any(
-                r.state.started or r.state is RunState.WAITING for r in mine):  # not a job just removed
+                r.state.started or r.state in (RunState.WAITING, RunState.POOLED) for r in mine):  # not a job just removed
             self._admit(queued[0])
         if run.chain is not None:
             if not self.stopping and run.record is not None:
@@ -382,7 +386,7 @@ class Scheduler:
             self._launched()
         except Exception:  # a bug must not leave the run launching forever (a timer has no task to crash)
             log.exception("job %s: the retry of run %s crashed in the supervisor", run.job.name, run.run_id)
-            if not _final(run):  # (read again: the events above moved it)
+            if not run.done.is_set():  # not final (set on release: the events above moved it)
                 self._fire(run, Event(Kind.CRASHED))
 
     # ---- the driver ----------------------------------------------------------------------
