@@ -72,6 +72,13 @@ EXPECTED: list[tuple[RunState, Kind, RunState, tuple[Effect, ...]]] = [
     (S.FINAL, K.INTERRUPT, S.FINAL, ()),
     # a bug in the supervisor
     *((s, K.CRASHED, S.FINAL, (E.KILL, E.RELEASE)) for s in RunState if s is not S.FINAL),
+    # pools (engine/pools.py): no free slot; a granted slot; what will not start ends unstarted
+    *((s, K.ADMIT_POOL, S.POOLED, ()) for s in (S.NEW, S.WAITING, S.QUEUED, S.DELAYED, S.RETRY_WAIT)),
+    (S.POOLED, K.START, S.LAUNCHING, (E.LAUNCH,)),
+    (S.POOLED, K.STOP, S.FINAL, UNSTARTED),
+    (S.POOLED, K.INTERRUPT, S.FINAL, UNSTARTED),
+    (S.POOLED, K.REMOVED, S.FINAL, UNSTARTED),
+    (S.POOLED, K.REPLACED, S.FINAL, UNSTARTED),
 ]
 
 
