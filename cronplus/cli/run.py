@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="retention: keep at most N runs per job (default 10000; 0 keeps all)")
     p.add_argument("--max-log-size-total", type=_size, default=None, metavar="SIZE",
                    help="retention: total size of run logs (default 1G; 0 keeps all)")
+    p.add_argument("--max-running", metavar="N", default=None,
+                   help="run at most N jobs at once, all jobs together; the rest wait queued, first come first"
+                        " served (env CRONPLUS_MAX_RUNNING; default no cap; pools: '# cronplus-pools:')")
     p.add_argument("--mailer", metavar="CMD", default=None,
                    help="send MAILTO mail with CMD (run by /bin/sh, message on stdin, recipients as \"$@\"),"
                         " as crond -m does (default /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem"
@@ -84,6 +87,21 @@ def _http(args: argparse.Namespace) -> HttpServing:
     return HttpService(host, port, token_file=token_file)
 
 
+def _max_running(args: argparse.Namespace) -> int | None:
+    """--max-running N, else $CRONPLUS_MAX_RUNNING: a whole number >= 1 (one line naming it otherwise)."""
+    from cronplus import paths
+    from cronplus.errors import UsageError
+
+    given, where = args.max_running, "--max-running"
+    if given is None:
+        given, where = paths.environ_of(args).get("CRONPLUS_MAX_RUNNING") or None, "CRONPLUS_MAX_RUNNING"
+    if given is None:
+        return None
+    if not (given.isascii() and given.isdigit() and 1 <= int(given) <= 1_000_000):
+        raise UsageError(f"{where}: '{given[:40]}' is not a whole number of runs 1-1000000")
+    return int(given)
+
+
 def run(args: argparse.Namespace) -> int:
     from cronplus import paths
     from cronplus.service.daemon import Settings, run_supervisor
@@ -99,5 +117,6 @@ def run(args: argparse.Namespace) -> int:
         max_log_bytes=int(max_log) if max_log is not None else None,
         mailer=args.mailer,
         http=_http(args),
+        max_running=_max_running(args),
     )
     return run_supervisor(settings)

@@ -54,6 +54,7 @@ class Settings:
     clock: Clock | None = None  # the scheduler's; tests shift it to reach a minute's tick at once
     mailer: str | None = None  # `--mailer CMD` (mail.py); None: $CRONPLUS_MAILER, else sendmail
     http: HttpServing = NO_HTTP  # `--http HOST:PORT` (web/mount.py); by default nothing is served or imported
+    max_running: int | None = None  # `--max-running N`: runs of all jobs at once (engine/pools.py)
 
 
 def owner_id() -> str:
@@ -120,7 +121,8 @@ class Daemon:
         self.worker.start()  # after the first reads: a corrupt history.db is one line, not a thread's
         self.scheduler = Scheduler(self.crontab, history=self.history, alerting=None, bus=bus,
                                    log_dir=self.paths.log_dir, owner=self.owner, clock=clock,
-                                   outputs_dir=self.paths.state_dir / "outputs")
+                                   outputs_dir=self.paths.state_dir / "outputs",
+                                   max_running=self.settings.max_running)
         self.scheduler.store.on_change = self._status
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
