@@ -68,10 +68,15 @@ class RunState:
     trigger: str
     scheduled_at: datetime
     started_at: float | None  # Unix seconds of the current attempt's start; None before one
+    pool: str | None = None  # queued for a slot (engine/pools.py): "pool gpu" / "--max-running N"
+    ahead: int | None = None  # runs before it in that line
 
     def to_json(self) -> dict[str, Any]:
-        return {"job": self.job, "run_id": self.run_id, "attempt": self.attempt, "state": self.state,
-                "trigger": self.trigger, "scheduled_at": _iso(self.scheduled_at)}
+        out = {"job": self.job, "run_id": self.run_id, "attempt": self.attempt, "state": self.state,
+               "trigger": self.trigger, "scheduled_at": _iso(self.scheduled_at)}
+        if self.pool is not None:
+            out |= {"pool": self.pool, "ahead": self.ahead}
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,13 +163,15 @@ class Commands:
     def status(self) -> SupervisorSnapshot:
         sup = self.supervisor
         sched = sup.scheduler
+        lines = sched.pools.positions()  # queued runs: (line, ahead), O(queued)
         return SupervisorSnapshot(
             pid=os.getpid(), crontab=str(sup.paths.crontab.absolute()), crontab_missing=sup.crontab_missing,
             warnings=tuple(str(w) for w in sup.crontab.warnings),
             jobs=tuple(JobState(name=n, schedule=j.schedule.text, tz=j.tz, next_run=sched.next_tick.get(n))
                        for n, j in sched.jobs.items()),
             runs=tuple(RunState(job=r.job.name, run_id=r.run_id, attempt=r.attempt, state=r.state.shown,
-                                trigger=str(r.trigger), scheduled_at=r.tick, started_at=r.started_at or None)
+                                trigger=str(r.trigger), scheduled_at=r.tick, started_at=r.started_at or None,
+                                pool=lines[r][0] if r in lines else None, ahead=lines[r][1] if r in lines else None)
                        for r in sched.runs),
         )
 

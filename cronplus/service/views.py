@@ -6,7 +6,8 @@ the supervisor's HTTP API alike. Reads only: the history through a read-only con
 `JobRow` per job of the crontab, in its order, then one per job removed from the crontab while a run of it goes on (schedule None), by name.
 A row carries the last *final* run (a run in progress is not an outcome: it is in `running`,
 history's `running` rows) and `waiting`, what the supervisor holds the job's run back for
-("waiting on upstream", "queued (overlap)"): only it knows those runs, they have no row yet.
+("waiting on upstream", "queued for pool gpu (2 ahead)", "queued (overlap)"): only it knows
+those runs, they have no row yet.
 `held_states(runs)` computes `held` from the supervisor's runs (job, state); `held_in_reply`
 from a `status` reply of the control socket, ignoring what it does not understand. With no
 history database yet, every job is listed without runs.
@@ -60,12 +61,15 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def held_states(runs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Job -> "waiting on upstream" / "queued (overlap)" from the supervisor's (job, state) runs;
-    waiting on an upstream wins over a queued run of the same job."""
+    """Job -> "waiting on upstream" / "queued for pool gpu (2 ahead)" / "queued (overlap)" from the
+    supervisor's (job, state) runs, in that order of precedence for runs of the same job."""
     states: dict[str, str] = {}
     for job, state in runs:
         if state == "waiting":
             states[job] = "waiting on upstream"
+        elif state.startswith("queued for "):  # a slot (held_in_reply): before a queued (overlap) run of its job
+            if states.get(job) != "waiting on upstream":
+                states[job] = state
         elif state == "queued":
             states.setdefault(job, "queued (overlap)")
     return states
@@ -74,9 +78,18 @@ def held_states(runs: Iterable[tuple[str, str]]) -> dict[str, str]:
 def held_in_reply(reply: Mapping[str, Any]) -> dict[str, str]:
     """`held_states` of a control socket `status` reply (empty: no supervisor)."""
     runs = reply.get("runs", [])
-    pairs = [(run["job"], run["state"]) for run in (runs if isinstance(runs, list) else [])
+    pairs = [(run["job"], _slot(run) or run["state"]) for run in (runs if isinstance(runs, list) else [])
              if isinstance(run, dict) and isinstance(run.get("job"), str) and isinstance(run.get("state"), str)]
     return held_states(pairs)
+
+
+def _slot(run: Mapping[str, Any]) -> str | None:
+    """A run queued for a slot (engine/pools.py): "queued for pool gpu (2 ahead)"."""
+    pool, ahead = run.get("pool"), run.get("ahead")
+    if not isinstance(pool, str):
+        return None
+    return f"queued for {pool} ({ahead} ahead)" if isinstance(ahead, int) else f"queued for {pool}"
+
 
 
 def _history(db: str | os.PathLike[str], jobs: list[str]) -> tuple[dict[str, RunRecord], dict[str, list[RunRecord]]]:

@@ -125,10 +125,10 @@ class RequestSite:
         loop's snapshot: the ticks the scheduler will act on, without computing them again."""
         from dataclasses import replace
 
-        from cronplus.service.views import held_states, job_rows
+        from cronplus.service.views import held_in_reply, job_rows
 
         snapshot = self.snapshot()
-        held = held_states((r.job, r.state) for r in snapshot.runs)
+        held = held_in_reply(snapshot.to_json())  # "queued for pool gpu (2 ahead)" too
         next_runs = {job.name: job.next_run for job in snapshot.jobs}
         now = datetime.fromtimestamp(self.now(), tz=UTC).astimezone()
         crontab = self.crontab()
