@@ -28,11 +28,11 @@ class PoolWorld(World):
         return Scheduler(crontab, history=self.history, alerting=None, log_dir=self.tmp_path / "logs",
                          owner="test", clock=self.clock, max_running=self.max_running)
 
-    async def settle(self) -> None:
-        """Step every 20 ms, the clock 0.1 s further each time, until no run is in flight."""
+    async def settle(self, step_s: float = 0.1) -> None:
+        """Step every 20 ms, the clock `step_s` further each time, until no run is in flight."""
         while any(r.state.started or r.state in HELD for r in self.sched.runs):
             await asyncio.sleep(0.02)
-            self.clock.jump(0.1)
+            self.clock.jump(step_s)
             self.sched.step(self.clock.time())
 
     def states(self) -> dict[str, str]:

@@ -98,7 +98,9 @@ def _held(sock_path: Path) -> tuple[Held, ...] | None:
     held = []
     for run in reply.get("runs", []) if isinstance(reply, dict) else []:
         try:
-            held.append(Held(job=str(run["job"]), tick=datetime.fromisoformat(run["scheduled_at"]), state=str(run["state"])))
+            pool, ahead = run.get("pool"), run.get("ahead")  # queued for a slot (engine/pools.py)
+            held.append(Held(job=str(run["job"]), tick=datetime.fromisoformat(run["scheduled_at"]), state=str(run["state"]),
+                             pool=pool if isinstance(pool, str) else None, ahead=ahead if isinstance(ahead, int) else None))
         except (KeyError, TypeError, ValueError):
             continue
     return tuple(held)

@@ -29,8 +29,10 @@ The reasoning, in order (the first finding is the headline; the others add evide
    user missing now (UserMissing).
 
 Issue 13 slots in here: a paused job (its ticks have no row: a check in step 5 before the
-downtime check, from the pause state the store keeps) and a run `queued` for a pool (a status
-in step 4).
+downtime check, from the pause state the store keeps). A run queued for a pool slot
+(engine/pools.py) is PoolQueued: in step 5 when the supervisor holds it (`Held.pool`, with how
+many are ahead), in step 4 as evidence after the headline when its row's queued_s says it
+waited LATE_S or more.
 
 What the store does not keep is not guessed: supervisor start and reload times are not recorded
 (only the ticks a restart found missed, and the crontab file's own modification time).
@@ -66,6 +68,8 @@ class Held:
     job: str
     tick: datetime
     state: str
+    pool: str | None = None  # queued for a slot: "pool gpu" / "--max-running N" (engine/pools.py)
+    ahead: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -253,6 +257,9 @@ def _late(job: JobSpec, reader: RunReader, tick: datetime, run: RunRecord) -> li
     if run.started_at is None or run.attempt > 1 or late < LATE_S:
         return []
     out: list[Finding] = []
+    if run.queued_s is not None and run.queued_s >= LATE_S:
+        pool = f"pool {job.options.pool}" if job.options.pool else "--max-running"
+        out.append(f.PoolQueued(tick=tick, pool=pool, waited_s=run.queued_s))
     if job.options.jitter > 0 and late <= job.options.jitter + LATE_S:
         out.append(f.Jitter(tick=tick, jitter_s=job.options.jitter, started_at=run.started_at))
     elif job.options.after:
@@ -320,8 +327,11 @@ def _no_row(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, tick: da
     from cronplus.engine.dagrun import wait_deadline
 
     now = world.now
-    held = next((h.state for h in world.held or () if h.job == job.name
+    mine = next((h for h in world.held or () if h.job == job.name
                  and abs(h.tick.timestamp() - tick.timestamp()) < SAME_TICK_S), None)
+    held = mine.state if mine is not None else None
+    if mine is not None and mine.pool is not None:
+        return [f.PoolQueued(tick=tick, pool=mine.pool, ahead=mine.ahead)]
     if held == "queued":
         active = tuple(r for r in reader.running() if r.job == job.name)
         return [f.Queued(tick=tick, policy=str(job.options.overlap), holders=active)]

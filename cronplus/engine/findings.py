@@ -44,6 +44,7 @@ class Verdict(StrEnum):
     SKIP_EXIT = "skip_exit"  # it ran and exited with skip-exit
     NO_RECORD = "no_record"  # history has nothing for the tick and nothing says why
     REBOOT = "reboot"  # @reboot: no clock times
+    POOL_QUEUED = "pool_queued"  # pool= / --max-running: queued for a slot (engine/pools.py)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -410,3 +411,24 @@ class Reboot(Finding):
         last = f"; the last: {run_words(self.last)} at {shown(self.last.started_at or self.last.ended_at)}" if self.last else \
             "; history has no run of it"
         return f"An @reboot job has no clock times: it runs once when the supervisor first starts after a boot{last}."
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PoolQueued(Finding):
+    """Queued for a slot (engine/pools.py): held by the running supervisor now (`ahead` known), or
+    recorded in its row (`waited_s`, runs.queued_s)."""
+
+    verdict: ClassVar[Verdict] = Verdict.POOL_QUEUED
+    tick: datetime
+    pool: str  # "pool gpu" / "--max-running N"
+    ahead: int | None = None
+    waited_s: float | None = None
+
+    def sentence(self) -> str:
+        from cronplus.humanize import duration
+
+        if self.waited_s is not None:
+            return f"It waited {duration(self.waited_s)} queued for {self.pool} before it started."
+        ahead = f", {self.ahead} run(s) ahead of it" if self.ahead is not None else ""
+        return (f"The tick {shown(self.tick)} is queued for {self.pool}{ahead}: it starts when a slot frees "
+                "(first come first served).")
