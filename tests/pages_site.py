@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from cronplus.crontab.schedule import next_fire
 from cronplus.model import Crontab
 from cronplus.service.commands import JobState, RunState, SupervisorSnapshot
-from cronplus.service.views import JobRow, held_states, job_rows
+from cronplus.service.views import JobRow, held_in_reply, job_rows
 from cronplus.status import Trigger
 from cronplus.store import outbox as outbox_mod
 from cronplus.store.history import History, ReadHistory, connect, open_readonly
@@ -89,7 +89,7 @@ class StoreSite:
     def job_rows(self, only: str | None = None) -> list[JobRow]:
         """As the supervisor's site: next runs and held runs from the snapshot."""
         snapshot = self.snapshot()
-        held = held_states((r.job, r.state) for r in snapshot.runs)
+        held = held_in_reply(snapshot.to_json())  # as site.py: a run queued for a pool slot too
         next_runs = {job.name: job.next_run for job in snapshot.jobs}
         rows = job_rows(self.db_path, self._crontab, datetime.fromtimestamp(self._now, UTC), held, next_runs)
         return rows if only is None else [row for row in rows if row.job == only]

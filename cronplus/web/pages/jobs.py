@@ -192,7 +192,7 @@ def _in_flight(snap: SupervisorSnapshot, now: float) -> Html:
         run = fmt('<a href="{}">run {}</a>', run_href(r.run_id), r.run_id) if r.run_id is not None else esc("no row yet")
         since = relative(r.started_at - now) if r.started_at is not None else ""
         items.append(fmt('<li><a href="{}">{}</a> · {} · {} · attempt {} · tick {} {}</li>', job_href(r.job), r.job,
-                         _state(r.state), run, r.attempt,
+                         _state(r.state, r.pool, r.ahead), run, r.attempt,
                          local(r.scheduled_at), fmt('<span class="muted">started {}</span>', since) if since else ""))
     more = len(snap.runs) - IN_FLIGHT
     if more > 0:
@@ -200,8 +200,9 @@ def _in_flight(snap: SupervisorSnapshot, now: float) -> Html:
     return fmt('<section><h2>Now</h2><ul class="inflight">{}</ul></section>', join(items))
 
 
-def _state(state: str) -> Html:
+def _state(state: str, pool: str | None = None, ahead: int | None = None) -> Html:
     if state == "active":
         return badge("running")
     words = {"waiting": "waiting on upstream", "queued": "queued (overlap)", "delayed": "delayed (jitter)"}
-    return fmt('<span class="badge st-waiting"><span class="sym">…</span> {}</span>', words.get(state, state))
+    word = f"queued for {pool} ({ahead} ahead)" if pool is not None else words.get(state, state)  # engine/pools.py
+    return fmt('<span class="badge st-waiting"><span class="sym">…</span> {}</span>', word)
