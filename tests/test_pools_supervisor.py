@@ -37,7 +37,9 @@ def test_a_queued_run_is_shown_by_status_and_jobs_and_its_wait_by_log(tmp_path: 
     supervisors.append(sup)
     sup.wait_ready()
     assert trigger(sup, "train-a")["run_id"] is not None
-    assert trigger(sup, "train-b")["run_id"] is None  # no row until it gets the slot
+    said = cli(tmp_path, "trigger", "train-b")  # no row until it gets the slot
+    assert (said.returncode, said.stdout.splitlines()) == (0, [
+        "job train-b is queued for pool gpu (0 ahead): it starts when a slot frees", "run queued by the supervisor"])
     queued = [r for r in sup.status()["runs"] if r["job"] == "train-b"]
     assert [(r["state"], r["pool"], r["ahead"]) for r in queued] == [("queued", "pool gpu", 0)]
     jobs = cli(tmp_path, "jobs")
@@ -46,7 +48,7 @@ def test_a_queued_run_is_shown_by_status_and_jobs_and_its_wait_by_log(tmp_path: 
     assert "queued for pool gpu (0 ahead)" in body["train-b"]
     deadline = time.monotonic() + 15
     while len([r for r in sup.rows() if r[2] == "success"]) < 2:
-        assert time.monotonic() < deadline, sup.rows()
+        assert time.monotonic() < deadline, (sup.rows(), sup.stderr)
         time.sleep(0.1)
     log = cli(tmp_path, "log", "--json")
     assert log.returncode == 0, log.stderr

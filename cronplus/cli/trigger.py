@@ -156,7 +156,8 @@ def _in_process(p: Paths, job: str, *, as_json: bool, force: bool, params: tuple
         assert run.chain is not None
         for note in run.chain.notes:
             print(note, file=said)
-        print(f"run {run.run_id} started (no supervisor running)", file=said, flush=True)
+        started = f"run {run.run_id} started" if run.run_id is not None else "run queued"  # for a pool slot
+        print(f"{started} (no supervisor running)", file=said, flush=True)
 
     try:
         final = trigger_in_process(p, job, force=force, params=params, on_started=started, on_event=printer.event)

@@ -15,7 +15,8 @@ Contract (the scheduler's hook, runstate.py's POOLED rows):
   (the scheduler fires START: POOLED -> LAUNCHING), longest waiting first.
 - `configure(sizes, cap)`: a reload's new sizes, then the runs it lets in are started (runs
   holding a slot keep it; a smaller pool lets none in until it is under its size).
-- `positions() -> {run: (label, ahead)}`: for `jobs` and the control socket, O(queued).
+- `positions() -> {run: (label, ahead)}`: for `jobs` and the control socket, O(queued);
+  `held_manual(run, notes)`: a manual trigger's run is queued: its chain's notes say where.
 
 First come first served: each pool (and "no pool", for the cap) has its line, a deque of
 (ticket, run); the next run let in is, among the heads whose pool has a free slot (and the cap
@@ -156,6 +157,18 @@ class Pools:
             self.lines[key].popleft()
             self._hold(run, key)
             granted.append(run)
+
+    def held_manual(self, run: Run, notes: list[str]) -> bool:
+        """A manual trigger's run (scheduler.trigger): True, with a note for its chain, when it is
+        queued for a slot; False when it starts now."""
+        if run.state is not RunState.POOLED:
+            return False
+        line, ahead = self.positions().get(run, ("a slot", 0))
+        notes.append(f"job {run.job.name} is queued for {line} ({ahead} ahead): it starts when a slot frees")
+        pool = run.job.options.pool
+        if pool is not None and self.sizes.get(pool) == 0:
+            notes.append(f"pool {pool} has 0 slots: the run starts only once a reload gives it one")
+        return True
 
     def positions(self) -> dict[Run, tuple[str, int]]:
         """Each queued run's line ("pool gpu", or "--max-running N") and how many are ahead of it."""

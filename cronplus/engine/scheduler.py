@@ -238,7 +238,7 @@ class Scheduler:
         if admission.overlap == policy.OverlapAction.REPLACE:
             run.replaces = in_flight
         self._fire(run, START)
-        if run.state is RunState.LAUNCHING:  # else POOLED: it starts when a slot frees
+        if not self.pools.held_manual(run, admission.notes):  # POOLED: it starts when a slot frees (a note says so)
             self.launcher.start_now(run)
         self._launched()
         return run
