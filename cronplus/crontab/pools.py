@@ -1,4 +1,4 @@
-"""`# cronplus-pools: gpu=1 db=4` (SPEC §8): named pools of run slots, and `pool=NAME`. Pure.
+"""`# cronplus-pools: gpu=1 db=4` (README "Pools"): named pools of run slots, and `pool=NAME`. Pure.
 
 Contract:
 - `DIRECTIVE` matches the line's start; `parse_line(text, base_col) -> (pools, problems)`:

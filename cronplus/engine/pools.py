@@ -1,4 +1,4 @@
-"""Pool slots and the global cap (SPEC §8: `# cronplus-pools: gpu=1`, `pool=NAME`,
+"""Pool slots and the global cap (README "Pools": `# cronplus-pools: gpu=1`, `pool=NAME`,
 `cronplus run --max-running N`): which runs may start now, and the first-come-first-served line
 of those that may not. Pure bookkeeping on the scheduler's runs; no I/O, no clock of its own.
 

@@ -64,7 +64,7 @@ class RunState(enum.StrEnum):  # a str: "queued" == RunState.QUEUED
 
 _STARTED = frozenset({RunState.LAUNCHING, RunState.RUNNING, RunState.RETRY_WAIT})
 NOT_STARTED = frozenset({RunState.WAITING, RunState.QUEUED, RunState.DELAYED})
-_SHOWN = {RunState.POOLED: "queued"}  # the user's word (SPEC §8); the socket adds which pool
+_SHOWN = {RunState.POOLED: "queued"}  # the user's word (README "Pools"); the socket adds which pool
 
 
 class Kind(enum.Enum):
