@@ -67,9 +67,10 @@ class Launcher:
 
     def start_now(self, run: Run) -> None:
         """Start this queued run at once, ahead of the queue (a manual trigger: its row exists
-        when the trigger is answered)."""
-        self.queue.remove(run)
-        self._start([run])
+        when the trigger is answered); not one that is not queued (waiting for a pool slot)."""
+        if run in self.queue:
+            self.queue.remove(run)
+            self._start([run])
 
     def discard(self, run: Run) -> None:
         """A queued run that will not start after all."""

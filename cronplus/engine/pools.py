@@ -16,7 +16,7 @@ Contract (the scheduler's hook, runstate.py's POOLED rows):
 - `configure(sizes, cap)`: a reload's new sizes, then the runs it lets in are started (runs
   holding a slot keep it; a smaller pool lets none in until it is under its size).
 - `positions() -> {run: (label, ahead)}`: for `jobs` and the control socket, O(queued);
-  `held_manual(run, notes)`: a manual trigger's run is queued: its chain's notes say where.
+  a manual trigger's run that gets no slot says where it waits in its chain's notes.
 
 First come first served: each pool (and "no pool", for the cap) has its line, a deque of
 (ticket, run); the next run let in is, among the heads whose pool has a free slot (and the cap
@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from cronplus.clock import Clock
 from cronplus.engine.dagrun import Run
 from cronplus.engine.runstate import Event, Kind, RunState
-from cronplus.status import RunStatus
+from cronplus.status import RunStatus, Trigger
 
 NO_POOL = ""  # the line of runs in no pool, which only the cap holds back
 ADMIT_POOL = Event(Kind.ADMIT_POOL)
@@ -109,6 +109,8 @@ class Pools:
     def gate(self, run: Run, event: Event) -> Event:
         """The event to fire: a START (not a granted one, from POOLED) that gets no slot is ADMIT_POOL."""
         if event.kind is Kind.START and run.state is not RunState.POOLED and self and not self.take(run):
+            if run.state is RunState.NEW and run.trigger is Trigger.MANUAL and run.chain is not None:
+                self._note(run, run.chain.notes)  # a manual trigger is answered with where it waits
             return ADMIT_POOL
         return event
 
@@ -158,17 +160,12 @@ class Pools:
             self._hold(run, key)
             granted.append(run)
 
-    def held_manual(self, run: Run, notes: list[str]) -> bool:
-        """A manual trigger's run (scheduler.trigger): True, with a note for its chain, when it is
-        queued for a slot; False when it starts now."""
-        if run.state is not RunState.POOLED:
-            return False
+    def _note(self, run: Run, notes: list[str]) -> None:
         line, ahead = self.positions().get(run, ("a slot", 0))
         notes.append(f"job {run.job.name} is queued for {line} ({ahead} ahead): it starts when a slot frees")
         pool = run.job.options.pool
         if pool is not None and self.sizes.get(pool) == 0:
             notes.append(f"pool {pool} has 0 slots: the run starts only once a reload gives it one")
-        return True
 
     def positions(self) -> dict[Run, tuple[str, int]]:
         """Each queued run's line ("pool gpu", or "--max-running N") and how many are ahead of it."""

@@ -238,16 +238,14 @@ class Scheduler:
         if admission.overlap == policy.OverlapAction.REPLACE:
             run.replaces = in_flight
         self._fire(run, START)
-        if not self.pools.held_manual(run, admission.notes):  # POOLED: it starts when a slot frees (a note says so)
-            self.launcher.start_now(run)
+        self.launcher.start_now(run)  # unless POOLED (not in the launch queue): its chain's notes say so
         self._launched()
         return run
 
     # ---- the one place a run's effects are carried out ----------------------------------
 
     def _fire(self, run: Run, event: Event) -> None:
-        before = run.state
-        event = self.pools.gate(run, event)  # START with no free slot: ADMIT_POOL, in line (pools.py)
+        before, event = run.state, self.pools.gate(run, event)  # START with no free slot: ADMIT_POOL (pools.py)
         step = transition(run.state, event.kind)
         run.state = step.state
         for effect in step.effects:

@@ -36,6 +36,7 @@ from cronplus.store.readhistory import (  # the shared API, re-exported
     RUN_JSON_KEYS,
     NoHistoryError,
     ReadHistory,
+    file_size,
     open_readonly,
     pairs_json,
     run_json,
@@ -296,7 +297,7 @@ class History(ReadHistory):
         row = self.conn.execute("SELECT log_path FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise CronplusError(f"no run {run_id} in history")
-        log_bytes = _file_size(row["log_path"])
+        log_bytes = file_size(row["log_path"])
         with self._transaction() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, signal = ?, reason = ?, final = ?,"
@@ -360,7 +361,7 @@ class History(ReadHistory):
                 conn.execute(
                     "UPDATE runs SET status = 'interrupted', ended_at = ?, reason = ?, final = 1,"
                     " log_bytes = ?, owner = NULL WHERE run_id = ? AND status = 'running'",
-                    (now, reason, _file_size(row["log_path"]), row["run_id"]),
+                    (now, reason, file_size(row["log_path"]), row["run_id"]),
                 )
             records = self.runs_by_id([row["run_id"] for row in stale])
             if on_final is not None:
@@ -438,15 +439,6 @@ class History(ReadHistory):
             max_runs_per_job=max_runs_per_job, max_log_bytes=max_log_bytes,
             max_rows=PRUNE_MAX_ROWS if max_rows == -1 else max_rows,
         )
-
-
-def _file_size(path: str | None) -> int | None:
-    if not path:
-        return None
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return None
 
 
 def _satisfies(history: History, queue: outbox.Outbox) -> tuple[HistoryStore, OutboxQueue]:  # for mypy

@@ -15,7 +15,6 @@ on both (through QmarkConnection).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -31,7 +30,7 @@ from cronplus.store.history import (
     DEFAULT_MAX_RUNS_PER_JOB,
 )
 from cronplus.store.postgres_conn import Database, DatabaseUnavailable, QmarkConnection
-from cronplus.store.readhistory import COLUMNS, pairs_json, record_from_row
+from cronplus.store.readhistory import COLUMNS, file_size, pairs_json, record_from_row
 
 _TIME = "coalesce(started_at, ended_at)"  # the runs_by_time index expression
 _SEQ = "pg_get_serial_sequence('runs', 'run_id')::regclass"
@@ -202,7 +201,7 @@ class PostgresHistory:
         rows = self._rows("SELECT log_path FROM runs WHERE run_id = %s", (run_id,))
         if not rows:
             raise CronplusError(f"no run {run_id} in history")
-        log_bytes = _file_size(rows[0]["log_path"])
+        log_bytes = file_size(rows[0]["log_path"])
         with self.transaction():
             self._rows("UPDATE runs SET status = %s, ended_at = %s, exit_code = %s, signal = %s, reason = %s,"
                        " final = %s, log_bytes = %s, owner = NULL WHERE run_id = %s RETURNING run_id",
@@ -245,7 +244,7 @@ class PostgresHistory:
                     reason = f"{reason}; {notes[row['run_id']]}"
                 self._rows("UPDATE runs SET status = 'interrupted', ended_at = %s, reason = %s, final = 1,"
                            " log_bytes = %s, owner = NULL WHERE run_id = %s AND status = 'running' RETURNING run_id",
-                           (now, reason, _file_size(row["log_path"]), row["run_id"]))
+                           (now, reason, file_size(row["log_path"]), row["run_id"]))
             records = self.runs_by_id([row["run_id"] for row in stale])
             if on_final is not None:
                 for record in records:
@@ -413,14 +412,6 @@ class PostgresHistory:
             return list(dict.fromkeys(patterns))
         return [name for name in self.job_names() if any(fnmatchcase(name, p) for p in patterns)]
 
-
-def _file_size(path: str | None) -> int | None:
-    if not path:
-        return None
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return None
 
 
 def _satisfies(store: PostgresHistory) -> HistoryStore:  # for mypy

@@ -341,3 +341,13 @@ def open_readonly(db_path: str | os.PathLike[str]) -> ReadHistory:
 
 def _satisfies(history: ReadHistory) -> RunReader:  # mypy: ReadHistory is a RunReader
     return history
+
+
+def file_size(path: str | None) -> int | None:
+    """A run log's size (runs.log_bytes when its run ends), None when it is not there: both writers'."""
+    if not path:
+        return None
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
