@@ -47,6 +47,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("importing", "take the current `crontab -l` into cronplus's crontab"),
     "alerts": ("alerts", "alert deliveries: pending, delivered, failed; send a test alert"),
     "install-service": ("service", "write, enable and start the systemd unit"),
+    "pause": ("pause", "pause jobs (or --all): their ticks are not run until resumed; trigger still runs them"),
+    "resume": ("resume", "resume paused jobs (or --all); catch-up=last runs the newest tick missed while paused"),
 }
 
 

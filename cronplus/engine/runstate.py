@@ -13,9 +13,12 @@ Shutdown and reload are events too: STOP (no new runs: what has not started is r
 final, a running attempt gets its grace), INTERRUPT (the grace is over: cancel what runs),
 REMOVED (its job left the crontab: a run not started is skipped), REPLACED (overlap=replace).
 
-Room to grow (the pipeline features: pause, pools, sensors): PAUSED (a paused job's run, resumed by START), a
-sensor's wait (WAITING, by its own events) and a pool slot (QUEUED, released by START) are
-rows of this table, not new flags.
+Pause is an event: PAUSED (its job was paused, pausing.py) ends a tick's run that has not
+started (skipped, "job paused before it could start"); a started one goes on. The ticker steps
+over a paused job's ticks, so no run is made for them at all (ticking.py).
+
+Room to grow (the pipeline features: sensors): a sensor's wait (WAITING, by its own events) is
+a row of this table, not a new flag.
 
 Pools (`pool=`, `--max-running`; engine/pools.py): a START that finds no free slot is turned
 into ADMIT_POOL by the scheduler: POOLED (shown `queued`), from any state START leaves (NEW,
@@ -82,6 +85,7 @@ class Kind(enum.Enum):
     INTERRUPT = "interrupt"  # shutdown: the grace is over
     CRASHED = "crashed"  # a bug in the supervisor while it ran
     ADMIT_POOL = "admit_pool"  # START found no free pool / --max-running slot (pools.py)
+    PAUSED = "paused"  # its job was paused (pausing.py): a tick's run not started never will
 
 
 class Effect(enum.Enum):
@@ -162,6 +166,9 @@ TABLE: dict[tuple[RunState, Kind], Step] = {
     **{(s, K.INTERRUPT): Step(S.FINAL, _ENDS) for s in NOT_STARTED | {S.LAUNCHING, S.RETRY_WAIT}},  # as STOP
     (S.FINAL, K.INTERRUPT): _STAY[S.FINAL],
     **{(s, K.CRASHED): Step(S.FINAL, (E.KILL, E.RELEASE)) for s in RunState if s is not S.FINAL},
+    # pause (pausing.py): a tick's run not started is skipped; one started goes on (and retries)
+    **{(s, K.PAUSED): Step(S.FINAL, _ENDS) for s in NOT_STARTED | {S.POOLED}},
+    **{(s, K.PAUSED): _STAY[s] for s in _STARTED | {S.FINAL}},
 }
 
 # pools (engine/pools.py): no free slot -> POOLED; a granted slot is START; what does not start ends unstarted

@@ -45,7 +45,7 @@ from cronplus.engine.local import LocalExecutor
 from cronplus.engine.pools import Pools
 from cronplus.engine.records import Records
 from cronplus.engine.runstate import Effect, Event, Kind, RunState, transition
-from cronplus.engine.ticking import Ticker
+from cronplus.engine.ticking import TICK_TRIGGERS, Ticker
 from cronplus.model import Crontab, JobSpec
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import HistoryStore
@@ -133,6 +133,17 @@ class Scheduler:
         for run in [r for r in self.runs if r.job.name not in self.jobs]:
             self._fire(run, removed)
         self.wake()
+
+    def pause(self, names: list[str] | None, by: str) -> None:
+        """Pause jobs (None: all; Ticker.pause); their ticks' runs not yet started end (PAUSED)."""
+        self.ticker.pause(names, by, self.clock.time())
+        paused = Event(Kind.PAUSED, reason="job paused")
+        for run in [r for r in self.runs if r.trigger in TICK_TRIGGERS and self.ticker.pauses.of(r.job.name)]:
+            self._fire(run, paused)
+
+    def resume(self, names: list[str] | None) -> None:
+        self.ticker.resume(names)
+        self.wake()  # the ticker hands a resumed job's newest tick over (catch-up=last)
 
     # ---- the decision core -----------------------------------------------------------------
 

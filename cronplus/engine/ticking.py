@@ -6,6 +6,12 @@ with the rows that handle it so a restart never re-runs a tick nor drops one.
 `Ticker.due(now)` hands each due tick to `new_tick(job, tick, trigger, now)` (the scheduler's
 admission). In the common case, exactly one tick due, the job's next tick is found only after
 the tick's runs are started (`settle`): croniter's ~0.1 ms per job is off the start path.
+
+Pause (pausing.py, `pauses`, read from the store at start): a paused job's ticks (its own pause
+or the global one) are stepped over here, the one check: its next tick advances, nothing runs,
+no row is written (not even `missed` after downtime); the newest tick stepped over is kept, and
+once the job is resumed, catch-up=last hands that one tick over (trigger catch_up), else it is
+only persisted as handled (ticks.LastTicks), so a restart does not see the paused ticks missed.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from datetime import datetime
 from cronplus.crontab import schedule
 from cronplus.engine import policy
 from cronplus.engine.dagrun import Run, utc
+from cronplus.engine.pausing import Pauses
 from cronplus.engine.records import Records
 from cronplus.engine.ticks import LastTicks, reboot_due, reboot_ran
 from cronplus.model import JobSpec
@@ -41,6 +48,8 @@ class Ticker:
         self._last_eval: float | None = None
         self._first = True
         self._unsettled: dict[str, datetime] = {}  # job -> tick it just ran; next tick not yet computed
+        self.pauses = Pauses.read(store)
+        self.paused_tick: dict[str, datetime] = {}  # job -> newest tick stepped over while paused
 
     def install(self, jobs: dict[str, JobSpec], order: list[str], now: float, *, initial: bool) -> None:
         old = self.jobs
@@ -75,7 +84,8 @@ class Ticker:
     def due(self, now: float, new_tick: NewTick) -> None:
         """Hand every tick due at `now` to `new_tick`, jobs in dependency order."""
         if self._first:  # ticks up to our start fell while no supervisor ran: missed
-            for name in reboot_due(self.store, [job.name for job in self.jobs.values() if job.schedule.reboot]):
+            reboot = [job.name for job in self.jobs.values() if job.schedule.reboot and self.pauses.of(job.name) is None]
+            for name in reboot_due(self.store, reboot):
                 new_tick(self.jobs[name], utc(now), Trigger.REBOOT, now)  # once per boot per state dir
             for name in self.order:
                 self._tick_job(self.jobs[name], min(now, self._started), True, new_tick)
@@ -92,6 +102,11 @@ class Ticker:
     def _tick_job(self, job: JobSpec, now: float, downtime: bool, new_tick: NewTick) -> None:
         if job.name in self._unsettled:
             self.settle(now)
+        if self.pauses.of(job.name) is not None:
+            self._step_over(job, now, downtime)
+            return
+        if job.name in self.paused_tick:
+            self._resumed(job, now, new_tick)
         tick = self.next_tick.get(job.name)
         if not downtime and tick is not None and tick.timestamp() <= now < tick.timestamp() + TICK_SPACING_S:
             self._unsettled[job.name] = tick  # the common case: its next tick after the starts (settle)
@@ -106,6 +121,38 @@ class Ticker:
                 new_tick(job, due.missed[-1], Trigger.CATCH_UP, now)
         if due.run is not None:
             new_tick(job, due.run, Trigger.SCHEDULE, now)
+
+    def pause(self, names: list[str] | None, by: str, now: float) -> None:
+        """Pause jobs (None: all), persisted at once (pausing.py)."""
+        self._persist(self.pauses.pause(names, by, now), "pause")
+
+    def resume(self, names: list[str] | None) -> None:
+        self._persist(self.pauses.resume(names), "resume")
+
+    def _persist(self, items: list[tuple[str, str]], what: str) -> None:
+        if items:
+            self.store.write(lambda _: self.store.history.kv_set_many(items), lambda _: None, what=what,
+                             own_transaction=True)
+
+    def _step_over(self, job: JobSpec, now: float, downtime: bool) -> None:
+        """A paused job: its due ticks pass without a run or a row; the newest is remembered."""
+        tick = self.next_tick.get(job.name)
+        if tick is None or tick.timestamp() > now:
+            return
+        due = policy.due_ticks(lambda t: schedule.next_fire(job.schedule, t, job.tz),
+                               next_tick=tick, now=now, downtime=downtime)
+        self.next_tick[job.name] = due.next_tick
+        newest = due.run or (due.missed[-1] if due.missed else None)
+        if newest is not None:
+            self.paused_tick[job.name] = newest
+
+    def _resumed(self, job: JobSpec, now: float, new_tick: NewTick) -> None:
+        """A job resumed since its ticks were stepped over: catch-up=last runs the newest one."""
+        tick = self.paused_tick.pop(job.name)
+        if job.options.catch_up is CatchUp.LAST:
+            new_tick(job, tick, Trigger.CATCH_UP, now)  # its row persists the tick as handled
+            return
+        self._persist(self.last.record([(job.name, tick.timestamp())]), f"ticks of job {job.name} passed while paused")
 
     def settle(self, now: float) -> None:
         """Each job that just ran its tick gets its next one: the first after `now` (as

@@ -6,6 +6,11 @@ retries and run ends, the done message last: engine/chain.py). Each result is fr
 and its `to_json()` is the control socket's reply byte for byte (service/control.py states the
 protocol), so the socket and the HTTP API that comes next answer alike from one place.
 
+`pause(jobs, *, by) -> Paused | PauseRefusal` (jobs None: `--all`) and `resume(jobs)`: persisted
+by the scheduler (engine/pausing.py); an unknown job refuses the whole request, naming the closest
+name. `SupervisorSnapshot.running` counts the runs whose process runs (Scheduler.running(): not
+those waiting for a retry, which the socket's "active" word includes).
+
 `TABLE` is the control socket's dispatch table `{"status": ..., "reload": ..., "trigger": ...}`:
 each entry takes the facade, the request and a `send`; `Commands.dispatch` answers a command not
 in the table with `{"ok": false, "error": "unknown command 'X'"}`.
@@ -19,10 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cronplus.engine.runstate import RunState as EngineState
 from cronplus.service.control import suggest
 
 if TYPE_CHECKING:
     from cronplus.engine.dagrun import Run
+    from cronplus.engine.pausing import Pause
     from cronplus.engine.scheduler import Scheduler
     from cronplus.model import Crontab
     from cronplus.paths import Paths
@@ -51,6 +58,7 @@ class JobState:
     schedule: str
     tz: str | None
     next_run: datetime | None  # None: @reboot, or a schedule that never fires
+    paused: Pause | None = None  # its own pause or the global one (not in the socket's reply: `jobs` reads the store)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "schedule": self.schedule, "next": _iso(self.next_run)}
@@ -70,6 +78,7 @@ class RunState:
     started_at: float | None  # Unix seconds of the current attempt's start; None before one
     pool: str | None = None  # queued for a slot (engine/pools.py): "pool gpu" / "--max-running N"
     ahead: int | None = None  # runs before it in that line
+    running: bool = False  # its process runs (not a retry's wait, which `state` shows "active" too)
 
     def to_json(self) -> dict[str, Any]:
         out = {"job": self.job, "run_id": self.run_id, "attempt": self.attempt, "state": self.state,
@@ -94,7 +103,8 @@ class SupervisorSnapshot:
 
     @property
     def running(self) -> int:
-        return sum(1 for r in self.runs if r.state == "active")
+        """Runs whose process runs (Scheduler.running()); a retry's wait is "active" but not running."""
+        return sum(1 for r in self.runs if r.running)
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": True, "pid": self.pid, "crontab": self.crontab,
@@ -155,6 +165,36 @@ class Triggered:
         return {"ok": True, "run_id": self.run_id, "notes": self.notes}
 
 
+@dataclass(frozen=True, kw_only=True)
+class Paused:
+    """Done: `jobs` the jobs named (empty: --all), `resumed` which way."""
+
+    jobs: tuple[str, ...]
+    resumed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "jobs": list(self.jobs), "all": not self.jobs, "resumed": self.resumed}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PauseRefusal:
+    """Nothing changed: an unknown job (with the closest name)."""
+
+    error: str
+    suggestion: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": False, "error": self.error, "suggestion": self.suggestion}
+
+
+def unknown_jobs(names: list[str], known: list[str]) -> PauseRefusal | None:
+    """The refusal for the first name not a job of the crontab, with did-you-mean; None: all known."""
+    for name in names:
+        if name not in known:
+            return PauseRefusal(error=f"no job named '{name}'", suggestion=suggest(name, known))
+    return None
+
+
 class Commands:
     def __init__(self, supervisor: Supervisor, *, on_change: Callable[[], None] = lambda: None) -> None:
         self.supervisor = supervisor
@@ -167,11 +207,13 @@ class Commands:
         return SupervisorSnapshot(
             pid=os.getpid(), crontab=str(sup.paths.crontab.absolute()), crontab_missing=sup.crontab_missing,
             warnings=tuple(str(w) for w in sup.crontab.warnings),
-            jobs=tuple(JobState(name=n, schedule=j.schedule.text, tz=j.tz, next_run=sched.next_tick.get(n))
+            jobs=tuple(JobState(name=n, schedule=j.schedule.text, tz=j.tz, next_run=sched.next_tick.get(n),
+                                paused=sched.ticker.pauses.of(n))
                        for n, j in sched.jobs.items()),
             runs=tuple(RunState(job=r.job.name, run_id=r.run_id, attempt=r.attempt, state=r.state.shown,
                                 trigger=str(r.trigger), scheduled_at=r.tick, started_at=r.started_at or None,
-                                pool=lines[r][0] if r in lines else None, ahead=lines[r][1] if r in lines else None)
+                                pool=lines[r][0] if r in lines else None, ahead=lines[r][1] if r in lines else None,
+                                running=r.state is EngineState.RUNNING)
                        for r in sched.runs),
         )
 
@@ -202,6 +244,25 @@ class Commands:
         self.on_change()
         return Triggered(run=run)
 
+    def pause(self, jobs: list[str] | None, *, by: str) -> Paused | PauseRefusal:
+        """Pause `jobs` (None: all, a maintenance window): their ticks are not run from now on."""
+        sched = self.supervisor.scheduler
+        refusal = unknown_jobs(jobs or [], list(sched.jobs))
+        if refusal is not None:
+            return refusal
+        sched.pause(jobs, by)
+        self.on_change()
+        return Paused(jobs=tuple(jobs or ()))
+
+    def resume(self, jobs: list[str] | None) -> Paused | PauseRefusal:
+        sched = self.supervisor.scheduler
+        refusal = unknown_jobs(jobs or [], [*sched.jobs, *sched.ticker.pauses.jobs])  # one left the crontab too
+        if refusal is not None:
+            return refusal
+        sched.resume(jobs)
+        self.on_change()
+        return Paused(jobs=tuple(jobs or ()), resumed=True)
+
     # ---- the control socket ----------------------------------------------------------------
 
     async def dispatch(self, req: dict[str, Any], send: Send) -> None:
@@ -227,5 +288,16 @@ class Commands:
                 await send(event)
 
 
+    async def _pause(self, req: dict[str, Any], send: Send) -> None:
+        """{"cmd": "pause"|"resume", "jobs": [NAME...] | null (all), "by": USER}"""
+        jobs = req.get("jobs")
+        names = [str(j) for j in jobs] if isinstance(jobs, list) else None
+        if req.get("cmd") == "resume":
+            await send(self.resume(names).to_json())
+        else:
+            await send(self.pause(names, by=str(req.get("by") or "?")).to_json())
+
+
 Action = Callable[[Commands, dict[str, Any], Send], Awaitable[None]]
-TABLE: dict[str, Action] = {"status": Commands._status, "reload": Commands._reload, "trigger": Commands._trigger}
+TABLE: dict[str, Action] = {"status": Commands._status, "reload": Commands._reload, "trigger": Commands._trigger,
+                           "pause": Commands._pause, "resume": Commands._pause}
