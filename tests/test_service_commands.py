@@ -24,6 +24,8 @@ REQUESTS = {
     "status": {"cmd": "status"},
     "reload": {"cmd": "reload"},
     "trigger": {"cmd": "trigger", "job": "hello", "wait": True, "force": False},
+    "pause": {"cmd": "pause", "jobs": ["hello"], "by": "tester"},
+    "resume": {"cmd": "resume", "jobs": ["hello"]},
 }
 
 
@@ -71,7 +73,7 @@ def test_status_over_the_socket_is_the_snapshot_to_json_in_the_shape_clients_rea
         jobs=tuple(JobState(name=j["name"], schedule="0 0 1 1 *", tz=None, next_run=datetime.fromisoformat(j["next"]))
                    for j in got["jobs"]),
         runs=(RunState(job="nap", run_id=run["run_id"], attempt=1, state="active", trigger="manual",
-                       scheduled_at=datetime.fromisoformat(run["scheduled_at"]), started_at=None),),
+                       scheduled_at=datetime.fromisoformat(run["scheduled_at"]), started_at=None, running=True),),
     )
     assert snapshot.to_json() == got
     assert [j["name"] for j in got["jobs"]] == ["hello", "nap"]

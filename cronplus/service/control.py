@@ -15,6 +15,9 @@ server closes the connection:
     {"cmd": "reload"} -> once the reload is done (RELOADING=1 ... READY=1 sent):
         {"ok": true, "jobs": N}, or {"ok": false, "error": TEXT, "jobs": N} when refused, where
         TEXT has one `FILE:LINE:COL: message` line per error and N counts the jobs in effect
+    {"cmd": "pause" | "resume", "jobs": [NAME, ...] | null (all: the global pause), "by": USER}
+        -> {"ok": true, "jobs": [...], "all": bool, "resumed": bool}, persisted before it answers;
+        an unknown job (nothing changed) -> {"ok": false, "error": ..., "suggestion": NAME | null}
 """
 
 from __future__ import annotations
