@@ -54,6 +54,7 @@ def test_rows_join_the_crontab_with_the_history_and_what_the_supervisor_holds(tm
         "last_run_id": done, "last_status": "success", "last_start": train.last.started_at.isoformat(),
         "last_end": train.last.ended_at.isoformat() if train.last.ended_at else None, "duration_s": 75.5,
         "running": [], "waiting": False,
+        "paused": False, "paused_since": None, "paused_by": None, "paused_all": False,
     }
     assert idle.to_json()["waiting"] is True and predict.to_json()["running"] == [live]
 

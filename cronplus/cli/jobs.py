@@ -10,14 +10,16 @@ runs (it says which in the same reply), so `cronplus --state-dir DIR jobs` shows
 supervisor runs; with no supervisor, the default crontab (README "Where files live").
 
 --json prints one object a line (like `log --json`): job schedule tz after next_run last_run_id
-last_status last_start last_end duration_s running waiting; times ISO 8601 with offset. A job
+last_status last_start last_end duration_s running waiting paused paused_since paused_by
+paused_all; times ISO 8601 with offset. A job
 removed from the crontab while a run of it goes on is listed after the others, schedule null,
 until that run ends.
 
 The table: a job with a run in progress shows that run's own start and its time so far (`12s+`),
 not the last finished run's; an AFTER column lists `after=` upstreams when any job has one. On a
 terminal it fits the width (cli/fit.py): times lose their year and seconds, long cells are
-shortened, the duration goes first; `--wide` or a pipe: everything in full."""
+shortened, the duration goes first; `--wide` or a pipe: everything in full. A paused job's NEXT
+RUN says "paused since T (by USER)" (engine/pausing.py: its ticks are not run until resumed)."""
 
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ def _table_row(row: JobRow, now: datetime, *, compact: bool = False) -> list[str
     return [
         row.job,
         "(removed from the crontab)" if row.schedule is None else row.schedule + (f" ({row.tz})" if row.tz else ""),
-        f"{when(nxt)} ({installer.format_relative(nxt, now)})" if nxt else "-",
+        row.paused.shown if row.paused else f"{when(nxt)} ({installer.format_relative(nxt, now)})" if nxt else "-",
         status,
         (when(started) if compact else humanize.local_time(started)) if started else "",
         took,

@@ -8,6 +8,8 @@ A row carries the last *final* run (a run in progress is not an outcome: it is i
 history's `running` rows) and `waiting`, what the supervisor holds the job's run back for
 ("waiting on upstream", "queued for pool gpu (2 ahead)", "queued (overlap)"): only it knows
 those runs, they have no row yet.
+`paused`: its pause (its own, or the global one: engine/pausing.py), read from the store's kv
+with the history, so it shows whether a supervisor runs or not.
 `held_states(runs)` computes `held` from the supervisor's runs (job, state); `held_in_reply`
 from a `status` reply of the control socket, ignoring what it does not understand. With no
 history database yet, every job is listed without runs.
@@ -22,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cronplus.engine.pausing import Pause, Pauses
     from cronplus.model import Crontab, JobSpec, RunRecord
 
 
@@ -35,10 +38,14 @@ class JobRow:
     last: RunRecord | None  # the last final run
     running: tuple[RunRecord, ...]  # history's rows in progress, oldest first
     waiting: str | None  # why the supervisor holds a run back, or None
+    paused: Pause | None = None  # engine/pausing.py: its own pause, else the global one
 
     def to_json(self) -> dict[str, Any]:
         """The object of `cronplus jobs --json` (README: job schedule tz after next_run last_run_id
-        last_status last_start last_end duration_s running waiting; times ISO 8601 with offset)."""
+        last_status last_start last_end duration_s running waiting, and paused paused_since
+        paused_by paused_all; times ISO 8601 with offset)."""
+        from cronplus.engine.pausing import NOT_PAUSED
+
         rec = self.last
         return {
             "job": self.job,
@@ -53,6 +60,7 @@ class JobRow:
             "duration_s": rec.duration_s if rec else None,
             "running": [r.run_id for r in self.running],
             "waiting": self.waiting is not None,
+            **(self.paused.to_json() if self.paused is not None else NOT_PAUSED),
         }
 
 
@@ -92,17 +100,21 @@ def _slot(run: Mapping[str, Any]) -> str | None:
 
 
 
-def _history(db: str | os.PathLike[str], jobs: list[str]) -> tuple[dict[str, RunRecord], dict[str, list[RunRecord]]]:
-    """Last final run and running runs per job; empty when there is no history yet."""
+History = tuple[dict[str, "RunRecord"], dict[str, list["RunRecord"]], "Pauses"]
+
+
+def _history(db: str | os.PathLike[str], jobs: list[str]) -> History:
+    """Last final run, running runs per job, the pauses; empty when there is no history yet."""
     from contextlib import closing
 
+    from cronplus.engine.pausing import Pauses
     from cronplus.store.open import open_reader
     from cronplus.store.readhistory import NoHistoryError
 
     try:
         hist = open_reader(db)
     except NoHistoryError:
-        return {}, {}
+        return {}, {}, Pauses()
     with closing(hist):
         last: dict[str, RunRecord] = {}
         for name in jobs:
@@ -112,7 +124,7 @@ def _history(db: str | os.PathLike[str], jobs: list[str]) -> tuple[dict[str, Run
         running: dict[str, list[RunRecord]] = {}
         for record in hist.running():
             running.setdefault(record.job, []).append(record)
-        return last, running
+        return last, running, Pauses.read(hist)
 
 
 def job_rows(db: str | os.PathLike[str], crontab: Crontab, now: datetime, held: Mapping[str, str],
@@ -126,10 +138,10 @@ def job_rows(db: str | os.PathLike[str], crontab: Crontab, now: datetime, held: 
             return next_runs[job.name]
         return installer.next_run(job, now)
 
-    last, running = _history(db, [j.name for j in crontab.jobs])
+    last, running, pauses = _history(db, [j.name for j in crontab.jobs])
     rows = [JobRow(job=job.name, schedule=job.schedule.text, tz=job.tz, after=tuple(job.options.after),
                    next_run=next_run(job), last=last.get(job.name),
-                   running=tuple(running.get(job.name, [])), waiting=held.get(job.name))
+                   running=tuple(running.get(job.name, [])), waiting=held.get(job.name), paused=pauses.of(job.name))
             for job in crontab.jobs]
     listed = {job.name for job in crontab.jobs}
     for name, runs in sorted(running.items()):

@@ -18,7 +18,10 @@
   start it), 503 (the supervisor is stopping). Needs the token (server.py, auth.py).
 - `POST /login` (form `token`, optional `next`): the session cookie and a 303 to `next` (a path
   of this site), or 401; `POST /logout` clears it.
-Errors are `{"error": MESSAGE, "status": CODE}` (server.error). Pause/resume: issue 13.
+- `POST /api/v1/jobs/NAME/pause`, `/resume` -> 200 `{"ok": true, "jobs": [NAME], "all": false,
+  "resumed": bool}` (persisted: engine/pausing.py; paused by "api"); 404 (no such job, with
+  `suggestion`). Needs the token, as trigger.
+Errors are `{"error": MESSAGE, "status": CODE}` (server.error).
 """
 
 from __future__ import annotations
@@ -134,6 +137,16 @@ def trigger_job(request: Request, site: Site) -> Response:
     if site.crontab().job(name) is not None:  # known but refused: the supervisor is stopping
         return _json({**reply, "status": 503}, 503)
     return _json({**reply, "status": 404}, 404)
+
+
+def pause_job(request: Request, site: Site) -> Response:
+    reply = site.pause(request.params["name"])
+    return _json(reply) if reply.get("ok") else _json({**reply, "status": 404}, 404)
+
+
+def resume_job(request: Request, site: Site) -> Response:
+    reply = site.resume(request.params["name"])
+    return _json(reply) if reply.get("ok") else _json({**reply, "status": 404}, 404)
 
 
 # ---- runs ----------------------------------------------------------------------------------
@@ -301,6 +314,8 @@ ROUTES = [
     Route("GET", "/api/v1/jobs", _guarded(list_jobs)),
     Route("GET", "/api/v1/jobs/{name}", _guarded(get_job)),
     Route("POST", "/api/v1/jobs/{name}/trigger", _guarded(trigger_job), action=True),
+    Route("POST", "/api/v1/jobs/{name}/pause", _guarded(pause_job), action=True),
+    Route("POST", "/api/v1/jobs/{name}/resume", _guarded(resume_job), action=True),
     Route("GET", "/api/v1/runs", _guarded(list_runs)),
     Route("GET", "/api/v1/runs/{run_id}", _guarded(get_run)),
     Route("GET", "/api/v1/runs/{run_id}/output", _guarded(get_output)),

@@ -3,7 +3,7 @@
 A handler is `(Request, Site) -> Response`, registered as a `Route`. Handlers run in the
 server's worker threads, never on the supervisor's event loop: every read goes through `Site`
 (a read-only store connection of the calling thread, a snapshot the loop took), every action
-through `Site.trigger`, which the server carries to the loop (service/commands).
+through `Site.trigger` (`pause`, `resume`), which the server carries to the loop (service/commands).
 
 May import: foundation, crontab, store, engine, alerts, service (as web/__init__.py says).
 """
@@ -70,7 +70,8 @@ class Site(Protocol):
     def output(self, run_id: int, *, offset: int = 0, limit: int | None = None) -> bytes | None: ...  # None: no output kept
     def trigger(self, job: str, *, params: Mapping[str, str] | None = None,
                 force: bool = False) -> dict[str, Any]: ...  # as Commands.trigger's JSON; force: as `trigger --force`
-    # pause/resume come with issue 13 (the supervisor cannot pause a job yet)
+    def pause(self, job: str) -> dict[str, Any]: ...  # as Commands.pause's JSON (by "api")
+    def resume(self, job: str) -> dict[str, Any]: ...  # as Commands.resume's JSON
 
 
 Handler = Callable[[Request, Site], Response]

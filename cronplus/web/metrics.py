@@ -83,10 +83,12 @@ def render(site: Site) -> bytes:
                (({"job": job}, s) for job, s in sorted(stats.last_duration().items())))
     active: dict[str, int] = {job.name: 0 for job in snapshot.jobs}
     for run in snapshot.runs:
-        if run.state == "active":
+        if run.running:  # its process runs (the socket's "active" includes a retry's wait)
             active[run.job] = active.get(run.job, 0) + 1
     out.family("cronplus_job_running", "gauge", "Runs of the job whose process runs now.",
                (({"job": job}, n) for job, n in sorted(active.items())))
+    out.family("cronplus_job_paused", "gauge", "1 while the job is paused (by name or all jobs: cronplus pause).",
+               (({"job": job.name}, 1 if job.paused is not None else 0) for job in snapshot.jobs))
     out.family("cronplus_job_next_run_timestamp_seconds", "gauge", "Unix time of the job's next scheduled run.",
                (({"job": job.name}, job.next_run.timestamp()) for job in snapshot.jobs if job.next_run is not None))
     bounds, cumulative, total, count = stats.start_delay()

@@ -53,6 +53,10 @@ JOB_PROPERTIES: dict[str, Any] = {
     "duration_s": NULLABLE_NUM,
     "running": {"type": "array", "items": {"type": "integer"}},
     "waiting": {"type": "boolean"},
+    "paused": {"type": "boolean"},
+    "paused_since": NULLABLE_TIME,
+    "paused_by": NULLABLE_STR,
+    "paused_all": {"type": "boolean", "description": "paused by `cronplus pause --all`"},
     "last_run": {"oneOf": [{"$ref": "#/components/schemas/Run"}, {"type": "null"}]},
 }
 
@@ -113,6 +117,14 @@ def document() -> dict[str, Any]:
                               "404": _error("no such job"),
                               "409": _error("after= or overlap= refuse it (force would start it)"),
                               "503": _error("the supervisor is stopping")}}},
+            **{f"/api/v1/jobs/{{name}}/{verb}": {"post": {
+                "summary": f"{verb.capitalize()} the job, as `cronplus {verb}` (persisted; trigger still runs a paused job)",
+                "operationId": f"{verb}Job", "security": [{"bearer": []}, {"session": []}], "parameters": [NAME],
+                "responses": {"200": _ok(f"{verb}d", "#/components/schemas/Paused"),
+                              "401": _error("no token"),
+                              "403": _error("a cross-site request"),
+                              "404": _error("no such job (suggestion: the closest name)")}}}
+               for verb in ("pause", "resume")},
             "/api/v1/runs": {"get": {
                 "summary": "Runs, newest first, as `cronplus log --json`",
                 "operationId": "listRuns",
@@ -170,6 +182,9 @@ def document() -> dict[str, Any]:
                 "Triggered": {"type": "object", "required": ["ok", "run_id", "notes"],
                               "properties": {"ok": {"const": True}, "run_id": NULLABLE_INT,
                                              "notes": {"type": "array", "items": {"type": "string"}}}},
+                "Paused": {"type": "object", "required": ["ok", "jobs", "all", "resumed"],
+                           "properties": {"ok": {"const": True}, "jobs": {"type": "array", "items": {"type": "string"}},
+                                          "all": {"type": "boolean"}, "resumed": {"type": "boolean"}}},
                 "Error": {"type": "object", "required": ["error", "status"],
                           "properties": {"error": {"type": "string"}, "status": {"type": "integer"},
                                          "suggestion": NULLABLE_STR, "refused": {"type": "boolean"}}},

@@ -4,7 +4,7 @@ the server's threads, never blocking the event loop.
 - Reads of history and the outbox: a reader of the store (store/open.open_reader, open_outbox
   read-only) opened by the request's thread when first needed and closed when its response is
   sent (`RequestSite.close`); it never makes the supervisor's writer wait (SQLite's WAL).
-- The loop's state (`snapshot`) and actions (`trigger`): carried to the event loop with
+- The loop's state (`snapshot`) and actions (`trigger`, `pause`, `resume`): carried to the event loop with
   `call_soon_threadsafe` and waited for here (`LiveSite.on_loop`), so the scheduler's objects
   are only ever touched on its own thread; service/commands.py's Commands answers, as it does
   the control socket.
@@ -170,3 +170,11 @@ class RequestSite:
     def trigger(self, job: str, *, params: Mapping[str, str] | None = None, force: bool = False) -> dict[str, Any]:
         commands = self.daemon.commands  # params: validated there (an `invalid` refusal)
         return self.live.on_loop(lambda: commands.trigger(job, force=force, params=params).to_json())
+
+    def pause(self, job: str) -> dict[str, Any]:
+        commands = self.daemon.commands
+        return self.live.on_loop(lambda: commands.pause([job], by="api").to_json())
+
+    def resume(self, job: str) -> dict[str, Any]:
+        commands = self.daemon.commands
+        return self.live.on_loop(lambda: commands.resume([job]).to_json())
