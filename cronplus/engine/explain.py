@@ -28,11 +28,13 @@ The reasoning, in order (the first finding is the headline; the others add evide
 6. Notes: the crontab file changed after the tick (CrontabChanged); system mode and the job's
    user missing now (UserMissing).
 
-Issue 13 slots in here: a paused job (its ticks have no row: a check in step 5 before the
-downtime check, from the pause state the store keeps). A run queued for a pool slot
-(engine/pools.py) is PoolQueued: in step 5 when the supervisor holds it (`Held.pool`, with how
-many are ahead), in step 4 as evidence after the headline when its row's queued_s says it
-waited LATE_S or more.
+   A job paused now since before the tick (engine/pausing.py, the store's kv) -> Paused, before
+   the downtime check: the ticker stepped over its ticks (no row). Only the pause in effect is
+   kept: a tick stepped over by a pause since lifted reads as handled without a row.
+
+A run queued for a pool slot (engine/pools.py) is PoolQueued: in step 5 when the supervisor
+holds it (`Held.pool`, with how many are ahead), in step 4 as evidence after the headline when
+its row's queued_s says it waited LATE_S or more.
 
 What the store does not keep is not guessed: supervisor start and reload times are not recorded
 (only the ticks a restart found missed, and the crontab file's own modification time).
@@ -337,6 +339,12 @@ def _no_row(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, tick: da
         return [f.Queued(tick=tick, policy=str(job.options.overlap), holders=active)]
     if held == "delayed":
         return [f.Jitter(tick=tick, jitter_s=job.options.jitter, started_at=None)]
+    from cronplus.engine.pausing import Pauses
+
+    pause = Pauses.read(reader).of(job.name)
+    if pause is not None and pause.since <= tick.timestamp() + SAME_TICK_S:
+        return [f.Paused(tick=tick, since=datetime.fromtimestamp(pause.since, UTC).astimezone(tzi), by=pause.by,
+                         everything=pause.everything)]
     handled = _last_handled(reader, job.name)
     pending = handled is None or handled < tick.timestamp() - SAME_TICK_S
     guess = world.held is None  # no supervisor answered: what one would hold is read from the options

@@ -7,7 +7,7 @@ sentences or the JSON; the web page renders the same findings.
 Times in findings are aware datetimes in the job's zone (explain.py converts them), so a sentence
 reads as the schedule does ("02:30 does not exist in Europe/Berlin on 2026-03-29").
 
-Verdicts still to come with issue 13 (pause, pools) slot in as new members of `Verdict` and new
+Issue 13's pause is `Paused`; verdicts still to come (pools) slot in as new members of `Verdict` and new
 finding classes here; nothing else in this module depends on the list being closed.
 """
 
@@ -45,6 +45,7 @@ class Verdict(StrEnum):
     NO_RECORD = "no_record"  # history has nothing for the tick and nothing says why
     REBOOT = "reboot"  # @reboot: no clock times
     POOL_QUEUED = "pool_queued"  # pool= / --max-running: queued for a slot (engine/pools.py)
+    PAUSED = "paused"  # the job is paused (cronplus pause; engine/pausing.py): its ticks are not run
 
 
 def iso(value: datetime | None) -> str | None:
@@ -432,3 +433,19 @@ class PoolQueued(Finding):
         ahead = f", {self.ahead} run(s) ahead of it" if self.ahead is not None else ""
         return (f"The tick {shown(self.tick)} is queued for {self.pool}{ahead}: it starts when a slot frees "
                 "(first come first served).")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Paused(Finding):
+    """The job is paused now, and was at the tick: the ticker stepped over it (no row)."""
+
+    verdict: ClassVar[Verdict] = Verdict.PAUSED
+    tick: datetime
+    since: datetime
+    by: str
+    everything: bool  # `cronplus pause --all`
+
+    def sentence(self) -> str:
+        what, undo = ("all jobs are", "resume --all") if self.everything else ("the job is", "resume JOB")
+        return (f"The tick {shown(self.tick)} was not run: {what} paused since {shown(self.since)} (by {self.by}); "
+                f"a paused job's ticks are not run (nor recorded) until `cronplus {undo}`.")
