@@ -17,6 +17,9 @@ newest last, like journalctl.
   `trigger --wait --json` and `alerts --json`).
 - `-f`: after the last N runs, print each matching run when it *ends* (polling the read-only
   database every 0.5 s); a running run is printed once, when final. Ctrl-C/SIGTERM exit 0.
+- Paused jobs (engine/pausing.py) among those asked for: one line each on stderr before the
+  table, "JOB: paused since T (by USER)" ("all jobs paused since ..." for the global pause), as
+  their ticks have no rows while paused; not with --json.
 - No database yet: "no history yet" on stderr, exit 0 (an empty history, not an error); with -f it
   waits for the database to appear. No matching runs: empty output, exit 0.
 """
@@ -138,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     if hist is None:
         return 0
     with closing(hist):
+        if not args.json:
+            for line in pause_lines(hist, args.jobs):
+                print(line, file=sys.stderr)
         if args.follow:
             return _follow(hist, filters, limit, json_out=args.json, colour=_use_colour(env), wide=args.wide)
         if args.json and limit is None:  # all of a range: stream it, whatever its size
@@ -158,6 +164,18 @@ def run(args: argparse.Namespace) -> int:
             text = render_table(records, colour=_use_colour(env), width=terminal_width(wide=args.wide)) + "\n"
         _emit(text, pager=not args.json and not args.no_pager, env=env)
     return 0
+
+
+def pause_lines(hist: RunReader, jobs: list[str]) -> list[str]:
+    """The pauses in effect of the jobs matching `jobs` (globs; none: every job)."""
+    from fnmatch import fnmatchcase
+
+    from cronplus.engine.pausing import Pauses
+
+    pauses = Pauses.read(hist)
+    lines = [pauses.everything.shown] if pauses.everything is not None else []
+    return lines + [f"{name}: {pause.shown}" for name, pause in sorted(pauses.jobs.items())
+                    if not jobs or any(fnmatchcase(name, glob) for glob in jobs)]
 
 
 def _open(db: str | os.PathLike[str], *, wait: bool) -> RunReader | None:
