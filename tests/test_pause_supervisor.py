@@ -91,16 +91,16 @@ def test_a_pause_survives_reload_and_restart_writes_no_row_and_resume_catches_up
 def test_pause_all_lets_a_running_run_finish_and_trigger_still_runs_a_paused_job(supervisors, tmp_path: Path) -> None:
     sup = start(supervisors, tmp_path, JOBS.replace("sleep 30", "sleep 1.5"))
     assert cli(sup.state, sup.crontab, "trigger", "nap").returncode == 0
-    wait_until(lambda: [r for r in sup.rows() if r[1] == "nap" and r[2] == "running"], what="nap to run")
+    wait_until(lambda: ("nap", "running", "manual", None) in [(*r[:3], None) for r in rows(sup.state)], what="nap to run")
     out = cli(sup.state, sup.crontab, "pause", "--all")
     assert out.returncode == 0 and "all jobs paused by the supervisor" in out.stdout, out.stderr
-    wait_until(lambda: [r for r in sup.rows() if r[1] == "nap" and r[2] != "running"], what="nap to end")
-    assert [r[2] for r in sup.rows() if r[1] == "nap"] == ["success"]
+    wait_until(lambda: [r for r in rows(sup.state) if r[0] == "nap" and r[1] != "running"], what="nap to end")
+    assert [r[1] for r in rows(sup.state) if r[0] == "nap"] == ["success"]
     shown = jobs_json(sup.state, sup.crontab)
     assert shown["hello"]["paused"] is True and shown["hello"]["paused_all"] is True
     triggered = cli(sup.state, sup.crontab, "trigger", "hello", "--wait")
     assert triggered.returncode == 0, triggered.stderr
-    assert [r[2:4] for r in sup.rows() if r[1] == "hello"] == [("success", "manual")]
+    assert [r[1:3] for r in rows(sup.state) if r[0] == "hello"] == [("success", "manual")]
     assert cli(sup.state, sup.crontab, "resume", "--all").returncode == 0
     assert jobs_json(sup.state, sup.crontab)["hello"]["paused"] is False
 

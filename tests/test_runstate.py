@@ -79,6 +79,15 @@ EXPECTED: list[tuple[RunState, Kind, RunState, tuple[Effect, ...]]] = [
     (S.POOLED, K.INTERRUPT, S.FINAL, UNSTARTED),
     (S.POOLED, K.REMOVED, S.FINAL, UNSTARTED),
     (S.POOLED, K.REPLACED, S.FINAL, UNSTARTED),
+    # pause: a tick's run not started ends (skipped); a started one goes on, its retries too
+    (S.WAITING, K.PAUSED, S.FINAL, UNSTARTED),
+    (S.QUEUED, K.PAUSED, S.FINAL, UNSTARTED),
+    (S.DELAYED, K.PAUSED, S.FINAL, UNSTARTED),
+    (S.POOLED, K.PAUSED, S.FINAL, UNSTARTED),
+    (S.LAUNCHING, K.PAUSED, S.LAUNCHING, ()),
+    (S.RUNNING, K.PAUSED, S.RUNNING, ()),
+    (S.RETRY_WAIT, K.PAUSED, S.RETRY_WAIT, ()),
+    (S.FINAL, K.PAUSED, S.FINAL, ()),
 ]
 
 
