@@ -26,7 +26,7 @@ def test_a_paused_job_writes_no_row_across_ticks_and_its_next_tick_keeps_advanci
         assert w.sched.next_tick["a"].timestamp() == ts("2026-01-01T12:06:00")
         pause = Pauses.read(w.history).of("a")
         assert pause is not None and pause.by == "alice" and pause.since == ts("2026-01-01T12:00:30")
-        w.sched.resume(["a"])  # catch-up=off (the default): the paused ticks stay unrun
+        w.sched.ticker.resume(["a"])  # catch-up=off (the default): the paused ticks stay unrun
         await w.step_at(ts("2026-01-01T12:05:30"))
         assert w.rows() == []
         await w.step_at(ts("2026-01-01T12:06:00"))
@@ -42,7 +42,7 @@ def test_resume_with_catch_up_last_runs_the_newest_paused_tick_once(tmp_path: Pa
         for minute in range(1, 5):
             await w.step_at(ts(f"2026-01-01T12:0{minute}:00"))
         assert w.rows() == []
-        w.sched.resume(["a"])
+        w.sched.ticker.resume(["a"])
         await w.step_at(ts("2026-01-01T12:04:20"))
         await w.step_at(ts("2026-01-01T12:04:40"))
         assert w.rows() == [("a", 1, "success", "catch-up", ts("2026-01-01T12:04:00"), None)]
@@ -62,7 +62,7 @@ def test_a_pause_survives_a_restart_with_no_missed_rows_for_the_downtime(tmp_pat
             await w.step_at(ts(t))
         assert [r[2:4] for r in w.rows()] == [("success", "schedule")]  # the 12:01 run only: nothing missed
         assert w.sched.ticker.pauses.of("a") is not None
-        w.sched.resume(["a"])
+        w.sched.ticker.resume(["a"])
         await w.step_at(ts("2026-01-01T13:02:30"))
         w.sched = w.new_scheduler()  # resumed, restarted: the paused ticks are handled, not missed
         await w.step_at(ts("2026-01-01T13:02:40"))
@@ -98,7 +98,7 @@ def test_the_global_pause_lets_a_running_run_finish_and_starts_nothing_more(tmp_
         for minute in range(2, 5):
             await w.step_at(ts(f"2026-01-01T12:0{minute}:00"))
         assert len(w.rows()) == 1
-        w.sched.resume(None)
+        w.sched.ticker.resume(None)
         await w.step_at(ts("2026-01-01T12:05:00"))
         assert [r[0] for r in w.rows()] == ["slow", "slow"]
 

@@ -136,3 +136,19 @@ def test_the_api_pauses_and_resumes_with_the_token_only(supervisors, tmp_path: P
     assert missing.status == 404 and missing.json()["suggestion"] == "hello"
     assert sup.request("POST", "/api/v1/jobs/hello/resume", headers=auth).status == 200
     assert 'cronplus_job_paused{job="hello"} 0' in sup.get("/metrics").text
+
+
+def test_the_pages_show_the_pause_and_the_job_page_pauses_and_resumes(supervisors, tmp_path: Path) -> None:
+    sup = start_web(supervisors, tmp_path, JOBS)
+    auth = {"Authorization": f"Bearer {sup.token}", "Origin": sup.origin}
+    assert sup.request("POST", "/jobs/hello/pause", headers={"Origin": sup.origin}).status == 401
+    assert "paused since" not in sup.get("/").text
+    done = sup.request("POST", "/jobs/hello/pause", headers=auth)
+    assert (done.status, done.headers["location"]) == (303, "/jobs/hello")
+    assert "paused since " in sup.get("/").text and "(by api)" in sup.get("/").text
+    page = sup.get("/jobs/hello", headers=auth).text
+    assert "(by api)" in page and 'action="/jobs/hello/resume"' in page
+    assert sup.request("POST", "/jobs/hello/resume", headers=auth).status == 303
+    page = sup.get("/jobs/hello", headers=auth).text
+    assert "paused since" not in page and 'action="/jobs/hello/pause"' in page
+    assert sup.request("POST", "/jobs/helo/pause", headers=auth).status == 404

@@ -1,4 +1,4 @@
-"""`cronplus pause JOB... | --all` and `cronplus resume JOB... | --all` (SPEC §8).
+"""`cronplus pause JOB... | --all` and `cronplus resume JOB... | --all` (README, "Pause and resume").
 
 Through the running supervisor's control socket when one runs ({"cmd": "pause"|"resume",
 "jobs": [...] | null, "by": USER}: service/commands.py), which steps over the job's ticks from

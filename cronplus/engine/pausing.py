@@ -1,4 +1,4 @@
-"""Pause and resume (SPEC §8): which jobs are paused, since when and by whom, persisted in the
+"""Pause and resume (README, "Pause and resume"): which jobs are paused, since when and by whom, persisted in the
 store's key-value table (store/api.py KeyValue: SQLite and PostgreSQL alike), so a pause
 survives restarts and reloads.
 

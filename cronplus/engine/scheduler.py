@@ -55,7 +55,7 @@ log = logging.getLogger("cronplus")
 
 MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
 # The events without a payload, made once: several per run on the start path.
-START, SPAWNED = Event(Kind.START), Event(Kind.SPAWNED)
+START, SPAWNED, PAUSED = Event(Kind.START), Event(Kind.SPAWNED), Event(Kind.PAUSED, reason="job paused")
 ADMIT_WAIT, ADMIT_QUEUE, ADMIT_DELAY = Event(Kind.ADMIT_WAIT), Event(Kind.ADMIT_QUEUE), Event(Kind.ADMIT_DELAY)
 
 
@@ -135,15 +135,10 @@ class Scheduler:
         self.wake()
 
     def pause(self, names: list[str] | None, by: str) -> None:
-        """Pause jobs (None: all; Ticker.pause); their ticks' runs not yet started end (PAUSED)."""
+        """Pause jobs (None: all; Ticker.pause/resume); their ticks' runs not yet started end (PAUSED)."""
         self.ticker.pause(names, by, self.clock.time())
-        paused = Event(Kind.PAUSED, reason="job paused")
         for run in [r for r in self.runs if r.trigger in TICK_TRIGGERS and self.ticker.pauses.of(r.job.name)]:
-            self._fire(run, paused)
-
-    def resume(self, names: list[str] | None) -> None:
-        self.ticker.resume(names)
-        self.wake()  # the ticker hands a resumed job's newest tick over (catch-up=last)
+            self._fire(run, PAUSED)
 
     # ---- the decision core -----------------------------------------------------------------
 
@@ -430,9 +425,6 @@ class Scheduler:
         finally:
             self._served = False
             self.launcher.flush()
-
-    def idle(self) -> bool:
-        return not self.runs
 
     async def wait_idle(self) -> None:
         while self.runs:

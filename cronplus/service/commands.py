@@ -259,7 +259,8 @@ class Commands:
         refusal = unknown_jobs(jobs or [], [*sched.jobs, *sched.ticker.pauses.jobs])  # one left the crontab too
         if refusal is not None:
             return refusal
-        sched.resume(jobs)
+        sched.ticker.resume(jobs)
+        sched.wake()  # the ticker hands a resumed job's newest tick over (catch-up=last)
         self.on_change()
         return Paused(jobs=tuple(jobs or ()), resumed=True)
 

@@ -100,8 +100,16 @@ def _render(request: Request, site: Site, *, notice: str | None = None, status: 
         parts.append(fmt('<p class="notice">{}</p>', notice))
     parts.append(_facts(spec, site, now, signed_in=request.authenticated) if spec else
                  fmt('<p class="notice">{} is not in the crontab any more; its history is kept.</p>', name))
+    from cronplus.engine.pausing import Pauses
+    from cronplus.web.pages.pausing import button, paused_badge
+
+    pause = Pauses.read(history).of(name)
+    if pause is not None:
+        parts.append(fmt("<p>{}</p>", paused_badge(pause)))
     if spec:
         parts.append(_run_now(name, request, refused=refused))
+        if request.authenticated:
+            parts.append(button(name, paused=pause is not None and not pause.everything))
     charted = history.query(jobs=[name], statuses=[str(s) for s in CHARTED], limit=CHART_RUNS)
     parts.append(fmt('<section><h2>Durations</h2>{}</section>', duration_chart(charted)))
     parts.append(_filters(name, statuses, since_text, error))

@@ -4,8 +4,8 @@ A summary line (how many jobs, failing, running; the last reload's result), the 
 warnings, then one row per job (`Site.job_rows`, what `cronplus jobs` shows): its schedule, a
 strip of its recent runs oldest to newest as Airflow's grid draws them (a square per run, its
 colour and symbol the status, a link to the run), the last final run, the next run with a
-countdown, and what runs or waits now; PAGE jobs a page, filtered by a part of the name (`q`)
-or to the failing or running ones (`show`). Below, the runs the supervisor holds (its
+countdown (or "paused since T (by USER)": pages/pausing.py), and what runs or waits now; PAGE
+jobs a page, filtered by a part of the name (`q`) or to the failing or running ones (`show`). Below, the runs the supervisor holds (its
 snapshot). Refreshed every 15 s by the script (a meta refresh without it).
 """
 
@@ -79,8 +79,6 @@ def handle(request: Request, site: Site) -> Response:
     if pages > 1:
         body.append(_pager(request, number, pages))
     body.append(_in_flight(snap, now))
-    # Paused jobs (`cronplus pause`) get their place here once the supervisor's
-    # snapshot carries them; until then nothing is shown rather than a guess.
     return page("Jobs", join(body), now=now, active="/", refresh=REFRESH_S)
 
 
@@ -165,7 +163,11 @@ def _row(row: JobRow, recent: Sequence[RunRecord], now: float) -> Html:
         ago = relative(last.ended_at.timestamp() - now) if last.ended_at else ""
         last_cell = fmt('<a href="{}">{}</a><div class="small muted">{} · took {}</div>', run_href(last.run_id),
                         badge(last.status), ago, duration(last.duration_s))
-    if row.next_run is not None:
+    if row.paused is not None:  # its ticks are not run until resumed (cronplus pause)
+        from cronplus.web.pages.pausing import paused_badge
+
+        next_cell = paused_badge(row.paused)
+    elif row.next_run is not None:
         next_cell = when(row.next_run, now, countdown=True)
     elif row.schedule is not None and row.schedule.startswith("@reboot"):
         next_cell = fmt('<span class="muted">at boot</span>')
