@@ -401,3 +401,22 @@ class StoreContract:
         assert store.query(jobs=["backup"])[-1].outputs == ended.outputs
         other = start(store, at=T0 + 10)
         assert (got(store, other).params, got(store, other).outputs) == ((), ())
+
+    # ---- pause (engine/pausing.py: kv entries, so every backend keeps them) --------------------
+
+    def test_pauses_are_kept_and_lifted_through_kv(self, store: HistoryStore) -> None:
+        from cronplus.engine.pausing import Pauses
+
+        pauses = Pauses.read(store)
+        store.kv_set_many(pauses.pause(["backup", "report"], "alice", T0))
+        store.kv_set_many(pauses.pause(None, "ops", T0 + 5))
+        store.kv_set_many(pauses.pause(["backup"], "bob", T0 + 9))  # already paused: the first pause stands
+        again = Pauses.read(store)
+        backup = again.of("backup")
+        assert backup is not None and (backup.since, backup.by, backup.everything) == (T0, "alice", False)
+        other = again.of("other")
+        assert other is not None and (other.since, other.by, other.everything) == (T0 + 5, "ops", True)
+        store.kv_set_many(again.resume(None))
+        store.kv_set_many(again.resume(["report"]))
+        after = Pauses.read(store)
+        assert (after.of("other"), after.of("report")) == (None, None) and after.of("backup") is not None
