@@ -152,3 +152,11 @@ def test_the_pages_show_the_pause_and_the_job_page_pauses_and_resumes(supervisor
     page = sup.get("/jobs/hello", headers=auth).text
     assert "paused since" not in page and 'action="/jobs/hello/pause"' in page
     assert sup.request("POST", "/jobs/helo/pause", headers=auth).status == 404
+
+
+def test_metrics_do_not_count_a_run_waiting_for_its_retry_as_running(supervisors, tmp_path: Path) -> None:
+    sup = start_web(supervisors, tmp_path, "# cronplus: name=flaky retries=1 retry-delay=1h\n0 0 1 1 * false\n")
+    assert sup.trigger("flaky").status == 202
+    wait_until(lambda: [r for r in rows(sup.state) if r[1] == "failed"], what="the first attempt to fail")
+    assert [r["state"] for r in sup.status()["runs"]] == ["active"]  # the socket's word for a retry's wait
+    assert 'cronplus_job_running{job="flaky"} 0' in sup.get("/metrics").text
