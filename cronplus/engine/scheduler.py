@@ -45,7 +45,7 @@ from cronplus.engine.local import LocalExecutor
 from cronplus.engine.pools import Pools
 from cronplus.engine.records import Records
 from cronplus.engine.runstate import Effect, Event, Kind, RunState, transition
-from cronplus.engine.ticking import TICK_TRIGGERS, Ticker
+from cronplus.engine.ticking import Ticker
 from cronplus.model import Crontab, JobSpec
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import HistoryStore
@@ -136,8 +136,7 @@ class Scheduler:
 
     def pause(self, names: list[str] | None, by: str) -> None:
         """Pause jobs (None: all; Ticker.pause/resume); their ticks' runs not yet started end (PAUSED)."""
-        self.ticker.pause(names, by, self.clock.time())
-        for run in [r for r in self.runs if r.trigger in TICK_TRIGGERS and self.ticker.pauses.of(r.job.name)]:
+        for run in self.ticker.pause(names, by, self.clock.time(), list(self.runs)):
             self._fire(run, PAUSED)
 
     # ---- the decision core -----------------------------------------------------------------

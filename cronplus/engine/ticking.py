@@ -122,9 +122,11 @@ class Ticker:
         if due.run is not None:
             new_tick(job, due.run, Trigger.SCHEDULE, now)
 
-    def pause(self, names: list[str] | None, by: str, now: float) -> None:
-        """Pause jobs (None: all), persisted at once (pausing.py)."""
+    def pause(self, names: list[str] | None, by: str, now: float, runs: Iterable[Run]) -> list[Run]:
+        """Pause jobs (None: all), persisted at once (pausing.py) -> those of `runs` that handle a
+        tick of a job now paused (the scheduler ends the ones not yet started: PAUSED)."""
         self._persist(self.pauses.pause(names, by, now), "pause")
+        return [run for run in runs if run.trigger in TICK_TRIGGERS and self.pauses.of(run.job.name) is not None]
 
     def resume(self, names: list[str] | None) -> None:
         self._persist(self.pauses.resume(names), "resume")
