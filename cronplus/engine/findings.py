@@ -436,9 +436,7 @@ class PoolQueued(Finding):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Paused(Finding):
-    """The job is paused now, and was at the tick: the ticker stepped over it (no row)."""
-
+class Paused(Finding):  # paused now, and at the tick: the ticker stepped over it (no row)
     verdict: ClassVar[Verdict] = Verdict.PAUSED
     tick: datetime
     since: datetime

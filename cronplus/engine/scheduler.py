@@ -111,8 +111,7 @@ class Scheduler:
     def scheduling(self, on: bool) -> None:
         self.ticker.scheduling = on
 
-    def running(self) -> int:
-        """How many runs have an attempt under way (not those waiting for a retry)."""
+    def running(self) -> int:  # how many runs have an attempt under way (not those waiting for a retry)
         return sum(1 for run in self.runs if run.state is RunState.RUNNING)
 
     # ---- configuration -------------------------------------------------------------------
@@ -134,9 +133,8 @@ class Scheduler:
             self._fire(run, removed)
         self.wake()
 
-    def pause(self, names: list[str] | None, by: str) -> None:
-        """Pause jobs (None: all; Ticker.pause/resume); their ticks' runs not yet started end (PAUSED)."""
-        for run in self.ticker.pause(names, by, self.clock.time(), list(self.runs)):
+    def pause(self, names: list[str] | None, by: str) -> None:  # None: all (Ticker.pause, Ticker.resume)
+        for run in self.ticker.pause(names, by, self.clock.time(), list(self.runs)):  # not started: end (PAUSED)
             self._fire(run, PAUSED)
 
     # ---- the decision core -----------------------------------------------------------------
