@@ -423,6 +423,9 @@ class Scheduler:
             self._served = False
             self.launcher.flush()
 
+    def idle(self) -> bool:
+        return not self.runs
+
     async def wait_idle(self) -> None:
         while self.runs:
             await asyncio.gather(*(r.done.wait() for r in list(self.runs)))
