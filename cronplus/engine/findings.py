@@ -45,6 +45,7 @@ class Verdict(StrEnum):
     NO_RECORD = "no_record"  # history has nothing for the tick and nothing says why
     REBOOT = "reboot"  # @reboot: no clock times
     POOL_QUEUED = "pool_queued"  # pool= / --max-running: queued for a slot (engine/pools.py)
+    WAITING_SENSOR = "waiting_sensor"  # wait-for=: its sensor is probed until it exits 0
 
 
 def iso(value: datetime | None) -> str | None:
@@ -432,3 +433,18 @@ class PoolQueued(Finding):
         ahead = f", {self.ahead} run(s) ahead of it" if self.ahead is not None else ""
         return (f"The tick {shown(self.tick)} is queued for {self.pool}{ahead}: it starts when a slot frees "
                 "(first come first served).")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WaitingSensor(Finding):
+    """The tick's run waits on its sensor (wait-for=, engine/sensors.py): no row until it passes."""
+
+    verdict: ClassVar[Verdict] = Verdict.WAITING_SENSOR
+    tick: datetime
+    command: str
+    gives_up_at: datetime | None  # the wait's deadline, when the store has it
+
+    def sentence(self) -> str:
+        until = f"; it gives up at {shown(self.gives_up_at)}" if self.gives_up_at is not None else ""
+        return (f"The tick {shown(self.tick)} is waiting on its sensor (wait-for={self.command}): its command "
+                f"starts when that exits 0{until}.")
