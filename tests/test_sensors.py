@@ -281,3 +281,23 @@ def test_bad_sensor_annotations_point_at_the_value(annotation: str, message: str
     from tests.test_annotations import errors
 
     assert errors(f"# cronplus: {annotation}\n0 0 * * * cmd\n") == [message]
+
+
+def test_a_waiting_sensor_holds_no_pool_slot_and_a_pass_takes_one(tmp_path: Path) -> None:
+    async def main() -> None:
+        ready, go = tmp_path / "ready", tmp_path / "go"
+        w = world(tmp_path, "# cronplus-pools: gpu=1\n"
+                            f'# cronplus: name=s pool=gpu wait-for="test -e {ready}" wait-every=30s\n1 12 * * * true\n'
+                            f"# cronplus: name=t pool=gpu\n1 12 * * * while ! test -e {go}; do sleep 0.05; done\n")
+        await at(w, T1)
+        states = {r.job.name: r.state for r in w.sched.runs}
+        assert states == {"s": RunState.SENSING, "t": RunState.RUNNING}  # t got the slot while s waits
+        ready.touch()
+        await at(w, T1 + 30)
+        assert {r.job.name: r.state for r in w.sched.runs}["s"] is RunState.POOLED  # passed: waits for the slot
+        go.touch()
+        await w.step_at(T1 + 30)
+        await w.sched.wait_idle()
+        assert sorted((r[0], r[2]) for r in w.rows()) == [("s", "success"), ("t", "success")]
+
+    run(main())
