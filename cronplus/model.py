@@ -184,6 +184,11 @@ class JobOptions:
     cpu_max: float | None = None  # CPUs (0.5 = 50%, systemd's CPUQuota=50%)
     tasks_max: int | None = None
     pool: str | None = None  # pool=NAME: one of the crontab's `# cronplus-pools:` (engine/pools.py)
+    # a sensor (engine/sensors.py): probe `wait_for` every `wait_every` until it exits 0
+    wait_for: str | None = None
+    wait_every: float = 30.0
+    wait_timeout: float = 3600.0
+    wait_timeout_status: str = "failed"  # or "skipped"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

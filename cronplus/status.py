@@ -16,10 +16,11 @@ class RunStatus(StrEnum):
     UPSTREAM_FAILED = "upstream_failed"
     MISSED = "missed"
     INTERRUPTED = "interrupted"
+    WAITING = "waiting"  # a sensor (wait-for=): not started, not final (shown by `jobs` and the snapshot)
 
     @property
     def is_final(self) -> bool:
-        return self is not RunStatus.RUNNING
+        return self is not RunStatus.RUNNING and self is not RunStatus.WAITING
 
 
 class Trigger(StrEnum):

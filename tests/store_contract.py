@@ -126,6 +126,11 @@ class StoreContract:
         store.set_queued(a, 12.5)
         assert (got(store, a).queued_s, got(store, b).queued_s) == (12.5, None)
 
+    def test_a_sensors_wait_is_set_on_the_row(self, store: HistoryStore) -> None:
+        a, b = start(store, "a"), start(store, "b")
+        store.set_sensor_s(a, 12.5)
+        assert (got(store, a).sensor_s, got(store, b).sensor_s) == (12.5, None)
+
     def test_record_not_run_is_final_without_a_start(self, store: HistoryStore) -> None:
         record = store.record_not_run(job="report", status=RunStatus.UPSTREAM_FAILED, trigger=Trigger.SCHEDULE,
                                       scheduled_at=T0, tz=None, at=T0 + 2, reason="upstream etl failed")

@@ -88,6 +88,17 @@ EXPECTED: list[tuple[RunState, Kind, RunState, tuple[Effect, ...]]] = [
     (S.RUNNING, K.PAUSED, S.RUNNING, ()),
     (S.RETRY_WAIT, K.PAUSED, S.RETRY_WAIT, ()),
     (S.FINAL, K.PAUSED, S.FINAL, ()),
+    # sensors (wait-for=)
+    *((s, K.SENSE, S.SENSING, (E.PROBE,)) for s in (S.NEW, S.WAITING, S.QUEUED, S.DELAYED, S.RETRY_WAIT)),
+    (S.SENSING, K.START, S.LAUNCHING, (E.END_SENSOR, E.LAUNCH)),
+    (S.SENSING, K.ADMIT_POOL, S.POOLED, (E.END_SENSOR,)),
+    (S.SENSING, K.SENSE_TIMEOUT, S.FINAL, (E.RECORD_WAIT_END, E.END_SENSOR, E.RELEASE)),
+    (S.SENSING, K.SENSE_TIMEOUT_RETRY, S.RETRY_WAIT, (E.RECORD_WAIT_END, E.END_SENSOR, E.RETRY_TIMER)),
+    (S.SENSING, K.REPLACED, S.FINAL, (E.RECORD_UNSTARTED, E.END_SENSOR, E.RELEASE)),
+    (S.SENSING, K.REMOVED, S.FINAL, (E.RECORD_UNSTARTED, E.END_SENSOR, E.RELEASE)),
+    (S.SENSING, K.STOP, S.FINAL, (E.KEEP_SENSOR, E.RELEASE)),
+    (S.SENSING, K.INTERRUPT, S.FINAL, (E.KEEP_SENSOR, E.RELEASE)),
+    (S.SENSING, K.PAUSED, S.FINAL, (E.RECORD_UNSTARTED, E.END_SENSOR, E.RELEASE)),
 ]
 
 
@@ -121,14 +132,17 @@ def test_a_final_state_is_reached_only_through_a_row_and_release() -> None:
     for (state, kind), step in TABLE.items():
         if step.state is S.FINAL and state is not S.FINAL:
             assert step.effects[-1] is E.RELEASE, (state, kind)
-            assert step.effects[0] in (E.RECORD_END, E.RECORD_NOT_RUN, E.RECORD_UNSTARTED, E.KILL), (state, kind)
+            # KEEP_SENSOR: a sensor's wait at shutdown is recorded in the store, resumed by the next supervisor
+            assert step.effects[0] in (E.RECORD_END, E.RECORD_NOT_RUN, E.RECORD_UNSTARTED, E.KILL, E.KEEP_SENSOR,
+                                       E.RECORD_WAIT_END), (state, kind)
 
 
 def test_the_words_the_control_socket_shows_are_those_it_always_showed() -> None:
     assert {s: s.shown for s in RunState} == {
         S.NEW: "new", S.WAITING: "waiting", S.QUEUED: "queued", S.DELAYED: "delayed",
         S.LAUNCHING: "active", S.RUNNING: "active", S.RETRY_WAIT: "active", S.FINAL: "done",
-        S.POOLED: "queued"}  # waiting for a pool slot (pools.py): the socket adds which pool
+        S.POOLED: "queued",  # waiting for a pool slot (pools.py): the socket adds which pool
+        S.SENSING: "sensing"}
     assert [s for s in RunState if s.started] == [S.LAUNCHING, S.RUNNING, S.RETRY_WAIT]
 
 

@@ -302,6 +302,25 @@ def _pool(v: str) -> str:
         raise AnnotationError(f"'{shown(v)}' is not a pool name", "name one of the '# cronplus-pools:' line")
     return v
 
+def _command(v: str) -> str:
+    """wait-for=: a shell command (quote it when it has spaces: wait-for="test -e /data/in")."""
+    if not v.strip():
+        raise AnnotationError("wait-for needs a command", 'quote it: wait-for="test -e /data/in/today.csv"')
+    return v
+
+
+def _positive(v: str) -> float:
+    value = _duration(v)
+    if value <= 0:
+        raise AnnotationError("a duration here must be more than 0")
+    return value
+
+
+def _choice(v: str, choices: tuple[str, ...]) -> str:
+    if v not in choices:
+        raise AnnotationError(f"'{shown(v)}' is not one of {' / '.join(choices)}")
+    return v
+
 
 # key -> (JobOptions field or "name", converter). The one table: "did you mean" searches it.
 KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -334,6 +353,11 @@ KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "cpu-max": ("cpu_max", lambda v: _cpus(v)),
     "tasks-max": ("tasks_max", _int(1, None)),
     "pool": ("pool", _pool),  # crontab/pools.py
+    # sensors (engine/sensors.py)
+    "wait-for": ("wait_for", lambda v: _command(v)),
+    "wait-every": ("wait_every", lambda v: _positive(v)),
+    "wait-timeout": ("wait_timeout", lambda v: _positive(v)),
+    "wait-timeout-status": ("wait_timeout_status", lambda v: _choice(v, ("failed", "skipped"))),
 }
 NOT_DEFAULTS = ("name", "after")  # per-job by nature; a default would be a duplicate or a cycle
 

@@ -17,6 +17,8 @@ Warnings:
 `lint_pools(jobs, defined, pool_locs)` (`# cronplus-pools:`, crontab/pools.py): a job in an
 undefined pool is an ERROR (the parser raises it, with did-you-mean); a pool no job uses and a
 pool of 0 slots (its jobs would never run) are warnings.
+- a sensor's `wait-timeout=` longer than the job's shortest interval between ticks: the next
+  tick comes while the run still waits (skipped under overlap=skip).
 (an unsafe MAILTO and a missing final newline are reported by the parser, which sees the lines.)
 """
 
@@ -181,7 +183,40 @@ def lint_jobs(jobs: Sequence[JobSpec], field_cols: Mapping[str, Sequence[int]]) 
     for job in jobs:
         out.extend(lint_job(job, field_cols.get(job.name, ()), today))
     out.extend(after_later_upstream(jobs, field_cols))
+    out.extend(sensor_outlasts_interval(job) for job in jobs if _sensor_outlasts(job))
     return out
+
+
+_INTERVAL_SAMPLE = 64  # consecutive ticks looked at for the shortest interval (a year of a weekly job)
+
+
+def _sensor_outlasts(job: JobSpec) -> bool:
+    interval = _shortest_interval(job.schedule) if job.options.wait_for else None
+    return interval is not None and job.options.wait_timeout > interval
+
+
+@lru_cache(maxsize=1024)
+def _shortest_interval(s: Schedule) -> float | None:
+    """The shortest gap between consecutive ticks (wall time, from a fixed day: lint is pure)."""
+    from itertools import islice, pairwise
+
+    from cronplus.crontab.schedule import naive_matches
+
+    if s.reboot or never_fires(s):
+        return None
+    ticks = list(islice(naive_matches(s, datetime(2026, 1, 1)), _INTERVAL_SAMPLE))
+    return min(((b - a).total_seconds() for a, b in pairwise(ticks)), default=None)
+
+
+def sensor_outlasts_interval(job: JobSpec) -> Diagnostic:
+    from cronplus.humanize import duration
+
+    interval = _shortest_interval(job.schedule)
+    assert interval is not None
+    message = (f"job {job.name}: wait-timeout={duration(job.options.wait_timeout)} is longer than its interval "
+               f"({duration(interval)}): the next tick comes while its run still waits on its sensor")
+    return Diagnostic(loc=job.loc, message=message, hint="shorten wait-timeout, or space the ticks further apart",
+                      severity=Severity.WARNING)
 
 
 def _time_of_day(s: Schedule) -> tuple[int, int] | None:

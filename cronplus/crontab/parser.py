@@ -198,7 +198,7 @@ class _Parser:
                 col = key_col if exc.on_key else value_col
                 prefix = "" if exc.on_key else f"bad {item.key}: "  # a known key (convert() passed it)
                 # converters quote values through shown(); this also covers redacted URLs
-                self.error(lineno, col, prefix + shown(exc.message, 300), exc.hint and shown(exc.hint, 300))
+                self.error(lineno, col, prefix + shown(exc.message, 300), exc.hint and shown(exc.hint, 1000))
                 continue
             target[fld] = (value, self.loc(lineno, value_col))
 

@@ -74,6 +74,7 @@ class Run:
     record: RunRecord | None = None  # the last attempt's, once ended
     done: asyncio.Event = field(default_factory=asyncio.Event)
     params: tuple[tuple[str, str], ...] = ()  # a manual run's --param K=V, every attempt's (runio.py)
+    sensor_s: float | None = None  # its sensor's wait (sensors.py), until written on its row
 
     @property
     def run_id(self) -> int | None:

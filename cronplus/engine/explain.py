@@ -325,6 +325,19 @@ def _first_run(reader: RunReader, name: str) -> RunRecord | None:
         rows.close()  # type: ignore[attr-defined]  # a generator: release the cursor
 
 
+def _sensor_deadline(reader: RunReader, job: JobSpec, tick: datetime) -> datetime | None:
+    """The deadline of the tick's sensor wait that the supervisor stored (engine/sensors.py)."""
+    import json
+
+    if not job.options.wait_for:
+        return None
+    try:
+        entry = json.loads(reader.kv_get(f"sensor.{job.name}") or "{}").get(repr(tick.timestamp()))
+        return datetime.fromtimestamp(float(entry[1]), UTC) if entry else None
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return None
+
+
 def _no_row(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, tick: datetime) -> list[Finding]:
     from cronplus.engine.dagrun import wait_deadline
 
@@ -345,6 +358,9 @@ def _no_row(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, tick: da
     if pause is not None and pause.since <= tick.timestamp() + SAME_TICK_S:
         return [f.Paused(tick=tick, since=datetime.fromtimestamp(pause.since, UTC).astimezone(tzi), by=pause.by,
                          everything=pause.everything)]
+    deadline = _sensor_deadline(reader, job, tick)
+    if held == "sensing" or (world.held is None and deadline is not None):  # a stored wait: resumed at start
+        return [f.WaitingSensor(tick=tick, command=job.options.wait_for or "", gives_up_at=_in(deadline, tzi))]
     handled = _last_handled(reader, job.name)
     pending = handled is None or handled < tick.timestamp() - SAME_TICK_S
     guess = world.held is None  # no supervisor answered: what one would hold is read from the options

@@ -46,6 +46,7 @@ class Verdict(StrEnum):
     REBOOT = "reboot"  # @reboot: no clock times
     POOL_QUEUED = "pool_queued"  # pool= / --max-running: queued for a slot (engine/pools.py)
     PAUSED = "paused"  # the job is paused (cronplus pause; engine/pausing.py): its ticks are not run
+    WAITING_SENSOR = "waiting_sensor"  # wait-for=: its sensor is probed until it exits 0
 
 
 def iso(value: datetime | None) -> str | None:
@@ -447,3 +448,18 @@ class Paused(Finding):  # paused now, and at the tick: the ticker stepped over i
         what, undo = ("all jobs are", "resume --all") if self.everything else ("the job is", "resume JOB")
         return (f"The tick {shown(self.tick)} was not run: {what} paused since {shown(self.since)} (by {self.by}); "
                 f"a paused job's ticks are not run (nor recorded) until `cronplus {undo}`.")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WaitingSensor(Finding):
+    """The tick's run waits on its sensor (wait-for=, engine/sensors.py): no row until it passes."""
+
+    verdict: ClassVar[Verdict] = Verdict.WAITING_SENSOR
+    tick: datetime
+    command: str
+    gives_up_at: datetime | None  # the wait's deadline, when the store has it
+
+    def sentence(self) -> str:
+        until = f"; it gives up at {shown(self.gives_up_at)}" if self.gives_up_at is not None else ""
+        return (f"The tick {shown(self.tick)} is waiting on its sensor (wait-for={self.command}): its command "
+                f"starts when that exits 0{until}.")

@@ -6,6 +6,7 @@ would return), so a transactional subscriber (alerting) decides in the row's tra
   handles (RunNotRun); `missed`: the rows of ticks missed (one TicksMissed for the whole gap).
 * `started`: an attempt's RunStarted (its row and pid are written by launcher.py).
 * `ended`: an attempt's end row (final or not: a retry follows) and RunEnded;
+  `wait_ended`: the same for an attempt whose sensor (wait-for=) gave up: no process, no RunStarted;
 * `slowness` (slowness.py): alert-on=slow's timer, armed by `started`, cancelled by `ended`;
   `abandon_retry`: the ended attempt becomes the run's final row (RunEnded, final).
 
@@ -25,7 +26,7 @@ from cronplus.engine.dagrun import Run, utc
 from cronplus.engine.slowness import Slowness
 from cronplus.model import JobSpec, RunRecord
 from cronplus.status import RunStatus, Trigger
-from cronplus.store.api import HistoryStore
+from cronplus.store.api import HistoryStore, RunStart
 from cronplus.store.storeguard import Ids, Store, draft_record
 
 if TYPE_CHECKING:
@@ -84,14 +85,21 @@ class Records:
 
     def started(self, run: Run, pid: int | None, started_at: float) -> None:
         """RunStarted (the record is what the row holds: no query on the start path) and the
-        log line; `started_at` is the attempt's start on the clock (its spawn)."""
+        log line; `started_at` is the attempt's start on the clock (its spawn). A run whose sensor
+        passed gets its runs.sensor_s in the same write."""
         job, attempt_id = run.job, run.attempt_id
         assert attempt_id is not None
         record = RunRecord(run_id=attempt_id, job=job.name, attempt=run.attempt, status=RunStatus.RUNNING,
                            trigger=run.attempt_trigger, scheduled_at=run.tick, started_at=utc(run.started_at),
                            ended_at=None, exit_code=None, log_path=str(run.output), pid=pid, host=self.host)
-        self.store.write(lambda _: self.bus.publish(events.RunStarted(job=job, record=record, spawned_at=started_at)),
-                         lambda _: None, what=f"start of run {attempt_id} of job {job.name}")
+        waited, run.sensor_s = run.sensor_s, None  # its sensor's wait (wait-for=, sensors.py), on its row
+
+        def write(_: Ids) -> None:
+            if waited is not None:
+                self.history.set_sensor_s(attempt_id, waited)
+            self.bus.publish(events.RunStarted(job=job, record=record, spawned_at=started_at))
+
+        self.store.write(write, lambda _: None, what=f"start of run {attempt_id} of job {job.name}")
         log.info("job %s: run %d started (attempt %d, %s)", job.name, attempt_id, run.attempt, run.attempt_trigger)
         self.slowness.started(job, record, started_at)
 
@@ -150,4 +158,30 @@ class Records:
 
         record = self.store.write(write, draft, final=True, what=f"run {attempt_id} of job {run.job.name}: retry abandoned")
         log.info("job %s: run %d final, retry abandoned: %s", run.job.name, attempt_id, why)
+        return record
+
+    def wait_ended(self, run: Run, *, status: RunStatus, reason: str, started: float, now: float, final: bool,
+                   owner: str) -> RunRecord:
+        """A sensor's wait timed out (sensors.py): the attempt's row from the wait's start, ended
+        `status` with `reason`, its sensor_s, and RunEnded (its failure alert, or its retry's), in one write."""
+        job, waited = run.job, now - started
+
+        def write(ids: Ids) -> RunRecord:  # ids[0]: None, or the id a held write was answered with
+            start = RunStart(job=job.name, attempt=run.attempt, trigger=run.attempt_trigger, run_id=ids[0],
+                             scheduled_at=run.tick.timestamp(), tz=job.tz, started_at=started, owner=owner,
+                             log_path=None)
+            (run_id,) = self.history.start_runs([start])
+            self.history.set_sensor_s(run_id, waited)
+            record: RunRecord = self.history.finish_run(run_id, status=status, ended_at=now, exit_code=None,
+                                                        reason=reason, final=final)
+            self.bus.publish(events.RunEnded(job=job, record=record, will_retry=not final))
+            return record
+
+        def draft(ids: list[int]) -> RunRecord:
+            return draft_record(run_id=ids[0], job=job.name, attempt=run.attempt, status=status,
+                                trigger=run.attempt_trigger, scheduled_at=run.tick, started_at=utc(started),
+                                ended_at=utc(now), reason=reason, host=self.host)
+
+        record = self.store.write(write, draft, ids=1, final=final, what=f"end of the wait of job {job.name}: {status}")
+        log.log(level(status), "job %s: run %d %s: %s", job.name, record.run_id, status, reason)
         return record

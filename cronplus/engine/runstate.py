@@ -53,6 +53,7 @@ class RunState(enum.StrEnum):  # a str: "queued" == RunState.QUEUED
     RETRY_WAIT = "retry_wait"  # an attempt ended; the next starts after the retry delay
     FINAL = "final"  # its last row is final
     POOLED = "pooled"  # due, waiting for a pool / --max-running slot (pools.py); shown `queued`
+    SENSING = "sensing"  # its sensor (wait-for=) is probed until it exits 0 (sensors.py); no row yet
 
     @property
     def started(self) -> bool:
@@ -86,6 +87,9 @@ class Kind(enum.Enum):
     CRASHED = "crashed"  # a bug in the supervisor while it ran
     ADMIT_POOL = "admit_pool"  # START found no free pool / --max-running slot (pools.py)
     PAUSED = "paused"  # its job was paused (pausing.py): a tick's run not started never will
+    SENSE = "sense"  # START for a job with wait-for=: probe its sensor first (scheduler._fire asks sensors.py)
+    SENSE_TIMEOUT = "sense_timeout"  # wait-timeout passed: the run ends (failed or skipped), final
+    SENSE_TIMEOUT_RETRY = "sense_timeout_retry"  # wait-timeout passed, a retry of the job follows
 
 
 class Effect(enum.Enum):
@@ -99,6 +103,10 @@ class Effect(enum.Enum):
     CANCEL = "cancel"  # terminate its attempt (now, or as soon as it starts)
     KILL = "kill"  # kill its attempt at once (a supervisor bug)
     RELEASE = "release"  # done: out of the tables, its job's queue moves, a manual chain fans out
+    PROBE = "probe"  # its sensor starts: a probe now, then one every wait-every (sensors.py)
+    END_SENSOR = "end_sensor"  # its sensor stops: a probe in flight is killed; its stored wait is forgotten
+    KEEP_SENSOR = "keep_sensor"  # its sensor stops; its stored wait stays for the next supervisor
+    RECORD_WAIT_END = "record_wait_end"  # its sensor gave up: the attempt's row, ended (final or not), RunEnded
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +177,19 @@ TABLE: dict[tuple[RunState, Kind], Step] = {
     # pause (pausing.py): a tick's run not started is skipped; one started goes on (and retries)
     **{(s, K.PAUSED): Step(S.FINAL, _ENDS) for s in NOT_STARTED | {S.POOLED}},
     **{(s, K.PAUSED): _STAY[s] for s in _STARTED | {S.FINAL}},
+    # sensors (wait-for=, sensors.py): SENSE stands for START; a probe exiting 0 is START (through the pool gate)
+    **{(s, K.SENSE): Step(S.SENSING, (E.PROBE,))
+       for s in (S.NEW, S.WAITING, S.QUEUED, S.DELAYED, S.RETRY_WAIT)},
+    (S.SENSING, K.START): Step(S.LAUNCHING, (E.END_SENSOR, E.LAUNCH)),
+    (S.SENSING, K.ADMIT_POOL): Step(S.POOLED, (E.END_SENSOR,)),
+    (S.SENSING, K.SENSE_TIMEOUT): Step(S.FINAL, (E.RECORD_WAIT_END, E.END_SENSOR, E.RELEASE)),
+    (S.SENSING, K.SENSE_TIMEOUT_RETRY): Step(S.RETRY_WAIT, (E.RECORD_WAIT_END, E.END_SENSOR, E.RETRY_TIMER)),
+    (S.SENSING, K.REPLACED): Step(S.FINAL, (E.RECORD_UNSTARTED, E.END_SENSOR, E.RELEASE)),  # not started
+    (S.SENSING, K.REMOVED): Step(S.FINAL, (E.RECORD_UNSTARTED, E.END_SENSOR, E.RELEASE)),
+    # shutdown: the wait is recorded in the store (no row), the next supervisor resumes it with its deadline
+    (S.SENSING, K.STOP): Step(S.FINAL, (E.KEEP_SENSOR, E.RELEASE)),
+    (S.SENSING, K.INTERRUPT): Step(S.FINAL, (E.KEEP_SENSOR, E.RELEASE)),
+    (S.SENSING, K.PAUSED): Step(S.FINAL, (E.RECORD_UNSTARTED, E.END_SENSOR, E.RELEASE)),  # paused: never started
 }
 
 # pools (engine/pools.py): no free slot -> POOLED; a granted slot is START; what does not start ends unstarted

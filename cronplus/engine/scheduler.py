@@ -45,6 +45,7 @@ from cronplus.engine.local import LocalExecutor
 from cronplus.engine.pools import Pools
 from cronplus.engine.records import Records
 from cronplus.engine.runstate import Effect, Event, Kind, RunState, transition
+from cronplus.engine.sensors import Sensors
 from cronplus.engine.ticking import Ticker
 from cronplus.model import Crontab, JobSpec
 from cronplus.status import RunStatus, Trigger
@@ -61,7 +62,7 @@ ADMIT_WAIT, ADMIT_QUEUE, ADMIT_DELAY = Event(Kind.ADMIT_WAIT), Event(Kind.ADMIT_
 
 def _busy(run: Run) -> bool:
     """In flight for overlap=: started, or about to (waiting for upstreams, jitter)."""
-    return run.state.started or run.state in (RunState.WAITING, RunState.DELAYED, RunState.POOLED)
+    return run.state.started or run.state in (RunState.WAITING, RunState.DELAYED, RunState.POOLED, RunState.SENSING)
 
 
 class Scheduler:
@@ -79,8 +80,7 @@ class Scheduler:
         self.owner = owner
         self.crontab = crontab
         host = getattr(history, "host", None) or socket.gethostname()
-        self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock,
-                                                            outputs_dir=outputs_dir)
+        self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock, outputs_dir=outputs_dir)
         self.records = Records(self.store, history, self.bus, self.clock)
         self.ticker = Ticker(self.store, self.records, clock_start=self.clock.time(), scheduling=scheduling)
         self.launcher = Launcher(store=self.store, history=history, executor=self.executor, clock=self.clock,
@@ -88,6 +88,7 @@ class Scheduler:
                                  supervise=self._supervise, system=lambda: self.crontab.system)
         self.pools = Pools(cap=max_running, clock=self.clock, start=lambda run: self._fire(run, START),
                            record_wait=self.records.queued, stopping=lambda: self.stopping)  # pools.py
+        self.sensors = Sensors(self)  # wait-for= (sensors.py)
         self.jobs: dict[str, JobSpec] = {}
         self.runs: dict[Run, None] = {}  # not yet final, in order (a dict: O(1) removal at W3 scale)
         self._by_job: dict[str, list[Run]] = {}
@@ -149,6 +150,7 @@ class Scheduler:
         self._evaluate_waiting(now)
         for run in [r for r in self.runs if r.state is RunState.DELAYED and r.start_at is not None and r.start_at <= now]:
             self._fire(run, START)
+        self.sensors.step(now, jobs=self.jobs if self.ticker.scheduling and not self.stopping else None)
         if not self._served:
             self.launcher.flush()
             self.ticker.settle(now)
@@ -157,7 +159,7 @@ class Scheduler:
         """Seconds until step() has something to do (capped at MAX_SLEEP_S)."""
         due = self.ticker.due_instants() if not self.stopping else []
         due += [r.deadline.timestamp() for r in self.runs if r.state is RunState.WAITING and r.deadline]
-        due += [r.start_at for r in self.runs if r.state is RunState.DELAYED and r.start_at is not None]
+        due += [r.start_at for r in self.runs if r.state is RunState.DELAYED and r.start_at is not None] + self.sensors.due()
         return max(0.0, min([MAX_SLEEP_S + now, *due]) - now)
 
     def _new_tick(self, job: JobSpec, tick: datetime, trigger: Trigger, now: float) -> None:
@@ -248,9 +250,10 @@ class Scheduler:
     # ---- the one place a run's effects are carried out ----------------------------------
 
     def _fire(self, run: Run, event: Event) -> None:
-        before, event = run.state, self.pools.gate(run, event)  # START with no free slot: ADMIT_POOL (pools.py)
+        before, event = run.state, self.pools.gate(run, self.sensors.gate(run, event))  # wait-for=: SENSE; no free slot: ADMIT_POOL
         step = transition(run.state, event.kind)
         run.state = step.state
+        self.sensors.apply(run, event, step.effects)  # wait-for=: PROBE, END_SENSOR, ... (sensors.py)
         for effect in step.effects:
             if effect is Effect.WAKE:
                 self.wake()
@@ -321,7 +324,7 @@ class Scheduler:
         mine = self._job_runs(name)
         queued = [r for r in mine if r.state is RunState.QUEUED]
         if queued and not self.stopping and name in self.jobs and not any(
-                r.state.started or r.state in (RunState.WAITING, RunState.POOLED) for r in mine):  # not a job just removed
+                r.state.started or r.state in (RunState.WAITING, RunState.POOLED, RunState.SENSING) for r in mine):  # not a job just removed
             self._admit(queued[0])
         if run.chain is not None:
             if not self.stopping and run.record is not None:
@@ -423,9 +426,6 @@ class Scheduler:
             self._served = False
             self.launcher.flush()
 
-    def idle(self) -> bool:
-        return not self.runs
-
     async def wait_idle(self) -> None:
         while self.runs:
             await asyncio.gather(*(r.done.wait() for r in list(self.runs)))
@@ -448,6 +448,6 @@ class Scheduler:
         interrupt = Event(Kind.INTERRUPT, reason=reason, status=RunStatus.INTERRUPTED)
         for run in list(self.runs):
             self._fire(run, interrupt)
-        rest = [r.task for r in self.runs if r.task is not None]
+        rest = [r.task for r in self.runs if r.task is not None] + list(self.sensors.probes)  # probes STOP stopped
         if rest:
             await asyncio.wait(rest)

@@ -80,6 +80,8 @@ def held_states(runs: Iterable[tuple[str, str]]) -> dict[str, str]:
                 states[job] = state
         elif state == "queued":
             states.setdefault(job, "queued (overlap)")
+        elif state == "sensing":  # wait-for= (engine/sensors.py)
+            states.setdefault(job, "waiting on its sensor")
     return states
 
 

@@ -270,6 +270,9 @@ class History(ReadHistory):
     def set_queued(self, run_id: int, queued_s: float) -> None:  # seconds it waited for a pool slot (engine/pools.py)
         self._update("UPDATE runs SET queued_s = ? WHERE run_id = ?", (queued_s, run_id))
 
+    def set_sensor_s(self, run_id: int, seconds: float) -> None:  # a sensor's wait (wait-for=, engine/sensors.py)
+        self._update("UPDATE runs SET sensor_s = ? WHERE run_id = ?", (seconds, run_id))
+
     def _update(self, sql: str, params: tuple[object, ...]) -> None:
         with self._transaction() as conn:
             conn.execute(sql, params)

@@ -195,6 +195,10 @@ class PostgresHistory:
         with self.transaction():
             self._many("UPDATE runs SET queued_s = %s WHERE run_id = %s", [(queued_s, run_id)])
 
+    def set_sensor_s(self, run_id: int, seconds: float) -> None:
+        with self.transaction():
+            self._many("UPDATE runs SET sensor_s = %s WHERE run_id = %s", [(seconds, run_id)])
+
     def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None,
                    reason: str | None, final: bool, signal: int | None = None) -> RunRecord:
         """Complete a row: status, end, exit code (and signal), reason; `final` when no attempt follows."""
