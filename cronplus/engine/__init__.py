@@ -15,7 +15,7 @@ wires them).
   spawned, supervise: one local attempt as cron runs it; output: its output pump; procgroup,
   runprocs, orphans: its processes; recovery, leftovers: runs a dead supervisor left;
   events: the run events and their Bus (transactional and after-commit subscribers); explain,
-  findings: why a job did or did not run at a time (`cronplus why`), from history.
+  findings, pipelinefindings: why a job did or did not run at a time (`cronplus why`), from history.
 
 May import: foundation, crontab, store.
 """

@@ -51,6 +51,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from cronplus.crontab import timeline
 from cronplus.crontab.schedule import next_fire, zone
 from cronplus.engine import findings as f
+from cronplus.engine import pipelinefindings as pf
 from cronplus.engine.findings import Finding, Verdict
 from cronplus.model import JobSpec, RunRecord
 from cronplus.status import Overlap, RunStatus
@@ -261,7 +262,7 @@ def _late(job: JobSpec, reader: RunReader, tick: datetime, run: RunRecord) -> li
     out: list[Finding] = []
     if run.queued_s is not None and run.queued_s >= LATE_S:
         pool = f"pool {job.options.pool}" if job.options.pool else "--max-running"
-        out.append(f.PoolQueued(tick=tick, pool=pool, waited_s=run.queued_s))
+        out.append(pf.PoolQueued(tick=tick, pool=pool, waited_s=run.queued_s))
     if job.options.jitter > 0 and late <= job.options.jitter + LATE_S:
         out.append(f.Jitter(tick=tick, jitter_s=job.options.jitter, started_at=run.started_at))
     elif job.options.after:
@@ -346,7 +347,7 @@ def _no_row(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, tick: da
                  and abs(h.tick.timestamp() - tick.timestamp()) < SAME_TICK_S), None)
     held = mine.state if mine is not None else None
     if mine is not None and mine.pool is not None:
-        return [f.PoolQueued(tick=tick, pool=mine.pool, ahead=mine.ahead)]
+        return [pf.PoolQueued(tick=tick, pool=mine.pool, ahead=mine.ahead)]
     if held == "queued":
         active = tuple(r for r in reader.running() if r.job == job.name)
         return [f.Queued(tick=tick, policy=str(job.options.overlap), holders=active)]
@@ -356,11 +357,11 @@ def _no_row(job: JobSpec, reader: RunReader, world: World, tzi: tzinfo, tick: da
 
     pause = Pauses.read(reader).of(job.name)
     if pause is not None and pause.since <= tick.timestamp() + SAME_TICK_S:
-        return [f.Paused(tick=tick, since=datetime.fromtimestamp(pause.since, UTC).astimezone(tzi), by=pause.by,
+        return [pf.Paused(tick=tick, since=datetime.fromtimestamp(pause.since, UTC).astimezone(tzi), by=pause.by,
                          everything=pause.everything)]
     deadline = _sensor_deadline(reader, job, tick)
     if held == "sensing" or (world.held is None and deadline is not None):  # a stored wait: resumed at start
-        return [f.WaitingSensor(tick=tick, command=job.options.wait_for or "", gives_up_at=_in(deadline, tzi))]
+        return [pf.WaitingSensor(tick=tick, command=job.options.wait_for or "", gives_up_at=_in(deadline, tzi))]
     handled = _last_handled(reader, job.name)
     pending = handled is None or handled < tick.timestamp() - SAME_TICK_S
     guess = world.held is None  # no supervisor answered: what one would hold is read from the options

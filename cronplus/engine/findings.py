@@ -7,8 +7,9 @@ sentences or the JSON; the web page renders the same findings.
 Times in findings are aware datetimes in the job's zone (explain.py converts them), so a sentence
 reads as the schedule does ("02:30 does not exist in Europe/Berlin on 2026-03-29").
 
-Issue 13's pause is `Paused`; verdicts still to come (pools) slot in as new members of `Verdict` and new
-finding classes here; nothing else in this module depends on the list being closed.
+The pipeline features' findings (pools, pause, sensors) are in pipelinefindings.py; a verdict
+still to come slots in as a new member of `Verdict` and a finding class there or here; nothing
+depends on the list being closed.
 """
 
 from __future__ import annotations
@@ -413,53 +414,3 @@ class Reboot(Finding):
         last = f"; the last: {run_words(self.last)} at {shown(self.last.started_at or self.last.ended_at)}" if self.last else \
             "; history has no run of it"
         return f"An @reboot job has no clock times: it runs once when the supervisor first starts after a boot{last}."
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PoolQueued(Finding):
-    """Queued for a slot (engine/pools.py): held by the running supervisor now (`ahead` known), or
-    recorded in its row (`waited_s`, runs.queued_s)."""
-
-    verdict: ClassVar[Verdict] = Verdict.POOL_QUEUED
-    tick: datetime
-    pool: str  # "pool gpu" / "--max-running N"
-    ahead: int | None = None
-    waited_s: float | None = None
-
-    def sentence(self) -> str:
-        from cronplus.humanize import duration
-
-        if self.waited_s is not None:
-            return f"It waited {duration(self.waited_s)} queued for {self.pool} before it started."
-        ahead = f", {self.ahead} run(s) ahead of it" if self.ahead is not None else ""
-        return (f"The tick {shown(self.tick)} is queued for {self.pool}{ahead}: it starts when a slot frees "
-                "(first come first served).")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Paused(Finding):  # paused now, and at the tick: the ticker stepped over it (no row)
-    verdict: ClassVar[Verdict] = Verdict.PAUSED
-    tick: datetime
-    since: datetime
-    by: str
-    everything: bool  # `cronplus pause --all`
-
-    def sentence(self) -> str:
-        what, undo = ("all jobs are", "resume --all") if self.everything else ("the job is", "resume JOB")
-        return (f"The tick {shown(self.tick)} was not run: {what} paused since {shown(self.since)} (by {self.by}); "
-                f"a paused job's ticks are not run (nor recorded) until `cronplus {undo}`.")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class WaitingSensor(Finding):
-    """The tick's run waits on its sensor (wait-for=, engine/sensors.py): no row until it passes."""
-
-    verdict: ClassVar[Verdict] = Verdict.WAITING_SENSOR
-    tick: datetime
-    command: str
-    gives_up_at: datetime | None  # the wait's deadline, when the store has it
-
-    def sentence(self) -> str:
-        until = f"; it gives up at {shown(self.gives_up_at)}" if self.gives_up_at is not None else ""
-        return (f"The tick {shown(self.tick)} is waiting on its sensor (wait-for={self.command}): its command "
-                f"starts when that exits 0{until}.")
