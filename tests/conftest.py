@@ -148,3 +148,30 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
     schema = pg_server.new_schema()
     yield pg_server.url(schema=schema)
     pg_server.drop_schema(schema)
+
+
+class Lines(logging.Handler):
+    """The "cronplus" logger's lines, for the `lines` fixture (set up on the logger itself: caplog
+    would depend on whether an earlier test in this process made the logger stop propagating)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+
+@pytest.fixture
+def lines() -> Iterator[Lines]:
+    handler = Lines()
+    logger = logging.getLogger("cronplus")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)

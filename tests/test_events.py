@@ -7,48 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
-
-import pytest
 
 from cronplus.alerts.alerting import Alerting
 from cronplus.engine import events
 from cronplus.status import RunStatus
 from cronplus.store.readhistory import open_readonly
+from tests.conftest import Lines
 from tests.test_scheduler import World, ts
 
 T0 = ts("2026-03-01T08:00:30")
+
 _E = TypeVar("_E", events.RunStarted, events.RunEnded, events.RunNotRun, events.TicksMissed)
-
-
-class Lines(logging.Handler):
-    """The "cronplus" logger's lines (on the logger itself, as tests/test_faults_disk.py says why)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def count(self, text: str) -> int:
-        return sum(text in line for line in self.lines)
-
-
-@pytest.fixture
-def lines() -> Iterator[Lines]:
-    handler = Lines()
-    logger = logging.getLogger("cronplus")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 def committed_status(db: Path, run_id: int) -> str | None:

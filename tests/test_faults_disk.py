@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 import os
 import socket
 import sqlite3
@@ -24,6 +23,7 @@ from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
 from cronplus.engine.scheduler import Scheduler
 from cronplus.store.history import History
+from tests.conftest import Lines
 from tests.test_scheduler import ts
 
 
@@ -53,31 +53,6 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-class Lines(logging.Handler):
-    """The "cronplus" logger's lines (set up on the logger itself: caplog would depend on whether
-    an earlier test in this process made the logger stop propagating)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def count(self, text: str) -> int:
-        return sum(text in line for line in self.lines)
-
-
-@pytest.fixture
-def lines() -> Iterator[Lines]:
-    handler = Lines()
-    logger = logging.getLogger("cronplus")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 T0 = ts("2026-01-01T12:00:30")
