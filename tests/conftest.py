@@ -175,3 +175,15 @@ def lines() -> Iterator[Lines]:
     yield handler
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+@pytest.fixture
+def shifted() -> Iterator[list[Any]]:
+    """Supervisors started on a shifted clock (tests/test_faults_restart.py `Shifted`), killed
+    at the end of the test if still running."""
+    started: list[Any] = []
+    yield started
+    for sup in started:
+        if sup.proc.poll() is None:
+            sup.proc.kill()
+            sup.proc.wait()

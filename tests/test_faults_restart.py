@@ -14,10 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from cronplus.service import control
 from tests.http_receiver import Receiver
@@ -68,16 +65,6 @@ class Shifted:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         return self.proc.wait(30)
-
-
-@pytest.fixture
-def shifted() -> Iterator[list[Shifted]]:
-    started: list[Shifted] = []
-    yield started
-    for sup in started:
-        if sup.proc.poll() is None:
-            sup.proc.kill()
-            sup.proc.wait()
 
 
 def offset_to_next_minute(lead: float) -> tuple[float, float]:

@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from cronplus.cli.pause import user
 from tests.test_daemon import JOBS, cli, start
@@ -47,16 +44,6 @@ def jobs_json(state: Path, crontab: Path) -> dict[str, dict]:
     out = cli(state, crontab, "jobs", "--json")
     assert out.returncode == 0, out.stderr
     return {o["job"]: o for o in map(json.loads, out.stdout.splitlines())}
-
-
-@pytest.fixture
-def shifted() -> Iterator[list[Shifted]]:
-    started: list[Shifted] = []
-    yield started
-    for sup in started:
-        if sup.proc.poll() is None:
-            sup.proc.kill()
-            sup.proc.wait()
 
 
 def test_a_pause_survives_reload_and_restart_writes_no_row_and_resume_catches_up_once(shifted, tmp_path: Path) -> None:

@@ -6,25 +6,12 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from cronplus.service import control
 from tests.test_daemon import cli
 from tests.test_faults_restart import Shifted, offset_to_next_minute, rows
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-def supervisors() -> Iterator[list[Shifted]]:
-    started: list[Shifted] = []
-    yield started
-    for sup in started:
-        if sup.proc.poll() is None:
-            sup.proc.kill()
-            sup.proc.wait()
 
 
 def sensing(sup: Shifted) -> list[dict[str, object]]:
@@ -33,14 +20,14 @@ def sensing(sup: Shifted) -> list[dict[str, object]]:
 
 
 def test_a_restart_during_a_wait_resumes_it_and_the_job_runs_when_its_input_arrives(
-        supervisors: list[Shifted], tmp_path: Path) -> None:
+        shifted: list[Shifted], tmp_path: Path) -> None:
     marker, out = tmp_path / "in.csv", tmp_path / "out"
     (tmp_path / "crontab").write_text(
         f'# cronplus: name=load wait-for="test -e {marker}" wait-every=1s wait-timeout=1h\n'
         f"* * * * * echo ran >> {out}\n")
     offset, tick = offset_to_next_minute(lead=3.0)
     first = Shifted(tmp_path, offset)
-    supervisors.append(first)
+    shifted.append(first)
     first.wait_ready()
     waiting = wait_until(lambda: sensing(first), 30, "the run to wait on its sensor")
     assert waiting[0]["job"] == "load" and waiting[0]["run_id"] is None
@@ -52,7 +39,7 @@ def test_a_restart_during_a_wait_resumes_it_and_the_job_runs_when_its_input_arri
     assert list(stored) == [repr(tick)] and stored[repr(tick)][1] - stored[repr(tick)][0] == 3600
 
     again = Shifted(tmp_path, offset)
-    supervisors.append(again)
+    shifted.append(again)
     again.wait_ready()
     wait_until(lambda: sensing(again), 30, "the resumed wait")
     assert not out.exists()
