@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_faults_restart import Shifted, shifted  # noqa: F401 - the fixture
-
-__all__ = ["shifted"]
+from tests.test_faults_restart import Shifted
 
 pytestmark = pytest.mark.e2e  # real supervisors and the real command
 

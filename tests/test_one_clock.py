@@ -15,7 +15,7 @@ from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.history import open_readonly
 from tests.test_daemon import cli
-from tests.test_faults_restart import Shifted, rows, shifted  # noqa: F401 - the fixture
+from tests.test_faults_restart import Shifted, rows
 from tests.test_scheduler import World, run, ts
 from tests.waiting import wait_until
 

@@ -19,7 +19,7 @@ from cronplus.engine import runio
 from cronplus.errors import UsageError
 from tests import incli
 from tests.test_daemon import cli, start
-from tests.test_faults_restart import Shifted, offset_to_next_minute, rows, shifted  # noqa: F401 - the fixture
+from tests.test_faults_restart import Shifted, offset_to_next_minute, rows
 from tests.waiting import wait_until
 
 

@@ -20,7 +20,7 @@ from cronplus.engine.explain import World as Facts
 from cronplus.engine.explain import explain
 from cronplus.store.history import History
 from tests import incli
-from tests.test_faults_restart import Shifted, rows, shifted  # noqa: F401 - the fixture
+from tests.test_faults_restart import Shifted, rows
 from tests.test_scheduler import World, ts
 from tests.waiting import wait_until
 
