@@ -258,6 +258,7 @@ class RunRecord:
     peak_memory_bytes: int | None = None  # its processes' peak memory (cgroup v2 only)
     cpu_s: float | None = None  # CPU seconds its processes used (cgroup v2 only)
     slow_at: datetime | None = None  # when it ran past its expected duration (alert-on=slow)
+    queue: str | None = None  # the worker queue its attempt was sent to (queue=); None: the supervisor ran it
 
     @property
     def duration_s(self) -> float | None:

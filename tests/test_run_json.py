@@ -16,7 +16,7 @@ from tests.test_daemon import cli, start
 
 KEYS = ["run_id", "job", "attempt", "status", "exit_code", "signal", "reason", "trigger", "host",
         "scheduled_at", "started_at", "ended_at", "duration_s", "log_path",
-        "params", "outputs", "queued_s", "sensor_s", "peak_memory_bytes", "cpu_s", "slow_at"]
+        "params", "outputs", "queued_s", "sensor_s", "peak_memory_bytes", "cpu_s", "slow_at", "queue"]
 
 
 def test_the_run_json_keys_are_spec_s_plus_signal_reason_and_host() -> None:

@@ -99,6 +99,27 @@ RELEASED: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN cpu_s REAL;
     ALTER TABLE runs ADD COLUMN slow_at REAL;
     """,
+    """
+    ALTER TABLE runs ADD COLUMN claim TEXT;
+    -- a tick's attempt is claimed once, cluster-wide
+    CREATE UNIQUE INDEX runs_claim ON runs (job, scheduled_at, attempt, claim) WHERE claim IS NOT NULL;
+    ALTER TABLE runs ADD COLUMN queue TEXT;
+    ALTER TABLE runs ADD COLUMN output_head TEXT;
+    ALTER TABLE runs ADD COLUMN output_tail TEXT;
+    ALTER TABLE runs ADD COLUMN attempt_result TEXT;
+    CREATE TABLE hosts (
+        owner        TEXT PRIMARY KEY,
+        host         TEXT NOT NULL,
+        kind         TEXT NOT NULL DEFAULT 'supervisor',
+        pid          INTEGER,
+        started_at   REAL NOT NULL,
+        heartbeat_at REAL NOT NULL,
+        lease_s      REAL NOT NULL,
+        skew_s       REAL,
+        taken_by     TEXT,
+        taken_at     REAL
+    ) WITHOUT ROWID;
+    """,
 )
 
 

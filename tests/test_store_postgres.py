@@ -46,7 +46,7 @@ def test_a_writer_creates_the_schema_of_the_description_and_a_reader_needs_it(pg
     schema_name = pg_url.rpartition("%3D")[2]
     tables = {row[0] for row in pg_server.admin_sql(
         f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema_name}'", "cronplus")}
-    assert tables == {"runs", "run_stats", "kv", "outbox", "cronplus_schema"}
+    assert tables == {"runs", "run_stats", "kv", "outbox", "hosts", "cronplus_schema"}
     assert pg_server.admin_sql(f"SELECT version FROM {schema_name}.cronplus_schema", "cronplus") == [
         (schema.SCHEMA_VERSION,)]
     with open_postgres(pg_url, readonly=True) as reader:

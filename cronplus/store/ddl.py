@@ -7,8 +7,8 @@ SQLite and the PostgreSQL statements of each version. Pure: no connection, no I/
   "real" (REAL / double precision: Unix seconds), "text" (TEXT / text COLLATE "C", so that
   ordering and ranges are by code point on both, as SQLite's BINARY collation does).
 - `Table(name, columns, key=None)`: `key` names a text primary key column (SQLite: WITHOUT ROWID).
-- `Index(name, table, on, where=None)`: `on` are column names or expressions (SQL both
-  dialects read alike).
+- `Index(name, table, on, where=None, unique=False)`: `on` are column names or expressions (SQL
+  both dialects read alike).
 - `AddColumn(table, column)`; `Native(sqlite, postgresql)` for what the dialects say
   differently (triggers).
 - `sqlite_script(steps)` / `postgres_script(steps)`: one version's statements as one script.
@@ -53,6 +53,7 @@ class Index:
     on: tuple[str, ...]
     where: str | None = None
     note: str = ""
+    unique: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,7 @@ def _table(table: Table, types: dict[str, str], *, postgres: bool) -> str:
 def _index(index: Index, *, postgres: bool) -> str:
     # PostgreSQL wants an expression (anything but a column name) in parentheses of its own.
     on = ", ".join(part if _NAME.match(part) or not postgres else f"({part})" for part in index.on)
-    sql = f"CREATE INDEX {index.name} ON {index.table} ({on})"
+    sql = f"CREATE {'UNIQUE ' if index.unique else ''}INDEX {index.name} ON {index.table} ({on})"
     if index.where:
         sql += f" WHERE {index.where}"
     note = f"-- {index.note}\n" if index.note else ""

@@ -20,7 +20,7 @@ from cronplus.store.api import RunReader
 from cronplus.store.schema import SCHEMA_VERSION, connect, db_problem
 
 _COLUMNS = ("run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid,"
-            " reason, signal, host, params, outputs, queued_s, sensor_s, peak_memory_bytes, cpu_s, slow_at")
+            " reason, signal, host, params, outputs, queued_s, sensor_s, peak_memory_bytes, cpu_s, slow_at, queue")
 _TIME = "coalesce(started_at, ended_at)"  # must match the runs_by_time index expression
 TIME_INDEX_ROWS = 50_000  # see ReadHistory._narrow_time_range
 
@@ -87,6 +87,7 @@ def _record(row: Row) -> RunRecord:
         peak_memory_bytes=row["peak_memory_bytes"],
         cpu_s=row["cpu_s"],
         slow_at=_dt(row["slow_at"]),
+        queue=row["queue"],
     )
 
 
@@ -104,7 +105,7 @@ def pairs_json(pairs: Sequence[tuple[str, str]]) -> str | None:
 
 RUN_JSON_KEYS = ("run_id", "job", "attempt", "status", "exit_code", "signal", "reason", "trigger", "host",
                  "scheduled_at", "started_at", "ended_at", "duration_s", "log_path",
-                 "params", "outputs", "queued_s", "sensor_s", "peak_memory_bytes", "cpu_s", "slow_at")
+                 "params", "outputs", "queued_s", "sensor_s", "peak_memory_bytes", "cpu_s", "slow_at", "queue")
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:
@@ -112,7 +113,7 @@ def run_json(record: RunRecord) -> dict[str, Any]:
     `trigger --wait --json`, the control socket's done message, `alerts --json`, the API): the README's keys
     plus `signal`, `reason` and `host`, then what the pipeline features record (`params` and
     `outputs` as objects, `{}` for none; `queued_s`, `sensor_s`, `peak_memory_bytes`, `cpu_s`,
-    `slow_at`) (RUN_JSON_KEYS, in that order); ISO 8601 times with offset; null where absent."""
+    `slow_at`), and `queue` (the worker queue, null for the supervisor's own) (RUN_JSON_KEYS, in that order); ISO 8601 times with offset; null where absent."""
 
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value is not None else None
@@ -140,6 +141,7 @@ def run_json(record: RunRecord) -> dict[str, Any]:
         "peak_memory_bytes": record.peak_memory_bytes,
         "cpu_s": _rounded(record.cpu_s),
         "slow_at": iso(record.slow_at),
+        "queue": record.queue,
     }
 
 

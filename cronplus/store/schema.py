@@ -154,6 +154,37 @@ VERSIONS: tuple[tuple[Step, ...], ...] = (
         AddColumn("runs", Column("cpu_s", "real")),
         AddColumn("runs", Column("slow_at", "real")),
     ),
+    # 4: beyond one host. `claim` makes a row the one claim of its (job, scheduled_at, attempt):
+    # NULL for rows that claim nothing (manual runs, backfill), '' for a tick the cluster runs
+    # once, a host name where each host runs its own (@reboot, run-on=all); the unique index is
+    # the arbiter when several supervisors share the database (INSERT ... ON CONFLICT DO NOTHING).
+    # `queue`: the worker queue an attempt was sent to (queue=; NULL: run by the supervisor).
+    # `output_head` / `output_tail`: the capped start and end of a run's output, so `cronplus
+    # output` works from a host other than the one holding the log file. `attempt_result`: what a
+    # remote executor reports of an attempt (JSON) before the supervisor records its end.
+    # `hosts`: one row per supervisor (and worker) sharing the database: its lease, renewed by a
+    # heartbeat; a row past its lease is taken over (its running runs recorded interrupted).
+    (
+        AddColumn("runs", Column("claim", "text")),
+        Index("runs_claim", "runs", ("job", "scheduled_at", "attempt", "claim"), where="claim IS NOT NULL",
+              unique=True, note="a tick's attempt is claimed once, cluster-wide"),
+        AddColumn("runs", Column("queue", "text")),
+        AddColumn("runs", Column("output_head", "text")),
+        AddColumn("runs", Column("output_tail", "text")),
+        AddColumn("runs", Column("attempt_result", "text")),
+        Table("hosts", (
+            Column("owner", "text", note="the supervisor's (or worker's) id, as runs.owner names it"),
+            Column("host", "text", null=False),
+            Column("kind", "text", null=False, default="'supervisor'", note="'supervisor' | 'worker'"),
+            Column("pid", "int"),
+            Column("started_at", "real", null=False),
+            Column("heartbeat_at", "real", null=False, note="the database's clock at the last heartbeat"),
+            Column("lease_s", "real", null=False, note="silent longer than this: taken over"),
+            Column("skew_s", "real", note="its clock minus the database's at the last heartbeat"),
+            Column("taken_by", "text", note="the owner that took its runs over; NULL while alive"),
+            Column("taken_at", "real"),
+        ), key="owner"),
+    ),
 )
 
 # The renderings: SQLite's (applied by `migrate` below) and PostgreSQL's (postgres.py).

@@ -38,6 +38,7 @@ RUN_PROPERTIES: dict[str, Any] = {
     "peak_memory_bytes": NULLABLE_INT,
     "cpu_s": NULLABLE_NUM,
     "slow_at": NULLABLE_TIME,
+    "queue": NULLABLE_STR,
 }
 JOB_PROPERTIES: dict[str, Any] = {
     "name": {"type": "string"},
