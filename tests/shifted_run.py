@@ -12,7 +12,7 @@ import time
 
 from cronplus import paths
 from cronplus.cli import build_command_parser
-from cronplus.cli.run import _max_running
+from cronplus.cli.run import _host_id, _max_running
 from cronplus.service.daemon import Settings, run_supervisor
 
 
@@ -32,7 +32,8 @@ def main() -> int:
     parser, _ = build_command_parser("run")
     args = parser.parse_args([a for a in sys.argv[2:] if a != "run"])
     return run_supervisor(Settings(paths=paths.from_args(args), shutdown_grace=args.shutdown_grace,
-                                   clock=ShiftedClock(offset), max_running=_max_running(args)))
+                                   clock=ShiftedClock(offset), max_running=_max_running(args),
+                                   host_id=_host_id(args)))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http", metavar="HOST:PORT", default=None,
                    help="serve the web pages, the HTTP API and /metrics there (env CRONPLUS_HTTP; off by default;"
                         " port 0 picks a free port, written to <state>/http.address)")
+    p.add_argument("--host-id", metavar="ID", default=None,
+                   help="this supervisor's name in a cluster (runs' host, run-on=HOST; env CRONPLUS_HOST_ID;"
+                        " default the host name)")
     p.add_argument("--http-token-file", metavar="FILE", default=None,
                    help="the token that actions need (default <state>/http.token, made at first start);"
                         " required to serve a non-loopback address (env CRONPLUS_HTTP_TOKEN_FILE)")
@@ -118,5 +121,21 @@ def run(args: argparse.Namespace) -> int:
         mailer=args.mailer,
         http=_http(args),
         max_running=_max_running(args),
+        host_id=_host_id(args),
     )
     return run_supervisor(settings)
+
+
+def _host_id(args: argparse.Namespace) -> str | None:
+    """--host-id, else $CRONPLUS_HOST_ID: printable, no whitespace, at most 200 characters."""
+    from cronplus import paths
+    from cronplus.errors import UsageError
+
+    given, where = args.host_id, "--host-id"
+    if given is None:
+        given, where = paths.environ_of(args).get("CRONPLUS_HOST_ID") or None, "CRONPLUS_HOST_ID"
+    if given is None:
+        return None
+    if not given.isprintable() or any(c.isspace() for c in given) or len(given) > 200:
+        raise UsageError(f"{where}: {given[:40]!r} is not a host id (printable, no spaces, at most 200 characters)")
+    return str(given)

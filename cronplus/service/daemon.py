@@ -55,10 +55,12 @@ class Settings:
     mailer: str | None = None  # `--mailer CMD` (mail.py); None: $CRONPLUS_MAILER, else sendmail
     http: HttpServing = NO_HTTP  # `--http HOST:PORT` (web/mount.py); by default nothing is served or imported
     max_running: int | None = None  # `--max-running N`: runs of all jobs at once (engine/pools.py)
+    host_id: str | None = None  # `--host-id ID`: this supervisor's name in a cluster; None: the host name
 
 
-def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+def owner_id(host: str | None = None) -> str:
+    """This supervisor's id (runs.owner): unique per process start, led by its host id."""
+    return f"{host or socket.gethostname()}:{os.getpid()}:{int(time.time())}"
 
 
 def load(paths: Paths) -> Crontab:
@@ -104,8 +106,8 @@ class Daemon:
         from cronplus.engine.recovery import recover
         from cronplus.store.open import open_writer
 
-        self.history = open_writer(self.paths.db)
-        self.owner = owner_id()
+        self.history = open_writer(self.paths.db, host=self.settings.host_id)
+        self.owner = owner_id(self.settings.host_id)
         self.clock = clock = self.settings.clock or SystemClock()  # one clock for every record: rows, alerts, the outbox
         loop = asyncio.get_running_loop()
         self.bus = bus = events.Bus(self.history)
