@@ -7,12 +7,9 @@ states by `_fire(run, event)` only, the one place its effects are carried out; i
   (ticking.Ticker: coalesced after a small clock jump, `missed` after downtime or a big jump),
   applies the overlap policy, evaluates waiting downstream runs (dagrun) and starts what is due.
   Tests call it directly with FakeClock times. `next_wake(now)` is when it must run again.
-* `Scheduler.serve()` is the driver: step, start what it launched (launcher.py: rows, then
-  attempts back to back, a chunk per yield), then sleep exactly until the next due instant
-  (capped at MAX_SLEEP_S so clock changes and suspends are noticed) or until `wake()` (reload,
-  trigger, run end, signal). No polling: idle costs one wake-up per minute at most. Without a
-  driver, every entry point (step, trigger, a run's end, a retry's timer) starts what it
-  launched before it returns.
+* `Scheduler.serve()` is the driver (driver.py: serve, wait_idle, shutdown, wake): step, start
+  what was launched, sleep until the next due instant or a wake(). Without a driver, every
+  entry point (step, trigger, a run's end, a retry's timer) starts what it launched at once.
 * A run: its row (`running`, with its output reference) is inserted before its attempt starts;
   its task publishes its start and awaits the attempt's result; policy.outcome -> the end row
   and RunEnded in one write (records.py). Retries are new attempt rows (trigger `retry`, same
@@ -39,6 +36,7 @@ from pathlib import Path
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine import dagrun, events, policy
 from cronplus.engine.dagrun import Run, utc
+from cronplus.engine.driver import Driver
 from cronplus.engine.executor import Executor
 from cronplus.engine.launcher import Launcher
 from cronplus.engine.local import LocalExecutor
@@ -65,11 +63,12 @@ def _busy(run: Run) -> bool:
     return run.state.started or run.state in (RunState.WAITING, RunState.DELAYED, RunState.POOLED, RunState.SENSING)
 
 
-class Scheduler:
+class Scheduler(Driver):
     def __init__(self, crontab: Crontab, *, history: HistoryStore, alerting: events.Subscriber | None, log_dir: Path,
                  owner: str, clock: Clock | None = None, scheduling: bool = True, rng: random.Random | None = None,
                  bus: events.Bus | None = None, executor: Executor | None = None,
                  outputs_dir: Path | None = None, max_running: int | None = None) -> None:
+        super().__init__()  # the driver's state (driver.py)
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()  # jitter; tests pass a seeded one
         self.history = history
@@ -94,8 +93,6 @@ class Scheduler:
         self._by_job: dict[str, list[Run]] = {}
         self.stopping = False
         self.stop_reason = "supervisor shutdown"
-        self._event = asyncio.Event()
-        self._served = False  # serve() runs: it starts what was launched, a chunk per yield
         self._install(crontab, self.clock.time(), initial=True)
 
     @property
@@ -392,62 +389,3 @@ class Scheduler:
             log.exception("job %s: the retry of run %s crashed in the supervisor", run.job.name, run.run_id)
             if not run.done.is_set():  # not final (set on release: the events above moved it)
                 self._fire(run, Event(Kind.CRASHED))
-
-    # ---- the driver ----------------------------------------------------------------------
-
-    def _launched(self) -> None:
-        """An entry point outside step() launched runs: the driver starts them, else now."""
-        if not self.launcher:
-            return
-        if self._served:
-            self.wake()
-        else:
-            self.launcher.flush()
-
-    def wake(self) -> None:
-        self._event.set()
-
-    async def serve(self) -> None:
-        """Step, sleep until the next due instant or a wake(); until shutdown() is called."""
-        self._served = True
-        try:
-            while not self.stopping:
-                self._event.clear()
-                now = self.clock.time()
-                self.step(now)
-                await self.launcher.launch_all()
-                self.ticker.settle(now)
-                self.bus.publish(events.Stepped(now=now))  # after-commit subscribers: the daemon's STATUS=
-                try:
-                    await asyncio.wait_for(self._event.wait(), timeout=policy.approach(self.next_wake(self.clock.time())))
-                except TimeoutError:
-                    pass
-        finally:
-            self._served = False
-            self.launcher.flush()
-
-    async def wait_idle(self) -> None:
-        while self.runs:
-            await asyncio.gather(*(r.done.wait() for r in list(self.runs)))
-
-    async def shutdown(self, grace: float, reason: str = "supervisor shutdown") -> None:
-        """Stop starting runs (STOP: what has not started is recorded `skipped`, a pending
-        retry's ended attempt final); give running ones `grace` seconds, then cancel them
-        (INTERRUPT: recorded `interrupted`, `reason`). Every run ends recorded."""
-        self.stopping = True
-        self.stop_reason = reason
-        self.wake()
-        self.launcher.supervise_started()  # a tick being launched: its runs started so far run
-        stop = Event(Kind.STOP, reason=reason)
-        for run in [*self.launcher.take_queued(), *self.runs]:
-            self._fire(run, stop)
-        active = [r.task for r in self.runs if r.task is not None]
-        if active:
-            log.info("shutdown: waiting up to %gs for %d run(s)", grace, len(active))
-            await asyncio.wait(active, timeout=grace)
-        interrupt = Event(Kind.INTERRUPT, reason=reason, status=RunStatus.INTERRUPTED)
-        for run in list(self.runs):
-            self._fire(run, interrupt)
-        rest = [r.task for r in self.runs if r.task is not None] + list(self.sensors.probes)  # probes STOP stopped
-        if rest:
-            await asyncio.wait(rest)
