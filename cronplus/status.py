@@ -31,6 +31,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"
     REBOOT = "reboot"
     RETRY = "retry"
+    BACKFILL = "backfill"  # `cronplus backfill`: a past tick run now (engine/backfill.py)
 
 
 class Overlap(StrEnum):

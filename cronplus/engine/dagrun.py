@@ -14,7 +14,8 @@ Rules (README "Dependencies and trigger rules"):
   it is recorded `upstream_failed` with the names of the upstreams still unfinished.
 * A manual trigger drives the chain: when a triggered run of X is final, every job with X in
   `after=` gets a run for the same tick (the trigger instant), which then waits and evaluates
-  like any other downstream run (scheduler.py does the fan-out).
+  like any other downstream run (scheduler.py does the fan-out). A backfill's chain (backfill.py)
+  fans out alike, its runs trigger `backfill`, waiting up to MAX_WAIT_S from now (`run_deadline`).
 """
 
 from __future__ import annotations
@@ -146,6 +147,14 @@ def wait_deadline(job: JobSpec, tick: datetime) -> datetime:
     nxt = None if job.schedule.reboot else next_fire(job.schedule, tick, job.tz)
     limit = tick + timedelta(seconds=MAX_WAIT_S)
     return min(nxt, limit) if nxt is not None else limit
+
+
+def run_deadline(run: Run, now: float) -> datetime:
+    """A run's WAITING deadline: its tick's (wait_deadline); a backfill's tick is in the past, so
+    its downstream runs wait from `now` (MAX_WAIT_S at most) instead of giving up at once."""
+    if run.trigger is Trigger.BACKFILL:
+        return utc(now) + timedelta(seconds=MAX_WAIT_S)
+    return wait_deadline(run.job, run.tick)
 
 
 def downstream_of(jobs: Sequence[JobSpec], name: str) -> list[JobSpec]:

@@ -60,7 +60,8 @@ ADMIT_WAIT, ADMIT_QUEUE, ADMIT_DELAY = Event(Kind.ADMIT_WAIT), Event(Kind.ADMIT_
 
 def _busy(run: Run) -> bool:
     """In flight for overlap=: started, or about to (waiting for upstreams, jitter)."""
-    return run.state.started or run.state in (RunState.WAITING, RunState.DELAYED, RunState.POOLED, RunState.SENSING)
+    busy = run.state.started or run.state in (RunState.WAITING, RunState.DELAYED, RunState.POOLED, RunState.SENSING)
+    return busy and run.trigger is not Trigger.BACKFILL  # a backfill's runs neither hold nor wait for others (backfill.py)
 
 
 class Scheduler(Driver):
@@ -182,7 +183,7 @@ class Scheduler(Driver):
 
     def _admit(self, run: Run) -> None:
         if run.job.options.after:
-            run.deadline = dagrun.wait_deadline(run.job, run.tick)
+            run.deadline = dagrun.run_deadline(run, self.clock.time())
             self._fire(run, ADMIT_WAIT)
         else:
             self._launch(run)
@@ -243,6 +244,12 @@ class Scheduler(Driver):
         self.launcher.start_now(run)  # unless POOLED (not in the launch queue): its chain's notes say so
         self._launched()
         return run
+
+    def start_chained(self, run: Run) -> None:
+        """Admit a run that carries its own chain (engine/backfill.py's tick): after=, then START."""
+        self._add(run)
+        self._admit(run)
+        self._launched()
 
     # ---- the one place a run's effects are carried out ----------------------------------
 
@@ -327,7 +334,7 @@ class Scheduler(Driver):
             if not self.stopping and run.record is not None:
                 for down in dagrun.downstream_of(self.crontab.jobs, name):
                     if not any(r.tick == run.tick for r in self._job_runs(down.name)):
-                        child = Run(down, run.tick, Trigger.MANUAL)
+                        child = Run(down, run.tick, run.trigger)  # manual, or backfill (backfill.py)
                         run.chain.add(child)
                         self._add(child)
                         self._admit(child)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from cronplus.engine.scheduler import Scheduler
     from cronplus.model import Crontab
     from cronplus.paths import Paths
+    from cronplus.service.backfill import BackfillRefusal, BackfillStarted
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -264,6 +265,16 @@ class Commands:
         self.on_change()
         return Paused(jobs=tuple(jobs or ()), resumed=True)
 
+    def backfill(self, req: dict[str, Any]) -> BackfillStarted | BackfillRefusal:
+        """A backfill's plan, checked (service/backfill.py); it runs as its events are read."""
+        from cronplus.errors import UsageError
+        from cronplus.service.backfill import BackfillRefusal, BackfillRequest, prepare
+
+        try:
+            return prepare(self.supervisor.scheduler, BackfillRequest.from_json(req))
+        except UsageError as exc:
+            return BackfillRefusal(error=str(exc), invalid=True)
+
     # ---- the control socket ----------------------------------------------------------------
 
     async def dispatch(self, req: dict[str, Any], send: Send) -> None:
@@ -298,7 +309,23 @@ class Commands:
         else:
             await send(self.pause(names, by=str(req.get("by") or "?")).to_json())
 
+    async def _backfill(self, req: dict[str, Any], send: Send) -> None:
+        """The plan, then its events while the client reads them (a client gone: no new tick)."""
+        from cronplus.service.backfill import BackfillStarted
+
+        result = self.backfill(req)
+        await send(result.to_json())
+        if isinstance(result, BackfillStarted):
+            self.on_change()
+            events = result.backfill.events()
+            try:
+                async for event in events:
+                    await send(event)
+            finally:
+                await events.aclose()
+
 
 Action = Callable[[Commands, dict[str, Any], Send], Awaitable[None]]
 TABLE: dict[str, Action] = {"status": Commands._status, "reload": Commands._reload, "trigger": Commands._trigger,
                            "pause": Commands._pause, "resume": Commands._pause}
+TABLE["backfill"] = Commands._backfill  # service/backfill.py

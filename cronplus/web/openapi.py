@@ -24,7 +24,7 @@ RUN_PROPERTIES: dict[str, Any] = {
     "exit_code": NULLABLE_INT,
     "signal": NULLABLE_INT,
     "reason": NULLABLE_STR,
-    "trigger": {"type": "string", "enum": ["schedule", "catch-up", "manual", "reboot", "retry"]},
+    "trigger": {"type": "string", "enum": ["schedule", "catch-up", "manual", "reboot", "retry", "backfill"]},
     "host": NULLABLE_STR,
     "scheduled_at": NULLABLE_TIME,
     "started_at": NULLABLE_TIME,
