@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from cronplus.store.api import RunReader
 
 CONFIRM_ABOVE = 1000  # more ticks than this need --yes (issue 13: a range of 10 years is a typo)
-COUNT_CAP = 100_000  # the refusal counts this far ("more than 100,000 ticks")
+COUNT_CAP = 10_000  # the refusal counts this far ("more than 10,000 ticks"): < 1 s of next_fire
 
 
 class NeedsConfirmation(UsageError):
