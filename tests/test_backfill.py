@@ -126,6 +126,22 @@ def test_downstream_jobs_run_for_the_same_tick_by_their_trigger_rules(tmp_path: 
     run(main())
 
 
+def test_a_downstream_run_waits_for_an_earlier_tick_of_its_upstream_still_running_though_its_tick_is_past(
+        tmp_path: Path) -> None:
+    slow_at_0 = 'case $CRONPLUS_SCHEDULED_TIME in *T00:*) sleep 1;; esac'
+
+    async def main() -> None:
+        w = World(tmp_path, f"# cronplus: name=a\n0 * * * * {slow_at_0}\n"
+                            "# cronplus: name=b after=a\n0 * * * * true\n", NOW)
+        await backfill(w, "a", H0, H1, parallel=2)
+        # b@01:00 was admitted while a@00:00 still ran (dagrun: wait); its tick's next tick is long
+        # past, yet it waited (dagrun.run_deadline) instead of giving up at once
+        assert sorted((job, at, status) for job, _, status, _, at, _ in w.rows()) == [
+            ("a", H0, "success"), ("a", H1, "success"), ("b", H0, "success"), ("b", H1, "success")]
+
+    run(main())
+
+
 def test_a_second_backfill_resumes_ticks_not_yet_successful_and_rerun_runs_them_all(tmp_path: Path) -> None:
     fails_at_1 = 'case $CRONPLUS_SCHEDULED_TIME in *T01:*) test -e {flag} || exit 1;; esac'.format(flag=tmp_path / "fixed")
 
