@@ -11,6 +11,9 @@ by the scheduler (engine/pausing.py); an unknown job refuses the whole request, 
 name. `SupervisorSnapshot.running` counts the runs whose process runs (Scheduler.running(): not
 those waiting for a retry, which the socket's "active" word includes).
 
+`backfill(request) -> BackfillStarted | BackfillRefusal` (service/backfill.py): the plan is
+checked and made at once; its ticks run while the socket's client reads their events.
+
 `TABLE` is the control socket's dispatch table `{"status": ..., "reload": ..., "trigger": ...}`:
 each entry takes the facade, the request and a `send`; `Commands.dispatch` answers a command not
 in the table with `{"ok": false, "error": "unknown command 'X'"}`.

@@ -18,6 +18,8 @@ server closes the connection:
     {"cmd": "pause" | "resume", "jobs": [NAME, ...] | null (all: the global pause), "by": USER}
         -> {"ok": true, "jobs": [...], "all": bool, "resumed": bool}, persisted before it answers;
         an unknown job (nothing changed) -> {"ok": false, "error": ..., "suggestion": NAME | null}
+    {"cmd": "backfill", "job": NAME, "from": UNIX, "to": UNIX, "parallel": N, "rerun": bool, "yes": bool}
+        -> the plan, the ticks' events, {"done": true, ...} (service/backfill.py states it)
 """
 
 from __future__ import annotations
