@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Backfill throughput (issue 13): `cronplus backfill` of N hourly ticks of a `true`-like job with
+--parallel P, against `xargs -P P` running the same command N times through the same shell
+(`/bin/sh -c COMMAND`, what cronplus runs a job with). Wall time of the whole command each, the
+sides alternating, medians of --repeat rounds; the ratio is cronplus / xargs (goal: <= 1.2).
+
+cronplus runs it in-process (no supervisor: what `cronplus backfill` does then, Python start-up,
+store and all); `--supervisor` also runs it through a running `cronplus run` (the supervisor's
+start is not counted). Every round starts on a fresh state directory, and checks that N rows
+ended `success`.
+
+Usage: .venv/bin/python bench/bench_backfill.py [--ticks 1000] [--parallel 8] [--repeat 5]
+                                                [--command true] [--supervisor]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FROM = "2026-01-01T00:00Z"
+
+
+def cronplus(work: Path, *args: str, **kw: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "cronplus", "--crontab", str(work / "crontab"),
+                           "--state-dir", str(work / "state"), *args], check=False, **kw)  # type: ignore[call-overload]
+
+
+def backfill_args(ticks: int, parallel: int) -> list[str]:
+    to = f"@{1767225600 + (ticks - 1) * 3600}"  # 2026-01-01T00:00Z + (ticks - 1) hours
+    return ["backfill", "job", "--from", FROM, "--to", to, "--parallel", str(parallel), "--yes"]
+
+
+def successes(work: Path) -> int:
+    conn = sqlite3.connect(work / "state" / "history.db")
+    try:
+        return int(conn.execute("SELECT count(*) FROM runs WHERE status = 'success' AND trigger = 'backfill'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def fresh(root: Path, command: str) -> Path:
+    work = root / f"w{time.monotonic_ns()}"
+    work.mkdir()
+    (work / "crontab").write_text(f"# cronplus: name=job\n0 * * * * {command}\n")
+    return work
+
+
+def run_cronplus(root: Path, command: str, ticks: int, parallel: int) -> float:
+    work = fresh(root, command)
+    began = time.perf_counter()
+    done = cronplus(work, *backfill_args(ticks, parallel), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    took = time.perf_counter() - began
+    if done.returncode != 0 or successes(work) != ticks:
+        raise SystemExit(f"cronplus backfill failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    shutil.rmtree(work)
+    return took
+
+
+def run_supervised(root: Path, command: str, ticks: int, parallel: int) -> float:
+    from cronplus.service import control
+
+    work = fresh(root, command)
+    sup = subprocess.Popen([sys.executable, "-m", "cronplus", "--crontab", str(work / "crontab"),
+                            "--state-dir", str(work / "state"), "run"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(control.NoSupervisor, StopIteration, OSError):
+                next(control.request(work / "state" / "control.sock", {"cmd": "status"}))
+                break
+            if time.monotonic() > deadline or sup.poll() is not None:
+                raise SystemExit("the supervisor did not come up")
+            time.sleep(0.05)
+        began = time.perf_counter()
+        done = cronplus(work, *backfill_args(ticks, parallel), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        took = time.perf_counter() - began
+        if done.returncode != 0 or successes(work) != ticks:
+            raise SystemExit(f"backfill through the supervisor failed: {done.stderr.decode()[-2000:]}")
+    finally:
+        sup.terminate()
+        sup.wait(30)
+    shutil.rmtree(work)
+    return took
+
+
+def run_xargs(command: str, ticks: int, parallel: int) -> float:
+    lines = "".join(f"{i}\n" for i in range(ticks)).encode()
+    began = time.perf_counter()
+    subprocess.run(["xargs", "-P", str(parallel), "-I{}", "/bin/sh", "-c", command], input=lines, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ticks", type=int, default=1000)
+    ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--command", default="true")
+    ap.add_argument("--supervisor", action="store_true", help="also through a running supervisor")
+    args = ap.parse_args()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed package: bytecode cached
+    sides: dict[str, list[float]] = {"xargs": [], "cronplus (in-process)": []}
+    if args.supervisor:
+        sides["cronplus (supervisor)"] = []
+    with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
+        root = Path(tmp)
+        run_cronplus(root, args.command, 10, args.parallel)  # warm-up: bytecode, page cache
+        for _ in range(args.repeat):
+            sides["xargs"].append(run_xargs(args.command, args.ticks, args.parallel))
+            sides["cronplus (in-process)"].append(run_cronplus(root, args.command, args.ticks, args.parallel))
+            if args.supervisor:
+                sides["cronplus (supervisor)"].append(run_supervised(root, args.command, args.ticks, args.parallel))
+    base = statistics.median(sides["xargs"])
+    print(f"{args.ticks} hourly ticks of `{args.command}`, --parallel {args.parallel}, {args.repeat} rounds "
+          f"(load {os.getloadavg()[0]:.1f}); medians:")
+    for name, times in sides.items():
+        print(f"  {name:<24} {statistics.median(times):7.3f} s  (min {min(times):.3f}, max {max(times):.3f})"
+              f"  x{statistics.median(times) / base:.2f}")
+
+
+if __name__ == "__main__":
+    main()
