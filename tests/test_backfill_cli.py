@@ -109,3 +109,16 @@ def test_a_reversed_range_a_bad_time_and_an_unknown_job_are_one_line_each(tmp_pa
     out = cronplus(tmp_path, "backfill", "a", *RANGE, "--parallel", "0")
     assert (out.returncode, out.stderr) == (2, "cronplus backfill: --parallel must be at least 1, not 0\n")
     assert not (tmp_path / "state" / "history.db").exists()  # none of them ran anything
+
+
+def test_on_postgresql_a_backfill_records_its_runs_there_and_a_second_call_resumes(tmp_path: Path, pg_url: str) -> None:
+    out = cronplus(tmp_path, "backfill", "a", *RANGE, "--db", pg_url)
+    assert out.returncode == 1, out.stderr
+    (tmp_path / "fixed").touch()
+    again = cronplus(tmp_path, "backfill", "a", *RANGE, "--db", pg_url, "--json")
+    assert again.returncode == 0, again.stderr
+    assert "2 already succeeded" in again.stderr
+    runs = [json.loads(line) for line in again.stdout.splitlines()]
+    assert [(r["job"], r["status"], r["trigger"], r["scheduled_at"]) for r in runs] == [
+        ("a", "success", "backfill", "2026-01-01T01:00:00+00:00"), ("b", "success", "backfill", "2026-01-01T01:00:00+00:00")]
+    assert not (tmp_path / "state" / "history.db").exists()
