@@ -28,7 +28,7 @@ def slow_at_01(tmp_path: Path) -> str:
 
 
 def rows(state: Path) -> list[tuple[str, str, str, str]]:
-    conn = sqlite3.connect(state / "history.db")
+    conn = sqlite3.connect(f"file:{state / 'history.db'}?mode=ro", uri=True)  # never creates it
     try:
         return [tuple(r) for r in conn.execute(
             "SELECT job, status, trigger, strftime('%H:%M', scheduled_at, 'unixepoch') FROM runs ORDER BY run_id")]
@@ -39,8 +39,11 @@ def rows(state: Path) -> list[tuple[str, str, str, str]]:
 def wait_for_row(state: Path, row: tuple[str, str, str, str], timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (state / "history.db").exists() and row in rows(state):
-            return
+        try:
+            if row in rows(state):
+                return
+        except sqlite3.OperationalError:  # no file or no schema yet: the store is being made
+            pass
         time.sleep(0.05)
     raise AssertionError(f"no row {row}: {rows(state) if (state / 'history.db').exists() else 'no history'}")
 

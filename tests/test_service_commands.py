@@ -26,6 +26,7 @@ REQUESTS = {
     "trigger": {"cmd": "trigger", "job": "hello", "wait": True, "force": False},
     "pause": {"cmd": "pause", "jobs": ["hello"], "by": "tester"},
     "resume": {"cmd": "resume", "jobs": ["hello"]},
+    "backfill": {"cmd": "backfill", "job": "hello", "from": 1766620800, "to": 1767744000},  # its Jan 1 tick
 }
 
 
