@@ -249,6 +249,7 @@ class Scheduler(Driver):
         """Admit a run that carries its own chain (engine/backfill.py's tick): after=, then START."""
         self._add(run)
         self._admit(run)
+        self.launcher.start_now(run)  # now, not with the next step: a tick ending starts the next at once
         self._launched()
 
     # ---- the one place a run's effects are carried out ----------------------------------
