@@ -253,3 +253,24 @@ def test_a_shutdown_in_the_middle_stops_the_backfill_and_what_ran_is_recorded(tm
         assert [t.timestamp() for t in plan(w.sched.jobs["a"], w.history, H0, H3, rerun=False).run] == [H0, H1, H2, H3]
 
     run(main())
+
+
+def test_a_job_removed_by_a_reload_stops_its_backfill_at_the_next_tick(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, "# cronplus: name=a\n0 * * * * true\n# cronplus: name=b\n0 * * * * true\n", NOW)
+        serve = asyncio.get_running_loop().create_task(w.sched.serve())
+        try:
+            bf = Backfill(w.sched, plan(w.sched.jobs["a"], w.history, H0, H3, rerun=False))
+            seen = []
+            async for event in bf.events():
+                seen.append(event)
+                if event.get("event") == "progress":  # after the first tick: a reload without job a
+                    w.sched.reload(parse_crontab("# cronplus: name=b\n0 * * * * true\n", path="crontab", system=False))
+        finally:
+            w.sched.stopping = True
+            w.sched.wake()
+            await serve
+        assert seen[-1]["stopped"] == "job a was removed from the crontab" and seen[-1]["finished"] == 1
+        assert seen[-1]["status"] == "interrupted" and len(w.rows()) == 1
+
+    run(main())
