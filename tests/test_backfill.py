@@ -274,3 +274,13 @@ def test_a_job_removed_by_a_reload_stops_its_backfill_at_the_next_tick(tmp_path:
         assert seen[-1]["status"] == "interrupted" and len(w.rows()) == 1
 
     run(main())
+
+
+def test_a_paused_job_is_backfilled_as_trigger_runs_it(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, "# cronplus: name=a\n0 * * * * true\n", NOW)
+        w.sched.pause(["a"], "tester")
+        events = await backfill(w, "a", H0, H1)
+        assert events[-1]["finished"] == 2 and [s for _, _, s, *_ in w.rows()] == ["success", "success"]
+
+    run(main())

@@ -122,7 +122,7 @@ def test_ctrl_c_of_the_client_stops_a_supervisors_backfill_and_the_run_under_way
     finally:
         proc.kill()
     assert proc.returncode == 130
-    assert "backfill stopped: no new tick starts; the runs under way finish in the supervisor" in out
+    assert "backfill stopped after 1/4 ticks done: no new tick starts; the runs under way finish in the supervisor" in out
     (tmp_path / "go").touch()
     wait_for_row(sup.state, ("b", "success", "backfill", "01:00"))  # the chain under way goes on to its end
     time.sleep(1.0)  # a backfill still going would start 02:00 now

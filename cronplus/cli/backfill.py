@@ -25,6 +25,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from cronplus.model import Crontab, JobSpec
     from cronplus.paths import Paths
     from cronplus.service.backfill import BackfillRequest
 
@@ -87,10 +88,8 @@ class Printer:
         print(f"backfill of {job} done: {finished} tick(s) run, {failed} failed", file=self.said, flush=True)
         return 1 if failed else 0
 
-    def gone(self) -> str:
-        done = self.progress.get("finished", 0)
-        return (f"the supervisor went away after {done}/{self.plan.get('total', '?')} ticks: "
-                f"run the same command again to resume")
+    def so_far(self) -> str:
+        return f"{self.progress.get('finished', 0)}/{self.plan.get('total', '?')} ticks done"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,13 +130,14 @@ def run(args: argparse.Namespace) -> int:
                 return printer.done(msg)
             printer.event(msg)
     except KeyboardInterrupt:
-        print(f"backfill stopped: no new tick starts; the runs under way finish in the supervisor. "
-              f"{printer.gone().split(': ', 1)[1]}", file=printer.said)
+        print(f"backfill stopped after {printer.so_far()}: no new tick starts; the runs under way finish in the "
+              f"supervisor. Run the same command again to resume", file=printer.said)
         return 130
-    raise CronplusError(printer.gone())
+    raise CronplusError(f"the supervisor went away after {printer.so_far()}: run the same command again to resume")
 
 
-def _job(p: Paths, name: str) -> Any:
+def _job(p: Paths, name: str) -> tuple[Crontab, JobSpec]:
+    """The crontab file's job `name`, or the one line naming the closest job."""
     from cronplus.service.daemon import UnknownJob, load
 
     crontab = load(p)
