@@ -131,7 +131,7 @@ def test_run_json_has_the_spec_fields_plus_signal_reason_and_host_with_offsets(h
     obj = json.loads(json.dumps(run_json(record)))
     assert list(obj) == ["run_id", "job", "attempt", "status", "exit_code", "signal", "reason", "trigger", "host",
                          "scheduled_at", "started_at", "ended_at", "duration_s", "log_path",
-        "params", "outputs", "queued_s", "sensor_s", "peak_memory_bytes", "cpu_s", "slow_at"]
+        "params", "outputs", "queued_s", "sensor_s", "peak_memory_bytes", "cpu_s", "slow_at", "queue"]
     assert obj["status"] == "success" and obj["trigger"] == "schedule" and obj["duration_s"] == 0.85
     assert obj["params"] == {} and obj["outputs"] == {} and obj["queued_s"] is None and obj["slow_at"] is None
     assert datetime.fromisoformat(obj["started_at"]).timestamp() == T0
