@@ -100,6 +100,10 @@ EXPECTED: list[tuple[RunState, Kind, RunState, tuple[Effect, ...]]] = [
     (S.SENSING, K.INTERRUPT, S.FINAL, (E.KEEP_SENSOR, E.RELEASE)),
     (S.SENSING, K.PAUSED, S.FINAL, (E.RECORD_UNSTARTED, E.END_SENSOR, E.RELEASE)),
 ]
+EXPECTED += [  # leases (engine/takeover.py): fenced, no row of ours; a taken run's retry follows on the taker
+    (S.RUNNING, K.FENCED, S.FINAL, (E.KILL, E.RELEASE)),
+    (S.NEW, K.ADOPT_RETRY, S.RETRY_WAIT, (E.RETRY_TIMER,)),
+]
 
 
 @pytest.mark.parametrize(("state", "kind", "to", "effects"), EXPECTED,

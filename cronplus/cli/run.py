@@ -55,6 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host-id", metavar="ID", default=None,
                    help="this supervisor's name in a cluster (runs' host, run-on=HOST; env CRONPLUS_HOST_ID;"
                         " default the host name)")
+    p.add_argument("--lease", metavar="DURATION", default=None,
+                   help="with a shared --db (PostgreSQL): a supervisor silent this long has its running runs"
+                        " taken over by the others; it heart-beats every quarter of it (env CRONPLUS_LEASE;"
+                        " default 60s)")
     p.add_argument("--http-token-file", metavar="FILE", default=None,
                    help="the token that actions need (default <state>/http.token, made at first start);"
                         " required to serve a non-loopback address (env CRONPLUS_HTTP_TOKEN_FILE)")
@@ -122,8 +126,29 @@ def run(args: argparse.Namespace) -> int:
         http=_http(args),
         max_running=_max_running(args),
         host_id=_host_id(args),
+        lease_s=_lease(args),
     )
     return run_supervisor(settings)
+
+
+def _lease(args: argparse.Namespace) -> float:
+    """--lease DURATION, else $CRONPLUS_LEASE, else 60s: at least 1s (one line naming it otherwise)."""
+    from cronplus import paths
+    from cronplus.crontab.annotations import parse_duration
+    from cronplus.errors import UsageError
+
+    given, where = args.lease, "--lease"
+    if given is None:
+        given, where = paths.environ_of(args).get("CRONPLUS_LEASE") or None, "CRONPLUS_LEASE"
+    if given is None:
+        return 60.0
+    try:
+        seconds = parse_duration(given)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    if seconds < 1:
+        raise UsageError(f"{where}: {given[:40]!r} is shorter than 1s (the heartbeat runs every quarter of it)")
+    return seconds
 
 
 def _host_id(args: argparse.Namespace) -> str | None:

@@ -26,7 +26,7 @@ from cronplus.engine.dagrun import Run, utc
 from cronplus.engine.slowness import Slowness
 from cronplus.model import JobSpec, RunRecord
 from cronplus.status import RunStatus, Trigger
-from cronplus.store.api import HistoryStore, RunStart
+from cronplus.store.api import HistoryStore, RunStart, RunTaken
 from cronplus.store.storeguard import Ids, Store, draft_record
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class Records:
         self.history = history
         self.bus = bus
         self.host: str | None = getattr(history, "host", None)
+        self.owner: str | None = None  # the scheduler's: an end updates only a row it owns (fencing)
         self.slowness = Slowness(store, history, bus, clock or SystemClock())  # alert-on=slow's timers
 
     def missed(self, job: JobSpec, due: policy.DueTicks, now: float, handled: Kv) -> None:
@@ -116,13 +117,22 @@ class Records:
         ended = result.ended_at
 
         def write(_: Ids) -> RunRecord:  # the run's end and its alerts: both or neither, even across a kill -9
-            if result.outputs:  # before finish_run, whose record carries them
+            try:  # fencing: only a row still ours (another host takes a run over when our lease runs out)
+                record: RunRecord = self.history.finish_run(attempt_id, status=out.status, ended_at=ended,
+                                                            exit_code=result.exit_code, signal=result.signal,
+                                                            reason=out.reason, final=final, owner=self.owner)
+            except RunTaken:  # its end is the taker's (store/leases.py): not recorded twice
+                taken.append(attempt_id)
+                log.warning("job %s: run %d %s here, but another host took it over (this host's lease ran out):"
+                            " not recorded twice", job.name, attempt_id, out.status)
+                return draft([])
+            usage = result.peak_memory_bytes is not None or result.cpu_s is not None  # a limited run's cgroup
+            if result.outputs:
                 self.history.set_outputs(attempt_id, result.outputs)
-            if result.peak_memory_bytes is not None or result.cpu_s is not None:  # a limited run's cgroup
+            if usage:
                 self.history.set_usage(attempt_id, peak_memory_bytes=result.peak_memory_bytes, cpu_s=result.cpu_s)
-            record: RunRecord = self.history.finish_run(attempt_id, status=out.status, ended_at=ended,
-                                                        exit_code=result.exit_code, signal=result.signal,
-                                                        reason=out.reason, final=final)
+            if result.outputs or usage:  # the record carries them
+                record = self.history.get_run(attempt_id) or record
             self.bus.publish(events.RunEnded(job=job, record=record, will_retry=not final))
             return record
 
@@ -134,8 +144,11 @@ class Records:
                 host=result.host or self.host), params=run.params, outputs=result.outputs,
                 peak_memory_bytes=result.peak_memory_bytes, cpu_s=result.cpu_s)
 
+        taken: list[int] = []
         record = self.store.write(write, draft, final=final, what=f"end of run {attempt_id} of job {job.name}: {out.status}")
         self.slowness.ended(job, record, final=final)
+        if taken:
+            return record
         duration = ended - result.started_at if result.started_at else 0.0
         log.log(level(out.status), "job %s: run %d %s in %.3fs%s", job.name, attempt_id, out.status, duration,
                 f": {out.reason}" if out.reason else "")

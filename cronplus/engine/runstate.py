@@ -17,6 +17,10 @@ Pause is an event: PAUSED (its job was paused, pausing.py) ends a tick's run tha
 started (skipped, "job paused before it could start"); a started one goes on. The ticker steps
 over a paused job's ticks, so no run is made for them at all (ticking.py).
 
+Leases (engine/takeover.py): FENCED kills a RUNNING run's attempt and makes it FINAL with no row
+of ours (the host that took it over recorded it); ADOPT_RETRY puts a run taken over from a host
+that lost its lease into RETRY_WAIT here, so its next attempt follows on this host.
+
 Room to grow (the pipeline features: sensors): a sensor's wait (WAITING, by its own events) is
 a row of this table, not a new flag.
 
@@ -90,6 +94,8 @@ class Kind(enum.Enum):
     SENSE = "sense"  # START for a job with wait-for=: probe its sensor first (scheduler._fire asks sensors.py)
     SENSE_TIMEOUT = "sense_timeout"  # wait-timeout passed: the run ends (failed or skipped), final
     SENSE_TIMEOUT_RETRY = "sense_timeout_retry"  # wait-timeout passed, a retry of the job follows
+    FENCED = "fenced"  # our lease ran out (service/heartbeat.py): its attempt is killed, its end is the taker's
+    ADOPT_RETRY = "adopt_retry"  # taken over from a host that lost its lease: its next attempt follows here
 
 
 class Effect(enum.Enum):
@@ -197,6 +203,13 @@ TABLE.update({
     **{(s, K.ADMIT_POOL): Step(S.POOLED) for s in (S.NEW, S.WAITING, S.QUEUED, S.DELAYED, S.RETRY_WAIT)},
     (S.POOLED, K.START): Step(S.LAUNCHING, (E.LAUNCH,)),
     **{(S.POOLED, k): Step(S.FINAL, _ENDS) for k in (K.STOP, K.INTERRUPT, K.REMOVED, K.REPLACED)},
+})
+
+# leases (engine/takeover.py): a host that lost its lease kills what it runs and records nothing of
+# it (the host that took its runs over recorded them `interrupted`), which then retries them itself
+TABLE.update({
+    (S.RUNNING, K.FENCED): Step(S.FINAL, (E.KILL, E.RELEASE)),
+    (S.NEW, K.ADOPT_RETRY): Step(S.RETRY_WAIT, (E.RETRY_TIMER,)),
 })
 
 

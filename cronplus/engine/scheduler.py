@@ -82,6 +82,7 @@ class Scheduler(Driver):
         host = getattr(history, "host", None) or socket.gethostname()
         self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock, outputs_dir=outputs_dir)
         self.records = Records(self.store, history, self.bus, self.clock)
+        self.records.owner = owner  # fencing: an end updates only a row we own (store/leases.py)
         self.ticker = Ticker(self.store, self.records, clock_start=self.clock.time(), scheduling=scheduling)
         self.launcher = Launcher(store=self.store, history=history, executor=self.executor, clock=self.clock,
                                  owner=owner, handled=self.ticker.handled, on_started=self._spawned,
@@ -363,6 +364,8 @@ class Scheduler(Driver):
             assert handle is not None
             self.records.started(run, handle.pid, handle.started_at)
             result = await handle.result()
+            if run.state is RunState.FINAL:  # FENCED while it ran (engine/takeover.py): the taker records it
+                return
             job = run.job
             out = policy.outcome(result, job.options, cancel_reason=run.cancel_reason, cancel_status=run.cancel_status)
             if result.output_error or result.outputs_note:  # the status stays what the job did; the reason says more
@@ -382,6 +385,10 @@ class Scheduler(Driver):
                 self._launched()
         finally:
             self.wake()
+
+    def adopt(self, run: Run, event: Event) -> None:  # a run taken over from a host that lost its lease (takeover.py)
+        self._add(run)
+        self._fire(run, event)
 
     def _retry_due(self, run: Run) -> None:
         run.retry_timer = None

@@ -12,6 +12,8 @@ or the global one) are stepped over here, the one check: its next tick advances,
 no row is written (not even `missed` after downtime); the newest tick stepped over is kept, and
 once the job is resumed, catch-up=last hands that one tick over (trigger catch_up), else it is
 only persisted as handled (ticks.LastTicks), so a restart does not see the paused ticks missed.
+A host refusing to claim ticks (`refusing`: its clock skewed from a shared database's, or no
+lease; service/heartbeat.py) steps over every job's ticks the same way while it refuses.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Ticker:
         self._unsettled: dict[str, datetime] = {}  # job -> tick it just ran; next tick not yet computed
         self.pauses = Pauses.read(store)
         self.paused_tick: dict[str, datetime] = {}  # job -> newest tick stepped over while paused
+        self.refusing: str | None = None  # why this host claims no tick now (service/heartbeat.py: clock skew, no lease)
 
     def install(self, jobs: dict[str, JobSpec], order: list[str], now: float, *, initial: bool) -> None:
         old = self.jobs
@@ -102,7 +105,7 @@ class Ticker:
     def _tick_job(self, job: JobSpec, now: float, downtime: bool, new_tick: NewTick) -> None:
         if job.name in self._unsettled:
             self.settle(now)
-        if self.pauses.of(job.name) is not None:
+        if self.pauses.of(job.name) is not None or self.refusing:  # refusing: stepped over as if paused
             self._step_over(job, now, downtime)
             return
         if job.name in self.paused_tick:

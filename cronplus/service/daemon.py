@@ -37,6 +37,7 @@ from cronplus.service.stats import RunStats
 
 if TYPE_CHECKING:
     from cronplus.engine.dagrun import Chain, Run
+    from cronplus.service.heartbeat import Lease
 
 log = logging.getLogger("cronplus")
 
@@ -56,6 +57,8 @@ class Settings:
     http: HttpServing = NO_HTTP  # `--http HOST:PORT` (web/mount.py); by default nothing is served or imported
     max_running: int | None = None  # `--max-running N`: runs of all jobs at once (engine/pools.py)
     host_id: str | None = None  # `--host-id ID`: this supervisor's name in a cluster; None: the host name
+    lease_s: float = 60.0  # `--lease DURATION`: a shared store's heartbeat lease (service/heartbeat.py)
+    clock_shift_s: float = 0.0  # how far `clock` is from real time on purpose (tests); the skew check subtracts it
 
 
 def owner_id(host: str | None = None) -> str:
@@ -92,6 +95,7 @@ class Daemon:
         self.crontab_missing = not self.paths.crontab.exists()
         self.exit_code = 0
         self.stats = RunStats()
+        self.lease: Lease | None = None  # a shared store's heartbeat (service/heartbeat.py); None on SQLite
 
     def _signature(self) -> tuple[float, int] | None:
         try:
@@ -126,6 +130,10 @@ class Daemon:
                                    outputs_dir=self.paths.state_dir / "outputs",
                                    max_running=self.settings.max_running)
         self.scheduler.store.on_change = self._status
+        from cronplus.service.heartbeat import start_lease  # a shared store's lease; None on SQLite
+        self.lease = start_lease(self.scheduler, self.paths.db, self.history, owner=self.owner, clock=clock,
+                                 new_owner=lambda: owner_id(self.settings.host_id), lease_s=self.settings.lease_s,
+                                 shift_s=self.settings.clock_shift_s, on_change=self._status)
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
@@ -162,6 +170,8 @@ class Daemon:
         reaper.stop()
         stop_watching(observer)
         self.scheduler.store.close()
+        if self.lease is not None:  # after the last end is written: our row goes
+            self.lease.stop()
         self.worker.stop(timeout=2.0)
         self.history.close()
         log.info("cronplus supervisor stopped%s", " (exit 1: the scheduling loop died)" if self.exit_code else "")
@@ -263,6 +273,8 @@ class Daemon:
         store = self.scheduler.store
         if store.problem:
             text += f"; {store.problem}: {len(store.held)} history write(s) held in memory"
+        if self.lease is not None and self.lease.problem:
+            text += f"; {self.lease.problem}"
         self.notifier.status(text)
 
 

@@ -55,6 +55,11 @@ class RunStart:
     run_id: int | None = None  # None: the store assigns it (storeguard gives held rows theirs)
 
 
+class RunTaken(Exception):
+    """finish_run(..., owner=X) found the row not X's (fencing): another host took the run over
+    when X's lease ran out (store/leases.py) and recorded its end; this end is not recorded."""
+
+
 class KvReader(Protocol):
     def kv_get(self, key: str) -> str | None: ...
     def kv_prefixed(self, prefix: str) -> dict[str, str]: ...
@@ -106,7 +111,8 @@ class RunWriter(UnitOfWork, Protocol):
     def set_queued(self, run_id: int, queued_s: float) -> None: ...  # seconds it waited for a pool slot
     def set_sensor_s(self, run_id: int, seconds: float) -> None: ...  # its sensor's wait (wait-for=)
     def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None,
-                   reason: str | None, final: bool, signal: int | None = None) -> RunRecord: ...
+                   reason: str | None, final: bool, signal: int | None = None,
+                   owner: str | None = None) -> RunRecord: ...  # owner: fenced (RunTaken) unless the row is its
     def record_not_run(self, *, job: str, status: RunStatus, trigger: Trigger, scheduled_at: float | None,
                        tz: str | None, at: float, reason: str | None, run_id: int | None = None) -> RunRecord: ...
     def stale_running(self, *, live_owner: str) -> list[RunRecord]: ...

@@ -30,6 +30,7 @@ from cronplus.store.api import (  # RunStart: the shared API, re-exported
     HistoryStore,
     OutboxQueue,
     RunStart,
+    RunTaken,
 )
 from cronplus.store.checkpoint import Checkpointer
 from cronplus.store.readhistory import (  # the shared API, re-exported
@@ -284,29 +285,25 @@ class History(ReadHistory):
                 items,
             )
 
-    def finish_run(
-        self,
-        run_id: int,
-        *,
-        status: RunStatus,
-        ended_at: float,
-        exit_code: int | None,
-        reason: str | None,
-        final: bool,
-        signal: int | None = None,
-    ) -> RunRecord:
+    def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None, reason: str | None,
+                   final: bool, signal: int | None = None, owner: str | None = None) -> RunRecord:
         """Complete a row: status, end, exit code (and the signal that killed the shell), reason;
-        `final` when no attempt follows."""
+        `final` when no attempt follows. With `owner`, only a row that owner holds (fencing:
+        RunTaken, nothing written, when another host took it over; store/leases.py)."""
         row = self.conn.execute("SELECT log_path FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise CronplusError(f"no run {run_id} in history")
         log_bytes = file_size(row["log_path"])
+        fence = "" if owner is None else " AND owner = ?"
         with self._transaction() as conn:
-            conn.execute(
+            done = conn.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, signal = ?, reason = ?, final = ?,"
-                " log_bytes = ?, owner = NULL WHERE run_id = ?",
-                (str(status), ended_at, exit_code, signal, reason, int(final), log_bytes, run_id),
-            )
+                f" log_bytes = ?, owner = NULL WHERE run_id = ?{fence}",
+                (str(status), ended_at, exit_code, signal, reason, int(final), log_bytes, run_id,
+                 *(() if owner is None else (owner,))),
+            ).rowcount
+            if owner is not None and not done:
+                raise RunTaken(f"run {run_id} is no longer {owner}'s")
         record = self.get_run(run_id)
         assert record is not None
         return record

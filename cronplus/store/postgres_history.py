@@ -23,7 +23,7 @@ from typing import Any, Self
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
-from cronplus.store.api import HistoryStore, RunStart
+from cronplus.store.api import HistoryStore, RunStart, RunTaken
 from cronplus.store.history import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_LOG_BYTES,
@@ -200,16 +200,21 @@ class PostgresHistory:
             self._many("UPDATE runs SET sensor_s = %s WHERE run_id = %s", [(seconds, run_id)])
 
     def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None,
-                   reason: str | None, final: bool, signal: int | None = None) -> RunRecord:
-        """Complete a row: status, end, exit code (and signal), reason; `final` when no attempt follows."""
+                   reason: str | None, final: bool, signal: int | None = None, owner: str | None = None) -> RunRecord:
+        """Complete a row: status, end, exit code (and signal), reason; `final` when no attempt follows.
+        With `owner`, only a row that owner holds (fencing: RunTaken, nothing written; store/leases.py)."""
         rows = self._rows("SELECT log_path FROM runs WHERE run_id = %s", (run_id,))
         if not rows:
             raise CronplusError(f"no run {run_id} in history")
         log_bytes = file_size(rows[0]["log_path"])
+        fence = "" if owner is None else " AND owner = %s"
         with self.transaction():
-            self._rows("UPDATE runs SET status = %s, ended_at = %s, exit_code = %s, signal = %s, reason = %s,"
-                       " final = %s, log_bytes = %s, owner = NULL WHERE run_id = %s RETURNING run_id",
-                       (str(status), ended_at, exit_code, signal, reason, int(final), log_bytes, run_id))
+            done = self._rows("UPDATE runs SET status = %s, ended_at = %s, exit_code = %s, signal = %s, reason = %s,"
+                              f" final = %s, log_bytes = %s, owner = NULL WHERE run_id = %s{fence} RETURNING run_id",
+                              (str(status), ended_at, exit_code, signal, reason, int(final), log_bytes, run_id,
+                               *(() if owner is None else (owner,))))
+            if owner is not None and not done:
+                raise RunTaken(f"run {run_id} is no longer {owner}'s")
         return self._got(run_id)
 
     def record_not_run(self, *, job: str, status: RunStatus, trigger: Trigger, scheduled_at: float | None,

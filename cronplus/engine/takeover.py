@@ -1,0 +1,88 @@
+"""A cluster's failures, on the scheduler's side (store/leases.py has the SQL, service/heartbeat.py
+decides when): taking over the runs of a host that lost its lease, and fencing ourselves when we
+lost ours. All on the loop's thread, with the scheduler's writer.
+
+- `take_over(scheduler, hosts, owner) -> Taken | None`: in ONE transaction, the host's row is
+  taken (`HostTaker.take`: locked, SKIP LOCKED, so of two takers one acts) and each of its
+  `running` rows ends `interrupted` ("host X lost its lease"), fenced on that host's owner id,
+  with its RunEnded published in the same transaction (alerting decides there: the failure
+  alert, or none yet when a retry follows). A run with retries left (policy.will_retry's
+  count: its attempt <= retries=) then gets its next attempt here, after its retry delay, as
+  any retry (ADOPT_RETRY -> RETRY_WAIT -> START: a new row, trigger `retry`, claimed like any
+  attempt); a job this crontab does not have ends final.
+- `fence(scheduler, why) -> int`: our lease is lost: every RUNNING run is FENCED (its attempt
+  killed at once, no row written: the host that took it over recorded it). Runs not under way
+  (a retry's wait, waiting, queued) stay: their next rows carry the owner id given by `reown`.
+- `reown(scheduler, owner)`: the owner id the scheduler's rows carry from now on (a new lease).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+from cronplus.engine import events, policy
+from cronplus.engine.dagrun import Run
+from cronplus.engine.runstate import Event, Kind, RunState
+from cronplus.status import RunStatus, Trigger
+from cronplus.store.leases import Taken
+
+if TYPE_CHECKING:
+    from cronplus.engine.scheduler import Scheduler
+    from cronplus.model import RunRecord
+
+log = logging.getLogger("cronplus")
+
+
+class HostTaker(Protocol):
+    def take(self, owner: str, *, taker: str) -> Taken | None: ...
+
+
+def take_over(scheduler: Scheduler, hosts: HostTaker, owner: str) -> Taken | None:
+    """Take the runs of `owner`, a host past its lease (see the module docstring)."""
+    history, now = scheduler.history, scheduler.clock.time()
+    retries: list[RunRecord] = []
+    with history.transaction():
+        taken = hosts.take(owner, taker=scheduler.owner)
+        if taken is None:
+            return None
+        reason = f"host {taken.host} lost its lease"
+        for row in taken.running:
+            job = scheduler.jobs.get(row.job)
+            retry = job is not None and row.scheduled_at is not None and row.attempt <= job.options.retries
+            record = history.finish_run(row.run_id, status=RunStatus.INTERRUPTED, ended_at=now, exit_code=None,
+                                        reason=reason, final=not retry, owner=owner)
+            if job is not None:  # RunEnded names the job's spec (its alert settings): one this crontab has
+                scheduler.bus.publish(events.RunEnded(job=job, record=record, will_retry=retry))
+            if retry:
+                retries.append(record)
+    log.warning("took over host %s (%s, its lease ran out): %d running run(s) recorded interrupted%s",
+                taken.host, owner, len(taken.running), f", {len(retries)} to retry here" if retries else "")
+    for record in retries:
+        _adopt(scheduler, record)
+    return taken
+
+
+def _adopt(scheduler: Scheduler, record: RunRecord) -> None:
+    job = scheduler.jobs[record.job]
+    assert record.scheduled_at is not None
+    trigger = record.trigger if record.attempt == 1 else Trigger.SCHEDULE  # the run's first trigger
+    run = Run(job, record.scheduled_at, trigger, attempt=record.attempt, attempt_id=record.run_id, record=record)
+    scheduler.adopt(run, Event(Kind.ADOPT_RETRY, delay=policy.retry_delay(record.attempt, job.options)))
+
+
+def fence(scheduler: Scheduler, why: str) -> int:
+    """Kill every attempt under way, recording none of them (see the module docstring)."""
+    fenced = Event(Kind.FENCED, reason=why)
+    running = [run for run in scheduler.runs if run.state is RunState.RUNNING]
+    for run in running:
+        scheduler._fire(run, fenced)  # the one place a run's effects are carried out
+    log.error("this host lost its lease (%s): %d running job(s) killed, not recorded here"
+              " (the host that takes its runs over records them)", why, len(running))
+    return len(running)
+
+
+def reown(scheduler: Scheduler, owner: str) -> None:
+    """The owner id of the rows the scheduler writes from now on (after a new lease)."""
+    scheduler.owner = scheduler.launcher.owner = scheduler.sensors.owner = owner
+    scheduler.records.owner = owner
