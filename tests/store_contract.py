@@ -425,3 +425,23 @@ class StoreContract:
         store.kv_set_many(again.resume(["report"]))
         after = Pauses.read(store)
         assert (after.of("other"), after.of("report")) == (None, None) and after.of("backup") is not None
+
+    # ---- fencing (store/leases.py: a host whose run was taken over must not record its end) ----
+
+    def test_a_finish_fenced_on_another_owner_writes_nothing_and_says_the_run_was_taken(
+            self, store: HistoryStore) -> None:
+        from cronplus.store.api import RunTaken
+
+        run_id = start(store, owner="host-a:1:1")
+        with pytest.raises(RunTaken), store.transaction():
+            store.set_outputs(run_id, [("k", "v")])  # a taken run's end: none of it is written
+            store.finish_run(run_id, status=RunStatus.SUCCESS, ended_at=T0 + 5, exit_code=0, reason=None,
+                             final=True, owner="host-b:2:2")
+        assert (got(store, run_id).status, got(store, run_id).outputs) == (RunStatus.RUNNING, ())
+        ended = store.finish_run(run_id, status=RunStatus.INTERRUPTED, ended_at=T0 + 6, exit_code=None,
+                                 reason="host host-a lost its lease", final=True, owner="host-a:1:1")
+        assert ended.status is RunStatus.INTERRUPTED and ended == got(store, run_id)
+        with pytest.raises(RunTaken):  # the row is owned by no one once it ended: a second end is fenced
+            store.finish_run(run_id, status=RunStatus.SUCCESS, ended_at=T0 + 7, exit_code=0, reason=None,
+                             final=True, owner="host-a:1:1")
+        assert got(store, run_id) == ended

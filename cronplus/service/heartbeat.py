@@ -85,8 +85,9 @@ class Heartbeat:
         error), then beat on a thread of its own."""
         self._db = self.leases.connect()
         sent = self.monotonic()
-        self._db.register(self.owner, lease_s=self.lease_s, local_time=self._local())
+        registered = self._db.register(self.owner, lease_s=self.lease_s, local_time=self._local())
         self._renewed(sent)
+        self._skew(registered.skew_s)  # before the first tick: a skewed host claims none
         self._thread = threading.Thread(target=self._run, name="cronplus-heartbeat", daemon=True)
         self._thread.start()
 
@@ -177,7 +178,7 @@ class Heartbeat:
         assert self._db is not None
         owner = self.new_owner()
         try:
-            self._db.register(owner, lease_s=self.lease_s, local_time=self._local())
+            registered = self._db.register(owner, lease_s=self.lease_s, local_time=self._local())
         except Exception as exc:  # noqa: BLE001 - the database away: the next beat tries again
             self._failed(exc)
             return None
@@ -185,6 +186,7 @@ class Heartbeat:
             self.owner, self._lost = owner, False
         self._renewed(sent)
         self.listener.lost(why, owner)
+        self._skew(registered.skew_s)
         return owner
 
     def _skew(self, skew_s: float | None) -> None:

@@ -71,11 +71,17 @@ class LeaseDb:
         with self.db.guard():
             return self.db.conn().execute(sql, params).fetchall()
 
-    def register(self, owner: str, *, lease_s: float, local_time: float, kind: str = "supervisor") -> None:
-        self._rows(f"DELETE FROM hosts WHERE taken_at < {_NOW} - %s", (TAKEN_KEPT_S,))
-        self._rows(f"INSERT INTO hosts (owner, host, kind, pid, started_at, heartbeat_at, lease_s, skew_s)"
-                   f" VALUES (%s, %s, %s, %s, {_NOW}, {_NOW}, %s, %s - {_NOW})",
-                   (owner, self.host, kind, os.getpid(), lease_s, local_time))
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        with self.db.guard():
+            self.db.conn().execute(sql, params)
+
+    def register(self, owner: str, *, lease_s: float, local_time: float, kind: str = "supervisor") -> Beat:
+        """The owner's row, its lease begun now; the Beat says this host's clock skew."""
+        self._execute(f"DELETE FROM hosts WHERE taken_at < {_NOW} - %s", (TAKEN_KEPT_S,))
+        rows = self._rows(f"INSERT INTO hosts (owner, host, kind, pid, started_at, heartbeat_at, lease_s, skew_s)"
+                          f" VALUES (%s, %s, %s, %s, {_NOW}, {_NOW}, %s, %s - {_NOW}) RETURNING skew_s",
+                          (owner, self.host, kind, os.getpid(), lease_s, local_time))
+        return Beat(skew_s=float(rows[0]["skew_s"]))
 
     def beat(self, owner: str, *, local_time: float) -> Beat:
         rows = self._rows(f"UPDATE hosts SET heartbeat_at = {_NOW}, skew_s = %s - {_NOW}"
@@ -96,7 +102,7 @@ class LeaseDb:
             " ORDER BY heartbeat_at", (owner,))]
 
     def leave(self, owner: str) -> None:
-        self._rows("DELETE FROM hosts WHERE owner = %s AND taken_by IS NULL", (owner,))
+        self._execute("DELETE FROM hosts WHERE owner = %s AND taken_by IS NULL", (owner,))
 
     def close(self) -> None:
         self.db.close()

@@ -13,7 +13,8 @@ name, a run status, a delivery result): docs/web.md's list.
 `cronplus_job_paused` comes with pause (issue 13). Nothing secret is a label: job names only.
 
 `/healthz`: 200 `ok` while the scheduling loop lives and answers (site.LiveSite.alive), else 503
-with the reason, as the watchdog would see it.
+with the reason, as the watchdog would see it; 503 too while a host of a cluster refuses to claim
+ticks (its clock skewed from the database's, or no lease: the reason says which).
 """
 
 from __future__ import annotations

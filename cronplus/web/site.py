@@ -9,7 +9,8 @@ the server's threads, never blocking the event loop.
   are only ever touched on its own thread; service/commands.py's Commands answers, as it does
   the control socket.
 - `alive(timeout)`: the scheduling task lives (service/loopwatch.py) and the loop answers within
-  `timeout` (a loop blocked by a bug is as dead to /healthz as a crashed task).
+  `timeout` (a loop blocked by a bug is as dead to /healthz as a crashed task), and, with a shared
+  store, it claims ticks (else the lease's problem: clock skew, no lease; service/heartbeat.py).
 - `stats()`: the supervisor's Stats (`daemon.stats`, service/stats.RunStats, fed by run events).
 """
 
@@ -83,7 +84,8 @@ class LiveSite:
             self.on_loop(lambda: None, timeout)
         except LoopUnavailable as exc:
             return str(exc)
-        return None
+        lease = self.daemon.lease  # a shared store's (service/heartbeat.py): clock skew, no lease
+        return lease.problem if lease is not None else None
 
 
 class RequestSite:
