@@ -80,16 +80,17 @@ class Heartbeat:
     def _local(self) -> float:
         return self.clock.time() - self.shift_s
 
-    def start(self) -> None:
+    def start(self, *, thread: bool = True) -> None:
         """Register (on the caller's thread: a database that does not answer is the caller's
-        error), then beat on a thread of its own."""
+        error), then beat on a thread of its own (without `thread`, whoever calls `beat()`)."""
         self._db = self.leases.connect()
         sent = self.monotonic()
         registered = self._db.register(self.owner, lease_s=self.lease_s, local_time=self._local())
         self._renewed(sent)
         self._skew(registered.skew_s)  # before the first tick: a skewed host claims none
-        self._thread = threading.Thread(target=self._run, name="cronplus-heartbeat", daemon=True)
-        self._thread.start()
+        if thread:
+            self._thread = threading.Thread(target=self._run, name="cronplus-heartbeat", daemon=True)
+            self._thread.start()
 
     def stop(self, *, leave: bool = True) -> None:
         """Stop beating; `leave`: remove our row (a clean stop: every run of ours is recorded)."""
