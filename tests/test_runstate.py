@@ -102,6 +102,7 @@ EXPECTED: list[tuple[RunState, Kind, RunState, tuple[Effect, ...]]] = [
 ]
 EXPECTED += [  # leases (engine/takeover.py): fenced, no row of ours; a taken run's retry follows on the taker
     (S.RUNNING, K.FENCED, S.FINAL, (E.KILL, E.RELEASE)),
+    (S.RETRY_WAIT, K.FENCED, S.FINAL, (E.KILL, E.RELEASE)),
     (S.NEW, K.ADOPT_RETRY, S.RETRY_WAIT, (E.RETRY_TIMER,)),
 ]
 

@@ -76,6 +76,7 @@ class Run:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     params: tuple[tuple[str, str], ...] = ()  # a manual run's --param K=V, every attempt's (runio.py)
     sensor_s: float | None = None  # its sensor's wait (sensors.py), until written on its row
+    taken: bool = False  # its end was fenced: another host took it over and retries it (engine/takeover.py)
 
     @property
     def run_id(self) -> int | None:

@@ -121,8 +121,9 @@ class Records:
                 record: RunRecord = self.history.finish_run(attempt_id, status=out.status, ended_at=ended,
                                                             exit_code=result.exit_code, signal=result.signal,
                                                             reason=out.reason, final=final, owner=self.owner)
-            except RunTaken:  # its end is the taker's (store/leases.py): not recorded twice
+            except RunTaken:  # its end is the taker's (store/leases.py): not recorded twice, nor retried here
                 taken.append(attempt_id)
+                run.taken = True
                 log.warning("job %s: run %d %s here, but another host took it over (this host's lease ran out):"
                             " not recorded twice", job.name, attempt_id, out.status)
                 return draft([])

@@ -209,6 +209,7 @@ TABLE.update({
 # it (the host that took its runs over recorded them `interrupted`), which then retries them itself
 TABLE.update({
     (S.RUNNING, K.FENCED): Step(S.FINAL, (E.KILL, E.RELEASE)),
+    (S.RETRY_WAIT, K.FENCED): Step(S.FINAL, (E.KILL, E.RELEASE)),  # its end was fenced: no retry here (nothing to kill)
     (S.NEW, K.ADOPT_RETRY): Step(S.RETRY_WAIT, (E.RETRY_TIMER,)),
 })
 

@@ -373,6 +373,8 @@ class Scheduler(Driver):
             if policy.will_retry(out, run.attempt, job.options) and not self.stopping:
                 delay = policy.retry_delay(run.attempt, job.options)
                 self._fire(run, Event(Kind.ENDED_RETRY, result=result, outcome=out, delay=delay))
+                if run.taken:  # its end was fenced: the host that took it over retries it (takeover.py)
+                    self._fire(run, Event(Kind.FENCED))
                 if run.cancelled:  # replaced, but it ended by itself first: its retry will not happen
                     self._fire(run, Event(Kind.REPLACED, reason=run.cancel_reason))
             else:
