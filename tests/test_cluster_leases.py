@@ -287,3 +287,46 @@ def test_a_taken_run_with_retries_left_gets_its_next_attempt_on_the_taker(
     assert (two.status, two.attempt, two.trigger, two.host) == (RunStatus.SUCCESS, 2, Trigger.RETRY, "b")
     assert two.scheduled_at == one.scheduled_at
     assert history.last_final_run("long") == two
+
+
+def test_a_dead_hosts_pending_retry_runs_on_the_taker_after_what_is_left_of_its_delay(
+        tmp_path: Path, history: PostgresHistory, pg_url: str) -> None:
+    from cronplus.engine.takeover import take_over
+
+    dead = open_postgres(pg_url, host="a")
+    try:
+        Heartbeat(Leases(pg_url, dead), Listener(Heard()), owner="a:1:0", new_owner=lambda: "a:2:0",
+                  lease_s=LEASE, clock=SystemClock()).start(thread=False)
+        failed = dead.start_run(job="flaky", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=1_749_999_960.0,
+                                tz=None, started_at=1_749_999_961.0, log_path=None, owner="a:1:0")
+        dead.finish_run(failed, status=RunStatus.FAILED, ended_at=1_749_999_990.0, exit_code=1, reason="exit 1",
+                        final=False, owner="a:1:0")  # host a waits 30s to retry it... and dies
+        gone = dead.start_run(job="removed", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=1_749_999_960.0,
+                              tz=None, started_at=1_749_999_961.0, log_path=None, owner="a:1:0")
+        dead.finish_run(gone, status=RunStatus.FAILED, ended_at=1_749_999_990.0, exit_code=1, reason="exit 1",
+                        final=False, owner="a:1:0")
+    finally:
+        dead.close()
+    time.sleep(LEASE + 0.2)
+    scheduler = scheduler_for(tmp_path, history, "# cronplus: name=flaky retries=1 retry-delay=30s\n* * * * * true\n")
+
+    async def main() -> Any:
+        taken = take_over(scheduler, Leases(pg_url, history), "a:1:0")
+        (run,) = scheduler.runs
+        assert (run.state, run.attempt) == ("retry_wait", 1)
+        left = run.retry_timer.when() - asyncio.get_running_loop().time() if run.retry_timer else None
+        assert left is not None and 19 < left <= 20.5, left
+        run.retry_timer.cancel()
+        scheduler._retry_due(run)  # its delay (20s left of 30 on the scheduler's clock) is over
+        await asyncio.wait_for(scheduler.wait_idle(), 30)
+        return taken
+
+    taken = asyncio.run(main())
+    assert [r.run_id for r in taken.retrying] == [failed, gone] and taken.running == []
+    rows = {(r.job, r.attempt): r for r in history.query()}
+    assert (rows["flaky", 2].status, rows["flaky", 2].trigger, rows["flaky", 2].host) == (
+        RunStatus.SUCCESS, Trigger.RETRY, "b")
+    assert history.last_final_run("flaky") == rows["flaky", 2]
+    removed = rows["removed", 1]
+    assert removed.reason == "exit 1; retry abandoned: host a lost its lease"
+    assert history.last_final_run("removed") == removed, "a job the taker does not have ends final"

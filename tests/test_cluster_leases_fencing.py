@@ -48,7 +48,7 @@ def test_a_run_taken_over_while_it_ran_is_neither_recorded_again_nor_retried_her
         await until(lambda: history.get_run(run_id).pid is not None)
         # another host took it over: its end is written with that host's fence (the row's owner)
         history.finish_run(run_id, status=RunStatus.INTERRUPTED, ended_at=T0 + 5, exit_code=None,
-                           reason="host a lost its lease", final=False, owner="a:1:0")
+                           reason="host a lost its lease", final=True, owner="a:1:0")
         flag.touch()  # the job ends (failed: a retry would follow)
         await asyncio.wait_for(scheduler.wait_idle(), 20)
         return run_id

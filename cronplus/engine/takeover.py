@@ -11,8 +11,12 @@ lost ours. All on the loop's thread, with the scheduler's writer.
   any retry (ADOPT_RETRY -> RETRY_WAIT -> START: a new row, trigger `retry`, claimed like any
   attempt); a job this crontab does not have ends final.
 - `fence(scheduler, why) -> int`: our lease is lost: every RUNNING run is FENCED (its attempt
-  killed at once, no row written: the host that took it over recorded it). Runs not under way
-  (a retry's wait, waiting, queued) stay: their next rows carry the owner id given by `reown`.
+  killed at once, no row written: the host that took it over recorded it), and every run in its
+  retry's wait (its ended row is the lost lease's: the taker retries it). Runs with no row yet
+  (waiting, queued, sensing) stay: their rows carry the owner id given by `reown`.
+- An ended attempt whose retry is to come keeps its owner (finish_run clears it only on a final
+  end), so the host that takes a dead host over also runs the retries it was waiting to run
+  (after what is left of their delay).
 - `reown(scheduler, owner)`: the owner id the scheduler's rows carry from now on (a new lease).
 """
 
@@ -36,6 +40,7 @@ log = logging.getLogger("cronplus")
 
 class HostTaker(Protocol):
     def take(self, owner: str, *, taker: str) -> Taken | None: ...
+    def own(self, run_ids: list[int], owner: str) -> None: ...
 
 
 def take_over(scheduler: Scheduler, hosts: HostTaker, owner: str) -> Taken | None:
@@ -56,29 +61,45 @@ def take_over(scheduler: Scheduler, hosts: HostTaker, owner: str) -> Taken | Non
                 scheduler.bus.publish(events.RunEnded(job=job, record=record, will_retry=retry))
             if retry:
                 retries.append(record)
+        hosts.own([record.run_id for record in retries], scheduler.owner)
+        waiting = [record for record in taken.retrying if _retry_here(scheduler, record)]  # its retries' waits
+        for record in taken.retrying:
+            if record not in waiting:  # a job this crontab does not have: its run ends final
+                history.mark_final(record.run_id, f"retry abandoned: host {taken.host} lost its lease")
     log.warning("took over host %s (%s, its lease ran out): %d running run(s) recorded interrupted%s",
-                taken.host, owner, len(taken.running), f", {len(retries)} to retry here" if retries else "")
+                taken.host, owner, len(taken.running),
+                f", {len(retries) + len(waiting)} retry(ies) to run here" if retries or waiting else "")
     for record in retries:
-        _adopt(scheduler, record)
+        _adopt(scheduler, record, now)
+    for record in waiting:
+        _adopt(scheduler, record, now)
     return taken
 
 
-def _adopt(scheduler: Scheduler, record: RunRecord) -> None:
+def _retry_here(scheduler: Scheduler, record: RunRecord) -> bool:
+    return record.job in scheduler.jobs and record.scheduled_at is not None
+
+
+def _adopt(scheduler: Scheduler, record: RunRecord, now: float) -> None:
+    """Its next attempt after the retry delay, counted from the attempt's end."""
     job = scheduler.jobs[record.job]
     assert record.scheduled_at is not None
     trigger = record.trigger if record.attempt == 1 else Trigger.SCHEDULE  # the run's first trigger
     run = Run(job, record.scheduled_at, trigger, attempt=record.attempt, attempt_id=record.run_id, record=record)
-    scheduler.adopt(run, Event(Kind.ADOPT_RETRY, delay=policy.retry_delay(record.attempt, job.options)))
+    ended = record.ended_at.timestamp() if record.ended_at is not None else now
+    delay = max(0.0, ended + policy.retry_delay(record.attempt, job.options) - now)
+    scheduler.adopt(run, Event(Kind.ADOPT_RETRY, delay=delay))
 
 
 def fence(scheduler: Scheduler, why: str) -> int:
     """Kill every attempt under way, recording none of them (see the module docstring)."""
     fenced = Event(Kind.FENCED, reason=why)
     running = [run for run in scheduler.runs if run.state is RunState.RUNNING]
-    for run in running:
+    retrying = [run for run in scheduler.runs if run.state is RunState.RETRY_WAIT]
+    for run in running + retrying:
         scheduler._fire(run, fenced)  # the one place a run's effects are carried out
-    log.error("this host lost its lease (%s): %d running job(s) killed, not recorded here"
-              " (the host that takes its runs over records them)", why, len(running))
+    log.error("this host lost its lease (%s): %d running job(s) killed, not recorded here, %d pending retry(ies)"
+              " dropped (the host that takes its runs over records and retries them)", why, len(running), len(retrying))
     return len(running)
 
 

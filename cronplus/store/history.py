@@ -294,11 +294,11 @@ class History(ReadHistory):
         if row is None:
             raise CronplusError(f"no run {run_id} in history")
         log_bytes = file_size(row["log_path"])
-        fence = "" if owner is None else " AND owner = ?"
+        fence, owned = "" if owner is None else " AND owner = ?", ", owner = NULL" if final else ""  # a retry stays its owner's
         with self._transaction() as conn:
             done = conn.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, signal = ?, reason = ?, final = ?,"
-                f" log_bytes = ?, owner = NULL WHERE run_id = ?{fence}",
+                f" log_bytes = ?{owned} WHERE run_id = ?{fence}",
                 (str(status), ended_at, exit_code, signal, reason, int(final), log_bytes, run_id,
                  *(() if owner is None else (owner,))),
             ).rowcount
@@ -374,7 +374,7 @@ class History(ReadHistory):
         row; `reason` is appended to the attempt's own (e.g. "exit 3; retry abandoned: ...")."""
         with self._transaction() as conn:
             conn.execute(
-                "UPDATE runs SET final = 1, reason = CASE WHEN reason IS NULL THEN ? ELSE reason || '; ' || ? END"
+                "UPDATE runs SET final = 1, owner = NULL, reason = CASE WHEN reason IS NULL THEN ? ELSE reason || '; ' || ? END"
                 " WHERE run_id = ? AND final = 0 AND status != 'running'",
                 (reason, reason, run_id),
             )

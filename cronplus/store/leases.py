@@ -19,7 +19,9 @@ docs/cluster-leases.md states the rules for users.
   alert decisions commit with it): the host's row locked `FOR UPDATE SKIP LOCKED` and re-checked
   (still expired, not taken: None otherwise, and of two takers only one gets it), marked
   taken_by / taken_at, and its `running` rows returned (locked), for the caller to end with
-  `finish_run(..., owner=that owner)`.
+  `finish_run(..., owner=that owner)`; its ended attempts with a retry to come (not final: such
+  a row keeps its owner until its run is final) become the taker's (`own`), their retries with
+  them. `own(run_ids, owner)` gives the taker the rows of the retries it runs.
 - `RunWriter.finish_run(..., owner=X)` (both backends) is the fence: it updates the row only if X
   still owns it, so a late end from a host whose runs were taken is not recorded (RunTaken).
 
@@ -52,11 +54,13 @@ class Beat:
 
 @dataclass(frozen=True, slots=True)
 class Taken:
-    """A host's row just taken over: its name and its running rows (still `running`, locked)."""
+    """A host's row just taken over: its name, its running rows (still `running`, locked) and its
+    ended attempts whose retry it was to run (not final; now the taker's: `owner` moved)."""
 
     owner: str
     host: str
     running: list[RunRecord]
+    retrying: list[RunRecord]
 
 
 class LeaseDb:
@@ -130,9 +134,18 @@ class Leases:
             return None  # renewed meanwhile, or another host is taking it right now
         self.history._rows(f"UPDATE hosts SET taken_by = %s, taken_at = {_NOW} WHERE owner = %s RETURNING owner",
                            (taker, owner))
-        ids = [int(row["run_id"]) for row in self.history._rows(
-            "SELECT run_id FROM runs WHERE owner = %s AND status = 'running' ORDER BY run_id FOR UPDATE", (owner,))]
-        return Taken(owner=owner, host=str(rows[0]["host"]), running=self.history.runs_by_id(ids))
+        found = self.history._rows("SELECT run_id, status, final FROM runs WHERE owner = %s ORDER BY run_id FOR UPDATE",
+                                   (owner,))
+        running = [int(row["run_id"]) for row in found if row["status"] == "running"]
+        retrying = [int(row["run_id"]) for row in found if row["status"] != "running" and not row["final"]]
+        self.own(retrying, taker)
+        return Taken(owner=owner, host=str(rows[0]["host"]), running=self.history.runs_by_id(running),
+                     retrying=self.history.runs_by_id(retrying))
+
+    def own(self, run_ids: list[int], owner: str) -> None:
+        """Ended attempts whose retry `owner` now runs (a taker's; inside its transaction)."""
+        if run_ids:
+            self.history._rows("UPDATE runs SET owner = %s WHERE run_id = ANY(%s) RETURNING run_id", (owner, run_ids))
 
 
 def leases_for(db: str | os.PathLike[str], history: object) -> Leases | None:

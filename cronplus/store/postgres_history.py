@@ -207,10 +207,10 @@ class PostgresHistory:
         if not rows:
             raise CronplusError(f"no run {run_id} in history")
         log_bytes = file_size(rows[0]["log_path"])
-        fence = "" if owner is None else " AND owner = %s"
+        fence, owned = "" if owner is None else " AND owner = %s", ", owner = NULL" if final else ""  # a retry stays its owner's
         with self.transaction():
             done = self._rows("UPDATE runs SET status = %s, ended_at = %s, exit_code = %s, signal = %s, reason = %s,"
-                              f" final = %s, log_bytes = %s, owner = NULL WHERE run_id = %s{fence} RETURNING run_id",
+                              f" final = %s, log_bytes = %s{owned} WHERE run_id = %s{fence} RETURNING run_id",
                               (str(status), ended_at, exit_code, signal, reason, int(final), log_bytes, run_id,
                                *(() if owner is None else (owner,))))
             if owner is not None and not done:
@@ -263,7 +263,7 @@ class PostgresHistory:
     def mark_final(self, run_id: int, reason: str) -> RunRecord:
         """An ended attempt whose retry will not happen becomes the run's final row, `reason` appended."""
         with self.transaction():
-            self._rows("UPDATE runs SET final = 1, reason = CASE WHEN reason IS NULL THEN %s ELSE reason || '; ' || %s END"
+            self._rows("UPDATE runs SET final = 1, owner = NULL, reason = CASE WHEN reason IS NULL THEN %s ELSE reason || '; ' || %s END"
                        " WHERE run_id = %s AND final = 0 AND status != 'running' RETURNING run_id",
                        (reason, reason, run_id))
         return self._got(run_id)
