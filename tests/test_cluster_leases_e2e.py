@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from cronplus.service import control
+from tests.test_daemon_notify import read_until
 from tests.test_faults_restart import Shifted, offset_to_next_minute
 from tests.waiting import alive, wait_until
 
@@ -138,10 +140,19 @@ def test_a_host_whose_clock_is_10s_off_the_databases_claims_no_tick_and_says_so(
     ran.mkdir()
     offset, tick = offset_to_next_minute(lead=8.0)
     text = f"# cronplus: name=every\n* * * * * echo $CRONPLUS_RUN_ID > {ran}/$CRONPLUS_RUN_ID\n"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
     monkeypatch.setenv("CRONPLUS_TEST_SKEW", "10")
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
     skewed = host(tmp_path, "a", offset, pg_url, text, "--http", "127.0.0.1:0")
     shifted.append(skewed)
     monkeypatch.delenv("CRONPLUS_TEST_SKEW")
+    monkeypatch.delenv("NOTIFY_SOCKET")
+    try:
+        status = read_until(notify, "clock skew +10.", timeout=30)
+    finally:
+        notify.close()
+    assert "claiming no ticks until it is back under" in status[-1]
     fine = host(tmp_path, "b", offset, pg_url, text)
     shifted.append(fine)
     skewed.wait_ready()
