@@ -259,6 +259,8 @@ class Lease:
         from cronplus.engine.takeover import take_over
         from cronplus.store.faults import is_storage_error
 
+        if self.scheduler.stopping:  # its retries would start in a supervisor that stops: leave it to the others
+            return
         try:
             take_over(self.scheduler, self.leases, owner)
         except Exception as exc:
