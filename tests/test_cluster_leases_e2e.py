@@ -67,7 +67,7 @@ def answers(sup: Shifted) -> bool:
 def two_hosts(shifted: list[Any], tmp_path: Path, pg_url: str) -> tuple[Shifted, Shifted, Path, float]:
     ran = tmp_path / "ran"
     ran.mkdir()
-    offset, tick = offset_to_next_minute(lead=10.0)
+    offset, tick = offset_to_next_minute(lead=12.0)  # both ready before it, even on a loaded machine
     text = crontab(tick, ran)
     a = host(tmp_path, "a", offset, pg_url, text)
     shifted.append(a)
