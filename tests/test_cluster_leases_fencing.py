@@ -94,3 +94,15 @@ def test_a_host_that_lost_its_lease_kills_what_runs_records_none_of_it_and_goes_
                for line in lines.lines)
     scheduler.store.close()
     history.close()
+
+
+def test_a_single_host_store_has_no_lease_and_imports_nothing_of_postgresql(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from cronplus.store.open import open_writer; from cronplus.store.leases import leases_for;"
+            " h = open_writer(sys.argv[1]); print(leases_for(sys.argv[1], h),"
+            " 'cronplus.store.postgres_history' in sys.modules, 'psycopg' in sys.modules); h.close()")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "history.db")], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.split() == ["None", "False", "False"]
