@@ -6,6 +6,12 @@ Exit 1 with a message for: no history yet, an unknown run, a run that never star
 missed, upstream_failed: no process, no output), a log file that is gone (deleted by log
 retention or by hand), and a run whose output was lost (its log disk was full: the reason the
 runner recorded, after whatever part of the output was kept). A run still running prints what it has written so far.
+
+With a shared store (PostgreSQL: several hosts), a run that ran on another host (its `host` is
+not $CRONPLUS_HOST_ID / this host's name), or whose log file is gone here, prints the capped head
+and tail its row keeps (engine/outputexcerpt.py) with a line between them saying how many bytes
+are not shown and where the full log is: "[... N bytes not shown: the full log is on HOST at
+PATH ...]" (`--tail N`: the last N lines of that).
 """
 
 from __future__ import annotations
@@ -13,9 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cronplus.errors import CronplusError, UsageError
+
+if TYPE_CHECKING:
+    from cronplus.model import RunRecord
+    from cronplus.store.api import OutputExcerpt
 
 HELP = "print the captured output of a run"
 CHUNK = 1 << 16
@@ -48,14 +58,19 @@ def run(args: argparse.Namespace) -> int:
         raise CronplusError(f"no run {run_id}: {exc}") from None
     with closing(hist):
         record = hist.get_run(run_id)
+        excerpt = hist.output_excerpt(run_id) if record is not None and hist.shared else None
     if record is None:
         raise CronplusError(f"no run {run_id} in history (see `cronplus log`)")
     if not record.log_path:
         raise CronplusError(f"run {run_id} ({record.job}, {record.status}) has no output: it never started")
     lost = output_lost(record.reason)
+    if excerpt is not None and record.host not in (None, this_host(args)):  # the log is on the host that ran it
+        return print_excerpt(record, excerpt, args.tail, gone=False)
     try:
         log = open(record.log_path, "rb")  # noqa: SIM115 (closed below; open errors handled apart from write errors)
     except FileNotFoundError:
+        if excerpt is not None:
+            return print_excerpt(record, excerpt, args.tail, gone=True)
         if lost:
             raise CronplusError(f"run {run_id} ({record.job}, {record.status}) has no output: {lost}") from None
         raise CronplusError(
@@ -72,6 +87,34 @@ def run(args: argparse.Namespace) -> int:
     out.flush()
     if lost:  # what was printed is not all the job wrote
         print(f"cronplus: run {run_id} ({record.job}): {lost}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def this_host(args: argparse.Namespace) -> str:
+    """This host's name in a cluster: $CRONPLUS_HOST_ID, as `cronplus run` reads it, else the host name."""
+    import socket
+
+    from cronplus import paths
+
+    return paths.environ_of(args).get("CRONPLUS_HOST_ID") or socket.gethostname()
+
+
+def print_excerpt(record: RunRecord, excerpt: OutputExcerpt, tail: int | None, *, gone: bool) -> int:
+    """The head and tail its row keeps (a shared store), with a line saying where the whole log is."""
+    import io
+
+    from cronplus.engine.outputexcerpt import render
+
+    text = render(excerpt, host=record.host, path=record.log_path, gone=gone)
+    if tail is not None:
+        text = text[tail_offset(io.BytesIO(text), tail):]
+    out = sys.stdout.buffer
+    out.write(text)
+    out.flush()
+    lost = output_lost(record.reason)
+    if lost:
+        print(f"cronplus: run {record.run_id} ({record.job}): {lost}", file=sys.stderr)
         return 1
     return 0
 

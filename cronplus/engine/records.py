@@ -118,6 +118,8 @@ class Records:
         def write(_: Ids) -> RunRecord:  # the run's end and its alerts: both or neither, even across a kill -9
             if result.outputs:  # before finish_run, whose record carries them
                 self.history.set_outputs(attempt_id, result.outputs)
+            if result.output_head is not None:  # a shared store: its output readable from any host (outputexcerpt.py)
+                self.history.set_output_excerpt(attempt_id, result.output_head, result.output_tail or "")
             if result.peak_memory_bytes is not None or result.cpu_s is not None:  # a limited run's cgroup
                 self.history.set_usage(attempt_id, peak_memory_bytes=result.peak_memory_bytes, cpu_s=result.cpu_s)
             record: RunRecord = self.history.finish_run(attempt_id, status=out.status, ended_at=ended,

@@ -80,7 +80,8 @@ class Scheduler(Driver):
         self.owner = owner
         self.crontab = crontab
         host = getattr(history, "host", None) or socket.gethostname()
-        self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock, outputs_dir=outputs_dir)
+        self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock, outputs_dir=outputs_dir,
+                                                            excerpts=history.shared)  # logs readable from any host
         self.records = Records(self.store, history, self.bus, self.clock)
         self.ticker = Ticker(self.store, self.records, clock_start=self.clock.time(), scheduling=scheduling)
         self.launcher = Launcher(store=self.store, history=history, executor=self.executor, clock=self.clock,

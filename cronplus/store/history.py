@@ -32,6 +32,7 @@ from cronplus.store.api import (  # RunStart: the shared API, re-exported
     RunStart,
 )
 from cronplus.store.checkpoint import Checkpointer
+from cronplus.store.rowdetails import RowDetails
 from cronplus.store.readhistory import (  # the shared API, re-exported
     RUN_JSON_KEYS,
     NoHistoryError,
@@ -66,7 +67,7 @@ _INSERT_RUNNING = ("INSERT INTO runs (run_id, job, attempt, status, trigger, sch
                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)")
 
 
-class History(ReadHistory):
+class History(RowDetails, ReadHistory):
     """The supervisor's writer. One thread; each method is one short explicit transaction, or
     part of the caller's when it runs inside `transaction()`."""
 

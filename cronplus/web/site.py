@@ -155,10 +155,13 @@ class RequestSite:
         return self.daemon.stats  # its reads take a copy under its lock: safe from this thread
 
     def output(self, run_id: int, *, offset: int = 0, limit: int | None = None) -> bytes | None:
-        """Bytes of the run's log from `offset` (at most `limit`); None: no log kept (the run
-        never started, or its log is gone)."""
+        """Bytes of the run's log from `offset` (at most `limit`); None: no log kept here (the run
+        never started, its log is gone, or it is on the other host of a shared store that ran it)."""
         record = self.history().get_run(run_id)
         if record is None or not record.log_path:
+            return None
+        mine = self.daemon.history
+        if mine.shared and record.host not in (None, mine.host):  # its log is on the host that ran it
             return None
         try:
             with open(record.log_path, "rb") as f:
