@@ -90,6 +90,7 @@ class Kind(enum.Enum):
     SENSE = "sense"  # START for a job with wait-for=: probe its sensor first (scheduler._fire asks sensors.py)
     SENSE_TIMEOUT = "sense_timeout"  # wait-timeout passed: the run ends (failed or skipped), final
     SENSE_TIMEOUT_RETRY = "sense_timeout_retry"  # wait-timeout passed, a retry of the job follows
+    STORE_AWAY = "store_away"  # its row (its claim) could not be inserted: a shared store's database is away
 
 
 class Effect(enum.Enum):
@@ -107,6 +108,7 @@ class Effect(enum.Enum):
     END_SENSOR = "end_sensor"  # its sensor stops: a probe in flight is killed; its stored wait is forgotten
     KEEP_SENSOR = "keep_sensor"  # its sensor stops; its stored wait stays for the next supervisor
     RECORD_WAIT_END = "record_wait_end"  # its sensor gave up: the attempt's row, ended (final or not), RunEnded
+    NOT_STARTED = "not_started"  # no row, no start (engine/outage.py): its tick is missed when the store is back, a retry abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,10 @@ TABLE.update({
     (S.POOLED, K.START): Step(S.LAUNCHING, (E.LAUNCH,)),
     **{(S.POOLED, k): Step(S.FINAL, _ENDS) for k in (K.STOP, K.INTERRUPT, K.REMOVED, K.REPLACED)},
 })
+
+# a shared store's database away (engine/outage.py): a run starts only once its row is in, so one
+# whose row could not be inserted never starts
+TABLE[(S.LAUNCHING, K.STORE_AWAY)] = Step(S.FINAL, (E.NOT_STARTED, E.RELEASE))
 
 
 def transition(state: RunState, kind: Kind) -> Step:
