@@ -34,6 +34,8 @@ from cronplus.store.storeguard import Store
 
 log = logging.getLogger("cronplus")
 
+AWAY = "its row cannot be inserted while the history database is away"
+
 
 class Outage:
     def __init__(self, store: Store, ticker: Ticker, records: Records, wake: Callable[[], None]) -> None:
@@ -43,16 +45,16 @@ class Outage:
         store.on_back = wake
 
     def not_started(self, run: Run, event: Event) -> None:
-        why = event.reason or "history database unavailable"
+        """A run whose row could not be inserted (event.reason: the store's problem, logged once by it)."""
         if run.record is not None:  # a retry that cannot start: its ended attempt is final
             run.attempt, run.attempt_id = run.record.attempt, run.record.run_id
-            run.record = self.records.abandon_retry(run, why)
+            run.record = self.records.abandon_retry(run, AWAY)
         elif run.trigger in TICK_TRIGGERS:
             self.ticker.unhandled(run)
-            log.warning("job %s: tick %s not started (%s); recorded missed once the database is back",
-                        run.job.name, run.tick.isoformat(), why)
+            log.warning("job %s: tick %s not started: %s; recorded missed once it is back", run.job.name,
+                        run.tick.isoformat(), AWAY)
         else:
-            log.warning("job %s: %s run not started: %s", run.job.name, run.trigger, why)
+            log.warning("job %s: %s run not started: %s", run.job.name, run.trigger, AWAY)
 
     def check_trigger(self) -> None:
         if self.store.away:

@@ -74,7 +74,8 @@ class LiveSite:
             raise LoopUnavailable(f"the scheduling loop did not answer within {timeout:g}s") from None
 
     def alive(self, timeout: float | None = None) -> str | None:
-        """None when the scheduling loop lives and answers (within `health_timeout`), else why not."""
+        """None when the scheduling loop lives and answers (within `health_timeout`) and, with a
+        shared store, its database is there; else why not (/healthz: 503 and this text)."""
         timeout = self.health_timeout if timeout is None else timeout
         watch = self.daemon.loopwatch
         if not watch.alive:
@@ -83,6 +84,9 @@ class LiveSite:
             self.on_loop(lambda: None, timeout)
         except LoopUnavailable as exc:
             return str(exc)
+        store = self.daemon.scheduler.store
+        if store.away:  # a shared store's database: no run starts until it is back (engine/outage.py)
+            return f"{store.problem} ({len(store.held)} history write(s) held in memory)"
         return None
 
 
