@@ -99,3 +99,38 @@ def test_a_supervisor_whose_database_is_unreachable_at_start_says_so_in_one_line
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cronplus run: history database postgresql://cronplus@127.0.0.1:")
     assert "cannot connect" in lines[0] and private_pg.password not in done.stderr
+
+
+def test_a_supervisor_stopped_while_the_database_is_away_keeps_the_held_end_and_the_next_start_writes_it(
+        supervisors: list[WebSupervisor], tmp_path: Path, private_pg: PgServer) -> None:
+    url = private_pg.url(schema=private_pg.new_schema())
+    go = tmp_path / "go"
+    with Receiver() as rx:
+        text = (f"# cronplus: name=nap alert={rx.url()}\n"
+                f"0 0 1 1 * until [ -e {go} ]; do sleep 0.05; done; exit 4\n")
+        first = WebSupervisor(tmp_path, text, "--db", url, http=None)
+        supervisors.append(first)
+        first.wait_ready()
+        reply = next(control.request(first.state / "control.sock", {"cmd": "trigger", "job": "nap"}))
+        run_id = int(reply["run_id"])
+        private_pg.stop()
+        go.touch()
+        wait_until(lambda: "database unavailable" in first.stderr, what="the end to be held")
+        assert first.stop() == 0
+        spool = first.state / "held-writes.jsonl"
+        assert f"1 run end(s) kept in {spool}" in first.stderr and spool.exists()
+        assert "not written" not in first.stderr
+
+        private_pg.start_again()
+        second = WebSupervisor(tmp_path, text, "--db", url, http=None)
+        supervisors.append(second)
+        second.wait_ready()
+        assert not spool.exists()
+        with open_postgres(url, readonly=True) as reader:
+            record = reader.get_run(run_id)
+        assert record is not None and (record.status, record.exit_code) == (RunStatus.FAILED, 4), record
+        rx.wait_for(1, timeout=30)
+        assert second.stop() == 0
+    assert len(rx.requests) == 1 and rx.requests[0].json()["data"]["run_id"] == run_id
+    assert "1 run end(s) held while the history database was away written" in second.stderr
+    assert "interrupted" not in second.stderr and "Traceback" not in first.stderr + second.stderr

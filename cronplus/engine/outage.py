@@ -18,18 +18,25 @@ reconnect timer, `away`, `on_back`); this is the engine's.
   order by the Store (each keyed by its row's own run_id: no provisional id on a shared store)
   and written when the database is back.
 - `Store.on_back` wakes the scheduler, so the missed ticks are recorded at once.
+- A supervisor stopped while run ends are still held keeps them on disk (Store.spool,
+  store/heldwrites.py); `replay_held(history, crontab, bus, path)`, at the next start before the
+  start-up sweep (recovery.py), writes them, each with its RunEnded (its alert decision).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from cronplus.engine.chain import TriggerRefused
 from cronplus.engine.dagrun import Run
+from cronplus.engine.events import Bus, RunEnded
 from cronplus.engine.records import Records
 from cronplus.engine.runstate import Event
 from cronplus.engine.ticking import TICK_TRIGGERS, Ticker
+from cronplus.model import Crontab, RunRecord
+from cronplus.store.api import HistoryStore
 from cronplus.store.storeguard import Store
 
 log = logging.getLogger("cronplus")
@@ -59,3 +66,18 @@ class Outage:
     def check_trigger(self) -> None:
         if self.store.away:
             raise TriggerRefused(f"cannot start a run now: {self.store.problem}; try again once it is back")
+
+
+def replay_held(history: HistoryStore, crontab: Crontab, bus: Bus, path: Path) -> int:
+    """The run ends a supervisor stopped with while its database was away (heldwrites.py), written
+    with their RunEnded (a job gone from the crontab took its alerts with it, as in recovery.py)."""
+    from cronplus.store.heldwrites import replay
+
+    jobs = {job.name: job for job in crontab.jobs}
+
+    def decide(record: RunRecord, will_retry: bool) -> None:
+        job = jobs.get(record.job)
+        if job is not None:
+            bus.publish(RunEnded(job=job, record=record, will_retry=will_retry))
+
+    return replay(history, path, decide)

@@ -136,7 +136,13 @@ class Records:
                 host=result.host or self.host), params=run.params, outputs=result.outputs,
                 peak_memory_bytes=result.peak_memory_bytes, cpu_s=result.cpu_s)
 
-        record = self.store.write(write, draft, final=final, what=f"end of run {attempt_id} of job {job.name}: {out.status}")
+        keep = {"kind": "end", "run_id": attempt_id, "job": job.name, "status": str(out.status), "ended_at": ended,
+                "exit_code": result.exit_code, "signal": result.signal, "reason": out.reason, "final": final,
+                "outputs": result.outputs, "usage": [result.peak_memory_bytes, result.cpu_s],
+                "excerpt": None if result.output_head is None else [result.output_head, result.output_tail or ""],
+                } if self.store.shared else None  # kept on disk if the supervisor stops while it is held (heldwrites.py)
+        record = self.store.write(write, draft, final=final, what=f"end of run {attempt_id} of job {job.name}: {out.status}",
+                                  keep=keep)
         self.slowness.ended(job, record, final=final)
         duration = ended - result.started_at if result.started_at else 0.0
         log.log(level(out.status), "job %s: run %d %s in %.3fs%s", job.name, attempt_id, out.status, duration,
@@ -158,7 +164,9 @@ class Records:
             reason = f"{ended.reason}; retry abandoned: {why}" if ended.reason else f"retry abandoned: {why}"
             return dataclasses.replace(ended, reason=reason)
 
-        record = self.store.write(write, draft, final=True, what=f"run {attempt_id} of job {run.job.name}: retry abandoned")
+        keep = {"kind": "final", "run_id": attempt_id, "job": run.job.name, "reason": f"retry abandoned: {why}"}
+        record = self.store.write(write, draft, final=True, what=f"run {attempt_id} of job {run.job.name}: retry abandoned",
+                                  keep=keep if self.store.shared else None)
         log.info("job %s: run %d final, retry abandoned: %s", run.job.name, attempt_id, why)
         return record
 

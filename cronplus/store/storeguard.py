@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from cronplus.errors import CronplusError
@@ -62,6 +63,7 @@ def draft_record(*, run_id: int, job: str, attempt: int, status: RunStatus, trig
 class _Held:
     op: Callable[[], Any]
     what: str | Callable[[], str]  # for the log, should it never be written
+    keep: dict[str, Any] | None = None  # a run's end as heldwrites.py keeps it on disk (a shared store)
 
 
 class StoreAway(CronplusError):
@@ -78,6 +80,7 @@ class Store:
         self.problem: str | None = None
         self.on_change: Callable[[], None] | None = None
         self.on_back: Callable[[], None] | None = None  # a shared store's database is back (the scheduler wakes)
+        self.spool: Path | None = None  # where close() keeps the held run ends of a shared store (heldwrites.py)
         self._next_id: int | None = None
         self._finals: dict[str, list[RunRecord]] = {}  # held final rows, for last_final_run
         self._kv: dict[str, str] = {}  # held kv values, for kv_get
@@ -87,12 +90,14 @@ class Store:
     # ---- writing ---------------------------------------------------------------------------
 
     def write(self, op: Callable[[Ids], _T], provisional: Callable[[list[int]], _T], *, ids: int = 0,
-              final: bool = False, what: str | Callable[[], str], own_transaction: bool = False) -> _T:
+              final: bool = False, what: str | Callable[[], str], own_transaction: bool = False,
+              keep: dict[str, Any] | None = None) -> _T:
         """`op(ids)` in one transaction; held (see the module docstring) when the storage refuses.
         `ids`: how many new run_ids `op` inserts; `final`: its result is a run's final record;
         `what` (or a function giving it: not on the start path) names the write in the log;
         `own_transaction`: `op` is one History call that is a transaction by itself (one nested
-        inside ours would be a SAVEPOINT, whose statement journal made a tick's inserts 4x slower)."""
+        inside ours would be a SAVEPOINT, whose statement journal made a tick's inserts 4x slower);
+        `keep`: a run's end as heldwrites.py writes it, kept on disk by close() (a shared store)."""
         if not self.held and not self.away:
             try:
                 return self._now(lambda: op([None] * ids), own_transaction)
@@ -103,7 +108,7 @@ class Store:
                 self._degrade(problem)
         if self.shared:  # the database hands out run_ids (another host's may be next): 0 until written
             result = provisional([0] * ids)
-            self.held.append(_Held(lambda: op([None] * ids), what))
+            self.held.append(_Held(lambda: op([None] * ids), what, keep))
         else:
             new = [self._allocate() for _ in range(ids)]
             result = provisional(new)
@@ -296,12 +301,29 @@ class Store:
             self._timer.cancel()
             self._timer = None
         if self.held and not self.flush():
+            kept = self._keep()
             for item in self.held:
-                log.error("history: not written (%s): %s", self.problem, _text(item.what))
+                if item.keep is None or not kept:
+                    log.error("history: not written (%s): %s", self.problem, _text(item.what))
             self.held.clear()
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+
+    def _keep(self) -> bool:
+        """A shared store's held run ends, on disk for the next start (heldwrites.py); True when kept."""
+        entries = [item.keep for item in self.held if item.keep is not None]
+        if not entries or self.spool is None:
+            return False
+        from cronplus.store.heldwrites import save
+
+        try:
+            save(self.spool, entries)
+        except OSError as exc:
+            log.error("cannot keep %d held run end(s) in %s: %s", len(entries), self.spool, exc.strerror or exc)
+            return False
+        log.warning("%s: %d run end(s) kept in %s, written by the next start", self.problem, len(entries), self.spool)
+        return True
 
     def _changed(self) -> None:
         if self.on_change is not None:
