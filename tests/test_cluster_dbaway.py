@@ -110,3 +110,13 @@ def test_a_database_restart_holds_started_runs_ends_starts_no_tick_and_records_t
 
     asyncio.run(main())
 
+
+
+def test_a_lost_server_cannot_block_a_call_for_long_unless_the_url_says_otherwise() -> None:
+    from cronplus.store.postgres_conn import _defaults
+
+    bounded = _defaults("postgresql://u@db.example:5432/cron")
+    assert bounded["connect_timeout"] == 10 and bounded["tcp_user_timeout"] == 15_000
+    assert bounded["keepalives"] == 1 and bounded["keepalives_idle"] + 2 * bounded["keepalives_interval"] <= 20
+    given = _defaults("postgresql://u@db.example:5432/cron?tcp_user_timeout=0&connect_timeout=3")
+    assert "tcp_user_timeout" not in given and "connect_timeout" not in given, "the URL's own settings win"

@@ -36,7 +36,7 @@ def private_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
 
 def statuses(sock: socket.socket) -> list[str]:
     """The STATUS= texts sent so far (non-blocking)."""
-    seen = []
+    seen: list[str] = []
     sock.setblocking(False)
     while True:
         try:

@@ -136,3 +136,49 @@ def test_a_sqlite_history_keeps_no_excerpt_the_log_is_on_its_one_host(tmp_path: 
         history.close()
     code, out, _ = output(str(db), run_id, host="elsewhere")
     assert (code, out) == (0, SEQ)
+
+
+def test_json_gives_the_head_the_tail_and_what_is_not_shown(tmp_path: Path, pg_store: HistoryStore, pg_url: str) -> None:
+    import json
+
+    run_id = run_once(pg_store, tmp_path)
+    code, out, _ = output(pg_url, run_id, "--json", host="host-b")
+    got = json.loads(out)
+    assert code == 0
+    assert (got["host"], got["path"], got["log_bytes"]) == ("host-a", str(tmp_path / "logs" / "talk" / f"{run_id}.log"),
+                                                            len(SEQ))
+    assert got["head"].encode() == SEQ[:EXCERPT_BYTES] and got["tail"].encode() == SEQ[-EXCERPT_BYTES:]
+    assert got["bytes_not_shown"] == len(SEQ) - 2 * EXCERPT_BYTES
+
+
+class ElsewhereSite:
+    """The part of web/http.Site the output handler uses: a shared store's reader; the log is not here."""
+
+    def __init__(self, url: str) -> None:
+        self.reader = open_postgres(url, readonly=True)
+
+    def history(self) -> HistoryStore:
+        return self.reader
+
+    def output(self, run_id: int, *, offset: int = 0, limit: int | None = None) -> bytes | None:
+        return None  # RequestSite.output's answer for a run another host ran
+
+
+def test_the_api_answers_another_hosts_run_with_the_kept_head_and_tail(
+        tmp_path: Path, pg_store: HistoryStore, pg_url: str) -> None:
+    from cronplus.web.api import get_output
+    from cronplus.web.http import Request
+
+    run_id = run_once(pg_store, tmp_path)
+    site = ElsewhereSite(pg_url)
+    try:
+        reply = get_output(Request(method="GET", path=f"/api/v1/runs/{run_id}/output", query={}, headers={},
+                                   params={"run_id": str(run_id)}),
+                           site)  # type: ignore[arg-type]
+    finally:
+        site.reader.close()
+    assert reply.status == 200 and reply.headers["X-Output-Excerpt"] == "head-tail"
+    body = reply.body
+    assert isinstance(body, bytes)
+    assert body.startswith(SEQ[:EXCERPT_BYTES]) and body.endswith(SEQ[-EXCERPT_BYTES:])
+    assert f"{len(SEQ) - 2 * EXCERPT_BYTES} bytes not shown: the full log is on host-a at ".encode() in body

@@ -11,7 +11,9 @@ With a shared store (PostgreSQL: several hosts), a run that ran on another host 
 not $CRONPLUS_HOST_ID / this host's name), or whose log file is gone here, prints the capped head
 and tail its row keeps (engine/outputexcerpt.py) with a line between them saying how many bytes
 are not shown and where the full log is: "[... N bytes not shown: the full log is on HOST at
-PATH ...]" (`--tail N`: the last N lines of that).
+PATH ...]" (`--tail N`: the last N lines of that). `--json` prints that head and tail (or, for a
+log on this host that its row does not keep, its first and last 8 KiB) as one JSON object:
+run_id, job, host, path, head, tail, log_bytes, bytes_not_shown (null: size unknown), lost.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_db_option(p)
     p.add_argument("run_id", metavar="RUN_ID", help="the run's id (the RUN column of `cronplus log`)")
     p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    p.add_argument("--json", action="store_true",
+                   help="the first and last 8 KiB as JSON: head, tail, bytes_not_shown, host, path")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if not record.log_path:
         raise CronplusError(f"run {run_id} ({record.job}, {record.status}) has no output: it never started")
     lost = output_lost(record.reason)
+    if args.json:
+        return print_json(record, excerpt, here=record.host in (None, this_host(args)))
     if excerpt is not None and record.host not in (None, this_host(args)):  # the log is on the host that ran it
         return print_excerpt(record, excerpt, args.tail, gone=False)
     try:
@@ -116,6 +122,27 @@ def print_excerpt(record: RunRecord, excerpt: OutputExcerpt, tail: int | None, *
     if lost:
         print(f"cronplus: run {record.run_id} ({record.job}): {lost}", file=sys.stderr)
         return 1
+    return 0
+
+
+def print_json(record: RunRecord, excerpt: OutputExcerpt | None, *, here: bool) -> int:
+    """`--json`: the head and tail its row keeps, or (not kept, and the log is on this host) read
+    from its log file; `bytes_not_shown` null when the log's size is not known."""
+    import json
+
+    from cronplus.engine.outputexcerpt import not_shown, read_excerpt
+    from cronplus.store.api import OutputExcerpt
+
+    if excerpt is None and here and record.log_path:
+        found = read_excerpt(record.log_path)
+        if found is not None:
+            excerpt = OutputExcerpt(*found, log_bytes=os.path.getsize(record.log_path))
+    if excerpt is None:
+        where = f"on {record.host} at {record.log_path}" if record.host else str(record.log_path)
+        raise CronplusError(f"the output of run {record.run_id} ({record.job}) is not available here: its log is {where}")
+    print(json.dumps({"run_id": record.run_id, "job": record.job, "host": record.host, "path": record.log_path,
+                      "head": excerpt.head, "tail": excerpt.tail, "log_bytes": excerpt.log_bytes,
+                      "bytes_not_shown": not_shown(excerpt), "lost": output_lost(record.reason)}, ensure_ascii=False))
     return 0
 
 
