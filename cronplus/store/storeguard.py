@@ -22,6 +22,23 @@ Contract:
   text for STATUS= while writes are held; `on_change` is called when it changes.
 - The reads the scheduler makes (`last_final_run`, `kv_get`) see the held writes.
 - `close()` flushes; what still cannot be written is logged, one ERROR line per held write.
+
+A shared store (`history.shared`: PostgreSQL, several hosts; faults.DatabaseUnavailable is its
+"storage problem") differs where another host could be hurt (issue 14 item 3; engine/outage.py):
+- No provisional run_id: another host may take the next one. A held write that inserts a row
+  gets its id from the database when it is written (the caller's answer meanwhile: run_id 0);
+  a run's pid, end and alert decision are held by the row's own id.
+- `start_runs` is never held: a run's row is its claim, and a run must not start without it.
+  While the database is away (`away`) it raises StoreAway at once, without touching the
+  connection; the caller does not start those runs.
+- A lost connection is tried once more at once (the next call reconnects: a restart that is
+  already over costs nothing). Then `away`: writes are held, reads (`kv_get`, `last_final_run`)
+  answer from what is held without a round trip, and the timer (1 s doubling to 30 s) writes the
+  held ones, or with none held probes with one read. `problem` starts "database unavailable: ";
+  one ERROR line when it goes, one WARNING "history database ... is back: N held history
+  write(s) written" when it is back, then `on_back()` (the scheduler wakes: its missed ticks).
+- `close()` with run ends still held keeps them on disk (`spool`: heldwrites.py), for the next
+  start to write; other held writes (pids, slow marks) are logged as before.
 """
 
 from __future__ import annotations
