@@ -117,7 +117,12 @@ class Store:
         `keep`: a run's end as heldwrites.py writes it, kept on disk by close() (a shared store)."""
         if not self.held and not self.away:
             try:
-                return self._now(lambda: op([None] * ids), own_transaction)
+                if self.shared:
+                    return self._now(lambda: op([None] * ids), own_transaction)
+                if own_transaction:
+                    return op([None] * ids)
+                with self.history.transaction():
+                    return op([None] * ids)
             except Exception as exc:
                 problem = storage_problem(exc, self.path)
                 if problem is None:
