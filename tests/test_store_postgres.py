@@ -171,7 +171,7 @@ def test_with_the_database_away_no_run_starts_and_held_rows_keep_their_own_ids(p
             store = Store(history)
             pg_server.admin_sql(f"ALTER ROLE {role} NOLOGIN")
             kill_connection(pg_server, history)
-            with pytest.raises(StoreAway, match="database unavailable: .*cannot connect"):
+            with pytest.raises(StoreAway, match=r"database unavailable: .*cannot connect"):
                 store.start_runs([RunStart(job=job, attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0 + 60,
                                            tz=None, started_at=T0 + 60, log_path=None, owner="sup-1")
                                   for job in ("a", "b")])

@@ -32,7 +32,6 @@ from cronplus.store.api import (  # RunStart: the shared API, re-exported
     RunStart,
 )
 from cronplus.store.checkpoint import Checkpointer
-from cronplus.store.rowdetails import RowDetails
 from cronplus.store.readhistory import (  # the shared API, re-exported
     RUN_JSON_KEYS,
     NoHistoryError,
@@ -42,6 +41,7 @@ from cronplus.store.readhistory import (  # the shared API, re-exported
     pairs_json,
     run_json,
 )
+from cronplus.store.rowdetails import RowDetails
 from cronplus.store.schema import (  # the shared API, re-exported
     MIGRATIONS,
     SCHEMA_VERSION,
