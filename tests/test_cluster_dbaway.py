@@ -21,6 +21,7 @@ from cronplus.crontab.parser import parse_crontab
 from cronplus.engine.chain import TriggerRefused
 from cronplus.engine.scheduler import Scheduler
 from cronplus.status import RunStatus, Trigger
+from cronplus.store.api import RunStart
 from cronplus.store.postgres import open_postgres, open_postgres_outbox
 from tests.conftest import Lines
 from tests.pgserver import PgServer, start_server
@@ -120,3 +121,67 @@ def test_a_lost_server_cannot_block_a_call_for_long_unless_the_url_says_otherwis
     assert bounded["keepalives"] == 1 and bounded["keepalives_idle"] + 2 * bounded["keepalives_interval"] <= 20
     given = _defaults("postgresql://u@db.example:5432/cron?tcp_user_timeout=0&connect_timeout=3")
     assert "tcp_user_timeout" not in given and "connect_timeout" not in given, "the URL's own settings win"
+
+
+def test_a_retry_due_while_the_database_is_away_is_abandoned_and_its_failure_alerted_once_back(
+        tmp_path: Path, private_pg: PgServer, lines: Lines) -> None:
+    text = "# cronplus: name=flaky retries=2 retry-delay=1s alert=http://127.0.0.1:9/hook\n1 12 * * * exit 5\n"
+    url = private_pg.url(schema=private_pg.new_schema())
+
+    async def main() -> None:
+        history = open_postgres(url, host="host-a")
+        clock = FakeClock(T0)
+        sched = Scheduler(parse_crontab(text, path=str(tmp_path / "crontab"), system=False), history=history,
+                          alerting=Alerting(history, clock=clock), log_dir=tmp_path / "logs", owner="test", clock=clock)
+        clock.jump(30)
+        sched.step(clock.time())  # attempt 1 fails at once; its retry is due 1 s later (real time)
+        await until(lambda: any(r.retry_timer is not None for r in sched.runs), "the retry's timer")
+        private_pg.stop()
+        await until(lambda: not sched.runs, "the retry to be given up")
+        assert sched.store.away and lines.count("retry abandoned") == 1
+        private_pg.start_again()
+        assert sched.store.flush()
+        sched.store.close()
+        (attempt,) = history.latest_runs("flaky")
+        assert (attempt.attempt, attempt.status, attempt.exit_code) == (1, RunStatus.FAILED, 5)
+        assert attempt.reason == "exit 5; retry abandoned: its row cannot be inserted while the history database is away"
+        assert history.last_final_run("flaky") == attempt, "the ended attempt is the run's final row"
+        outbox = open_postgres_outbox(url)
+        alerts = [(row.event, row.run_id) for row in outbox.list_rows(limit=None) if row.kind == "alert"]
+        outbox.close()
+        assert alerts == [("failure", attempt.run_id)]
+        history.close()
+
+    asyncio.run(main())
+
+
+def test_held_ends_kept_on_disk_are_written_once_each_with_their_decision(tmp_path: Path, pg_url: str) -> None:
+    from cronplus.store.heldwrites import replay, save
+
+    history = open_postgres(pg_url, host="host-a")
+    try:
+        ids = history.start_runs([RunStart(job=job, attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0, tz=None,
+                                           started_at=T0, log_path=None, owner="gone") for job in ("a", "b", "c")])
+        history.finish_run(ids[2], status=RunStatus.FAILED, ended_at=T0 + 1, exit_code=1, reason="exit 1", final=False)
+        history.finish_run(ids[1], status=RunStatus.INTERRUPTED, ended_at=T0 + 1, exit_code=None,
+                           reason="host host-a lost its lease", final=True)  # settled by another host meanwhile
+        spool = tmp_path / "held-writes.jsonl"
+        save(spool, [{"kind": "end", "run_id": ids[0], "status": "success", "ended_at": T0 + 2, "exit_code": 0,
+                      "signal": None, "reason": None, "final": True, "outputs": [["K", "v"]], "usage": [None, None],
+                      "excerpt": ["head\n", "tail\n"]}])
+        save(spool, [{"kind": "end", "run_id": ids[1], "status": "success", "ended_at": T0 + 2, "exit_code": 0,
+                      "final": True},
+                     {"kind": "final", "run_id": ids[2], "reason": "retry abandoned: away"}])  # added, not replaced
+        assert spool.stat().st_mode & 0o777 == 0o600
+        decided: list[tuple[int, bool]] = []
+        assert replay(history, spool, lambda record, will_retry: decided.append((record.run_id, will_retry))) == 2
+        assert decided == [(ids[0], False), (ids[2], False)] and not spool.exists()
+        a, b, c = (history.get_run(i) for i in ids)
+        assert a is not None and (a.status, a.exit_code, a.outputs) == (RunStatus.SUCCESS, 0, (("K", "v"),))
+        assert history.output_excerpt(ids[0]) is not None
+        assert b is not None and b.status is RunStatus.INTERRUPTED, "another host's settlement is left alone"
+        assert c is not None and c.reason == "exit 1; retry abandoned: away" and history.last_final_run("c") == c
+        save(spool, [{"kind": "final", "run_id": ids[2], "reason": "retry abandoned: away"}])
+        assert replay(history, spool, lambda record, will_retry: decided.append((record.run_id, will_retry))) == 0
+    finally:
+        history.close()

@@ -12,8 +12,9 @@ is back (issue 14 item 3: nothing lost), and written by the next supervisor at i
   commits with it); a row another host settled meanwhile (its lease taken over) is left alone.
   The file is removed once every entry is written; a failure leaves it for the next start, and
   entries already written are skipped then (their rows are no longer as held).
-Only run ends are kept: a held pid, slow mark or queued time of a run is not (the end says how
-it went; those are details of its row).
+Only run ends (and retries abandoned) are kept: a held pid, slow mark, queued time or start
+event of a run is not (the end says how it went; those are details of its row); Store.close()
+logs each one not written.
 """
 
 from __future__ import annotations
