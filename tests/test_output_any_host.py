@@ -16,7 +16,7 @@ from cronplus.clock import FakeClock
 from cronplus.crontab.parser import parse_crontab
 from cronplus.engine.outputexcerpt import EXCERPT_BYTES, read_excerpt, render
 from cronplus.engine.scheduler import Scheduler
-from cronplus.status import RunStatus
+from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import HistoryStore, OutputExcerpt
 from cronplus.store.history import History
 from cronplus.store.postgres import open_postgres
@@ -182,3 +182,15 @@ def test_the_api_answers_another_hosts_run_with_the_kept_head_and_tail(
     assert isinstance(body, bytes)
     assert body.startswith(SEQ[:EXCERPT_BYTES]) and body.endswith(SEQ[-EXCERPT_BYTES:])
     assert f"{len(SEQ) - 2 * EXCERPT_BYTES} bytes not shown: the full log is on host-a at ".encode() in body
+
+
+def test_a_run_still_running_on_another_host_is_named_with_where_its_log_is(
+        tmp_path: Path, pg_store: HistoryStore, pg_url: str) -> None:
+    log = tmp_path / "elsewhere" / "7.log"  # on host-a's disk, not here
+    run_id = pg_store.start_run(job="talk", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0, tz=None,
+                                started_at=T0, log_path=str(log), owner="host-a:1:1")
+    code, out, err = output(pg_url, run_id, host="host-b")
+    assert (code, out) == (1, b"")
+    assert err.decode().strip() == (f"cronplus output: the output of run {run_id} (talk) is on host-a at {log}: run"
+                                    f" `cronplus output {run_id}` there (it is still running: its first and last 8 KiB"
+                                    " are kept in history when it ends)")

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         raise CronplusError(f"no run {run_id}: {exc}") from None
     with closing(hist):
         record = hist.get_run(run_id)
-        excerpt = hist.output_excerpt(run_id) if record is not None and hist.shared else None
+        shared = hist.shared
+        excerpt = hist.output_excerpt(run_id) if record is not None and shared else None
     if record is None:
         raise CronplusError(f"no run {run_id} in history (see `cronplus log`)")
     if not record.log_path:
@@ -77,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         if excerpt is not None:
             return print_excerpt(record, excerpt, args.tail, gone=True)
+        if shared and record.host not in (None, this_host(args)):  # no excerpt yet: it runs there
+            still = " (it is still running: its first and last 8 KiB are kept in history when it ends)" if (
+                record.status == "running") else ""
+            raise CronplusError(f"the output of run {run_id} ({record.job}) is on {record.host} at {record.log_path}:"
+                                f" run `cronplus output {run_id}` there{still}") from None
         if lost:
             raise CronplusError(f"run {run_id} ({record.job}, {record.status}) has no output: {lost}") from None
         raise CronplusError(
