@@ -194,3 +194,20 @@ def test_a_run_still_running_on_another_host_is_named_with_where_its_log_is(
     assert err.decode().strip() == (f"cronplus output: the output of run {run_id} (talk) is on host-a at {log}: run"
                                     f" `cronplus output {run_id}` there (it is still running: its first and last 8 KiB"
                                     " are kept in history when it ends)")
+
+
+def test_the_run_page_shows_the_kept_head_and_tail_of_another_hosts_run(
+        tmp_path: Path, pg_store: HistoryStore, pg_url: str) -> None:
+    from cronplus.web.pages.run import _output
+
+    run_id = run_once(pg_store, tmp_path)
+    record = pg_store.get_run(run_id)
+    assert record is not None
+    site = ElsewhereSite(pg_url)
+    try:
+        page = str(_output(site, record, running=False))  # type: ignore[arg-type]
+    finally:
+        site.reader.close()
+    assert f"The full log is on host-a at {record.log_path}" in page
+    assert "1\n2\n3\n" in page and "20000\ndone\n" in page
+    assert f"[... {len(SEQ) - 2 * EXCERPT_BYTES} bytes not shown: the full log is on host-a at" in page
