@@ -11,6 +11,10 @@ Each test that wants a database calls `server.fresh_url()` (the `pg_url` fixture
 its own in the database `cronplus`, owned by the login role `cronplus` (password-authenticated
 over TCP: every store test goes through the credentials path), dropped after the test.
 
+A test that stops the server (a database restart, issue 14) starts one of its own with
+`start_server(a directory of its own)`, then `stop()` / `start_again()` (same port and data);
+never the session's, which other tests use at the same time.
+
 No binaries: a skip saying so, but in CI (CI=true) a failure, as is any server that does not start.
 """
 
@@ -84,19 +88,28 @@ class PgServer:
                        check=True, capture_output=True, timeout=120)
         for _ in range(3):  # a free port may be taken by someone else before we bind it
             self.port = _free_port()
-            with self.log.open("ab") as log:
-                self.proc = subprocess.Popen(
-                    [*_as_non_root(), str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                     "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.sockets}",
-                     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                     "-c", "max_connections=60", "-c", "shared_buffers=16MB"],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-            if self._wait_ready():
+            if self._launch():
                 break
         else:
             raise RuntimeError(f"PostgreSQL did not start; its log ({self.log}):\n{self.log.read_text()[-3000:]}")
         self.admin_sql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{self.password}'")
         self.admin_sql(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
+
+    def _launch(self) -> bool:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*_as_non_root(), str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
+                 "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.sockets}",
+                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                 "-c", "max_connections=60", "-c", "shared_buffers=16MB"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return self._wait_ready()
+
+    def start_again(self) -> None:
+        """After `stop()`: the same server (data, port, roles) up again, as after a restart. Only
+        for a server of one test's own (`start_server(private_dir)`): the session's is shared."""
+        if not self._launch():
+            raise RuntimeError(f"PostgreSQL did not start again; its log ({self.log}):\n{self.log.read_text()[-3000:]}")
 
     def _wait_ready(self) -> bool:
         import psycopg

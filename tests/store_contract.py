@@ -13,6 +13,7 @@ Times are fixed Unix seconds (T0...), never the wall clock.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -445,3 +446,21 @@ class StoreContract:
             store.finish_run(run_id, status=RunStatus.SUCCESS, ended_at=T0 + 7, exit_code=0, reason=None,
                              final=True, owner="host-a:1:1")
         assert got(store, run_id) == ended
+
+    # ---- output readable from any host (issue 14 item 4; engine/outputexcerpt.py) ---------------
+
+    def test_an_output_excerpt_is_kept_with_the_end_and_reads_back_with_the_log_size(self, store: HistoryStore,
+                                                                                     tmp_path: Path) -> None:
+        log = tmp_path / "run.log"
+        log.write_bytes(b"x" * 100)
+        run_id = start(store, log_path=str(log))
+        other = start(store, "other")
+        assert store.output_excerpt(run_id) is None  # none kept until the end writes one
+        with store.transaction():
+            store.set_output_excerpt(run_id, "head ünïcode\n", "tail\n")
+            finish(store, run_id)
+        excerpt = store.output_excerpt(run_id)
+        assert excerpt is not None
+        assert (excerpt.head, excerpt.tail, excerpt.log_bytes) == ("head ünïcode\n", "tail\n", 100)
+        assert store.output_excerpt(other) is None and store.output_excerpt(other + 1000) is None
+        assert isinstance(store.shared, bool)

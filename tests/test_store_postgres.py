@@ -20,7 +20,7 @@ from cronplus.store.faults import storage_problem
 from cronplus.store.postgres import DatabaseUnavailable, open_postgres, open_postgres_outbox
 from cronplus.store.postgres_history import PostgresHistory
 from cronplus.store.readhistory import NoHistoryError
-from cronplus.store.storeguard import Store
+from cronplus.store.storeguard import Store, StoreAway
 from tests.pgserver import ROLE, PgServer
 
 T0 = 1_750_000_000.0
@@ -149,22 +149,20 @@ def test_a_lost_connection_is_one_clear_error_and_the_next_call_reconnects(pg_se
         assert store.kv_get("k") == "v"
 
 
-def test_a_write_on_a_lost_connection_is_held_and_written_when_it_reconnects(pg_server: PgServer,
-                                                                           pg_url: str) -> None:
+def test_a_write_on_a_lost_connection_is_tried_again_at_once_on_a_new_one(pg_server: PgServer, pg_url: str) -> None:
     with open_postgres(pg_url) as history:
         run_id = start(history)
         store = Store(history)
-        kill_connection(pg_server, history)
+        kill_connection(pg_server, history)  # the server is up again at once (a restart that is over)
         ended = store.write(lambda _: history.finish_run(run_id, status=RunStatus.SUCCESS, ended_at=T0 + 1,
                                                          exit_code=0, reason=None, final=True),
                             lambda _: None, what="end of backup")
-        assert ended is None and store.problem is not None and "connection lost" in store.problem
-        assert store.flush() is True
+        assert ended is not None and ended.status is RunStatus.SUCCESS and store.problem is None
         assert history.get_run(run_id).status is RunStatus.SUCCESS  # type: ignore[union-attr]
         store.close()
 
 
-def test_with_the_database_away_run_ids_still_come_and_held_rows_are_written_with_them(pg_server: PgServer) -> None:
+def test_with_the_database_away_no_run_starts_and_held_rows_keep_their_own_ids(pg_server: PgServer) -> None:
     role, password = pg_server.new_role()  # locked out below: reconnecting fails as with a server down
     schema_name = pg_server.new_schema(owner=role)
     try:
@@ -173,15 +171,22 @@ def test_with_the_database_away_run_ids_still_come_and_held_rows_are_written_wit
             store = Store(history)
             pg_server.admin_sql(f"ALTER ROLE {role} NOLOGIN")
             kill_connection(pg_server, history)
-            ids = store.start_runs([RunStart(job=job, attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0 + 60,
-                                             tz=None, started_at=T0 + 60, log_path=None, owner="sup-1")
-                                    for job in ("a", "b")])
-            assert ids == [first + 1, first + 2] and store.problem is not None
-            assert store.flush() is False and "cannot connect" in (store.problem or "")
+            with pytest.raises(StoreAway, match=r"database unavailable: .*cannot connect"):
+                store.start_runs([RunStart(job=job, attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0 + 60,
+                                           tz=None, started_at=T0 + 60, log_path=None, owner="sup-1")
+                                  for job in ("a", "b")])
+            assert store.away and not store.held  # a start is never held: its row is its claim
+            store.write(lambda _: history.finish_run(first, status=RunStatus.SUCCESS, ended_at=T0 + 1, exit_code=0,
+                                                     reason=None, final=True), lambda _: None, what="end of backup")
+            skipped = store.write(lambda ids: history.record_not_run(
+                job="c", status=RunStatus.SKIPPED, trigger=Trigger.SCHEDULE, scheduled_at=T0 + 60, tz=None,
+                at=T0 + 60, reason="supervisor shutdown", run_id=ids[0]), lambda ids: ids[0], ids=1, what="c")
+            assert skipped == 0, "no run_id is made up while away: the database hands it out when written"
+            assert store.flush() is False and len(store.held) == 2
             pg_server.admin_sql(f"ALTER ROLE {role} LOGIN")
-            assert store.flush() is True
-            assert [(r.run_id, r.job) for r in history.running()] == [(first, "backup"), (ids[0], "a"), (ids[1], "b")]
-            assert start(history) == ids[1] + 1
+            assert store.flush() is True and not store.away
+            rows = [(r.run_id, r.job, r.status) for r in history.query()]
+            assert rows == [(first, "backup", RunStatus.SUCCESS), (first + 1, "c", RunStatus.SKIPPED)]
             store.close()
     finally:
         pg_server.drop_schema(schema_name)

@@ -78,6 +78,8 @@ class AttemptResult:
     limit_reason: str | None = None  # killed by a resource limit: "memory limit 512M reached"
     peak_memory_bytes: int | None = None  # its processes' peak memory (a run cgroup's memory.peak)
     cpu_s: float | None = None  # CPU seconds its processes used (a run cgroup's cpu.stat)
+    output_head: str | None = None  # the capped start of its output, for its row (outputexcerpt.py; shared stores)
+    output_tail: str | None = None  # ... and its end
 
 
 class Attempt(Protocol):

@@ -31,7 +31,7 @@ from cronplus.engine.dagrun import Run
 from cronplus.engine.executor import AttemptSpec, Executor
 from cronplus.store.api import HistoryStore
 from cronplus.store.history import RunStart
-from cronplus.store.storeguard import Store
+from cronplus.store.storeguard import Store, StoreAway
 
 log = logging.getLogger("cronplus")
 
@@ -42,7 +42,8 @@ INSERT_CHUNK = 10  # rows per transaction when a tick starts many runs; spawns b
 class Launcher:
     def __init__(self, *, store: Store, history: HistoryStore, executor: Executor, clock: Clock, owner: str,
                  handled: Callable[[list[Run]], list[tuple[str, str]]], on_started: Callable[[Run], None],
-                 supervise: Callable[[Run], None], system: Callable[[], bool]) -> None:
+                 supervise: Callable[[Run], None], system: Callable[[], bool],
+                 away: Callable[[Run, str], None] | None = None) -> None:
         self.store = store
         self.history = history
         self.executor = executor
@@ -52,6 +53,7 @@ class Launcher:
         self.on_started = on_started
         self.supervise = supervise
         self.system = system
+        self.away = away  # a shared store's database is away: the run gets no row, so it must not start (outage.py)
         self.queue: deque[Run] = deque()
         self.unsupervised: deque[Run] = deque()  # started, no task yet
 
@@ -109,7 +111,14 @@ class Launcher:
 
     def _start(self, runs: list[Run]) -> None:
         """Rows (one transaction), then attempts, then pids (one commit)."""
-        self._insert(runs)
+        try:
+            self._insert(runs)
+        except StoreAway as exc:  # no row, no start: another host may claim the tick (outage.py)
+            if self.away is None:
+                raise
+            for run in runs:
+                self.away(run, str(exc))
+            return
         system = self.system()
         for run in runs:
             assert run.attempt_id is not None and run.output is not None

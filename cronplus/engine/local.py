@@ -2,7 +2,8 @@
 (runner.spawn_attempt, synchronous), waited for in the loop (supervise.supervise). Its output
 is <log_dir>/<job>/<attempt_id>.log on this host; its $CRONPLUS_OUTPUT file is made in
 `outputs_dir` (<state>/outputs under a supervisor; beside the log directory by default) and read
-into the result (runio.py). The contract is executor.py's."""
+into the result (runio.py). With `excerpts` (a store shared by several hosts) the result carries
+the log's capped head and tail for the run's row (outputexcerpt.py). The contract is executor.py's."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from cronplus.clock import Clock
 from cronplus.engine import runio, runner
 from cronplus.engine.executor import AttemptResult, AttemptSpec, OutputRef
+from cronplus.engine.outputexcerpt import read_excerpt
 from cronplus.engine.procgroup import untrack
 from cronplus.engine.spawned import Spawned
 from cronplus.engine.supervise import supervise
@@ -21,10 +23,11 @@ from cronplus.engine.supervise import supervise
 class LocalAttempt:
     """One attempt's process on this host (executor.Attempt)."""
 
-    def __init__(self, spawned: Spawned, *, host: str, output: OutputRef) -> None:
+    def __init__(self, spawned: Spawned, *, host: str, output: OutputRef, excerpt: bool = False) -> None:
         self.spawned = spawned
         self.host = host
         self.output = output
+        self.excerpt = excerpt  # read the log's head and tail into the result (a shared store's row)
         self._cancel = asyncio.Event()
 
     @property
@@ -36,7 +39,10 @@ class LocalAttempt:
         return self.spawned.started
 
     async def result(self) -> AttemptResult:
-        return await supervise(self.spawned, cancel=self._cancel)  # with our host and output (start)
+        result = await supervise(self.spawned, cancel=self._cancel)  # with our host and output (start)
+        if self.excerpt and (found := read_excerpt(self.output.path)) is not None:
+            result = dataclasses.replace(result, output_head=found[0], output_tail=found[1])
+        return result
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -56,13 +62,15 @@ class LocalAttempt:
 class LocalExecutor:
     """Runs attempts as subprocesses of this supervisor (executor.Executor)."""
 
-    def __init__(self, log_dir: Path, *, host: str, clock: Clock, outputs_dir: Path | None = None) -> None:
+    def __init__(self, log_dir: Path, *, host: str, clock: Clock, outputs_dir: Path | None = None,
+                 excerpts: bool = False) -> None:
         self.log_dir = Path(log_dir).absolute()
         self._root = str(self.log_dir)
         self.outputs_dir = Path(outputs_dir).absolute() if outputs_dir is not None else self.log_dir.parent / "outputs"
         runio.sweep(self.outputs_dir)  # a killed supervisor's leftovers
         self.host = host
         self.clock = clock
+        self.excerpts = excerpts  # each result carries its log's head and tail (outputexcerpt.py)
 
     def output_for(self, job: str, attempt_id: int) -> OutputRef:
         return OutputRef(self.host, f"{self._root}/{job}/{attempt_id}.log")  # runner.log_path_for, as text
@@ -75,4 +83,4 @@ class LocalExecutor:
         spawned.host, spawned.output = self.host, spec.output  # the result names them
         if spawned.failure is not None:  # it did not start: its result is ready, and names them too
             spawned.failure = dataclasses.replace(spawned.failure, host=self.host, output=spec.output)
-        return LocalAttempt(spawned, host=self.host, output=spec.output)
+        return LocalAttempt(spawned, host=self.host, output=spec.output, excerpt=self.excerpts)

@@ -130,6 +130,8 @@ class Records:
             usage = result.peak_memory_bytes is not None or result.cpu_s is not None  # a limited run's cgroup
             if result.outputs:
                 self.history.set_outputs(attempt_id, result.outputs)
+            if result.output_head is not None:  # a shared store: its output readable from any host (outputexcerpt.py)
+                self.history.set_output_excerpt(attempt_id, result.output_head, result.output_tail or "")
             if usage:
                 self.history.set_usage(attempt_id, peak_memory_bytes=result.peak_memory_bytes, cpu_s=result.cpu_s)
             if result.outputs or usage:  # the record carries them
@@ -146,7 +148,13 @@ class Records:
                 peak_memory_bytes=result.peak_memory_bytes, cpu_s=result.cpu_s)
 
         taken: list[int] = []
-        record = self.store.write(write, draft, final=final, what=f"end of run {attempt_id} of job {job.name}: {out.status}")
+        keep = {"kind": "end", "run_id": attempt_id, "job": job.name, "status": str(out.status), "ended_at": ended,
+                "exit_code": result.exit_code, "signal": result.signal, "reason": out.reason, "final": final,
+                "outputs": result.outputs, "usage": [result.peak_memory_bytes, result.cpu_s],
+                "excerpt": None if result.output_head is None else [result.output_head, result.output_tail or ""],
+                } if self.store.shared else None  # kept on disk if the supervisor stops while it is held (heldwrites.py)
+        record = self.store.write(write, draft, final=final, what=f"end of run {attempt_id} of job {job.name}: {out.status}",
+                                  keep=keep)
         self.slowness.ended(job, record, final=final)
         if taken:
             return record
@@ -170,7 +178,9 @@ class Records:
             reason = f"{ended.reason}; retry abandoned: {why}" if ended.reason else f"retry abandoned: {why}"
             return dataclasses.replace(ended, reason=reason)
 
-        record = self.store.write(write, draft, final=True, what=f"run {attempt_id} of job {run.job.name}: retry abandoned")
+        keep = {"kind": "final", "run_id": attempt_id, "job": run.job.name, "reason": f"retry abandoned: {why}"}
+        record = self.store.write(write, draft, final=True, what=f"run {attempt_id} of job {run.job.name}: retry abandoned",
+                                  keep=keep if self.store.shared else None)
         log.info("job %s: run %d final, retry abandoned: %s", run.job.name, attempt_id, why)
         return record
 

@@ -96,6 +96,7 @@ class Kind(enum.Enum):
     SENSE_TIMEOUT_RETRY = "sense_timeout_retry"  # wait-timeout passed, a retry of the job follows
     FENCED = "fenced"  # our lease ran out (service/heartbeat.py): its attempt is killed, its end is the taker's
     ADOPT_RETRY = "adopt_retry"  # taken over from a host that lost its lease: its next attempt follows here
+    STORE_AWAY = "store_away"  # its row (its claim) could not be inserted: a shared store's database is away
 
 
 class Effect(enum.Enum):
@@ -113,6 +114,7 @@ class Effect(enum.Enum):
     END_SENSOR = "end_sensor"  # its sensor stops: a probe in flight is killed; its stored wait is forgotten
     KEEP_SENSOR = "keep_sensor"  # its sensor stops; its stored wait stays for the next supervisor
     RECORD_WAIT_END = "record_wait_end"  # its sensor gave up: the attempt's row, ended (final or not), RunEnded
+    NOT_STARTED = "not_started"  # no row, no start (engine/outage.py): its tick is missed when the store is back, a retry abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,9 @@ TABLE.update({
     (S.RETRY_WAIT, K.FENCED): Step(S.FINAL, (E.KILL, E.RELEASE)),  # its end was fenced: no retry here (nothing to kill)
     (S.NEW, K.ADOPT_RETRY): Step(S.RETRY_WAIT, (E.RETRY_TIMER,)),
 })
+# a shared store's database away (engine/outage.py): a run starts only once its row is in, so one
+# whose row could not be inserted never starts
+TABLE[(S.LAUNCHING, K.STORE_AWAY)] = Step(S.FINAL, (E.NOT_STARTED, E.RELEASE))
 
 
 def transition(state: RunState, kind: Kind) -> Step:

@@ -40,6 +40,7 @@ from cronplus.engine.driver import Driver
 from cronplus.engine.executor import Executor
 from cronplus.engine.launcher import Launcher
 from cronplus.engine.local import LocalExecutor
+from cronplus.engine.outage import Outage
 from cronplus.engine.pools import Pools
 from cronplus.engine.records import Records
 from cronplus.engine.runstate import Effect, Event, Kind, RunState, transition
@@ -80,13 +81,16 @@ class Scheduler(Driver):
         self.owner = owner
         self.crontab = crontab
         host = getattr(history, "host", None) or socket.gethostname()
-        self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock, outputs_dir=outputs_dir)
+        self.executor: Executor = executor or LocalExecutor(log_dir, host=host, clock=self.clock, outputs_dir=outputs_dir,
+                                                            excerpts=history.shared)  # logs readable from any host
         self.records = Records(self.store, history, self.bus, self.clock)
         self.records.owner = owner  # fencing: an end updates only a row we own (store/leases.py)
         self.ticker = Ticker(self.store, self.records, clock_start=self.clock.time(), scheduling=scheduling)
         self.launcher = Launcher(store=self.store, history=history, executor=self.executor, clock=self.clock,
                                  owner=owner, handled=self.ticker.handled, on_started=self._spawned,
-                                 supervise=self._supervise, system=lambda: self.crontab.system)
+                                 supervise=self._supervise, system=lambda: self.crontab.system,
+                                 away=lambda run, why: self._fire(run, Event(Kind.STORE_AWAY, reason=why)))
+        self.outage = Outage(self.store, self.ticker, self.records, self.wake)  # a shared store's database away
         self.pools = Pools(cap=max_running, clock=self.clock, start=lambda run: self._fire(run, START),
                            record_wait=self.records.queued, stopping=lambda: self.stopping)  # pools.py
         self.sensors = Sensors(self)  # wait-for= (sensors.py)
@@ -229,6 +233,7 @@ class Scheduler(Driver):
         from cronplus.engine.chain import Chain, check_manual
 
         job = self.jobs[name]
+        self.outage.check_trigger()
         now = self.clock.time()
         in_flight = [r for r in self._job_runs(name) if _busy(r)]
         admission = check_manual(job, in_flight=in_flight, running=self._job_runs, force=force,
@@ -286,6 +291,8 @@ class Scheduler(Driver):
                     run.handle.kill()
             elif effect is Effect.RELEASE:
                 self._release(run)
+            elif effect is Effect.NOT_STARTED:
+                self.outage.not_started(run, event)
         self.pools.moved(run, before)  # a slot freed lets the next run in
 
     def _record_end(self, run: Run, event: Event) -> None:

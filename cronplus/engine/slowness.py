@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from cronplus.engine import events
 from cronplus.engine.dagrun import utc
 from cronplus.status import AlertEvent, RunStatus
+from cronplus.store.faults import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -134,8 +135,11 @@ class Slowness:
         if job.options.expected_duration is None:
             durations = self._durations.get(job.name)
             if durations is None:  # once per job and supervisor: then kept up to date by `ended`
-                durations = self._durations[job.name] = deque(read_durations(self.history, job.name),
-                                                              maxlen=HISTORY_RUNS)
+                try:
+                    found = read_durations(self.history, job.name)
+                except DatabaseUnavailable:  # a shared store gone just now: not watched this time (never a crash)
+                    return
+                durations = self._durations[job.name] = deque(found, maxlen=HISTORY_RUNS)
             learned = learn(list(durations))
         limit = threshold(job, learned)
         if limit is None:

@@ -14,6 +14,12 @@ once the job is resumed, catch-up=last hands that one tick over (trigger catch_u
 only persisted as handled (ticks.LastTicks), so a restart does not see the paused ticks missed.
 A host refusing to claim ticks (`refusing`: its clock skewed from a shared database's, or no
 lease; service/heartbeat.py) steps over every job's ticks the same way while it refuses.
+
+A shared store's database away (Store.away; engine/outage.py): no tick is handed over and none
+is due (the scheduler sleeps until Store.on_back wakes it); a tick whose run could not insert its
+row is given back (`unhandled`). The first `due` once it is back takes every tick that fell
+meanwhile as downtime: recorded `missed` once (one TicksMissed alert), catch-up=last runs the
+newest, as after a supervisor's downtime.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class Ticker:
         self.pauses = Pauses.read(store)
         self.paused_tick: dict[str, datetime] = {}  # job -> newest tick stepped over while paused
         self.refusing: str | None = None  # why this host claims no tick now (service/heartbeat.py: clock skew, no lease)
+        self.outage = False  # a shared store's database was away: its ticks are missed when it is back (outage.py)
 
     def install(self, jobs: dict[str, JobSpec], order: list[str], now: float, *, initial: bool) -> None:
         old = self.jobs
@@ -86,6 +93,10 @@ class Ticker:
 
     def due(self, now: float, new_tick: NewTick) -> None:
         """Hand every tick due at `now` to `new_tick`, jobs in dependency order."""
+        if self.store.away:  # a shared store's database: no run starts without its row (another host may claim it)
+            self.outage = True
+            return
+        back, self.outage = self.outage, False
         if self._first:  # ticks up to our start fell while no supervisor ran: missed
             reboot = [job.name for job in self.jobs.values() if job.schedule.reboot and self.pauses.of(job.name) is None]
             for name in reboot_due(self.store, reboot):
@@ -93,6 +104,9 @@ class Ticker:
             for name in self.order:
                 self._tick_job(self.jobs[name], min(now, self._started), True, new_tick)
             self._last_eval = min(now, self._started)
+        if back:  # the ticks that fell while it was away: missed (catch-up= runs the newest), once
+            for name in self.order:
+                self._tick_job(self.jobs[name], now, True, new_tick)
         downtime = self._last_eval is not None and now - self._last_eval >= policy.BIG_JUMP_S
         for name in self.order:
             self._tick_job(self.jobs[name], now, downtime, new_tick)
@@ -170,7 +184,21 @@ class Ticker:
                 self.next_tick[name] = schedule.next_fire(job.schedule, max(tick, after), job.tz)
 
     def due_instants(self) -> list[float]:
+        if self.store.away:  # nothing is due until it is back (Store.on_back wakes the scheduler)
+            return []
         return [t.timestamp() for t in self.next_tick.values() if t is not None]
+
+    def unhandled(self, run: Run) -> None:
+        """A tick's run that did not start for want of its row (outage.py): its tick is due again,
+        recorded missed once the store is back (catch-up= honoured)."""
+        name, tick = run.job.name, run.tick
+        if self._unsettled.get(name) == tick:
+            del self._unsettled[name]
+        current = self.next_tick.get(name)
+        if name in self.jobs and (current is None or tick < current):
+            self.next_tick[name] = tick
+        self.last.forget(name, tick.timestamp())
+        self.outage = True
 
     def handled(self, runs: Iterable[Run]) -> list[tuple[str, str]]:
         """The kv entries saying these runs' ticks are handled (ticks.py): written with their rows."""

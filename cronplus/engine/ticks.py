@@ -61,6 +61,13 @@ class LastTicks:
         return items
 
 
+    def forget(self, name: str, tick: float) -> None:
+        """The rows handling `tick` were not written after all (a shared store away): a later
+        `record` of it (its missed row) gives its kv entry again."""
+        if self.ticks.get(name, float("-inf")) >= tick:
+            self.ticks[name] = tick - 1.0
+
+
 def reboot_due(store: Store, jobs: list[str]) -> list[str]:
     """The @reboot jobs to run at this start: every one at the first start since the machine
     booted (for this state dir), else only those whose run a kill -9 kept from getting its row

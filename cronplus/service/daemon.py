@@ -107,7 +107,9 @@ class Daemon:
     async def main(self) -> int:
         from cronplus.alerts.alerting import Alerting
         from cronplus.alerts.delivery import DeliveryWorker
+        from cronplus.engine.outage import replay_held
         from cronplus.engine.recovery import recover
+        from cronplus.store.heldwrites import HELD_FILE
         from cronplus.store.open import open_writer
 
         self.history = open_writer(self.paths.db, host=self.settings.host_id)
@@ -122,6 +124,7 @@ class Daemon:
         self.stats.subscribe(bus)
         bus.subscribe(events.Stepped, self._status_on, transactional=False)
         bus.subscribe(events.ConfigReloaded, self._status_on, transactional=False)
+        replay_held(self.history, self.crontab, bus, self.paths.state_dir / HELD_FILE)  # ends kept while the database was away
         recover(self.history, self.crontab, bus, owner=self.owner, clock=clock)  # a killed supervisor's runs
         self._prune()
         self.worker.start()  # after the first reads: a corrupt history.db is one line, not a thread's
@@ -134,6 +137,7 @@ class Daemon:
         self.lease = start_lease(self.scheduler, self.paths.db, self.history, owner=self.owner, clock=clock,
                                  new_owner=lambda: owner_id(self.settings.host_id), lease_s=self.settings.lease_s,
                                  shift_s=self.settings.clock_shift_s, on_change=self._status)
+        self.scheduler.store.spool = self.paths.state_dir / HELD_FILE  # held run ends kept there if we stop while they are
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)

@@ -60,6 +60,16 @@ class RunTaken(Exception):
     when X's lease ran out (store/leases.py) and recorded its end; this end is not recorded."""
 
 
+@dataclass(frozen=True, slots=True)
+class OutputExcerpt:
+    """The capped head and tail of a run's output its row keeps (RunReader.output_excerpt;
+    engine/outputexcerpt.py), and the log's size when the run ended (None: not known)."""
+
+    head: str
+    tail: str
+    log_bytes: int | None
+
+
 class KvReader(Protocol):
     def kv_get(self, key: str) -> str | None: ...
     def kv_prefixed(self, prefix: str) -> dict[str, str]: ...
@@ -90,6 +100,9 @@ class RunReader(LastFinal, KvReader, Protocol):
     def last_run_id(self) -> int: ...
     def runs_by_id(self, run_ids: Sequence[int]) -> list[RunRecord]: ...
     def close(self) -> None: ...
+    @property
+    def shared(self) -> bool: ...  # several hosts write it (PostgreSQL): a run's log may be on another host
+    def output_excerpt(self, run_id: int) -> OutputExcerpt | None: ...  # kept in the row (a shared store), or None
 
 
 class UnitOfWork(Protocol):
@@ -124,6 +137,7 @@ class RunWriter(UnitOfWork, Protocol):
     def set_slow_at(self, run_id: int, at: float) -> None: ...  # alert-on=slow: when it ran past its threshold
     def set_params(self, run_id: int, params: Sequence[tuple[str, str]]) -> None: ...  # trigger --param
     def set_outputs(self, run_id: int, outputs: Sequence[tuple[str, str]]) -> None: ...  # $CRONPLUS_OUTPUT's
+    def set_output_excerpt(self, run_id: int, head: str, tail: str) -> None: ...  # outputexcerpt.py, before finish_run
 
 
 class OutboxWriter(Protocol):

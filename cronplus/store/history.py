@@ -42,6 +42,7 @@ from cronplus.store.readhistory import (  # the shared API, re-exported
     pairs_json,
     run_json,
 )
+from cronplus.store.rowdetails import RowDetails
 from cronplus.store.schema import (  # the shared API, re-exported
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -67,7 +68,7 @@ _INSERT_RUNNING = ("INSERT INTO runs (run_id, job, attempt, status, trigger, sch
                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)")
 
 
-class History(ReadHistory):
+class History(RowDetails, ReadHistory):
     """The supervisor's writer. One thread; each method is one short explicit transaction, or
     part of the caller's when it runs inside `transaction()`."""
 

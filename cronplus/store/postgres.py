@@ -22,9 +22,11 @@ together migrate once. Text columns are COLLATE "C": order and ranges by code po
 
 A lost connection (server restart, network): the call that finds it raises DatabaseUnavailable
 (a CronplusError naming the redacted URL and saying so; faults.storage_problem counts it, so the
-scheduler's Store holds that write in memory and retries it like a full disk's), and the next call
-reconnects. What this does not do yet (issue 14 item 3): queue results on disk across a
-supervisor restart while the database is away, and STATUS= / /healthz saying so.
+scheduler's Store holds that write and retries it: storeguard.py's "shared store" rules, no run
+started without its row), and the next call reconnects. libpq's connect_timeout, TCP keepalives
+and tcp_user_timeout are set unless the URL sets them (postgres_conn._defaults), so a network cut
+blocks a call for seconds, not TCP's minutes. `shared` is True: a run's log is on the host that
+ran it, so each end keeps the log's head and tail in its row (engine/outputexcerpt.py).
 """
 
 from __future__ import annotations

@@ -79,8 +79,8 @@ class Database:
         except ImportError:
             raise CronplusError("PostgreSQL needs cronplus[cluster]: pip install 'cronplus[cluster]'") from None
         try:
-            conn = psycopg.connect(self._url, autocommit=True, row_factory=dict_row,
-                                   connect_timeout=CONNECT_TIMEOUT_S, application_name="cronplus")
+            conn = psycopg.connect(self._url, autocommit=True, row_factory=dict_row, application_name="cronplus",
+                                   **_defaults(self._url))
         except psycopg.Error as exc:  # ProgrammingError too: a malformed URL
             raise DatabaseUnavailable(f"history database {self.shown}: cannot connect ({_why(exc, self._url)})") from None
         try:
@@ -98,6 +98,23 @@ class Database:
             conn.close()
             raise
         return conn
+
+
+def _defaults(url: str) -> dict[str, Any]:
+    """libpq settings that bound how long a lost server (a network cut: no RST, packets dropped)
+    can block a call, unless the URL sets them: connect_timeout; TCP keepalives, so an idle
+    connection to a vanished server is known dead within ~20 s (tcp(7)); tcp_user_timeout, so a
+    statement sent into the void fails within 15 s instead of TCP's ~15 minutes of retransmits."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.Error:  # a malformed URL: connect() says so
+        given = {}
+    wanted: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 10,
+                              "keepalives_interval": 5, "keepalives_count": 2, "tcp_user_timeout": 15_000}
+    return {key: value for key, value in wanted.items() if key not in given}
 
 
 def _version(conn: psycopg.Connection[dict[str, Any]], *, create: bool) -> int | None:

@@ -23,7 +23,7 @@ from typing import Any, Self
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
-from cronplus.store.api import HistoryStore, RunStart, RunTaken
+from cronplus.store.api import HistoryStore, OutputExcerpt, RunStart, RunTaken
 from cronplus.store.history import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_LOG_BYTES,
@@ -39,6 +39,8 @@ _KV_SET = "INSERT INTO kv (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDA
 
 
 class PostgresHistory:
+    shared = True  # several hosts' runs: a run's log is on the host that ran it (outputexcerpt.py)
+
     def __init__(self, db: Database, *, host: str) -> None:
         self.db = db
         self.host = host  # every row this writer inserts carries it
@@ -199,6 +201,11 @@ class PostgresHistory:
         with self.transaction():
             self._many("UPDATE runs SET sensor_s = %s WHERE run_id = %s", [(seconds, run_id)])
 
+    def set_output_excerpt(self, run_id: int, head: str, tail: str) -> None:
+        """The capped head and tail of the run's output (engine/outputexcerpt.py), before finish_run."""
+        with self.transaction():
+            self._many("UPDATE runs SET output_head = %s, output_tail = %s WHERE run_id = %s", [(head, tail, run_id)])
+
     def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None,
                    reason: str | None, final: bool, signal: int | None = None, owner: str | None = None) -> RunRecord:
         """Complete a row: status, end, exit code (and signal), reason; `final` when no attempt follows.
@@ -328,6 +335,14 @@ class PostgresHistory:
         return {str(row["key"]): str(row["value"]) for row in rows}
 
     # ---- reading -------------------------------------------------------------------------------
+
+    def output_excerpt(self, run_id: int) -> OutputExcerpt | None:
+        """The capped head and tail of the run's output kept in its row, None if not kept."""
+        rows = self._rows("SELECT output_head, output_tail, log_bytes FROM runs WHERE run_id = %s", (run_id,))
+        if not rows or rows[0]["output_head"] is None:
+            return None
+        row = rows[0]
+        return OutputExcerpt(str(row["output_head"]), str(row["output_tail"] or ""), row["log_bytes"])
 
     def get_run(self, run_id: int) -> RunRecord | None:
         rows = self._records(f"SELECT {COLUMNS} FROM runs WHERE run_id = %s", (run_id,))

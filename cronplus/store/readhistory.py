@@ -16,7 +16,7 @@ from typing import Any, Protocol, Self
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
-from cronplus.store.api import RunReader
+from cronplus.store.api import OutputExcerpt, RunReader
 from cronplus.store.schema import SCHEMA_VERSION, connect, db_problem
 
 _COLUMNS = ("run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid,"
@@ -152,6 +152,8 @@ def _rounded(seconds: float | None) -> float | None:
 class ReadHistory:
     """Queries over the runs table. The CLI gets one through `open_readonly`; History extends it."""
 
+    shared = False  # one host's file: its run logs are all on this host (PostgresHistory: True)
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
@@ -166,6 +168,11 @@ class ReadHistory:
 
     def _records(self, sql: str, params: Sequence[Any] = ()) -> list[RunRecord]:
         return [_record(row) for row in self.conn.execute(sql, params)]
+
+    def output_excerpt(self, run_id: int) -> OutputExcerpt | None:
+        """The capped head and tail of the run's output kept in its row (engine/outputexcerpt.py), None if not kept."""
+        row = self.conn.execute("SELECT output_head, output_tail, log_bytes FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None or row[0] is None else OutputExcerpt(str(row[0]), str(row[1] or ""), row[2])
 
     def get_run(self, run_id: int) -> RunRecord | None:
         rows = self._records(f"SELECT {_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))

@@ -22,6 +22,23 @@ Contract:
   text for STATUS= while writes are held; `on_change` is called when it changes.
 - The reads the scheduler makes (`last_final_run`, `kv_get`) see the held writes.
 - `close()` flushes; what still cannot be written is logged, one ERROR line per held write.
+
+A shared store (`history.shared`: PostgreSQL, several hosts; faults.DatabaseUnavailable is its
+"storage problem") differs where another host could be hurt (issue 14 item 3; engine/outage.py):
+- No provisional run_id: another host may take the next one. A held write that inserts a row
+  gets its id from the database when it is written (the caller's answer meanwhile: run_id 0);
+  a run's pid, end and alert decision are held by the row's own id.
+- `start_runs` is never held: a run's row is its claim, and a run must not start without it.
+  While the database is away (`away`) it raises StoreAway at once, without touching the
+  connection; the caller does not start those runs.
+- A lost connection is tried once more at once (the next call reconnects: a restart that is
+  already over costs nothing). Then `away`: writes are held, reads (`kv_get`, `last_final_run`)
+  answer from what is held without a round trip, and the timer (1 s doubling to 30 s) writes the
+  held ones, or with none held probes with one read. `problem` starts "database unavailable: ";
+  one ERROR line when it goes, one WARNING "history database ... is back: N held history
+  write(s) written" when it is back, then `on_back()` (the scheduler wakes: its missed ticks).
+- `close()` with run ends still held keeps them on disk (`spool`: heldwrites.py), for the next
+  start to write; other held writes (pids, slow marks) are logged as before.
 """
 
 from __future__ import annotations
@@ -32,12 +49,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
+from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import HistoryStore, KvReader, LastFinal, RunStart
-from cronplus.store.faults import storage_problem
+from cronplus.store.faults import DatabaseUnavailable, storage_problem
 
 log = logging.getLogger("cronplus")
 
@@ -61,15 +80,24 @@ def draft_record(*, run_id: int, job: str, attempt: int, status: RunStatus, trig
 class _Held:
     op: Callable[[], Any]
     what: str | Callable[[], str]  # for the log, should it never be written
+    keep: dict[str, Any] | None = None  # a run's end as heldwrites.py keeps it on disk (a shared store)
+
+
+class StoreAway(CronplusError):
+    """A shared store's database is away: a run's row (its claim) cannot be inserted, so the run
+    must not start (Store.start_runs on a shared store; the launcher's caller decides what then)."""
 
 
 class Store:
     def __init__(self, history: HistoryStore) -> None:
         self.history = history
-        self.path = str(getattr(history, "db_path", "history"))
+        self.shared = history.shared  # several hosts: no run_id of ours, no start without its row
+        self.path = str(getattr(history, "db_path", None) or getattr(getattr(history, "db", None), "shown", "history"))
         self.held: deque[_Held] = deque()
         self.problem: str | None = None
         self.on_change: Callable[[], None] | None = None
+        self.on_back: Callable[[], None] | None = None  # a shared store's database is back (the scheduler wakes)
+        self.spool: Path | None = None  # where close() keeps the held run ends of a shared store (heldwrites.py)
         self._next_id: int | None = None
         self._finals: dict[str, list[RunRecord]] = {}  # held final rows, for last_final_run
         self._kv: dict[str, str] = {}  # held kv values, for kv_get
@@ -79,14 +107,18 @@ class Store:
     # ---- writing ---------------------------------------------------------------------------
 
     def write(self, op: Callable[[Ids], _T], provisional: Callable[[list[int]], _T], *, ids: int = 0,
-              final: bool = False, what: str | Callable[[], str], own_transaction: bool = False) -> _T:
+              final: bool = False, what: str | Callable[[], str], own_transaction: bool = False,
+              keep: dict[str, Any] | None = None) -> _T:
         """`op(ids)` in one transaction; held (see the module docstring) when the storage refuses.
         `ids`: how many new run_ids `op` inserts; `final`: its result is a run's final record;
         `what` (or a function giving it: not on the start path) names the write in the log;
         `own_transaction`: `op` is one History call that is a transaction by itself (one nested
-        inside ours would be a SAVEPOINT, whose statement journal made a tick's inserts 4x slower)."""
-        if not self.held:
+        inside ours would be a SAVEPOINT, whose statement journal made a tick's inserts 4x slower);
+        `keep`: a run's end as heldwrites.py writes it, kept on disk by close() (a shared store)."""
+        if not self.held and not self.away:
             try:
+                if self.shared:
+                    return self._now(lambda: op([None] * ids), own_transaction)
                 if own_transaction:
                     return op([None] * ids)
                 with self.history.transaction():
@@ -96,15 +128,51 @@ class Store:
                 if problem is None:
                     raise
                 self._degrade(problem)
-        new = [self._allocate() for _ in range(ids)]
-        result = provisional(new)
-        self.held.append(_Held(lambda: op(list(new)), what))
+        if self.shared:  # the database hands out run_ids (another host's may be next): 0 until written
+            result = provisional([0] * ids)
+            self.held.append(_Held(lambda: op([None] * ids), what, keep))
+        else:
+            new = [self._allocate() for _ in range(ids)]
+            result = provisional(new)
+            self.held.append(_Held(lambda: op(list(new)), what))
         if final and isinstance(result, RunRecord):
             self._finals.setdefault(result.job, []).append(result)
         return result
 
+    @property
+    def away(self) -> bool:
+        """A shared store's database is away (the scheduler starts no run until it is back)."""
+        return self.shared and self.problem is not None
+
+    def _now(self, op: Callable[[], _T], own_transaction: bool) -> _T:
+        """`op` in a transaction now; a shared store whose connection was lost (a server restart
+        that is over by now) is tried once more at once: the next call reconnects."""
+        for again in (self.shared, False):
+            try:
+                if own_transaction:
+                    return op()
+                with self.history.transaction():
+                    return op()
+            except DatabaseUnavailable:
+                if not again:
+                    raise
+        raise AssertionError("unreachable")
+
     def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int]:
-        """History.start_runs through `write`: the rows of a tick (and `kv`), in one transaction."""
+        """History.start_runs through `write`: the rows of a tick (and `kv`), in one transaction.
+        A shared store never holds them: while its database is away this raises StoreAway (the
+        row is the run's claim: a run without one must not start; another host may run it)."""
+        if self.shared:
+            if self.held or self.away:
+                raise StoreAway(self.problem or "history writes are held")
+            try:
+                return self._now(lambda: self.history.start_runs(starts, kv=kv), True)
+            except Exception as exc:
+                problem = storage_problem(exc, self.path)
+                if problem is None:
+                    raise
+                self._degrade(problem)
+                raise StoreAway(self.problem or problem) from None
         def op(ids: Ids) -> list[int]:
             if ids and ids[0] is None:  # SQLite assigns them (dataclasses.replace: ~20 us a row)
                 return self.history.start_runs(starts, kv=kv)
@@ -127,13 +195,25 @@ class Store:
     # ---- reading (the held writes included) --------------------------------------------------
 
     def kv_get(self, key: str) -> str | None:
-        return self._kv[key] if key in self._kv else self.history.kv_get(key)
+        return self._kv[key] if key in self._kv else self._read(lambda: self.history.kv_get(key), None)
 
     def kv_prefixed(self, prefix: str) -> dict[str, str]:
-        return {**self.history.kv_prefixed(prefix), **{k: v for k, v in self._kv.items() if k.startswith(prefix)}}
+        none: dict[str, str] = {}
+        stored = self._read(lambda: self.history.kv_prefixed(prefix), none)
+        return {**stored, **{k: v for k, v in self._kv.items() if k.startswith(prefix)}}
+
+    def _read(self, read: Callable[[], _T], away: _T) -> _T:
+        """A read of the store; a shared store's database away answers `away` (with what is held)."""
+        if self.away:
+            return away
+        try:
+            return read()
+        except DatabaseUnavailable as exc:
+            self._degrade(storage_problem(exc, self.path) or str(exc))
+            return away
 
     def last_final_run(self, job: str, *, at_or_before: float | None = None) -> RunRecord | None:
-        found = self.history.last_final_run(job, at_or_before=at_or_before)
+        found = self._read(lambda: self.history.last_final_run(job, at_or_before=at_or_before), None)
         for record in self._finals.get(job, ()):
             if at_or_before is None:
                 if found is None or record.run_id > found.run_id:
@@ -158,7 +238,12 @@ class Store:
 
     def _degrade(self, problem: str) -> None:
         if self.problem is None:
-            log.error("%s: history writes are held in memory and retried; jobs keep running", problem)
+            if self.shared:
+                problem = f"database unavailable: {problem}"
+                log.error("%s; no run starts until it is back (retried every %g-%gs); running jobs go on, their"
+                          " records held in memory", problem, RETRY_MIN_S, RETRY_MAX_S)
+            else:
+                log.error("%s: history writes are held in memory and retried; jobs keep running", problem)
             self.problem = problem
             self._changed()
         self._schedule_retry()
@@ -178,8 +263,11 @@ class Store:
         self.flush()
 
     def flush(self) -> bool:
-        """Write the held writes, oldest first; True when none is left."""
+        """Write the held writes, oldest first; True when none is left (a shared store: and its
+        database answers)."""
         written = 0
+        if self.away and not self.held and not self._probe():
+            return False
         while self.held:
             item = self.held[0]
             try:
@@ -189,7 +277,9 @@ class Store:
                 problem = storage_problem(exc, self.path)
                 if problem is not None:
                     self._failures += 1
-                    if problem != self.problem:
+                    if self.shared:  # said once, when it went; STATUS= shows the latest
+                        self.problem = f"database unavailable: {problem}"
+                    elif problem != self.problem:
                         log.error("%s: history writes are held in memory and retried", problem)
                         self.problem = problem
                         self._changed()
@@ -199,9 +289,14 @@ class Store:
             self.held.popleft()
             written += 1
         if self.problem is not None:
-            log.warning("space is back: %d held history write(s) written to %s", written, self.path)
+            if self.shared:
+                log.warning("history database %s is back: %d held history write(s) written", self.path, written)
+            else:
+                log.warning("space is back: %d held history write(s) written to %s", written, self.path)
             self.problem = None
             self._changed()
+            if self.on_back is not None:
+                self.on_back()
         self._failures = 0
         self._next_id = None
         self._finals.clear()
@@ -211,18 +306,46 @@ class Store:
             self._timer = None
         return True
 
+    def _probe(self) -> bool:
+        """A shared store with nothing held: whether its database answers again (one read)."""
+        try:
+            self.history.kv_get("boot_id")
+        except DatabaseUnavailable as exc:
+            self._failures += 1
+            self.problem = f"database unavailable: {storage_problem(exc, self.path) or exc}"
+            self._schedule_retry()
+            return False
+        return True
+
     def close(self) -> None:
         """Flush; log what still could not be written (the journal is then its only record)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self.held and not self.flush():
+            kept = self._keep()
             for item in self.held:
-                log.error("history: not written (%s): %s", self.problem, _text(item.what))
+                if item.keep is None or not kept:
+                    log.error("history: not written (%s): %s", self.problem, _text(item.what))
             self.held.clear()
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+
+    def _keep(self) -> bool:
+        """A shared store's held run ends, on disk for the next start (heldwrites.py); True when kept."""
+        entries = [item.keep for item in self.held if item.keep is not None]
+        if not entries or self.spool is None:
+            return False
+        from cronplus.store.heldwrites import save
+
+        try:
+            save(self.spool, entries)
+        except OSError as exc:
+            log.error("cannot keep %d held run end(s) in %s: %s", len(entries), self.spool, exc.strerror or exc)
+            return False
+        log.warning("%s: %d run end(s) kept in %s, written by the next start", self.problem, len(entries), self.spool)
+        return True
 
     def _changed(self) -> None:
         if self.on_change is not None:

@@ -10,7 +10,9 @@
 - `GET /api/v1/runs/ID` -> RUN, exactly `cronplus log --json`'s object (store.run_json).
 - `GET /api/v1/runs/ID/output[?offset=N][&follow=1]` -> the captured output, text/plain, bytes
   as the job wrote them; `follow=1` keeps the response open while the run runs, sending what it
-  writes, and ends once it is over.
+  writes, and ends once it is over. A shared store's run whose log is not on this host (another
+  host ran it, or it is gone) answers the head and tail its row keeps, with a line between them
+  saying how many bytes are not shown and where the full log is (`X-Output-Excerpt: head-tail`).
 - `POST /api/v1/jobs/NAME/trigger[?force=1]` (or a JSON body `{"force": true}`; `{"params":
   {"K": "V"}}` gives the run CRONPLUS_PARAM_K, 400 for a bad name or size) -> 202
   `{"ok": true, "run_id": N (null when queued behind a run of the job), "notes": [...]}` with a
@@ -37,7 +39,7 @@ from cronplus.web.http import Request, Response, Route, Site
 from cronplus.web.server import error
 
 if TYPE_CHECKING:
-    from cronplus.model import JobSpec
+    from cronplus.model import JobSpec, RunRecord
 
 JSON = "application/json"
 DEFAULT_LIMIT = 50
@@ -230,13 +232,30 @@ def get_output(request: Request, site: Site) -> Response:
         return error(request.path, 404, f"run {run_id} ({record.job}, {record.status}) has no output: it never started")
     first = site.output(run_id, offset=offset, limit=CHUNK)
     if first is None:
-        return error(request.path, 410, f"the output of run {run_id} is no longer available (log retention)")
+        return _excerpt(request, site, record) or error(
+            request.path, 410, f"the output of run {run_id} is no longer available (log retention)")
     headers = {"X-Run-Status": str(record.status)}
     if len(first) < CHUNK and (not _flag(request, "follow") or record.status != RunStatus.RUNNING):
         return Response(body=first, content_type="text/plain; charset=utf-8", headers=headers)
     follow = _flag(request, "follow") and record.status == RunStatus.RUNNING
     return Response(body=_stream(site, run_id, offset, first, follow=follow),
                     content_type="text/plain; charset=utf-8", headers=headers)
+
+
+def _excerpt(request: Request, site: Site, record: RunRecord) -> Response | None:
+    """A shared store's run whose log is not here (another host ran it, or it is gone): the head
+    and tail its row keeps, with the line saying where the full log is (engine/outputexcerpt.py);
+    `offset` counts in that text. None when the row keeps none."""
+    from cronplus.engine.outputexcerpt import render
+
+    reader = site.history()
+    excerpt = reader.output_excerpt(record.run_id) if reader.shared else None
+    if excerpt is None:
+        return None
+    body = render(excerpt, host=record.host, path=record.log_path)
+    offset = _int(request, "offset", default=0, low=0) or 0
+    return Response(body=body[offset:], content_type="text/plain; charset=utf-8",
+                    headers={"X-Run-Status": str(record.status), "X-Output-Excerpt": "head-tail"})
 
 
 def _stream(site: Site, run_id: int, offset: int, first: bytes, *, follow: bool) -> Iterator[bytes]:

@@ -75,7 +75,8 @@ class LiveSite:
             raise LoopUnavailable(f"the scheduling loop did not answer within {timeout:g}s") from None
 
     def alive(self, timeout: float | None = None) -> str | None:
-        """None when the scheduling loop lives and answers (within `health_timeout`), else why not."""
+        """None when the scheduling loop lives and answers (within `health_timeout`) and, with a
+        shared store, its database is there; else why not (/healthz: 503 and this text)."""
         timeout = self.health_timeout if timeout is None else timeout
         watch = self.daemon.loopwatch
         if not watch.alive:
@@ -84,6 +85,9 @@ class LiveSite:
             self.on_loop(lambda: None, timeout)
         except LoopUnavailable as exc:
             return str(exc)
+        store = self.daemon.scheduler.store
+        if store.away:  # a shared store's database: no run starts until it is back (engine/outage.py)
+            return f"{store.problem} ({len(store.held)} history write(s) held in memory)"
         lease = self.daemon.lease  # a shared store's (service/heartbeat.py): clock skew, no lease
         return lease.problem if lease is not None else None
 
@@ -157,10 +161,13 @@ class RequestSite:
         return self.daemon.stats  # its reads take a copy under its lock: safe from this thread
 
     def output(self, run_id: int, *, offset: int = 0, limit: int | None = None) -> bytes | None:
-        """Bytes of the run's log from `offset` (at most `limit`); None: no log kept (the run
-        never started, or its log is gone)."""
+        """Bytes of the run's log from `offset` (at most `limit`); None: no log kept here (the run
+        never started, its log is gone, or it is on the other host of a shared store that ran it)."""
         record = self.history().get_run(run_id)
         if record is None or not record.log_path:
+            return None
+        mine = self.daemon.history
+        if mine.shared and record.host not in (None, mine.host):  # its log is on the host that ran it
             return None
         try:
             with open(record.log_path, "rb") as f:

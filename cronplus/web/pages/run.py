@@ -136,7 +136,7 @@ def _attempts_table(attempts: list[RunRecord], current: int) -> Html:
 def _output(site: Site, record: RunRecord, running: bool) -> Html:
     data = site.output(record.run_id, offset=0, limit=SHOWN + 1)
     if data is None:
-        return fmt('<section><h2>Output</h2><p class="muted">No output kept for this run.</p></section>')
+        return _kept(site, record)
     cut = len(data) > SHOWN
     data = data[:SHOWN]
     note = Html("")
@@ -154,3 +154,17 @@ def _output(site: Site, record: RunRecord, running: bool) -> Html:
     return fmt('<section><h2>Output{}{}</h2>{}{}<pre class="output" id="output"{}>{}</pre></section>',
                fmt(' <span class="small muted">followed live</span>') if follow else "", raw, note, empty, follow,
                esc(shown))
+
+
+def _kept(site: Site, record: RunRecord) -> Html:
+    """No log here: a shared store's row keeps its first and last 8 KiB (engine/outputexcerpt.py)."""
+    from cronplus.engine.outputexcerpt import render
+
+    history = site.history()
+    excerpt = history.output_excerpt(record.run_id) if history.shared else None
+    if excerpt is None:
+        return fmt('<section><h2>Output</h2><p class="muted">No output kept for this run.</p></section>')
+    text = render(excerpt, host=record.host, path=record.log_path).decode("utf-8", errors="replace")
+    return fmt('<section><h2>Output</h2><p class="notice">The full log is on {} at {}: the first and last 8 KiB'
+               ' its history row keeps are shown.</p><pre class="output" id="output">{}</pre></section>',
+               record.host or "the host that ran it", record.log_path or "?", esc(text))
