@@ -41,6 +41,7 @@ from cronplus.store.readhistory import (  # the shared API, re-exported
     pairs_json,
     run_json,
 )
+from cronplus.store.remoteruns import RemoteRuns
 from cronplus.store.schema import (  # the shared API, re-exported
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -66,7 +67,7 @@ _INSERT_RUNNING = ("INSERT INTO runs (run_id, job, attempt, status, trigger, sch
                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)")
 
 
-class History(ReadHistory):
+class History(ReadHistory, RemoteRuns):  # RemoteRuns: queue= runs (store/remoteruns.py)
     """The supervisor's writer. One thread; each method is one short explicit transaction, or
     part of the caller's when it runs inside `transaction()`."""
 
