@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "install-service": ("service", "write, enable and start the systemd unit"),
     "pause": ("pause", "pause jobs (or --all): their ticks are not run until resumed; trigger still runs them"),
     "resume": ("resume", "resume paused jobs (or --all); catch-up=last runs the newest tick missed while paused"),
+    "worker": ("worker", "run attempts of queue= jobs sent by supervisors (a Celery worker; docs/workers.md)"),
 }
 
 

@@ -55,6 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host-id", metavar="ID", default=None,
                    help="this supervisor's name in a cluster (runs' host, run-on=HOST; env CRONPLUS_HOST_ID;"
                         " default the host name)")
+    p.add_argument("--broker", metavar="URL", default=None,
+                   help="Celery broker for queue= jobs, redis://HOST:6379/0 (env CRONPLUS_BROKER; docs/workers.md)")
     p.add_argument("--http-token-file", metavar="FILE", default=None,
                    help="the token that actions need (default <state>/http.token, made at first start);"
                         " required to serve a non-loopback address (env CRONPLUS_HTTP_TOKEN_FILE)")
@@ -122,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         http=_http(args),
         max_running=_max_running(args),
         host_id=_host_id(args),
+        broker=args.broker or paths.environ_of(args).get("CRONPLUS_BROKER") or None,
     )
     return run_supervisor(settings)
 

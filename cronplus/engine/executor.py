@@ -78,6 +78,7 @@ class AttemptResult:
     limit_reason: str | None = None  # killed by a resource limit: "memory limit 512M reached"
     peak_memory_bytes: int | None = None  # its processes' peak memory (a run cgroup's memory.peak)
     cpu_s: float | None = None  # CPU seconds its processes used (a run cgroup's cpu.stat)
+    interrupted: bool = False  # its host was lost under it (a worker killed): `interrupted`, then retries
 
 
 class Attempt(Protocol):

@@ -56,11 +56,18 @@ class Settings:
     http: HttpServing = NO_HTTP  # `--http HOST:PORT` (web/mount.py); by default nothing is served or imported
     max_running: int | None = None  # `--max-running N`: runs of all jobs at once (engine/pools.py)
     host_id: str | None = None  # `--host-id ID`: this supervisor's name in a cluster; None: the host name
+    broker: str | None = None  # `--broker URL`: Celery's broker for queue= jobs (service/remotes.py)
 
 
 def owner_id(host: str | None = None) -> str:
     """This supervisor's id (runs.owner): unique per process start, led by its host id."""
     return f"{host or socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+
+
+def remotes_check(routed: Any, crontab: Crontab) -> None:
+    from cronplus.service import remotes
+
+    remotes.check(routed, crontab)
 
 
 def load(paths: Paths) -> Crontab:
@@ -118,14 +125,23 @@ class Daemon:
         self.stats.subscribe(bus)
         bus.subscribe(events.Stepped, self._status_on, transactional=False)
         bus.subscribe(events.ConfigReloaded, self._status_on, transactional=False)
+        from cronplus.service import (
+            remotes,  # queue= jobs: Celery imported only when the crontab has one
+        )
+
+        self.executor = remotes.executor(history=self.history, broker=self.settings.broker, log_dir=self.paths.log_dir,
+                                         outputs_dir=self.paths.state_dir / "outputs", clock=clock)
+        adopted = remotes.adopt(self.executor, self.history, owner=self.owner)  # awaited, not interrupted
         recover(self.history, self.crontab, bus, owner=self.owner, clock=clock)  # a killed supervisor's runs
+        remotes.check(self.executor, self.crontab)
         self._prune()
         self.worker.start()  # after the first reads: a corrupt history.db is one line, not a thread's
         self.scheduler = Scheduler(self.crontab, history=self.history, alerting=None, bus=bus,
                                    log_dir=self.paths.log_dir, owner=self.owner, clock=clock,
                                    outputs_dir=self.paths.state_dir / "outputs",
-                                   max_running=self.settings.max_running)
+                                   max_running=self.settings.max_running, executor=self.executor)
         self.scheduler.store.on_change = self._status
+        self.adopted = remotes.await_adopted(self.executor, self.history, bus, adopted, self.crontab)
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
@@ -205,6 +221,7 @@ class Daemon:
         new = {j.name for j in crontab.jobs}
         self.crontab = crontab
         self.scheduler.reload(crontab)
+        remotes_check(self.executor, crontab)  # a new queue= job: Celery now, or the missing broker said
         log.info("reload ok: %d job(s) (+%d -%d)", len(new), len(new - old), len(old - new))
         self.notifier.ready()
         self.bus.publish(events.ConfigReloaded(jobs=len(new), added=tuple(sorted(new - old)),
