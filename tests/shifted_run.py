@@ -33,7 +33,7 @@ def main() -> int:
     args = parser.parse_args([a for a in sys.argv[2:] if a != "run"])
     return run_supervisor(Settings(paths=paths.from_args(args), shutdown_grace=args.shutdown_grace,
                                    clock=ShiftedClock(offset), max_running=_max_running(args),
-                                   host_id=_host_id(args)))
+                                   host_id=_host_id(args), broker=args.broker))
 
 
 if __name__ == "__main__":
