@@ -1,4 +1,4 @@
-"""The Celery executor (`queue=NAME`, SPEC §9): an attempt is a message on the queue, carried out
+"""The Celery executor (`queue=NAME`, docs/workers.md): an attempt is a message on the queue, carried out
 by a `cronplus worker` (remote.WorkerRuns) on whatever host consumes it; the supervisor keeps
 the schedule, retries, dependencies and alerts. The contract is executor.py's; the row fencing
 is store/remoteruns.py's.

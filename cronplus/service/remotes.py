@@ -1,4 +1,4 @@
-"""The supervisor's side of `queue=` (SPEC §9) wired into `cronplus run` (daemon.py calls these):
+"""The supervisor's side of `queue=` (docs/workers.md) wired into `cronplus run` (daemon.py calls these):
 
 * `executor(...)`: the scheduler's executor: engine/celeryexec.RoutedExecutor over the local
   one. Celery is imported only when the crontab has a `queue=` job (at start or a reload).

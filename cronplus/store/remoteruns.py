@@ -1,4 +1,4 @@
-"""The writes and reads of runs whose attempt a worker carries out (`queue=`, SPEC §9), on both
+"""The writes and reads of runs whose attempt a worker carries out (`queue=`, docs/workers.md), on both
 backends: a mixin of history.History (SQLite) and postgres_history.PostgresHistory, whose SQL
 reads alike on both (`?` placeholders: SQLite's connection, PostgreSQL's QmarkConnection; row
 values by column name; RETURNING, SQLite >= 3.35).
