@@ -282,3 +282,18 @@ def test_a_broker_restart_loses_no_queued_attempt(tmp_path: Path, pg_url: str, s
         for sup in shifted:
             sup.stop()
         broker.stop()
+
+
+def test_a_shutdown_while_the_attempt_waits_in_the_broker_ends_it_and_no_worker_runs_it_later(
+        cluster: Cluster, tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    cluster.crontab(f"# cronplus: name=queued queue=q\n* * * * * touch {ran}\n")
+    sup = cluster.supervisor("--shutdown-grace", "0.2")
+    run_id = cluster.trigger("queued")
+    time.sleep(0.5)
+    assert sup.stop() == 0
+    rec = cluster.store.get_run(run_id)
+    assert rec is not None and (rec.status, rec.host) == ("interrupted", "sup"), rec
+    cluster.worker("w1")
+    time.sleep(2)  # the message is delivered now, and dropped by the claim
+    assert not ran.exists()

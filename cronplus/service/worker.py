@@ -98,11 +98,17 @@ def run_worker(settings: WorkerSettings) -> int:
         settled = runs.settle_leftovers()
         if settled:
             log.warning("%d attempt(s) of a previous worker process reported interrupted", settled)
+        if paths.system:  # root by design: each job runs as its crontab line's user, as cron does
+            import warnings
+
+            from celery.platforms import SecurityWarning  # type: ignore[import-untyped]
+
+            warnings.filterwarnings("ignore", category=SecurityWarning)
         app = make_app(settings.broker)
         register(app, runs.run)
         log.info("cronplus worker %s: queue(s) %s, %d thread(s), history %s, logs %s", host,
                  ",".join(settings.queues), settings.concurrency, shown(db), paths.log_dir)
-        app.worker_main(["worker", "--pool", "threads", "--concurrency", str(settings.concurrency),
+        app.worker_main(["--quiet", "worker", "--pool", "threads", "--concurrency", str(settings.concurrency),
                          "--queues", ",".join(settings.queues), "--hostname", f"cronplus-{host}-{os.getpid()}@%h",
                          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"])
     finally:
