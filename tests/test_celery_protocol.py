@@ -138,3 +138,19 @@ def test_a_cancel_request_on_the_row_terminates_the_group_on_the_worker(store: H
     assert remote.result_of(state.report or "").cancelled
     assert not alive(int(pidfile.read_text()))
     assert time.monotonic() - started < 20
+
+
+def test_without_a_supervisor_trigger_refuses_a_queue_job_in_one_line_and_a_queued_downstream_fails_saying_why(
+        tmp_path: Path) -> None:
+    from tests.test_trigger import cli
+
+    crontab = tmp_path / "crontab"
+    crontab.write_text("# cronplus: name=prep\n0 3 * * 0 true\n# cronplus: name=train after=prep queue=gpu\n0 3 * * 0 true\n")
+    refused = cli(tmp_path / "state", crontab, "trigger", "train")
+    assert refused.returncode == 1 and "job train has queue=gpu: trigger it through the running supervisor" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    out = cli(tmp_path / "state", crontab, "trigger", "prep")
+    assert out.returncode == 1 and "queue=gpu needs --broker (or CRONPLUS_BROKER)" in out.stderr, out  # the chain failed
+    with History(tmp_path / "state" / "history.db") as history:
+        train = history.latest_runs("train", 5)
+    assert [(r.status, r.reason) for r in train] == [("failed", "queue=gpu needs --broker (or CRONPLUS_BROKER)")]

@@ -28,6 +28,7 @@ from cronplus.engine.scheduler import Scheduler
 from cronplus.errors import CronplusError, CrontabError, capped, escape
 from cronplus.model import Crontab, JobOptions
 from cronplus.paths import Paths
+from cronplus.service import remotes
 from cronplus.service.commands import Commands
 from cronplus.service.control import ControlServer, SupervisorLock, suggest
 from cronplus.service.crontabwatch import stop_watching, watch_crontab
@@ -62,12 +63,6 @@ class Settings:
 def owner_id(host: str | None = None) -> str:
     """This supervisor's id (runs.owner): unique per process start, led by its host id."""
     return f"{host or socket.gethostname()}:{os.getpid()}:{int(time.time())}"
-
-
-def remotes_check(routed: Any, crontab: Crontab) -> None:
-    from cronplus.service import remotes
-
-    remotes.check(routed, crontab)
 
 
 def load(paths: Paths) -> Crontab:
@@ -125,10 +120,7 @@ class Daemon:
         self.stats.subscribe(bus)
         bus.subscribe(events.Stepped, self._status_on, transactional=False)
         bus.subscribe(events.ConfigReloaded, self._status_on, transactional=False)
-        from cronplus.service import (
-            remotes,  # queue= jobs: Celery imported only when the crontab has one
-        )
-
+        # queue= jobs go to Celery workers (service/remotes.py); celery is imported only when the crontab has one
         self.executor = remotes.executor(history=self.history, broker=self.settings.broker, log_dir=self.paths.log_dir,
                                          outputs_dir=self.paths.state_dir / "outputs", clock=clock)
         adopted = remotes.adopt(self.executor, self.history, owner=self.owner)  # awaited, not interrupted
@@ -221,7 +213,7 @@ class Daemon:
         new = {j.name for j in crontab.jobs}
         self.crontab = crontab
         self.scheduler.reload(crontab)
-        remotes_check(self.executor, crontab)  # a new queue= job: Celery now, or the missing broker said
+        remotes.check(self.executor, crontab)  # a new queue= job: Celery now, or the missing broker said
         log.info("reload ok: %d job(s) (+%d -%d)", len(new), len(new - old), len(old - new))
         self.notifier.ready()
         self.bus.publish(events.ConfigReloaded(jobs=len(new), added=tuple(sorted(new - old)),
@@ -360,8 +352,12 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False, params: 
     from cronplus.store.open import open_writer
 
     crontab = load(paths)
-    if crontab.job(name) is None:
+    job = crontab.job(name)
+    if job is None:
         raise UnknownJob(name, [j.name for j in crontab.jobs])
+    if job.options.queue:  # its attempts go through a broker, which only `cronplus run --broker` has
+        raise CronplusError(f"job {name} has queue={job.options.queue}: trigger it through the running supervisor"
+                            " (cronplus run --broker URL)")
 
     async def main() -> dict[str, Any]:
         history = open_writer(paths.db)
@@ -369,7 +365,10 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False, params: 
         try:
             alerting = Alerting(history, wake=worker.wake)
             scheduler = Scheduler(crontab, history=history, alerting=alerting, log_dir=paths.log_dir,
-                                  owner=owner_id(), scheduling=False, outputs_dir=paths.state_dir / "outputs")
+                                  owner=owner_id(), scheduling=False, outputs_dir=paths.state_dir / "outputs",
+                                  executor=remotes.executor(
+                                      history=history, broker=None, log_dir=paths.log_dir,
+                                      outputs_dir=paths.state_dir / "outputs", clock=SystemClock()))  # queue=: fails, said so
             loop = asyncio.get_running_loop()
             got: list[int] = []
             stop = asyncio.Event()
