@@ -472,3 +472,7 @@ class StoreContract:
         store.worker_heartbeat(owner="worker-1:7:1", host="worker-1", pid=7, started_at=T0, now=T0 + 6, lease_s=30)
         state = store.remote_states([run_id])[0]
         assert (state.heartbeat_at, state.lease_s) == (T0 + 6, 30)
+        store.worker_heartbeat(owner="worker-1:8:2", host="worker-1", pid=8, started_at=T0, now=T0 + 2, lease_s=30)
+        assert store.worker_pids("worker-1", since=T0 + 5) == [("worker-1:7:1", 7)]
+        assert store.worker_pids("worker-1", since=T0) == [("worker-1:7:1", 7), ("worker-1:8:2", 8)]
+        assert store.worker_pids("worker-2", since=T0) == []

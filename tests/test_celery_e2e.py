@@ -297,3 +297,12 @@ def test_a_shutdown_while_the_attempt_waits_in_the_broker_ends_it_and_no_worker_
     cluster.worker("w1")
     time.sleep(2)  # the message is delivered now, and dropped by the claim
     assert not ran.exists()
+
+
+def test_a_second_worker_with_the_same_host_id_refuses_to_start_in_one_line(cluster: Cluster) -> None:
+    cluster.worker("w1")
+    twin = cluster.worker("w1", ready=False)
+    assert twin.proc.wait(30) == 1
+    err = twin.stderr_path.read_text()
+    assert "another cronplus worker (pid" in err and "runs as host id w1: give this one its own --host-id" in err
+    assert "Traceback" not in err

@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cronplus.engine.remote import WorkerRuns
@@ -80,6 +81,24 @@ class Heartbeat:
         self.store.close()
 
 
+def _refuse_a_twin(heartbeat: Heartbeat, lease_s: float) -> None:
+    """Another live worker process of this host id on this machine: its running attempts would
+    look like our leftovers (settle_leftovers would stop them). One line, exit 1."""
+    from cronplus.errors import CronplusError
+
+    for _owner, pid in heartbeat.store.worker_pids(heartbeat.host, since=time.time() - lease_s):
+        if pid is None or pid == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # gone (a killed worker whose beat is recent): its leftovers are ours to settle
+            continue
+        if b"cronplus" in cmdline and b"worker" in cmdline:
+            heartbeat.store.close()
+            raise CronplusError(f"another cronplus worker (pid {pid}) runs as host id {heartbeat.host}: give this one"
+                                " its own --host-id (or serve several queues from one: --queue A --queue B)")
+
+
 def run_worker(settings: WorkerSettings) -> int:
     from cronplus.engine.celeryapp import make_app, register
     from cronplus.service.systemd import setup_logging
@@ -93,6 +112,7 @@ def run_worker(settings: WorkerSettings) -> int:
     runs = WorkerRuns(lambda: open_writer(db, host=host), host=host, log_dir=paths.log_dir,
                       outputs_dir=paths.state_dir / "outputs", system=paths.system)
     heartbeat = Heartbeat(db, host=host, every=settings.heartbeat_s)
+    _refuse_a_twin(heartbeat, settings.heartbeat_s * HEARTBEAT_LEASES)
     heartbeat.start()
     try:
         settled = runs.settle_leftovers()

@@ -25,6 +25,9 @@ attempt twice):
 * `worker_heartbeat(...)`: a worker's row in `hosts` (kind 'worker'), renewed; its lease tells
   the supervisor when a worker that holds attempts is gone (their attempts are `interrupted`).
 * `remote_output(run_id)`: (head, tail) of a remote run's output.
+* `worker_pids(host, since=)`: (owner, pid) of the workers of a host id that beat at or after
+  `since`: a worker refuses to start beside a live one of its host id (it would settle that
+  one's running attempts as its own leftovers).
 """
 
 from __future__ import annotations
@@ -111,3 +114,8 @@ class RemoteRuns:
             " VALUES (?, ?, 'worker', ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET"
             " heartbeat_at = excluded.heartbeat_at, lease_s = excluded.lease_s RETURNING owner",
             (owner, host, pid, started_at, now, lease_s), write=True)
+
+    def worker_pids(self, host: str, *, since: float) -> list[tuple[str, int | None]]:
+        rows = self._remote_rows("SELECT owner, pid FROM hosts WHERE host = ? AND kind = 'worker' AND heartbeat_at >= ?"
+                                 " ORDER BY owner", (host, since), write=False)
+        return [(row["owner"], row["pid"]) for row in rows]
