@@ -111,9 +111,6 @@ class CeleryExecutor:
         self.pending: dict[int, RemoteAttempt] = {}
         self._poller: asyncio.Task[None] | None = None
 
-    def output_for(self, job: str, attempt_id: int) -> OutputRef:  # the worker's, once one takes it
-        return OutputRef(f"queue:{job}", "")
-
     def connect(self) -> None:
         """Open the broker connection now, so that the first tick's send does not pay for it."""
         try:
@@ -266,7 +263,7 @@ class RoutedExecutor:
         celery = self.celery()
         tasks = []
         for run_id in run_ids:
-            spec = _AdoptedSpec.of(run_id)
+            spec = _adopted_spec(run_id)
             attempt = RemoteAttempt(celery, spec, "", self.clock.time())
 
             async def wait(attempt: RemoteAttempt = attempt, run_id: int = run_id) -> None:
@@ -297,16 +294,14 @@ class _Ready:
         pass
 
 
-class _AdoptedSpec:
-    @staticmethod
-    def of(run_id: int) -> AttemptSpec:
-        from datetime import UTC, datetime
+def _adopted_spec(run_id: int) -> AttemptSpec:
+    """What an adopted run's polling needs of a spec: its run id (no queue-timeout: it was sent)."""
+    from datetime import UTC, datetime
 
-        from cronplus.engine.remote import _NO_SCHEDULE
-        from cronplus.errors import SourceLoc
-        from cronplus.model import JobSpec
+    from cronplus.engine.remote import NO_SCHEDULE
+    from cronplus.errors import SourceLoc
+    from cronplus.model import JobSpec
 
-        job = JobSpec(loc=SourceLoc(path="<adopted>", line=0), name=f"run-{run_id}", schedule=_NO_SCHEDULE, command="",
-                      stdin=None, env=())
-        return AttemptSpec(job=job, attempt_id=run_id, attempt=1, scheduled_at=datetime.now(UTC),
-                           output=OutputRef("", ""))
+    job = JobSpec(loc=SourceLoc(path="<adopted>", line=0), name=f"run-{run_id}", schedule=NO_SCHEDULE, command="",
+                  stdin=None, env=())
+    return AttemptSpec(job=job, attempt_id=run_id, attempt=1, scheduled_at=datetime.now(UTC), output=OutputRef("", ""))

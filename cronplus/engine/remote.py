@@ -58,7 +58,7 @@ REPORT_TRY_S = 3600.0  # a report the database refuses is retried this long (the
 # The options that shape one attempt on the worker; the rest (retries, alerts, after=) stay with
 # the supervisor.
 _ATTEMPT_OPTIONS = ("timeout", "kill_grace", "max_log_size", "nice", "memory_max", "cpu_max", "tasks_max", "queue")
-_NO_SCHEDULE = Schedule(text="@queue", minutes=frozenset(), hours=frozenset(), days=frozenset(), months=frozenset(),
+NO_SCHEDULE = Schedule(text="@queue", minutes=frozenset(), hours=frozenset(), days=frozenset(), months=frozenset(),
                         weekdays=frozenset(), dom_star=False, dow_star=False, minute_star=False, hour_star=False,
                         reboot=True)
 
@@ -81,7 +81,7 @@ def spec_of(payload: dict[str, Any], *, output: OutputRef) -> AttemptSpec:
     if payload.get("v") != PAYLOAD_VERSION:
         raise ValueError(f"attempt message of version {payload.get('v')!r}: this worker reads {PAYLOAD_VERSION}")
     j = payload["job"]
-    job = JobSpec(loc=SourceLoc(path=j["loc"], line=0), name=j["name"], schedule=_NO_SCHEDULE, command=j["command"],
+    job = JobSpec(loc=SourceLoc(path=j["loc"], line=0), name=j["name"], schedule=NO_SCHEDULE, command=j["command"],
                   stdin=j["stdin"], env=tuple((k, v) for k, v in j["env"]), options=JobOptions(**j["options"]),
                   tz=j["tz"], user=j["user"])
     return AttemptSpec(job=job, attempt_id=int(payload["run_id"]), attempt=int(payload["attempt"]),
