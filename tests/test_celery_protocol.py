@@ -154,3 +154,33 @@ def test_without_a_supervisor_trigger_refuses_a_queue_job_in_one_line_and_a_queu
     with History(tmp_path / "state" / "history.db") as history:
         train = history.latest_runs("train", 5)
     assert [(r.status, r.reason) for r in train] == [("failed", "queue=gpu needs --broker (or CRONPLUS_BROKER)")]
+
+
+def test_a_broker_that_cannot_be_reached_fails_the_attempt_in_one_line_without_its_password_and_fast_after(
+        store: History, tmp_path: Path) -> None:
+    import asyncio
+    import socket
+
+    from cronplus.clock import SystemClock
+    from cronplus.engine.celeryexec import CeleryExecutor
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    executor = CeleryExecutor(store, broker=f"redis://:hunter2secret@127.0.0.1:{port}/0", host="sup",
+                              clock=SystemClock())
+    job = job_of("# cronplus: name=a queue=q\n* * * * * true\n")
+    results, took = [], []
+    for _ in range(2):
+        run_id = store.start_run(job="a", attempt=1, trigger=Trigger.MANUAL, scheduled_at=TICK.timestamp(), tz=None,
+                                 started_at=TICK.timestamp(), log_path=None, owner="sup:1:1")
+        started = time.monotonic()
+        attempt = executor.start(AttemptSpec(job=job, attempt_id=run_id, attempt=1, scheduled_at=TICK,
+                                             output=OutputRef("sup", "")))
+        took.append(time.monotonic() - started)
+        results.append(asyncio.run(asyncio.wait_for(attempt.result(), 10)))
+        assert store.remote_states([run_id])[0].host == "sup"  # taken back: a late delivery would be dropped
+    for result in results:
+        assert result.error is not None and result.error.startswith(f"cannot send to queue q (broker redis://127.0.0.1:{port}/")
+        assert "hunter2secret" not in result.error
+    assert took[1] < 0.1  # the next send within BROKER_DOWN_S does not wait for the broker again

@@ -9,7 +9,8 @@ is store/remoteruns.py's.
 * `CeleryExecutor.start(spec)`: the row gets its queue (`send_to_queue`: no host until a
   worker claims it), then the message is sent (synchronous: the attempt is on its way when it
   returns). A broker that cannot be reached: the supervisor claims the row itself and the
-  attempt fails with one line naming the broker (redacted).
+  attempt fails with one line naming the broker (redacted); for BROKER_DOWN_S after that, sends
+  fail at once (a tick's loop never waits on a dead broker per job).
 * Results are awaited by polling the pending rows (`remote_states`, one query for all, every
   POLL_S): a report ends the attempt; no worker took it within `queue-timeout`: the supervisor
   claims it and it fails; its worker stopped heart-beating for longer than its lease: it is
@@ -46,6 +47,7 @@ log = logging.getLogger("cronplus")
 POLL_S = 0.05  # how often pending rows are read (one query for all of them)
 POLL_MANY_S = 0.5  # with more than MANY pending: a big fan-out waits longer, the database rests
 MANY = 200
+BROKER_DOWN_S = 5.0  # after a failed send, the sends of this long fail at once: a tick never waits per job
 
 
 class RemoteAttempt:
@@ -109,13 +111,15 @@ class CeleryExecutor:
         self.clock = clock
         self.app = make_app(broker)
         self.pending: dict[int, RemoteAttempt] = {}
+        self._down_until = 0.0  # a send failed: until then the next ones fail at once (_down_why)
+        self._down_why = ""
         self._poller: asyncio.Task[None] | None = None
 
     def connect(self) -> None:
         """Open the broker connection now, so that the first tick's send does not pay for it."""
         try:
             with self.app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1)
+                conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
         except Exception as exc:  # noqa: BLE001 - kombu/redis/OS errors alike: said, retried at the send
             log.warning("broker %s not reachable yet: %s", redact_url(self.broker), exc)
 
@@ -125,12 +129,16 @@ class CeleryExecutor:
         attempt = RemoteAttempt(self, spec, queue, self.clock.time())
         try:
             self.history.send_to_queue(spec.attempt_id, queue)
+            if time.monotonic() < self._down_until:  # a tick's other sends do not wait for it again
+                self._give_up(attempt, self._down_why)
+                return attempt
             self.app.send_task(TASK_NAME, args=[payload_of(spec, queue)], queue=queue,
                                retry=True, retry_policy={"max_retries": 2, "interval_start": 0.1})
         except Exception as exc:  # noqa: BLE001 - any failure to send fails the attempt, never the tick
-            why = f"cannot send to queue {queue} (broker {redact_url(self.broker)}): {exc}"
-            log.error("job %s: run %d: %s", spec.job.name, spec.attempt_id, why)
-            self._give_up(attempt, why)
+            self._down_why = f"cannot send to queue {queue} (broker {redact_url(self.broker)}): {exc}"
+            self._down_until = time.monotonic() + BROKER_DOWN_S
+            log.error("job %s: run %d: %s", spec.job.name, spec.attempt_id, self._down_why)
+            self._give_up(attempt, self._down_why)
         return attempt
 
     def _give_up(self, attempt: RemoteAttempt, why: str, *, cancelled: bool = False) -> None:
