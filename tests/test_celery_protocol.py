@@ -183,4 +183,4 @@ def test_a_broker_that_cannot_be_reached_fails_the_attempt_in_one_line_without_i
     for result in results:
         assert result.error is not None and result.error.startswith(f"cannot send to queue q (broker redis://127.0.0.1:{port}/")
         assert "hunter2secret" not in result.error
-    assert took[1] < 0.1  # the next send within BROKER_DOWN_S does not wait for the broker again
+    assert took[1] < took[0] / 3  # the next send within BROKER_DOWN_S does not wait for the broker again
