@@ -63,8 +63,8 @@ def spec_for(history, job, n: int) -> AttemptSpec:  # type: ignore[no-untyped-de
                        output=OutputRef("bench", ""))
 
 
-def latency(tmp: Path, executor: CeleryExecutor, history, n: int) -> list[float]:  # type: ignore[no-untyped-def]
-    marks = tmp / "marks"
+def latency(tmp: Path, executor, history, n: int, name: str = "marks") -> list[float]:  # type: ignore[no-untyped-def]
+    marks = tmp / name
     marks.mkdir()
     job = parse_crontab(f"SHELL=/bin/bash\n# cronplus: name=lat queue=q\n* * * * * echo $EPOCHREALTIME > {marks}/$CRONPLUS_RUN_ID\n",
                         path="bench", system=False).jobs[0]
@@ -77,6 +77,21 @@ def latency(tmp: Path, executor: CeleryExecutor, history, n: int) -> list[float]
         wait_for(lambda mark=mark: mark.exists() and mark.stat().st_size > 0, 30, "the job to start")
         out.append(float(mark.read_text()) - t0)
     return out
+
+
+def local_baseline(tmp: Path, history, n: int) -> list[float]:  # type: ignore[no-untyped-def]
+    """The same measure through the local executor (the job's process on the supervisor's host)."""
+    from cronplus.engine.local import LocalExecutor
+
+    local = LocalExecutor(tmp / "local-logs", host="bench", clock=SystemClock())
+
+    class Run:  # LocalExecutor.start needs the spec's output path
+        def start(self, spec: AttemptSpec):  # type: ignore[no-untyped-def]
+            import dataclasses
+
+            return local.start(dataclasses.replace(spec, output=local.output_for(spec.job.name, spec.attempt_id)))
+
+    return latency(tmp, Run(), history, n, "local-marks")
 
 
 async def await_all(attempts) -> None:  # type: ignore[no-untyped-def]
@@ -115,6 +130,9 @@ def main() -> None:
             p95 = lat[int(len(lat) * 0.95) - 1]
             print(f"dispatch latency, {len(lat)} attempts one at a time: median {statistics.median(lat) * 1000:.1f} ms,"
                   f" p95 {p95 * 1000:.1f} ms, min {lat[0] * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms")
+            base = sorted(local_baseline(tmp, history, args.latency))
+            print(f"baseline, the local executor, same job, same run: median {statistics.median(base) * 1000:.1f} ms,"
+                  f" p95 {base[int(len(base) * 0.95) - 1] * 1000:.1f} ms")
             procs.pop().terminate()
             time.sleep(2)
 
