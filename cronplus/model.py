@@ -189,6 +189,9 @@ class JobOptions:
     wait_every: float = 30.0
     wait_timeout: float = 3600.0
     wait_timeout_status: str = "failed"  # or "skipped"
+    # queue=NAME: attempts go to Celery workers of that queue (engine/celeryexec.py); None: run here
+    queue: str | None = None
+    queue_timeout: float | None = None  # fail an attempt no worker took within this; None: wait
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

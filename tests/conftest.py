@@ -28,6 +28,7 @@ from cronplus.store.history import History
 
 if TYPE_CHECKING:
     from tests.pgserver import PgServer
+    from tests.redisserver import RedisServer
     from tests.test_daemon import Supervisor
 
 
@@ -148,6 +149,23 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
     schema = pg_server.new_schema()
     yield pg_server.url(schema=schema)
     pg_server.drop_schema(schema)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The session's one Redis server (tests/redisserver.py), the Celery broker of queue= tests;
+    locally a skip without redis-server, in CI a failure."""
+    from tests.redisserver import start_server
+
+    server = start_server(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A broker URL to a database of this test's own, flushed."""
+    return redis_server.fresh_url()
 
 
 class Lines(logging.Handler):

@@ -38,7 +38,7 @@ def main() -> int:
     args = parser.parse_args([a for a in sys.argv[2:] if a != "run"])
     return run_supervisor(Settings(paths=paths.from_args(args), shutdown_grace=args.shutdown_grace,
                                    clock=ShiftedClock(offset), max_running=_max_running(args),
-                                   host_id=_host_id(args), lease_s=_lease(args), http=_http(args),
+                                   host_id=_host_id(args), lease_s=_lease(args), http=_http(args), broker=args.broker,
                                    clock_shift_s=offset - float(os.environ.get("CRONPLUS_TEST_SKEW", "0"))))
 
 

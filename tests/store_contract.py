@@ -464,3 +464,53 @@ class StoreContract:
         assert (excerpt.head, excerpt.tail, excerpt.log_bytes) == ("head ünïcode\n", "tail\n", 100)
         assert store.output_excerpt(other) is None and store.output_excerpt(other + 1000) is None
         assert isinstance(store.shared, bool)
+    # ---- queue= runs: the row fences the supervisor and the workers (store/remoteruns.py) ----
+
+    def test_a_queued_attempt_is_claimed_once_and_a_redelivery_finds_it_taken(self, store: HistoryStore) -> None:
+        run_id = start(store, log_path="/logs/backup/1.log")
+        store.send_to_queue(run_id, "gpu")
+        (state,) = store.remote_states([run_id])
+        assert (state.status, state.host, state.pid, state.report) == ("running", None, None, None)
+        assert got(store, run_id).queue == "gpu"
+        assert store.claim_attempt(run_id, host="worker-1", started_at=T0 + 3)
+        assert not store.claim_attempt(run_id, host="worker-2", started_at=T0 + 4)  # the redelivered message
+        record = got(store, run_id)
+        assert (record.host, record.started_at.timestamp()) == ("worker-1", T0 + 3)
+
+    def test_only_the_claiming_worker_reports_and_a_cancel_request_never_hides_a_report(
+            self, store: HistoryStore) -> None:
+        run_id = start(store)
+        store.send_to_queue(run_id, "gpu")
+        assert store.claim_attempt(run_id, host="worker-1", started_at=T0)
+        store.request_cancel(run_id)
+        assert store.remote_states([run_id])[0].report == '{"cancel": true}'
+        assert not store.report_attempt(run_id, host="worker-2", result="{}", head="x", tail=None, log_path=None)
+        assert store.report_attempt(run_id, host="worker-1", result='{"exit_code": 0}', head="hello\n", tail="bye\n",
+                                    log_path="/w/logs/backup/1.log")
+        store.request_cancel(run_id)  # too late: the report stays
+        assert store.remote_states([run_id])[0].report == '{"exit_code": 0}'
+        assert store.remote_output(run_id) == ("hello\n", "bye\n")
+        assert got(store, run_id).log_path == "/w/logs/backup/1.log"
+        finish(store, run_id)
+        assert not store.claim_attempt(run_id, host="worker-3", started_at=T0)  # ended: nobody takes it
+
+    def test_a_supervisor_adopts_the_remote_runs_left_running_and_recovery_leaves_them(
+            self, store: HistoryStore) -> None:
+        remote, local = start(store, owner="old"), start(store, job="local", owner="old")
+        store.send_to_queue(remote, "gpu")
+        assert store.adopt_remote(live_owner="new") == [remote]
+        assert [r.run_id for r in store.stale_running(live_owner="new")] == [local]
+
+    def test_the_claiming_workers_heartbeat_is_polled_with_its_run(self, store: HistoryStore) -> None:
+        run_id = start(store)
+        store.send_to_queue(run_id, "gpu")
+        store.claim_attempt(run_id, host="worker-1", started_at=T0)
+        assert store.remote_states([run_id])[0].heartbeat_at is None
+        store.worker_heartbeat(owner="worker-1:7:1", host="worker-1", pid=7, started_at=T0, now=T0 + 1, lease_s=30)
+        store.worker_heartbeat(owner="worker-1:7:1", host="worker-1", pid=7, started_at=T0, now=T0 + 6, lease_s=30)
+        state = store.remote_states([run_id])[0]
+        assert (state.heartbeat_at, state.lease_s) == (T0 + 6, 30)
+        store.worker_heartbeat(owner="worker-1:8:2", host="worker-1", pid=8, started_at=T0, now=T0 + 2, lease_s=30)
+        assert store.worker_pids("worker-1", since=T0 + 5) == [("worker-1:7:1", 7)]
+        assert store.worker_pids("worker-1", since=T0) == [("worker-1:7:1", 7), ("worker-1:8:2", 8)]
+        assert store.worker_pids("worker-2", since=T0) == []

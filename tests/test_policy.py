@@ -19,6 +19,7 @@ class Result:
     error: str | None = None
     killed: bool = False
     limit_reason: str | None = None
+    interrupted: bool = False
 
 
 OPTS = JobOptions(retries=2, retry_delay=10, backoff=2, max_retry_delay=25, timeout=30, skip_exit=99)

@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pause": ("pause", "pause jobs (or --all): their ticks are not run until resumed; trigger still runs them"),
     "resume": ("resume", "resume paused jobs (or --all); catch-up=last runs the newest tick missed while paused"),
     "backfill": ("backfill", "run a job's ticks between two times now (with their downstream jobs); resumable"),
+    "worker": ("worker", "run attempts of queue= jobs sent by supervisors (a Celery worker; docs/workers.md)"),
 }
 
 

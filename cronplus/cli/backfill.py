@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _job(p: Paths, name: str) -> tuple[Crontab, JobSpec]:
     """The crontab file's job `name`, or the one line naming the closest job."""
-    from cronplus.service.daemon import UnknownJob, load
+    from cronplus.service.daemon import load
+    from cronplus.service.intrigger import UnknownJob
 
     crontab = load(p)
     job = crontab.job(name)

@@ -59,6 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with a shared --db (PostgreSQL): a supervisor silent this long has its running runs"
                         " taken over by the others; it heart-beats every quarter of it (env CRONPLUS_LEASE;"
                         " default 60s)")
+    p.add_argument("--broker", metavar="URL", default=None,
+                   help="Celery broker for queue= jobs, redis://HOST:6379/0 (env CRONPLUS_BROKER; docs/workers.md)")
     p.add_argument("--http-token-file", metavar="FILE", default=None,
                    help="the token that actions need (default <state>/http.token, made at first start);"
                         " required to serve a non-loopback address (env CRONPLUS_HTTP_TOKEN_FILE)")
@@ -127,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         max_running=_max_running(args),
         host_id=_host_id(args),
         lease_s=_lease(args),
+        broker=args.broker or paths.environ_of(args).get("CRONPLUS_BROKER") or None,
     )
     return run_supervisor(settings)
 

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
 def _in_process(p: Paths, job: str, *, as_json: bool, force: bool, params: tuple[tuple[str, str], ...]) -> int:
     """No supervisor: run it here (always waiting: nobody else would finish the run)."""
     from cronplus.service.control import SupervisorLock
-    from cronplus.service.daemon import TriggerInterrupted, trigger_in_process
+    from cronplus.service.intrigger import TriggerInterrupted, trigger_in_process
 
     p.ensure()
     lock = SupervisorLock(p.state_dir)

@@ -302,6 +302,15 @@ def _pool(v: str) -> str:
         raise AnnotationError(f"'{shown(v)}' is not a pool name", "name one of the '# cronplus-pools:' line")
     return v
 
+def _queue(v: str) -> str | None:
+    """queue=: a Celery queue name (a Redis key part: no spaces, no colons), or none (run here)."""
+    if v == "none":
+        return None
+    if not re.match(POOL_NAME_RE, v):
+        raise AnnotationError(f"'{shown(v)}' is not a queue name: use letters, digits, _ . - (at most 100)")
+    return v
+
+
 def _command(v: str) -> str:
     """wait-for=: a shell command (quote it when it has spaces: wait-for="test -e /data/in")."""
     if not v.strip():
@@ -358,6 +367,9 @@ KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "wait-every": ("wait_every", lambda v: _positive(v)),
     "wait-timeout": ("wait_timeout", lambda v: _positive(v)),
     "wait-timeout-status": ("wait_timeout_status", lambda v: _choice(v, ("failed", "skipped"))),
+    # Celery workers (engine/celeryexec.py, `cronplus worker --queue NAME`)
+    "queue": ("queue", lambda v: _queue(v)),
+    "queue-timeout": ("queue_timeout", lambda v: _timeout(v)),
 }
 NOT_DEFAULTS = ("name", "after")  # per-job by nature; a default would be a duplicate or a cycle
 

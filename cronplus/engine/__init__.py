@@ -16,6 +16,9 @@ wires them).
   runprocs, orphans: its processes; recovery, leftovers: runs a dead supervisor left;
   events: the run events and their Bus (transactional and after-commit subscribers); explain,
   findings, pipelinefindings: why a job did or did not run at a time (`cronplus why`), from history.
+- celeryexec: `queue=` attempts sent to Celery workers (RoutedExecutor, CeleryExecutor); remote:
+  the message and a worker's side of one attempt (the local executor's code); celeryapp: the
+  Celery application (celery imported only there, only when a job has queue=).
 
 May import: foundation, crontab, store.
 """

@@ -80,6 +80,7 @@ class AttemptResult:
     cpu_s: float | None = None  # CPU seconds its processes used (a run cgroup's cpu.stat)
     output_head: str | None = None  # the capped start of its output, for its row (outputexcerpt.py; shared stores)
     output_tail: str | None = None  # ... and its end
+    interrupted: bool = False  # its host was lost under it (a worker killed): `interrupted`, then retries
 
 
 class Attempt(Protocol):

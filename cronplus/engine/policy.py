@@ -7,7 +7,8 @@ Decisions documented here (the scheduler follows them):
   (so `cronplus log` shows why the row exists; the original trigger is on attempt 1).
 * Retry delay before attempt n+1 (n = the attempt that failed) is
   `retry_delay * backoff ** (n - 1)`, capped at `max_retry_delay`.
-* Only `failed` and `timeout` are retried; `skipped` (skip-exit) never is, nor a run cancelled by
+* Only `failed` and `timeout` are retried (and `interrupted` when a worker was lost under a
+  `queue=` attempt: outcome's `interrupted`); `skipped` (skip-exit) never is, nor a run cancelled by
   `overlap=replace` or by shutdown.
 * Clock movement follows cron (cron.c, "time has jumped"): the supervisor normally wakes exactly
   at a tick. If wall time moved forward by less than `BIG_JUMP_S` since the last evaluation,
@@ -51,6 +52,8 @@ class AttemptLike(Protocol):
     def killed(self) -> bool: ...
     @property
     def limit_reason(self) -> str | None: ...  # a resource limit's kill (limits.py)
+    @property
+    def interrupted(self) -> bool: ...  # its worker was lost under it (engine/celeryexec.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,8 @@ def outcome(result: AttemptLike, options: JobOptions, *, cancel_reason: str | No
     """Map one attempt's result to a run status and a reason for history."""
     if result.cancelled:
         return Outcome(cancel_status, cancel_reason or "cancelled", False)
+    if result.interrupted:  # a worker killed mid-run: its retries follow, as for a failure
+        return Outcome(RunStatus.INTERRUPTED, result.error or "interrupted", True)
     if result.error:
         return Outcome(RunStatus.FAILED, result.error, True)
     if result.timed_out:
@@ -105,7 +110,8 @@ def _secs(value: float | None) -> str:
 
 def will_retry(out: Outcome, attempt: int, options: JobOptions) -> bool:
     """True when a further attempt follows this one (attempt is 1-based)."""
-    return out.retryable and out.status in (RunStatus.FAILED, RunStatus.TIMEOUT) and attempt <= options.retries
+    return (out.retryable and out.status in (RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.INTERRUPTED)
+            and attempt <= options.retries)
 
 
 def retry_delay(attempt: int, options: JobOptions) -> float:

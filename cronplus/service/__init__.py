@@ -7,7 +7,8 @@ on disk (install, edit).
   subscriber of the run events); units: the systemd unit files; installer: validate and write
   a crontab atomically; editor: `cronplus edit`'s session; serving: the shape of `--http`'s
   server (built in web/, handed over by cli); crontabwatch: the crontab's directory watched
-  for edits.
+  for edits; remotes: `queue=` wired into `cronplus run` (the routed executor, adoption of
+  remote runs at start); worker: `cronplus worker`'s process (heartbeat, Celery's worker).
 
 May import: foundation, crontab, store, engine, alerts.
 """

@@ -8,7 +8,7 @@ run), "already_done" (skipped: already successful), "parallel"}, then engine/bac
 Refused: {"ok": false, "error", "suggestion"} for an unknown job (did-you-mean), {"ok": false,
 "error", "invalid": true} for a bad range or one that needs --yes (nothing ran).
 
-In-process (`backfill_in_process`, as daemon.trigger_in_process): the same Scheduler, store,
+In-process (`backfill_in_process`, as intrigger.trigger_in_process): the same Scheduler, store,
 runner and alerts without ticks; SIGINT/SIGTERM stop it as a supervisor's shutdown does with no
 grace (runs under way are cancelled and recorded `interrupted`, ticks not started stay to do:
 the same call resumes), raising BackfillInterrupted (exit 128 + the signal number).

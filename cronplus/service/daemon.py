@@ -5,8 +5,7 @@ worker, systemd notify; orderly shutdown.
 Run events (engine/events.py): one `bus`; alerting its transactional subscriber, `stats` (the
 /metrics counters) and STATUS= after-commit ones; the delivery's AlertSettled goes via the loop.
 
-Also `trigger_in_process`: `cronplus trigger` with no supervisor running uses the same
-Scheduler, History, runner and Alerting, without scheduling ticks.
+`cronplus trigger` with no supervisor running: service/intrigger.py.
 """
 
 from __future__ import annotations
@@ -17,9 +16,8 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine import events
@@ -28,15 +26,15 @@ from cronplus.engine.scheduler import Scheduler
 from cronplus.errors import CronplusError, CrontabError, capped, escape
 from cronplus.model import Crontab, JobOptions
 from cronplus.paths import Paths
+from cronplus.service import remotes
 from cronplus.service.commands import Commands
-from cronplus.service.control import ControlServer, SupervisorLock, suggest
+from cronplus.service.control import ControlServer, SupervisorLock
 from cronplus.service.crontabwatch import stop_watching, watch_crontab
 from cronplus.service.loopwatch import LoopWatch
 from cronplus.service.serving import NO_HTTP, HttpServing
 from cronplus.service.stats import RunStats
 
 if TYPE_CHECKING:
-    from cronplus.engine.dagrun import Chain, Run
     from cronplus.service.heartbeat import Lease
 
 log = logging.getLogger("cronplus")
@@ -59,6 +57,7 @@ class Settings:
     host_id: str | None = None  # `--host-id ID`: this supervisor's name in a cluster; None: the host name
     lease_s: float = 60.0  # `--lease DURATION`: a shared store's heartbeat lease (service/heartbeat.py)
     clock_shift_s: float = 0.0  # how far `clock` is from real time on purpose (tests); the skew check subtracts it
+    broker: str | None = None  # `--broker URL`: Celery's broker for queue= jobs (service/remotes.py)
 
 
 def owner_id(host: str | None = None) -> str:
@@ -125,19 +124,25 @@ class Daemon:
         bus.subscribe(events.Stepped, self._status_on, transactional=False)
         bus.subscribe(events.ConfigReloaded, self._status_on, transactional=False)
         replay_held(self.history, self.crontab, bus, self.paths.state_dir / HELD_FILE)  # ends kept while the database was away
+        # queue= jobs go to Celery workers (service/remotes.py); celery is imported only when the crontab has one
+        self.executor = remotes.executor(history=self.history, broker=self.settings.broker, log_dir=self.paths.log_dir,
+                                         outputs_dir=self.paths.state_dir / "outputs", clock=clock)
+        adopted = remotes.adopt(self.executor, self.history, owner=self.owner)  # awaited, not interrupted
         recover(self.history, self.crontab, bus, owner=self.owner, clock=clock)  # a killed supervisor's runs
+        remotes.check(self.executor, self.crontab)
         self._prune()
         self.worker.start()  # after the first reads: a corrupt history.db is one line, not a thread's
         self.scheduler = Scheduler(self.crontab, history=self.history, alerting=None, bus=bus,
                                    log_dir=self.paths.log_dir, owner=self.owner, clock=clock,
                                    outputs_dir=self.paths.state_dir / "outputs",
-                                   max_running=self.settings.max_running)
+                                   max_running=self.settings.max_running, executor=self.executor)
         self.scheduler.store.on_change = self._status
         from cronplus.service.heartbeat import start_lease  # a shared store's lease; None on SQLite
         self.lease = start_lease(self.scheduler, self.paths.db, self.history, owner=self.owner, clock=clock,
                                  new_owner=lambda: owner_id(self.settings.host_id), lease_s=self.settings.lease_s,
                                  shift_s=self.settings.clock_shift_s, on_change=self._status)
         self.scheduler.store.spool = self.paths.state_dir / HELD_FILE  # held run ends kept there if we stop while they are
+        self.adopted = remotes.await_adopted(self.executor, self.history, bus, adopted, self.crontab)
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
@@ -219,6 +224,7 @@ class Daemon:
         new = {j.name for j in crontab.jobs}
         self.crontab = crontab
         self.scheduler.reload(crontab)
+        remotes.check(self.executor, crontab)  # a new queue= job: Celery now, or the missing broker said
         log.info("reload ok: %d job(s) (+%d -%d)", len(new), len(new - old), len(old - new))
         self.notifier.ready()
         self.bus.publish(events.ConfigReloaded(jobs=len(new), added=tuple(sorted(new - old)),
@@ -346,93 +352,3 @@ def _start_warnings(crontab: Crontab, settings: Settings) -> None:
               if o.alert and o.alert_format == AlertFormat.JSON and not o.alert.startswith("mailto:")]
     for problem in secret_problems(signed, os.environ):
         log.warning("%s", problem)
-
-
-def trigger_in_process(paths: Paths, name: str, *, force: bool = False, params: tuple[tuple[str, str], ...] = (),
-                       on_started: Callable[[Run], None] | None = None,
-                       on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """`cronplus trigger` with no supervisor: the same Scheduler code path (history, runner,
-    alerts, downstream chain and its events), no ticks; returns the chain's done message.
-    Raises chain.TriggerRefused when after= does not allow the run (and not `force`)."""
-    from cronplus.alerts.alerting import Alerting
-    from cronplus.alerts.delivery import DeliveryWorker
-    from cronplus.store.open import open_writer
-
-    crontab = load(paths)
-    if crontab.job(name) is None:
-        raise UnknownJob(name, [j.name for j in crontab.jobs])
-
-    async def main() -> dict[str, Any]:
-        history = open_writer(paths.db)
-        worker = DeliveryWorker(paths.db)
-        try:
-            alerting = Alerting(history, wake=worker.wake)
-            scheduler = Scheduler(crontab, history=history, alerting=alerting, log_dir=paths.log_dir,
-                                  owner=owner_id(), scheduling=False, outputs_dir=paths.state_dir / "outputs")
-            loop = asyncio.get_running_loop()
-            got: list[int] = []
-            stop = asyncio.Event()
-
-            def on_signal(sig: int) -> None:
-                got.append(sig)
-                stop.set()
-
-            for sig in (signal.SIGINT, signal.SIGTERM):  # before the row exists: no run is left `running`
-                loop.add_signal_handler(sig, on_signal, sig)
-            serve = loop.create_task(scheduler.serve())
-            try:
-                run = scheduler.trigger(name, force=force, params=params)
-            except BaseException:
-                scheduler.stopping = True
-                scheduler.wake()
-                await serve
-                scheduler.store.close()
-                raise
-            worker.start()  # after the run's first write: a corrupt history.db is one line, not a thread's
-            assert run.chain is not None
-            if on_started is not None:
-                on_started(run)
-            final: dict[str, Any] = {}
-
-            async def follow(chain: Chain) -> None:
-                async for event in chain.events():
-                    if event.get("done"):
-                        final.update(event)
-                    elif on_event is not None:
-                        on_event(event)
-
-            following = loop.create_task(follow(run.chain))
-            stopped = loop.create_task(stop.wait())
-            await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if got:  # Ctrl-C / SIGTERM: the same cancel path as a supervisor's shutdown, no grace
-                await scheduler.shutdown(0.0, f"trigger stopped by {signal.Signals(got[0]).name}")
-                await following  # every run of the chain is final now: its events are out
-            stopped.cancel()
-            scheduler.stopping = True
-            scheduler.wake()
-            await serve
-            scheduler.store.close()
-            if got:
-                raise TriggerInterrupted(got[0], final)
-            return final
-        finally:
-            worker.stop(timeout=5.0)
-            history.close()
-
-    return asyncio.run(main())
-
-
-class TriggerInterrupted(CronplusError):
-    """An in-process trigger got SIGINT/SIGTERM; its run was cancelled and recorded `interrupted`.
-    The exit code is the shell's convention for death by that signal: 128 + signum (130, 143)."""
-
-    def __init__(self, signum: int, final: dict[str, Any]) -> None:
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.exit_code = 128 + signum
-        self.final = final
-
-
-class UnknownJob(CronplusError):
-    def __init__(self, name: str, names: list[str]) -> None:
-        hint = suggest(name, names)
-        super().__init__(f"no job named '{name}'" + (f" (did you mean '{hint}'?)" if hint else ""))

@@ -42,6 +42,7 @@ from cronplus.store.readhistory import (  # the shared API, re-exported
     pairs_json,
     run_json,
 )
+from cronplus.store.remoteruns import RemoteRuns
 from cronplus.store.rowdetails import RowDetails
 from cronplus.store.schema import (  # the shared API, re-exported
     MIGRATIONS,
@@ -68,7 +69,7 @@ _INSERT_RUNNING = ("INSERT INTO runs (run_id, job, attempt, status, trigger, sch
                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)")
 
 
-class History(RowDetails, ReadHistory):
+class History(RowDetails, ReadHistory, RemoteRuns):  # RemoteRuns: queue= runs (store/remoteruns.py)
     """The supervisor's writer. One thread; each method is one short explicit transaction, or
     part of the caller's when it runs inside `transaction()`."""
 

@@ -31,6 +31,7 @@ from cronplus.store.history import (
 )
 from cronplus.store.postgres_conn import Database, DatabaseUnavailable, QmarkConnection
 from cronplus.store.readhistory import COLUMNS, file_size, pairs_json, record_from_row
+from cronplus.store.remoteruns import RemoteRuns
 
 _TIME = "coalesce(started_at, ended_at)"  # the runs_by_time index expression
 _SEQ = "pg_get_serial_sequence('runs', 'run_id')::regclass"
@@ -38,7 +39,7 @@ _PAGE = 1000  # rows per query of iter_query
 _KV_SET = "INSERT INTO kv (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
-class PostgresHistory:
+class PostgresHistory(RemoteRuns):  # queue= runs (store/remoteruns.py)
     shared = True  # several hosts' runs: a run's log is on the host that ran it (outputexcerpt.py)
 
     def __init__(self, db: Database, *, host: str) -> None:
