@@ -18,7 +18,9 @@ Warnings:
 undefined pool is an ERROR (the parser raises it, with did-you-mean); a pool no job uses and a
 pool of 0 slots (its jobs would never run) are warnings.
 - a sensor's `wait-timeout=` longer than the job's shortest interval between ticks: the next
-  tick comes while the run still waits (skipped under overlap=skip).
+  tick comes while the run still waits (skipped under overlap=skip);
+- a sensor's `wait-every=` not shorter than its `wait-timeout=`: one probe, then the timeout
+  (sensors.py probes at the wait's start, then every wait-every while before the deadline).
 (an unsafe MAILTO and a missing final newline are reported by the parser, which sees the lines.)
 """
 
@@ -184,7 +186,19 @@ def lint_jobs(jobs: Sequence[JobSpec], field_cols: Mapping[str, Sequence[int]]) 
         out.extend(lint_job(job, field_cols.get(job.name, ()), today))
     out.extend(after_later_upstream(jobs, field_cols))
     out.extend(sensor_outlasts_interval(job) for job in jobs if _sensor_outlasts(job))
+    out.extend(sensor_probes_once(job) for job in jobs if job.options.wait_for
+               and job.options.wait_every >= job.options.wait_timeout)
     return out
+
+
+def sensor_probes_once(job: JobSpec) -> Diagnostic:
+    from cronplus.humanize import duration
+
+    every, timeout = duration(job.options.wait_every), duration(job.options.wait_timeout)
+    message = (f"job {job.name}: wait-every={every} is not shorter than wait-timeout={timeout}: its sensor is "
+               "probed once, then the run times out")
+    return Diagnostic(loc=job.loc, message=message, hint="make wait-every a fraction of wait-timeout, e.g. wait-every=1m wait-timeout=1h",
+                      severity=Severity.WARNING)
 
 
 _INTERVAL_SAMPLE = 64  # consecutive ticks looked at for the shortest interval (a year of a weekly job)

@@ -6,7 +6,8 @@ Contract:
   A name is [A-Za-z0-9_.-]+, slots a whole number 0-100000 (0 is legal: lint warns, its jobs
   never run). Several directive lines are allowed; a pool defined twice is an error (the
   parser says where the first one is).
-- `misspelt_directive(comment) -> str | None`: a hint for `# cronplus-pool:` and the like.
+- `misspelt_directive(comment) -> str | None`: a hint for `# cronplus-pool:` and the like, and
+  for `# cronplus-pools gpu=1` (no colon).
 - `pool=NAME` is annotations.py's key (`NAME_RE`, the same names).
 The checks across jobs (an undefined pool, an unused one, one of 0 slots) are lint.py's `lint_pools`.
 """
@@ -20,7 +21,7 @@ from cronplus.crontab.annotations import POOL_NAME_RE, parse_pairs
 from cronplus.errors import shown
 
 DIRECTIVE = re.compile(r"#\s*cronplus-pools\s*:")
-_NEAR_DIRECTIVE = re.compile(r"#\s*cronplus-([A-Za-z_]+)\s*:")
+_NEAR_DIRECTIVE = re.compile(r"#\s*cronplus-([A-Za-z_]+)\s*(:?)")
 _NAME_RE = re.compile(POOL_NAME_RE)
 _SLOTS_RE = re.compile(r"\d{1,6}\Z", re.ASCII)
 MAX_SLOTS = 100_000
@@ -51,7 +52,9 @@ def parse_line(text: str, base_col: int) -> tuple[list[tuple[str, int, int]], li
 
 def misspelt_directive(comment: str) -> str | None:
     m = _NEAR_DIRECTIVE.match(comment)
-    if m is None or m.group(1) in ("defaults", "pools"):
+    if m is None:
         return None
+    if m.group(1) in ("defaults", "pools"):  # the colon is missing (with it, it is no mistake)
+        return None if m.group(2) else f"add the colon: '# cronplus-{m.group(1)}: ...'"
     close = difflib.get_close_matches(m.group(1), ["pools", "defaults"], n=1, cutoff=0.6)
     return f"did you mean '# cronplus-{close[0]}:'?" if close else None
