@@ -147,3 +147,27 @@ def test_a_paused_jobs_first_attempt_queued_for_a_slot_still_ends_unstarted(tmp_
             ("a", "skipped", "job paused before it could start"), ("hog", "success", None)]
 
     run(main())
+
+
+def test_each_manual_trigger_into_a_full_pool_is_told_how_many_wait_ahead_of_it(tmp_path: Path) -> None:
+    """The note is counted per line (O(1)), not by walking every queued run (O(n) a trigger)."""
+
+    async def main() -> None:
+        go = tmp_path / "go"
+        names = ["hold", "a", "b", "c"]
+        w = PoolWorld(tmp_path, "# cronplus-pools: gpu=1\n" + "".join(
+            f"# cronplus: name={n} pool=gpu\n0 0 1 1 * while ! test -e {go}; do sleep 0.02; done\n" for n in names))
+        notes = {}
+        for name in names:
+            run_ = w.sched.trigger(name)
+            assert run_.chain is not None
+            notes[name] = [n for n in run_.chain.notes if "queued for" in n]
+        assert notes == {"hold": [], **{n: [f"job {n} is queued for pool gpu ({i} ahead): it starts when a slot frees"]
+                                         for i, n in enumerate(names[1:])}}
+        assert {r.job.name: p for r, p in w.sched.pools.positions().items()} == {
+            "a": ("pool gpu", 0), "b": ("pool gpu", 1), "c": ("pool gpu", 2)}
+        go.touch()
+        await w.settle(step_s=0.01)
+        assert [r[2] for r in w.rows()] == ["success"] * 4
+
+    run(main())
