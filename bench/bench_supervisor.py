@@ -141,26 +141,25 @@ def ms(v: float) -> str:
     return f"{v * 1000:8.1f} ms"
 
 
-def w1_pipeline(work: Path) -> dict[str, tuple[Path, float]]:
-    """--w1-pipeline's extra sides (label -> crontab, clock offset): the 50 yearly jobs in a pool
-    of 1, the 50th with a sensor (`# cronplus-pools:` configured, nothing due); and the same with
-    the sensor's job due at once, its sensor (`false`) probed every 30 s throughout."""
-    sides: dict[str, tuple[Path, float]] = {}
-    for label, due in (("pool+sensor", False), ("sensor waiting", True)):
-        crontab = work / f"w1-{'due' if due else 'idle'}.crontab"
-        write_crontab(crontab, 49, "true", schedule="0 0 1 1 *", annotation="pool=one")
-        offset, schedule = 0.0, "0 0 1 1 *"
-        if due:  # its minute is the shifted clock's next one, 2 s away: it senses from then on
-            offset, boundary = offset_for(2.0)
-            at = time.localtime(boundary + offset)
-            schedule = f"{at.tm_min} {at.tm_hour} * * *"
-        crontab.write_text("# cronplus-pools: one=1\n" + crontab.read_text() + "# cronplus: name=sensed pool=one"
-                           f" wait-for=false wait-every=30s wait-timeout=1h\n{schedule} true\n")
-        sides[label] = (crontab, offset)
-    return sides
+def w1_pipeline(work: Path, label: str) -> tuple[Path, float]:
+    """--w1-pipeline's extra sides (-> crontab, clock offset), made just before each starts: the
+    50 yearly jobs in a pool of 1, the 50th with a sensor (`# cronplus-pools:` configured, nothing
+    due: "pool+sensor"); and the same with the sensor's job due 2 s after its start, its sensor
+    (`false`) then probed every 30 s throughout ("sensor waiting")."""
+    due = label == "sensor waiting"
+    crontab = work / f"w1-{'due' if due else 'idle'}.crontab"
+    write_crontab(crontab, 49, "true", schedule="0 0 1 1 *", annotation="pool=one")
+    offset, schedule = 0.0, "0 0 1 1 *"
+    if due:  # its minute is the shifted clock's next one
+        offset, boundary = offset_for(2.0)
+        at = time.localtime(boundary + offset)
+        schedule = f"{at.tm_min} {at.tm_hour} * * *"
+    crontab.write_text("# cronplus-pools: one=1\n" + crontab.read_text() + "# cronplus: name=sensed pool=one"
+                       f" wait-for=false wait-every=30s wait-timeout=1h\n{schedule} true\n")
+    return crontab, offset
 
 
-W1_EXTRA: dict[str, tuple[Path, float]] = {}  # --w1-pipeline: side -> (its crontab, clock offset)
+W1_EXTRA: list[str] = []  # --w1-pipeline: "pool+sensor", "sensor waiting" (w1_pipeline)
 
 
 def w1(work: Path, seconds: float) -> None:
@@ -170,7 +169,8 @@ def w1(work: Path, seconds: float) -> None:
     procs = {side: start_bare(work, crontab, "w1", 0.0, 10**6) if side == "bare"
              else start_cronplus(work, crontab, work / f"state-w1-{side}", 0.0, f"w1-{side}", TREES[side])
              for side in SIDES}
-    for i, (label, (extra, offset)) in enumerate(W1_EXTRA.items()):
+    for i, label in enumerate(W1_EXTRA):
+        extra, offset = w1_pipeline(work, label)
         procs[label] = start_cronplus(work, extra, work / f"state-w1-x{i}", offset, f"w1-x{i}")
     time.sleep(2)  # start-up done
     before = {side: cpu_seconds(p.pid) for side, p in procs.items()}
@@ -309,7 +309,7 @@ def main() -> None:
         work = Path(tmp)
         stamp = compile_stamp(work)
         if args.w1_pipeline:
-            W1_EXTRA.update(w1_pipeline(work))
+            W1_EXTRA.extend(["pool+sensor", "sensor waiting"])
         began = time.monotonic()
         for name, run in (("W1", lambda: w1(work, idle)), ("W2", lambda: w2(work, stamp, ticks)),
                           ("W3", lambda: w3(work, stamp, [int(x) for x in args.fanout.split(",")], repeat)),
