@@ -132,3 +132,10 @@ def test_check_warns_on_an_unused_pool_a_pool_of_0_slots_and_a_sensor_probed_onl
         "then the run times out (make wait-every a fraction of wait-timeout, e.g. wait-every=1m wait-timeout=1h)",
     ]
     assert result.stdout == "ok: 3 jobs, 4 warnings\n"
+
+
+@pytest.mark.parametrize("line", ["# cronplus-pools: gpu=x", "# cronplus-pool: gpu=1", "# cronplus-pools gpu=1"])
+def test_a_broken_pools_line_is_one_error_not_one_more_at_each_job_of_its_pool(tmp_path: Path, line: str) -> None:
+    result = check(tmp_path, line + "\n# cronplus: name=a pool=gpu\n0 0 * * * true\n# cronplus: name=b pool=gpu\n0 0 * * * true\n")
+    errors = result.stderr.splitlines()
+    assert len(errors) == 2 and errors[0].startswith(f"{tmp_path / 'crontab'}:1:") and errors[1] == "invalid: 1 error"

@@ -266,9 +266,10 @@ def after_later_upstream(jobs: Sequence[JobSpec], field_cols: Mapping[str, Seque
     return out
 
 
-def lint_pools(jobs: Sequence[JobSpec], defined: Mapping[str, tuple[int, SourceLoc]],
-          pool_locs: Mapping[str, SourceLoc]) -> list[Diagnostic]:
-    """Undefined pools (errors), unused pools and pools of 0 slots (warnings)."""
+def lint_pools(jobs: Sequence[JobSpec], defined: Mapping[str, tuple[int | None, SourceLoc]],
+               pool_locs: Mapping[str, SourceLoc]) -> list[Diagnostic]:
+    """Undefined pools (errors), unused pools and pools of 0 slots (warnings). A pool of None
+    slots was named by a pools line with an error of its own: nothing more is said of it."""
     out: list[Diagnostic] = []
     used: set[str] = set()
     for job in jobs:
@@ -283,6 +284,8 @@ def lint_pools(jobs: Sequence[JobSpec], defined: Mapping[str, tuple[int, SourceL
             out.append(Diagnostic(loc=pool_locs.get(job.name, job.loc), message=f"job {job.name}: pool "
                                   f"'{shown(pool)}' is not defined by a '# cronplus-pools:' line", hint=hint))
     for name, (slots, loc) in defined.items():
+        if slots is None:
+            continue
         if name not in used:
             out.append(Diagnostic(loc=loc, severity=Severity.WARNING, message=f"pool {name} is used by no job",
                                   hint="add pool=" + name + " to a job, or remove it"))
