@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.crontab.annotations import KEYS
+from cronplus.crontab.annotations import KEYS, NOT_DEFAULTS
 from cronplus.crontab.keyhints import ALIASES
 from tests import incli
 
@@ -88,6 +88,14 @@ def test_an_unknown_key_gets_the_key_meant(tmp_path: Path, written: str, meant: 
     result = check(tmp_path, f"# cronplus: {written}=1\n0 0 * * * true\n")
     assert result.stderr.splitlines() == [
         f"{tmp_path / 'crontab'}:1:13: unknown annotation key '{written}' (did you mean '{meant}'?)", "invalid: 1 error"]
+
+
+@pytest.mark.parametrize("key", sorted(set(BAD) - set(NOT_DEFAULTS)))
+def test_a_bad_value_in_a_defaults_line_is_one_line_at_the_values_column_too(tmp_path: Path, key: str) -> None:
+    value, message = BAD[key]
+    result = check(tmp_path, f'# cronplus-defaults: {key}="{value}"\n0 0 * * * true\n')
+    assert result.stderr.splitlines() == [f"{tmp_path / 'crontab'}:1:{24 + len(key)}: bad {key}: {message}",
+                                          "invalid: 1 error"]
 
 
 def test_every_alias_names_a_key_of_the_parser() -> None:
