@@ -12,7 +12,11 @@ Two measures, each at growing N, so that a quadratic term shows as a per-run cos
    triggered at once, the time until the last is final, against the same
    N jobs with no pool run one after another by a bare loop of Popen().wait() (the floor).
 
+3. The same with attempts that end as soon as they start (an executor running nothing): the
+   supervisor's own work per run, at N up to 8,000, where a quadratic term cannot hide.
+
 Usage: .venv/bin/python bench/bench_pools.py [--sizes 1000,2000,4000] [--real 250,500,1000]
+       [--instant 1000,2000,4000,8000]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from cronplus.clock import SystemClock  # noqa: E402
 from cronplus.crontab.parser import parse_crontab  # noqa: E402
 from cronplus.engine.dagrun import Run, utc  # noqa: E402
+from cronplus.engine.executor import AttemptResult, AttemptSpec, OutputRef  # noqa: E402
 from cronplus.engine.pools import Pools  # noqa: E402
 from cronplus.engine.runstate import RunState  # noqa: E402
 from cronplus.status import Trigger  # noqa: E402
@@ -83,28 +88,59 @@ def positions(n: int) -> float:
     return time.perf_counter() - started
 
 
-async def drain(n: int, tmp: Path) -> float:
-    """Seconds from triggering n pooled jobs until the last one is final (real processes)."""
+class Instant:
+    """An attempt that has ended as soon as it starts (exit 0): no process, so that the drain's
+    figure is the supervisor's own work per run (scheduler, pools, SQLite), where a term that
+    grows with the queue is not hidden under the spawns' cost and noise."""
+
+    def __init__(self, started_at: float) -> None:
+        self.pid: int | None = None
+        self.started_at = started_at
+
+    async def result(self) -> AttemptResult:
+        return AttemptResult(exit_code=0, signal=None, timed_out=False, cancelled=False, started_at=self.started_at,
+                             ended_at=self.started_at, pid=None, output_bytes=0, truncated=False)
+
+    def cancel(self) -> None: ...
+    def kill(self) -> None: ...
+    def abandon(self) -> None: ...
+
+
+class InstantExecutor:
+    host = "bench"
+
+    def output_for(self, job: str, attempt_id: int) -> OutputRef:
+        return OutputRef(self.host, f"/nonexistent/{job}/{attempt_id}.log")
+
+    def start(self, spec: AttemptSpec) -> Instant:
+        return Instant(time.time())
+
+
+async def drain(n: int, tmp: Path, *, spawn: bool = True) -> tuple[float, float]:
+    """Seconds from triggering n pooled jobs until the last one is final (real processes), and
+    the supervisor's CPU seconds meanwhile (less noisy than the wall time on a shared machine:
+    a quadratic term shows there first)."""
     from cronplus.engine.scheduler import Scheduler
     from cronplus.store.history import History
 
     tab = parse_crontab(crontab(n, True), path=str(tmp / "crontab"), system=False)
-    history = History(tmp / f"history-{n}.db")
-    sched = Scheduler(tab, history=history, alerting=None, log_dir=tmp / f"logs-{n}", owner="bench")
+    history = History(tmp / f"history-{n}-{spawn}.db")
+    sched = Scheduler(tab, history=history, alerting=None, log_dir=tmp / f"logs-{n}", owner="bench",
+                      executor=None if spawn else InstantExecutor())
     sched.scheduling = False  # no ticks: the driver steps on every run end, as `cronplus run` does
     driver = asyncio.get_running_loop().create_task(sched.serve())
     await asyncio.sleep(0)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for job in tab.jobs:
         sched.trigger(job.name)
     await sched.wait_idle()
-    took = time.perf_counter() - started
+    took, cpu = time.perf_counter() - started, time.process_time() - cpu
     await sched.shutdown(1.0)
     await driver
     done = history.conn.execute("SELECT count(*) FROM runs WHERE status = 'success'").fetchone()[0]
     assert done == n, done
     history.close()
-    return took
+    return took, cpu
 
 
 def bare(n: int) -> float:
@@ -118,18 +154,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,2000,4000,8000")
     parser.add_argument("--real", default="250,500,1000")
+    parser.add_argument("--instant", default="1000,2000,4000,8000")
     args = parser.parse_args()
     print("Pools bookkeeping, pool of 1 (per queued run: take, then grant when the slot frees):")
     for n in map(int, args.sizes.split(",")):
         print(f"  N={n:6d}: {bookkeeping(n) * 1e6:7.2f} us/run; one positions() (status) with N queued: "
               f"{positions(n) * 1e3:6.2f} ms")
+    print("Real scheduler + SQLite, attempts that end at once (no process), N jobs in a pool of 1, until all final:")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in map(int, args.instant.split(",")):
+            took, cpu = asyncio.run(drain(n, Path(tmp), spawn=False))
+            print(f"  N={n:5d}: {took:6.2f} s ({took / n * 1e3:5.2f} ms/run, CPU {cpu / n * 1e3:5.2f} ms/run)", flush=True)
     print("Real scheduler + SQLite + processes, N jobs in a pool of 1, triggered at once, until all final:")
     with tempfile.TemporaryDirectory() as tmp:
         for n in map(int, args.real.split(",")):
-            took = asyncio.run(drain(n, Path(tmp)))
+            took, cpu = asyncio.run(drain(n, Path(tmp)))
             floor = bare(n)
-            print(f"  N={n:5d}: {took:6.2f} s ({took / n * 1e3:5.2f} ms/run); "
-                  f"bare Popen().wait() one by one: {floor:5.2f} s ({floor / n * 1e3:5.2f} ms/run)")
+            print(f"  N={n:5d}: {took:6.2f} s ({took / n * 1e3:5.2f} ms/run, supervisor CPU {cpu / n * 1e3:5.2f} ms/run); "
+                  f"bare Popen().wait() one by one: {floor:5.2f} s ({floor / n * 1e3:5.2f} ms/run)", flush=True)
 
 
 if __name__ == "__main__":

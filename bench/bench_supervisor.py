@@ -2,7 +2,8 @@
 """Supervisor benchmarks W1-W4 (/work/shared/BENCH.md): the real `cronplus run` and a ~20-line
 bare Python loop (bench/supervised.py BARE_LOOP), in the same run, each figure with its ratio.
 
-  W1 idle:     50 yearly jobs; RSS of each process tree and CPU seconds over --idle s (scaled to 120 s)
+  W1 idle:     50 yearly jobs; RSS of each process tree and CPU seconds over --idle s (scaled to 120 s);
+               --w1-pipeline adds them in a pool with a sensor job, idle and with its sensor waiting
   W2 delay:    20 `* * * * *` jobs stamping their start (a tiny C program); delay from the minute
                boundary, median and p95; supervisor CPU per run; when the 20 runs are recorded
   W3 fan-out:  500 and 1,000 jobs due at one minute: last start, all recorded, peak RSS
@@ -19,7 +20,7 @@ files (history.db and its WAL; the bare loop's record file): when the last recor
 file time may read up to one kernel clock tick, a few ms, early: alike for both sides).
 
 Usage: .venv/bin/python bench/bench_supervisor.py [--quick] [--only W1,W2,W3,W4] [--ticks N]
-       [--idle S] [--repeat N]
+       [--idle S] [--repeat N] [--w1-pipeline]
 --quick (about 3 minutes): W1 over 65 s, W2 4 ticks a side, W3 and W4 once a side.
 """
 
@@ -140,6 +141,27 @@ def ms(v: float) -> str:
     return f"{v * 1000:8.1f} ms"
 
 
+def w1_pipeline(work: Path, label: str) -> tuple[Path, float]:
+    """--w1-pipeline's extra sides (-> crontab, clock offset), made just before each starts: the
+    50 yearly jobs in a pool of 1, the 50th with a sensor (`# cronplus-pools:` configured, nothing
+    due: "pool+sensor"); and the same with the sensor's job due 2 s after its start, its sensor
+    (`false`) then probed every 30 s throughout ("sensor waiting")."""
+    due = label == "sensor waiting"
+    crontab = work / f"w1-{'due' if due else 'idle'}.crontab"
+    write_crontab(crontab, 49, "true", schedule="0 0 1 1 *", annotation="pool=one")
+    offset, schedule = 0.0, "0 0 1 1 *"
+    if due:  # its minute is the shifted clock's next one
+        offset, boundary = offset_for(2.0)
+        at = time.localtime(boundary + offset)
+        schedule = f"{at.tm_min} {at.tm_hour} * * *"
+    crontab.write_text("# cronplus-pools: one=1\n" + crontab.read_text() + "# cronplus: name=sensed pool=one"
+                       f" wait-for=false wait-every=30s wait-timeout=1h\n{schedule} true\n")
+    return crontab, offset
+
+
+W1_EXTRA: list[str] = []  # --w1-pipeline: "pool+sensor", "sensor waiting" (w1_pipeline)
+
+
 def w1(work: Path, seconds: float) -> None:
     """All sides at once (they are idle)."""
     crontab = work / "w1.crontab"
@@ -147,6 +169,9 @@ def w1(work: Path, seconds: float) -> None:
     procs = {side: start_bare(work, crontab, "w1", 0.0, 10**6) if side == "bare"
              else start_cronplus(work, crontab, work / f"state-w1-{side}", 0.0, f"w1-{side}", TREES[side])
              for side in SIDES}
+    for i, label in enumerate(W1_EXTRA):
+        extra, offset = w1_pipeline(work, label)
+        procs[label] = start_cronplus(work, extra, work / f"state-w1-x{i}", offset, f"w1-x{i}")
     time.sleep(2)  # start-up done
     before = {side: cpu_seconds(p.pid) for side, p in procs.items()}
     time.sleep(seconds)
@@ -157,12 +182,16 @@ def w1(work: Path, seconds: float) -> None:
     scale = 120.0 / seconds
     print(f"W1 idle, 50 yearly jobs, all sides at once, measured {seconds:g} s, scaled to 120 s:")
     cpu = {}
-    for side in SIDES:
+    width = max(WIDTH, *map(len, W1_EXTRA))
+    for side in [*SIDES, *W1_EXTRA]:
         cpu[side] = (after[side][0] - before[side][0]) * scale
-        print(f"  {side:<{WIDTH}}: tree RSS {rss[side]:6.1f} MiB, CPU {cpu[side]:.4f} s,"
+        print(f"  {side:<{width}}: tree RSS {rss[side]:6.1f} MiB, CPU {cpu[side]:.4f} s,"
               f" {(after[side][1] - before[side][1]) * scale:.0f} wake-ups")
     for side in SIDES[:-1]:
         print(f"  ratio {side}/bare: RSS {nice_ratio(rss[side], rss['bare'])}, CPU {nice_ratio(cpu[side], cpu['bare'])}")
+    for side in W1_EXTRA:
+        print(f"  ratio {side}/cronplus: RSS {nice_ratio(rss[side], rss['cronplus'])},"
+              f" CPU {nice_ratio(cpu[side], cpu['cronplus'])}")
 
 
 def w2(work: Path, stamp: str, ticks: int) -> None:
@@ -261,6 +290,8 @@ def main() -> None:
     ap.add_argument("--tree", action="append", default=[], metavar="LABEL=DIR",
                     help="also run the cronplus of another checkout (e.g. main=/work/wt/x-old), side by side")
     ap.add_argument("--w4-sizes", default=None, help="W4 output sizes in MB (default 200,1000; quick 200)")
+    ap.add_argument("--w1-pipeline", action="store_true",
+                    help="W1 also with a pool and a sensor job configured, and with that sensor waiting")
     args = ap.parse_args()
     ticks = args.ticks or (4 if args.quick else 10)
     idle = args.idle or (65.0 if args.quick else 120.0)
@@ -277,6 +308,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-supervisor-") as tmp:
         work = Path(tmp)
         stamp = compile_stamp(work)
+        if args.w1_pipeline:
+            W1_EXTRA.extend(["pool+sensor", "sensor waiting"])
         began = time.monotonic()
         for name, run in (("W1", lambda: w1(work, idle)), ("W2", lambda: w2(work, stamp, ticks)),
                           ("W3", lambda: w3(work, stamp, [int(x) for x in args.fanout.split(",")], repeat)),

@@ -386,10 +386,9 @@ def convert(key: str, value: str) -> tuple[str, Any]:
 
 @lru_cache(maxsize=256)  # a file with many copies of one typo asks for the same hint
 def _key_hint(key: str) -> str:
-    import difflib
+    from cronplus.crontab.keyhints import key_hint  # other tools' names too (`cpus`, `pids-max`)
 
-    close = difflib.get_close_matches(key, list(KEYS), n=1)
-    return f"did you mean '{close[0]}'?" if close else "keys: " + " ".join(KEYS)
+    return key_hint(key, KEYS)
 
 
 def build_options(values: dict[str, Any]) -> JobOptions:

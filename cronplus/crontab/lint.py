@@ -18,7 +18,9 @@ Warnings:
 undefined pool is an ERROR (the parser raises it, with did-you-mean); a pool no job uses and a
 pool of 0 slots (its jobs would never run) are warnings.
 - a sensor's `wait-timeout=` longer than the job's shortest interval between ticks: the next
-  tick comes while the run still waits (skipped under overlap=skip).
+  tick comes while the run still waits (skipped under overlap=skip);
+- a sensor's `wait-every=` not shorter than its `wait-timeout=`: one probe, then the timeout
+  (sensors.py probes at the wait's start, then every wait-every while before the deadline).
 (an unsafe MAILTO and a missing final newline are reported by the parser, which sees the lines.)
 """
 
@@ -184,7 +186,19 @@ def lint_jobs(jobs: Sequence[JobSpec], field_cols: Mapping[str, Sequence[int]]) 
         out.extend(lint_job(job, field_cols.get(job.name, ()), today))
     out.extend(after_later_upstream(jobs, field_cols))
     out.extend(sensor_outlasts_interval(job) for job in jobs if _sensor_outlasts(job))
+    out.extend(sensor_probes_once(job) for job in jobs if job.options.wait_for
+               and job.options.wait_every >= job.options.wait_timeout)
     return out
+
+
+def sensor_probes_once(job: JobSpec) -> Diagnostic:
+    from cronplus.humanize import duration
+
+    every, timeout = duration(job.options.wait_every), duration(job.options.wait_timeout)
+    message = (f"job {job.name}: wait-every={every} is not shorter than wait-timeout={timeout}: its sensor is "
+               "probed once, then the run times out")
+    return Diagnostic(loc=job.loc, message=message, hint="make wait-every a fraction of wait-timeout, e.g. wait-every=1m wait-timeout=1h",
+                      severity=Severity.WARNING)
 
 
 _INTERVAL_SAMPLE = 64  # consecutive ticks looked at for the shortest interval (a year of a weekly job)
@@ -252,9 +266,10 @@ def after_later_upstream(jobs: Sequence[JobSpec], field_cols: Mapping[str, Seque
     return out
 
 
-def lint_pools(jobs: Sequence[JobSpec], defined: Mapping[str, tuple[int, SourceLoc]],
-          pool_locs: Mapping[str, SourceLoc]) -> list[Diagnostic]:
-    """Undefined pools (errors), unused pools and pools of 0 slots (warnings)."""
+def lint_pools(jobs: Sequence[JobSpec], defined: Mapping[str, tuple[int | None, SourceLoc]],
+               pool_locs: Mapping[str, SourceLoc]) -> list[Diagnostic]:
+    """Undefined pools (errors), unused pools and pools of 0 slots (warnings). A pool of None
+    slots was named by a pools line with an error of its own: nothing more is said of it."""
     out: list[Diagnostic] = []
     used: set[str] = set()
     for job in jobs:
@@ -269,6 +284,8 @@ def lint_pools(jobs: Sequence[JobSpec], defined: Mapping[str, tuple[int, SourceL
             out.append(Diagnostic(loc=pool_locs.get(job.name, job.loc), message=f"job {job.name}: pool "
                                   f"'{shown(pool)}' is not defined by a '# cronplus-pools:' line", hint=hint))
     for name, (slots, loc) in defined.items():
+        if slots is None:
+            continue
         if name not in used:
             out.append(Diagnostic(loc=loc, severity=Severity.WARNING, message=f"pool {name} is used by no job",
                                   hint="add pool=" + name + " to a job, or remove it"))

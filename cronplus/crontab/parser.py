@@ -112,7 +112,7 @@ class _Parser:
         self.jobs: list[_RawJob] = []
         self.broken_names: set[str] = set()  # name= of job lines with errors: no cascade errors
         self.users: dict[str, bool] = {}  # user field -> exists, looked up once per parse
-        self.pools: dict[str, tuple[int, SourceLoc]] = {}  # `# cronplus-pools:` name -> (slots, where)
+        self.pools: dict[str, tuple[int | None, SourceLoc]] = {}  # `# cronplus-pools:` name -> (slots, where); None: bad
 
     def loc(self, line: int, col: int) -> SourceLoc:
         return SourceLoc(path=self.path, line=line, col=col)
@@ -171,6 +171,7 @@ class _Parser:
             if _LOOKS_LIKE_ANNOTATION.match(raw, indent):
                 self.error(lineno, indent + 1, "malformed annotation", pools.misspelt_directive(raw[indent:])
                            or "write '# cronplus: key=value ...' or '# cronplus-defaults: key=value ...'")
+                self.pools |= {n: (None, self.loc(lineno, indent + 1)) for n in pools.named(raw[indent:]) if n not in self.pools}
             return
         defaults = m.group(1) is not None
         target = self.defaults if defaults else self.pending.values
@@ -434,7 +435,7 @@ def _finish(parser: _Parser) -> Crontab:
     warnings.sort(key=lambda d: (d.loc.line, d.loc.col))
     defaults = build_options({k: v for k, (v, _) in parser.defaults.items()})
     return Crontab(path=parser.path, system=parser.system, jobs=tuple(jobs), defaults=defaults,
-                   warnings=tuple(warnings), pools=tuple((n, slots) for n, (slots, _) in parser.pools.items()))
+                   warnings=tuple(warnings), pools=tuple((n, slots) for n, (slots, _) in parser.pools.items() if slots is not None))
 
 
 def load_crontab(path: str | os.PathLike[str], *, system: bool | None = None) -> Crontab:

@@ -34,7 +34,8 @@ The reasoning, in order (the first finding is the headline; the others add evide
 
 A run queued for a pool slot (engine/pools.py) is PoolQueued: in step 5 when the supervisor
 holds it (`Held.pool`, with how many are ahead), in step 4 as evidence after the headline when
-its row's queued_s says it waited LATE_S or more.
+its row's queued_s says it waited LATE_S or more (queued_s also counts an overlap=queue wait: for
+a job with overlap=queue and no pool= it is read as that, the LateStart below).
 
 What the store does not keep is not guessed: supervisor start and reload times are not recorded
 (only the ticks a restart found missed, and the crontab file's own modification time).
@@ -260,7 +261,7 @@ def _late(job: JobSpec, reader: RunReader, tick: datetime, run: RunRecord) -> li
     if run.started_at is None or run.attempt > 1 or late < LATE_S:
         return []
     out: list[Finding] = []
-    if run.queued_s is not None and run.queued_s >= LATE_S:
+    if run.queued_s is not None and run.queued_s >= LATE_S and (job.options.pool or job.options.overlap is not Overlap.QUEUE):
         pool = f"pool {job.options.pool}" if job.options.pool else "--max-running"
         out.append(pf.PoolQueued(tick=tick, pool=pool, waited_s=run.queued_s))
     if job.options.jitter > 0 and late <= job.options.jitter + LATE_S:

@@ -7,9 +7,9 @@ Contract (the scheduler's hook, runstate.py's POOLED rows):
   not come from POOLED asks `take(run)`. True: the run holds its slot (its pool's and the cap's)
   and starts; False: it is in line, and the event becomes ADMIT_POOL. A run in no pool, with no
   cap, is not tracked at all.
-- `moved(run, before)`: after each state change (scheduler._fire). Leaving POOLED notes how
-  long it waited; its attempt's row gets it when spawned (`record_wait(run, seconds)`: runs.queued_s),
-  a skipped row when it never starts. Leaving LAUNCHING/RUNNING (its attempt ended, or it was
+- `moved(run, before)`: after each state change (scheduler._fire), pools or not. Leaving POOLED,
+  or QUEUED (overlap=queue, behind its job's run), adds how long it waited; its attempt's row gets
+  the sum when spawned (`record_wait(run, seconds)`: runs.queued_s), a skipped row when it never starts. Leaving LAUNCHING/RUNNING (its attempt ended, or it was
   stopped before its spawn) gives its slot back; then, unless `stopping()` (shutdown starts
   nothing), `grant()` lets the next runs in, their slots already held, and `start(run)` each
   (the scheduler fires START: POOLED -> LAUNCHING), longest waiting first.
@@ -55,8 +55,10 @@ class Pools:
         self.total = 0  # runs holding a slot (what the cap counts)
         self.holding: dict[Run, str] = {}  # run -> its line's key, while LAUNCHING or RUNNING
         self.lines: dict[str, deque[tuple[int, Run]]] = {}
-        self.waiting: dict[Run, tuple[int, float]] = {}  # in line: run -> (ticket, since)
+        self.waiting: dict[Run, tuple[int, float, str]] = {}  # in line: run -> (ticket, since, its line)
+        self.in_line: dict[str, int] = {}  # line -> its runs in `waiting` (a new run's "ahead": O(1))
         self.waited: dict[Run, float] = {}  # seconds the run's next attempt waited (its row's queued_s)
+        self.queued_since: dict[Run, float] = {}  # overlap=queue: when the run entered QUEUED
         self._ticket = 0
 
     def __bool__(self) -> bool:
@@ -103,7 +105,8 @@ class Pools:
             return True
         self._ticket += 1
         self.lines.setdefault(key, deque()).append((self._ticket, run))
-        self.waiting[run] = (self._ticket, self.clock.time())
+        self.waiting[run] = (self._ticket, self.clock.time(), key)
+        self.in_line[key] = self.in_line.get(key, 0) + 1
         return False
 
     def gate(self, run: Run, event: Event) -> Event:
@@ -115,24 +118,38 @@ class Pools:
         return event
 
     def moved(self, run: Run, before: RunState) -> None:
-        if run.state is before or not self:
+        if run.state is before:
             return
-        if before is RunState.POOLED:
+        self._time_wait(run, before)
+        if not self or run.state in _HOLDING or run not in self.holding:
+            return
+        key = self.holding.pop(run)
+        self.used[key] -= 1
+        self.total -= 1
+        self._let_in()
+
+    def _time_wait(self, run: Run, before: RunState) -> None:
+        """queued_s: the time in POOLED (a slot) and in QUEUED (overlap=queue: behind its job's
+        run), on the row of the attempt that follows, or on the skipped row of one that never starts."""
+        now = self.clock.time()
+        if run.state is RunState.QUEUED:
+            self.queued_since[run] = now
+        elif before is RunState.QUEUED:
+            self._add_wait(run, now - self.queued_since.pop(run, now))
+        elif before is RunState.POOLED:
             entry = self.waiting.pop(run, None)
             if entry is not None:
-                self.waited[run] = self.clock.time() - entry[1]
+                self._add_wait(run, now - entry[1])
+                self.in_line[entry[2]] -= 1
         if run.state is RunState.RUNNING and before is RunState.LAUNCHING:
             self._record(run)
         elif run.state is RunState.FINAL:
             if run.record is not None and run.record.status is RunStatus.SKIPPED:
                 self._record(run)  # it never started: its skipped row says how long it waited
             self.waited.pop(run, None)
-        if run.state in _HOLDING or run not in self.holding:
-            return
-        key = self.holding.pop(run)
-        self.used[key] -= 1
-        self.total -= 1
-        self._let_in()
+
+    def _add_wait(self, run: Run, seconds: float) -> None:
+        self.waited[run] = self.waited.get(run, 0.0) + seconds
 
     def _record(self, run: Run) -> None:
         seconds = self.waited.pop(run, None)
@@ -161,7 +178,11 @@ class Pools:
             granted.append(run)
 
     def _note(self, run: Run, notes: list[str]) -> None:
-        line, ahead = self.positions().get(run, ("a slot", 0))
+        """Where a run just put in line waits: the last of its line (not positions(): O(queued)
+        a trigger made 1,000 triggers into a pool O(n^2))."""
+        key = self._key(run)
+        line = "a slot" if key is None else f"pool {key}" if key != NO_POOL else f"--max-running {self.cap}"
+        ahead = max(0, self.in_line.get(key, 1) - 1) if key is not None else 0
         notes.append(f"job {run.job.name} is queued for {line} ({ahead} ahead): it starts when a slot frees")
         pool = run.job.options.pool
         if pool is not None and self.sizes.get(pool) == 0:

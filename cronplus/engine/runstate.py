@@ -14,7 +14,8 @@ final, a running attempt gets its grace), INTERRUPT (the grace is over: cancel w
 REMOVED (its job left the crontab: a run not started is skipped), REPLACED (overlap=replace).
 
 Pause is an event: PAUSED (its job was paused, pausing.py) ends a tick's run that has not
-started (skipped, "job paused before it could start"); a started one goes on. The ticker steps
+started (skipped, "job paused before it could start"); a started one goes on (a retry in POOLED
+or SENSING too: its job ran, ticking.Ticker.pause sends it no PAUSED). The ticker steps
 over a paused job's ticks, so no run is made for them at all (ticking.py).
 
 Leases (engine/takeover.py): FENCED kills a RUNNING run's attempt and makes it FINAL with no row

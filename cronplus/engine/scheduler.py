@@ -55,6 +55,7 @@ log = logging.getLogger("cronplus")
 
 MAX_SLEEP_S = 60.0  # re-read wall time at least this often (suspend, clock set)
 # The events without a payload, made once: several per run on the start path.
+_TIMED = (RunState.WAITING, RunState.DELAYED)  # what step() and next_wake() look for among the runs
 START, SPAWNED, PAUSED = Event(Kind.START), Event(Kind.SPAWNED), Event(Kind.PAUSED, reason="job paused")
 ADMIT_WAIT, ADMIT_QUEUE, ADMIT_DELAY = Event(Kind.ADMIT_WAIT), Event(Kind.ADMIT_QUEUE), Event(Kind.ADMIT_DELAY)
 
@@ -96,6 +97,7 @@ class Scheduler(Driver):
         self.sensors = Sensors(self)  # wait-for= (sensors.py)
         self.jobs: dict[str, JobSpec] = {}
         self.runs: dict[Run, None] = {}  # not yet final, in order (a dict: O(1) removal at W3 scale)
+        self.timed = 0  # runs WAITING or DELAYED: with none, step and next_wake skip their scans (a pool's drain)
         self._by_job: dict[str, list[Run]] = {}
         self.stopping = False
         self.stop_reason = "supervisor shutdown"
@@ -151,7 +153,7 @@ class Scheduler(Driver):
         else:
             self.ticker.stepped(now)
         self._evaluate_waiting(now)
-        for run in [r for r in self.runs if r.state is RunState.DELAYED and r.start_at is not None and r.start_at <= now]:
+        for run in [r for r in (self.runs if self.timed else ()) if r.state is RunState.DELAYED and r.start_at is not None and r.start_at <= now]:
             self._fire(run, START)
         self.sensors.step(now, jobs=self.jobs if self.ticker.scheduling and not self.stopping else None)
         if not self._served:
@@ -161,8 +163,8 @@ class Scheduler(Driver):
     def next_wake(self, now: float) -> float:
         """Seconds until step() has something to do (capped at MAX_SLEEP_S)."""
         due = self.ticker.due_instants() if not self.stopping else []
-        due += [r.deadline.timestamp() for r in self.runs if r.state is RunState.WAITING and r.deadline]
-        due += [r.start_at for r in self.runs if r.state is RunState.DELAYED and r.start_at is not None] + self.sensors.due()
+        due += [r.deadline.timestamp() for r in (self.runs if self.timed else ()) if r.state is RunState.WAITING and r.deadline]
+        due += [r.start_at for r in (self.runs if self.timed else ()) if r.state is RunState.DELAYED and r.start_at is not None] + self.sensors.due()
         return max(0.0, min([MAX_SLEEP_S + now, *due]) - now)
 
     def _new_tick(self, job: JobSpec, tick: datetime, trigger: Trigger, now: float) -> None:
@@ -204,7 +206,7 @@ class Scheduler(Driver):
 
     def _evaluate_waiting(self, now: float) -> None:
         now_dt = utc(now)
-        for run in [r for r in self.runs if r.state is RunState.WAITING]:
+        for run in [r for r in (self.runs if self.timed else ()) if r.state is RunState.WAITING]:
             ups = dagrun.upstream_states(run.job, run.tick, self.store, self._in_flight)
             decision = dagrun.decide(run.job, ups, now=now_dt, deadline=run.deadline or now_dt)
             if decision.verdict == "run":
@@ -264,6 +266,7 @@ class Scheduler(Driver):
         before, event = run.state, self.pools.gate(run, self.sensors.gate(run, event))  # wait-for=: SENSE; no free slot: ADMIT_POOL
         step = transition(run.state, event.kind)
         run.state = step.state
+        self.timed += (step.state in _TIMED) - (before in _TIMED)
         self.sensors.apply(run, event, step.effects)  # wait-for=: PROBE, END_SENSOR, ... (sensors.py)
         for effect in step.effects:
             if effect is Effect.WAKE:

@@ -141,9 +141,12 @@ class Ticker:
 
     def pause(self, names: list[str] | None, by: str, now: float, runs: Iterable[Run]) -> list[Run]:
         """Pause jobs (None: all), persisted at once (pausing.py) -> those of `runs` that handle a
-        tick of a job now paused (the scheduler ends the ones not yet started: PAUSED)."""
+        tick of a job now paused and have not started (the scheduler ends them: PAUSED). A run
+        with an ended attempt has started: its retry goes on, even one queued for a pool slot or
+        waiting on its sensor (POOLED, SENSING), as one waiting for its delay does."""
         self._persist(self.pauses.pause(names, by, now), "pause")
-        return [run for run in runs if run.trigger in TICK_TRIGGERS and self.pauses.of(run.job.name) is not None]
+        return [run for run in runs if run.trigger in TICK_TRIGGERS and run.record is None
+                and self.pauses.of(run.job.name) is not None]
 
     def resume(self, names: list[str] | None) -> None:
         self._persist(self.pauses.resume(names), "resume")
