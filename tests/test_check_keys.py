@@ -48,6 +48,8 @@ BAD: dict[str, tuple[str, str]] = {
     "wait-every": ("0", "a duration here must be more than 0"),
     "wait-timeout": ("soon", "'soon' is not a duration (like 45, 30s, 5m, 1h30m, 2d)"),
     "wait-timeout-status": ("ok", "'ok' is not one of failed / skipped"),
+    "queue": ("gpu:1", "'gpu:1' is not a queue name: use letters, digits, _ . - (at most 100)"),
+    "queue-timeout": ("0", "a timeout must be more than 0 (or none)"),
 }
 
 
