@@ -262,6 +262,13 @@ class RunRecord:
     cpu_s: float | None = None  # CPU seconds its processes used (cgroup v2 only)
     slow_at: datetime | None = None  # when it ran past its expected duration (alert-on=slow)
     queue: str | None = None  # the worker queue its attempt was sent to (queue=); None: the supervisor ran it
+    log_bytes: int | None = None  # its log's size once it ended; 0: it wrote nothing; None: running, or evicted
+
+    @property
+    def log_absent_is_empty(self) -> bool:
+        """A missing log file means no output, not a deleted one: logs are created at the job's
+        first byte, so a run still running or ended with log_bytes 0 may have none."""
+        return self.status is RunStatus.RUNNING or self.log_bytes == 0
 
     @property
     def duration_s(self) -> float | None:

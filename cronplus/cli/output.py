@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         log = open(record.log_path, "rb")  # noqa: SIM115 (closed below; open errors handled apart from write errors)
     except FileNotFoundError:
+        if not lost and record.log_absent_is_empty and record.host in (None, this_host(args)):
+            return 0  # it wrote nothing (yet): its log is made at the first byte
         if excerpt is not None:
             return print_excerpt(record, excerpt, args.tail, gone=True)
         if shared and record.host not in (None, this_host(args)):  # no excerpt yet: it runs there

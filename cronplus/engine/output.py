@@ -6,8 +6,10 @@ Contract:
   directory is refused: ELOOP / ENOTDIR), creating missing directories 0700 only on ENOENT.
   `devnull_fd()` is one shared /dev/null fd (close-on-exec) for the stdin of jobs without `%`
   text; never close it.
-- `OutputPump(read_fd, log_fd, max_bytes)` owns `read_fd` (set non-blocking here, closed by
-  `close()`); it never closes `log_fd`. `start(loop)` registers a reader; `eof` is a future that
+- `prepare_log(path)`: the spawn's part (the directories; the log left to the first byte).
+- `OutputPump(read_fd, log_fd, max_bytes, create=)` owns `read_fd` (set non-blocking here, closed by
+  `close()`); it never closes `log_fd`; with `log_fd` -1, `create()` opens the log at the first
+  byte (a job that writes nothing has no log file; a failure is `error`, the output drained). `start(loop)` registers a reader; `eof` is a future that
   completes when every writer of the pipe has closed it.
 - The pipe is always drained, however much the job writes, so a chatty job never blocks on a
   full pipe and memory stays bounded.
@@ -37,6 +39,7 @@ import errno
 import fcntl
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -104,6 +107,23 @@ def open_log(log_path: str | os.PathLike[str]) -> int:
     return fd
 
 
+def prepare_log(log_path: str | os.PathLike[str]) -> int:
+    """At the spawn: the log's directory is made (as `open_log` does) and the log itself is left
+    to the job's first byte (`OutputPump(create=)`): most cron jobs print nothing, and an inode
+    per run was a quarter of the supervisor's CPU (docs/BENCHMARKS.md). Returns -1, or the fd of
+    what is already in the log's place, opened now as `open_log` opens it (truncated, or refused:
+    a symlink, a FIFO), so a reused path (a sensor's 0.log) starts empty as before."""
+    directory, name = os.path.split(os.fspath(log_path))
+    dir_fd = _open_dir(directory or ".")
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return -1
+    finally:
+        os.close(dir_fd)
+    return open_log(log_path)
+
+
 _devnull_fd: int | None = None
 
 
@@ -127,9 +147,10 @@ def marker_line(dropped: int) -> bytes:
 class OutputPump:
     """Drain one pipe into one log file with a head/tail cap. Single-threaded (the loop's)."""
 
-    def __init__(self, read_fd: int, log_fd: int, max_bytes: int) -> None:
+    def __init__(self, read_fd: int, log_fd: int, max_bytes: int, *, create: Callable[[], int] | None = None) -> None:
         self.read_fd = read_fd
-        self.log_fd = log_fd
+        self.log_fd = log_fd  # -1 with `create`: the log is made at the first byte to keep
+        self._create = create
         max_bytes = max(0, max_bytes)
         self.tail_size = min(max_bytes // 4, TAIL_MAX)
         self.head_size = max_bytes - self.tail_size
@@ -215,8 +236,25 @@ class OutputPump:
             self._enlarge_pipe()
         return n
 
+    def _has_log(self) -> bool:
+        """The log is open, or is created now (once); a failure is the output's error."""
+        if self.log_fd >= 0:
+            return True
+        create, self._create = self._create, None
+        if create is None:
+            return False
+        try:
+            self.log_fd = create()
+        except OSError as exc:
+            self._write_failed(exc, 0)
+            return False
+        return True
+
     def _to_file(self, count: int) -> tuple[int, int]:
         """Move up to `count` bytes pipe -> log. Returns (taken from the pipe, written)."""
+        if self.log_fd < 0:  # no log yet: EOF here means the job wrote nothing, and gets no file
+            data = os.read(self.read_fd, count)
+            return self._write(data) if not data or self._has_log() else (len(data), 0)
         if self._splice:
             try:
                 n = os.splice(self.read_fd, self.log_fd, count, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
@@ -225,7 +263,9 @@ class OutputPump:
                 if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
                     raise  # nothing was taken from the pipe
                 self._splice = False  # e.g. a file system without splice support
-        data = os.read(self.read_fd, count)
+        return self._write(os.read(self.read_fd, count))
+
+    def _write(self, data: bytes) -> tuple[int, int]:
         view = memoryview(data)
         try:
             while view:
@@ -279,7 +319,7 @@ class OutputPump:
         tail = self._tail_bytes()
         dropped = self.dropped
         self._ring = None
-        if dropped <= 0 and not tail:
+        if (dropped <= 0 and not tail) or not self._has_log():
             return
         try:
             out = (marker_line(dropped) if dropped > 0 else b"") + tail

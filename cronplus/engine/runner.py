@@ -33,8 +33,10 @@ Contract (docs/ARCHITECTURE.md, runner.py):
   root may enter still passes the chdir. When the job's identity is already ours, no switch is
   asked for, which keeps Popen's fast vfork path (W3: 1,000 spawns). passwd and group lookups
   are reused for PASSWD_TTL seconds (a failed lookup is never cached).
-- Per attempt only what must be: the log is opened first and its directories are created only
-  when that fails with ENOENT; one /dev/null fd serves every job's stdin.
+- Per attempt only what must be: the log's directory is opened first and created only when that
+  fails with ENOENT; the log file itself is created at the job's first byte of output (a job
+  that prints nothing has none: its row keeps the path, `output` and the web read it as empty;
+  output.prepare_log); one /dev/null fd serves every job's stdin.
 - The supervisor's RLIMIT_NOFILE soft limit is raised once (each running attempt holds 3-4
   fds); each job gets the original limit back through prlimit right after the spawn.
 - Resource limits (limits.py, cgroup.py): a job with `nice`/`memory-max`/`cpu-max`/`tasks-max`
@@ -65,7 +67,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine import runio
 from cronplus.engine.executor import AttemptResult
-from cronplus.engine.output import StdinFeeder, devnull_fd, open_log
+from cronplus.engine.output import StdinFeeder, devnull_fd, prepare_log
 from cronplus.engine.procgroup import track
 from cronplus.engine.runio import Pairs
 from cronplus.engine.runprocs import RunTag
@@ -224,9 +226,10 @@ def _spawn_error_text(exc: BaseException, shell: str, home: str) -> str:
     return f"cannot start {shell}: {exc}"
 
 
-def _write_note(log_fd: int, text: str) -> None:
+def _write_note(spawned: Spawned, text: str) -> None:
+    """One `[cronplus: ...]` line in the run's log (created for it: a note is output)."""
     with contextlib.suppress(OSError):
-        os.write(log_fd, f"[cronplus: {text}]\n".encode())
+        os.write(spawned.open_log(), f"[cronplus: {text}]\n".encode())
 
 
 def spawn_attempt(
@@ -251,7 +254,7 @@ def spawn_attempt(
     _ensure_fd_capacity()
     lost = None
     try:
-        log_fd = open_log(log_path)
+        log_fd = prepare_log(log_path)  # the log itself is made at the job's first byte (-1)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             return _failed(spawned, f"cannot open log {log_path}: {exc.strerror or exc}")
@@ -259,14 +262,15 @@ def spawn_attempt(
         # it runs, its output is drained and dropped, and its record says so.
         lost = f"output lost: {why(exc)}: {log_path}"
         log_fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    spawned.log_fd, spawned.log_path = log_fd, log_path
     try:
         pw, identity = _resolve_user(job, system)
         outputs = _output_file(outputs_dir, run_id, pw, identity)
         env = build_env(job, run_id=run_id, attempt=attempt, scheduled_at=scheduled_at, user=pw, params=params,
                         upstream=upstream, output_file=str(outputs.path) if outputs is not None else None)
     except _SpawnError as exc:
-        _write_note(log_fd, f"cannot start job: {exc}")
-        os.close(log_fd)
+        _write_note(spawned, f"cannot start job: {exc}")
+        spawned.close_fds()
         return _failed(spawned, str(exc))
     spawned.outputs = outputs
     shell, home = env["SHELL"], env["HOME"]
@@ -274,7 +278,8 @@ def spawn_attempt(
     limited: dict[str, Any] = {}
     run_cgroup = None
     if _has_limits(job):
-        argv, limited, run_cgroup = _limits(job, run_id, log_fd, argv, switch=bool(identity))
+        argv, limited, run_cgroup = _limits(job, run_id, lambda text: _write_note(spawned, text), argv,
+                                            switch=bool(identity))
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     feeder = StdinFeeder(job.stdin.encode()) if job.stdin is not None else None
     try:
@@ -293,15 +298,13 @@ def spawn_attempt(
         )
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
         os.close(read_fd)
-        if outputs is not None:
-            outputs.remove()
         if run_cgroup is not None:
             run_cgroup.remove()
         if feeder:
             feeder.close()
         error = _spawn_error_text(exc, shell, home)
-        _write_note(log_fd, f"cannot start job: {error}")
-        os.close(log_fd)
+        _write_note(spawned, f"cannot start job: {error}")
+        spawned.close_fds()  # the log's fd and the outputs file
         return _failed(spawned, error)
     finally:
         os.close(write_fd)  # only the job holds the write end now: EOF when it and its children close it
@@ -310,10 +313,10 @@ def spawn_attempt(
         try:
             run_cgroup.place(proc.pid)
         except OSError as exc:
-            _write_note(log_fd, f"the job runs outside its cgroup {run_cgroup.path}: {why(exc)}")
+            _write_note(spawned, f"the job runs outside its cgroup {run_cgroup.path}: {why(exc)}")
     _restore_child_limit(proc.pid)
-    spawned.proc, spawned.log_fd, spawned.read_fd, spawned.feeder = proc, log_fd, read_fd, feeder
-    spawned.log_path, spawned.output_lost, spawned.tag = log_path, lost, RunTag(run_id, job.name)
+    spawned.proc, spawned.read_fd, spawned.feeder = proc, read_fd, feeder
+    spawned.output_lost, spawned.tag = lost, RunTag(run_id, job.name)
     spawned.cgroup = run_cgroup
     return spawned
 
@@ -333,7 +336,7 @@ JOIN_CGROUP = ('echo 0 2>/dev/null >"$0" || echo "[cronplus: the job runs outsid
                'exec "$@"')
 
 
-def _limits(job: JobSpec, run_id: int, log_fd: int, argv: list[str], *,
+def _limits(job: JobSpec, run_id: int, note: Callable[[str], None], argv: list[str], *,
             switch: bool) -> tuple[list[str], dict[str, Any], RunCgroup | None]:
     """(argv, Popen arguments, the run's cgroup) for a limited job: the cgroup made here and
     joined by a /bin/sh prologue (JOIN_CGROUP) before the job's shell; rlimits and nice by a
@@ -348,7 +351,7 @@ def _limits(job: JobSpec, run_id: int, log_fd: int, argv: list[str], *,
     plan = limits.plan(job.options, delegation)
     for e in plan:
         if not e.enforced:
-            _write_note(log_fd, limits.describe(e))
+            note(limits.describe(e))
     run_cgroup = None
     if limits.wants_cgroup(plan, delegation):
         values = limits.limits_of(job.options)
@@ -356,7 +359,7 @@ def _limits(job: JobSpec, run_id: int, log_fd: int, argv: list[str], *,
             run_cgroup = cg.RunCgroup.create(delegation, run_id, memory_max=job.options.memory_max,
                                              cpu_max=job.options.cpu_max, tasks_max=job.options.tasks_max)
         except OSError as exc:  # the limits fall back to what needs no cgroup, and the log says so
-            _write_note(log_fd, f"cannot create a cgroup in {delegation.base}: {why(exc)}; limits "
+            note(f"cannot create a cgroup in {delegation.base}: {why(exc)}; limits "
                         + " ".join(f"{limits.annotation(f)}={limits.value_text(f, v)}" for f, v in values.items())
                         + " use rlimits where they can")
             plan = limits.plan(job.options, cg.Delegation(None, frozenset(), f"cannot create a cgroup: {why(exc)}"))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cronplus.engine.cgroup import RunCgroup
 from cronplus.engine.executor import AttemptResult, OutputRef
-from cronplus.engine.output import StdinFeeder
+from cronplus.engine.output import StdinFeeder, open_log
 from cronplus.engine.procgroup import kill_and_reap
 from cronplus.engine.runio import OutputFile
 from cronplus.engine.runprocs import RunTag
@@ -33,7 +33,7 @@ class Spawned:
     mono: float  # time.monotonic() at the spawn
     failure: AttemptResult | None = None  # set when nothing runs; `supervise` returns it
     proc: subprocess.Popen[bytes] | None = None
-    log_fd: int = -1
+    log_fd: int = -1  # -1 with log_path set: the log is created at its first byte (open_log)
     read_fd: int = -1
     feeder: StdinFeeder | None = None
     log_path: Path | None = None
@@ -57,6 +57,13 @@ class Spawned:
         real process runs, and a wall-clock step (NTP, `date -s`) during a run changes neither
         the duration nor its sign. ended_at = started_at + duration always holds."""
         return self.started + (time.monotonic() - self.mono)
+
+    def open_log(self) -> int:
+        """The log's fd, the log created now if it was not yet (OSError when it cannot be)."""
+        if self.log_fd < 0:
+            assert self.log_path is not None
+            self.log_fd = open_log(self.log_path)
+        return self.log_fd
 
     def kill(self) -> None:
         """Never supervised (the supervisor failed in between): kill the group, reap the shell,

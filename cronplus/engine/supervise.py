@@ -44,7 +44,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
     job, proc, feeder = spawned.job, spawned.proc, spawned.feeder
     assert proc is not None
     pid = proc.pid
-    pump = OutputPump(spawned.read_fd, spawned.log_fd, job.options.max_log_size)
+    pump = OutputPump(spawned.read_fd, spawned.log_fd, job.options.max_log_size, create=spawned.open_log)
     spawned.read_fd = -1  # the pump owns (and closes) it now
     pump.start(loop)
     if feeder:

@@ -20,7 +20,8 @@ from cronplus.store.api import OutputExcerpt, RunReader
 from cronplus.store.schema import SCHEMA_VERSION, connect, db_problem
 
 _COLUMNS = ("run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid,"
-            " reason, signal, host, params, outputs, queued_s, sensor_s, peak_memory_bytes, cpu_s, slow_at, queue")
+            " reason, signal, host, params, outputs, queued_s, sensor_s, peak_memory_bytes, cpu_s, slow_at, queue,"
+            " log_bytes")
 _TIME = "coalesce(started_at, ended_at)"  # must match the runs_by_time index expression
 TIME_INDEX_ROWS = 50_000  # see ReadHistory._narrow_time_range
 
@@ -88,6 +89,7 @@ def _record(row: Row) -> RunRecord:
         cpu_s=row["cpu_s"],
         slow_at=_dt(row["slow_at"]),
         queue=row["queue"],
+        log_bytes=row["log_bytes"],
     )
 
 
@@ -353,10 +355,14 @@ def _satisfies(history: ReadHistory) -> RunReader:  # mypy: ReadHistory is a Run
 
 
 def file_size(path: str | None) -> int | None:
-    """A run log's size (runs.log_bytes when its run ends), None when it is not there: both writers'."""
+    """A run log's size (runs.log_bytes when its run ends): both writers'. A log that is not there
+    is 0 (logs are created at the first byte: its job wrote nothing); None: no log path, or
+    unreadable. Retention's eviction sets NULL, so 0 and NULL tell "wrote nothing" from "deleted"."""
     if not path:
         return None
     try:
         return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
     except OSError:
         return None

@@ -173,8 +173,8 @@ class RequestSite:
             with open(record.log_path, "rb") as f:
                 f.seek(max(0, offset))
                 return f.read(-1 if limit is None else max(0, limit))
-        except FileNotFoundError:
-            return None
+        except FileNotFoundError:  # no output (yet): logs are made at the first byte; else deleted
+            return b"" if record.log_absent_is_empty else None
 
     def trigger(self, job: str, *, params: Mapping[str, str] | None = None, force: bool = False) -> dict[str, Any]:
         commands = self.daemon.commands  # params: validated there (an `invalid` refusal)
