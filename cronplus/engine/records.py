@@ -5,7 +5,8 @@ would return), so a transactional subscriber (alerting) decides in the row's tra
 * `not_run`: the final row of a run that never ran (skipped, upstream_failed) with the tick it
   handles (RunNotRun); `missed`: the rows of ticks missed (one TicksMissed for the whole gap).
 * `started`: an attempt's RunStarted (its row and pid are written by launcher.py).
-* `ended`: an attempt's end row (final or not: a retry follows) and RunEnded;
+* `ended`: an attempt's end row (final or not: a retry follows) and RunEnded; `prewrite`: the
+  ends of one loop pass in one transaction (engine/ends.py), which `ended` then takes;
   `wait_ended`: the same for an attempt whose sensor (wait-for=) gave up: no process, no RunStarted;
 * `slowness` (slowness.py): alert-on=slow's timer, armed by `started`, cancelled by `ended`;
   `abandon_retry`: the ended attempt becomes the run's final row (RunEnded, final).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cronplus.clock import Clock, SystemClock
@@ -51,6 +53,7 @@ class Records:
         self.host: str | None = getattr(history, "host", None)
         self.owner: str | None = None  # the scheduler's: an end updates only a row it owns (fencing)
         self.slowness = Slowness(store, history, bus, clock or SystemClock())  # alert-on=slow's timers
+        self._prewritten: dict[int, tuple[RunRecord, bool]] = {}  # attempt id -> its end (and taken), by prewrite
 
     def missed(self, job: JobSpec, due: policy.DueTicks, now: float, handled: Kv) -> None:
         reason = policy.missed_reason(due.missed_total, len(due.missed))
@@ -111,10 +114,26 @@ class Records:
             self.store.write(lambda _: self.history.set_queued(run_id, seconds), lambda _: None,
                              what=lambda: f"queued time of run {run_id}", own_transaction=True)
 
-    def ended(self, run: Run, result: AttemptResult, out: policy.Outcome, *, final: bool) -> RunRecord:
+    def prewrite(self, ends: list[tuple[Run, AttemptResult, policy.Outcome, bool]]) -> None:
+        """Several runs' ends (run, result, outcome, final) in one transaction (Store.write_all;
+        engine/ends.py); each run's `ended` then takes its record instead of writing. When the
+        shared write fails, nothing is kept: each `ended` writes its own, as it always did."""
+        if len(ends) < 2:
+            return
+        writes = [self._end(run, result, out, final) for run, result, out, final in ends]
+        records = self.store.write_all([write for write, _, _ in writes])
+        for (run, *_), (_, _, taken), record in zip(ends, writes, records or (), strict=False):
+            assert run.attempt_id is not None
+            self._prewritten[run.attempt_id] = (record, bool(taken))
+
+    def _end(self, run: Run, result: AttemptResult, out: policy.Outcome,
+             final: bool) -> tuple[Callable[[Ids], RunRecord], Callable[[list[int]], RunRecord], list[int]]:
+        """A run's end: its write (end row, outputs, usage, RunEnded), its draft (held), and the
+        list its write fills when the run was taken over (fenced)."""
         job, attempt_id = run.job, run.attempt_id
         assert attempt_id is not None
         ended = result.ended_at
+        taken: list[int] = []
 
         def write(_: Ids) -> RunRecord:  # the run's end and its alerts: both or neither, even across a kill -9
             try:  # fencing: only a row still ours (another host takes a run over when our lease runs out)
@@ -147,16 +166,27 @@ class Records:
                 host=result.host or self.host), params=run.params, outputs=result.outputs,
                 peak_memory_bytes=result.peak_memory_bytes, cpu_s=result.cpu_s)
 
-        taken: list[int] = []
-        keep = {"kind": "end", "run_id": attempt_id, "job": job.name, "status": str(out.status), "ended_at": ended,
-                "exit_code": result.exit_code, "signal": result.signal, "reason": out.reason, "final": final,
-                "outputs": result.outputs, "usage": [result.peak_memory_bytes, result.cpu_s],
-                "excerpt": None if result.output_head is None else [result.output_head, result.output_tail or ""],
-                } if self.store.shared else None  # kept on disk if the supervisor stops while it is held (heldwrites.py)
-        record = self.store.write(write, draft, final=final, what=f"end of run {attempt_id} of job {job.name}: {out.status}",
-                                  keep=keep)
+        return write, draft, taken
+
+    def ended(self, run: Run, result: AttemptResult, out: policy.Outcome, *, final: bool) -> RunRecord:
+        job, attempt_id = run.job, run.attempt_id
+        assert attempt_id is not None
+        ended = result.ended_at
+        prewritten = self._prewritten.pop(attempt_id, None)
+        if prewritten is not None:  # written with its loop pass's other ends (prewrite)
+            record, was_taken = prewritten
+        else:
+            write, draft, taken = self._end(run, result, out, final)
+            keep = {"kind": "end", "run_id": attempt_id, "job": job.name, "status": str(out.status), "ended_at": ended,
+                    "exit_code": result.exit_code, "signal": result.signal, "reason": out.reason, "final": final,
+                    "outputs": result.outputs, "usage": [result.peak_memory_bytes, result.cpu_s],
+                    "excerpt": None if result.output_head is None else [result.output_head, result.output_tail or ""],
+                    } if self.store.shared else None  # kept on disk if the supervisor stops while it is held (heldwrites.py)
+            record = self.store.write(write, draft, final=final, keep=keep,
+                                      what=f"end of run {attempt_id} of job {job.name}: {out.status}")
+            was_taken = bool(taken)
         self.slowness.ended(job, record, final=final)
-        if taken:
+        if was_taken:
             return record
         duration = ended - result.started_at if result.started_at else 0.0
         log.log(level(out.status), "job %s: run %d %s in %.3fs%s", job.name, attempt_id, out.status, duration,

@@ -37,6 +37,7 @@ from cronplus.clock import Clock, SystemClock
 from cronplus.engine import dagrun, events, policy
 from cronplus.engine.dagrun import Run, utc
 from cronplus.engine.driver import Driver
+from cronplus.engine.ends import EndBatch
 from cronplus.engine.executor import Executor
 from cronplus.engine.launcher import Launcher
 from cronplus.engine.local import LocalExecutor
@@ -86,6 +87,7 @@ class Scheduler(Driver):
                                                             excerpts=history.shared)  # logs readable from any host
         self.records = Records(self.store, history, self.bus, self.clock)
         self.records.owner = owner  # fencing: an end updates only a row we own (store/leases.py)
+        self.ends = EndBatch(self.records)  # a loop pass's run ends: one transaction (ends.py)
         self.ticker = Ticker(self.store, self.records, clock_start=self.clock.time(), scheduling=scheduling)
         self.launcher = Launcher(store=self.store, history=history, executor=self.executor, clock=self.clock,
                                  owner=owner, handled=self.ticker.handled, on_started=self._spawned,
@@ -381,14 +383,17 @@ class Scheduler(Driver):
             if result.output_error or result.outputs_note:  # the status stays what the job did; the reason says more
                 out = dataclasses.replace(out, reason="; ".join(filter(None, (out.reason, result.output_error, result.outputs_note))))
             if policy.will_retry(out, run.attempt, job.options) and not self.stopping:
-                delay = policy.retry_delay(run.attempt, job.options)
-                self._fire(run, Event(Kind.ENDED_RETRY, result=result, outcome=out, delay=delay))
-                if run.taken:  # its end was fenced: the host that took it over retries it (takeover.py)
-                    self._fire(run, Event(Kind.FENCED))
-                if run.cancelled:  # replaced, but it ended by itself first: its retry will not happen
-                    self._fire(run, Event(Kind.REPLACED, reason=run.cancel_reason))
+                end = Event(Kind.ENDED_RETRY, result=result, outcome=out, delay=policy.retry_delay(run.attempt, job.options))
             else:
-                self._fire(run, Event(Kind.ENDED, result=result, outcome=out))
+                end = Event(Kind.ENDED, result=result, outcome=out)
+            await self.ends.written(run, end)  # its row, with the ends of the same loop pass (ends.py)
+            if run.state is RunState.FINAL:  # FENCED meanwhile, as above
+                return
+            self._fire(run, end)
+            if end.kind is Kind.ENDED_RETRY and run.taken:  # its end was fenced: the host that took it over retries it
+                self._fire(run, Event(Kind.FENCED))
+            if end.kind is Kind.ENDED_RETRY and run.cancelled:  # replaced, but it ended by itself first: no retry
+                self._fire(run, Event(Kind.REPLACED, reason=run.cancel_reason))
             self._launched()
         except Exception:  # a bug must not take the supervisor down; the row stays `running`
             log.exception("job %s: run %s crashed in the supervisor", run.job.name, run.attempt_id)

@@ -158,6 +158,19 @@ class Store:
                     raise
         raise AssertionError("unreachable")
 
+    def write_all(self, ops: Sequence[Callable[[Ids], _T]]) -> list[_T] | None:
+        """`ops` (writes that insert no row) in one transaction: the run ends of one loop pass get
+        one commit between them (engine/ends.py). None when writes are held or any op fails:
+        nothing of them is written (the transaction is rolled back) and the caller writes each
+        with `write`, where a failure is that write's own (held, or raised to its run)."""
+        if self.held or self.away:
+            return None
+        try:
+            with self.history.transaction():
+                return [op([]) for op in ops]
+        except Exception:  # noqa: BLE001 - written again one by one, where the failure is that write's
+            return None
+
     def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int]:
         """History.start_runs through `write`: the rows of a tick (and `kv`), in one transaction.
         A shared store never holds them: while its database is away this raises StoreAway (the
