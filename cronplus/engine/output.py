@@ -6,7 +6,7 @@ Contract:
   directory is refused: ELOOP / ENOTDIR), creating missing directories 0700 only on ENOENT.
   `devnull_fd()` is one shared /dev/null fd (close-on-exec) for the stdin of jobs without `%`
   text; never close it.
-- `prepare_log(path)`: the spawn's part (the directories; the log left to the first byte).
+- `prepare_log(path)`: the spawn's part (what is in the log's place; the log left to the first byte).
 - `OutputPump(read_fd, log_fd, max_bytes, create=)` owns `read_fd` (set non-blocking here, closed by
   `close()`); it never closes `log_fd`; with `log_fd` -1, `create()` opens the log at the first
   byte (a job that writes nothing has no log file; a failure is `error`, the output drained). `start(loop)` registers a reader; `eof` is a future that
@@ -108,13 +108,17 @@ def open_log(log_path: str | os.PathLike[str]) -> int:
 
 
 def prepare_log(log_path: str | os.PathLike[str]) -> int:
-    """At the spawn: the log's directory is made (as `open_log` does) and the log itself is left
-    to the job's first byte (`OutputPump(create=)`): most cron jobs print nothing, and an inode
-    per run was a quarter of the supervisor's CPU (docs/BENCHMARKS.md). Returns -1, or the fd of
-    what is already in the log's place, opened now as `open_log` opens it (truncated, or refused:
-    a symlink, a FIFO), so a reused path (a sensor's 0.log) starts empty as before."""
+    """At the spawn: the log (and a new job's directory) is left to the job's first byte
+    (`OutputPump(create=)`, `open_log`): most cron jobs print nothing, and an inode per run was a
+    quarter of the supervisor's CPU (docs/BENCHMARKS.md). Returns -1, or the fd of what is already
+    in the log's place, opened now as `open_log` opens it (truncated, or refused: a symlink, a
+    FIFO; a symlink as the job's directory: ENOTDIR/ELOOP), so a reused path (a sensor's 0.log)
+    starts empty as before."""
     directory, name = os.path.split(os.fspath(log_path))
-    dir_fd = _open_dir(directory or ".")
+    try:
+        dir_fd = os.open(directory or ".", _DIR_FLAGS)
+    except FileNotFoundError:  # a new job (or log root): nothing can be in the log's place
+        return -1
     try:
         os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:

@@ -33,10 +33,10 @@ Contract (docs/ARCHITECTURE.md, runner.py):
   root may enter still passes the chdir. When the job's identity is already ours, no switch is
   asked for, which keeps Popen's fast vfork path (W3: 1,000 spawns). passwd and group lookups
   are reused for PASSWD_TTL seconds (a failed lookup is never cached).
-- Per attempt only what must be: the log's directory is opened first and created only when that
-  fails with ENOENT; the log file itself is created at the job's first byte of output (a job
-  that prints nothing has none: its row keeps the path, `output` and the web read it as empty;
-  output.prepare_log); one /dev/null fd serves every job's stdin.
+- Per attempt only what must be: the log file (and a new job's log directory) is created at
+  the job's first byte of output (a job that prints nothing has none: its row keeps the path,
+  `output` and the web read it as empty; output.prepare_log); one /dev/null fd serves every
+  job's stdin.
 - The supervisor's RLIMIT_NOFILE soft limit is raised once (each running attempt holds 3-4
   fds); each job gets the original limit back through prlimit right after the spawn.
 - Resource limits (limits.py, cgroup.py): a job with `nice`/`memory-max`/`cpu-max`/`tasks-max`
