@@ -108,9 +108,20 @@ class Ticker:
             for name in self.order:
                 self._tick_job(self.jobs[name], now, True, new_tick)
         downtime = self._last_eval is not None and now - self._last_eval >= policy.BIG_JUMP_S
+        if not downtime and self._nothing_due(now):  # the usual wake-up (a run's end): no job to step
+            self.stepped(now)
+            return
         for name in self.order:
             self._tick_job(self.jobs[name], now, downtime, new_tick)
         self.stepped(now)
+
+    def _nothing_due(self, now: float) -> bool:
+        """No tick at or before `now` and nothing pending (settle, a pause, a resume): `_tick_job`
+        would do nothing for any job. The driver steps at every run's end; a pass over every job
+        each time was O(jobs x runs) per tick (a 1,000-job tick: ~8 passes per 500 runs)."""
+        if self._unsettled or self.paused_tick or self.pauses.jobs or self.pauses.everything is not None:
+            return False
+        return all(tick is None or tick.timestamp() > now for tick in self.next_tick.values())
 
     def stepped(self, now: float) -> None:
         self._first = False

@@ -20,6 +20,8 @@ Contract:
 - The log says it once: "no space left on device: <path>" (or "cannot write history: <path>:
   <why>") when writes start failing, and one line when they are written again. `problem` is the
   text for STATUS= while writes are held; `on_change` is called when it changes.
+- `write_all(ops)`: several writes in one transaction (a loop pass's run ends: engine/ends.py);
+  None when any fails or writes are held, and the caller then writes each with `write`.
 - The reads the scheduler makes (`last_final_run`, `kv_get`) see the held writes.
 - `close()` flushes; what still cannot be written is logged, one ERROR line per held write.
 
