@@ -387,7 +387,7 @@ class Scheduler(Driver):
             else:
                 end = Event(Kind.ENDED, result=result, outcome=out)
             await self.ends.written(run, end)  # its row, with the ends of the same loop pass (ends.py)
-            if run.state is RunState.FINAL:  # FENCED meanwhile, as above
+            if run.done.is_set():  # FENCED meanwhile, as above (its RELEASE set done)
                 return
             self._fire(run, end)
             if end.kind is Kind.ENDED_RETRY and run.taken:  # its end was fenced: the host that took it over retries it
