@@ -127,3 +127,35 @@ def test_the_web_reads_a_silent_runs_output_as_empty_and_a_deleted_one_as_gone(s
     Path(chatty["log_path"]).unlink()
     assert sup.get(f"/api/v1/runs/{chatty['run_id']}/output").status == 410
     assert sup.stop() == 0
+
+
+def test_a_silent_run_on_a_shared_store_reads_empty_from_another_host(tmp_path: Path, pg_url: str) -> None:
+    # no log file here either: its row keeps an empty head and tail, as an empty log gave
+    from cronplus.clock import FakeClock
+    from cronplus.crontab.parser import parse_crontab
+    from cronplus.engine.scheduler import Scheduler
+    from cronplus.store.postgres import open_postgres
+    from tests.incli import base_env, run_bytes
+
+    store = open_postgres(pg_url, host="host-a")
+    try:
+        async def main() -> int:
+            clock = FakeClock(1_767_268_830.0)
+            sched = Scheduler(parse_crontab("# cronplus: name=quiet\n* * * * * true\n", path=str(tmp_path / "crontab"),
+                                            system=False), history=store, alerting=None, log_dir=tmp_path / "logs",
+                              owner="test", clock=clock)
+            clock.jump(30)
+            sched.step(clock.time())
+            while sched.runs:
+                await asyncio.sleep(0.02)
+            sched.store.close()
+            (record,) = store.latest_runs("quiet")
+            assert record.status == "success" and record.log_path and not os.path.lexists(record.log_path)
+            return record.run_id
+
+        run_id = asyncio.run(main())
+        assert store.output_excerpt(run_id) is not None
+    finally:
+        store.close()
+    done = run_bytes(["output", "--db", pg_url, str(run_id)], env=base_env(CRONPLUS_HOST_ID="host-b"))
+    assert (done.returncode, done.stdout) == (0, b""), done.stderr

@@ -40,8 +40,12 @@ class LocalAttempt:
 
     async def result(self) -> AttemptResult:
         result = await supervise(self.spawned, cancel=self._cancel)  # with our host and output (start)
-        if self.excerpt and (found := read_excerpt(self.output.path)) is not None:
-            result = dataclasses.replace(result, output_head=found[0], output_tail=found[1])
+        if self.excerpt:
+            found = read_excerpt(self.output.path)
+            if found is None and not result.output_bytes:  # it wrote nothing: no log (made at the first byte)
+                found = ("", "")
+            if found is not None:
+                result = dataclasses.replace(result, output_head=found[0], output_tail=found[1])
         return result
 
     def cancel(self) -> None:
