@@ -6,6 +6,8 @@ Exit 1 with a message for: no history yet, an unknown run, a run that never star
 missed, upstream_failed: no process, no output), a log file that is gone (deleted by log
 retention or by hand), and a run whose output was lost (its log disk was full: the reason the
 runner recorded, after whatever part of the output was kept). A run still running prints what it has written so far.
+A run that wrote nothing has no log file (logs are made at the first byte; runs.log_bytes 0):
+it prints nothing, exit 0, as an empty log did.
 
 With a shared store (PostgreSQL: several hosts), a run that ran on another host (its `host` is
 not $CRONPLUS_HOST_ID / this host's name), or whose log file is gone here, prints the capped head
