@@ -192,6 +192,7 @@ class JobOptions:
     # queue=NAME: attempts go to Celery workers of that queue (engine/celeryexec.py); None: run here
     queue: str | None = None
     queue_timeout: float | None = None  # fail an attempt no worker took within this; None: wait
+    run_on: str = "any"  # run-on=any|all|HOST: which supervisors of a cluster schedule it (crontab/runon.py)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -514,3 +514,50 @@ class StoreContract:
         assert store.worker_pids("worker-1", since=T0 + 5) == [("worker-1:7:1", 7)]
         assert store.worker_pids("worker-1", since=T0) == [("worker-1:7:1", 7), ("worker-1:8:2", 8)]
         assert store.worker_pids("worker-2", since=T0) == []
+    # ---- claims (engine/claims.py: each tick once across the supervisors sharing a store) ------
+
+    def test_a_start_whose_claim_a_row_holds_is_not_inserted_and_says_so(self, store: HistoryStore) -> None:
+        def tick(job: str, claim: str | None, attempt: int = 1, at: float = T0) -> RunStart:
+            return RunStart(job=job, attempt=attempt, trigger=Trigger.SCHEDULE, scheduled_at=at, tz=None,
+                            started_at=at, log_path=lambda run_id: f"/logs/{job}/{run_id}.log", owner="sup-1",
+                            claim=claim)
+
+        first = store.start_runs([tick("backup", ""), tick("report", "")])
+        assert None not in first
+        again = store.start_runs([tick("report", ""), tick("backup", "", attempt=2), tick("backup", ""),
+                                  tick("backup", None), tick("backup", "host-b"), tick("backup", "", at=T0 + 60)])
+        assert [run_id is None for run_id in again] == [True, False, True, False, False, False]
+        ids = [run_id for run_id in first + again if run_id is not None]
+        assert ids == sorted(ids)  # in the order given, increasing
+        assert [r.job for r in store.running()] == ["backup", "report", "backup", "backup", "backup", "backup"]
+        assert got(store, again[1]).log_path == f"/logs/backup/{again[1]}.log"  # a winner's row is whole
+        assert store.start_runs([tick("backup", "host-b")]) == [None]  # a host's own claim: once for that host
+        assert store.start_runs([tick("backup", None)])[0] is not None  # a manual run claims nothing
+
+    def test_a_not_run_row_whose_claim_a_row_holds_is_not_written(self, store: HistoryStore) -> None:
+        def not_run(claim: str | None, status: RunStatus = RunStatus.SKIPPED) -> RunRecord | None:
+            return store.record_not_run(job="backup", status=status, trigger=Trigger.SCHEDULE, scheduled_at=T0,
+                                        tz=None, at=T0 + 1, reason="previous run 1 still running", claim=claim)
+
+        store.start_runs([RunStart(job="backup", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=T0, tz=None,
+                                   started_at=T0, log_path=None, owner="sup-1", claim="")])
+        assert not_run("") is None
+        missed = not_run("/missed", RunStatus.MISSED)  # another claim of the same tick: written, once
+        assert missed is not None and missed.status is RunStatus.MISSED
+        assert not_run("/missed", RunStatus.MISSED) is None
+        assert not_run(None) is not None  # claims nothing: always written
+        assert [r.status for r in store.latest_runs("backup")] == [RunStatus.RUNNING, RunStatus.MISSED,
+                                                                   RunStatus.SKIPPED]
+
+    def test_unfinished_lists_running_rows_and_pending_retries_of_every_host(self, store: HistoryStore) -> None:
+        running = start(store, "backup", at=T0)
+        retried = start(store, "report", at=T0)
+        finish(store, retried, RunStatus.FAILED, final=False)  # its retry is pending
+        done = start(store, "other", at=T0)
+        finish(store, done, RunStatus.FAILED, final=False)
+        followed = start(store, "other", at=T0 + 5, scheduled_at=T0, attempt=2)  # the retry's row exists
+        old = start(store, "old", at=T0 - 10_000)
+        finish(store, old, RunStatus.FAILED, at=T0 - 9_000, final=False)  # pending since before `since`
+        assert [r.run_id for r in store.unfinished(since=T0 - 100)] == [running, retried, followed]
+        finish(store, followed)
+        assert [r.run_id for r in store.unfinished(since=T0 - 100_000)] == [running, retried, old]

@@ -90,8 +90,13 @@ def _version() -> str:
 
 
 def new_payload(data: dict[str, Any], *, now: float) -> dict[str, Any]:
-    """The stored payload: the envelope plus the webhook-id every attempt reuses."""
-    return {"id": f"msg_{uuid.uuid4().hex}", **payloads.envelope(data, timestamp=now)}
+    """The stored payload: the envelope plus the webhook-id every attempt reuses. A run's alert
+    has the id of its event (job, event, run; never the host): the supervisors of a cluster
+    sharing the store name one event alike, so a receiver can drop a second delivery of it."""
+    run_id = data.get("run_id")
+    key = f"cronplus:{data.get('job')}:{data.get('event')}:{run_id}" if run_id is not None else None
+    return {"id": f"msg_{(uuid.uuid5(uuid.NAMESPACE_URL, key) if key else uuid.uuid4()).hex}",
+            **payloads.envelope(data, timestamp=now)}
 
 
 def enqueue_alert(
@@ -420,7 +425,7 @@ class Alerting:
         """healthchecks' `rid`: one UUID per run (a job's tick, across its attempts), the same for
         its /start and its end, so overlapping runs (overlap=allow) get their own durations."""
         tick = _ts(record.scheduled_at) or _ts(record.started_at)
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cronplus:{self.hostname}:{job.name}:{tick}"))
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cronplus:{job.name}:{tick}"))  # not the host: one run, one rid in a cluster
 
     def _notify(self) -> None:
         if self._wake is not None:

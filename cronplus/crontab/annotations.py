@@ -331,6 +331,15 @@ def _choice(v: str, choices: tuple[str, ...]) -> str:
     return v
 
 
+def _run_on(v: str) -> str:
+    from cronplus.crontab.runon import host_id_problem
+
+    problem = host_id_problem(v)
+    if problem:
+        raise AnnotationError(problem, "run-on= is any, all or a supervisor's --host-id")
+    return v
+
+
 # key -> (JobOptions field or "name", converter). The one table: "did you mean" searches it.
 KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "name": ("name", _name),
@@ -370,6 +379,7 @@ KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     # Celery workers (engine/celeryexec.py, `cronplus worker --queue NAME`)
     "queue": ("queue", lambda v: _queue(v)),
     "queue-timeout": ("queue_timeout", lambda v: _timeout(v)),
+    "run-on": ("run_on", lambda v: _run_on(v)),  # a cluster's supervisors (crontab/runon.py)
 }
 NOT_DEFAULTS = ("name", "after")  # per-job by nature; a default would be a duplicate or a cycle
 

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 
 from cronplus.clock import Clock
+from cronplus.engine import claims
 from cronplus.engine.dagrun import Run
 from cronplus.engine.executor import AttemptSpec, Executor
 from cronplus.store.api import HistoryStore
@@ -43,7 +44,8 @@ class Launcher:
     def __init__(self, *, store: Store, history: HistoryStore, executor: Executor, clock: Clock, owner: str,
                  handled: Callable[[list[Run]], list[tuple[str, str]]], on_started: Callable[[Run], None],
                  supervise: Callable[[Run], None], system: Callable[[], bool],
-                 away: Callable[[Run, str], None] | None = None) -> None:
+                 away: Callable[[Run, str], None] | None = None,
+                 claimed_elsewhere: Callable[[Run], None] = lambda run: None) -> None:
         self.store = store
         self.history = history
         self.executor = executor
@@ -54,6 +56,7 @@ class Launcher:
         self.supervise = supervise
         self.system = system
         self.away = away  # a shared store's database is away: the run gets no row, so it must not start (outage.py)
+        self.claimed_elsewhere = claimed_elsewhere  # a run whose row's claim another supervisor holds (claims.py)
         self.queue: deque[Run] = deque()
         self.unsupervised: deque[Run] = deque()  # started, no task yet
 
@@ -112,7 +115,7 @@ class Launcher:
     def _start(self, runs: list[Run]) -> None:
         """Rows (one transaction), then attempts, then pids (one commit)."""
         try:
-            self._insert(runs)
+            runs = self._insert(runs)  # those whose claim was another's ended: not started
         except StoreAway as exc:  # no row, no start: another host may claim the tick (outage.py)
             if self.away is None:
                 raise
@@ -129,7 +132,7 @@ class Launcher:
         for run in runs:
             self.on_started(run)
 
-    def _insert(self, runs: list[Run]) -> None:
+    def _insert(self, runs: list[Run]) -> list[Run]:
         now = self.clock.time()
         starts = []
         for run in runs:
@@ -137,12 +140,20 @@ class Launcher:
             run.started_at = now
             starts.append(RunStart(job=job.name, attempt=run.attempt, trigger=run.attempt_trigger,
                                    scheduled_at=run.tick.timestamp(), tz=job.tz, started_at=now, owner=self.owner,
-                                   log_path=functools.partial(self._output_text, job.name)))
+                                   log_path=functools.partial(self._output_text, job.name),
+                                   claim=claims.run_claim(run, self.history.host)))
         handled = self.handled([run for run in runs if run.attempt == 1])
+        won = []
         for run, attempt_id in zip(runs, self.store.start_runs(starts, kv=handled), strict=True):
+            if attempt_id is None:  # another supervisor's row holds this attempt's claim
+                claims.lost(run)
+                self.claimed_elsewhere(run)
+                continue
             run.attempt_id = attempt_id
             run.output = self.executor.output_for(run.job.name, attempt_id)
-        self._record_params([run for run in runs if run.params])
+            won.append(run)
+        self._record_params([run for run in won if run.params])
+        return won
 
     def _record_params(self, runs: list[Run]) -> None:
         """A manual run's parameters on each attempt's row (rare: its own commit)."""

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cronplus.clock import Clock, SystemClock
-from cronplus.engine import events, policy
+from cronplus.engine import claims, events, policy
 from cronplus.engine.dagrun import Run, utc
 from cronplus.engine.slowness import Slowness
 from cronplus.model import JobSpec, RunRecord
@@ -57,33 +57,41 @@ class Records:
 
     def missed(self, job: JobSpec, due: policy.DueTicks, now: float, handled: Kv) -> None:
         reason = policy.missed_reason(due.missed_total, len(due.missed))
+        # in a cluster a missed row claims its tick like a run (claims.py: the run of a host that was up wins)
+        claim, ticks = claims.missed_rows(job, due.missed, self.history.host, shared=self.history.shared)
 
         def write(ids: Ids) -> None:  # the rows, the tick they handle and their alert: all or nothing
             self.history.kv_set_many(handled)
-            records = tuple(self.history.record_not_run(job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE,
-                                                        scheduled_at=tick.timestamp(), tz=job.tz, at=now, reason=reason,
-                                                        run_id=attempt_id)
-                            for tick, attempt_id in zip(due.missed, ids, strict=True))
-            self.bus.publish(events.TicksMissed(job=job, records=records, total=due.missed_total))
+            records = tuple(record for tick, attempt_id in zip(ticks, ids, strict=True)
+                            if (record := self.history.record_not_run(
+                                job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE, claim=claim,
+                                scheduled_at=tick.timestamp(), tz=job.tz, at=now, reason=reason, run_id=attempt_id)))
+            if records:  # none: another supervisor recorded them (and alerted)
+                self.bus.publish(events.TicksMissed(job=job, records=records, total=due.missed_total))
 
-        self.store.write(write, lambda _: None, ids=len(due.missed), what=f"{len(due.missed)} missed tick(s) of job {job.name}")
+        self.store.write(write, lambda _: None, ids=len(ticks), what=f"{len(ticks)} missed tick(s) of job {job.name}")
         log.warning("job %s: %d tick(s) missed (%s)", job.name, due.missed_total, reason)
 
-    def not_run(self, run: Run, status: RunStatus, reason: str | None, now: float, handled: Kv) -> RunRecord:
-        def write(ids: Ids) -> RunRecord:  # the row, the tick it handles and its alert: all or nothing
+    def not_run(self, run: Run, status: RunStatus, reason: str | None, now: float, handled: Kv) -> RunRecord | None:
+        """None: another supervisor decided this tick (its row holds the claim, claims.py)."""
+        def write(ids: Ids) -> RunRecord | None:  # the row, the tick it handles and its alert: all or nothing
             if handled:
                 self.history.kv_set_many(handled)
-            record: RunRecord = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
-                                                            scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now,
-                                                            reason=reason, run_id=ids[0])
-            self.bus.publish(events.RunNotRun(job=run.job, record=record))
+            record = self.history.record_not_run(job=run.job.name, status=status, trigger=run.trigger,
+                                                 scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now, reason=reason,
+                                                 run_id=ids[0], claim=claims.run_claim(run, self.history.host))
+            if record is not None:
+                self.bus.publish(events.RunNotRun(job=run.job, record=record))
             return record
 
-        def draft(ids: list[int]) -> RunRecord:
+        def draft(ids: list[int]) -> RunRecord | None:
             return draft_record(run_id=ids[0], job=run.job.name, attempt=1, status=status, trigger=run.trigger,
                                 scheduled_at=run.tick, started_at=None, ended_at=utc(now), reason=reason, host=self.host)
 
         record = self.store.write(write, draft, ids=1, final=True, what=f"{status} run of job {run.job.name}: {reason}")
+        if record is None:
+            claims.lost(run)
+            return None
         log.log(level(status), "job %s: run %d %s: %s", run.job.name, record.run_id, status, reason)
         return record
 
@@ -215,27 +223,33 @@ class Records:
         return record
 
     def wait_ended(self, run: Run, *, status: RunStatus, reason: str, started: float, now: float, final: bool,
-                   owner: str) -> RunRecord:
+                   owner: str) -> RunRecord | None:
         """A sensor's wait timed out (sensors.py): the attempt's row from the wait's start, ended
-        `status` with `reason`, its sensor_s, and RunEnded (its failure alert, or its retry's), in one write."""
+        `status` with `reason`, its sensor_s, and RunEnded (its failure alert, or its retry's), in one write.
+        None: another supervisor's row holds the attempt's claim (its sensor gave up there too)."""
         job, waited = run.job, now - started
 
-        def write(ids: Ids) -> RunRecord:  # ids[0]: None, or the id a held write was answered with
+        def write(ids: Ids) -> RunRecord | None:  # ids[0]: None, or the id a held write was answered with
             start = RunStart(job=job.name, attempt=run.attempt, trigger=run.attempt_trigger, run_id=ids[0],
                              scheduled_at=run.tick.timestamp(), tz=job.tz, started_at=started, owner=owner,
-                             log_path=None)
+                             log_path=None, claim=claims.run_claim(run, self.history.host))
             (run_id,) = self.history.start_runs([start])
+            if run_id is None:
+                return None
             self.history.set_sensor_s(run_id, waited)
             record: RunRecord = self.history.finish_run(run_id, status=status, ended_at=now, exit_code=None,
                                                         reason=reason, final=final)
             self.bus.publish(events.RunEnded(job=job, record=record, will_retry=not final))
             return record
 
-        def draft(ids: list[int]) -> RunRecord:
+        def draft(ids: list[int]) -> RunRecord | None:
             return draft_record(run_id=ids[0], job=job.name, attempt=run.attempt, status=status,
                                 trigger=run.attempt_trigger, scheduled_at=run.tick, started_at=utc(started),
                                 ended_at=utc(now), reason=reason, host=self.host)
 
         record = self.store.write(write, draft, ids=1, final=final, what=f"end of the wait of job {job.name}: {status}")
+        if record is None:
+            claims.lost(run)
+            return None
         log.log(level(status), "job %s: run %d %s: %s", job.name, record.run_id, status, reason)
         return record

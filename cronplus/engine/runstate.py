@@ -98,6 +98,7 @@ class Kind(enum.Enum):
     FENCED = "fenced"  # our lease ran out (service/heartbeat.py): its attempt is killed, its end is the taker's
     ADOPT_RETRY = "adopt_retry"  # taken over from a host that lost its lease: its next attempt follows here
     STORE_AWAY = "store_away"  # its row (its claim) could not be inserted: a shared store's database is away
+    CLAIMED_ELSEWHERE = "claimed_elsewhere"  # its row's claim is another supervisor's (claims.py): it never starts here
 
 
 class Effect(enum.Enum):
@@ -218,6 +219,11 @@ TABLE.update({
 # a shared store's database away (engine/outage.py): a run starts only once its row is in, so one
 # whose row could not be inserted never starts
 TABLE[(S.LAUNCHING, K.STORE_AWAY)] = Step(S.FINAL, (E.NOT_STARTED, E.RELEASE))
+
+
+# a cluster (engine/claims.py): the launcher's insert found the attempt's claim taken by another
+# supervisor's row: ours ends, with no row and no process (the other host runs and records it)
+TABLE[(S.LAUNCHING, K.CLAIMED_ELSEWHERE)] = Step(S.FINAL, (E.RELEASE,))
 
 
 def transition(state: RunState, kind: Kind) -> Step:

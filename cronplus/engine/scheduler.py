@@ -35,6 +35,7 @@ from pathlib import Path
 
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine import dagrun, events, policy
+from cronplus.engine.claims import ClusterView
 from cronplus.engine.dagrun import Run, utc
 from cronplus.engine.driver import Driver
 from cronplus.engine.ends import EndBatch
@@ -92,8 +93,10 @@ class Scheduler(Driver):
         self.launcher = Launcher(store=self.store, history=history, executor=self.executor, clock=self.clock,
                                  owner=owner, handled=self.ticker.handled, on_started=self._spawned,
                                  supervise=self._supervise, system=lambda: self.crontab.system,
-                                 away=lambda run, why: self._fire(run, Event(Kind.STORE_AWAY, reason=why)))
+                                 away=lambda run, why: self._fire(run, Event(Kind.STORE_AWAY, reason=why)),
+                                 claimed_elsewhere=lambda run: self._fire(run, Event(Kind.CLAIMED_ELSEWHERE)))
         self.outage = Outage(self.store, self.ticker, self.records, self.wake)  # a shared store's database away
+        self.cluster = ClusterView(self.store, host=host, shared=history.shared)  # the other supervisors' runs (claims.py)
         self.pools = Pools(cap=max_running, clock=self.clock, start=lambda run: self._fire(run, START),
                            record_wait=self.records.queued, stopping=lambda: self.stopping)  # pools.py
         self.sensors = Sensors(self)  # wait-for= (sensors.py)
@@ -149,6 +152,7 @@ class Scheduler(Driver):
 
     def step(self, now: float) -> None:
         """Decide and start everything due at wall time `now`."""
+        self.cluster.forget(now)
         self._evaluate_waiting(now)  # first, so a run giving up at this tick frees its job
         if self.ticker.scheduling and not self.stopping:
             self.ticker.due(now, self._new_tick)
@@ -167,16 +171,19 @@ class Scheduler(Driver):
         due = self.ticker.due_instants() if not self.stopping else []
         due += [r.deadline.timestamp() for r in (self.runs if self.timed else ()) if r.state is RunState.WAITING and r.deadline]
         due += [r.start_at for r in (self.runs if self.timed else ()) if r.state is RunState.DELAYED and r.start_at is not None] + self.sensors.due()
+        due += self.cluster.poll(now, (r for r in (self.runs if self.timed else ()) if r.state is RunState.WAITING))  # upstreams on other hosts
         return max(0.0, min([MAX_SLEEP_S + now, *due]) - now)
 
     def _new_tick(self, job: JobSpec, tick: datetime, trigger: Trigger, now: float) -> None:
         """A tick of a job is due: overlap policy, then wait for upstreams or start."""
         mine = self._job_runs(job.name)
-        active = [r for r in mine if _busy(r)]
+        active, remote = [r for r in mine if _busy(r)], self.cluster.overlapping(job, trigger)  # remote: on other hosts
         queued = any(r.state is RunState.QUEUED for r in mine)
-        action = policy.overlap_action(job.options.overlap, active=bool(active), queued=queued)
+        action = policy.overlap_action(job.options.overlap, active=bool(active or remote), queued=queued)
+        if remote and not active and action is not policy.OverlapAction.SKIP and action is not policy.OverlapAction.START:
+            return  # queue / replace: the host running it decides (claims.py)
         if action is policy.OverlapAction.SKIP:
-            ids = ", ".join(str(r.attempt_id) for r in active if r.attempt_id) or "?"
+            ids = ", ".join([str(r.attempt_id) for r in active if r.attempt_id] + [f"{r.run_id} (on {r.host})" for r in remote]) or "?"
             self._fire(Run(job, tick, trigger), Event(Kind.NOT_RUN, status=RunStatus.SKIPPED,
                                                       reason=f"previous run {ids} still running"))
             return
@@ -218,7 +225,7 @@ class Scheduler(Driver):
                 self._fire(run, Event(Kind.NOT_RUN, status=status, reason=decision.reason))
 
     def _in_flight(self, name: str, tick: datetime) -> bool:
-        return any(r.tick <= tick and r.state is not RunState.FINAL for r in self._job_runs(name))
+        return any(r.tick <= tick and r.state is not RunState.FINAL for r in self._job_runs(name)) or self.cluster.in_flight(name, tick, self.jobs.get(name))
 
     def _add(self, run: Run) -> None:
         self.runs[run] = None
@@ -310,7 +317,7 @@ class Scheduler(Driver):
 
     def _record_not_run(self, run: Run, status: RunStatus, reason: str | None) -> None:
         run.record = self.records.not_run(run, status, reason, self.clock.time(), self.ticker.handled([run]))
-        run.attempt_id = run.record.run_id
+        run.attempt_id = run.record.run_id if run.record is not None else None  # None: decided by another host
 
     def _record_unstarted(self, run: Run, event: Event) -> None:
         """It will not start (again): an ended attempt becomes final, else a skipped row."""
@@ -321,7 +328,7 @@ class Scheduler(Driver):
         if run.record is not None:  # a retry that will not happen
             run.attempt, run.attempt_id = run.record.attempt, run.record.run_id
             run.record = self.records.abandon_retry(run, event.reason or self.stop_reason)
-        else:
+        elif not self.cluster.leaves(run, event.kind):  # a cluster: another supervisor decides its tick (claims.py)
             self._record_not_run(run, RunStatus.SKIPPED, event.unstarted_reason)
 
     def _cancel(self, run: Run, event: Event) -> None:

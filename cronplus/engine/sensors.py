@@ -236,8 +236,8 @@ class Sensors:
         final = event.kind is Kind.SENSE_TIMEOUT
         run.record = self.records.wait_ended(run, status=event.status, reason=event.reason, started=wait.started,
                                              now=max(wait.started, self.clock.time()), final=final, owner=self.owner)
-        run.attempt_id = run.record.run_id
-        if not final and run.chain is not None:
+        run.attempt_id = run.record.run_id if run.record is not None else None  # None: decided on another host (claims.py)
+        if not final and run.chain is not None and run.record is not None:
             run.chain.retry(run, run.record, event.delay)
 
     def end(self, run: Run) -> None:

@@ -28,11 +28,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from cronplus.crontab import schedule
+from cronplus.crontab.runon import runs_here
 from cronplus.engine import policy
 from cronplus.engine.dagrun import Run, utc
 from cronplus.engine.pausing import Pauses
 from cronplus.engine.records import Records
-from cronplus.engine.ticks import LastTicks, reboot_due, reboot_ran
+from cronplus.engine.ticks import LastTicks, reboot_due, reboot_ran, reboot_scope
 from cronplus.model import JobSpec
 from cronplus.status import CatchUp, Trigger
 from cronplus.store.storeguard import Store
@@ -60,6 +61,9 @@ class Ticker:
         self.paused_tick: dict[str, datetime] = {}  # job -> newest tick stepped over while paused
         self.refusing: str | None = None  # why this host claims no tick now (service/heartbeat.py: clock skew, no lease)
         self.outage = False  # a shared store's database was away: its ticks are missed when it is back (outage.py)
+        # a cluster (engine/claims.py): run-on=HOST jobs of another host are not scheduled here at all
+        self.host, shared = store.history.host, store.history.shared
+        self.reboot_scope = reboot_scope(self.host, shared=shared)  # each host's @reboot is its own
 
     def install(self, jobs: dict[str, JobSpec], order: list[str], now: float, *, initial: bool) -> None:
         old = self.jobs
@@ -83,7 +87,7 @@ class Ticker:
     def _first_tick(self, job: JobSpec, now: float, *, initial: bool) -> datetime | None:
         """The first tick not yet done: after the persisted last tick at start (so downtime is
         seen as missed), else after now; never at or before the last tick done."""
-        if not self.scheduling or job.schedule.reboot:
+        if not self.scheduling or job.schedule.reboot or not runs_here(job.options.run_on, self.host):
             return None
         last = self.last.get(job.name)
         if initial and last is not None:
@@ -98,8 +102,9 @@ class Ticker:
             return
         back, self.outage = self.outage, False
         if self._first:  # ticks up to our start fell while no supervisor ran: missed
-            reboot = [job.name for job in self.jobs.values() if job.schedule.reboot and self.pauses.of(job.name) is None]
-            for name in reboot_due(self.store, reboot):
+            reboot = [job.name for job in self.jobs.values() if job.schedule.reboot and self.pauses.of(job.name) is None
+                      and runs_here(job.options.run_on, self.host)]
+            for name in reboot_due(self.store, reboot, self.reboot_scope):
                 new_tick(self.jobs[name], utc(now), Trigger.REBOOT, now)  # once per boot per state dir
             for name in self.order:
                 self._tick_job(self.jobs[name], min(now, self._started), True, new_tick)
@@ -218,4 +223,4 @@ class Ticker:
         """The kv entries saying these runs' ticks are handled (ticks.py): written with their rows."""
         runs = list(runs)
         return (self.last.record((run.job.name, run.tick.timestamp()) for run in runs if run.trigger in TICK_TRIGGERS)
-                + reboot_ran(run.job.name for run in runs if run.trigger is Trigger.REBOOT))
+                + reboot_ran((run.job.name for run in runs if run.trigger is Trigger.REBOOT), self.reboot_scope))

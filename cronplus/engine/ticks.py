@@ -68,7 +68,13 @@ class LastTicks:
             self.ticks[name] = tick - 1.0
 
 
-def reboot_due(store: Store, jobs: list[str]) -> list[str]:
+def reboot_scope(host: str, *, shared: bool) -> str:
+    """The prefix of the @reboot kv keys: none on SQLite (one host), `host.<id>.` on a store
+    several supervisors share (engine/claims.py): each host's boots are its own."""
+    return f"host.{host}." if shared else ""
+
+
+def reboot_due(store: Store, jobs: list[str], scope: str = "") -> list[str]:
     """The @reboot jobs to run at this start: every one at the first start since the machine
     booted (for this state dir), else only those whose run a kill -9 kept from getting its row
     (kv `scheduler.reboot.<job>` stays "pending" until `reboot_ran` is written with that row)."""
@@ -76,16 +82,17 @@ def reboot_due(store: Store, jobs: list[str]) -> list[str]:
         boot_id = BOOT_ID_FILE.read_text().strip()
     except OSError:
         boot_id = "unknown"
-    if store.kv_get("boot_id") != boot_id:
+    if store.kv_get(scope + "boot_id") != boot_id:
         def op(_: Ids) -> None:
-            store.history.kv_set_many([("boot_id", boot_id), *((REBOOT_PREFIX + name, "pending") for name in jobs)])
+            store.history.kv_set_many([(scope + "boot_id", boot_id),
+                                       *((scope + REBOOT_PREFIX + name, "pending") for name in jobs)])
 
         store.write(op, lambda _: None, what="boot id", own_transaction=True)
         return jobs
-    marks = store.kv_prefixed(REBOOT_PREFIX)
-    return [name for name in jobs if marks.get(REBOOT_PREFIX + name) == "pending"]
+    marks = store.kv_prefixed(scope + REBOOT_PREFIX)
+    return [name for name in jobs if marks.get(scope + REBOOT_PREFIX + name) == "pending"]
 
 
-def reboot_ran(names: Iterable[str]) -> list[tuple[str, str]]:
+def reboot_ran(names: Iterable[str], scope: str = "") -> list[tuple[str, str]]:
     """The kv entries saying these @reboot jobs have their row this boot (written with it)."""
-    return [(REBOOT_PREFIX + name, "ran") for name in names]
+    return [(scope + REBOOT_PREFIX + name, "ran") for name in names]

@@ -54,6 +54,10 @@ class RunStart:
     log_path: str | Callable[[int], str] | None
     owner: str
     run_id: int | None = None  # None: the store assigns it (storeguard gives held rows theirs)
+    # What the row claims (runs.claim, schema 4): None nothing (manual runs, backfill); '' the
+    # cluster's one run of this (job, scheduled_at, attempt); a host id that host's own (@reboot,
+    # run-on=all). A start whose claim another row holds is not inserted (start_runs: None).
+    claim: str | None = None
 
 
 class RunTaken(Exception):
@@ -104,6 +108,10 @@ class RunReader(LastFinal, KvReader, Protocol):
     @property
     def shared(self) -> bool: ...  # several hosts write it (PostgreSQL): a run's log may be on another host
     def output_excerpt(self, run_id: int) -> OutputExcerpt | None: ...  # kept in the row (a shared store), or None
+    # Runs not finished, of any host (a cluster's overlap= and after=, engine/claims.py): `running`
+    # rows, and ended attempts not final (a retry pending) ended at or after `since` whose retry
+    # has no row yet.
+    def unfinished(self, *, since: float) -> list[RunRecord]: ...
 
 
 class UnitOfWork(Protocol):
@@ -114,7 +122,8 @@ class UnitOfWork(Protocol):
 class RunWriter(UnitOfWork, Protocol):
     @property
     def host(self) -> str: ...  # stamped on every row this writer inserts
-    def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int]: ...
+    # run_ids in the order given; None for a start whose claim another row already holds (it lost)
+    def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int | None]: ...
     def start_run(self, *, job: str, attempt: int, trigger: Trigger, scheduled_at: float | None, tz: str | None,
                   started_at: float, log_path: str | Callable[[int], str] | None, owner: str) -> int: ...
     def next_run_id(self) -> int: ...
@@ -127,8 +136,12 @@ class RunWriter(UnitOfWork, Protocol):
     def finish_run(self, run_id: int, *, status: RunStatus, ended_at: float, exit_code: int | None,
                    reason: str | None, final: bool, signal: int | None = None,
                    owner: str | None = None) -> RunRecord: ...  # owner: fenced (RunTaken) unless the row is its
+    # None: `claim` was given and another row holds it (the tick was decided elsewhere)
     def record_not_run(self, *, job: str, status: RunStatus, trigger: Trigger, scheduled_at: float | None,
-                       tz: str | None, at: float, reason: str | None, run_id: int | None = None) -> RunRecord: ...
+                       tz: str | None, at: float, reason: str | None, run_id: int | None = None,
+                       claim: str | None = None) -> RunRecord | None: ...
+    # The start-up sweep's: on a shared store only this writer's host's rows (another host's are
+    # its own, or the lease take-over's); on SQLite every row (one host writes it, whatever its name).
     def stale_running(self, *, live_owner: str) -> list[RunRecord]: ...
     def mark_interrupted(self, *, live_owner: str, now: float, notes: dict[int, str] | None = None,
                          on_final: Callable[[RunRecord], None] | None = None) -> list[RunRecord]: ...

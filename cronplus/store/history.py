@@ -25,7 +25,7 @@ from typing import Any
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
-from cronplus.store import outbox
+from cronplus.store import claimed, outbox
 from cronplus.store.api import (  # RunStart: the shared API, re-exported
     HistoryStore,
     OutboxQueue,
@@ -65,8 +65,8 @@ DEFAULT_MAX_AGE_S: float = 90 * 24 * 3600.0
 DEFAULT_MAX_RUNS_PER_JOB: int = 10_000
 DEFAULT_MAX_LOG_BYTES: int = 1024**3
 
-_INSERT_RUNNING = ("INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner, host)"
-                   " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_RUNNING = ("INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner, host,"
+                   " claim) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)" + claimed.ON_CLAIMED)
 
 
 class History(RowDetails, ReadHistory, RemoteRuns):  # RemoteRuns: queue= runs (store/remoteruns.py)
@@ -201,13 +201,15 @@ class History(RowDetails, ReadHistory, RemoteRuns):  # RemoteRuns: queue= runs (
         `log_path` may be a function of the new run_id (logs are named after it); it is then
         filled in within the same transaction, so a start costs one commit, not two.
         """
-        return self.start_runs([RunStart(job=job, attempt=attempt, trigger=trigger, scheduled_at=scheduled_at,
-                                         tz=tz, started_at=started_at, log_path=log_path, owner=owner)])[0]
+        run_id = self.start_runs([RunStart(job=job, attempt=attempt, trigger=trigger, scheduled_at=scheduled_at,
+                                           tz=tz, started_at=started_at, log_path=log_path, owner=owner)])[0]
+        assert run_id is not None  # it claims nothing: always inserted
+        return run_id
 
-    def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int]:
-        """`start_run` for many runs in one transaction (a tick's fan-out: one commit, not one
-        per run); run_ids in the order given. `kv` entries are set in that transaction (the ticks
-        these rows handle: ticks.py)."""
+    def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int | None]:
+        """`start_run` for many runs in one transaction (a tick's fan-out: one commit, not one per
+        run); run_ids in the order given (None: its claim is another row's, store/claimed.py).
+        `kv` entries are set in that transaction (the ticks these rows handle: ticks.py)."""
         with self._transaction() as conn:
             if kv:
                 conn.executemany("INSERT INTO kv (key, value) VALUES (?, ?)"
@@ -217,10 +219,10 @@ class History(RowDetails, ReadHistory, RemoteRuns):  # RemoteRuns: queue= runs (
                 # are known now and each row goes in whole, its log path included: one INSERT a
                 # run in one executemany, not an INSERT and an UPDATE each (CPU per run -45%).
                 first = self.next_run_id()
-                run_ids = list(range(first, first + len(starts)))
-                conn.executemany(_INSERT_RUNNING, [self._running_row(start, run_id)
-                                                   for run_id, start in zip(run_ids, starts, strict=True)])
-                return run_ids
+                run_ids: list[int | None] = list(range(first, first + len(starts)))
+                cur = conn.executemany(_INSERT_RUNNING, [self._running_row(start, run_id)
+                                                         for run_id, start in zip(run_ids, starts, strict=True)])
+                return run_ids if cur.rowcount == len(starts) else claimed.inserted(conn, run_ids)  # claims lost
             return [self._insert_running(conn, start) for start in starts]  # ids given: storeguard's held rows
 
     def _running_row(self, start: RunStart, run_id: int | None) -> tuple[Any, ...]:
@@ -228,12 +230,12 @@ class History(RowDetails, ReadHistory, RemoteRuns):  # RemoteRuns: queue= runs (
         if callable(log_path):
             log_path = log_path(run_id) if run_id is not None else None
         return (run_id, start.job, start.attempt, str(start.trigger), start.scheduled_at, start.tz, start.started_at,
-                log_path, start.owner, self.host)
+                log_path, start.owner, self.host, start.claim)
 
-    def _insert_running(self, conn: sqlite3.Connection, start: RunStart) -> int:
-        run_id = conn.execute(_INSERT_RUNNING, self._running_row(start, start.run_id)).lastrowid
-        assert run_id is not None
-        if callable(start.log_path) and start.run_id is None:
+    def _insert_running(self, conn: sqlite3.Connection, start: RunStart) -> int | None:
+        cur = conn.execute(_INSERT_RUNNING, self._running_row(start, start.run_id))
+        run_id = cur.lastrowid if cur.rowcount else None  # None: its claim is another row's
+        if run_id is not None and callable(start.log_path) and start.run_id is None:
             conn.execute("UPDATE runs SET log_path = ? WHERE run_id = ?", (start.log_path(run_id), run_id))
         return run_id
 
@@ -321,20 +323,18 @@ class History(RowDetails, ReadHistory, RemoteRuns):  # RemoteRuns: queue= runs (
         at: float,
         reason: str | None,
         run_id: int | None = None,
-    ) -> RunRecord:
+        claim: str | None = None,
+    ) -> RunRecord | None:
         """A final row for a run that never started (skipped, missed, upstream_failed): no process,
-        no log; started_at stays NULL and ended_at is when it was decided."""
+        no log; started_at stays NULL and ended_at is when it was decided. None: its claim is another row's."""
         with self._transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final, host)"
-                " VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, 1, ?)",
-                (run_id, job, str(status), str(trigger), scheduled_at, tz, at, reason, self.host),
+                "INSERT INTO runs (run_id, job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final, host,"
+                " claim) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, 1, ?, ?)" + claimed.ON_CLAIMED,
+                (run_id, job, str(status), str(trigger), scheduled_at, tz, at, reason, self.host, claim),
             )
-            run_id = cur.lastrowid
-        assert run_id is not None
-        record = self.get_run(run_id)
-        assert record is not None
-        return record
+            run_id = cur.lastrowid if cur.rowcount else None
+        return None if run_id is None else self.get_run(run_id)
 
     def _stale(self, live_owner: str) -> list[sqlite3.Row]:
         return self.conn.execute(

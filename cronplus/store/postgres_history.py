@@ -24,11 +24,13 @@ from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import HistoryStore, OutputExcerpt, RunStart, RunTaken
+from cronplus.store.claimed import ON_CLAIMED
 from cronplus.store.history import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_LOG_BYTES,
     DEFAULT_MAX_RUNS_PER_JOB,
 )
+from cronplus.store.postgres_claims import PostgresClaims
 from cronplus.store.postgres_conn import Database, DatabaseUnavailable, QmarkConnection
 from cronplus.store.readhistory import COLUMNS, file_size, pairs_json, record_from_row
 from cronplus.store.remoteruns import RemoteRuns
@@ -39,7 +41,7 @@ _PAGE = 1000  # rows per query of iter_query
 _KV_SET = "INSERT INTO kv (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
-class PostgresHistory(RemoteRuns):  # queue= runs (store/remoteruns.py)
+class PostgresHistory(RemoteRuns, PostgresClaims):  # queue= runs (store/remoteruns.py); claims (store/postgres_claims.py)
     shared = True  # several hosts' runs: a run's log is on the host that ran it (outputexcerpt.py)
 
     def __init__(self, db: Database, *, host: str) -> None:
@@ -115,34 +117,24 @@ class PostgresHistory(RemoteRuns):  # queue= runs (store/remoteruns.py)
     def start_run(self, *, job: str, attempt: int, trigger: Trigger, scheduled_at: float | None, tz: str | None,
                   started_at: float, log_path: str | Callable[[int], str] | None, owner: str) -> int:
         """Insert the `running` row before the process is spawned; returns its run_id."""
-        return self.start_runs([RunStart(job=job, attempt=attempt, trigger=trigger, scheduled_at=scheduled_at,
-                                         tz=tz, started_at=started_at, log_path=log_path, owner=owner)])[0]
+        run_id = self.start_runs([RunStart(job=job, attempt=attempt, trigger=trigger, scheduled_at=scheduled_at,
+                                           tz=tz, started_at=started_at, log_path=log_path, owner=owner)])[0]
+        assert run_id is not None  # it claims nothing: always inserted
+        return run_id
 
-    def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int]:
-        """The rows of a tick (and `kv`) in one transaction; run_ids in the order given."""
-        run_ids: list[int] = []
-        with self.transaction():
-            if kv:
-                self._many(_KV_SET, kv)
-            for start in starts:
-                log_path = start.log_path
-                run_id = self._insert_run(
-                    start.run_id, "job, attempt, status, trigger, scheduled_at, tz, started_at, log_path, owner, host",
-                    (start.job, start.attempt, "running", str(start.trigger), start.scheduled_at, start.tz,
-                     start.started_at, None if callable(log_path) else log_path, start.owner, self.host))
-                if callable(log_path):
-                    self._rows("UPDATE runs SET log_path = %s WHERE run_id = %s RETURNING run_id",
-                               (log_path(run_id), run_id))
-                run_ids.append(run_id)
-        return run_ids
-
-    def _insert_run(self, run_id: int | None, columns: str, values: tuple[Any, ...]) -> int:
+    def _insert_run(self, run_id: int | None, columns: str, values: tuple[Any, ...]) -> int | None:
+        """The row's run_id; None when its claim (ON_CLAIMED in `columns`' statement) is another row's."""
         marks = ", ".join(["%s"] * len(values))
+        conflict = ON_CLAIMED if columns.endswith("claim") else ""
         if run_id is None:
-            run_id = int(self._value(f"INSERT INTO runs ({columns}) VALUES ({marks}) RETURNING run_id", values))
-            self._high = max(self._high, run_id)
-            return run_id
-        self._rows(f"INSERT INTO runs (run_id, {columns}) VALUES (%s, {marks}) RETURNING run_id", (run_id, *values))
+            got = self._value(f"INSERT INTO runs ({columns}) VALUES ({marks}){conflict} RETURNING run_id", values)
+            if got is None:
+                return None
+            self._high = max(self._high, int(got))
+            return int(got)
+        if not self._rows(f"INSERT INTO runs (run_id, {columns}) VALUES (%s, {marks}){conflict} RETURNING run_id",
+                          (run_id, *values)):
+            return None
         self._high = max(self._high, run_id)
         # The sequence does not move for an explicit id: move it past, or it would hand it out again.
         self._rows(f"SELECT setval(s, %s) FROM (SELECT {_SEQ} AS s) AS q"
@@ -226,12 +218,14 @@ class PostgresHistory(RemoteRuns):  # queue= runs (store/remoteruns.py)
         return self._got(run_id)
 
     def record_not_run(self, *, job: str, status: RunStatus, trigger: Trigger, scheduled_at: float | None,
-                       tz: str | None, at: float, reason: str | None, run_id: int | None = None) -> RunRecord:
-        """A final row for a run that never started (skipped, missed, upstream_failed)."""
+                       tz: str | None, at: float, reason: str | None, run_id: int | None = None,
+                       claim: str | None = None) -> RunRecord | None:
+        """A final row for a run that never started (skipped, missed, upstream_failed); None when
+        its claim is another row's (that tick was decided by another supervisor)."""
         with self.transaction():
-            run_id = self._insert_run(run_id, "job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final, host",
-                                      (job, 1, str(status), str(trigger), scheduled_at, tz, at, reason, 1, self.host))
-        return self._got(run_id)
+            got = self._insert_run(run_id, "job, attempt, status, trigger, scheduled_at, tz, ended_at, reason, final, host, claim",
+                                   (job, 1, str(status), str(trigger), scheduled_at, tz, at, reason, 1, self.host, claim))
+        return None if got is None else self._got(got)
 
     def _got(self, run_id: int) -> RunRecord:
         record = self.get_run(run_id)
@@ -240,8 +234,10 @@ class PostgresHistory(RemoteRuns):  # queue= runs (store/remoteruns.py)
         return record
 
     def _stale(self, live_owner: str) -> list[dict[str, Any]]:
+        """This host's `running` rows of another owner (a supervisor of this host that is gone):
+        another host's are its own, or the lease take-over's."""
         return self._rows("SELECT run_id, job, pid, log_path, owner FROM runs WHERE status = 'running'"
-                          " AND (owner IS NULL OR owner != %s) ORDER BY run_id", (live_owner,))
+                          " AND (owner IS NULL OR owner != %s) AND host = %s ORDER BY run_id", (live_owner, self.host))
 
     def stale_running(self, *, live_owner: str) -> list[RunRecord]:
         """Rows left `running` by a supervisor that is gone."""
@@ -283,7 +279,7 @@ class PostgresHistory(RemoteRuns):  # queue= runs (store/remoteruns.py)
         stale = [row["run_id"] for row in self._rows(
             "SELECT run_id FROM runs AS r WHERE final = 0 AND status != 'running' AND NOT EXISTS"
             " (SELECT 1 FROM runs AS n WHERE n.job = r.job AND n.scheduled_at IS NOT DISTINCT FROM r.scheduled_at"
-            " AND n.run_id > r.run_id AND n.attempt > r.attempt) ORDER BY run_id")]
+            " AND n.run_id > r.run_id AND n.attempt > r.attempt) AND host = %s ORDER BY run_id", (self.host,))]  # this host's
         records = []
         for run_id in stale:
             with self.transaction():
@@ -327,6 +323,10 @@ class PostgresHistory(RemoteRuns):  # queue= runs (store/remoteruns.py)
             self._many(_KV_SET, items)
 
     def kv_get(self, key: str) -> str | None:
+        """In a transaction the key is locked first, until it ends (the read's snapshot comes after):
+        a read-modify-write of a key (alerting's incident state) is one at a time across hosts."""
+        if self._depth:
+            self._rows("SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtext(%s))", ("kv:" + key,))
         value = self._value("SELECT value FROM kv WHERE key = %s", (key,))
         return None if value is None else str(value)
 

@@ -2,10 +2,11 @@
 connection of its own (postgres.open_postgres_outbox): the same rows and the same behaviour as
 outbox.Outbox on SQLite (tests/store_contract.py runs on both).
 
-`claim` is one UPDATE of the rows still pending and due: under READ COMMITTED a second claimer
-waits for the first's row locks and then re-checks the condition, so a row is leased once
-(at-least-once: a lease that runs out makes the row due again). Each call is its own
-transaction unless inside `batch()`.
+`claim` is one UPDATE of the rows still pending and due, locked `FOR UPDATE SKIP LOCKED`: the
+delivery workers of the supervisors of a cluster share the outbox, and a row another worker is
+claiming (or writing the outcome of, in its `batch()`) is skipped rather than waited for; it is
+not due once that one commits (its lease), so a row is leased once (at-least-once: a lease that
+runs out makes the row due again). Each call is its own transaction unless inside `batch()`.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ class PostgresOutbox:
         if not ids:
             return []
         won = {r["id"]: _row(r) for r in self._rows(
-            "UPDATE outbox SET next_attempt_at = %s WHERE id = ANY(%s) AND status = 'pending'"
-            " AND next_attempt_at <= %s RETURNING *", (now + lease_s, list(ids), now))}
+            "WITH free AS (SELECT id FROM outbox WHERE id = ANY(%s) AND status = 'pending' AND next_attempt_at <= %s"
+            " FOR UPDATE SKIP LOCKED) UPDATE outbox AS o SET next_attempt_at = %s FROM free WHERE o.id = free.id"
+            " RETURNING o.*", (list(ids), now, now + lease_s))}
         return [won[row_id] for row_id in dict.fromkeys(ids) if row_id in won]
 
     def mark_delivered(self, row_id: int, *, now: float, http_status: int | None) -> None:

@@ -17,6 +17,7 @@ from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import OutputExcerpt, RunReader
+from cronplus.store.claimed import unfinished_sql
 from cronplus.store.schema import SCHEMA_VERSION, connect, db_problem
 
 _COLUMNS = ("run_id, job, attempt, status, trigger, scheduled_at, tz, started_at, ended_at, exit_code, log_path, pid,"
@@ -203,6 +204,10 @@ class ReadHistory:
 
     def running(self) -> list[RunRecord]:
         return self._records(f"SELECT {_COLUMNS} FROM runs WHERE status = 'running' ORDER BY run_id")
+
+    def unfinished(self, *, since: float) -> list[RunRecord]:
+        """Runs of any host not finished: `running`, or a retry pending (store/claimed.py)."""
+        return self._records(unfinished_sql(_COLUMNS, mark="?", same="IS"), (since,))
 
     def kv_get(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()

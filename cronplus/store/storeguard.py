@@ -173,10 +173,11 @@ class Store:
         except Exception:  # noqa: BLE001 - written again one by one, where the failure is that write's
             return None
 
-    def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int]:
-        """History.start_runs through `write`: the rows of a tick (and `kv`), in one transaction.
-        A shared store never holds them: while its database is away this raises StoreAway (the
-        row is the run's claim: a run without one must not start; another host may run it)."""
+    def start_runs(self, starts: Sequence[RunStart], *, kv: Sequence[tuple[str, str]] = ()) -> list[int | None]:
+        """History.start_runs through `write`: the rows of a tick (and `kv`), in one transaction;
+        None for a start whose claim another row holds (engine/claims.py). A shared store never
+        holds them: while its database is away this raises StoreAway (the row is the run's
+        claim: a run without one must not start; another host may run it)."""
         if self.shared:
             if self.held or self.away:
                 raise StoreAway(self.problem or "history writes are held")
@@ -188,7 +189,7 @@ class Store:
                     raise
                 self._degrade(problem)
                 raise StoreAway(self.problem or problem) from None
-        def op(ids: Ids) -> list[int]:
+        def op(ids: Ids) -> list[int | None]:
             if ids and ids[0] is None:  # SQLite assigns them (dataclasses.replace: ~20 us a row)
                 return self.history.start_runs(starts, kv=kv)
             return self.history.start_runs([replace(s, run_id=i) for s, i in zip(starts, ids, strict=True)], kv=kv)
@@ -196,7 +197,10 @@ class Store:
         def what() -> str:
             return f"start of {len(starts)} run(s) of {', '.join(sorted({s.job for s in starts}))}"
 
-        return self.write(op, lambda ids: ids, ids=len(starts), what=what, own_transaction=True)
+        def provisional(ids: list[int]) -> list[int | None]:
+            return list(ids)
+
+        return self.write(op, provisional, ids=len(starts), what=what, own_transaction=True)
 
     def kv_set(self, key: str, value: str) -> None:
         def op(_: Ids) -> None:
