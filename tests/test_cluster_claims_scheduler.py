@@ -149,13 +149,13 @@ def test_a_supervisor_started_after_a_tick_the_other_ran_does_not_record_it_miss
     while no host ran it is recorded once, and catch-up=last runs it once."""
     async def main() -> list[RunRecord]:
         text = ("# cronplus: name=job\n* * * * * true\n"
-                "# cronplus: name=catch catch-up=last\n*/5 * * * * true\n")
+                "# cronplus: name=catch catch-up=last\n2-59/5 * * * * true\n")
         a = Host(tmp_path, pg_url, "a", text)
         try:
             # b and c start after the tick (they read the last ticks handled before a handles it)
             b = Host(tmp_path, pg_url, "b", text, start=T0 + 5)
             c = Host(tmp_path, pg_url, "c", text, start=T0 + 5)
-            await step_all([a], T0)  # a runs job's tick (and catch's: T0 is a fifth minute)
+            await step_all([a], T0)  # a runs job's tick
             try:
                 await step_all([b, c], T0 + 5)
                 a.store.close()  # a dies; b and c come back after 11 minutes of nobody
@@ -176,8 +176,8 @@ def test_a_supervisor_started_after_a_tick_the_other_ran_does_not_record_it_miss
     assert job == [(T0, RunStatus.SUCCESS)] + [(T0 + 60 * m, RunStatus.MISSED) for m in range(1, 12)]  # once each
     catch = [(r.scheduled_at.timestamp() if r.scheduled_at else None, r.status, r.trigger) for r in records
              if r.job == "catch"]
-    assert catch == [(T0, RunStatus.SUCCESS, Trigger.SCHEDULE), (T0 + 300, RunStatus.MISSED, Trigger.SCHEDULE),
-                     (T0 + 600, RunStatus.SUCCESS, Trigger.CATCH_UP)]
+    assert catch == [(T0 + 120, RunStatus.MISSED, Trigger.SCHEDULE), (T0 + 420, RunStatus.MISSED, Trigger.SCHEDULE),
+                     (T0 + 420, RunStatus.SUCCESS, Trigger.CATCH_UP)]  # as on one host, each once
 
 
 def open_postgres_reader(tmp_path: Path, pg_url: str) -> HistoryStore:

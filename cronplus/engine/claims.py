@@ -9,8 +9,8 @@ decides which one acts on each:
   and its retries claim '' (the cluster's one run of that tick's attempt); @reboot and
   `run-on=all` claim the host id (each host runs its own); manual runs (and the downstream runs
   and retries of a manual chain) claim nothing (NULL). The not-run rows of a tick (skipped,
-  upstream_failed, and `missed` in a cluster: missed_rows) claim as its run would, so that a
-  tick is run or not run, decided once.
+  upstream_failed, `missed`: missed_claims) claim as its run would, so that a tick is run or
+  not run, decided once.
 * A row whose claim is already held is not inserted (start_runs gives None, record_not_run
   None): the launcher does not start that attempt (runstate's CLAIMED_ELSEWHERE: FINAL, no row
   of ours), a not-run decision is dropped (no event, no alert: the host that wrote the row
@@ -37,6 +37,7 @@ from cronplus.crontab.runon import ALL, runs_here
 from cronplus.engine.runstate import Kind
 from cronplus.model import JobSpec, RunRecord
 from cronplus.status import CatchUp, Trigger
+from cronplus.store.faults import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from cronplus.engine.dagrun import Run
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cronplus")
 
 TICK_CLAIMS = frozenset({Trigger.SCHEDULE, Trigger.CATCH_UP, Trigger.REBOOT})  # the triggers of a tick's runs
-MISSED = "/missed"  # appended to a missed row's claim (not a run of its tick: see the docstring)
+MISSED = "/missed"  # appended to the claim of a missed row whose tick a catch-up run runs (missed_claims)
 POLL_S = 1.0  # a waiting downstream looks at the other hosts' upstream runs this often
 UPSTREAM_GRACE_S = 15.0  # an upstream only another host schedules: its row may come this late after the tick
 RETRY_WINDOW_S = 7 * 24 * 3600.0  # a retry pending longer than this no longer holds its job busy
@@ -84,7 +85,11 @@ class ClusterView:
     def _other(self) -> dict[str, list[RunRecord]]:
         if self._runs is None:
             self._runs = {}
-            for record in self.store.history.unfinished(since=self._now - RETRY_WINDOW_S):
+            try:
+                records = self.store.history.unfinished(since=self._now - RETRY_WINDOW_S)
+            except DatabaseUnavailable:  # nothing starts meanwhile: no row, no claim (outage.py)
+                return self._runs
+            for record in records:
                 if record.host != self.host:
                     self._runs.setdefault(record.job, []).append(record)
         return self._runs
@@ -112,7 +117,10 @@ class ClusterView:
         return any(r.scheduled_at is not None and r.scheduled_at <= tick for r in self.busy(job))
 
     def _ended_at(self, job: str, tick: datetime) -> bool:
-        record = self.store.last_final_run(job, at_or_before=tick.timestamp())
+        try:
+            record = self.store.last_final_run(job, at_or_before=tick.timestamp())
+        except DatabaseUnavailable:
+            return False
         return record is not None and record.scheduled_at == tick
 
     def leaves(self, run: Run, kind: Kind) -> bool:
@@ -126,15 +134,14 @@ class ClusterView:
         return [now + POLL_S] if self.shared and any(True for _ in waiting) else []
 
 
-def missed_rows(job: JobSpec, missed: Sequence[datetime], host: str, *,
-                shared: bool) -> tuple[str, Sequence[datetime]]:
-    """(claim, ticks) of the `missed` rows to write for these ticks. On a shared store a tick's
-    missed row claims it as its run would: a supervisor that starts late (or came back) and
-    finds the tick past must not record it missed beside the run of a host that was up; with
-    catch-up=last, the catch-up run is the last tick's row (its own claim). On SQLite (one
-    host, no race) every tick gets its row, with MISSED appended to the claim so that the
-    catch-up run of the last one is not taken for a second decision of that tick."""
+def missed_claims(job: JobSpec, missed: Sequence[datetime], host: str) -> list[str]:
+    """The claims of the `missed` rows of these ticks (oldest first). A tick's missed row claims
+    it as its run would: a supervisor that starts late (or came back) and finds a tick past
+    does not record it missed beside the run of a host that was up (it loses the claim). With
+    catch-up=last the last one is also run, by the catch-up run, which claims the tick: its
+    missed row claims it with MISSED appended (recorded once too), so both rows are kept, as on a
+    single host. A late starter may then write that one missed row beside another host's run of
+    the tick (its catch-up run loses): the row says the tick was missed here, not twice run."""
     claim = claim_of(job, Trigger.SCHEDULE, host) or ""
-    if not shared:
-        return claim + MISSED, missed
-    return claim, missed[:-1] if job.options.catch_up is CatchUp.LAST else missed
+    last = claim + MISSED if job.options.catch_up is CatchUp.LAST else claim
+    return [claim] * (len(missed) - 1) + [last] if missed else []

@@ -57,19 +57,19 @@ class Records:
 
     def missed(self, job: JobSpec, due: policy.DueTicks, now: float, handled: Kv) -> None:
         reason = policy.missed_reason(due.missed_total, len(due.missed))
-        # in a cluster a missed row claims its tick like a run (claims.py: the run of a host that was up wins)
-        claim, ticks = claims.missed_rows(job, due.missed, self.history.host, shared=self.history.shared)
+        # a missed row claims its tick as a run does (claims.py: the run of a host that was up wins)
+        claimed = claims.missed_claims(job, due.missed, self.history.host)
 
         def write(ids: Ids) -> None:  # the rows, the tick they handle and their alert: all or nothing
             self.history.kv_set_many(handled)
-            records = tuple(record for tick, attempt_id in zip(ticks, ids, strict=True)
+            records = tuple(record for tick, attempt_id, claim in zip(due.missed, ids, claimed, strict=True)
                             if (record := self.history.record_not_run(
                                 job=job.name, status=RunStatus.MISSED, trigger=Trigger.SCHEDULE, claim=claim,
                                 scheduled_at=tick.timestamp(), tz=job.tz, at=now, reason=reason, run_id=attempt_id)))
             if records:  # none: another supervisor recorded them (and alerted)
                 self.bus.publish(events.TicksMissed(job=job, records=records, total=due.missed_total))
 
-        self.store.write(write, lambda _: None, ids=len(ticks), what=f"{len(ticks)} missed tick(s) of job {job.name}")
+        self.store.write(write, lambda _: None, ids=len(due.missed), what=f"{len(due.missed)} missed tick(s) of job {job.name}")
         log.warning("job %s: %d tick(s) missed (%s)", job.name, due.missed_total, reason)
 
     def not_run(self, run: Run, status: RunStatus, reason: str | None, now: float, handled: Kv) -> RunRecord | None:
