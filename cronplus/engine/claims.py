@@ -98,10 +98,17 @@ class ClusterView:
         """Another host's runs of `job` not finished (running, or a retry pending)."""
         return self._other().get(job, []) if self.shared else []
 
-    def overlapping(self, job: JobSpec, trigger: Trigger) -> list[RunRecord]:
+    def overlapping(self, job: JobSpec, trigger: Trigger, mine: Iterable[Run]) -> list[RunRecord]:
         """The other hosts' runs that count for overlap= of a tick of `job`: none for a run each
-        host makes its own (@reboot, run-on=all: claim_of gives the host id), busy() else."""
-        return self.busy(job.name) if claim_of(job, trigger, self.host) == "" else []
+        host makes its own (@reboot, run-on=all: claim_of gives the host id), busy() else, but
+        for `mine` (this supervisor's own runs, whose row may name a worker's host: queue=)."""
+        if claim_of(job, trigger, self.host) != "":
+            return []
+        busy = self.busy(job.name)
+        if busy:
+            own = {run.attempt_id for run in mine}
+            busy = [record for record in busy if record.run_id not in own]
+        return busy
 
     def in_flight(self, job: str, tick: datetime, spec: JobSpec | None) -> bool:
         """Whether another host has a run of upstream `job` (`spec`: None when it is not in the

@@ -177,7 +177,7 @@ class Scheduler(Driver):
     def _new_tick(self, job: JobSpec, tick: datetime, trigger: Trigger, now: float) -> None:
         """A tick of a job is due: overlap policy, then wait for upstreams or start."""
         mine = self._job_runs(job.name)
-        active, remote = [r for r in mine if _busy(r)], self.cluster.overlapping(job, trigger)  # remote: on other hosts
+        active, remote = [r for r in mine if _busy(r)], self.cluster.overlapping(job, trigger, mine)  # remote: on other hosts
         queued = any(r.state is RunState.QUEUED for r in mine)
         action = policy.overlap_action(job.options.overlap, active=bool(active or remote), queued=queued)
         if remote and not active and action is not policy.OverlapAction.SKIP and action is not policy.OverlapAction.START:
