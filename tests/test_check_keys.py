@@ -50,6 +50,7 @@ BAD: dict[str, tuple[str, str]] = {
     "wait-timeout-status": ("ok", "'ok' is not one of failed / skipped"),
     "queue": ("gpu:1", "'gpu:1' is not a queue name: use letters, digits, _ . - (at most 100)"),
     "queue-timeout": ("0", "a timeout must be more than 0 (or none)"),
+    "run-on": ("h" * 201, "a host id has at most 200 characters (run-on= is any, all or a supervisor's --host-id)"),
 }
 
 
