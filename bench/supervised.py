@@ -95,12 +95,12 @@ def offset_for(lead: float) -> tuple[float, float]:
 
 
 def start_cronplus(work: Path, crontab: Path, state: Path, offset: float, tag: str,
-                   root: Path = ROOT) -> subprocess.Popen[bytes]:
-    """The real supervisor (the checkout at `root`) on a shifted clock; returns once its control
-    socket is up."""
+                   root: Path = ROOT, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """The real supervisor (the checkout at `root`) on a shifted clock, with `run`'s options
+    `extra` (e.g. --db URL --host-id ID); returns once its control socket is up."""
     err = work / f"cronplus-{tag}.err"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.shifted_run", repr(offset), "--crontab", str(crontab), "--state-dir", str(state), "run"],
+        [sys.executable, "-m", "tests.shifted_run", repr(offset), "--crontab", str(crontab), "--state-dir", str(state), "run", *extra],
         cwd=root, stdout=subprocess.DEVNULL, stderr=open(err, "w"))  # noqa: SIM115
     deadline = time.time() + 30
     while not (state / "control.sock").exists():

@@ -68,9 +68,10 @@ def _free_port() -> int:
 
 
 class PgServer:
-    def __init__(self, base: Path, bindir: Path) -> None:
+    def __init__(self, base: Path, bindir: Path, *, durable: bool = False) -> None:
         self.base = base
         self.bindir = bindir
+        self.durable = durable  # fsync etc. as a production server has them (bench/bench_cluster.py)
         self.data = base / "data"
         self.sockets = base / "run"
         self.log = base / "postgres.log"
@@ -100,7 +101,8 @@ class PgServer:
             self.proc = subprocess.Popen(
                 [*_as_non_root(), str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
                  "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.sockets}",
-                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                 *([] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                                            "-c", "full_page_writes=off"]),
                  "-c", "max_connections=60", "-c", "shared_buffers=16MB"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         return self._wait_ready()
