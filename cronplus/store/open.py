@@ -86,7 +86,15 @@ def shown(db: Db) -> str:
     from cronplus.redact import redact_url
 
     text = os.fspath(db)
-    return escape(text) if scheme(text) in (None, "sqlite") else redact_url(text)
+    if scheme(text) in (None, "sqlite"):
+        return escape(text)
+    cut = redact_url(text)
+    if cut == "<redacted>" and scheme(text) in ("postgresql", "postgres"):
+        # a libpq URL naming no host (a service file's, the local socket's): its place, no secret
+        from cronplus.redact import redact_db_url
+
+        return redact_db_url(text)
+    return cut
 
 
 def open_writer(db: Db, *, host: str | None = None) -> HistoryStore:
