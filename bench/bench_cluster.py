@@ -9,6 +9,10 @@ in the same run.
              supervisor's CPU per run, the database server's CPU per run (PostgreSQL: every
              process of the server; SQLite has none, it is in the supervisor) and when all 20 runs
              were seen final (a 10 ms poll of the store, the same for both).
+  Why:       the loopback round trip (`SELECT 1`, TCP with password authentication, as the
+             supervisor connects) and a one-row insert's commit on each server; then one more tick
+             per PostgreSQL side with `log_statement = all`, counting the statements the
+             supervisor sent for the tick's 20 runs (its connections only: application_name).
 
 Every tick is a fresh supervisor on a clock shifted so that its next minute boundary is 4 s away
 (tests/shifted_run.py, bench/supervised.py), with a fresh schema (PostgreSQL) or state dir
@@ -30,11 +34,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +155,64 @@ def one_tick(work: Path, side: Side, crontab: Path, stamps: Path, tag: str) -> T
     return tick
 
 
+def round_trips(server: PgServer, n: int = 300) -> tuple[float, float]:
+    """Median seconds of `SELECT 1` and of a one-row insert's commit, on one connection as the
+    supervisor makes it (TCP, password)."""
+    import psycopg
+
+    schema = server.new_schema()
+    try:
+        with psycopg.connect(server.url(schema=schema), autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (x integer)")
+            select, commit = [], []
+            for i in range(n):
+                t0 = time.perf_counter()
+                conn.execute("SELECT 1").fetchone()
+                t1 = time.perf_counter()
+                conn.execute("INSERT INTO t VALUES (%s)", (i,))
+                t2 = time.perf_counter()
+                select.append(t1 - t0)
+                commit.append(t2 - t1)
+        return statistics.median(select), statistics.median(commit)
+    finally:
+        server.drop_schema(schema)
+
+
+def count_statements(work: Path, side: Side, stamp: str) -> Counter[str]:
+    """Statements the supervisor's connections sent for one tick of JOBS runs (start-up excluded:
+    counted from 0.8 s before the boundary), from the server's log with log_statement = all."""
+    server = side.server
+    assert server is not None
+    server.admin_sql("ALTER SYSTEM SET log_statement = 'all'")
+    server.admin_sql("ALTER SYSTEM SET log_line_prefix = 'app=%a '")
+    server.admin_sql("SELECT pg_reload_conf()")
+    out, crontab = work / "count.stamps", work / "count.crontab"
+    write_crontab(crontab, JOBS, f"{stamp} {out} {{i}}")
+    tag = f"count-{side.name}"
+    extra = side.prepare(work, tag)
+    offset, boundary = offset_for(LEAD_S)
+    proc = start_cronplus(work, crontab, work / f"state-{tag}", offset, tag, extra=extra)
+    sleep_until(boundary - 0.8)
+    before = server.log.stat().st_size
+    poll_until(lambda: time.time() > boundary and side.final_runs(work, tag) >= JOBS, boundary + 60)
+    time.sleep(0.3)
+    with server.log.open("rb") as log:
+        log.seek(before)
+        text = log.read().decode(errors="replace")
+    stop(proc)
+    out.unlink(missing_ok=True)
+    side.finish()
+    server.admin_sql("ALTER SYSTEM RESET log_statement")
+    server.admin_sql("ALTER SYSTEM RESET log_line_prefix")
+    server.admin_sql("SELECT pg_reload_conf()")
+    kinds: Counter[str] = Counter()
+    for line in text.splitlines():
+        if line.startswith("app=cronplus ") and (" statement: " in line or " execute " in line):
+            sql = line.split(": ", 2)[-1]
+            kinds[" ".join(re.sub(r"[(,].*", "", sql).split()[:4])] += 1  # e.g. "UPDATE runs SET pid"
+    return kinds
+
+
 def ms(v: float) -> str:
     return f"{v * 1000:7.1f} ms"
 
@@ -218,7 +282,16 @@ def main() -> int:
                 sides.append(Side(f"postgresql-{mode}", server))
             stamp = compile_stamp(work)
             began = time.monotonic()
+            for side in sides[1:]:
+                assert side.server is not None
+                select, commit = round_trips(side.server)
+                print(f"  {side.name}: loopback round trip (SELECT 1) {select * 1e6:.0f} us,"
+                      f" one-row insert + commit {commit * 1e6:.0f} us (medians of 300)")
             w2(work, stamp, sides, args.ticks)
+            for side in sides[1:]:
+                kinds = count_statements(work, side, stamp)
+                print(f"  {side.name}: statements sent for one tick of {JOBS} runs: {sum(kinds.values())}: "
+                      + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()))
             print(f"  (W2: {time.monotonic() - began:.0f} s); {env_note()}")
         finally:
             for server in servers:
