@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Cluster benchmarks (issue 14): what a shared PostgreSQL history costs a tick, against SQLite,
-in the same run.
+"""Cluster benchmarks (docs/cluster.md): what a shared PostgreSQL history costs a tick, against
+SQLite, in the same run.
 
   W2 delay:  20 `* * * * *` jobs stamping their start (bench/supervised.py's tiny C program);
              delay from the minute boundary to each process's start, median and p95, for the real
@@ -24,8 +24,8 @@ started `durable` by default: fsync, synchronous_commit and full_page_writes at 
 defaults, as a production server has them (the tests' server turns them off). `--pg fast` adds a
 side on a second server with the tests' settings, `--pg durable,fast` both.
 
-W3 across 3 supervisors (1,000 jobs due at once, each exactly once) needs the cluster's claims
-(issue 14 item 2): bench/bench_cluster_claims.py measures it once they are on main.
+W3 across 3 supervisors (1,000 jobs due at once, each exactly once) needs the cluster's claims:
+bench/bench_cluster_claims.py measures it.
 
 Usage: .venv/bin/python bench/bench_cluster.py [--ticks N] [--pg durable|fast|durable,fast]
 """
