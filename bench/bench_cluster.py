@@ -8,7 +8,8 @@ SQLite, in the same run.
              the state dir's SQLite; the ratio PostgreSQL / SQLite (goal: within 1.5x). Also the
              supervisor's CPU per run, the database server's CPU per run (PostgreSQL: every
              process of the server; SQLite has none, it is in the supervisor) and when all 20 runs
-             were seen final (a 10 ms poll of the store, the same for both).
+             were seen final (a 10 ms poll of the store, the same for both); a tick's first and
+             last start (the first waits for its chunk's rows, the last for both chunks').
   Why:       the loopback round trip (`SELECT 1`, TCP with password authentication, as the
              supervisor connects) and a one-row insert's commit on each server; then one more tick
              per PostgreSQL side with `log_statement = all`, counting the statements the
@@ -243,6 +244,9 @@ def w2(work: Path, stamp: str, sides: list[Side], ticks: int) -> None:
         summary[side.name] = (statistics.median(d), pct(d, 95), cpu, db_cpu,
                               statistics.median(rec) if rec else float("nan"))
         m, p95, _, _, r = summary[side.name]
+        first = statistics.median(min(t.starts) for t in ticks_of if t.starts)
+        last = statistics.median(max(t.starts) for t in ticks_of if t.starts)
+        print(f"  {side.name:<{width}}: a tick's first start (median) {ms(first)}, its last {ms(last)}")
         print(f"  {side.name:<{width}}: n={len(d):3d} delay median {ms(m)}, p95 {ms(p95)}; CPU/run supervisor"
               f" {ms(cpu)}, database {ms(db_cpu)}; all {JOBS} final (median) {ms(r)}"
               + (f"; not final in 60 s: {len(ticks_of) - len(rec)} tick(s)" if len(rec) < len(ticks_of) else "")
