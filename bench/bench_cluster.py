@@ -28,7 +28,7 @@ side on a second server with the tests' settings, `--pg durable,fast` both.
 W3 across 3 supervisors (1,000 jobs due at once, each exactly once) needs the cluster's claims:
 bench/bench_cluster_claims.py measures it.
 
-Usage: .venv/bin/python bench/bench_cluster.py [--ticks N] [--pg durable|fast|durable,fast]
+Usage: .venv/bin/python bench/bench_cluster.py [--ticks N] [--pg durable|fast|durable,fast] [--tree DIR]
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from supervised import (  # noqa: E402
+    ROOT,
     compile_stamp,
     cpu_seconds,
     env_note,
@@ -67,6 +68,7 @@ from tests.pgserver import PgServer, find_bindir  # noqa: E402
 
 JOBS = 20
 LEAD_S = 4.0
+TREE = ROOT  # the checkout whose `cronplus run` every side runs (--tree)
 
 
 @dataclass
@@ -140,7 +142,7 @@ def poll_until(check: Callable[[], bool], deadline: float) -> float | None:
 def one_tick(work: Path, side: Side, crontab: Path, stamps: Path, tag: str) -> Tick:
     extra = side.prepare(work, tag)
     offset, boundary = offset_for(LEAD_S)
-    proc = start_cronplus(work, crontab, work / f"state-{tag}", offset, tag, extra=extra)
+    proc = start_cronplus(work, crontab, work / f"state-{tag}", offset, tag, TREE, extra=extra)
     tick = Tick(boundary, late=time.time() > boundary - 0.8)
     sleep_until(boundary - 0.8)
     cpu0, db0 = cpu_seconds(proc.pid)[0], side.server_cpu()
@@ -192,7 +194,7 @@ def count_statements(work: Path, side: Side, stamp: str) -> Counter[str]:
     tag = f"count-{side.name}"
     extra = side.prepare(work, tag)
     offset, boundary = offset_for(LEAD_S)
-    proc = start_cronplus(work, crontab, work / f"state-{tag}", offset, tag, extra=extra)
+    proc = start_cronplus(work, crontab, work / f"state-{tag}", offset, tag, TREE, extra=extra)
     sleep_until(boundary - 0.8)
     before = server.log.stat().st_size
     poll_until(lambda: time.time() > boundary and side.final_runs(work, tag) >= JOBS, boundary + 60)
@@ -264,7 +266,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ticks", type=int, default=10, help="W2 ticks a side (default 10)")
     ap.add_argument("--pg", default="durable", help="PostgreSQL sides: durable, fast or durable,fast")
+    ap.add_argument("--tree", metavar="DIR", default=None,
+                    help="run the cronplus of another checkout on every side (e.g. a branch's worktree)")
     args = ap.parse_args()
+    global TREE
+    if args.tree:
+        TREE = Path(args.tree).resolve()
     modes = [m.strip() for m in args.pg.split(",") if m.strip()]
     if not modes or any(m not in ("durable", "fast") for m in modes):
         ap.error("--pg takes durable, fast or durable,fast")
@@ -273,7 +280,8 @@ def main() -> int:
         print("bench_cluster: no PostgreSQL server binaries (initdb, postgres): apt-get install postgresql",
               file=sys.stderr)
         return 1
-    print(f"bench_cluster: {time.strftime('%Y-%m-%d %H:%M %Z')}, {env_note()}, {sys.executable}, PostgreSQL {bindir}")
+    print(f"bench_cluster: {time.strftime('%Y-%m-%d %H:%M %Z')}, {env_note()}, {sys.executable}, PostgreSQL {bindir},"
+          f" cronplus of {TREE}")
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         work = Path(tmp)
         servers: list[PgServer] = []
