@@ -177,6 +177,28 @@ class RunCgroup:
         except OSError:
             pass
 
+    def populated(self) -> bool:
+        """Whether a process is still in it (cgroup.events `populated`; gone: no)."""
+        try:
+            events = (self.path / "cgroup.events").read_text()
+        except OSError:
+            return False
+        return "populated 1" in events
+
+    async def emptied(self, timeout: float) -> bool:
+        """Wait (without blocking the loop) until its processes are gone, at most `timeout` s:
+        cgroup.kill only sends SIGKILL, the processes die a moment later, and rmdir fails (EBUSY)
+        while one is left."""
+        import asyncio
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.populated():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
     def usage(self) -> tuple[int | None, float | None, int, int]:
         """(memory.peak bytes or None, CPU seconds or None, memory.events oom_kill count,
         pids.events max: forks refused by pids.max)."""

@@ -17,6 +17,7 @@ from cronplus.engine.procgroup import STATUS_LOST, kill_and_reap, terminate_grou
 from cronplus.engine.spawned import Spawned, failure, why
 
 OUTPUT_GRACE = 0.5  # seconds to keep reading after the shell exited (background child holding the pipe)
+CGROUP_EMPTY_S = 2.0  # after cgroup.kill, how long to wait for its processes to be gone before removing it
 
 
 def decode_status(status: int) -> tuple[int, int | None]:
@@ -61,6 +62,7 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
             killed = await terminate_group(pid, exit_task, job.options.kill_grace, spawned.tag)
             if spawned.cgroup is not None:  # exact: whatever of the run is left, wherever it went
                 spawned.cgroup.kill()
+                await spawned.cgroup.emptied(CGROUP_EMPTY_S)  # dead before its cgroup is removed (EBUSY)
         status = await exit_task
         assert pump.eof is not None
         await asyncio.wait({pump.eof}, timeout=OUTPUT_GRACE)
