@@ -1,5 +1,5 @@
 """The supervisor's lease in a cluster (a PostgreSQL store shared by several supervisors;
-store/leases.py has the SQL, docs/cluster-leases.md the rules for users). Nothing of it runs on
+store/leases.py has the SQL, docs/cluster.md the rules for users). Nothing of it runs on
 SQLite: `start_lease` returns None there and the single-host path does no more than before.
 
 - `Heartbeat`: a thread of its own with a connection of its own (the event loop, however busy,

@@ -1,7 +1,7 @@
 """The leases of the supervisors sharing a PostgreSQL store: the `hosts` table (schema 4), one
 row per supervisor process (its owner id, as runs.owner names it). Every time in it is the
 DATABASE's clock (`now()`), never a host's: the hosts' clocks do not decide who is alive.
-docs/cluster-leases.md states the rules for users.
+docs/cluster.md states the rules for users.
 
 - `Leases.connect() -> LeaseDb`: a connection of its own, for the heartbeat thread
   (service/heartbeat.py), so that neither the event loop nor the writer's transactions hold a
