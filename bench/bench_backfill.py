@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -62,19 +63,28 @@ def fresh(root: Path, command: str) -> Path:
     return work
 
 
-def run_cronplus(root: Path, command: str, ticks: int, parallel: int, tree: Path = ROOT) -> float:
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's waited-for children and theirs so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cronplus(root: Path, command: str, ticks: int, parallel: int, tree: Path = ROOT) -> tuple[float, float]:
+    """(wall, CPU of cronplus and its jobs) of one in-process backfill."""
     work = fresh(root, command)
+    cpu = children_cpu()
     began = time.perf_counter()
     done = cronplus(work, *backfill_args(ticks, parallel), tree=tree, stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE)
     took = time.perf_counter() - began
     if done.returncode != 0 or successes(work) != ticks:
         raise SystemExit(f"cronplus backfill failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    cpu = children_cpu() - cpu
     shutil.rmtree(work)
-    return took
+    return took, cpu
 
 
-def run_supervised(root: Path, command: str, ticks: int, parallel: int, tree: Path = ROOT) -> float:
+def run_supervised(root: Path, command: str, ticks: int, parallel: int, tree: Path = ROOT) -> tuple[float, None]:
     from cronplus.service import control
 
     work = fresh(root, command)
@@ -101,15 +111,16 @@ def run_supervised(root: Path, command: str, ticks: int, parallel: int, tree: Pa
         sup.terminate()
         sup.wait(30)
     shutil.rmtree(work)
-    return took
+    return took, None  # the supervisor's CPU is not the client's: not measured
 
 
-def run_xargs(command: str, ticks: int, parallel: int) -> float:
+def run_xargs(command: str, ticks: int, parallel: int) -> tuple[float, float]:
     lines = "".join(f"{i}\n" for i in range(ticks)).encode()
+    cpu = children_cpu()
     began = time.perf_counter()
     subprocess.run(["xargs", "-P", str(parallel), "-I{}", "/bin/sh", "-c", command], input=lines, check=True,
                    stdout=subprocess.DEVNULL)
-    return time.perf_counter() - began
+    return time.perf_counter() - began, children_cpu() - cpu
 
 
 def main() -> None:
@@ -124,7 +135,7 @@ def main() -> None:
     args = ap.parse_args()
     trees = {label: Path(path).resolve() for label, _, path in (spec.partition("=") for spec in args.tree)}
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed package: bytecode cached
-    sides: dict[str, list[float]] = {"xargs": [], "cronplus (in-process)": []}
+    sides: dict[str, list[tuple[float, float | None]]] = {"xargs": [], "cronplus (in-process)": []}
     if args.supervisor:
         sides["cronplus (supervisor)"] = []
     for label in trees:
@@ -145,12 +156,15 @@ def main() -> None:
                 if args.supervisor:
                     sides[f"{label} (supervisor)"].append(run_supervised(root, args.command, args.ticks, args.parallel,
                                                                          tree))
-    base = statistics.median(sides["xargs"])
+    base = statistics.median(wall for wall, _ in sides["xargs"])
     print(f"{args.ticks} hourly ticks of `{args.command}`, --parallel {args.parallel}, {args.repeat} rounds "
           f"(load {os.getloadavg()[0]:.1f}); medians:")
-    for name, times in sides.items():
+    for name, rounds in sides.items():
+        times = [wall for wall, _ in rounds]
+        cpus = [cpu for _, cpu in rounds if cpu is not None]
+        cpu = f", CPU {statistics.median(cpus):.3f} s with its jobs" if cpus else ""
         print(f"  {name:<24} {statistics.median(times):7.3f} s  (min {min(times):.3f}, max {max(times):.3f})"
-              f"  x{statistics.median(times) / base:.2f}")
+              f"  x{statistics.median(times) / base:.2f}{cpu}")
 
 
 if __name__ == "__main__":
