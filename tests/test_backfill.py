@@ -88,7 +88,7 @@ def test_each_tick_runs_with_its_scheduled_time_and_trigger_backfill(tmp_path: P
         logs = [(tmp_path / "logs" / "a" / f"{i}.log").read_text() for i in (1, 2, 3)]
         assert logs == ["2026-01-01T00:00:00+00:00\n", "2026-01-01T01:00:00+00:00\n", "2026-01-01T02:00:00+00:00\n"]
         progress = [(e["finished"], e["total"], e["failed"]) for e in events if e.get("event") == "progress"]
-        assert progress == [(1, 3, 0), (2, 3, 0), (3, 3, 0)]
+        assert progress[0] == (1, 3, 0) and progress[-1] == (3, 3, 0) and progress == sorted(set(progress))  # rate-limited
         assert events[-1] | {"status": events[-1]["status"]} == {
             "done": True, "job": "a", "total": 3, "finished": 3, "failed": 0, "already_done": 0, "stopped": None,
             "status": "success"}

@@ -9,8 +9,8 @@ Ticks whose newest run succeeded are skipped unless --rerun, so running the same
 after an interruption (Ctrl-C, a supervisor stopping) resumes it. More than 1,000 ticks needs
 --yes. `--dry-run` lists the ticks, each to run or skipped (and why), and runs nothing.
 
-Output: a line per tick finished ("12/48 ticks done, 1 failed (TICK success, run 5)"), a line
-per run that did not succeed, a summary; exit 0 when every tick's runs succeeded (or skipped),
+Output: progress lines ("12/48 ticks done, 1 failed (TICK success, run 5)"; at most 10 a second,
+a failed tick's and the last always), a line per run that did not succeed, a summary; exit 0 when every tick's runs succeeded (or skipped),
 1 otherwise or when stopped, 130/143 when Ctrl-C/SIGTERM stopped an in-process backfill.
 `--json`: stdout is one JSON object per finished run (`log --json`'s shape; with --dry-run one
 per tick), everything else goes to stderr.

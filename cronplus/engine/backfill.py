@@ -18,8 +18,10 @@ without ticks: service/backfill.py).
   because backfill runs are. `pool=` and `--max-running` slots are honoured (a backfill run waits
   for a slot like any run), retries= and timeout= too; jitter= is not applied.
 * `Backfill.events()` starts the ticks and streams: every chain event (chain.py: "ended" per
-  final run, "retry"), a {"event": "progress", "finished", "total", "failed", "tick", "status"} per
-  tick finished, and last {"done": true, ...summary}. Ticks start only while the stream is read
+  final run, "retry"), a {"event": "progress", "finished", "total", "failed", "tick", "status"} for
+  ticks finished: at most one a PROGRESS_EVERY_S (a failed tick's at once; one held back goes out
+  when its time comes, the last always), and last {"done": true, ...summary}. Ticks freed in one
+  loop pass start together (their rows in one transaction). Ticks start only while the stream is read
   (a client gone: nothing new starts, what runs finishes and is recorded), and not once the
   scheduler is stopping (its shutdown records what was under way) or the job left the crontab.
 """
@@ -27,6 +29,7 @@ without ticks: service/backfill.py).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 
 CONFIRM_ABOVE = 1000  # more ticks than this need --yes (issue 13: a range of 10 years is a typo)
 COUNT_CAP = 10_000  # the refusal counts this far ("more than 10,000 ticks"): < 1 s of next_fire
+PROGRESS_EVERY_S = 0.1  # at most 10 progress events a second, plus the last
 
 
 class NeedsConfirmation(UsageError):
@@ -125,55 +129,89 @@ def _newest_rows(name: str, reader: RunReader, first: datetime, last: datetime) 
 class Backfill:
     """One backfill in a Scheduler: `events()` runs the plan and streams what happens."""
 
-    def __init__(self, scheduler: Scheduler, plan: Plan, *, parallel: int = 1) -> None:
+    def __init__(self, scheduler: Scheduler, plan: Plan, *, parallel: int = 1,
+                 progress_every: float = PROGRESS_EVERY_S) -> None:
         if parallel < 1:
             raise UsageError(f"--parallel must be at least 1, not {parallel}")
         self.scheduler = scheduler
         self.plan = plan
         self.parallel = parallel
+        self.progress_every = progress_every
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # every tick's chain writes here
         self.started = self.finished = self.failed = 0
         self.statuses: list[RunStatus] = []
         self.stopped: str | None = None
 
-    def _start_next(self) -> bool:
+    def _start_next(self, count: int) -> None:
+        """Start up to `count` more ticks together (their rows in one transaction: launcher.py),
+        none once the scheduler stops or the job left the crontab."""
         from cronplus.engine.chain import Chain
         from cronplus.engine.dagrun import Run
 
         sched = self.scheduler
         job = sched.jobs.get(self.plan.job)
-        if self.started >= len(self.plan.run) or self.stopped is not None:
-            return False
+        count = min(count, len(self.plan.run) - self.started)
+        if count <= 0 or self.stopped is not None:
+            return
         if sched.stopping:
             self.stopped = sched.stop_reason
         elif job is None:
             self.stopped = f"job {self.plan.job} was removed from the crontab"
         if job is None or self.stopped is not None:
-            return False
-        run = Run(job, self.plan.run[self.started], Trigger.BACKFILL)
-        Chain(run, queue=self.queue).add(run)
-        self.started += 1
-        sched.start_chained(run)
-        return True
+            return
+        runs = [Run(job, tick, Trigger.BACKFILL) for tick in self.plan.run[self.started:self.started + count]]
+        for run in runs:
+            Chain(run, queue=self.queue).add(run)
+        self.started += count
+        sched.start_chained(*runs)
 
     async def events(self) -> AsyncGenerator[dict[str, Any], None]:
         from cronplus.engine.chain import BAD, worst
 
         total = len(self.plan.run)
-        while self.started < min(self.parallel, total) and self._start_next():
-            pass
-        while self.finished < self.started:
-            event = await self.queue.get()
-            if not event.get("done"):
-                yield event
-                continue
-            self.finished += 1
-            status = RunStatus(event["status"])
-            self.statuses.append(status)
-            self.failed += status in BAD
-            yield {"event": "progress", "finished": self.finished, "total": total, "failed": self.failed,
-                   "tick": event.get("scheduled_at"), "status": str(status), "run_id": event.get("run_id")}
-            self._start_next()
+        loop = asyncio.get_running_loop()
+        shown = -math.inf  # loop.time() of the last progress event given
+        held: dict[str, Any] | None = None  # a progress event not given yet (the next one replaces it)
+        timer: asyncio.TimerHandle | None = None
+        self._start_next(min(self.parallel, total))
+        try:
+            while self.finished < self.started:
+                batch = [await self.queue.get()]  # and every event already there: the ticks they free start together
+                while not self.queue.empty():
+                    batch.append(self.queue.get_nowait())
+                freed = 0
+                for event in batch:
+                    if event.get("flush"):  # held long enough: say it
+                        timer = None
+                        if held is not None:
+                            shown, progress, held = loop.time(), held, None
+                            yield progress
+                        continue
+                    if not event.get("done"):
+                        yield event
+                        continue
+                    self.finished += 1
+                    freed += 1
+                    status = RunStatus(event["status"])
+                    self.statuses.append(status)
+                    self.failed += status in BAD
+                    progress = {"event": "progress", "finished": self.finished, "total": total, "failed": self.failed,
+                                "tick": event.get("scheduled_at"), "status": str(status), "run_id": event.get("run_id")}
+                    # At most one a progress_every (a line per tick of a fast job cost more than its run),
+                    # a failed tick's at once; the one held back goes out when its time comes, or last.
+                    if status in BAD or loop.time() - shown >= self.progress_every:
+                        shown, held = loop.time(), None
+                        yield progress
+                        continue
+                    held = progress
+                    if timer is None:
+                        timer = loop.call_at(shown + self.progress_every, self.queue.put_nowait, {"flush": True})
+                self._start_next(freed)
+            if held is not None:
+                yield held
+        finally:
+            if timer is not None:
+                timer.cancel()
         yield {"done": True, "job": self.plan.job, "total": total, "finished": self.finished, "failed": self.failed,
                "already_done": len(self.plan.done), "stopped": self.stopped,
                "status": str(worst(self.statuses) if self.stopped is None else RunStatus.INTERRUPTED)}

@@ -70,12 +70,15 @@ class Launcher:
         """A started run's task comes with the next chunk (or `flush`, `supervise_started`)."""
         self.unsupervised.append(run)
 
-    def start_now(self, run: Run) -> None:
-        """Start this queued run at once, ahead of the queue (a manual trigger: its row exists
-        when the trigger is answered); not one that is not queued (waiting for a pool slot)."""
-        if run in self.queue:
+    def start_now(self, *runs: Run) -> None:
+        """Start these queued runs at once, ahead of the queue (a manual trigger: its row exists
+        when the trigger is answered), INSERT_CHUNK rows a transaction; not one that is not
+        queued (waiting for a pool slot)."""
+        queued = [run for run in runs if run in self.queue]
+        for run in queued:
             self.queue.remove(run)
-            self._start([run])
+        for at in range(0, len(queued), INSERT_CHUNK):
+            self._start(queued[at:at + INSERT_CHUNK])
 
     def discard(self, run: Run) -> None:
         """A queued run that will not start after all."""

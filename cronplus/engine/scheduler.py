@@ -262,11 +262,12 @@ class Scheduler(Driver):
         self._launched()
         return run
 
-    def start_chained(self, run: Run) -> None:
-        """Admit a run that carries its own chain (engine/backfill.py's tick): after=, then START."""
-        self._add(run)
-        self._admit(run)
-        self.launcher.start_now(run)  # now, not with the next step: a tick ending starts the next at once
+    def start_chained(self, *runs: Run) -> None:
+        """Admit runs that carry their own chain (engine/backfill.py's ticks): after=, then START."""
+        for run in runs:
+            self._add(run)
+            self._admit(run)
+        self.launcher.start_now(*runs)  # now, not with the next step: ticks ending start the next at once, together
         self._launched()
 
     # ---- the one place a run's effects are carried out ----------------------------------

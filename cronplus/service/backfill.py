@@ -4,7 +4,8 @@ service/commands.py's facade), and the in-process backfill when no supervisor ru
 Request (control.py's protocol): {"cmd": "backfill", "job": NAME, "from": UNIX, "to": UNIX,
 "parallel": N, "rerun": bool, "yes": bool} -> {"ok": true, "job", "from", "to", "total" (ticks to
 run), "already_done" (skipped: already successful), "parallel"}, then engine/backfill.py's events
-(chain "ended"/"retry" events, a "progress" event per tick), then {"done": true, ...summary}.
+(chain "ended"/"retry" events, "progress" events: at most 10 a second plus the last), then
+{"done": true, ...summary}.
 Refused: {"ok": false, "error", "suggestion"} for an unknown job (did-you-mean), {"ok": false,
 "error", "invalid": true} for a bad range or one that needs --yes (nothing ran).
 
