@@ -12,11 +12,12 @@ docs/cluster.md states the rules for users.
     - lease_s). Renewing nothing is `Beat.lost` (why): the host must fence itself. The
     UPDATE locks the row, so a beat and a take-over of the same row are ordered: the beat
     renews before the taker looks (the taker then skips it), or sees the row taken.
-  - `expired(owner)`: the other rows past their lease, not yet taken.
+  - `expired(owner)`: the other supervisors' rows past their lease, not yet taken (a worker's
+    row, kind 'worker', is the Celery executor's business: its attempts' polling reads it).
   - `leave(owner)`: a supervisor stopping cleanly removes its row (all its runs are recorded).
 - `Leases.take(owner, taker) -> Taken | None`: ON THE WRITER'S CONNECTION, inside the caller's
   `history.transaction()` (engine/takeover.py ends the runs and publishes their RunEnded, whose
-  alert decisions commit with it): the host's row locked `FOR UPDATE SKIP LOCKED` and re-checked
+  alert decisions commit with it): the supervisor's row (kind 'supervisor' only) locked `FOR UPDATE SKIP LOCKED` and re-checked
   (still expired, not taken: None otherwise, and of two takers only one gets it), marked
   taken_by / taken_at, and its `running` rows returned (locked), for the caller to end with
   `finish_run(..., owner=that owner)`; its ended attempts with a retry to come (not final: such
@@ -102,7 +103,8 @@ class LeaseDb:
 
     def expired(self, owner: str) -> list[str]:
         return [str(row["owner"]) for row in self._rows(
-            f"SELECT owner FROM hosts WHERE taken_by IS NULL AND owner != %s AND heartbeat_at < {_NOW} - lease_s"
+            "SELECT owner FROM hosts WHERE kind = 'supervisor' AND taken_by IS NULL AND owner != %s"
+            f" AND heartbeat_at < {_NOW} - lease_s"
             " ORDER BY heartbeat_at", (owner,))]
 
     def leave(self, owner: str) -> None:
@@ -128,7 +130,8 @@ class Leases:
     def take(self, owner: str, *, taker: str) -> Taken | None:
         """Inside the caller's history.transaction(): see the module docstring."""
         rows = self.history._rows(  # the writer's connection: the caller's transaction
-            f"SELECT host FROM hosts WHERE owner = %s AND taken_by IS NULL AND heartbeat_at < {_NOW} - lease_s"
+            "SELECT host FROM hosts WHERE owner = %s AND kind = 'supervisor' AND taken_by IS NULL"
+            f" AND heartbeat_at < {_NOW} - lease_s"
             " FOR UPDATE SKIP LOCKED", (owner,))
         if not rows:
             return None  # renewed meanwhile, or another host is taking it right now
