@@ -18,9 +18,11 @@ is store/remoteruns.py's.
 * `cancel()`/`kill()`: not yet taken: the supervisor claims it (the message, when it comes, is
   dropped) and it ends cancelled at once; taken: a cancel request on the row, which the worker
   watches (it terminates the group: SIGTERM, SIGKILL after kill-grace) and then reports.
-* `abandon()`: stop awaiting; the next supervisor adopts the row (`adopt`).
-* `adopt(run_ids)`: a supervisor's start awaits the remote runs its predecessor left running
-  (store `adopt_remote`) and records each end as recovery does (final: no retry follows).
+* `abandon()`: stop awaiting; the next supervisor adopts the row (`adopt`). `let_go()`: the
+  same when our lease is lost (the host that took our runs over adopts it), the task answered.
+* `adopt(run_ids, finish)`: await remote runs this supervisor did not send (its predecessor's at
+  its start, a taken-over host's): `finish` each (engine/adoptremote.py records the end and
+  follows the job's retries).
 """
 
 from __future__ import annotations
@@ -97,6 +99,15 @@ class RemoteAttempt:
 
     def abandon(self) -> None:
         self.owner.pending.pop(self.run_id, None)
+
+    def let_go(self) -> None:
+        """Our lease is lost (engine/adoptremote.let_go): stop awaiting, cancel nothing on the worker;
+        the awaiting task gets an interrupted result that its fenced run does not record."""
+        self.abandon()
+        self.settle(AttemptResult(exit_code=None, signal=None, timed_out=False, cancelled=False,
+                                  started_at=self.started_at, ended_at=self.owner.clock.time(), pid=None,
+                                  output_bytes=0, truncated=False, error="this supervisor lost its lease", host=None,
+                                  output=None, interrupted=True))
 
 
 class CeleryExecutor:

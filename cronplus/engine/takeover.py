@@ -9,9 +9,14 @@ lost ours. All on the loop's thread, with the scheduler's writer.
   alert, or none yet when a retry follows). A run with retries left (policy.will_retry's
   count: its attempt <= retries=) then gets its next attempt here, after its retry delay, as
   any retry (ADOPT_RETRY -> RETRY_WAIT -> START: a new row, trigger `retry`, claimed like any
-  attempt); a job this crontab does not have ends final.
+  attempt); a job this crontab does not have ends final. A `queue=` run (its attempt on a
+  worker, or still in the broker) is not ended: it becomes the taker's (`own`) and is awaited
+  through the taker's executor (engine/adoptremote.py), its end recorded and its retries run
+  here; only a taker with no broker records it interrupted (its worker, watching the row, then
+  kills the job's group).
 - `fence(scheduler, why) -> int`: our lease is lost: every RUNNING run is FENCED (its attempt
-  killed at once, no row written: the host that took it over recorded it), and every run in its
+  killed at once, no row written: the host that took it over recorded it; a `queue=` attempt
+  is let go, not cancelled: the taker awaits it on its worker), and every run in its
   retry's wait (its ended row is the lost lease's: the taker retries it). Runs with no row yet
   (waiting, queued, sensing) stay: their rows carry the owner id given by `reown`.
 - An ended attempt whose retry is to come keeps its owner (finish_run clears it only on a final
@@ -25,7 +30,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from cronplus.engine import events, policy
+from cronplus.engine import adoptremote, events, policy
 from cronplus.engine.dagrun import Run
 from cronplus.engine.runstate import Event, Kind, RunState
 from cronplus.status import RunStatus, Trigger
@@ -52,7 +57,9 @@ def take_over(scheduler: Scheduler, hosts: HostTaker, owner: str) -> Taken | Non
         if taken is None:
             return None
         reason = f"host {taken.host} lost its lease"
-        for row in taken.running:
+        remote = [row for row in taken.running if row.queue is not None and adoptremote.can_await(scheduler)]
+        hosts.own([row.run_id for row in remote], scheduler.owner)  # its worker runs it (or the broker holds it): ours to await
+        for row in [row for row in taken.running if row not in remote]:
             job = scheduler.jobs.get(row.job)
             retry = job is not None and row.scheduled_at is not None and row.attempt <= job.options.retries
             record = history.finish_run(row.run_id, status=RunStatus.INTERRUPTED, ended_at=now, exit_code=None,
@@ -66,13 +73,15 @@ def take_over(scheduler: Scheduler, hosts: HostTaker, owner: str) -> Taken | Non
         for record in taken.retrying:
             if record not in waiting:  # a job this crontab does not have: its run ends final
                 history.mark_final(record.run_id, f"retry abandoned: host {taken.host} lost its lease")
-    log.warning("took over host %s (%s, its lease ran out): %d running run(s) recorded interrupted%s",
-                taken.host, owner, len(taken.running),
+    log.warning("took over host %s (%s, its lease ran out): %d running run(s) recorded interrupted%s%s",
+                taken.host, owner, len(taken.running) - len(remote),
+                f", {len(remote)} on workers awaited here" if remote else "",
                 f", {len(retries) + len(waiting)} retry(ies) to run here" if retries or waiting else "")
+    adoptremote.await_remote(scheduler, [row.run_id for row in remote], owner=scheduler.owner)
     for record in retries:
-        _adopt(scheduler, record, now)
+        adopt_retry(scheduler, record, now)
     for record in waiting:
-        _adopt(scheduler, record, now)
+        adopt_retry(scheduler, record, now)
     return taken
 
 
@@ -80,7 +89,7 @@ def _retry_here(scheduler: Scheduler, record: RunRecord) -> bool:
     return record.job in scheduler.jobs and record.scheduled_at is not None
 
 
-def _adopt(scheduler: Scheduler, record: RunRecord, now: float) -> None:
+def adopt_retry(scheduler: Scheduler, record: RunRecord, now: float) -> None:
     """Its next attempt after the retry delay, counted from the attempt's end."""
     job = scheduler.jobs[record.job]
     assert record.scheduled_at is not None
@@ -97,6 +106,7 @@ def fence(scheduler: Scheduler, why: str) -> int:
     running = [run for run in scheduler.runs if run.state is RunState.RUNNING]
     retrying = [run for run in scheduler.runs if run.state is RunState.RETRY_WAIT]
     for run in running + retrying:
+        adoptremote.let_go(run)  # a queue= attempt goes on on its worker: the taker awaits it
         scheduler._fire(run, fenced)  # the one place a run's effects are carried out
     log.error("this host lost its lease (%s): %d running job(s) killed, not recorded here, %d pending retry(ies)"
               " dropped (the host that takes its runs over records and retries them)", why, len(running), len(retrying))
