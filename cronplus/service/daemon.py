@@ -142,7 +142,7 @@ class Daemon:
                                  new_owner=lambda: owner_id(self.settings.host_id), lease_s=self.settings.lease_s,
                                  shift_s=self.settings.clock_shift_s, on_change=self._status)
         self.scheduler.store.spool = self.paths.state_dir / HELD_FILE  # held run ends kept there if we stop while they are
-        self.adopted = remotes.await_adopted(self.executor, self.history, bus, adopted, self.crontab)
+        self.adopted = remotes.await_adopted(self.scheduler, adopted)  # their retries follow here
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)

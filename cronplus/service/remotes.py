@@ -6,9 +6,10 @@
   line naming the job and the option (its attempts fail with the same words).
 * `adopt(...)`: before recovery, the remote runs a previous supervisor left `running` become
   this one's (store adopt_remote: recovery does not interrupt them, their workers may still
-  run them or the broker still hold them); each is awaited and its end recorded as recovery
-  records one (policy.outcome with the job's options, RunEnded in the same transaction, final:
-  no retry follows an adopted attempt). Without a broker nothing is adopted: recovery
+  run them or the broker still hold them); `await_adopted(scheduler, run_ids)` awaits each and
+  records its end (engine/adoptremote.py: policy.outcome with the job's options, RunEnded in the
+  same transaction; a failed attempt with retries left is not final: its next attempt follows
+  after the retry delay, as any retry). Without a broker nothing is adopted: recovery
   interrupts them, as it does local runs.
 """
 
@@ -17,16 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cronplus.clock import Clock
-from cronplus.engine import policy
+from cronplus.engine import adoptremote
 from cronplus.engine.celeryexec import RoutedExecutor
-from cronplus.engine.events import Bus, RunEnded
-from cronplus.engine.executor import AttemptResult
 from cronplus.engine.local import LocalExecutor
 from cronplus.model import Crontab
-from cronplus.status import RunStatus
 from cronplus.store.api import HistoryStore
+
+if TYPE_CHECKING:
+    from cronplus.engine.scheduler import Scheduler
 
 log = logging.getLogger("cronplus")
 
@@ -54,24 +56,7 @@ def adopt(routed: RoutedExecutor, history: HistoryStore, *, owner: str) -> list[
     return run_ids
 
 
-def await_adopted(routed: RoutedExecutor, history: HistoryStore, bus: Bus, run_ids: list[int],
-                  crontab: Crontab) -> list[asyncio.Task[None]]:
-    jobs = {job.name: job for job in crontab.jobs}
-
-    def finish(run_id: int, result: AttemptResult) -> None:
-        record = history.get_run(run_id)
-        if record is None:
-            return
-        job = jobs.get(record.job)
-        out = policy.outcome(result, job.options if job is not None else crontab.defaults,
-                             cancel_reason="supervisor shutdown", cancel_status=RunStatus.INTERRUPTED)
-        with history.transaction():
-            if result.outputs:
-                history.set_outputs(run_id, result.outputs)
-            ended = history.finish_run(run_id, status=out.status, ended_at=result.ended_at, exit_code=result.exit_code,
-                                       signal=result.signal, reason=out.reason, final=True)
-            if job is not None:
-                bus.publish(RunEnded(job=job, record=ended, will_retry=False))
-        log.info("job %s: adopted run %d %s%s", record.job, run_id, out.status, f": {out.reason}" if out.reason else "")
-
-    return routed.adopt(run_ids, finish)
+def await_adopted(scheduler: Scheduler, run_ids: list[int]) -> list[asyncio.Task[None]]:
+    """Await the adopted runs through the scheduler's executor (engine/adoptremote.py): each end
+    recorded with its job's options; a failed one with retries left gets its retry here."""
+    return adoptremote.await_remote(scheduler, run_ids, owner=None)
