@@ -74,6 +74,7 @@ def _table_row(row: JobRow, now: datetime, *, compact: bool = False) -> list[str
     """One table row; `compact` (a terminal too narrow for the full table): times without year
     and seconds."""
     from cronplus import humanize
+    from cronplus.queuednote import queued_note
     from cronplus.service import installer
 
     rec = row.last
@@ -84,6 +85,8 @@ def _table_row(row: JobRow, now: datetime, *, compact: bool = False) -> list[str
     if row.running:
         ids = ",".join(str(r.run_id) for r in row.running)
         status = f"running (run {ids})"
+        if all(queued_note(r) for r in row.running):  # a queue= attempt no worker has taken (queuednote.py)
+            status = f"queued on {row.running[0].queue} (run {ids}: no worker has taken it yet)"
         started = min((r.started_at for r in row.running if r.started_at is not None), default=None)
         if started is not None:  # the run in progress: its own start and its time so far
             took = humanize.duration(max(0.0, (now - started).total_seconds())) + "+"

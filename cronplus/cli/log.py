@@ -234,8 +234,9 @@ def _reason(record: RunRecord) -> str:
     """The reason, then a manual run's parameters and the outputs it wrote (engine/runio.py), each
     value escaped and cut (errors.shown): "params day=2026-12-01; outputs score=0.93"."""
     from cronplus.errors import shown
+    from cronplus.queuednote import queued_note
 
-    parts = [record.reason] if record.reason else []
+    parts = [text] if (text := record.reason or queued_note(record)) else []  # queued: in the broker, no worker yet
     for label, pairs in (("params", record.params), ("outputs", record.outputs)):
         if pairs:
             parts.append(f"{label} " + " ".join(f"{key}={shown(value)}" for key, value in pairs))

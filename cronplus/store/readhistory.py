@@ -15,6 +15,7 @@ from typing import Any, Protocol, Self
 
 from cronplus.errors import CronplusError
 from cronplus.model import RunRecord
+from cronplus.queuednote import queued_note
 from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import OutputExcerpt, RunReader
 from cronplus.store.claimed import unfinished_sql
@@ -129,7 +130,7 @@ def run_json(record: RunRecord) -> dict[str, Any]:
         "status": str(record.status),
         "exit_code": record.exit_code,
         "signal": record.signal,
-        "reason": record.reason,
+        "reason": record.reason or queued_note(record),  # an attempt still in the broker says so (queuednote.py)
         "trigger": str(record.trigger),
         "host": record.host,
         "scheduled_at": iso(record.scheduled_at),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from cronplus.queuednote import queued_note
 from cronplus.web.http import Request, Response, Site
 from cronplus.web.pages.layout import (
     STATUS,
@@ -174,8 +175,8 @@ def _row(row: JobRow, recent: Sequence[RunRecord], now: float) -> Html:
     else:
         next_cell = fmt('<span class="muted">-</span>')
     doing = [fmt('<a href="{}">{}</a> <span class="small muted">{}</span>', run_href(r.run_id), badge("running"),
-                 relative(r.started_at.timestamp() - now) if r.started_at else "")
-             for r in row.running]
+                 queued_note(r) or (relative(r.started_at.timestamp() - now) if r.started_at else ""))
+             for r in row.running]  # a queue= attempt in the broker: "queued on NAME ..." (queuednote.py)
     if row.waiting:
         doing.append(fmt('<span class="badge st-waiting"><span class="sym">…</span> {}</span>', row.waiting))
     return fmt('<tr class="st-row-{}"><td data-label="Job">{}</td><td data-label="Schedule">{}</td>'

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING
 
+from cronplus.queuednote import queued_note
 from cronplus.status import RunStatus
 from cronplus.web.http import Request, Response, Site
 from cronplus.web.pages.layout import (
@@ -109,6 +110,8 @@ def _facts(r: RunRecord, now: float) -> dict[str, object]:
         facts["Reason"] = r.reason
     if r.host:
         facts["Host"] = r.host
+    elif note := queued_note(r):  # a queue= attempt still in the broker (queuednote.py)
+        facts["Host"] = note
     if r.pid:
         facts["PID"] = r.pid
     return facts
