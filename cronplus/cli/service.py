@@ -1,5 +1,6 @@
 """`cronplus install-service [--user] [--dry-run]`: write cronplus.service, daemon-reload, enable
-and start it, printing each step.
+and start it, printing each step. With `--worker --queue NAME --broker URL --db URL`: the same
+for a worker's cronplus-worker.service (cli/workerservice.py).
 
 - The unit's ExecStart= is this very cronplus: the console script that is running (its absolute
   path, symlinks kept so an upgrade in place is picked up) or `<python> -m cronplus` when started
@@ -37,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the unit's supervisor serves the web page, API and /metrics there (as `run --http`)")
     p.add_argument("--http-token-file", metavar="FILE", default=None,
                    help="the token file actions need (as `run --http-token-file`; required off loopback)")
+    from cronplus.cli.workerservice import add_worker_arguments  # --worker: cronplus-worker.service
+
+    add_worker_arguments(p)
 
 
 def cronplus_argv() -> list[str]:
@@ -123,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
     from cronplus import paths
     from cronplus.service.units import UNIT_NAME, render_unit
 
+    if args.worker or args.queue or args.broker or args.db or args.concurrency:
+        from cronplus.cli.workerservice import install_worker
+
+        return install_worker(args)
     user = bool(args.user)
     exec_start = [*cronplus_argv(), "run", *_override_args(args), *_http_args(args)]
     try:

@@ -1,5 +1,7 @@
 """`cronplus worker --queue NAME [--concurrency N] --broker URL --db URL`: carry out the attempts
-of `queue=NAME` jobs that supervisors send through the broker (service/worker.py; docs/workers.md)."""
+of `queue=NAME` jobs that supervisors send through the broker (service/worker.py; docs/workers.md).
+Each of --queue, --broker, --db may come from the environment instead (CRONPLUS_QUEUE, a comma
+list; CRONPLUS_BROKER; CRONPLUS_DB), as the systemd unit's environment file gives them."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from cronplus.cli.dbopt import add_db_option
 
     add_db_option(p)
-    p.add_argument("--queue", metavar="NAME", action="append", required=True,
-                   help="the queue to consume (queue=NAME in the crontab); repeat for several")
+    p.add_argument("--queue", metavar="NAME", action="append", default=[],
+                   help="the queue to consume (queue=NAME in the crontab); repeat for several"
+                        " (env CRONPLUS_QUEUE, a comma list: the systemd unit's environment file)")
     p.add_argument("--concurrency", metavar="N", type=int, default=4, help="attempts at once (default 4)")
     p.add_argument("--broker", metavar="URL", default=None,
                    help="the supervisors' broker, redis://HOST:6379/0 (env CRONPLUS_BROKER)")
@@ -46,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
     if importlib.util.find_spec("celery") is None:
         raise UsageError("cronplus worker needs cronplus[celery]: pip install 'cronplus[celery]'")
-    queues = tuple(q for given in args.queue for q in given.split(",") if q)
+    queues = tuple(q for given in args.queue or [env.get("CRONPLUS_QUEUE", "")] for q in given.split(",") if q)
+    if not queues:
+        raise UsageError("cronplus worker needs --queue NAME (or CRONPLUS_QUEUE)")
     settings = WorkerSettings(paths=paths.from_args(args), queues=queues, broker=broker,
                               concurrency=args.concurrency, host_id=_host_id(args), heartbeat_s=args.heartbeat)
     return run_worker(settings)

@@ -9,6 +9,8 @@ store (`--db`, the supervisors' one).
 * Celery's thread pool (`concurrency` threads, one attempt each: a thread waits on its job's
   process group in an asyncio loop of its own), one queue or several, gossip, mingle and
   Celery's event heartbeats off (the row's heartbeat is what the supervisors read).
+* systemd (Type=notify, service/workerunit.py): READY=1 when Celery's consumer is up, STOPPING=1
+  when its warm shutdown begins (no-ops without $NOTIFY_SOCKET).
 * SIGTERM (systemd's stop): Celery's warm shutdown: no new message is taken, running attempts
   end and are reported (TimeoutStopSec bounds it; a kill leaves them to the next start's
   settling, and the supervisor's lease check).
@@ -99,6 +101,18 @@ def _refuse_a_twin(heartbeat: Heartbeat, lease_s: float) -> None:
                                 " its own --host-id (or serve several queues from one: --queue A --queue B)")
 
 
+def _notify_systemd() -> None:
+    """Type=notify (service/workerunit.py): READY=1 once Celery consumes the queues (a unit that
+    `systemctl start` waits for), STOPPING=1 when its warm shutdown begins."""
+    from celery import signals  # type: ignore[import-untyped]  # the `celery` extra
+
+    from cronplus.service.systemd import Notifier
+
+    notifier = Notifier.from_env()
+    signals.worker_ready.connect(lambda **_: notifier.ready(), weak=False)
+    signals.worker_shutting_down.connect(lambda **_: notifier.stopping(), weak=False)
+
+
 def run_worker(settings: WorkerSettings) -> int:
     from cronplus.engine.celeryapp import make_app, register
     from cronplus.service.systemd import setup_logging
@@ -126,6 +140,7 @@ def run_worker(settings: WorkerSettings) -> int:
             warnings.filterwarnings("ignore", category=SecurityWarning)
         app = make_app(settings.broker)
         register(app, runs.run)
+        _notify_systemd()
         log.info("cronplus worker %s: queue(s) %s, %d thread(s), history %s, logs %s", host,
                  ",".join(settings.queues), settings.concurrency, shown(db), paths.log_dir)
         app.worker_main(["--quiet", "worker", "--pool", "threads", "--concurrency", str(settings.concurrency),
