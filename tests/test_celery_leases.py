@@ -43,3 +43,27 @@ def test_a_workers_stale_row_is_neither_expired_nor_taken_while_a_supervisors_is
         assert history.get_run(run_id).status == "running"  # type: ignore[union-attr]
     finally:
         beats.close()
+
+
+def test_a_restarting_supervisor_adopts_its_own_host_ids_remote_runs_not_a_live_other_hosts(
+        history: PostgresHistory, pg_url: str) -> None:
+    def remote(owner: str) -> int:
+        run_id = history.start_run(job="remote", attempt=1, trigger=Trigger.SCHEDULE, scheduled_at=60.0, tz=None,
+                                   started_at=61.0, log_path=None, owner=owner)
+        history.send_to_queue(run_id, "gpu")
+        return run_id
+
+    store_a = open_postgres(pg_url, host="a")
+    beats, beats_a = Leases(pg_url, history).connect(), Leases(pg_url, store_a).connect()
+    try:
+        beats_a.register("a:1:0", lease_s=30, local_time=time.time())  # host a: alive, its lease held
+        beats.register("b:1:0", lease_s=30, local_time=time.time())  # host b's previous process (killed)
+        live_other, mine, orphan = remote("a:1:0"), remote("b:1:0"), remote("gone:1:0")
+        assert history.adopt_remote(live_owner="b:2:0") == [mine, orphan]  # history's host id is b
+        assert [row["owner"] for row in history._rows("SELECT owner FROM runs ORDER BY run_id")] == [
+            "a:1:0", "b:2:0", "b:2:0"]
+        assert live_other < mine
+    finally:
+        beats.close()
+        beats_a.close()
+        store_a.close()

@@ -21,7 +21,9 @@ attempt twice):
 * `remote_states(run_ids)`: what the supervisor polls: status, host, pid, the report (or the
   cancel request) and the last heartbeat of the claiming worker (hosts, kind 'worker').
 * `adopt_remote(live_owner=)`: a supervisor's start: the remote runs still `running` become its
-  own (their owner), so recovery does not interrupt them; it awaits them instead.
+  own (their owner), so recovery does not interrupt them; it awaits them instead. Not those of
+  another host id's supervisor that holds its lease row (store/leases.py; PostgreSQL): they are
+  that one's, or, once its lease runs out, its taker's (engine/takeover.py adopts them).
 * `worker_heartbeat(...)`: a worker's row in `hosts` (kind 'worker'), renewed; its lease tells
   the supervisor when a worker that holds attempts is gone (their attempts are `interrupted`).
 * `remote_output(run_id)`: (head, tail) of a remote run's output.
@@ -102,9 +104,12 @@ class RemoteRuns:
         return (rows[0]["output_head"], rows[0]["output_tail"]) if rows else (None, None)
 
     def adopt_remote(self, *, live_owner: str) -> list[int]:
+        host = cast(Any, self).host  # our host id: its earlier owners are our predecessors, live rows or not
         rows = self._remote_rows(
             "UPDATE runs SET owner = ? WHERE status = 'running' AND queue IS NOT NULL"
-            " AND (owner IS NULL OR owner != ?) RETURNING run_id", (live_owner, live_owner), write=True)
+            " AND (owner IS NULL OR owner != ?) AND (owner IS NULL OR owner NOT IN (SELECT h.owner FROM hosts h"
+            "  WHERE h.kind = 'supervisor' AND h.taken_by IS NULL AND h.host != ?)) RETURNING run_id",
+            (live_owner, live_owner, host), write=True)
         return sorted(int(row["run_id"]) for row in rows)
 
     def worker_heartbeat(self, *, owner: str, host: str, pid: int, started_at: float, now: float,
