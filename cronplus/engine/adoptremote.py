@@ -11,8 +11,9 @@ broker still hold them: they are awaited through this supervisor's executor, nev
   failed attempt with retries left (policy.will_retry) is not final, and its next attempt
   follows here after the retry delay (Scheduler.adopt: ADOPT_RETRY -> RETRY_WAIT, as
   takeover.py does for a taken host's retries). A job the crontab no longer has, a run with no
-  tick (scheduled_at NULL) or a supervisor stopping: final. With `owner`, the end is fenced on
-  it (RunTaken: another host took the run over meanwhile; nothing written).
+  tick (scheduled_at NULL) or a supervisor stopping: final. With `owner` (the owner id the rows
+  were adopted under), the end is fenced on it: a host that took our runs over when our lease
+  ran out awaits and records them itself (RunTaken here: one line, nothing written).
 - `let_go(run)`: our lease is lost (takeover.fence): a remote attempt is not cancelled on its
   worker (the host that took our runs over awaits it); its task ends, nothing is recorded.
 """

@@ -59,4 +59,4 @@ def adopt(routed: RoutedExecutor, history: HistoryStore, *, owner: str) -> list[
 def await_adopted(scheduler: Scheduler, run_ids: list[int]) -> list[asyncio.Task[None]]:
     """Await the adopted runs through the scheduler's executor (engine/adoptremote.py): each end
     recorded with its job's options; a failed one with retries left gets its retry here."""
-    return adoptremote.await_remote(scheduler, run_ids, owner=None)
+    return adoptremote.await_remote(scheduler, run_ids, owner=scheduler.owner)  # the owner adopt_remote gave them
