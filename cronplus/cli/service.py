@@ -1,6 +1,5 @@
 """`cronplus install-service [--user] [--dry-run]`: write cronplus.service, daemon-reload, enable
-and start it, printing each step. With `--worker --queue NAME --broker URL --db URL`: the same
-for a worker's cronplus-worker.service (cli/workerservice.py).
+and start it, printing each step.
 
 - The unit's ExecStart= is this very cronplus: the console script that is running (its absolute
   path, symlinks kept so an upgrade in place is picked up) or `<python> -m cronplus` when started
@@ -9,8 +8,21 @@ for a worker's cronplus-worker.service (cli/workerservice.py).
 - `--dry-run` prints the unit and the commands and changes nothing.
 - systemctl missing or failing: exit 1 with a clear message, after the unit file is written.
 
-Two environment variables exist for packaging and tests, where no systemd runs:
-CRONPLUS_UNIT_DIR (write the unit there instead) and CRONPLUS_SYSTEMCTL (the systemctl to run).
+With `--worker --queue NAME [--queue ...] --broker URL --db URL [--concurrency N]`: the same for
+a worker's cronplus-worker.service (service/workerunit.py renders it):
+
+- The environment file holds CRONPLUS_QUEUE, CRONPLUS_BROKER and CRONPLUS_DB (the URLs hold
+  passwords): /etc/default/cronplus-worker for the system unit, $XDG_CONFIG_HOME/cronplus/
+  worker.env for `--user`; written 0600, atomically; `--dry-run` and every message show the URLs
+  cut to their host (redact.py).
+- ExecStart= is this cronplus's `worker` (`--system` in the system unit: jobs run as their
+  crontab line's users), with the --state-dir/--log-dir given here and --concurrency.
+- `--broker` / `--db` may come from CRONPLUS_BROKER / CRONPLUS_DB; a missing one, a broker that
+  is not a Redis URL, no --queue, or --http (the supervisor's): one usage line, nothing written.
+
+Environment variables exist for packaging and tests, where no systemd runs: CRONPLUS_UNIT_DIR
+(write the unit there instead), CRONPLUS_SYSTEMCTL (the systemctl to run) and
+CRONPLUS_WORKER_ENV (the worker's environment file).
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from cronplus.errors import CronplusError, UsageError
@@ -38,9 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the unit's supervisor serves the web page, API and /metrics there (as `run --http`)")
     p.add_argument("--http-token-file", metavar="FILE", default=None,
                    help="the token file actions need (as `run --http-token-file`; required off loopback)")
-    from cronplus.cli.workerservice import add_worker_arguments  # --worker: cronplus-worker.service
-
-    add_worker_arguments(p)
+    add_worker_arguments(p)  # --worker: cronplus-worker.service
 
 
 def cronplus_argv() -> list[str]:
@@ -128,8 +139,6 @@ def run(args: argparse.Namespace) -> int:
     from cronplus.service.units import UNIT_NAME, render_unit
 
     if args.worker or args.queue or args.broker or args.db or args.concurrency:
-        from cronplus.cli.workerservice import install_worker
-
         return install_worker(args)
     user = bool(args.user)
     exec_start = [*cronplus_argv(), "run", *_override_args(args), *_http_args(args)]
@@ -186,3 +195,134 @@ def _run_systemctl(argv: list[str]) -> None:
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
         raise CronplusError(f"`{shown}` failed: {detail}")
+
+
+def add_worker_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--worker", action="store_true",
+                   help="install cronplus-worker.service: a `cronplus worker` for queue= jobs (docs/workers.md)")
+    p.add_argument("--queue", metavar="NAME", action="append", default=[],
+                   help="with --worker: the queue it consumes; repeat for several")
+    p.add_argument("--broker", metavar="URL", default=None,
+                   help="with --worker: the supervisors' broker, redis://HOST:6379/0 (env CRONPLUS_BROKER)")
+    p.add_argument("--db", metavar="URL|PATH", default=None,
+                   help="with --worker: the supervisors' shared history, postgresql://... (env CRONPLUS_DB)")
+    p.add_argument("--concurrency", metavar="N", type=int, default=None,
+                   help="with --worker: attempts at once (the worker's default: 4)")
+
+
+def env_file_path(user: bool, env: Mapping[str, str]) -> Path:
+    override = env.get("CRONPLUS_WORKER_ENV")
+    if override:
+        return Path(override)
+    from cronplus.service.workerunit import SYSTEM_ENV_FILE
+
+    if not user:
+        return Path(SYSTEM_ENV_FILE)
+    config = env.get("XDG_CONFIG_HOME")
+    base = Path(config) if config and os.path.isabs(config) else Path.home() / ".config"
+    return base / "cronplus" / "worker.env"
+
+
+def _settings(args: argparse.Namespace) -> dict[str, str]:
+    """The environment file's values, checked as `cronplus worker` checks them."""
+    if not args.worker:
+        raise UsageError("--queue, --broker, --db and --concurrency are for --worker")
+    if args.http or args.http_token_file:
+        raise UsageError("--http is the supervisor's: a worker serves no web page")
+    queues = [q for given in args.queue for q in given.split(",") if q]
+    if not queues:
+        raise UsageError("install-service --worker needs --queue NAME (the queue=NAME of its jobs)")
+    broker = args.broker or os.environ.get("CRONPLUS_BROKER")
+    if not broker:
+        raise UsageError("install-service --worker needs --broker redis://HOST:6379/0 (or CRONPLUS_BROKER)")
+    if not broker.startswith(("redis://", "rediss://", "redis+socket://")):
+        from cronplus.redact import redact_url
+
+        raise UsageError(f"--broker {redact_url(broker)}: use a Redis URL, redis://HOST:6379/0")
+    db = args.db or os.environ.get("CRONPLUS_DB")
+    if not db:
+        raise UsageError("install-service --worker needs --db postgresql://... (the supervisors' history;"
+                         " or CRONPLUS_DB)")
+    if "://" not in db:
+        db = os.path.abspath(os.path.expanduser(db))  # an SQLite file beside the supervisor: the service runs in /
+    if args.concurrency is not None and not 1 <= args.concurrency <= 1000:
+        raise UsageError(f"--concurrency {args.concurrency}: use 1-1000")
+    return {"CRONPLUS_QUEUE": ",".join(queues), "CRONPLUS_BROKER": broker, "CRONPLUS_DB": db}
+
+
+def _shown(values: dict[str, str]) -> dict[str, str]:
+    from cronplus.redact import redact_url
+
+    return {key: redact_url(value) if "://" in value else value for key, value in values.items()}
+
+
+def _write_secret(target: Path, text: str) -> None:
+    """0600 from its creation (mkstemp), renamed over the old file: never readable by others."""
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def install_worker(args: argparse.Namespace) -> int:
+    from cronplus.cli.service import (
+        _run_systemctl,
+        _systemctl,
+        _write_atomically,
+        cronplus_argv,
+        unit_dir,
+    )
+    from cronplus.service.workerunit import WORKER_UNIT, env_file_text, render_worker_unit
+
+    user = bool(args.user)
+    values = _settings(args)
+    dirs = [word for option, attr in (("--state-dir", "state_dir"), ("--log-dir", "log_dir"))
+            if (value := getattr(args, attr, None)) for word in (option, os.path.abspath(os.path.expanduser(value)))]
+    concurrency = ["--concurrency", str(args.concurrency)] if args.concurrency is not None else []
+    exec_start = [*cronplus_argv(), "worker", *([] if user else ["--system"]), *dirs, *concurrency]
+    env_path = env_file_path(user, os.environ)
+    try:
+        text = render_worker_unit(user=user, exec_start=exec_start, env_file=str(env_path))
+        env_text = env_file_text(values)
+    except ValueError as exc:
+        raise CronplusError(f"cannot write a worker unit for this installation: {exc}") from None
+    target = unit_dir(user) / WORKER_UNIT
+    scope = ["--user"] if user else []
+    commands = [[*scope, "daemon-reload"], [*scope, "enable", "--now", WORKER_UNIT]]
+
+    if args.dry_run:
+        print(f"# would write {env_path} (mode 0600; URLs shown cut to their host):")
+        print(env_file_text(_shown(values)), end="")
+        print(f"# would write {target}:")
+        print(text, end="")
+        for command in commands:
+            print(f"# would run: {shlex.join(['systemctl', *command])}")
+        return 0
+
+    previous = target.read_text() if target.exists() else None
+    for path, secret, content in ((env_path, True, env_text), (target, False, text)):
+        try:
+            if secret:
+                _write_secret(path, content)
+            else:
+                _write_atomically(path, content)
+        except OSError as exc:
+            hint = " (run it as root, or use --user)" if not user and isinstance(exc, PermissionError) else ""
+            raise CronplusError(f"cannot write {path}: {exc.strerror or exc}{hint}") from None
+        print(f"wrote {path}" + (" (mode 0600: the broker and database URLs)" if path == env_path else ""))
+    systemctl = _systemctl()
+    if systemctl is None:
+        manual = " && ".join(shlex.join(["systemctl", *c]) for c in commands)
+        raise CronplusError(f"systemctl not found; the unit is written, start it with: {manual}")
+    for command in commands:
+        _run_systemctl([systemctl, *command])
+        print(f"ran: {shlex.join(['systemctl', *command])}")
+    if previous is not None:
+        print(f"if the worker was already running, apply a changed unit or environment file with: "
+              f"{shlex.join(['systemctl', *scope, 'restart', 'cronplus-worker'])} (a warm shutdown first)")
+    return 0

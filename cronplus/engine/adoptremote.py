@@ -9,11 +9,13 @@ broker still hold them: they are awaited through this supervisor's executor, nev
 - `end(scheduler, run_id, result, *, owner)`: the attempt's end recorded as the scheduler
   records one (policy.outcome with its job's options, RunEnded in the same transaction); a
   failed attempt with retries left (policy.will_retry) is not final, and its next attempt
-  follows here after the retry delay (Scheduler.adopt: ADOPT_RETRY -> RETRY_WAIT, as
-  takeover.py does for a taken host's retries). A job the crontab no longer has, a run with no
+  follows here after the retry delay (`adopt_retry`). A job the crontab no longer has, a run with no
   tick (scheduled_at NULL) or a supervisor stopping: final. With `owner` (the owner id the rows
   were adopted under), the end is fenced on it: a host that took our runs over when our lease
   ran out awaits and records them itself (RunTaken here: one line, nothing written).
+- `adopt_retry(scheduler, record, now)`: a run whose attempt ended (not final) gets its next
+  attempt here, after its retry delay counted from that end (Scheduler.adopt: ADOPT_RETRY ->
+  RETRY_WAIT); takeover.py uses it for a taken host's retries too.
 - `let_go(run)`: our lease is lost (takeover.fence): a remote attempt is not cancelled on its
   worker (the host that took our runs over awaits it); its task ends, nothing is recorded.
 """
@@ -26,13 +28,15 @@ from typing import TYPE_CHECKING
 
 from cronplus.engine import events, policy
 from cronplus.engine.celeryexec import RemoteAttempt, RoutedExecutor
+from cronplus.engine.dagrun import Run
 from cronplus.engine.executor import AttemptResult
-from cronplus.status import RunStatus
+from cronplus.engine.runstate import Event, Kind
+from cronplus.status import RunStatus, Trigger
 from cronplus.store.api import RunTaken
 
 if TYPE_CHECKING:
-    from cronplus.engine.dagrun import Run
     from cronplus.engine.scheduler import Scheduler
+    from cronplus.model import RunRecord
 
 log = logging.getLogger("cronplus")
 
@@ -59,8 +63,6 @@ def await_remote(scheduler: Scheduler, run_ids: list[int], *, owner: str | None)
 
 def end(scheduler: Scheduler, run_id: int, result: AttemptResult, *, owner: str | None) -> None:
     """Record an adopted attempt's end (see the module docstring)."""
-    from cronplus.engine.takeover import adopt_retry
-
     history, now = scheduler.history, scheduler.clock.time()
     record = history.get_run(run_id)
     if record is None or record.status != RunStatus.RUNNING:
@@ -81,6 +83,17 @@ def end(scheduler: Scheduler, run_id: int, result: AttemptResult, *, owner: str 
              ", its retry follows here" if retry else "")
     if retry:
         adopt_retry(scheduler, ended, now)
+
+
+def adopt_retry(scheduler: Scheduler, record: RunRecord, now: float) -> None:
+    """Its next attempt after the retry delay, counted from the attempt's end."""
+    job = scheduler.jobs[record.job]
+    assert record.scheduled_at is not None
+    trigger = record.trigger if record.attempt == 1 else Trigger.SCHEDULE  # the run's first trigger
+    run = Run(job, record.scheduled_at, trigger, attempt=record.attempt, attempt_id=record.run_id, record=record)
+    ended = record.ended_at.timestamp() if record.ended_at is not None else now
+    delay = max(0.0, ended + policy.retry_delay(record.attempt, job.options) - now)
+    scheduler.adopt(run, Event(Kind.ADOPT_RETRY, delay=delay))
 
 
 def let_go(run: Run) -> bool:

@@ -30,10 +30,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from cronplus.engine import adoptremote, events, policy
-from cronplus.engine.dagrun import Run
+from cronplus.engine import adoptremote, events
+from cronplus.engine.adoptremote import adopt_retry
 from cronplus.engine.runstate import Event, Kind, RunState
-from cronplus.status import RunStatus, Trigger
+from cronplus.status import RunStatus
 from cronplus.store.leases import Taken
 
 if TYPE_CHECKING:
@@ -87,17 +87,6 @@ def take_over(scheduler: Scheduler, hosts: HostTaker, owner: str) -> Taken | Non
 
 def _retry_here(scheduler: Scheduler, record: RunRecord) -> bool:
     return record.job in scheduler.jobs and record.scheduled_at is not None
-
-
-def adopt_retry(scheduler: Scheduler, record: RunRecord, now: float) -> None:
-    """Its next attempt after the retry delay, counted from the attempt's end."""
-    job = scheduler.jobs[record.job]
-    assert record.scheduled_at is not None
-    trigger = record.trigger if record.attempt == 1 else Trigger.SCHEDULE  # the run's first trigger
-    run = Run(job, record.scheduled_at, trigger, attempt=record.attempt, attempt_id=record.run_id, record=record)
-    ended = record.ended_at.timestamp() if record.ended_at is not None else now
-    delay = max(0.0, ended + policy.retry_delay(record.attempt, job.options) - now)
-    scheduler.adopt(run, Event(Kind.ADOPT_RETRY, delay=delay))
 
 
 def fence(scheduler: Scheduler, why: str) -> int:
