@@ -174,8 +174,10 @@ def test_a_worker_killed_mid_run_makes_the_attempt_interrupted_and_its_restart_r
     cluster.worker("w1")  # the same host id again: it settles what the killed process left
     runs = cluster.final("long", timeout=40)
     assert [(r.attempt, r.status, r.host) for r in runs] == [(1, "interrupted", "w1"), (2, "success", "w1")]
-    assert "restarted during the attempt" in (runs[0].reason or "")
-    assert pids_alive(marks) == []  # the killed worker's job was stopped
+    # Whichever notices first ends it: the restarted worker, or (on a loaded machine) the
+    # supervisor seeing the killed one's heartbeat stop; the restarted worker stops the job either way.
+    assert any(why in (runs[0].reason or "") for why in ("restarted during the attempt", "stopped heart-beating"))
+    wait_until(lambda: pids_alive(marks) == [], 20, "the killed worker's job to be stopped")
     assert (marks / "ran1").read_text() == "x\n" and (marks / "ran2").read_text() == "x\n"  # each attempt once
 
 

@@ -47,6 +47,9 @@ from cronplus.model import JobOptions, JobSpec, Schedule
 from cronplus.store.api import HistoryStore
 from cronplus.store.remoteruns import CANCEL_REQUEST
 
+LEFTOVER_WINDOW_S = 7 * 86400.0  # how far back a starting worker looks for its ended, unsupervised attempts
+LEFTOVER_ROWS = 500
+
 log = logging.getLogger("cronplus")
 
 PAYLOAD_VERSION = 1
@@ -211,6 +214,8 @@ class WorkerRuns:
         """Attempts this host id claimed and never reported (a killed worker): stop what is left of
         them and report them lost. Returns how many."""
         store = self.store()
+        now = self.clock.time()
+        self._stop_ended_leftovers(store, now)
         mine = [r for r in store.running() if r.host == self.host and r.queue]
         states = {s.run_id: s for s in store.remote_states([r.run_id for r in mine])}
         lost = [r for r in mine if states.get(r.run_id) is not None
@@ -218,7 +223,6 @@ class WorkerRuns:
         if not lost:
             return 0
         notes = leftovers.sweep(lost, {})
-        now = self.clock.time()
         for rec in lost:
             what = notes.get(rec.run_id)
             error = f"worker {self.host} was restarted during the attempt" + (f" ({what})" if what else "")
@@ -230,6 +234,19 @@ class WorkerRuns:
                 output=OutputRef(self.host, str(path))), path)
             log.warning("job %s: run %d lost by a previous worker process: reported interrupted", rec.job, rec.run_id)
         return len(lost)
+
+    def _stop_ended_leftovers(self, store: HistoryStore, now: float) -> None:
+        """The processes of this host id's attempts the supervisor already ended `interrupted`
+        (the killed worker stopped heart-beating before this one started) with no report of ours:
+        nothing supervises them any more, so they are stopped (their rows stay as they are)."""
+        ended = [r for r in store.iter_query(statuses=["interrupted"], since=now - LEFTOVER_WINDOW_S,
+                                             limit=LEFTOVER_ROWS, newest_first=True)
+                 if r.host == self.host and r.queue]
+        states = {s.run_id: s for s in store.remote_states([r.run_id for r in ended])}
+        unreported = [r for r in ended if states.get(r.run_id) is not None
+                      and states[r.run_id].report in (None, CANCEL_REQUEST)]
+        for run_id, what in leftovers.sweep(unreported, {}).items():
+            log.warning("run %d (ended interrupted by the supervisor): %s", run_id, what)
 
     def _try(self, write: Callable[[], None], what: str) -> None:
         try:
