@@ -96,14 +96,21 @@ def _http(args: argparse.Namespace) -> HttpServing:
     return HttpService(host, port, token_file=token_file)
 
 
+def _given(args: argparse.Namespace, attr: str, env: str) -> tuple[str | None, str]:
+    """An option's value, else its environment variable's (empty: unset), with the name to
+    quote in an error: (value or None, "--option" or "ENV")."""
+    from cronplus import paths
+
+    if (value := getattr(args, attr)) is not None:
+        return value, "--" + attr.replace("_", "-")
+    return paths.environ_of(args).get(env) or None, env
+
+
 def _max_running(args: argparse.Namespace) -> int | None:
     """--max-running N, else $CRONPLUS_MAX_RUNNING: a whole number >= 1 (one line naming it otherwise)."""
-    from cronplus import paths
     from cronplus.errors import UsageError
 
-    given, where = args.max_running, "--max-running"
-    if given is None:
-        given, where = paths.environ_of(args).get("CRONPLUS_MAX_RUNNING") or None, "CRONPLUS_MAX_RUNNING"
+    given, where = _given(args, "max_running", "CRONPLUS_MAX_RUNNING")
     if given is None:
         return None
     if not (given.isascii() and given.isdigit() and 1 <= int(given) <= 1_000_000):
@@ -129,20 +136,17 @@ def run(args: argparse.Namespace) -> int:
         max_running=_max_running(args),
         host_id=_host_id(args),
         lease_s=_lease(args),
-        broker=args.broker or paths.environ_of(args).get("CRONPLUS_BROKER") or None,
+        broker=_given(args, "broker", "CRONPLUS_BROKER")[0],
     )
     return run_supervisor(settings)
 
 
 def _lease(args: argparse.Namespace) -> float:
     """--lease DURATION, else $CRONPLUS_LEASE, else 60s: at least 1s (one line naming it otherwise)."""
-    from cronplus import paths
     from cronplus.crontab.annotations import parse_duration
     from cronplus.errors import UsageError
 
-    given, where = args.lease, "--lease"
-    if given is None:
-        given, where = paths.environ_of(args).get("CRONPLUS_LEASE") or None, "CRONPLUS_LEASE"
+    given, where = _given(args, "lease", "CRONPLUS_LEASE")
     if given is None:
         return 60.0
     try:
@@ -156,12 +160,9 @@ def _lease(args: argparse.Namespace) -> float:
 
 def _host_id(args: argparse.Namespace) -> str | None:
     """--host-id, else $CRONPLUS_HOST_ID: printable, no whitespace, at most 200 characters."""
-    from cronplus import paths
     from cronplus.errors import UsageError
 
-    given, where = args.host_id, "--host-id"
-    if given is None:
-        given, where = paths.environ_of(args).get("CRONPLUS_HOST_ID") or None, "CRONPLUS_HOST_ID"
+    given, where = _given(args, "host_id", "CRONPLUS_HOST_ID")
     if given is None:
         return None
     if not given.isprintable() or any(c.isspace() for c in given) or len(given) > 200:
