@@ -18,12 +18,12 @@ the same call resumes), raising BackfillInterrupted (exit 128 + the signal numbe
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cronplus.errors import CronplusError, UsageError
+from cronplus.errors import UsageError
+from cronplus.service.stopsignals import StoppedBySignal, StopSignals
 
 if TYPE_CHECKING:
     from cronplus.engine.backfill import Backfill, Plan
@@ -100,13 +100,8 @@ def prepare(sched: Scheduler, request: BackfillRequest) -> BackfillStarted | Bac
     return BackfillStarted(backfill=Backfill(sched, the_plan, parallel=request.parallel))
 
 
-class BackfillInterrupted(CronplusError):
+class BackfillInterrupted(StoppedBySignal):
     """An in-process backfill got SIGINT/SIGTERM: what ran is recorded; exit 128 + signum."""
-
-    def __init__(self, signum: int, final: dict[str, Any]) -> None:
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.exit_code = 128 + signum
-        self.final = final
 
 
 def backfill_in_process(paths: Paths, crontab: Crontab, request: BackfillRequest, *, owner: str,
@@ -148,15 +143,7 @@ def backfill_in_process(paths: Paths, crontab: Crontab, request: BackfillRequest
 async def _drive(scheduler: Scheduler, backfill: Backfill, worker: Any,
                  on_event: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    got: list[int] = []
-    stop = asyncio.Event()
-
-    def on_signal(sig: int) -> None:
-        got.append(sig)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
+    signals = StopSignals(loop)
     final: dict[str, Any] = {}
 
     async def follow() -> None:
@@ -169,21 +156,20 @@ async def _drive(scheduler: Scheduler, backfill: Backfill, worker: Any,
     serve = loop.create_task(scheduler.serve())
     worker.start()
     following = loop.create_task(follow())
-    stopped = loop.create_task(stop.wait())
+    stopped = loop.create_task(signals.event.wait())
     try:
         await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        if got:  # Ctrl-C / SIGTERM: a supervisor's shutdown without grace; every run ends recorded
-            await scheduler.shutdown(0.0, f"backfill stopped by {signal.Signals(got[0]).name}")
+        if signals.got:  # Ctrl-C / SIGTERM: a supervisor's shutdown without grace; every run ends recorded
+            await scheduler.shutdown(0.0, f"backfill stopped by {signals.name()}")
             await following  # the chains under way are final now: their events are out
         await following
     finally:
         stopped.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        signals.remove()
         scheduler.stopping = True
         scheduler.wake()
         await serve
         scheduler.store.close()
-    if got:
-        raise BackfillInterrupted(got[0], final)
+    if signals.got:
+        raise BackfillInterrupted(signals.got[0], final)
     return final

@@ -8,7 +8,6 @@ May import: foundation, crontab, store, engine, alerts, service.daemon (load, ow
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from cronplus.paths import Paths
 from cronplus.service import remotes
 from cronplus.service.control import suggest
 from cronplus.service.daemon import load, owner_id
+from cronplus.service.stopsignals import StoppedBySignal, StopSignals
 
 if TYPE_CHECKING:
     from cronplus.engine.dagrun import Chain, Run
@@ -53,15 +53,7 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False, params: 
                                       history=history, broker=None, log_dir=paths.log_dir,
                                       outputs_dir=paths.state_dir / "outputs", clock=SystemClock()))  # queue=: fails, said so
             loop = asyncio.get_running_loop()
-            got: list[int] = []
-            stop = asyncio.Event()
-
-            def on_signal(sig: int) -> None:
-                got.append(sig)
-                stop.set()
-
-            for sig in (signal.SIGINT, signal.SIGTERM):  # before the row exists: no run is left `running`
-                loop.add_signal_handler(sig, on_signal, sig)
+            signals = StopSignals(loop)  # before the row exists: no run is left `running`
             serve = loop.create_task(scheduler.serve())
             try:
                 run = scheduler.trigger(name, force=force, params=params)
@@ -85,18 +77,18 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False, params: 
                         on_event(event)
 
             following = loop.create_task(follow(run.chain))
-            stopped = loop.create_task(stop.wait())
+            stopped = loop.create_task(signals.event.wait())
             await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if got:  # Ctrl-C / SIGTERM: the same cancel path as a supervisor's shutdown, no grace
-                await scheduler.shutdown(0.0, f"trigger stopped by {signal.Signals(got[0]).name}")
+            if signals.got:  # Ctrl-C / SIGTERM: the same cancel path as a supervisor's shutdown, no grace
+                await scheduler.shutdown(0.0, f"trigger stopped by {signals.name()}")
                 await following  # every run of the chain is final now: its events are out
             stopped.cancel()
             scheduler.stopping = True
             scheduler.wake()
             await serve
             scheduler.store.close()
-            if got:
-                raise TriggerInterrupted(got[0], final)
+            if signals.got:
+                raise TriggerInterrupted(signals.got[0], final)
             return final
         finally:
             worker.stop(timeout=5.0)
@@ -105,14 +97,8 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False, params: 
     return asyncio.run(main())
 
 
-class TriggerInterrupted(CronplusError):
-    """An in-process trigger got SIGINT/SIGTERM; its run was cancelled and recorded `interrupted`.
-    The exit code is the shell's convention for death by that signal: 128 + signum (130, 143)."""
-
-    def __init__(self, signum: int, final: dict[str, Any]) -> None:
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.exit_code = 128 + signum
-        self.final = final
+class TriggerInterrupted(StoppedBySignal):
+    """An in-process trigger got SIGINT/SIGTERM; its run was cancelled and recorded `interrupted`."""
 
 
 class UnknownJob(CronplusError):
