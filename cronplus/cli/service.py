@@ -171,6 +171,18 @@ def run(args: argparse.Namespace) -> int:
     if not crontab.exists():
         print(f"note: {crontab} does not exist yet; create it with `cronplus edit` or `cronplus install FILE`")
 
+    _enable(commands)
+    if previous is not None and previous != text:
+        print(f"the unit changed; if cronplus was already running, apply it with: "
+              f"{shlex.join(['systemctl', *scope, 'restart', 'cronplus'])}")
+    if user:
+        print(_linger_note())
+    return 0
+
+
+def _enable(commands: list[list[str]]) -> None:
+    """Run each `systemctl` command (daemon-reload, enable --now), saying so; without systemctl,
+    one line with what to run."""
     systemctl = _systemctl()
     if systemctl is None:
         manual = " && ".join(shlex.join(["systemctl", *c]) for c in commands)
@@ -178,12 +190,6 @@ def run(args: argparse.Namespace) -> int:
     for command in commands:
         _run_systemctl([systemctl, *command])
         print(f"ran: {shlex.join(['systemctl', *command])}")
-    if previous is not None and previous != text:
-        print(f"the unit changed; if cronplus was already running, apply it with: "
-              f"{shlex.join(['systemctl', *scope, 'restart', 'cronplus'])}")
-    if user:
-        print(_linger_note())
-    return 0
 
 
 def _run_systemctl(argv: list[str]) -> None:
@@ -270,13 +276,6 @@ def _write_secret(target: Path, text: str) -> None:
 
 
 def install_worker(args: argparse.Namespace) -> int:
-    from cronplus.cli.service import (
-        _run_systemctl,
-        _systemctl,
-        _write_atomically,
-        cronplus_argv,
-        unit_dir,
-    )
     from cronplus.service.workerunit import WORKER_UNIT, env_file_text, render_worker_unit
 
     user = bool(args.user)
@@ -315,13 +314,7 @@ def install_worker(args: argparse.Namespace) -> int:
             hint = " (run it as root, or use --user)" if not user and isinstance(exc, PermissionError) else ""
             raise CronplusError(f"cannot write {path}: {exc.strerror or exc}{hint}") from None
         print(f"wrote {path}" + (" (mode 0600: the broker and database URLs)" if path == env_path else ""))
-    systemctl = _systemctl()
-    if systemctl is None:
-        manual = " && ".join(shlex.join(["systemctl", *c]) for c in commands)
-        raise CronplusError(f"systemctl not found; the unit is written, start it with: {manual}")
-    for command in commands:
-        _run_systemctl([systemctl, *command])
-        print(f"ran: {shlex.join(['systemctl', *command])}")
+    _enable(commands)
     if previous is not None:
         print(f"if the worker was already running, apply a changed unit or environment file with: "
               f"{shlex.join(['systemctl', *scope, 'restart', 'cronplus-worker'])} (a warm shutdown first)")
