@@ -182,7 +182,7 @@ def w1(work: Path, seconds: float) -> None:
     scale = 120.0 / seconds
     print(f"W1 idle, 50 yearly jobs, all sides at once, measured {seconds:g} s, scaled to 120 s:")
     cpu = {}
-    width = max(WIDTH, *map(len, W1_EXTRA))
+    width = max([WIDTH, *map(len, W1_EXTRA)])  # max(int) alone is a TypeError: W1_EXTRA is often empty
     for side in [*SIDES, *W1_EXTRA]:
         cpu[side] = (after[side][0] - before[side][0]) * scale
         print(f"  {side:<{width}}: tree RSS {rss[side]:6.1f} MiB, CPU {cpu[side]:.4f} s,"
