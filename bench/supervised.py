@@ -1,6 +1,7 @@
 """Shared pieces of the supervisor benchmarks (bench_supervisor.py, bench_tick.py): the job's
-start stamp (a tiny C program), the ~20-line bare loop, starting each side on a shifted clock,
-and reading a process's CPU and RSS from /proc.
+start stamp (a tiny C program), the two ~20-line bare loops (BARES: a threading one, BARE_LOOP,
+and an asyncio one, BARE_ASYNCIO), starting each side on a shifted clock, and reading a
+process's CPU and RSS from /proc.
 
 A shifted clock: `python -m tests.shifted_run OFFSET ... run` is the real `cronplus run` whose
 wall clock is the system clock plus OFFSET seconds, so the next minute boundary can be put a
@@ -10,6 +11,7 @@ few seconds after start instead of up to a minute away. The bare loop takes the 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -63,6 +65,37 @@ for t in threads:
 """
 
 
+# The same argv, jobs, output and record lines as BARE_LOOP, the asyncio way: each due command is
+# started by asyncio.create_subprocess_shell, back to back, and a task per child awaits its
+# proc.wait() and writes its record line. Child exits come through the event loop policy's
+# default child watcher, used as is: on Python 3.11 that is ThreadedChildWatcher
+# (asyncio/unix_events.py, _UnixDefaultEventLoopPolicy._init_watcher), which starts one thread
+# per child, blocked in waitpid(pid) until it exits, then hands the status to the loop
+# (call_soon_threadsafe). Python 3.12 picks PidfdChildWatcher where the kernel has pidfds.
+BARE_ASYNCIO = r"""
+import asyncio, subprocess, sys, time
+crontab, out_path, rec_path, offset, minutes = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+lines = [l.rstrip("\n") for l in open(crontab) if l.strip() and not l.startswith("#")]
+every = [l.split(None, 5)[5] for l in lines if l.split(None, 5)[:5] == ["*"] * 5]
+out, rec = open(out_path, "ab"), open(rec_path, "a")
+async def reap(i, proc):
+    await proc.wait()
+    rec.write(f"{i} {proc.returncode} {time.time():.6f}\n")
+    rec.flush()
+async def main():
+    waits = []
+    for _ in range(minutes):
+        await asyncio.sleep(60 - (time.time() + offset) % 60)
+        for i, c in enumerate(every):
+            proc = await asyncio.create_subprocess_shell(c, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            waits.append(asyncio.create_task(reap(i, proc)))
+    await asyncio.gather(*waits)
+asyncio.run(main())
+"""
+
+BARES = {"bare": BARE_LOOP, "bare-asyncio": BARE_ASYNCIO}  # side name -> its script
+
+
 def compile_stamp(work: Path) -> str:
     src = work / "stamp.c"
     src.write_text(STAMP_C)
@@ -111,9 +144,11 @@ def start_cronplus(work: Path, crontab: Path, state: Path, offset: float, tag: s
     return proc
 
 
-def start_bare(work: Path, crontab: Path, tag: str, offset: float, minutes: int) -> subprocess.Popen[bytes]:
-    script = work / "bare_loop.py"
-    script.write_text(BARE_LOOP)
+def start_bare(work: Path, crontab: Path, tag: str, offset: float, minutes: int,
+               kind: str = "bare") -> subprocess.Popen[bytes]:
+    """The bare loop BARES[kind]: output to `<work>/bare-<tag>.out`, records to `.rec`."""
+    script = work / f"{kind}_loop.py"
+    script.write_text(BARES[kind])
     return subprocess.Popen([sys.executable, str(script), str(crontab), str(work / f"bare-{tag}.out"),
                              str(work / f"bare-{tag}.rec"), repr(offset), str(minutes)])
 
@@ -165,6 +200,32 @@ def cpu_seconds(pid: int) -> tuple[float, int]:
             continue
         switches += int(next(line for line in status.splitlines() if line.startswith("voluntary_ctxt")).split()[1])
     return ns / 1e9, switches
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def stat_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(own, reaped children's) CPU seconds of one process from /proc/PID/stat (proc(5)): own is
+    utime+stime (fields 14-15) of the whole thread group, threads that have exited included;
+    children's is cutime+cstime (fields 16-17): every child it (any of its threads) has waited
+    for, with what those had reaped in turn. The kernel keeps both in ns and reads them out in
+    clock ticks (10 ms here), so a difference of two reads is within 2 ticks per pair."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # after "(comm)": field 3 on
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
+
+
+def job_cpu_alone(command: str, runs: int = 100) -> float:
+    """CPU seconds one run of `command` costs by itself, started as the bare loops start it
+    (/bin/sh -c) one at a time by this process: getrusage(RUSAGE_CHILDREN), in microseconds, over
+    `runs` runs. A side's CPU/run (with its jobs) less its own should read about this."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for _ in range(runs):
+        subprocess.run(command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / runs
 
 
 def read_stamps(path: Path) -> list[tuple[str, float]]:
