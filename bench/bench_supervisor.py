@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Supervisor benchmarks W1-W4 (/work/shared/BENCH.md): the real `cronplus run` and a ~20-line
-bare Python loop (bench/supervised.py BARE_LOOP), in the same run, each figure with its ratio.
+"""Supervisor benchmarks W1-W4 (/work/shared/BENCH.md): the real `cronplus run` and two ~20-line
+bare Python loops (bench/supervised.py BARES), in the same run, each figure with its ratio to both:
+`bare` (BARE_LOOP: Popen, one reaper thread per tick) and `bare-asyncio` (BARE_ASYNCIO:
+create_subprocess_shell, a task awaiting each child, Python 3.11's ThreadedChildWatcher: a
+waitpid thread per child). W4 compares with `bare` only (its job's output straight to the file).
 
   W1 idle:     50 yearly jobs; RSS of each process tree and CPU seconds over --idle s (scaled to 120 s);
                --w1-pipeline adds them in a pool with a sensor job, idle and with its sensor waiting
@@ -12,12 +15,26 @@ bare Python loop (bench/supervised.py BARE_LOOP), in the same run, each figure w
 
 No waiting for real minutes: every tick is a fresh supervisor (tests/shifted_run.py) or bare loop
 started on a clock shifted so that its next minute boundary is a few seconds away. The two sides
-alternate tick by tick, so a change in the machine's load hits both alike. Per-run CPU is the
-process's CPU (all threads, /proc schedstat) from 0.8 s before the boundary until 0.3 s after
-the tick's last record. "Recorded": polling every 10 ms until every run is final in history.db
-(cronplus) or every child is reaped and its line written (bare), then the newest mtime of those
-files (history.db and its WAL; the bare loop's record file): when the last record landed (a
-file time may read up to one kernel clock tick, a few ms, early: alike for both sides).
+alternate tick by tick, so a change in the machine's load hits all alike. Per-run CPU is summed
+over each tick's window, from 0.8 s before the boundary until 0.3 s after the tick's last
+record, and divided by the runs, three ways (W2, W3):
+  CPU/run                  the supervisor's (bare loop's) own CPU on its live threads (/proc
+                           schedstat, ns): precise, but a thread that exited within the window is
+                           missing, e.g. bare-asyncio's waitpid thread of each child.
+  (whole process)          its own utime+stime of /proc/PID/stat: exited threads included.
+  CPU/run (with its jobs)  that plus cutime+cstime, i.e. what the machine paid per run: the
+                           process and every child it reaped in the window (the job's `sh -c`,
+                           the stamp, and for cronplus, a child subreaper, its jobs' orphans). All
+                           jobs are reaped when their records are written, so none is missing.
+The last two are read in clock ticks (10 ms; the kernel counts ns and rounds each field down
+when read), so a window's figure is within 20 ms (40 ms with its jobs): over a tick of 20 runs
+that is up to 1-2 ms a run, over 4 such ticks 0.25-0.5 ms, over 500-1,000 runs 0.02-0.08 ms; as
+a mean per run over 80 or more runs it is sound, not for one run. The jobs alone (`sh -c
+stamp`) cost ~1.0 ms a run here, so "with its jobs" reads ~1 ms above the bare loops' own CPU.
+"Recorded": polling every 10 ms until every run is final in history.db (cronplus) or every
+child is reaped and its line written (bare loops), then the newest mtime of those files
+(history.db and its WAL; the bare loop's record file): when the last record landed (a file time
+may read up to one kernel clock tick, a few ms, early: alike for all sides).
 
 Usage: .venv/bin/python bench/bench_supervisor.py [--quick] [--only W1,W2,W3,W4] [--ticks N]
        [--idle S] [--repeat N] [--w1-pipeline]
@@ -41,10 +58,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from supervised import (  # noqa: E402
+    BARES,
     ROOT,
     compile_stamp,
     cpu_seconds,
     env_note,
+    job_cpu_alone,
     nice_ratio,
     offset_for,
     pct,
@@ -53,14 +72,20 @@ from supervised import (  # noqa: E402
     sleep_until,
     start_bare,
     start_cronplus,
+    stat_cpu_seconds,
     stop,
     tree_rss_mib,
     write_crontab,
 )
 
-# side key -> checkout whose `cronplus run` it runs; "bare" is the bare loop. --tree adds sides.
+# side key -> checkout whose `cronplus run` it runs; the BARES keys are the bare loops. --tree adds sides.
 TREES: dict[str, Path] = {"cronplus": ROOT}
-SIDES: list[str] = ["cronplus", "bare"]
+SIDES: list[str] = ["cronplus", *BARES]
+
+
+def supervisors() -> list[str]:
+    """The sides that are a cronplus (each compared with every bare loop)."""
+    return [side for side in SIDES if side not in BARES]
 
 
 @dataclass
@@ -69,12 +94,18 @@ class Tick:
     late: bool = False  # the side was not ready 0.8 s before the boundary
     starts: list[float] = field(default_factory=list)  # stamp - boundary
     recorded: float | None = None  # all recorded - boundary
-    cpu: float = 0.0
+    cpu: float = 0.0  # own CPU, live threads (schedstat)
+    cpu_whole: float = 0.0  # own CPU, exited threads too (stat utime+stime, clock ticks)
+    cpu_jobs: float = 0.0  # of the children it reaped (stat cutime+cstime, clock ticks)
     peak_mib: float = 0.0
+
+    @property
+    def cpu_with_jobs(self) -> float:
+        return self.cpu_whole + self.cpu_jobs
 
 
 def record_files(side: str, work: Path, tag: str) -> list[Path]:
-    if side == "bare":
+    if side in BARES:
         return [work / f"bare-{tag}.rec"]
     db = work / f"state-{tag}" / "history.db"
     return [db, db.with_name("history.db-wal")]
@@ -94,7 +125,7 @@ WIDTH = 8
 
 
 def recorded_count(side: str, work: Path, tag: str) -> int:
-    if side == "bare":
+    if side in BARES:
         rec = work / f"bare-{tag}.rec"
         return rec.read_text().count("\n") if rec.exists() else 0
     db = work / f"state-{tag}" / "history.db"
@@ -112,13 +143,13 @@ def one_tick(work: Path, side: str, crontab: Path, n: int, *, lead: float, tag: 
              timeout: float = 60.0) -> Tick:
     """Start `side` so its next minute comes `lead` s from now; wait for `n` records; stop it."""
     offset, boundary = offset_for(lead)
-    if side != "bare":
+    if side not in BARES:
         proc = start_cronplus(work, crontab, work / f"state-{tag}", offset, tag, TREES[side])
     else:
-        proc = start_bare(work, crontab, tag, offset, 2)  # 2: still alive (asleep) after the tick
+        proc = start_bare(work, crontab, tag, offset, 2, side)  # 2: still alive (asleep) after the tick
     tick = Tick(boundary, late=time.time() > boundary - 0.8)
     sleep_until(boundary - 0.8)
-    cpu0 = cpu_seconds(proc.pid)[0]
+    cpu0, (whole0, jobs0) = cpu_seconds(proc.pid)[0], stat_cpu_seconds(proc.pid)
     while time.time() < boundary + timeout:
         if time.time() > boundary and recorded_count(side, work, tag) >= n:
             tick.recorded = min(time.time(), last_write(record_files(side, work, tag))) - boundary
@@ -126,6 +157,8 @@ def one_tick(work: Path, side: str, crontab: Path, n: int, *, lead: float, tag: 
         time.sleep(0.01)
     time.sleep(0.3)  # what follows a record (after-commit work) belongs to the run too
     tick.cpu = cpu_seconds(proc.pid)[0] - cpu0
+    whole, jobs = stat_cpu_seconds(proc.pid)
+    tick.cpu_whole, tick.cpu_jobs = whole - whole0, jobs - jobs0
     tick.peak_mib = rss_mib(proc.pid)[1]
     stop(proc)
     if stamps is not None:
@@ -139,6 +172,32 @@ def one_tick(work: Path, side: str, crontab: Path, n: int, *, lead: float, tag: 
 
 def ms(v: float) -> str:
     return f"{v * 1000:8.1f} ms"
+
+
+def cpu_ms(v: float) -> str:
+    """A per-run CPU figure: sub-millisecond for the bare loops."""
+    return f"{v * 1000:6.3f} ms"
+
+
+def cpu_figures(ticks: list[Tick], runs: int) -> tuple[float, float, float]:
+    """(CPU/run, whole process, with its jobs) over all `ticks`, `runs` runs in all."""
+    runs = max(1, runs)
+    return (sum(t.cpu for t in ticks) / runs, sum(t.cpu_whole for t in ticks) / runs,
+            sum(t.cpu_with_jobs for t in ticks) / runs)
+
+
+def job_alone_text(work: Path, stamp: str) -> str:
+    """The check of "with its jobs": the job's own CPU, measured apart."""
+    out = work / "alone.stamps"
+    cpu = job_cpu_alone(f"{stamp} {out} 0")
+    out.unlink(missing_ok=True)
+    return (f"  the job alone (`sh -c stamp`, 100 runs one at a time, getrusage): {cpu_ms(cpu)}/run;"
+            " a side's CPU/run (with its jobs) less its whole process should be about this")
+
+
+def cpu_text(figures: tuple[float, float, float]) -> str:
+    own, whole, with_jobs = figures
+    return f"CPU/run {cpu_ms(own)} (whole process {cpu_ms(whole)}), CPU/run (with its jobs) {cpu_ms(with_jobs)}"
 
 
 def w1_pipeline(work: Path, label: str) -> tuple[Path, float]:
@@ -166,7 +225,7 @@ def w1(work: Path, seconds: float) -> None:
     """All sides at once (they are idle)."""
     crontab = work / "w1.crontab"
     write_crontab(crontab, 50, "true", schedule="0 0 1 1 *")
-    procs = {side: start_bare(work, crontab, "w1", 0.0, 10**6) if side == "bare"
+    procs = {side: start_bare(work, crontab, f"w1-{side}", 0.0, 10**6, side) if side in BARES
              else start_cronplus(work, crontab, work / f"state-w1-{side}", 0.0, f"w1-{side}", TREES[side])
              for side in SIDES}
     for i, label in enumerate(W1_EXTRA):
@@ -187,8 +246,9 @@ def w1(work: Path, seconds: float) -> None:
         cpu[side] = (after[side][0] - before[side][0]) * scale
         print(f"  {side:<{width}}: tree RSS {rss[side]:6.1f} MiB, CPU {cpu[side]:.4f} s,"
               f" {(after[side][1] - before[side][1]) * scale:.0f} wake-ups")
-    for side in SIDES[:-1]:
-        print(f"  ratio {side}/bare: RSS {nice_ratio(rss[side], rss['bare'])}, CPU {nice_ratio(cpu[side], cpu['bare'])}")
+    for side in supervisors():
+        for bare in BARES:
+            print(f"  ratio {side}/{bare}: RSS {nice_ratio(rss[side], rss[bare])}, CPU {nice_ratio(cpu[side], cpu[bare])}")
     for side in W1_EXTRA:
         print(f"  ratio {side}/cronplus: RSS {nice_ratio(rss[side], rss['cronplus'])},"
               f" CPU {nice_ratio(cpu[side], cpu['cronplus'])}")
@@ -209,20 +269,24 @@ def w2(work: Path, stamp: str, ticks: int) -> None:
         name = f"{side:<{WIDTH}}"
         d = [s for t in results[side] for s in t.starts]
         rec = [t.recorded for t in results[side] if t.recorded is not None]
-        cpu_run = sum(t.cpu for t in results[side]) / max(1, len(d))
+        cpu = cpu_figures(results[side], len(d))
         late = sum(t.late for t in results[side])
         if not d:
             print(f"  {name}: no stamps")
             continue
-        summary[side] = (statistics.median(d), pct(d, 95), cpu_run, statistics.median(rec) if rec else float("nan"))
+        summary[side] = (statistics.median(d), pct(d, 95), cpu[0], statistics.median(rec) if rec else float("nan"),
+                         cpu[1], cpu[2])
         print(f"  {name}: n={len(d):3d} delay median {ms(summary[side][0])}, p95 {ms(summary[side][1])};"
-              f" CPU/run {ms(cpu_run)}; all {n} recorded (median) {ms(summary[side][3])}"
+              f" {cpu_text(cpu)}; all {n} recorded (median) {ms(summary[side][3])}"
               + (f"  [{late} tick(s) started late]" if late else ""))
-    for side in SIDES[:-1]:
-        if side in summary and "bare" in summary:
-            c, b = summary[side], summary["bare"]
-            print(f"  ratio {side}/bare: delay median {nice_ratio(c[0], b[0])}, p95 {nice_ratio(c[1], b[1])},"
-                  f" CPU/run {nice_ratio(c[2], b[2])}, recorded {nice_ratio(c[3], b[3])}")
+    print(job_alone_text(work, stamp))
+    for side in supervisors():
+        for bare in BARES:
+            if side in summary and bare in summary:
+                c, b = summary[side], summary[bare]
+                print(f"  ratio {side}/{bare}: delay median {nice_ratio(c[0], b[0])}, p95 {nice_ratio(c[1], b[1])},"
+                      f" CPU/run {nice_ratio(c[2], b[2])}, recorded {nice_ratio(c[3], b[3])};"
+                      f" whole process {nice_ratio(c[4], b[4])}, CPU/run (with its jobs) {nice_ratio(c[5], b[5])}")
 
 
 def w3(work: Path, stamp: str, sizes: list[int], repeat: int) -> None:
@@ -244,22 +308,25 @@ def w3(work: Path, stamp: str, sizes: list[int], repeat: int) -> None:
             started = min(len(t.starts) for t in ticks)
             rec = statistics.median(t.recorded if t.recorded is not None else float("nan") for t in ticks)
             peak = max(t.peak_mib for t in ticks)
-            cpu_run = sum(t.cpu for t in ticks) / (n * len(ticks))
-            figures[side] = (last, rec, peak, cpu_run)
+            cpu = cpu_figures(ticks, n * len(ticks))
+            figures[side] = (last, rec, peak, *cpu)
             late = sum(t.late for t in ticks)
             print(f"  {name}: started {started}/{n}, last start {last:6.2f} s, all recorded {rec:6.2f} s,"
-                  f" peak RSS {peak:6.1f} MiB, CPU/run {ms(cpu_run)}" + (f"  [{late} late]" if late else ""))
-        for side in SIDES[:-1]:
-            c, b = figures[side], figures["bare"]
-            print(f"  ratio {side}/bare: last start {nice_ratio(c[0], b[0])}, all recorded {nice_ratio(c[1], b[1])},"
-                  f" peak RSS {nice_ratio(c[2], b[2])}, CPU/run {nice_ratio(c[3], b[3])}")
+                  f" peak RSS {peak:6.1f} MiB, {cpu_text(cpu)}" + (f"  [{late} late]" if late else ""))
+        print(job_alone_text(work, stamp))
+        for side in supervisors():
+            for bare in BARES:
+                c, b = figures[side], figures[bare]
+                print(f"  ratio {side}/{bare}: last start {nice_ratio(c[0], b[0])}, all recorded {nice_ratio(c[1], b[1])},"
+                      f" peak RSS {nice_ratio(c[2], b[2])}, CPU/run {nice_ratio(c[3], b[3])};"
+                      f" whole process {nice_ratio(c[4], b[4])}, CPU/run (with its jobs) {nice_ratio(c[5], b[5])}")
 
 
 def w4(work: Path, size: int, repeat: int) -> None:
     command = f"head -c {size} /dev/zero"
     cap = f"{size * 3 // 2000000}M"
     modes = {"bare (file as stdout)": ("bare", "")}
-    for side in SIDES[:-1]:
+    for side in supervisors():
         modes[f"{side}, 100 MiB cap"] = (side, "")
         modes[f"{side}, whole (cap {cap})"] = (side, f"max-log-size={cap}")
     results: dict[str, list[Tick]] = {name: [] for name in modes}
@@ -301,7 +368,7 @@ def main() -> None:
     for spec in args.tree:
         label, _, path = spec.partition("=")
         TREES[label] = Path(path).resolve()
-        SIDES.insert(-1, label)
+        SIDES.insert(len(supervisors()), label)
     WIDTH = max(len(s) for s in SIDES)
     only = {w.strip().upper() for w in args.only.split(",")}
     print(f"bench_supervisor: {time.strftime('%Y-%m-%d %H:%M %Z')}, {env_note()}, {sys.executable}")
