@@ -14,7 +14,7 @@ waitpid thread per child). W4 compares with `bare` only (its job's output straig
                (cronplus with its default 100 MiB cap and with a cap above the size; bare: file as stdout)
 
 No waiting for real minutes: every tick is a fresh supervisor (tests/shifted_run.py) or bare loop
-started on a clock shifted so that its next minute boundary is a few seconds away. The two sides
+started on a clock shifted so that its next minute boundary is a few seconds away. The sides
 alternate tick by tick, so a change in the machine's load hits all alike. Per-run CPU is summed
 over each tick's window, from 0.8 s before the boundary until 0.3 s after the tick's last
 record, and divided by the runs, three ways (W2, W3):
@@ -27,10 +27,12 @@ record, and divided by the runs, three ways (W2, W3):
                            the stamp, and for cronplus, a child subreaper, its jobs' orphans). All
                            jobs are reaped when their records are written, so none is missing.
 The last two are read in clock ticks (10 ms; the kernel counts ns and rounds each field down
-when read), so a window's figure is within 20 ms (40 ms with its jobs): over a tick of 20 runs
-that is up to 1-2 ms a run, over 4 such ticks 0.25-0.5 ms, over 500-1,000 runs 0.02-0.08 ms; as
-a mean per run over 80 or more runs it is sound, not for one run. The jobs alone (`sh -c
-stamp`) cost ~1.0 ms a run here, so "with its jobs" reads ~1 ms above the bare loops' own CPU.
+when read), so a window's figure is off by less than 20 ms (40 ms with its jobs), typically ~6
+ms (~8 ms), independently from window to window. Per run that is ~0.15 ms (~0.2 ms) over W2's
+4 ticks of 20 runs and ~0.01-0.02 ms over W3's 500-1,000 runs: a sound mean per run over many
+runs, not a figure for one run or one tick of 20. The job alone (`sh -c stamp`) is measured
+apart, 100 runs from this harness (getrusage, microseconds), and printed under each table as
+the check: a side's "with its jobs" less its "whole process" should read about that (~1 ms).
 "Recorded": polling every 10 ms until every run is final in history.db (cronplus) or every
 child is reaped and its line written (bare loops), then the newest mtime of those files
 (history.db and its WAL; the bare loop's record file): when the last record landed (a file time

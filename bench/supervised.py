@@ -189,8 +189,9 @@ def tree_rss_mib(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> tuple[float, int]:
-    """CPU seconds on all threads (schedstat: nanoseconds, not 10 ms clock ticks) and voluntary
-    context switches (each a wake-up from a sleep) of one process."""
+    """CPU seconds on all live threads (schedstat: nanoseconds, not 10 ms clock ticks) and voluntary
+    context switches (each a wake-up from a sleep) of one process. A thread that has exited is
+    no longer listed, so its CPU is missing from a difference of two reads: stat_cpu_seconds has it."""
     ns = switches = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
