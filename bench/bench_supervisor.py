@@ -27,8 +27,8 @@ record, and divided by the runs, three ways (W2, W3):
                            the stamp, and for cronplus, a child subreaper, its jobs' orphans). All
                            jobs are reaped when their records are written, so none is missing.
 The last two are read in clock ticks (10 ms; the kernel counts ns and rounds each field down
-when read), so a window's figure is off by less than 20 ms (40 ms with its jobs), typically ~6
-ms (~8 ms), independently from window to window. Per run that is ~0.15 ms (~0.2 ms) over W2's
+when read: stat_cpu_delta says how that is made unbiased), so a window's figure is off by less
+than 20 ms (40 ms with its jobs), typically ~6 ms (~8 ms), independently from window to window. Per run that is ~0.15 ms (~0.2 ms) over W2's
 4 ticks of 20 runs and ~0.01-0.02 ms over W3's 500-1,000 runs: a sound mean per run over many
 runs, not a figure for one run or one tick of 20. The job alone (`sh -c stamp`) is measured
 apart, 100 runs from this harness (getrusage, microseconds), and printed under each table as
@@ -74,7 +74,8 @@ from supervised import (  # noqa: E402
     sleep_until,
     start_bare,
     start_cronplus,
-    stat_cpu_seconds,
+    stat_cpu_delta,
+    stat_cpu_ticks,
     stop,
     tree_rss_mib,
     write_crontab,
@@ -151,7 +152,7 @@ def one_tick(work: Path, side: str, crontab: Path, n: int, *, lead: float, tag: 
         proc = start_bare(work, crontab, tag, offset, 2, side)  # 2: still alive (asleep) after the tick
     tick = Tick(boundary, late=time.time() > boundary - 0.8)
     sleep_until(boundary - 0.8)
-    cpu0, (whole0, jobs0) = cpu_seconds(proc.pid)[0], stat_cpu_seconds(proc.pid)
+    cpu0, stat0 = cpu_seconds(proc.pid)[0], stat_cpu_ticks(proc.pid)
     while time.time() < boundary + timeout:
         if time.time() > boundary and recorded_count(side, work, tag) >= n:
             tick.recorded = min(time.time(), last_write(record_files(side, work, tag))) - boundary
@@ -159,8 +160,7 @@ def one_tick(work: Path, side: str, crontab: Path, n: int, *, lead: float, tag: 
         time.sleep(0.01)
     time.sleep(0.3)  # what follows a record (after-commit work) belongs to the run too
     tick.cpu = cpu_seconds(proc.pid)[0] - cpu0
-    whole, jobs = stat_cpu_seconds(proc.pid)
-    tick.cpu_whole, tick.cpu_jobs = whole - whole0, jobs - jobs0
+    tick.cpu_whole, tick.cpu_jobs = stat_cpu_delta(stat0, stat_cpu_ticks(proc.pid))
     tick.peak_mib = rss_mib(proc.pid)[1]
     stop(proc)
     if stamps is not None:

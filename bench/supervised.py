@@ -191,7 +191,7 @@ def tree_rss_mib(pid: int) -> float:
 def cpu_seconds(pid: int) -> tuple[float, int]:
     """CPU seconds on all live threads (schedstat: nanoseconds, not 10 ms clock ticks) and voluntary
     context switches (each a wake-up from a sleep) of one process. A thread that has exited is
-    no longer listed, so its CPU is missing from a difference of two reads: stat_cpu_seconds has it."""
+    no longer listed, so its CPU is missing from a difference of two reads: stat_cpu_ticks has it."""
     ns = switches = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -206,15 +206,28 @@ def cpu_seconds(pid: int) -> tuple[float, int]:
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def stat_cpu_seconds(pid: int) -> tuple[float, float]:
-    """(own, reaped children's) CPU seconds of one process from /proc/PID/stat (proc(5)): own is
-    utime+stime (fields 14-15) of the whole thread group, threads that have exited included;
-    children's is cutime+cstime (fields 16-17): every child it (any of its threads) has waited
-    for, with what those had reaped in turn. The kernel keeps both in ns and reads them out in
-    clock ticks (10 ms here), so a difference of two reads is within 2 ticks per pair."""
+def stat_cpu_ticks(pid: int) -> tuple[int, int, int, int]:
+    """(utime, stime, cutime, cstime) of one process from /proc/PID/stat (proc(5) fields 14-17),
+    in clock ticks (10 ms here). utime+stime is the whole thread group's CPU, threads that have
+    exited included; cutime+cstime is every child's it (any of its threads) has waited for, with
+    what those had reaped in turn. The kernel keeps each in ns and rounds it down when read."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # after "(comm)": field 3 on
     utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
-    return (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
+    return utime, stime, cutime, cstime
+
+
+def stat_cpu_delta(before: tuple[int, int, int, int], after: tuple[int, int, int, int]) -> tuple[float, float]:
+    """(own, reaped children's) CPU seconds between two stat_cpu_ticks reads of a process that
+    reaped children in between. Each field is rounded down when read, by half a tick on average,
+    so a difference is within a tick per field, unbiased when both reads lost their half tick;
+    a children's field that read 0 before was exactly 0 (nothing reaped yet: the bench reads it
+    in a fresh process), so the half tick its later read lost is added back. Without that, a W2
+    tick of 20 runs read ~10 ms, 0.5 ms a run, low: its jobs read 0.6 ms a run against 1.0 ms
+    measured apart (job_cpu_alone). An own field may read 0 at the start too, but then it may as
+    well be a few ms, so the own figure may read up to half a tick low per window."""
+    own = after[0] + after[1] - before[0] - before[1]
+    children = sum(a - b + (0.5 if b == 0 else 0.0) for a, b in zip(after[2:], before[2:], strict=True))
+    return own / CLK_TCK, children / CLK_TCK
 
 
 def job_cpu_alone(command: str, runs: int = 100) -> float:
