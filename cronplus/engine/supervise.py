@@ -65,7 +65,8 @@ async def _supervise(spawned: Spawned, cancel: asyncio.Event | None) -> AttemptR
                 await spawned.cgroup.emptied(CGROUP_EMPTY_S)  # dead before its cgroup is removed (EBUSY)
         status = await exit_task
         assert pump.eof is not None
-        await asyncio.wait({pump.eof}, timeout=OUTPUT_GRACE)
+        if not pump.eof.done():  # most jobs' pipe closed with their exit: no wait, no timer
+            await asyncio.wait({pump.eof}, timeout=OUTPUT_GRACE)
         pump.drain_now()
     except BaseException:
         # Our caller gave up on us (task cancelled) or a callback failed: never leave the job

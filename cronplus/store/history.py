@@ -34,12 +34,14 @@ from cronplus.store.api import (  # RunStart: the shared API, re-exported
 )
 from cronplus.store.checkpoint import Checkpointer
 from cronplus.store.readhistory import (  # the shared API, re-exported
+    COLUMNS,
     RUN_JSON_KEYS,
     NoHistoryError,
     ReadHistory,
     file_size,
     open_readonly,
     pairs_json,
+    record_from_row,
     run_json,
 )
 from cronplus.store.remoteruns import RemoteRuns
@@ -300,17 +302,17 @@ class History(RowDetails, ReadHistory, RemoteRuns):  # RemoteRuns: queue= runs (
         log_bytes = file_size(row["log_path"])
         fence, owned = "" if owner is None else " AND owner = ?", ", owner = NULL" if final else ""  # a retry stays its owner's
         with self._transaction() as conn:
-            done = conn.execute(
+            done = conn.execute(  # RETURNING: the record without a second query (SQLite >= 3.35)
                 "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, signal = ?, reason = ?, final = ?,"
-                f" log_bytes = ?{owned} WHERE run_id = ?{fence}",
+                f" log_bytes = ?{owned} WHERE run_id = ?{fence} RETURNING {COLUMNS}",
                 (str(status), ended_at, exit_code, signal, reason, int(final), log_bytes, run_id,
                  *(() if owner is None else (owner,))),
-            ).rowcount
-            if owner is not None and not done:
-                raise RunTaken(f"run {run_id} is no longer {owner}'s")
-        record = self.get_run(run_id)
-        assert record is not None
-        return record
+            ).fetchall()  # stepped to its end inside the transaction: the commit finds no statement in progress
+            if not done:
+                if owner is not None:
+                    raise RunTaken(f"run {run_id} is no longer {owner}'s")
+                raise CronplusError(f"no run {run_id} in history")
+        return record_from_row(done[0])
 
     def record_not_run(
         self,
