@@ -208,7 +208,7 @@ def w1_pipeline(work: Path, label: str) -> tuple[Path, float]:
     due: "pool+sensor"); and the same with the sensor's job due 2 s after its start, its sensor
     (`false`) then probed every 30 s throughout ("sensor waiting")."""
     due = label == "sensor waiting"
-    crontab = work / f"w1-{'due' if due else 'idle'}.crontab"
+    crontab = work / "etc" / f"w1-{'due' if due else 'idle'}.crontab"
     write_crontab(crontab, 49, "true", schedule="0 0 1 1 *", annotation="pool=one")
     offset, schedule = 0.0, "0 0 1 1 *"
     if due:  # its minute is the shifted clock's next one
@@ -225,7 +225,7 @@ W1_EXTRA: list[str] = []  # --w1-pipeline: "pool+sensor", "sensor waiting" (w1_p
 
 def w1(work: Path, seconds: float) -> None:
     """All sides at once (they are idle)."""
-    crontab = work / "w1.crontab"
+    crontab = work / "etc" / "w1.crontab"
     write_crontab(crontab, 50, "true", schedule="0 0 1 1 *")
     procs = {side: start_bare(work, crontab, f"w1-{side}", 0.0, 10**6, side) if side in BARES
              else start_cronplus(work, crontab, work / f"state-w1-{side}", 0.0, f"w1-{side}", TREES[side])
@@ -262,7 +262,7 @@ def w2(work: Path, stamp: str, ticks: int) -> None:
     for i in range(ticks):
         for side in SIDES:
             out = work / f"w2.{side}.stamps"
-            crontab = work / f"w2-{side}.crontab"
+            crontab = work / "etc" / f"w2-{side}.crontab"
             write_crontab(crontab, n, f"{stamp} {out} {{i}}")
             results[side].append(one_tick(work, side, crontab, n, lead=4.0, tag=f"w2-{side}-{i}", stamps=out))
     print(f"W2 start delay, {n} jobs * * * * *, {ticks} tick(s) a side, alternating:")
@@ -297,7 +297,7 @@ def w3(work: Path, stamp: str, sizes: list[int], repeat: int) -> None:
         for i in range(repeat):
             for side in SIDES:
                 out = work / f"w3.{side}.stamps"
-                crontab = work / f"w3-{side}.crontab"
+                crontab = work / "etc" / f"w3-{side}.crontab"
                 write_crontab(crontab, n, f"{stamp} {out} {{i}}")
                 results[side].append(one_tick(work, side, crontab, n, lead=4.0 + n / 250, tag=f"w3-{side}-{i}",
                                               stamps=out, timeout=120))
@@ -334,7 +334,7 @@ def w4(work: Path, size: int, repeat: int) -> None:
     results: dict[str, list[Tick]] = {name: [] for name in modes}
     for i in range(repeat):
         for name, (side, annotation) in modes.items():
-            crontab = work / f"w4-{side}.crontab"
+            crontab = work / "etc" / f"w4-{side}.crontab"
             write_crontab(crontab, 1, command, annotation=annotation)
             os.sync()  # no dirty pages from the previous run
             results[name].append(one_tick(work, side, crontab, 1, lead=4.0, tag=f"w4-{side}-{i}", stamps=None))
@@ -376,6 +376,10 @@ def main() -> None:
     print(f"bench_supervisor: {time.strftime('%Y-%m-%d %H:%M %Z')}, {env_note()}, {sys.executable}")
     with tempfile.TemporaryDirectory(prefix="bench-supervisor-") as tmp:
         work = Path(tmp)
+        # The crontabs' own directory, as a real one is (/etc/cron.d, ~/.config/cronplus): the jobs'
+        # stamps and the bare loops' files are written in `work`, not beside the crontab the
+        # supervisor watches for edits (a directory its jobs write into wakes that watcher per run).
+        (work / "etc").mkdir()
         stamp = compile_stamp(work)
         if args.w1_pipeline:
             W1_EXTRA.extend(["pool+sensor", "sensor waiting"])
