@@ -114,17 +114,10 @@ def prepare_log(log_path: str | os.PathLike[str]) -> int:
     in the log's place, opened now as `open_log` opens it (truncated, or refused: a symlink, a
     FIFO; a symlink as the job's directory: ENOTDIR/ELOOP), so a reused path (a sensor's 0.log)
     starts empty as before."""
-    directory, name = os.path.split(os.fspath(log_path))
-    try:
-        dir_fd = os.open(directory or ".", _DIR_FLAGS)
-    except FileNotFoundError:  # a new job (or log root): nothing can be in the log's place
+    try:  # one lstat: whatever is found (through a symlinked directory too) goes to open_log, which refuses it
+        os.lstat(log_path)
+    except FileNotFoundError:  # a new run's path, a new job (or log root): nothing in the log's place
         return -1
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return -1
-    finally:
-        os.close(dir_fd)
     return open_log(log_path)
 
 
