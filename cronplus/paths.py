@@ -14,6 +14,7 @@ from typing import Any
 SYSTEM_CRONTAB = Path("/etc/cronplus/crontab")
 SYSTEM_STATE = Path("/var/lib/cronplus")
 SYSTEM_LOGS = Path("/var/log/cronplus")
+RUNTIME_VARS = ("RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -25,6 +26,9 @@ class Paths:
     # `--db URL|PATH` / CRONPLUS_DB; None: the state dir's history.db. Never in a repr: a URL may
     # hold a password (store.open.shown prints it).
     db_url: str | None = field(default=None, repr=False)
+    # RUNTIME_DIRECTORY and XDG_RUNTIME_DIR of the environment resolved from, as (name, value)
+    # pairs: rundir.outputs_dir picks where $CRONPLUS_OUTPUT files go from them.
+    runtime_env: tuple[tuple[str, str], ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -142,6 +146,7 @@ def resolve(
         log_dir=logs,
         system=is_system_format(crontab_path, system),
         db_url=db if db is None or "://" in db else str(_expand(db, env)),
+        runtime_env=tuple((name, env[name]) for name in RUNTIME_VARS if env.get(name)),
     )
 
 

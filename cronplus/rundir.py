@@ -1,0 +1,131 @@
+"""Where attempts' `$CRONPLUS_OUTPUT` files are made (engine/runio.py OutputFile): in a runtime
+directory (a tmpfs under systemd and pam_systemd) when there is one, else in the state directory.
+Creating a file costs ~4 us of the supervisor's CPU on tmpfs against 100-200 us on an ext4 without
+a journal (ext4_create scans the inode table for a recently deleted inode), for every run.
+
+`outputs_dir(state_dir, env)`, the first that fits:
+1. `$RUNTIME_DIRECTORY/outputs/<key>` (systemd's RuntimeDirectory=; its first entry when it is a
+   colon list);
+2. `$XDG_RUNTIME_DIR/cronplus/outputs/<key>`, only when that base is a directory of ours (not a
+   symlink, owned by our euid, mode 0700: what pam_systemd makes); any other base is skipped
+   without a word (root under sudo may carry a user's variable: it is not ours);
+3. `<state_dir>/outputs`, as before.
+`<key>` is 16 hex digits of the SHA-256 of the state dir's resolved path. A runtime base is shared
+(by every supervisor of a user, or inherited by what a unit starts), while runio.sweep, at a
+supervisor's start, removes every `.out` file of another pid in its directory: that is safe only
+in a directory one state dir owns, since one supervisor or in-process run holds a state dir at a
+time (control.SupervisorLock).
+
+Directories made here are 0700. The base and each directory below it must be a directory, not a
+symlink, owned by our euid and not writable by group or others; otherwise one warning line (the
+"cronplus" logger) names the path, what is wrong, what to do and where the files go instead, and
+the next choice is tried; never an exception. Checked once, when the supervisor (or the
+in-process run) starts: below a base that no one else may write, no one can swap a directory
+afterwards. Nothing here is on the `cronplus --help` path (service modules import it lazily).
+No /dev/shm or /tmp: shared sticky directories where another user can squat a name first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cronplus.errors import escape
+
+if TYPE_CHECKING:
+    from cronplus.paths import Paths
+
+log = logging.getLogger("cronplus")
+
+WHAT = "$CRONPLUS_OUTPUT files"
+
+
+class _Refused(Exception):
+    """A runtime directory we must not use: `str()` says why, and what to do."""
+
+
+def outputs_dir(state_dir: Path, env: Mapping[str, str]) -> Path:
+    """The directory for `state_dir`'s outputs files, made (0700) and checked when it is a
+    runtime one; `env` supplies RUNTIME_DIRECTORY and XDG_RUNTIME_DIR. See the module docstring."""
+    key = state_key(state_dir)
+    refusals: list[str] = []
+    chosen: Path | None = None
+    runtime = env.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if runtime and os.path.isabs(runtime):
+        chosen = _below(Path(runtime), ("outputs", key), refusals)
+    xdg = env.get("XDG_RUNTIME_DIR", "")
+    if chosen is None and xdg and os.path.isabs(xdg) and _is_session_runtime_dir(Path(xdg)):
+        chosen = _below(Path(xdg), ("cronplus", "outputs", key), refusals)
+    if chosen is None:
+        chosen = Path(state_dir).absolute() / "outputs"
+    for refusal in refusals:
+        log.warning("not using %s; they go to %s instead", refusal, escape(str(chosen)))
+    return chosen
+
+
+def state_key(state_dir: Path) -> str:
+    """16 hex digits naming `state_dir` (its resolved path: two spellings of one state dir, as
+    they share one lock, share one directory, whose leftovers are then swept)."""
+    try:
+        resolved = Path(state_dir).resolve()
+    except OSError:  # a loop of symlinks: the state dir's own check reports it
+        resolved = Path(state_dir).absolute()
+    return hashlib.sha256(os.fsencode(resolved)).hexdigest()[:16]
+
+
+def _is_session_runtime_dir(path: Path) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077 == 0
+
+
+def _below(base: Path, parts: tuple[str, ...], refusals: list[str]) -> Path | None:
+    """base/parts..., each made 0700 when missing and checked; None (with the refusal noted)
+    when one is not fit."""
+    try:
+        _check(base)
+        path = base
+        for part in parts:
+            path = path / part
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise _Refused(f"{escape(str(path))} for {WHAT}: cannot create it: {exc.strerror or exc}") from None
+            _check(path)
+    except _Refused as refused:
+        refusals.append(str(refused))
+        return None
+    return path
+
+
+def _check(path: Path) -> None:
+    """Raise _Refused unless `path` is a directory (not a symlink) of ours that only we may write."""
+    shown = f"{escape(str(path))} for {WHAT}"
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise _Refused(f"{shown}: {exc.strerror or exc}") from None
+    euid = os.geteuid()
+    if stat.S_ISLNK(st.st_mode):
+        raise _Refused(f"{shown}: it is a symbolic link (remove it)")
+    if not stat.S_ISDIR(st.st_mode):
+        raise _Refused(f"{shown}: it is not a directory (remove it)")
+    if st.st_uid != euid:
+        raise _Refused(f"{shown}: it is owned by uid {st.st_uid}, not by us (uid {euid}) (remove it, or chown it)")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o022:
+        raise _Refused(f"{shown}: another user may write in it (mode {mode:04o}; chmod 700 it)")
+
+
+def outputs_dir_of(paths: Paths) -> Path:
+    """outputs_dir for `paths`' state dir, from the environment `paths` was resolved from."""
+    return outputs_dir(paths.state_dir, dict(paths.runtime_env))
