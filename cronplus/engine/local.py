@@ -1,7 +1,8 @@
 """The local executor: an attempt is a subprocess of the supervisor, run as cron runs it
 (runner.spawn_attempt, synchronous), waited for in the loop (supervise.supervise). Its output
 is <log_dir>/<job>/<attempt_id>.log on this host; its $CRONPLUS_OUTPUT file is made in
-`outputs_dir` (<state>/outputs under a supervisor; beside the log directory by default) and read
+`outputs_dir` (rundir.outputs_dir under a supervisor: a runtime directory, else <state>/outputs;
+beside the log directory by default: the engine reads no environment) and read
 into the result (runio.py). With `excerpts` (a store shared by several hosts) the result carries
 the log's capped head and tail for the run's row (outputexcerpt.py). The contract is executor.py's."""
 

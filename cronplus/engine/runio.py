@@ -10,8 +10,9 @@ triggered chain do not inherit them (they get their upstreams' outputs instead):
 is the named job's.
 
 Outputs (GitHub Actions' `$GITHUB_OUTPUT` convention): every attempt gets `$CRONPLUS_OUTPUT`,
-the path of a fresh empty file (0600, created O_EXCL under the state directory, removed after
-the attempt). The `KEY=VALUE` lines written there are the attempt's outputs, read after it ended
+the path of a fresh empty file (0600, created O_EXCL in the directory rundir.py picks: a runtime
+directory (tmpfs) when there is one, else the state directory's `outputs`; removed after the
+attempt). The `KEY=VALUE` lines written there are the attempt's outputs, read after it ended
 (the first MAX_OUTPUT_BYTES only: a bigger file is cut there and the run's reason says so), and
 also the multi-line form `KEY<<DELIM`, lines, `DELIM`. Keys as parameters' (case kept);
 a bad line is skipped and named in the note; the last of a repeated key wins. The after= jobs of
@@ -239,7 +240,8 @@ class OutputFile:
 def sweep(directory: Path) -> int:
     """Remove the outputs files a dead supervisor left (killed between an attempt's start and its
     end: `<run_id>.<pid>.out` of another pid). Only one supervisor or in-process trigger runs
-    per state directory (control.SupervisorLock), so another pid's file is nobody's now."""
+    per state directory (control.SupervisorLock), and each state directory has a directory of
+    its own (rundir.py, also in a shared runtime directory), so another pid's file is nobody's now."""
     mine = f".{os.getpid()}.out"
     removed = 0
     try:

@@ -113,6 +113,7 @@ def backfill_in_process(paths: Paths, crontab: Crontab, request: BackfillRequest
     from cronplus.alerts.delivery import DeliveryWorker
     from cronplus.engine.backfill import check_range
     from cronplus.engine.scheduler import Scheduler
+    from cronplus.rundir import outputs_dir_of
     from cronplus.store.open import open_writer
 
     job = crontab.job(request.job)
@@ -125,7 +126,7 @@ def backfill_in_process(paths: Paths, crontab: Crontab, request: BackfillRequest
         try:
             scheduler = Scheduler(crontab, history=history, alerting=Alerting(history, wake=worker.wake),
                                   log_dir=paths.log_dir, owner=owner, scheduling=False,
-                                  outputs_dir=paths.state_dir / "outputs")
+                                  outputs_dir=outputs_dir_of(paths))
             answer = prepare(scheduler, request)
             if isinstance(answer, BackfillRefusal):
                 scheduler.store.close()

@@ -108,6 +108,7 @@ class Daemon:
         from cronplus.alerts.delivery import DeliveryWorker
         from cronplus.engine.outage import replay_held
         from cronplus.engine.recovery import recover
+        from cronplus.rundir import outputs_dir_of
         from cronplus.store.heldwrites import HELD_FILE
         from cronplus.store.open import open_writer
 
@@ -124,9 +125,10 @@ class Daemon:
         bus.subscribe(events.Stepped, self._status_on, transactional=False)
         bus.subscribe(events.ConfigReloaded, self._status_on, transactional=False)
         replay_held(self.history, self.crontab, bus, self.paths.state_dir / HELD_FILE)  # ends kept while the database was away
+        outputs = outputs_dir_of(self.paths)  # a runtime dir (tmpfs) when there is one
         # queue= jobs go to Celery workers (service/remotes.py); celery is imported only when the crontab has one
         self.executor = remotes.executor(history=self.history, broker=self.settings.broker, log_dir=self.paths.log_dir,
-                                         outputs_dir=self.paths.state_dir / "outputs", clock=clock)
+                                         outputs_dir=outputs, clock=clock)
         adopted = remotes.adopt(self.executor, self.history, owner=self.owner)  # awaited, not interrupted
         recover(self.history, self.crontab, bus, owner=self.owner, clock=clock)  # a killed supervisor's runs
         remotes.check(self.executor, self.crontab)
@@ -134,7 +136,7 @@ class Daemon:
         self.worker.start()  # after the first reads: a corrupt history.db is one line, not a thread's
         self.scheduler = Scheduler(self.crontab, history=self.history, alerting=None, bus=bus,
                                    log_dir=self.paths.log_dir, owner=self.owner, clock=clock,
-                                   outputs_dir=self.paths.state_dir / "outputs",
+                                   outputs_dir=outputs,
                                    max_running=self.settings.max_running, executor=self.executor)
         self.scheduler.store.on_change = self._status
         from cronplus.service.heartbeat import start_lease  # a shared store's lease; None on SQLite

@@ -32,6 +32,7 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False, params: 
     Raises chain.TriggerRefused when after= does not allow the run (and not `force`)."""
     from cronplus.alerts.alerting import Alerting
     from cronplus.alerts.delivery import DeliveryWorker
+    from cronplus.rundir import outputs_dir_of
     from cronplus.store.open import open_writer
 
     crontab = load(paths)
@@ -47,11 +48,12 @@ def trigger_in_process(paths: Paths, name: str, *, force: bool = False, params: 
         worker = DeliveryWorker(paths.db)
         try:
             alerting = Alerting(history, wake=worker.wake)
+            outputs = outputs_dir_of(paths)  # a runtime dir (tmpfs) when there is one
             scheduler = Scheduler(crontab, history=history, alerting=alerting, log_dir=paths.log_dir,
-                                  owner=owner_id(), scheduling=False, outputs_dir=paths.state_dir / "outputs",
+                                  owner=owner_id(), scheduling=False, outputs_dir=outputs,
                                   executor=remotes.executor(
                                       history=history, broker=None, log_dir=paths.log_dir,
-                                      outputs_dir=paths.state_dir / "outputs", clock=SystemClock()))  # queue=: fails, said so
+                                      outputs_dir=outputs, clock=SystemClock()))  # queue=: fails, said so
             loop = asyncio.get_running_loop()
             signals = StopSignals(loop)  # before the row exists: no run is left `running`
             serve = loop.create_task(scheduler.serve())

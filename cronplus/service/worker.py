@@ -115,6 +115,7 @@ def _notify_systemd() -> None:
 
 def run_worker(settings: WorkerSettings) -> int:
     from cronplus.engine.celeryapp import make_app, register
+    from cronplus.rundir import outputs_dir_of
     from cronplus.service.systemd import setup_logging
     from cronplus.store.open import open_writer, shown
 
@@ -124,7 +125,7 @@ def run_worker(settings: WorkerSettings) -> int:
     host = settings.host_id or socket.gethostname()
     db = paths.db
     runs = WorkerRuns(lambda: open_writer(db, host=host), host=host, log_dir=paths.log_dir,
-                      outputs_dir=paths.state_dir / "outputs", system=paths.system)
+                      outputs_dir=outputs_dir_of(paths), system=paths.system)
     heartbeat = Heartbeat(db, host=host, every=settings.heartbeat_s)
     _refuse_a_twin(heartbeat, settings.heartbeat_s * HEARTBEAT_LEASES)
     heartbeat.start()
