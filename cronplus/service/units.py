@@ -136,12 +136,20 @@ StateDirectory=cronplus
 StateDirectoryMode=0700
 LogsDirectory=cronplus
 LogsDirectoryMode=0700
+# The jobs' $CRONPLUS_OUTPUT files in /run/cronplus (a tmpfs: making one there costs the
+# supervisor a few microseconds, on a disk up to a few hundred), root-only too; systemd removes
+# it, and whatever a killed supervisor left in it, when the unit stops.
+RuntimeDirectory=cronplus
+RuntimeDirectoryMode=0700
 """
 
 _USER_DIRECTORIES = """\
 # No StateDirectory=/LogsDirectory= here: in user units systemd < 254 puts them under
 # $XDG_CONFIG_HOME (next to the crontab) and later versions under $XDG_STATE_HOME. cronplus
 # creates $XDG_STATE_HOME/cronplus (0700) itself, the same place as when run by hand.
+# No RuntimeDirectory= either: $CRONPLUS_OUTPUT files go to $XDG_RUNTIME_DIR/cronplus, as when
+# run by hand; systemd would remove that directory at a stop, also from under a supervisor run
+# by hand.
 """
 
 _NO_SANDBOX = """\

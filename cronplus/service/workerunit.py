@@ -11,7 +11,8 @@ Contract:
   Restart=on-failure; KillMode=control-group (a job of a worker that died must not run on
   unrecorded); TimeoutStopSec= bounds the warm shutdown. The system unit runs `--system` (jobs
   as their crontab line's users) with StateDirectory=/LogsDirectory=cronplus-worker (paths.py
-  takes $STATE_DIRECTORY / $LOGS_DIRECTORY); the user unit leaves the state to cronplus.
+  takes $STATE_DIRECTORY / $LOGS_DIRECTORY) and RuntimeDirectory=cronplus-worker (rundir.py:
+  the $CRONPLUS_OUTPUT files); the user unit leaves the state to cronplus.
 - `env_file_text(values)`: KEY="value" lines as systemd's EnvironmentFile= reads them (double
   quotes, backslash escapes); a value with a newline or control character is refused.
 - The shipped systemd/cronplus-worker.service is exactly `shipped_worker_unit()`;
@@ -76,12 +77,16 @@ SyslogFacility=cron
 """
 
 _SYSTEM_DIRECTORIES = """\
-# Run logs (kept here too; their head and tail go to the shared history) and $CRONPLUS_OUTPUT
-# files: root-only, as the supervisor's.
+# Run logs (kept here too; their head and tail go to the shared history): root-only, as the
+# supervisor's.
 StateDirectory=cronplus-worker
 StateDirectoryMode=0700
 LogsDirectory=cronplus-worker
 LogsDirectoryMode=0700
+# $CRONPLUS_OUTPUT files on a tmpfs, root-only too (/run/cronplus-worker, not the supervisor's
+# /run/cronplus: systemd removes a unit's RuntimeDirectory= when that unit stops).
+RuntimeDirectory=cronplus-worker
+RuntimeDirectoryMode=0700
 # No sandboxing, for the supervisor unit's reasons (docs/systemd.md): it would apply to the jobs.
 """
 
