@@ -57,10 +57,14 @@ def supervisors() -> Iterator[list[Supervisor]]:
 
 @pytest.fixture(scope="session", autouse=True)
 def session_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """$TMPDIR for the session: children inherit it, and this process's tempfile uses it."""
+    """$TMPDIR for the session: children inherit it, and this process's tempfile uses it. No
+    runtime directory of the developer's session either (rundir.py would put the supervisors'
+    $CRONPLUS_OUTPUT files there): a test that wants one sets it."""
     tmpdir = tmp_path_factory.mktemp("TMPDIR")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TMPDIR", str(tmpdir))
+        mp.delenv("RUNTIME_DIRECTORY", raising=False)
+        mp.delenv("XDG_RUNTIME_DIR", raising=False)
         mp.setattr(tempfile, "tempdir", str(tmpdir))
         yield tmpdir
         left = sorted(p.name for p in tmpdir.iterdir())
