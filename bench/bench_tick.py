@@ -79,13 +79,14 @@ async def cronplus_ticks(crontab_path: Path, state: Path, stamps: Path, jobs: in
     from cronplus.alerts.alerting import Alerting
     from cronplus.crontab.parser import load_crontab
     from cronplus.engine.scheduler import Scheduler
+    from cronplus.rundir import outputs_dir
     from cronplus.store.history import History
 
     clock = ShiftedClock()
     clock.lead_to_next_minute(30.0)  # the supervisor starts well before its first tick
     history = History(state / "history.db")
     scheduler = Scheduler(load_crontab(crontab_path), history=history, alerting=Alerting(history),
-                          log_dir=state / "logs", owner="bench", clock=clock)
+                          log_dir=state / "logs", owner="bench", clock=clock, outputs_dir=outputs_dir(state))
     serve = asyncio.get_running_loop().create_task(scheduler.serve())
     delays: list[list[float]] = []
     seen = 0

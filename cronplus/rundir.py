@@ -49,9 +49,11 @@ class _Refused(Exception):
     """A runtime directory we must not use: `str()` says why, and what to do."""
 
 
-def outputs_dir(state_dir: Path, env: Mapping[str, str]) -> Path:
+def outputs_dir(state_dir: Path, env: Mapping[str, str] | None = None) -> Path:
     """The directory for `state_dir`'s outputs files, made (0700) and checked when it is a
-    runtime one; `env` supplies RUNTIME_DIRECTORY and XDG_RUNTIME_DIR. See the module docstring."""
+    runtime one; `env` (os.environ when None) supplies RUNTIME_DIRECTORY and XDG_RUNTIME_DIR.
+    See the module docstring."""
+    env = os.environ if env is None else env
     key = state_key(state_dir)
     refusals: list[str] = []
     chosen: Path | None = None
