@@ -89,8 +89,9 @@ def _is_session_runtime_dir(path: Path) -> bool:
 
 
 def _below(base: Path, parts: tuple[str, ...], refusals: list[str]) -> Path | None:
-    """base/parts..., each made 0700 when missing and checked; None (with the refusal noted)
-    when one is not fit."""
+    """base/parts..., each made when missing, checked, and made 0700 (others may not even list
+    the runs going on; the base keeps the mode its maker gave it); None (with the refusal
+    noted) when one is not fit."""
     try:
         _check(base)
         path = base
@@ -102,15 +103,20 @@ def _below(base: Path, parts: tuple[str, ...], refusals: list[str]) -> Path | No
                 pass
             except OSError as exc:
                 raise _Refused(f"{escape(str(path))} for {WHAT}: cannot create it: {exc.strerror or exc}") from None
-            _check(path)
+            if _check(path) != 0o700:
+                try:
+                    os.chmod(path, 0o700)
+                except OSError as exc:  # a read-only file system
+                    raise _Refused(f"{escape(str(path))} for {WHAT}: cannot chmod 700 it: {exc.strerror or exc}") from None
     except _Refused as refused:
         refusals.append(str(refused))
         return None
     return path
 
 
-def _check(path: Path) -> None:
-    """Raise _Refused unless `path` is a directory (not a symlink) of ours that only we may write."""
+def _check(path: Path) -> int:
+    """Its mode; raise _Refused unless `path` is a directory (not a symlink) of ours that only we
+    may write."""
     shown = f"{escape(str(path))} for {WHAT}"
     try:
         st = os.lstat(path)
@@ -126,6 +132,7 @@ def _check(path: Path) -> None:
     mode = stat.S_IMODE(st.st_mode)
     if mode & 0o022:
         raise _Refused(f"{shown}: another user may write in it (mode {mode:04o}; chmod 700 it)")
+    return mode
 
 
 def outputs_dir_of(paths: Paths) -> Path:

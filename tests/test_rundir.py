@@ -67,6 +67,17 @@ def test_each_state_dir_has_its_own_directory_and_two_spellings_of_one_share_it(
     assert outputs_dir(tmp_path / "one" / "x" / ".." / "state", env) == outputs_dir(first, env)
 
 
+def test_a_directory_of_ours_others_may_list_is_made_private_and_the_base_keeps_its_makers_mode(
+        tmp_path: Path, lines) -> None:
+    state, runtime = tmp_path / "state", tmp_path / "rt"
+    (runtime / "outputs").mkdir(parents=True)
+    for made in (runtime, runtime / "outputs"):
+        made.chmod(0o755)  # RuntimeDirectoryMode=0755, say
+    assert outputs_dir(state, {"RUNTIME_DIRECTORY": str(runtime)}) == runtime / "outputs" / state_key(state)
+    assert (_mode(runtime), _mode(runtime / "outputs")) == (0o755, 0o700)
+    assert lines.lines == []
+
+
 def test_an_xdg_runtime_dir_that_is_not_a_private_dir_of_ours_is_passed_over_without_a_word(tmp_path: Path,
                                                                                             lines) -> None:
     state = tmp_path / "state"
