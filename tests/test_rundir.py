@@ -185,6 +185,7 @@ def test_a_jobs_outputs_file_is_made_in_the_runtime_directory_read_into_history_
     assert json.loads(log.stdout)["outputs"] == {"score": "0.93"}
 
 
+@pytest.mark.e2e
 def test_a_refused_runtime_directory_is_one_line_on_stderr_and_the_run_keeps_its_outputs(tmp_path: Path) -> None:
     runtime, elsewhere = _private(tmp_path / "rt"), _private(tmp_path / "elsewhere")
     (runtime / "outputs").symlink_to(elsewhere)
@@ -202,6 +203,7 @@ def test_a_refused_runtime_directory_is_one_line_on_stderr_and_the_run_keeps_its
     assert os.listdir(elsewhere) == []
 
 
+@pytest.mark.e2e
 def test_a_second_supervisor_on_the_same_runtime_directory_does_not_sweep_the_firsts_live_file(
         supervisors, tmp_path: Path) -> None:
     # Each supervisor's start removes other pids' files in its outputs directory (runio.sweep):
