@@ -14,7 +14,7 @@ from typing import Any
 SYSTEM_CRONTAB = Path("/etc/cronplus/crontab")
 SYSTEM_STATE = Path("/var/lib/cronplus")
 SYSTEM_LOGS = Path("/var/log/cronplus")
-RUNTIME_VARS = ("RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR")
+RUNTIME_VARS = ("RUNTIME_DIRECTORY",)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -26,7 +26,7 @@ class Paths:
     # `--db URL|PATH` / CRONPLUS_DB; None: the state dir's history.db. Never in a repr: a URL may
     # hold a password (store.open.shown prints it).
     db_url: str | None = field(default=None, repr=False)
-    # RUNTIME_DIRECTORY and XDG_RUNTIME_DIR of the environment resolved from, as (name, value)
+    # RUNTIME_DIRECTORY of the environment resolved from, as (name, value)
     # pairs: rundir.outputs_dir picks where $CRONPLUS_OUTPUT files go from them.
     runtime_env: tuple[tuple[str, str], ...] = ()
 

@@ -1,15 +1,15 @@
-"""Where attempts' `$CRONPLUS_OUTPUT` files are made (engine/runio.py OutputFile): in a runtime
-directory (a tmpfs under systemd and pam_systemd) when there is one, else in the state directory.
-Creating a file costs ~4 us of the supervisor's CPU on tmpfs against 100-200 us on an ext4 without
-a journal (ext4_create scans the inode table for a recently deleted inode), for every run.
+"""Where attempts' `$CRONPLUS_OUTPUT` files are made (engine/runio.py OutputFile): in the unit's
+runtime directory (a tmpfs, systemd's RuntimeDirectory=) when there is one, else in the state
+directory. Creating a file costs ~4 us of the supervisor's CPU on tmpfs against 100-200 us on an
+ext4 without a journal (ext4_create scans the inode table for a recently deleted inode), every run.
 
 `outputs_dir(state_dir, env)`, the first that fits:
-1. `$RUNTIME_DIRECTORY/outputs/<key>` (systemd's RuntimeDirectory=; its first entry when it is a
-   colon list);
-2. `$XDG_RUNTIME_DIR/cronplus/outputs/<key>`, only when that base is a directory of ours (not a
-   symlink, owned by our euid, mode 0700: what pam_systemd makes); any other base is skipped
-   without a word (root under sudo may carry a user's variable: it is not ours);
-3. `<state_dir>/outputs`, as before.
+1. `$RUNTIME_DIRECTORY/outputs/<key>` (systemd's RuntimeDirectory=, system and user units alike;
+   its first entry when it is a colon list): it lives exactly as long as the unit;
+2. `<state_dir>/outputs`, as before.
+Not `$XDG_RUNTIME_DIR`: its lifetime is the user's login (the XDG base directory spec: removed
+when the user fully logs out), and a supervisor started by hand outlives a logout (nohup, tmux):
+every job would then fail to start, for want of its outputs file.
 `<key>` is 16 hex digits of the SHA-256 of the state dir's resolved path. A runtime base is shared
 (by every supervisor of a user, or inherited by what a unit starts), while runio.sweep, at a
 supervisor's start, removes every `.out` file of another pid in its directory: that is safe only
@@ -51,7 +51,7 @@ class _Refused(Exception):
 
 def outputs_dir(state_dir: Path, env: Mapping[str, str] | None = None) -> Path:
     """The directory for `state_dir`'s outputs files, made (0700) and checked when it is a
-    runtime one; `env` (os.environ when None) supplies RUNTIME_DIRECTORY and XDG_RUNTIME_DIR.
+    runtime one; `env` (os.environ when None) supplies RUNTIME_DIRECTORY.
     See the module docstring."""
     env = os.environ if env is None else env
     key = state_key(state_dir)
@@ -60,9 +60,6 @@ def outputs_dir(state_dir: Path, env: Mapping[str, str] | None = None) -> Path:
     runtime = env.get("RUNTIME_DIRECTORY", "").split(":")[0]
     if runtime and os.path.isabs(runtime):
         chosen = _below(Path(runtime), ("outputs", key), refusals)
-    xdg = env.get("XDG_RUNTIME_DIR", "")
-    if chosen is None and xdg and os.path.isabs(xdg) and _is_session_runtime_dir(Path(xdg)):
-        chosen = _below(Path(xdg), ("cronplus", "outputs", key), refusals)
     if chosen is None:
         chosen = Path(state_dir).absolute() / "outputs"
     for refusal in refusals:
@@ -78,14 +75,6 @@ def state_key(state_dir: Path) -> str:
     except OSError:  # a loop of symlinks: the state dir's own check reports it
         resolved = Path(state_dir).absolute()
     return hashlib.sha256(os.fsencode(resolved)).hexdigest()[:16]
-
-
-def _is_session_runtime_dir(path: Path) -> bool:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077 == 0
 
 
 def _below(base: Path, parts: tuple[str, ...], refusals: list[str]) -> Path | None:

@@ -1,5 +1,5 @@
-"""Where `$CRONPLUS_OUTPUT` files are made (cronplus/rundir.py): $RUNTIME_DIRECTORY, then a
-private $XDG_RUNTIME_DIR, then the state directory; a directory of each state dir's own there; a
+"""Where `$CRONPLUS_OUTPUT` files are made (cronplus/rundir.py): $RUNTIME_DIRECTORY, then the
+state directory (never $XDG_RUNTIME_DIR: it goes at logout); a directory of each state dir's own there; a
 runtime directory we must not trust is one warning line and the next choice. Real directories in
 tmp_path, real jobs through the in-process CLI and real supervisors."""
 
@@ -40,19 +40,20 @@ def _mode(path: Path) -> int:
 # ---- the choice ------------------------------------------------------------------------------
 
 
-def test_runtime_directory_comes_first_then_a_private_xdg_runtime_dir_then_the_state_dir(tmp_path: Path,
-                                                                                         lines) -> None:
+def test_runtime_directory_comes_first_then_the_state_dir_never_the_login_sessions(tmp_path: Path, lines) -> None:
     state, runtime, xdg = tmp_path / "state", _private(tmp_path / "rt"), _private(tmp_path / "xdg")
     key = state_key(state)
     assert re.fullmatch(r"[0-9a-f]{16}", key)
     both = {"RUNTIME_DIRECTORY": f"{runtime}:{tmp_path}/second", "XDG_RUNTIME_DIR": str(xdg)}
     assert outputs_dir(state, both) == runtime / "outputs" / key  # a colon list: its first entry
-    assert outputs_dir(state, {"XDG_RUNTIME_DIR": str(xdg)}) == xdg / "cronplus" / "outputs" / key
-    assert outputs_dir(state, {"RUNTIME_DIRECTORY": "", "XDG_RUNTIME_DIR": ""}) == state / "outputs"
+    # $XDG_RUNTIME_DIR goes when the user logs out; a supervisor started by hand may outlive that
+    assert outputs_dir(state, {"XDG_RUNTIME_DIR": str(xdg)}) == state / "outputs"
+    assert outputs_dir(state, {"RUNTIME_DIRECTORY": ""}) == state / "outputs"
+    assert outputs_dir(state, {"RUNTIME_DIRECTORY": "relative"}) == state / "outputs"
     assert outputs_dir(state, {}) == state / "outputs"
-    for made in (runtime / "outputs", runtime / "outputs" / key, xdg / "cronplus", xdg / "cronplus" / "outputs",
-                 xdg / "cronplus" / "outputs" / key):
+    for made in (runtime / "outputs", runtime / "outputs" / key):
         assert _mode(made) == 0o700, made
+    assert os.listdir(xdg) == []
     assert not (tmp_path / "second").exists() and not state.exists()  # the state dir's is made at the first run
     assert lines.lines == []
 
@@ -78,28 +79,6 @@ def test_a_directory_of_ours_others_may_list_is_made_private_and_the_base_keeps_
     assert lines.lines == []
 
 
-def test_an_xdg_runtime_dir_that_is_not_a_private_dir_of_ours_is_passed_over_without_a_word(tmp_path: Path,
-                                                                                            lines) -> None:
-    state = tmp_path / "state"
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o755)  # not what pam_systemd makes
-    real = _private(tmp_path / "real")
-    (tmp_path / "link").symlink_to(real)
-    for xdg in (shared, tmp_path / "link", tmp_path / "missing", Path("relative")):
-        assert outputs_dir(state, {"XDG_RUNTIME_DIR": str(xdg)}) == state / "outputs", xdg
-    assert os.listdir(shared) == [] and os.listdir(real) == []
-    assert lines.lines == []
-
-
-@ROOT_ONLY
-def test_another_users_xdg_runtime_dir_is_passed_over(tmp_path: Path, lines) -> None:
-    theirs = _private(tmp_path / "theirs")
-    os.chown(theirs, 65534, 65534)  # sudo keeping a user's variable: their directory, not ours
-    assert outputs_dir(tmp_path / "state", {"XDG_RUNTIME_DIR": str(theirs)}) == tmp_path / "state" / "outputs"
-    assert os.listdir(theirs) == [] and lines.lines == []
-
-
 # ---- refusals: one line, the next choice ---------------------------------------------------
 
 
@@ -113,14 +92,13 @@ def test_a_symlink_in_the_runtime_directory_is_refused_in_one_line_and_the_state
     assert os.listdir(elsewhere) == []  # nothing made through the link
 
 
-def test_a_directory_others_may_write_is_refused_and_a_private_xdg_runtime_dir_is_next(tmp_path: Path,
-                                                                                      lines) -> None:
-    state, runtime, xdg = tmp_path / "state", _private(tmp_path / "rt"), _private(tmp_path / "xdg")
+def test_a_directory_others_may_write_is_refused_in_one_line_and_the_state_dir_used(tmp_path: Path, lines) -> None:
+    state, runtime = tmp_path / "state", _private(tmp_path / "rt")
     open_dir = runtime / "outputs" / state_key(state)
     open_dir.mkdir(parents=True)
     open_dir.chmod(0o777)
-    chosen = outputs_dir(state, {"RUNTIME_DIRECTORY": str(runtime), "XDG_RUNTIME_DIR": str(xdg)})
-    assert chosen == xdg / "cronplus" / "outputs" / state_key(state)
+    chosen = outputs_dir(state, {"RUNTIME_DIRECTORY": str(runtime)})
+    assert chosen == state / "outputs"
     assert lines.lines == [f"not using {open_dir} for {WHAT}: another user may write in it (mode 0777; chmod 700 it);"
                            f" they go to {chosen} instead"]
 
@@ -233,10 +211,11 @@ def test_a_second_supervisor_on_the_same_runtime_directory_does_not_sweep_the_fi
 # ---- the units ---------------------------------------------------------------------------------
 
 
-def test_the_system_units_ask_systemd_for_a_private_runtime_directory_each_and_the_user_unit_for_none() -> None:
+def test_every_unit_asks_systemd_for_a_private_runtime_directory_of_its_own() -> None:
     supervisor = render_unit(user=False, exec_start=["/x", "run"])
     worker = render_worker_unit(user=False, exec_start=["/x", "worker", "--system"], env_file="/etc/default/w")
     assert "\nRuntimeDirectory=cronplus\nRuntimeDirectoryMode=0700\n" in supervisor
     # not the supervisor's: systemd removes a unit's runtime directory when that unit stops
     assert "\nRuntimeDirectory=cronplus-worker\nRuntimeDirectoryMode=0700\n" in worker
-    assert "\nRuntimeDirectory=" not in render_unit(user=True, exec_start=["/x", "run"])
+    # the user unit's own ($XDG_RUNTIME_DIR/cronplus): it lives as long as the unit, not as one login
+    assert "\nRuntimeDirectory=cronplus\nRuntimeDirectoryMode=0700\n" in render_unit(user=True, exec_start=["/x", "run"])

@@ -147,9 +147,11 @@ _USER_DIRECTORIES = """\
 # No StateDirectory=/LogsDirectory= here: in user units systemd < 254 puts them under
 # $XDG_CONFIG_HOME (next to the crontab) and later versions under $XDG_STATE_HOME. cronplus
 # creates $XDG_STATE_HOME/cronplus (0700) itself, the same place as when run by hand.
-# No RuntimeDirectory= either: $CRONPLUS_OUTPUT files go to $XDG_RUNTIME_DIR/cronplus, as when
-# run by hand; systemd would remove that directory at a stop, also from under a supervisor run
-# by hand.
+# $CRONPLUS_OUTPUT files go to the unit's own runtime directory ($XDG_RUNTIME_DIR/cronplus, a
+# tmpfs, given as $RUNTIME_DIRECTORY): it lives as long as the unit; a supervisor run by hand,
+# which may outlive the login that $XDG_RUNTIME_DIR belongs to, keeps them in its state dir.
+RuntimeDirectory=cronplus
+RuntimeDirectoryMode=0700
 """
 
 _NO_SANDBOX = """\
