@@ -6,7 +6,9 @@ ext4 without a journal (ext4_create scans the inode table for a recently deleted
 `outputs_dir(state_dir, env)`, the first that fits:
 1. `$RUNTIME_DIRECTORY/outputs/<key>` (systemd's RuntimeDirectory=, system and user units alike;
    its first entry when it is a colon list): it lives exactly as long as the unit;
-2. `<state_dir>/outputs`, as before.
+2. `<state_dir>/outputs`, as before. A system crontab's jobs of other users cannot reach a file
+   there (the state dir is 0700, and stays so): their `$CRONPLUS_OUTPUT` works under the system
+   unit (RuntimeDirectory=, whose directories are then 0711), not in a supervisor run by hand.
 Not `$XDG_RUNTIME_DIR`: its lifetime is the user's login (the XDG base directory spec: removed
 when the user fully logs out), and a supervisor started by hand outlives a logout (nohup, tmux):
 every job would then fail to start, for want of its outputs file.
@@ -49,17 +51,20 @@ class _Refused(Exception):
     """A runtime directory we must not use: `str()` says why, and what to do."""
 
 
-def outputs_dir(state_dir: Path, env: Mapping[str, str] | None = None) -> Path:
+def outputs_dir(state_dir: Path, env: Mapping[str, str] | None = None, *, other_users: bool = False) -> Path:
     """The directory for `state_dir`'s outputs files, made (0700) and checked when it is a
-    runtime one; `env` (os.environ when None) supplies RUNTIME_DIRECTORY.
-    See the module docstring."""
+    runtime one; `env` (os.environ when None) supplies RUNTIME_DIRECTORY. `other_users` (a
+    system crontab: jobs run as their line's user, each outputs file chowned to it): the runtime
+    directories are 0711 instead, so that user can reach its own file by its path (search, not
+    list: the files stay 0600, and no one but us may create there); the state dir (0700) cannot
+    serve them, and the module docstring says so. See the module docstring."""
     env = os.environ if env is None else env
     key = state_key(state_dir)
     refusals: list[str] = []
     chosen: Path | None = None
     runtime = env.get("RUNTIME_DIRECTORY", "").split(":")[0]
     if runtime and os.path.isabs(runtime):
-        chosen = _below(Path(runtime), ("outputs", key), refusals)
+        chosen = _below(Path(runtime), ("outputs", key), refusals, 0o711 if other_users else 0o700)
     if chosen is None:
         chosen = Path(state_dir).absolute() / "outputs"
     for refusal in refusals:
@@ -77,30 +82,37 @@ def state_key(state_dir: Path) -> str:
     return hashlib.sha256(os.fsencode(resolved)).hexdigest()[:16]
 
 
-def _below(base: Path, parts: tuple[str, ...], refusals: list[str]) -> Path | None:
-    """base/parts..., each made when missing, checked, and made 0700 (others may not even list
-    the runs going on; the base keeps the mode its maker gave it); None (with the refusal
-    noted) when one is not fit."""
+def _below(base: Path, parts: tuple[str, ...], refusals: list[str], mode: int) -> Path | None:
+    """base/parts..., each made when missing, checked, and given `mode` (0700: others may not
+    even list the runs going on; 0711 for other users' jobs); the base keeps the mode its maker
+    gave it, but for the search bit other users' jobs need (0711: systemd's RuntimeDirectoryMode=
+    is 0755 unless told). None (with the refusal noted) when one is not fit."""
     try:
-        _check(base)
+        have = _check(base)
+        if mode & 0o011 and have & 0o011 != 0o011:
+            _chmod(base, have | 0o011)
         path = base
         for part in parts:
             path = path / part
             try:
-                os.mkdir(path, 0o700)
+                os.mkdir(path, mode)
             except FileExistsError:
                 pass
             except OSError as exc:
                 raise _Refused(f"{escape(str(path))} for {WHAT}: cannot create it: {exc.strerror or exc}") from None
-            if _check(path) != 0o700:
-                try:
-                    os.chmod(path, 0o700)
-                except OSError as exc:  # a read-only file system
-                    raise _Refused(f"{escape(str(path))} for {WHAT}: cannot chmod 700 it: {exc.strerror or exc}") from None
+            if _check(path) != mode:
+                _chmod(path, mode)
     except _Refused as refused:
         refusals.append(str(refused))
         return None
     return path
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        os.chmod(path, mode)
+    except OSError as exc:  # a read-only file system
+        raise _Refused(f"{escape(str(path))} for {WHAT}: cannot chmod {mode:o} it: {exc.strerror or exc}") from None
 
 
 def _check(path: Path) -> int:
@@ -126,4 +138,4 @@ def _check(path: Path) -> int:
 
 def outputs_dir_of(paths: Paths) -> Path:
     """outputs_dir for `paths`' state dir, from the environment `paths` was resolved from."""
-    return outputs_dir(paths.state_dir, dict(paths.runtime_env))
+    return outputs_dir(paths.state_dir, dict(paths.runtime_env), other_users=paths.system)

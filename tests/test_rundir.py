@@ -11,6 +11,7 @@ import pwd
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -214,8 +215,39 @@ def test_a_second_supervisor_on_the_same_runtime_directory_does_not_sweep_the_fi
 def test_every_unit_asks_systemd_for_a_private_runtime_directory_of_its_own() -> None:
     supervisor = render_unit(user=False, exec_start=["/x", "run"])
     worker = render_worker_unit(user=False, exec_start=["/x", "worker", "--system"], env_file="/etc/default/w")
-    assert "\nRuntimeDirectory=cronplus\nRuntimeDirectoryMode=0700\n" in supervisor
+    # 0711: a system crontab's jobs of other users reach their own (0600, chowned) file by its path
+    assert "\nRuntimeDirectory=cronplus\nRuntimeDirectoryMode=0711\n" in supervisor
     # not the supervisor's: systemd removes a unit's runtime directory when that unit stops
-    assert "\nRuntimeDirectory=cronplus-worker\nRuntimeDirectoryMode=0700\n" in worker
+    assert "\nRuntimeDirectory=cronplus-worker\nRuntimeDirectoryMode=0711\n" in worker
     # the user unit's own ($XDG_RUNTIME_DIR/cronplus): it lives as long as the unit, not as one login
     assert "\nRuntimeDirectory=cronplus\nRuntimeDirectoryMode=0700\n" in render_unit(user=True, exec_start=["/x", "run"])
+
+
+@pytest.mark.e2e
+@ROOT_ONLY
+def test_a_system_crontab_job_of_another_user_writes_its_outputs_under_the_system_units_runtime_directory(
+        tmp_path: Path) -> None:
+    """Regression: the outputs directory was 0700 root, so a job run as its line's user could not
+    open its own (chowned) $CRONPLUS_OUTPUT: `Permission denied`, the run a success with no outputs."""
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("needs /dev/shm: a runtime base the job's user can reach (tmp_path's parents are 0700)")
+    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="cronplus-test-") as base:
+        os.chmod(base, 0o755)  # /run, say
+        _system_job_outputs(tmp_path, Path(base) / "rt")
+
+
+def _system_job_outputs(tmp_path: Path, runtime: Path) -> None:
+    runtime.mkdir(mode=0o755)  # RuntimeDirectory= as systemd makes it unless told a mode
+    (tmp_path / "sys.crontab").write_text("HOME=/\n# cronplus: name=train\n"
+                                          '0 0 * * * nobody echo score=0.93 >> "$CRONPLUS_OUTPUT"\n')
+    argv = [sys.executable, "-m", "cronplus", "--system", "--crontab", str(tmp_path / "sys.crontab"),
+            "--state-dir", str(tmp_path / "state")]
+    env = incli.base_env(HOME=str(tmp_path), RUNTIME_DIRECTORY=str(runtime))
+    done = subprocess.run([*argv, "trigger", "train", "--wait"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = subprocess.run([*argv, "log", "train", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    record = json.loads(log.stdout)
+    assert (record["status"], record["outputs"]) == ("success", {"score": "0.93"}), record
+    directory = runtime / "outputs" / state_key(tmp_path / "state")
+    assert [_mode(d) for d in (runtime, runtime / "outputs", directory)] == [0o755, 0o711, 0o711]
+    assert os.listdir(directory) == []

@@ -137,10 +137,11 @@ StateDirectoryMode=0700
 LogsDirectory=cronplus
 LogsDirectoryMode=0700
 # The jobs' $CRONPLUS_OUTPUT files in /run/cronplus (a tmpfs: making one there costs the
-# supervisor a few microseconds, on a disk up to a few hundred), root-only too; systemd removes
-# it, and whatever a killed supervisor left in it, when the unit stops.
+# supervisor a few microseconds, on a disk up to a few hundred); systemd removes it, and
+# whatever a killed supervisor left in it, when the unit stops. 0711: a job of another user
+# reaches its own file (0600, chowned to it) by its path; no one may list or create there.
 RuntimeDirectory=cronplus
-RuntimeDirectoryMode=0700
+RuntimeDirectoryMode=0711
 """
 
 _USER_DIRECTORIES = """\

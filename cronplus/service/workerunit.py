@@ -83,10 +83,11 @@ StateDirectory=cronplus-worker
 StateDirectoryMode=0700
 LogsDirectory=cronplus-worker
 LogsDirectoryMode=0700
-# $CRONPLUS_OUTPUT files on a tmpfs, root-only too (/run/cronplus-worker, not the supervisor's
-# /run/cronplus: systemd removes a unit's RuntimeDirectory= when that unit stops).
+# $CRONPLUS_OUTPUT files on a tmpfs (/run/cronplus-worker, not the supervisor's /run/cronplus:
+# systemd removes a unit's RuntimeDirectory= when that unit stops); 0711 as the supervisor's: a
+# job of another user reaches its own 0600 file by its path, no one lists or creates there.
 RuntimeDirectory=cronplus-worker
-RuntimeDirectoryMode=0700
+RuntimeDirectoryMode=0711
 # No sandboxing, for the supervisor unit's reasons (docs/systemd.md): it would apply to the jobs.
 """
 
