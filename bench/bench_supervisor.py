@@ -13,6 +13,9 @@ waitpid thread per child). W4 compares with `bare` only (its job's output straig
   W4 output:   one job writing 200 MB (and 1 GB) to stdout: time until recorded, supervisor CPU, peak RSS
                (cronplus with its default 100 MiB cap and with a cap above the size; bare: file as stdout)
 
+Supervisors run as their systemd unit runs them: with a RuntimeDirectory= on a tmpfs (a private
+directory under /dev/shm standing in for /run), where the jobs' $CRONPLUS_OUTPUT files go;
+--by-hand runs them without one (those files then go to the state dir).
 No waiting for real minutes: every tick is a fresh supervisor (tests/shifted_run.py) or bare loop
 started on a clock shifted so that its next minute boundary is a few seconds away. The sides
 alternate tick by tick, so a change in the machine's load hits all alike. Per-run CPU is summed
@@ -59,6 +62,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import supervised  # noqa: E402
 from supervised import (  # noqa: E402
     BARES,
     ROOT,
@@ -361,6 +365,8 @@ def main() -> None:
     ap.add_argument("--w4-sizes", default=None, help="W4 output sizes in MB (default 200,1000; quick 200)")
     ap.add_argument("--w1-pipeline", action="store_true",
                     help="W1 also with a pool and a sensor job configured, and with that sensor waiting")
+    ap.add_argument("--by-hand", action="store_true",
+                    help="supervisors without a RuntimeDirectory= (as run by hand: $CRONPLUS_OUTPUT files in the state dir)")
     args = ap.parse_args()
     ticks = args.ticks or (4 if args.quick else 10)
     idle = args.idle or (65.0 if args.quick else 120.0)
@@ -381,6 +387,9 @@ def main() -> None:
         # supervisor watches for edits (a directory its jobs write into wakes that watcher per run).
         (work / "etc").mkdir()
         stamp = compile_stamp(work)
+        if not args.by_hand:  # as its systemd unit runs it: RuntimeDirectory= on a tmpfs
+            supervised.RUNTIME_BASE = supervised.runtime_base(work)
+        print(f"  supervisors' RuntimeDirectory=: {supervised.RUNTIME_BASE or 'none (as run by hand)'}")
         if args.w1_pipeline:
             W1_EXTRA.extend(["pool+sensor", "sensor waiting"])
         began = time.monotonic()
@@ -393,6 +402,8 @@ def main() -> None:
                 print(f"  ({name}: {time.monotonic() - t0:.0f} s)", flush=True)
         with contextlib.suppress(OSError):
             print(f"total {time.monotonic() - began:.0f} s; {env_note()}")
+        if supervised.RUNTIME_BASE is not None:
+            shutil.rmtree(supervised.RUNTIME_BASE, ignore_errors=True)
 
 
 if __name__ == "__main__":
