@@ -12,6 +12,13 @@ or the global one) are stepped over here, the one check: its next tick advances,
 no row is written (not even `missed` after downtime); the newest tick stepped over is kept, and
 once the job is resumed, catch-up=last hands that one tick over (trigger catch_up), else it is
 only persisted as handled (ticks.LastTicks), so a restart does not see the paused ticks missed.
+On a shared store `due` first reads the pauses again (one kv range read) when a tick is due
+(after downtime or the database's return too, as those ticks are due): a pause or resume made on another host, or written
+by a command with no supervisor (`--db`), is obeyed from the next tick on, as if made here (its
+runs not yet started end too: `due` returns True, the scheduler fires PAUSED on `paused_runs`);
+an idle step reads nothing. A read that fails (the database away) keeps the pauses last known
+and takes the outage path (outage.py). On SQLite none is re-read: this supervisor is the only
+one, and a command writes the store itself only under the supervisor lock, when none runs.
 A host refusing to claim ticks (`refusing`: its clock skewed from a shared database's, or no
 lease; service/heartbeat.py) steps over every job's ticks the same way while it refuses.
 
@@ -24,6 +31,7 @@ newest, as after a supervisor's downtime.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -40,6 +48,8 @@ from cronplus.store.storeguard import Store
 
 TICK_SPACING_S = 60.0  # distinct ticks are distinct minutes: never closer than this
 TICK_TRIGGERS = (Trigger.SCHEDULE, Trigger.CATCH_UP)  # the runs that handle a job's tick (ticks.LastTicks)
+
+log = logging.getLogger("cronplus")
 
 NewTick = Callable[[JobSpec, datetime, Trigger, float], None]
 
@@ -95,12 +105,17 @@ class Ticker:
         start = max(now, last) if last is not None else now
         return schedule.next_fire(job.schedule, utc(start), job.tz)
 
-    def due(self, now: float, new_tick: NewTick) -> None:
-        """Hand every tick due at `now` to `new_tick`, jobs in dependency order."""
+    def due(self, now: float, new_tick: NewTick) -> bool:
+        """Hand every tick due at `now` to `new_tick`, jobs in dependency order. True: a job is
+        paused now by a pause read from the store (another host's): its unstarted runs end."""
         if self.store.away:  # a shared store's database: no run starts without its row (another host may claim it)
             self.outage = True
-            return
+            return False
         back, self.outage = self.outage, False
+        paused = self.store.shared and self._tick_at(now) and self._reread_pauses()  # idle: no read
+        if self.store.away:  # that read found the database away: its ticks are missed once it is back
+            self.outage = True
+            return False
         if self._first:  # ticks up to our start fell while no supervisor ran: missed
             reboot = [job.name for job in self.jobs.values() if job.schedule.reboot and self.pauses.of(job.name) is None
                       and runs_here(job.options.run_on, self.host)]
@@ -115,10 +130,11 @@ class Ticker:
         downtime = self._last_eval is not None and now - self._last_eval >= policy.BIG_JUMP_S
         if not downtime and self._nothing_due(now):  # the usual wake-up (a run's end): no job to step
             self.stepped(now)
-            return
+            return paused
         for name in self.order:
             self._tick_job(self.jobs[name], now, downtime, new_tick)
         self.stepped(now)
+        return paused
 
     def _nothing_due(self, now: float) -> bool:
         """No tick at or before `now` and nothing pending (settle, a pause, a resume): `_tick_job`
@@ -126,7 +142,25 @@ class Ticker:
         each time was O(jobs x runs) per tick (a 1,000-job tick: ~8 passes per 500 runs)."""
         if self._unsettled or self.paused_tick or self.pauses.jobs or self.pauses.everything is not None:
             return False
-        return all(tick is None or tick.timestamp() > now for tick in self.next_tick.values())
+        return not self._tick_at(now)
+
+    def _tick_at(self, now: float) -> bool:
+        """Some job's next tick is at or before `now`."""
+        return any(tick is not None and tick.timestamp() <= now for tick in self.next_tick.values())
+
+    def _reread_pauses(self) -> bool:
+        """The pauses as the shared store has them now (see the module docstring) -> True when a
+        job is paused that was not. A failed read leaves them as they were (the store is away)."""
+        fresh = Pauses.read(self.store)
+        if self.store.away:
+            return False
+        before, self.pauses = self.pauses, fresh
+        paused, resumed = fresh.newly_paused(before), before.newly_paused(fresh)
+        if paused:
+            log.info("paused on another host or by a command: %s", ", ".join(paused))
+        if resumed:
+            log.info("resumed on another host or by a command: %s", ", ".join(resumed))
+        return bool(paused)
 
     def stepped(self, now: float) -> None:
         self._first = False
@@ -161,6 +195,10 @@ class Ticker:
         with an ended attempt has started: its retry goes on, even one queued for a pool slot or
         waiting on its sensor (POOLED, SENSING), as one waiting for its delay does."""
         self._persist(self.pauses.pause(names, by, now), "pause")
+        return self.paused_runs(runs)
+
+    def paused_runs(self, runs: Iterable[Run]) -> list[Run]:
+        """Those of `runs` that handle a tick of a paused job and have not started (Ticker.pause)."""
         return [run for run in runs if run.trigger in TICK_TRIGGERS and run.record is None
                 and self.pauses.of(run.job.name) is not None]
 
