@@ -304,3 +304,21 @@ def test_a_pause_written_by_the_cli_with_no_supervisor_of_its_own_is_obeyed_by_b
     for sup in (a, b):
         assert sup.stop() == 0
         assert "Traceback" not in sup.stderr_path.read_text()
+
+
+def test_pausing_a_job_another_host_paused_keeps_the_first_pause(tmp_path: Path, pg_url: str) -> None:
+    from cronplus.engine.pausing import Pauses
+
+    async def main() -> None:
+        a, b = Host(tmp_path, pg_url, "a"), Host(tmp_path, pg_url, "b")
+        try:
+            a.sched.pause(["every"], by="alice")
+            b.clock.jump(5)
+            b.sched.pause(["every"], by="bob")  # b has had no tick since: it learns of alice's pause now
+            pause = Pauses.read(b.store).of("every")
+            assert pause is not None and (pause.by, pause.since) == ("alice", T0 - 30)
+        finally:
+            a.store.close()
+            b.store.close()
+
+    asyncio.run(main())

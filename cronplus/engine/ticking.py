@@ -16,7 +16,8 @@ On a shared store `due` first reads the pauses again (one kv range read) when a 
 (after downtime or the database's return too, as those ticks are due): a pause or resume made on another host, or written
 by a command with no supervisor (`--db`), is obeyed from the next tick on, as if made here (its
 runs not yet started end too: `due` returns True, the scheduler fires PAUSED on `paused_runs`);
-an idle step reads nothing. A read that fails (the database away) keeps the pauses last known
+an idle step reads nothing; `pause` reads them first too (a job paused elsewhere keeps its first
+since and by). A read that fails (the database away) keeps the pauses last known
 and takes the outage path (outage.py). On SQLite none is re-read: this supervisor is the only
 one, and a command writes the store itself only under the supervisor lock, when none runs.
 A host refusing to claim ticks (`refusing`: its clock skewed from a shared database's, or no
@@ -194,6 +195,8 @@ class Ticker:
         tick of a job now paused and have not started (the scheduler ends them: PAUSED). A run
         with an ended attempt has started: its retry goes on, even one queued for a pool slot or
         waiting on its sensor (POOLED, SENSING), as one waiting for its delay does."""
+        if self.store.shared and not self.store.away:  # a job another host paused keeps its since and by
+            self._reread_pauses()
         self._persist(self.pauses.pause(names, by, now), "pause")
         return self.paused_runs(runs)
 
