@@ -12,16 +12,21 @@ or the global one) are stepped over here, the one check: its next tick advances,
 no row is written (not even `missed` after downtime); the newest tick stepped over is kept, and
 once the job is resumed, catch-up=last hands that one tick over (trigger catch_up), else it is
 only persisted as handled (ticks.LastTicks), so a restart does not see the paused ticks missed.
-On a shared store `due` first reads the pauses again (one kv range read) when a tick is due
-(after downtime or the database's return too, as those ticks are due): a pause or resume made on another host, or written
-by a command with no supervisor (`--db`), is obeyed from the next tick on, as if made here (its
-runs not yet started end too: `due` returns True, the scheduler fires PAUSED on `paused_runs`);
-an idle step reads nothing; `pause` reads them first too (a job paused elsewhere keeps its first
-since and by). A read that fails (the database away) keeps the pauses last known
-and takes the outage path (outage.py). On SQLite none is re-read: this supervisor is the only
-one, and a command writes the store itself only under the supervisor lock, when none runs.
 A host refusing to claim ticks (`refusing`: its clock skewed from a shared database's, or no
 lease; service/heartbeat.py) steps over every job's ticks the same way while it refuses.
+
+Pauses made elsewhere (docs/cluster.md): on a shared store `due` first reads the pauses again
+(`_reread_pauses`: one kv range read) when some tick is due, so a pause or resume made on
+another host, or written by `cronplus pause --db URL` with no supervisor, is obeyed from the
+next tick on as if made here (a resume's catch-up=last tick runs then); an idle step reads
+nothing. A job newly paused that way: `due` returns True and the scheduler ends its runs not yet
+started (`paused_runs`, runstate's PAUSED, as Scheduler.pause); one that started before this
+host's next due tick (jitter=, an after= wait released meanwhile) goes on. `pause` reads them
+first too, so a job paused elsewhere keeps its first since and by. A read that fails (the
+database away) keeps the pauses last known and takes the outage path below. On SQLite nothing is
+re-read: a supervisor is the only one on its store, and `cronplus pause` writes the store itself
+only under the supervisor lock, that is when no supervisor runs (else it goes through its
+control socket).
 
 A shared store's database away (Store.away; engine/outage.py): no tick is handed over and none
 is due (the scheduler sleeps until Store.on_back wakes it); a tick whose run could not insert its
