@@ -23,7 +23,8 @@ nothing. A job newly paused that way: `due` returns True and the scheduler ends 
 started (`paused_runs`, runstate's PAUSED, as Scheduler.pause); one that started before this
 host's next due tick (jitter=, an after= wait released meanwhile) goes on. `pause` reads them
 first too, so a job paused elsewhere keeps its first since and by. A read that fails (the
-database away) keeps the pauses last known and takes the outage path below. On SQLite nothing is
+database away) keeps the pauses last known and the tick goes on to the outage path below (its
+runs cannot insert their rows: given back, `missed` once it is back). On SQLite nothing is
 re-read: a supervisor is the only one on its store, and `cronplus pause` writes the store itself
 only under the supervisor lock, that is when no supervisor runs (else it goes through its
 control socket).
@@ -119,9 +120,6 @@ class Ticker:
             return False
         back, self.outage = self.outage, False
         paused = self.store.shared and self._tick_at(now) and self._reread_pauses()  # idle: no read
-        if self.store.away:  # that read found the database away: its ticks are missed once it is back
-            self.outage = True
-            return False
         if self._first:  # ticks up to our start fell while no supervisor ran: missed
             reboot = [job.name for job in self.jobs.values() if job.schedule.reboot and self.pauses.of(job.name) is None
                       and runs_here(job.options.run_on, self.host)]
