@@ -3,7 +3,8 @@
 Through the running supervisor's control socket when one runs ({"cmd": "pause"|"resume",
 "jobs": [...] | null, "by": USER}: service/commands.py), which steps over the job's ticks from
 then on; with none running, straight into the store (engine/pausing.py's kv entries, under the
-supervisor lock so one starting meanwhile waits), which the supervisor reads at start. Either
+supervisor lock so one starting meanwhile waits), which the supervisor reads at start, and the
+supervisors of a shared store (PostgreSQL, `--db URL`) before their next tick. Either
 way the pause is persisted: it survives restarts and reloads. `--all` is the global pause (a
 maintenance window): no job's tick runs, running runs finish; `resume --all` lifts it (a job
 paused by name stays paused). A paused job still runs on `cronplus trigger`.
@@ -66,7 +67,8 @@ def _change(args: argparse.Namespace, *, resume: bool) -> int:
         where = "by the supervisor"
     except control.NoSupervisor:
         reply = _in_store(p, jobs, resume=resume)
-        where = "(no supervisor running: it reads this at start)"
+        where = ("in the database (the supervisors on it obey it from their next tick)" if reply.pop("shared", False)
+                 else "(no supervisor running: it reads this at start)")
     except TimeoutError:
         raise CronplusError(f"the supervisor on {p.control_socket} did not answer within 10s") from None
     if not reply.get("ok"):
@@ -101,7 +103,8 @@ def _in_store(p: Paths, jobs: list[str] | None, *, resume: bool) -> dict[str, An
 
             items = pauses.resume(jobs) if resume else pauses.pause(jobs, user(), time.time())
             store.kv_set_many(items)
+            shared = store.shared
     finally:
         lock.release()
     sys.stdout.flush()
-    return {"ok": True}
+    return {"ok": True, "shared": shared}

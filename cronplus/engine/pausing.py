@@ -5,11 +5,14 @@ survives restarts and reloads.
 * kv `pause.job.<name>`: `{"since": UNIX_S, "by": USER}` while the job is paused, "" once
   resumed (the kv table has no delete); kv `pause.all`: the same for the global pause (a
   maintenance window: every job's ticks).
-* `Pauses.read(kv)` loads them: the supervisor at start (ticking.Ticker) and every reader
-  (`jobs`, `log`, `why`, the API, /metrics).
+* `Pauses.read(kv)` loads them (one kv range read, `pause.`): the supervisor at start
+  (ticking.Ticker), and on a shared store again before each step with a tick due (another
+  host's pause, a `--db` command's: ticking.Ticker.due), and every reader (`jobs`, `log`,
+  `why`, the API, /metrics). `newly_paused(before)`: what is paused here that was not.
 * `pause(names, by, now)` / `resume(names)` (names None: the global pause) change the loaded
   state and return the kv entries the caller writes: the supervisor through its Store, a
-  command with no supervisor running straight into the store (the supervisor reads it at start).
+  command with no supervisor running straight into the store (a supervisor on that store reads
+  it at start; one on a shared store also before its next tick).
 * `of(name)` -> the `Pause` that holds a job (its own, else the global one), or None.
 
 A paused job's ticks are skipped by the ticker (not run, no row each); its runs not yet started
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cronplus.store.api import KvReader
 
+PREFIX = "pause."  # every key below: one range read
 JOB_PREFIX = "pause.job."
 ALL_KEY = "pause.all"
 
@@ -72,12 +76,18 @@ class Pauses:
 
     @classmethod
     def read(cls, kv: KvReader) -> Pauses:
+        entries = kv.kv_prefixed(PREFIX)
         jobs = {}
-        for key, value in kv.kv_prefixed(JOB_PREFIX).items():
-            pause = _parse(value)
+        for key, value in entries.items():
+            pause = _parse(value) if key.startswith(JOB_PREFIX) else None
             if pause is not None:
                 jobs[key[len(JOB_PREFIX):]] = pause
-        return cls(jobs, _parse(kv.kv_get(ALL_KEY), everything=True))
+        return cls(jobs, _parse(entries.get(ALL_KEY), everything=True))
+
+    def newly_paused(self, before: Pauses) -> list[str]:
+        """The jobs paused by name here and not in `before`, and "--all" for a global pause new here."""
+        new = sorted(name for name in self.jobs if name not in before.jobs)
+        return [*new, "--all"] if self.everything is not None and before.everything is None else new
 
     def of(self, name: str) -> Pause | None:
         return self.jobs.get(name) or self.everything

@@ -155,7 +155,9 @@ class Scheduler(Driver):
         self.cluster.forget(now)
         self._evaluate_waiting(now)  # first, so a run giving up at this tick frees its job
         if self.ticker.scheduling and not self.stopping:
-            self.ticker.due(now, self._new_tick)
+            if self.ticker.due(now, self._new_tick):  # paused on another host (ticking.py): as pause()
+                for run in self.ticker.paused_runs(list(self.runs)):
+                    self._fire(run, PAUSED)
         else:
             self.ticker.stepped(now)
         self._evaluate_waiting(now)

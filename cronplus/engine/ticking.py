@@ -15,6 +15,20 @@ only persisted as handled (ticks.LastTicks), so a restart does not see the pause
 A host refusing to claim ticks (`refusing`: its clock skewed from a shared database's, or no
 lease; service/heartbeat.py) steps over every job's ticks the same way while it refuses.
 
+Pauses made elsewhere (docs/cluster.md): on a shared store `due` first reads the pauses again
+(`_reread_pauses`: one kv range read) when some tick is due, so a pause or resume made on
+another host, or written by `cronplus pause --db URL` with no supervisor, is obeyed from the
+next tick on as if made here (a resume's catch-up=last tick runs then); an idle step reads
+nothing. A job newly paused that way: `due` returns True and the scheduler ends its runs not yet
+started (`paused_runs`, runstate's PAUSED, as Scheduler.pause); one that started before this
+host's next due tick (jitter=, an after= wait released meanwhile) goes on. `pause` reads them
+first too, so a job paused elsewhere keeps its first since and by. A read that fails (the
+database away) keeps the pauses last known and the tick goes on to the outage path below (its
+runs cannot insert their rows: given back, `missed` once it is back). On SQLite nothing is
+re-read: a supervisor is the only one on its store, and `cronplus pause` writes the store itself
+only under the supervisor lock, that is when no supervisor runs (else it goes through its
+control socket).
+
 A shared store's database away (Store.away; engine/outage.py): no tick is handed over and none
 is due (the scheduler sleeps until Store.on_back wakes it); a tick whose run could not insert its
 row is given back (`unhandled`). The first `due` once it is back takes every tick that fell
@@ -24,6 +38,7 @@ newest, as after a supervisor's downtime.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -40,6 +55,8 @@ from cronplus.store.storeguard import Store
 
 TICK_SPACING_S = 60.0  # distinct ticks are distinct minutes: never closer than this
 TICK_TRIGGERS = (Trigger.SCHEDULE, Trigger.CATCH_UP)  # the runs that handle a job's tick (ticks.LastTicks)
+
+log = logging.getLogger("cronplus")
 
 NewTick = Callable[[JobSpec, datetime, Trigger, float], None]
 
@@ -95,12 +112,14 @@ class Ticker:
         start = max(now, last) if last is not None else now
         return schedule.next_fire(job.schedule, utc(start), job.tz)
 
-    def due(self, now: float, new_tick: NewTick) -> None:
-        """Hand every tick due at `now` to `new_tick`, jobs in dependency order."""
+    def due(self, now: float, new_tick: NewTick) -> bool:
+        """Hand every tick due at `now` to `new_tick`, jobs in dependency order. True: a job is
+        paused now by a pause read from the store (another host's): its unstarted runs end."""
         if self.store.away:  # a shared store's database: no run starts without its row (another host may claim it)
             self.outage = True
-            return
+            return False
         back, self.outage = self.outage, False
+        paused = self.store.shared and self._tick_at(now) and self._reread_pauses()  # idle: no read
         if self._first:  # ticks up to our start fell while no supervisor ran: missed
             reboot = [job.name for job in self.jobs.values() if job.schedule.reboot and self.pauses.of(job.name) is None
                       and runs_here(job.options.run_on, self.host)]
@@ -115,10 +134,11 @@ class Ticker:
         downtime = self._last_eval is not None and now - self._last_eval >= policy.BIG_JUMP_S
         if not downtime and self._nothing_due(now):  # the usual wake-up (a run's end): no job to step
             self.stepped(now)
-            return
+            return paused
         for name in self.order:
             self._tick_job(self.jobs[name], now, downtime, new_tick)
         self.stepped(now)
+        return paused
 
     def _nothing_due(self, now: float) -> bool:
         """No tick at or before `now` and nothing pending (settle, a pause, a resume): `_tick_job`
@@ -126,7 +146,25 @@ class Ticker:
         each time was O(jobs x runs) per tick (a 1,000-job tick: ~8 passes per 500 runs)."""
         if self._unsettled or self.paused_tick or self.pauses.jobs or self.pauses.everything is not None:
             return False
-        return all(tick is None or tick.timestamp() > now for tick in self.next_tick.values())
+        return not self._tick_at(now)
+
+    def _tick_at(self, now: float) -> bool:
+        """Some job's next tick is at or before `now`."""
+        return any(tick is not None and tick.timestamp() <= now for tick in self.next_tick.values())
+
+    def _reread_pauses(self) -> bool:
+        """The pauses as the shared store has them now (see the module docstring) -> True when a
+        job is paused that was not. A failed read leaves them as they were (the store is away)."""
+        fresh = Pauses.read(self.store)
+        if self.store.away:
+            return False
+        before, self.pauses = self.pauses, fresh
+        paused, resumed = fresh.newly_paused(before), before.newly_paused(fresh)
+        if paused:
+            log.info("paused on another host or by a command: %s", ", ".join(paused))
+        if resumed:
+            log.info("resumed on another host or by a command: %s", ", ".join(resumed))
+        return bool(paused)
 
     def stepped(self, now: float) -> None:
         self._first = False
@@ -160,7 +198,13 @@ class Ticker:
         tick of a job now paused and have not started (the scheduler ends them: PAUSED). A run
         with an ended attempt has started: its retry goes on, even one queued for a pool slot or
         waiting on its sensor (POOLED, SENSING), as one waiting for its delay does."""
+        if self.store.shared and not self.store.away:  # a job another host paused keeps its since and by
+            self._reread_pauses()
         self._persist(self.pauses.pause(names, by, now), "pause")
+        return self.paused_runs(runs)
+
+    def paused_runs(self, runs: Iterable[Run]) -> list[Run]:
+        """Those of `runs` that handle a tick of a paused job and have not started (Ticker.pause)."""
         return [run for run in runs if run.trigger in TICK_TRIGGERS and run.record is None
                 and self.pauses.of(run.job.name) is not None]
 
