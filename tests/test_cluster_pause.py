@@ -30,6 +30,7 @@ from cronplus.store.postgres import open_postgres
 from tests import incli
 from tests.conftest import Lines
 from tests.pgserver import PgServer, start_server
+from tests.test_cluster_claims_scheduler import step_all
 from tests.test_faults_restart import Shifted, offset_to_next_minute
 from tests.waiting import wait_until
 
@@ -55,20 +56,6 @@ class Host:
 
     def busy(self) -> bool:
         return any(r.state is not RunState.FINAL for r in self.sched.runs)
-
-
-async def step_all(hosts: list[Host], when: float) -> None:
-    """Each host steps at `when`, then again every 20 ms until no run is left on any."""
-    for host in hosts:
-        host.clock.jump(when - host.clock.time())
-        host.sched.step(when)
-    for _ in range(500):
-        if not any(host.busy() for host in hosts):
-            return
-        await asyncio.sleep(0.02)
-        for host in hosts:
-            host.sched.step(when)
-    raise AssertionError(f"runs left: {[(r.job.name, r.state) for h in hosts for r in h.sched.runs]}")
 
 
 def at(store: HistoryStore, when: float) -> list[tuple[str, str | None, RunStatus]]:
