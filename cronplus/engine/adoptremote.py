@@ -78,7 +78,7 @@ def end(scheduler: Scheduler, run_id: int, result: AttemptResult, *, owner: str 
         ended = history.finish_run(run_id, status=out.status, ended_at=result.ended_at, exit_code=result.exit_code,
                                    signal=result.signal, reason=out.reason, final=not retry, owner=owner)
         if job is not None:  # RunEnded names the job's spec (its alert settings): one this crontab has
-            scheduler.bus.publish(events.RunEnded(job=job, record=ended, will_retry=retry))
+            scheduler.bus.publish(events.RunEnded(job=job, record=ended, will_retry=retry, backfill=events.from_backfill(ended)))
     log.info("job %s: adopted run %d %s%s%s", record.job, run_id, out.status, f": {out.reason}" if out.reason else "",
              ", its retry follows here" if retry else "")
     if retry:

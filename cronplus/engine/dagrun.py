@@ -88,6 +88,11 @@ class Run:
         """What the current attempt's row says started it: a retry after the first attempt."""
         return Trigger.RETRY if self.attempt > 1 else self.trigger
 
+    @property
+    def backfill(self) -> bool:
+        """A `cronplus backfill` tick's run (every attempt, retries too): outside its job's alerts."""
+        return self.trigger is Trigger.BACKFILL
+
 
 def utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)

@@ -5,6 +5,11 @@ Publishers: the scheduler (`RunStarted`, `RunEnded`, `RunNotRun`, `TicksMissed`,
 recovery (`RunEnded` of the runs a dead supervisor left), the daemon (`ConfigRejected`,
 `ConfigReloaded`) and the delivery worker (`AlertSettled`, carried to the loop by the daemon).
 Every event is a frozen dataclass; the run events carry the row as written (`RunRecord`).
+`backfill` on RunStarted / RunEnded / RunNotRun / RunSlow: the run is a `cronplus backfill`
+tick's (engine/backfill.py), every attempt of it, retries included (their rows say `retry`);
+alerting leaves such runs out of the job's alerts, pings, mail and incident, the rest hear them.
+A publisher that has only the row (recovery, a take-over, an adopted remote end, a replayed held
+end) says it with `from_backfill(record)`.
 
 `Bus(uow).subscribe(kind, handler, *, transactional)`; `publish(event)` calls, in the order
 they subscribed:
@@ -39,6 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from cronplus.status import Trigger
 from cronplus.store.faults import is_storage_error
 
 if TYPE_CHECKING:
@@ -55,6 +61,7 @@ class RunStarted:
     job: JobSpec
     record: RunRecord
     spawned_at: float  # the supervisor's clock at the spawn (executor.Attempt.started_at)
+    backfill: bool = False  # a backfill's run (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +71,7 @@ class RunEnded:
     job: JobSpec
     record: RunRecord
     will_retry: bool
+    backfill: bool = False  # a backfill's run (see the module docstring)
 
     @property
     def final(self) -> bool:
@@ -77,6 +85,7 @@ class RunNotRun:
 
     job: JobSpec
     record: RunRecord
+    backfill: bool = False  # a backfill's run (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +142,13 @@ class RunSlow:
     running_s: float  # how long it has run so far
     threshold_s: float
     learned: str  # how the threshold was found: "p95 of last 50 successful runs 12.3s x 3"
+    backfill: bool = False  # a backfill's run (see the module docstring)
+
+
+def from_backfill(record: RunRecord) -> bool:
+    """A row's run is a backfill's, as far as the row says: a first attempt's trigger. A retry's
+    row says `retry` (its first attempt's is not looked up): such an end counts as the job's own."""
+    return record.trigger is Trigger.BACKFILL
 
 
 Event = (RunStarted | RunEnded | RunNotRun | TicksMissed | ConfigRejected | ConfigReloaded | Stepped | AlertSettled

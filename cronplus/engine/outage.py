@@ -31,7 +31,7 @@ from pathlib import Path
 
 from cronplus.engine.chain import TriggerRefused
 from cronplus.engine.dagrun import Run
-from cronplus.engine.events import Bus, RunEnded
+from cronplus.engine.events import Bus, RunEnded, from_backfill
 from cronplus.engine.records import Records
 from cronplus.engine.runstate import Event
 from cronplus.engine.ticking import TICK_TRIGGERS, Ticker
@@ -78,6 +78,6 @@ def replay_held(history: HistoryStore, crontab: Crontab, bus: Bus, path: Path) -
     def decide(record: RunRecord, will_retry: bool) -> None:
         job = jobs.get(record.job)
         if job is not None:
-            bus.publish(RunEnded(job=job, record=record, will_retry=will_retry))
+            bus.publish(RunEnded(job=job, record=record, will_retry=will_retry, backfill=from_backfill(record)))
 
     return replay(history, path, decide)

@@ -81,7 +81,7 @@ class Records:
                                                  scheduled_at=run.tick.timestamp(), tz=run.job.tz, at=now, reason=reason,
                                                  run_id=ids[0], claim=claims.run_claim(run, self.history.host))
             if record is not None:
-                self.bus.publish(events.RunNotRun(job=run.job, record=record))
+                self.bus.publish(events.RunNotRun(job=run.job, record=record, backfill=run.backfill))
             return record
 
         def draft(ids: list[int]) -> RunRecord | None:
@@ -109,11 +109,11 @@ class Records:
         def write(_: Ids) -> None:
             if waited is not None:
                 self.history.set_sensor_s(attempt_id, waited)
-            self.bus.publish(events.RunStarted(job=job, record=record, spawned_at=started_at))
+            self.bus.publish(events.RunStarted(job=job, record=record, spawned_at=started_at, backfill=run.backfill))
 
         self.store.write(write, lambda _: None, what=f"start of run {attempt_id} of job {job.name}")
         log.info("job %s: run %d started (attempt %d, %s)", job.name, attempt_id, run.attempt, run.attempt_trigger)
-        self.slowness.started(job, record, started_at)
+        self.slowness.started(job, record, started_at, backfill=run.backfill)
 
     def queued(self, run: Run, seconds: float) -> None:
         """How long the run's current row waited for a pool slot (runs.queued_s; engine/pools.py)."""
@@ -163,7 +163,7 @@ class Records:
                 self.history.set_usage(attempt_id, peak_memory_bytes=result.peak_memory_bytes, cpu_s=result.cpu_s)
             if result.outputs or usage:  # the record carries them
                 record = self.history.get_run(attempt_id) or record
-            self.bus.publish(events.RunEnded(job=job, record=record, will_retry=not final))
+            self.bus.publish(events.RunEnded(job=job, record=record, will_retry=not final, backfill=run.backfill))
             return record
 
         def draft(_: list[int]) -> RunRecord:
@@ -208,7 +208,7 @@ class Records:
 
         def write(_: Ids) -> RunRecord:  # the final row and its alert: all or nothing
             record: RunRecord = self.history.mark_final(attempt_id, f"retry abandoned: {why}")
-            self.bus.publish(events.RunEnded(job=run.job, record=record, will_retry=False))  # its failure alert was held for the retry
+            self.bus.publish(events.RunEnded(job=run.job, record=record, will_retry=False, backfill=run.backfill))  # its failure alert was held for the retry
             return record
 
         def draft(_: list[int]) -> RunRecord:
@@ -239,7 +239,7 @@ class Records:
             self.history.set_sensor_s(run_id, waited)
             record: RunRecord = self.history.finish_run(run_id, status=status, ended_at=now, exit_code=None,
                                                         reason=reason, final=final)
-            self.bus.publish(events.RunEnded(job=job, record=record, will_retry=not final))
+            self.bus.publish(events.RunEnded(job=job, record=record, will_retry=not final, backfill=run.backfill))
             return record
 
         def draft(ids: list[int]) -> RunRecord | None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from cronplus.clock import Clock, SystemClock
 from cronplus.engine import leftovers
-from cronplus.engine.events import Bus, RunEnded
+from cronplus.engine.events import Bus, RunEnded, from_backfill
 from cronplus.model import Crontab, RunRecord
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def recover(history: RunWriter, crontab: Crontab, bus: Bus | None, *, owner: str
     def decide(record: RunRecord) -> None:
         job = jobs.get(record.job)
         if job is not None and bus is not None:
-            bus.publish(RunEnded(job=job, record=record, will_retry=False))
+            bus.publish(RunEnded(job=job, record=record, will_retry=False, backfill=from_backfill(record)))
 
     stale = history.stale_running(live_owner=owner)
     started = time.monotonic()

@@ -6,11 +6,12 @@ transactional subscriber (alerts/slowalert.py) enqueues the alert in the same wr
   else the 95th percentile of the job's last HISTORY_RUNS successful runs' durations times
   `slow-factor=` (default 3), once it has at least MIN_RUNS of them; else none (no alert: a
   new job has no "normal" yet).
-* `Slowness.started(job, record, spawned_at)` (records.py, when an attempt's start is recorded,
-  in its task: not on the tick's launch path) arms one timer on the event loop
+* `Slowness.started(job, record, spawned_at, *, backfill)` (records.py, when an attempt's start
+  is recorded, in its task: not on the tick's launch path) arms one timer on the event loop
   (`loop.call_later`: no thread, no polling) for the time left until the threshold;
   `ended(job, record, final)` cancels it. A timer that fires writes `slow_at` and publishes
-  RunSlow in one Store write (a full disk holds both), and logs a WARNING.
+  RunSlow in one Store write (a full disk holds both), and logs a WARNING. A backfill's run is
+  marked too, its RunSlow saying `backfill` (alerting sends nothing for it, /metrics counts it).
 * Once per run: a run (job, tick) flagged in one attempt arms no timer for its retries; it is
   forgotten when the run is final.
 * Cost: a job's last HISTORY_RUNS successful durations are read once per supervisor (one
@@ -124,7 +125,7 @@ class Slowness:
     def armed(self) -> int:
         return len(self._timers)
 
-    def started(self, job: JobSpec, record: RunRecord, spawned_at: float) -> None:
+    def started(self, job: JobSpec, record: RunRecord, spawned_at: float, *, backfill: bool = False) -> None:
         if not watched(job) or (job.name, record.scheduled_at) in self._flagged:
             return
         try:
@@ -147,7 +148,7 @@ class Slowness:
         ran = max(0.0, self.clock.time() - spawned_at)
         armed_at = loop.time()
         self._timers[record.run_id] = loop.call_later(max(0.0, limit.seconds - ran), self._fire, job, record, limit,
-                                                      ran, armed_at)
+                                                      ran, armed_at, backfill)
 
     def ended(self, job: JobSpec, record: RunRecord, *, final: bool) -> None:
         timer = self._timers.pop(record.run_id, None)
@@ -159,14 +160,15 @@ class Slowness:
             if record.status is RunStatus.SUCCESS and durations is not None and record.duration_s is not None:
                 durations.appendleft(record.duration_s)  # the oldest of HISTORY_RUNS drops out
 
-    def _fire(self, job: JobSpec, record: RunRecord, limit: Threshold, ran: float, armed_at: float) -> None:
+    def _fire(self, job: JobSpec, record: RunRecord, limit: Threshold, ran: float, armed_at: float,
+              backfill: bool) -> None:
         self._timers.pop(record.run_id, None)
         self._flagged.add((job.name, record.scheduled_at))
         running_s = ran + asyncio.get_running_loop().time() - armed_at
         now = self.clock.time()
         marked = dataclasses.replace(record, slow_at=utc(now))
         event = events.RunSlow(job=job, record=marked, running_s=running_s, threshold_s=limit.seconds,
-                               learned=limit.learned)
+                               learned=limit.learned, backfill=backfill)
 
         def write(_: object) -> None:  # the mark and its alert: both or neither
             self.history.set_slow_at(record.run_id, now)

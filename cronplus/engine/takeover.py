@@ -65,7 +65,7 @@ def take_over(scheduler: Scheduler, hosts: HostTaker, owner: str) -> Taken | Non
             record = history.finish_run(row.run_id, status=RunStatus.INTERRUPTED, ended_at=now, exit_code=None,
                                         reason=reason, final=not retry, owner=owner)
             if job is not None:  # RunEnded names the job's spec (its alert settings): one this crontab has
-                scheduler.bus.publish(events.RunEnded(job=job, record=record, will_retry=retry))
+                scheduler.bus.publish(events.RunEnded(job=job, record=record, will_retry=retry, backfill=events.from_backfill(record)))
             if retry:
                 retries.append(record)
         hosts.own([record.run_id for record in retries], scheduler.owner)
