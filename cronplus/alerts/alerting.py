@@ -6,6 +6,8 @@
 are about. Each call is a few SQL statements on the History connection (no network:
 delivery.py sends later) in a savepoint of its own, and never raises (an alert problem must
 never fail a job) but for a storage error, which the scheduler's Store holds with the write.
+A backfill's runs (the events' `backfill`, retries too) get nothing here: no alert, ping or mail,
+and they neither open, count in nor close an incident (README "Backfill": all are the schedule's).
 
 Incidents, so a minutely job that breaks does not send 60 alerts an hour (state per job in the
 kv table, key `alert.incident.<job>`, JSON):
@@ -49,6 +51,7 @@ from cronplus.clock import Clock, SystemClock
 from cronplus.crontab.mailto import MAILTO_SCHEME
 from cronplus.engine import events
 from cronplus.status import AlertEvent, RunStatus
+from cronplus.store.faults import is_storage_error
 
 if TYPE_CHECKING:
     from cronplus.errors import CrontabError
@@ -153,8 +156,6 @@ def test_alert_data(job: JobSpec, *, host: str) -> dict[str, Any]:
 def _reraise_storage(exc: Exception) -> None:
     """A full (or read-only) disk is not an alerting failure: the caller's Store holds the whole
     write, the run's end with this decision, and makes it again when the disk takes it."""
-    from cronplus.store.faults import is_storage_error
-
     if is_storage_error(exc):
         raise exc
 
@@ -176,15 +177,15 @@ class Alerting:
         self.hostname = hostname or socket.gethostname()
 
     def subscribe(self, bus: events.Bus) -> None:
-        bus.subscribe(events.RunStarted, lambda e: self.on_start(e.job, e.record), transactional=True)
-        bus.subscribe(events.RunEnded, lambda e: self.on_end(e.job, e.record, will_retry=e.will_retry), transactional=True)
+        bus.subscribe(events.RunStarted, lambda e: None if e.backfill else self.on_start(e.job, e.record), transactional=True)
+        bus.subscribe(events.RunEnded, lambda e: None if e.backfill else self.on_end(e.job, e.record, will_retry=e.will_retry), transactional=True)
         bus.subscribe(events.RunNotRun, self._run_not_run, transactional=True)
         bus.subscribe(events.TicksMissed, self._ticks_missed, transactional=True)
         bus.subscribe(events.ConfigRejected, self._config_rejected, transactional=True)
         bus.subscribe(events.RunSlow, lambda e: slowalert.on_slow(self, e, enqueue_alert), transactional=True)  # alert-on=slow
 
     def _run_not_run(self, event: events.RunNotRun) -> None:
-        if event.record.status is not RunStatus.SKIPPED:  # a skip is no alert (a skip-exit end is on_end's)
+        if not event.backfill and event.record.status is not RunStatus.SKIPPED:  # a skip is no alert (a skip-exit end is on_end's)
             self.on_not_run(event.job, event.record)
 
     def _ticks_missed(self, event: events.TicksMissed) -> None:

@@ -1,8 +1,9 @@
 """The `slow` alert (alert-on=slow): `events.RunSlow` -> one outbox row, in the transaction of
 the run's `slow_at` mark (engine/slowness.py writes both; a full disk holds both), so the alert
 is never lost nor sent for a mark that was not written. Alerting.subscribe makes `on_slow` a
-transactional subscriber. Once per run (slowness.py publishes once per run); never raises but
-for a storage error (an alert problem never fails a job).
+transactional subscriber. Once per run (slowness.py publishes once per run), none for a backfill's
+run (`event.backfill`: alerting.py); never raises but for a storage error (an alert problem never
+fails a job).
 
 The payload is the run's (alerting._data: still `running`, no end) with `duration_s` how long
 it has run so far, `threshold_s`, `learned` ("p95 of last 50 successful runs 12.3s x 3" or
@@ -44,7 +45,7 @@ def on_slow(alerting: _Alerting, event: RunSlow, enqueue: Enqueue) -> None:
     from cronplus.store.faults import is_storage_error
 
     job, record = event.job, event.record
-    if not job.options.alert or AlertEvent.SLOW not in job.options.alert_on:
+    if event.backfill or not job.options.alert or AlertEvent.SLOW not in job.options.alert_on:
         return
     try:
         with alerting.history.transaction():  # a savepoint: its failure undoes only the alert
