@@ -205,7 +205,7 @@ def test_a_slow_backfill_run_is_marked_and_counted_for_metrics_but_sends_no_slow
 
     async def main() -> None:
         w = AlertWorld(tmp_path, f"# cronplus: name=a alert={rx.url('/hook')} ping={rx.url('/ping')}"
-                                 " alert-on=slow,failure expected-duration=0.2s\n0 * * * * sleep 1\n", NOW)
+                                 " alert-on=slow,failure expected-duration=0.2s\n0 * * * * sleep 2\n", NOW)
         stats = RunStats()
         stats.subscribe(w.sched.bus)  # /metrics' counters hear a backfill's runs as before
         async with served(w):
