@@ -22,9 +22,10 @@ RANGE = ["--from", "2026-01-01T00:00Z", "--to", "2026-01-01T03:00Z"]
 
 
 def slow_at_01(tmp_path: Path) -> str:
-    """Job a: the 01:00 tick sleeps until the file `go` exists; job b after it."""
-    return (f"# cronplus: name=a kill-grace=1\n0 * * * * case $CRONPLUS_SCHEDULED_TIME in *T01:*) "
-            f"while ! test -e {tmp_path}/go; do sleep 0.05; done;; esac\n"
+    """Job a: the 01:00 tick sleeps until the file `go` exists (60 s at most: a failed test must not
+    leave it waiting, in its own session, past the supervisor it outlives); job b after it."""
+    return (f"# cronplus: name=a kill-grace=1\n0 * * * * case $CRONPLUS_SCHEDULED_TIME in *T01:*) i=0; "
+            f"while ! test -e {tmp_path}/go && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done;; esac\n"
             "# cronplus: name=b after=a\n0 * * * * true\n")
 
 
