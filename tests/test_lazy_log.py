@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.engine.output import OutputPump, prepare_log
+from cronplus.engine.output import OutputPump, open_log, prepare_log
 
 JOBS = "# cronplus: name=quiet\n0 0 1 1 * true\n# cronplus: name=chatty\n0 0 1 1 * echo hi\n"
 
@@ -112,6 +112,32 @@ def test_something_already_in_the_logs_place_is_opened_at_the_spawn_as_before(tm
     with pytest.raises(OSError) as refused:
         prepare_log(tmp_path / "job" / "1.log")
     assert refused.value.errno == errno.ELOOP
+
+
+def test_a_job_directory_planted_as_a_symlink_is_never_written_through(tmp_path: Path) -> None:
+    """prepare_log is one lstat: a symlinked job directory with nothing at the log's name there
+    passes it (-1), so the refusal comes at the first byte, from open_log, which opens the
+    directory without following it: nothing is ever made in the link's target."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "job").symlink_to(victim)
+    log = tmp_path / "logs" / "job" / "7.log"
+    assert prepare_log(log) == -1
+    read_fd, write_fd = os.pipe()
+    pump = OutputPump(read_fd, -1, 1 << 20, create=lambda: open_log(log))
+
+    async def drain() -> None:
+        pump.start(asyncio.get_running_loop())
+        os.write(write_fd, b"a secret\n")
+        os.close(write_fd)
+        assert pump.eof is not None
+        await asyncio.wait_for(pump.eof, 10)
+        pump.close()
+
+    asyncio.run(drain())
+    assert pump.error is not None and pump.error.errno in (errno.ELOOP, errno.ENOTDIR)
+    assert os.listdir(victim) == []
 
 
 @pytest.mark.e2e
