@@ -18,10 +18,10 @@ supervisor's start, removes every `.out` file of another pid in its directory: t
 in a directory one state dir owns, since one supervisor or in-process run holds a state dir at a
 time (control.SupervisorLock).
 
-Directories made here are 0700. The base and each directory below it must be a directory, not a
-symlink, owned by our euid and not writable by group or others; otherwise one warning line (the
-"cronplus" logger) names the path, what is wrong, what to do and where the files go instead, and
-the next choice is tried; never an exception. Checked once, when the supervisor (or the
+Directories made here are 0700 (0711 for a system crontab's, `other_users`). The base and each
+directory below it must be a directory, not a symlink, owned by our euid and not writable by group
+or others; otherwise one warning line (the "cronplus" logger) names the path, what is wrong, what
+to do and where the files go instead (the state dir); never an exception. Checked once, when the supervisor (or the
 in-process run) starts: below a base that no one else may write, no one can swap a directory
 afterwards. Nothing here is on the `cronplus --help` path (service modules import it lazily).
 No /dev/shm or /tmp: shared sticky directories where another user can squat a name first.
@@ -85,8 +85,8 @@ def state_key(state_dir: Path) -> str:
 def _below(base: Path, parts: tuple[str, ...], refusals: list[str], mode: int) -> Path | None:
     """base/parts..., each made when missing, checked, and given `mode` (0700: others may not
     even list the runs going on; 0711 for other users' jobs); the base keeps the mode its maker
-    gave it, but for the search bit other users' jobs need (0711: systemd's RuntimeDirectoryMode=
-    is 0755 unless told). None (with the refusal noted) when one is not fit."""
+    gave it, plus the search bit for group and others when other users' jobs need it (a
+    RuntimeDirectoryMode=0700). None (with the refusal noted) when one is not fit."""
     try:
         have = _check(base)
         if mode & 0o011 and have & 0o011 != 0o011:
