@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from supervised import (  # noqa: E402
     compile_stamp,
     cpu_seconds,
     env_note,
+    final_runs_sqlite,
     nice_ratio,
     offset_for,
     pct,
@@ -97,15 +97,7 @@ class Side:
 
     def final_runs(self, work: Path, tag: str) -> int:
         if self.server is None:
-            db = work / f"state-{tag}" / "history.db"
-            try:
-                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.05)
-                try:
-                    return int(conn.execute("SELECT count(*) FROM runs WHERE status != 'running'").fetchone()[0])
-                finally:
-                    conn.close()
-            except sqlite3.Error:
-                return 0
+            return final_runs_sqlite(work / f"state-{tag}" / "history.db")
         rows = self.server.admin_sql(f"SELECT count(*) FROM {self.schema}.runs WHERE status != 'running'",
                                      "cronplus")
         return int(rows[0][0])  # type: ignore[call-overload]

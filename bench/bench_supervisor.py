@@ -52,7 +52,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -69,6 +68,7 @@ from supervised import (  # noqa: E402
     compile_stamp,
     cpu_seconds,
     env_note,
+    final_runs_sqlite,
     job_cpu_alone,
     nice_ratio,
     offset_for,
@@ -135,15 +135,7 @@ def recorded_count(side: str, work: Path, tag: str) -> int:
     if side in BARES:
         rec = work / f"bare-{tag}.rec"
         return rec.read_text().count("\n") if rec.exists() else 0
-    db = work / f"state-{tag}" / "history.db"
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.05)
-        try:
-            return int(conn.execute("SELECT count(*) FROM runs WHERE status != 'running'").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
+    return final_runs_sqlite(work / f"state-{tag}" / "history.db")
 
 
 def one_tick(work: Path, side: str, crontab: Path, n: int, *, lead: float, tag: str, stamps: Path | None,

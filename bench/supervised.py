@@ -14,6 +14,7 @@ import os
 import resource
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -173,6 +174,19 @@ def start_bare(work: Path, crontab: Path, tag: str, offset: float, minutes: int,
     script.write_text(BARES[kind])
     return subprocess.Popen([sys.executable, str(script), str(crontab), str(work / f"bare-{tag}.out"),
                              str(work / f"bare-{tag}.rec"), repr(offset), str(minutes)])
+
+
+def final_runs_sqlite(db: Path) -> int:
+    """How many runs of a supervisor's SQLite history are final (not `running`): 0 while it cannot
+    be read yet (read-only, never creates it)."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.05)
+        try:
+            return int(conn.execute("SELECT count(*) FROM runs WHERE status != 'running'").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
